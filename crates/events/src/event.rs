@@ -1,0 +1,263 @@
+//! The typed events of schema v1, as fixed by the design contract.
+//!
+//! Every event has four fields (`type`, `worker`, `seq`, `ts`) and a body whose
+//! fields depend on the type. [`Event`] holds the four and a [`Body`]; each
+//! body variant wraps a struct of its own, so one definition serves the
+//! writer, the reader and users' programs.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// The schema version written in every `start` event.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// One event of an sc stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    /// The worker's id, unique in the stream (`outer/inner` when nested).
+    pub worker: String,
+    /// Per worker: 0 for its first event, then +1 for each next one.
+    pub seq: u64,
+    /// Unix time in seconds, microsecond precision, when sc observed the data.
+    pub ts: f64,
+    /// The type-specific part.
+    pub body: Body,
+}
+
+impl Event {
+    pub fn new(worker: impl Into<String>, seq: u64, ts: f64, body: impl Into<Body>) -> Event {
+        Event {
+            worker: worker.into(),
+            seq,
+            ts,
+            body: body.into(),
+        }
+    }
+
+    /// The value of the `type` field.
+    pub fn type_name(&self) -> &str {
+        self.body.type_name()
+    }
+}
+
+/// The type-specific fields of an event. Serialized without a tag: the
+/// `type` field is written by [`Event`] so that it comes first on the line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Body {
+    Task(Task),
+    Start(Start),
+    Output(Output),
+    Progress(ProgressEvent),
+    Heartbeat(Heartbeat),
+    Stall(Stall),
+    Skip(Skip),
+    Error(ErrorEvent),
+    Exit(Exit),
+    /// An event type this version does not know (a later schema's addition):
+    /// kept whole so that tools pass it on unchanged.
+    Other {
+        #[serde(skip)]
+        type_name: String,
+        #[serde(flatten)]
+        fields: Map<String, Value>,
+    },
+}
+
+impl Body {
+    pub fn type_name(&self) -> &str {
+        match self {
+            Body::Task(_) => "task",
+            Body::Start(_) => "start",
+            Body::Output(_) => "output",
+            Body::Progress(_) => "progress",
+            Body::Heartbeat(_) => "heartbeat",
+            Body::Stall(_) => "stall",
+            Body::Skip(_) => "skip",
+            Body::Error(_) => "error",
+            Body::Exit(_) => "exit",
+            Body::Other { type_name, .. } => type_name,
+        }
+    }
+}
+
+macro_rules! into_body {
+    ($($ty:ident => $variant:ident),* $(,)?) => {
+        $(impl From<$ty> for Body {
+            fn from(value: $ty) -> Body {
+                Body::$variant(value)
+            }
+        })*
+    };
+}
+
+into_body!(
+    Task => Task,
+    Start => Start,
+    Output => Output,
+    ProgressEvent => Progress,
+    Heartbeat => Heartbeat,
+    Stall => Stall,
+    Skip => Skip,
+    ErrorEvent => Error,
+    Exit => Exit,
+);
+
+/// A plan entry: what sc-spawn's plan mode runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Task {
+    /// Equal to the event's `worker`.
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub argv: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_s: Option<f64>,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<BTreeMap<String, String>>,
+}
+
+/// A worker process was launched.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Start {
+    pub argv: Vec<String>,
+    pub pid: u32,
+    pub cwd: String,
+    pub kind: String,
+    pub pty: bool,
+    pub schema: u32,
+}
+
+/// Which of the worker's outputs the bytes came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Stdout,
+    Stderr,
+    /// stdout and stderr merged on a pseudo-terminal.
+    Pty,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+            Stream::Pty => "pty",
+        }
+    }
+}
+
+/// The payload of an output event: `text` when the bytes are valid UTF-8,
+/// `bytes` (base64) when they are not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Payload {
+    Text(String),
+    Bytes(#[serde(with = "crate::base64_field")] Vec<u8>),
+}
+
+impl Payload {
+    /// The payload for these bytes under the lossless rule.
+    pub fn from_bytes(data: &[u8]) -> Payload {
+        match std::str::from_utf8(data) {
+            Ok(text) => Payload::Text(text.to_owned()),
+            Err(_) => Payload::Bytes(data.to_vec()),
+        }
+    }
+
+    /// The exact bytes the worker wrote.
+    pub fn as_bytes(&self) -> &[u8] {
+        match self {
+            Payload::Text(text) => text.as_bytes(),
+            Payload::Bytes(bytes) => bytes,
+        }
+    }
+}
+
+/// Progress detected in a line of output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub percent: Option<f64>,
+    pub message: String,
+}
+
+/// Bytes from the worker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Output {
+    pub stream: Stream,
+    #[serde(flatten)]
+    pub payload: Payload,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub progress: Option<Progress>,
+    /// The normalized agent annotation (agent kinds only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent: Option<Value>,
+}
+
+/// Progress not tied to one output event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProgressEvent {
+    pub percent: Option<f64>,
+    pub message: String,
+}
+
+/// Written every heartbeat interval while the worker lives.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    pub idle_ms: u64,
+    pub lines: u64,
+    pub bytes: u64,
+    /// CPU time of the whole process tree; null where unknown.
+    pub cpu_ms: Option<u64>,
+    /// Resident memory of the whole process tree; null where unknown.
+    pub rss_kib: Option<u64>,
+}
+
+/// The worker has been silent for the stall threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stall {
+    pub idle_ms: u64,
+}
+
+/// A task that will not run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Skip {
+    pub reason: String,
+}
+
+/// sc's own problem with this worker or input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorEvent {
+    pub message: String,
+}
+
+/// The worker is finished; always its last event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Exit {
+    pub code: Option<i32>,
+    pub signal: Option<String>,
+    pub duration_ms: u64,
+    pub timed_out: bool,
+    pub lines: u64,
+    pub bytes: u64,
+    /// Addition to v1: a process of the worker's group still held its output
+    /// open after the worker exited, and was ended by sc.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub leaked: bool,
+    /// Addition to v1: why sc ended the worker, when it did (`timeout`,
+    /// `interrupted`, `downstream closed`, `leaked output`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended_by: Option<String>,
+}

@@ -1,0 +1,28 @@
+//! The sc event contract, schema v1.
+//!
+//! An sc stream is NDJSON: one event per line. This crate holds the typed
+//! events ([`Event`], [`Body`] and one struct per event type), the writer
+//! ([`encode`], and [`OutputEncoder`] for the hot path of a capture) and a
+//! reader ([`parse_line`]) that turns any line, however malformed, into an
+//! event or a [`ReadError`] that says what is wrong, and never panics.
+//!
+//! ```
+//! use sc_events::{Body, parse_line};
+//! let event = parse_line(br#"{"type":"stall","worker":"w","seq":4,"ts":1.5,"idle_ms":120000}"#).unwrap();
+//! assert_eq!(event.type_name(), "stall");
+//! assert!(matches!(event.body, Body::Stall(ref s) if s.idle_ms == 120000));
+//! ```
+
+mod base64_field;
+mod event;
+mod reader;
+mod time;
+mod writer;
+
+pub use event::{
+    Body, ErrorEvent, Event, Exit, Heartbeat, Output, Payload, Progress, ProgressEvent,
+    SCHEMA_VERSION, Skip, Stall, Start, Stream, Task,
+};
+pub use reader::{Head, ReadError, parse_head, parse_line};
+pub use time::{now_ts, to_ts};
+pub use writer::{OutputEncoder, TsText, encode, push_json_str, to_line};

@@ -1,0 +1,257 @@
+//! Writing events as NDJSON lines.
+//!
+//! [`encode`] serializes any event. [`OutputEncoder`] is the hot path of a
+//! capture: it writes `output` events for one worker and stream straight into
+//! a buffer, with the worker id escaped once and the timestamp formatted once
+//! per read. Both produce the same bytes for the same event (a unit test holds
+//! them to it), so consumers cannot tell which wrote a line.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde::ser::{Serialize, SerializeMap, Serializer};
+
+use crate::event::{Body, Event, Progress, Stream};
+
+impl Serialize for Event {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // `type` first, then the other three, then the body: a person reading
+        // the raw stream sees what and whose before the payload.
+        #[derive(serde::Serialize)]
+        struct Wire<'a> {
+            #[serde(rename = "type")]
+            type_name: &'a str,
+            worker: &'a str,
+            seq: u64,
+            ts: f64,
+            #[serde(flatten)]
+            body: &'a Body,
+        }
+        let wire = Wire {
+            type_name: self.body.type_name(),
+            worker: &self.worker,
+            seq: self.seq,
+            ts: self.ts,
+            body: &self.body,
+        };
+        // Serialize through a map so that an unknown event's own `type`
+        // field (kept in its map) cannot be written twice.
+        if let Body::Other { fields, .. } = &self.body {
+            let mut map = serializer.serialize_map(None)?;
+            map.serialize_entry("type", wire.type_name)?;
+            map.serialize_entry("worker", wire.worker)?;
+            map.serialize_entry("seq", &wire.seq)?;
+            map.serialize_entry("ts", &wire.ts)?;
+            for (key, value) in fields {
+                if !matches!(key.as_str(), "type" | "worker" | "seq" | "ts") {
+                    map.serialize_entry(key, value)?;
+                }
+            }
+            return map.end();
+        }
+        wire.serialize(serializer)
+    }
+}
+
+/// Append `event` to `out` as one NDJSON line (with its `\n`).
+pub fn encode(event: &Event, out: &mut Vec<u8>) {
+    // Serializing into a Vec cannot fail for these types: every map key is a
+    // string and every float is finite or written as null.
+    serde_json::to_writer(&mut *out, event).expect("event serializes");
+    out.push(b'\n');
+}
+
+/// The event as one NDJSON line.
+pub fn to_line(event: &Event) -> Vec<u8> {
+    let mut out = Vec::with_capacity(128);
+    encode(event, &mut out);
+    out
+}
+
+/// Append a JSON string literal for `s` to `out`.
+pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
+    serde_json::to_writer(&mut *out, s).expect("string serializes");
+}
+
+/// A timestamp formatted once for all the events of one read.
+#[derive(Debug, Clone)]
+pub struct TsText {
+    text: Vec<u8>,
+}
+
+impl TsText {
+    pub fn new(ts: f64) -> TsText {
+        let mut text = Vec::with_capacity(24);
+        serde_json::to_writer(&mut text, &ts).expect("f64 serializes");
+        TsText { text }
+    }
+}
+
+/// Writes `output` events of one worker and one stream.
+#[derive(Debug, Clone)]
+pub struct OutputEncoder {
+    /// `{"type":"output","worker":"ID","seq":`
+    head: Vec<u8>,
+    /// `,"stream":"stdout",`
+    stream: &'static [u8],
+}
+
+impl OutputEncoder {
+    pub fn new(worker: &str, stream: Stream) -> OutputEncoder {
+        let mut head = Vec::with_capacity(worker.len() + 40);
+        head.extend_from_slice(br#"{"type":"output","worker":"#);
+        push_json_str(&mut head, worker);
+        head.extend_from_slice(br#","seq":"#);
+        let stream: &'static [u8] = match stream {
+            Stream::Stdout => br#","stream":"stdout","#,
+            Stream::Stderr => br#","stream":"stderr","#,
+            Stream::Pty => br#","stream":"pty","#,
+        };
+        OutputEncoder { head, stream }
+    }
+
+    /// Append one output event for `data` to `out`: `text` when `data` is
+    /// valid UTF-8, `bytes` otherwise. Returns whether it was text.
+    pub fn encode(
+        &self,
+        out: &mut Vec<u8>,
+        seq: u64,
+        ts: &TsText,
+        data: &[u8],
+        progress: Option<&Progress>,
+    ) -> bool {
+        out.extend_from_slice(&self.head);
+        out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
+        out.extend_from_slice(br#","ts":"#);
+        out.extend_from_slice(&ts.text);
+        out.extend_from_slice(self.stream);
+        let is_text = match std::str::from_utf8(data) {
+            Ok(text) => {
+                out.extend_from_slice(br#""text":"#);
+                push_json_str(out, text);
+                true
+            }
+            Err(_) => {
+                out.extend_from_slice(br#""bytes":""#);
+                let start = out.len();
+                out.resize(start + base64::encoded_len(data.len(), true).unwrap_or(0), 0);
+                let written = BASE64
+                    .encode_slice(data, &mut out[start..])
+                    .expect("buffer sized by encoded_len");
+                out.truncate(start + written);
+                out.push(b'"');
+                false
+            }
+        };
+        if let Some(progress) = progress {
+            out.extend_from_slice(br#","progress":"#);
+            serde_json::to_writer(&mut *out, progress).expect("progress serializes");
+        }
+        out.extend_from_slice(b"}\n");
+        is_text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{Exit, Output, Payload};
+
+    fn general(worker: &str, seq: u64, ts: f64, stream: Stream, data: &[u8]) -> Vec<u8> {
+        to_line(&Event::new(
+            worker,
+            seq,
+            ts,
+            Output {
+                stream,
+                payload: Payload::from_bytes(data),
+                progress: None,
+                agent: None,
+            },
+        ))
+    }
+
+    #[test]
+    fn fast_output_matches_general_encoding() {
+        let cases: &[&[u8]] = &[
+            b"hello\n",
+            b"",
+            b"tab\tquote\"back\\slash\x01\x1f\x7f\r\n",
+            "caf\u{e9} \u{1F600}\n".as_bytes(),
+            b"\xff\xfe not utf8\n",
+            b"nul\0byte",
+            b"\xe2\x82",
+        ];
+        let ts = 1764056142.123456;
+        for (i, data) in cases.iter().enumerate() {
+            for stream in [Stream::Stdout, Stream::Stderr, Stream::Pty] {
+                let enc = OutputEncoder::new("w\"/1", stream);
+                let mut fast = Vec::new();
+                enc.encode(&mut fast, i as u64, &TsText::new(ts), data, None);
+                assert_eq!(
+                    String::from_utf8_lossy(&fast),
+                    String::from_utf8_lossy(&general("w\"/1", i as u64, ts, stream, data))
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn fast_output_with_progress_matches_general() {
+        let progress = Progress {
+            percent: Some(42.5),
+            message: "[3/10] building".into(),
+        };
+        let enc = OutputEncoder::new("cargo", Stream::Stderr);
+        let mut fast = Vec::new();
+        enc.encode(&mut fast, 7, &TsText::new(1.5), b"x 42.5%\n", Some(&progress));
+        let slow = to_line(&Event::new(
+            "cargo",
+            7,
+            1.5,
+            Output {
+                stream: Stream::Stderr,
+                payload: Payload::Text("x 42.5%\n".into()),
+                progress: Some(progress),
+                agent: None,
+            },
+        ));
+        assert_eq!(fast, slow);
+    }
+
+    #[test]
+    fn type_and_header_come_first() {
+        let line = to_line(&Event::new(
+            "make",
+            9,
+            2.0,
+            Exit {
+                code: Some(0),
+                signal: None,
+                duration_ms: 12,
+                timed_out: false,
+                lines: 3,
+                bytes: 40,
+                leaked: false,
+                ended_by: None,
+            },
+        ));
+        assert_eq!(
+            String::from_utf8(line).unwrap(),
+            "{\"type\":\"exit\",\"worker\":\"make\",\"seq\":9,\"ts\":2.0,\"code\":0,\"signal\":null,\
+             \"duration_ms\":12,\"timed_out\":false,\"lines\":3,\"bytes\":40}\n"
+        );
+    }
+
+    #[test]
+    fn timestamps_keep_microseconds() {
+        let mut out = Vec::new();
+        OutputEncoder::new("w", Stream::Stdout).encode(
+            &mut out,
+            0,
+            &TsText::new(1764056142.000001),
+            b"x",
+            None,
+        );
+        assert!(String::from_utf8(out).unwrap().contains("\"ts\":1764056142.000001,"));
+    }
+}
