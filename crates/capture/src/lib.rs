@@ -1,1 +1,18 @@
-pub fn x(){}
+//! The sc capture core: launching workers and turning what they write into
+//! events, live and without loss.
+//!
+//! - [`launch`]: a worker in its own process group, on pipes or a PTY.
+//! - [`framer`]: bytes into output events, per the lossless rule.
+//! - [`progress`]: progress found in ordinary output lines.
+//! - [`proctree`]: CPU and memory of a worker's whole process tree.
+//! - [`signals`]: signal names, signalling process groups.
+//! - [`sink`]: the stream's way out, with backpressure.
+//! - [`worker`]: one worker's life as events: timers, exit, draining.
+//! - [`supervisor`]: the single mio poller that runs workers.
+
+pub mod framer;
+pub mod launch;
+pub mod progress;
+pub mod proctree;
+pub mod signals;
+pub mod sink;

@@ -1,0 +1,217 @@
+//! Launching a worker: its own process group, its stdin, and its outputs on
+//! pipes or a pseudo-terminal.
+
+use std::ffi::OsString;
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use nix::fcntl::{FcntlArg, FdFlag, fcntl};
+use nix::pty::{Winsize, openpty};
+use nix::sys::termios::{self, LocalFlags, OutputFlags, SetArg};
+use sc_events::Stream;
+
+/// What the worker reads on stdin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StdinMode {
+    /// /dev/null: agent CLIs wait forever on an inherited stdin that never
+    /// closes, so nothing is passed unless asked for.
+    #[default]
+    Null,
+    /// sc-spawn's own stdin.
+    Inherit,
+}
+
+/// Where the worker's stdout and stderr go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PtyMode {
+    /// Two pipes: stdout and stderr stay apart.
+    #[default]
+    Off,
+    /// Both on one pseudo-terminal (stream `pty`): the worker sees a terminal
+    /// everywhere, as it would in a person's shell.
+    All,
+    /// stdout on a pseudo-terminal, so it is line-buffered and live, and
+    /// stderr still on its own pipe, so the two stay apart.
+    Stdout,
+}
+
+/// How to launch one worker.
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    pub argv: Vec<OsString>,
+    pub cwd: Option<PathBuf>,
+    /// Set in the worker's environment on top of sc-spawn's own.
+    pub env: Vec<(OsString, OsString)>,
+    pub stdin: StdinMode,
+    pub pty: PtyMode,
+    /// Columns and rows of the pseudo-terminal.
+    pub pty_size: (u16, u16),
+}
+
+/// A launched worker.
+#[derive(Debug)]
+pub struct Launched {
+    pub child: Child,
+    /// Also the id of its process group.
+    pub pid: u32,
+    /// The read ends of its outputs, one per stream.
+    pub outputs: Vec<(Stream, OwnedFd)>,
+}
+
+/// Launch the worker in a process group of its own (a session of its own on
+/// a pseudo-terminal, whose controlling terminal it then is).
+pub fn launch(spec: &Spec) -> io::Result<Launched> {
+    let (program, args) = spec
+        .argv
+        .split_first()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no command given"))?;
+    let mut command = Command::new(program);
+    command.args(args).envs(spec.env.iter().map(|(k, v)| (k, v)));
+    if let Some(cwd) = &spec.cwd {
+        command.current_dir(cwd);
+    }
+    command.stdin(match spec.stdin {
+        StdinMode::Null => Stdio::null(),
+        StdinMode::Inherit => Stdio::inherit(),
+    });
+
+    let mut outputs = Vec::with_capacity(2);
+    match spec.pty {
+        PtyMode::Off => {
+            let (out_r, out_w) = os_pipe::pipe()?;
+            let (err_r, err_w) = os_pipe::pipe()?;
+            command.stdout(out_w).stderr(err_w).process_group(0);
+            outputs.push((Stream::Stdout, OwnedFd::from(out_r)));
+            outputs.push((Stream::Stderr, OwnedFd::from(err_r)));
+        }
+        PtyMode::All | PtyMode::Stdout => {
+            let (master, slave) = open_pty(spec.pty_size)?;
+            command.stdout(Stdio::from(slave.try_clone()?));
+            if spec.pty == PtyMode::All {
+                command.stderr(Stdio::from(slave));
+                outputs.push((Stream::Pty, master));
+            } else {
+                drop(slave);
+                let (err_r, err_w) = os_pipe::pipe()?;
+                command.stderr(err_w);
+                outputs.push((Stream::Stdout, master));
+                outputs.push((Stream::Stderr, OwnedFd::from(err_r)));
+            }
+            // SAFETY: setsid and ioctl are async-signal-safe, and the closure
+            // touches nothing but the child's own file descriptor 1.
+            unsafe {
+                command.pre_exec(|| {
+                    nix::unistd::setsid()?;
+                    if libc::ioctl(1, libc::TIOCSCTTY, 0) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+    }
+    let child = command.spawn()?;
+    // `command` still holds the write ends; dropping it closes them here, so
+    // that end of file arrives when the worker (and its children) close theirs.
+    drop(command);
+    Ok(Launched {
+        pid: child.id(),
+        child,
+        outputs,
+    })
+}
+
+/// A pseudo-terminal whose output is passed on untranslated: without OPOST
+/// the line discipline would turn each `\n` the worker writes into `\r\n`,
+/// and the stream would no longer hold the bytes the worker wrote.
+fn open_pty((cols, rows): (u16, u16)) -> io::Result<(OwnedFd, File)> {
+    let size = Winsize {
+        ws_row: rows.max(1),
+        ws_col: cols.max(1),
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = openpty(&size, None)?;
+    for fd in [pty.master.as_fd(), pty.slave.as_fd()] {
+        // openpty does not set close-on-exec: without it every later worker
+        // would inherit these and keep the terminal open.
+        fcntl(fd, FcntlArg::F_SETFD(FdFlag::FD_CLOEXEC))?;
+    }
+    let mut attrs = termios::tcgetattr(pty.slave.as_fd())?;
+    attrs.output_flags.remove(OutputFlags::OPOST);
+    attrs.local_flags.remove(LocalFlags::ECHO);
+    termios::tcsetattr(pty.slave.as_fd(), SetArg::TCSANOW, &attrs)?;
+    Ok((pty.master, File::from(pty.slave)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn read_all(fd: OwnedFd) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut file = File::from(fd);
+        // A pseudo-terminal master reports EIO once the last slave closes.
+        let _ = file.read_to_end(&mut out);
+        out
+    }
+
+    fn sh(script: &str, pty: PtyMode) -> Launched {
+        launch(&Spec {
+            argv: vec!["sh".into(), "-c".into(), script.into()],
+            pty,
+            pty_size: (80, 24),
+            ..Spec::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn pipes_keep_streams_apart_in_a_new_group() {
+        let mut w = sh("echo out; echo err >&2; ps -o pgid= -p $$", PtyMode::Off);
+        let mut outputs = w.outputs.drain(..);
+        let (s1, out) = outputs.next().unwrap();
+        let (s2, err) = outputs.next().unwrap();
+        assert_eq!((s1, s2), (Stream::Stdout, Stream::Stderr));
+        let out = String::from_utf8(read_all(out)).unwrap();
+        assert_eq!(read_all(err), b"err\n");
+        let mut lines = out.lines();
+        assert_eq!(lines.next(), Some("out"));
+        assert_eq!(lines.next().map(str::trim), Some(w.pid.to_string().as_str()));
+        assert!(w.child.wait().unwrap().success());
+    }
+
+    #[test]
+    fn pty_is_a_terminal_and_passes_newlines_untranslated() {
+        let mut w = sh("test -t 1 && test -t 2 && printf 'a\\nb\\n'; stty size </dev/tty", PtyMode::All);
+        let (stream, fd) = w.outputs.pop().unwrap();
+        assert_eq!(stream, Stream::Pty);
+        assert_eq!(read_all(fd), b"a\nb\n24 80\n");
+        assert!(w.child.wait().unwrap().success());
+    }
+
+    #[test]
+    fn split_pty_keeps_stderr_on_a_pipe() {
+        let mut w = sh("test -t 1 && ! test -t 2 && echo tty; echo e >&2", PtyMode::Stdout);
+        let (_, err) = w.outputs.pop().unwrap();
+        let (_, out) = w.outputs.pop().unwrap();
+        assert_eq!(read_all(out), b"tty\n");
+        assert_eq!(read_all(err), b"e\n");
+        w.child.wait().unwrap();
+    }
+
+    #[test]
+    fn missing_program_is_an_error() {
+        let err = launch(&Spec {
+            argv: vec!["/no/such/program".into()],
+            ..Spec::default()
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound);
+    }
+}
