@@ -1,1 +1,10 @@
-fn main(){}
+//! sc-spawn: run a CLI worker and stream its output as NDJSON events.
+
+mod cli;
+mod run;
+
+use clap::Parser;
+
+fn main() {
+    std::process::exit(run::run(cli::Cli::parse()));
+}

@@ -209,7 +209,10 @@ mod tests {
     }
 
     fn strs(chunks: &[Vec<u8>]) -> Vec<String> {
-        chunks.iter().map(|c| String::from_utf8_lossy(c).into_owned()).collect()
+        chunks
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).into_owned())
+            .collect()
     }
 
     #[test]
@@ -227,19 +230,28 @@ mod tests {
 
     #[test]
     fn crlf_split_across_reads_stays_one_event() {
-        assert_eq!(strs(&run(64, &[b"abc\r", b"\ndef\r", b"x"])), ["abc\r\n", "def\r", "x"]);
+        assert_eq!(
+            strs(&run(64, &[b"abc\r", b"\ndef\r", b"x"])),
+            ["abc\r\n", "def\r", "x"]
+        );
     }
 
     #[test]
     fn line_split_across_reads_is_joined() {
-        assert_eq!(strs(&run(64, &[b"hel", b"lo", b" world\nnext"])), ["hello world\n", "next"]);
+        assert_eq!(
+            strs(&run(64, &[b"hel", b"lo", b" world\nnext"])),
+            ["hello world\n", "next"]
+        );
     }
 
     #[test]
     fn long_lines_are_cut_at_the_maximum() {
         let line = vec![b'x'; 50];
         let chunks = run(16, &[&line, b"\n"]);
-        assert_eq!(chunks.iter().map(Vec::len).collect::<Vec<_>>(), [16, 16, 16, 3]);
+        assert_eq!(
+            chunks.iter().map(Vec::len).collect::<Vec<_>>(),
+            [16, 16, 16, 3]
+        );
         assert_eq!(chunks.concat(), [line, b"\n".to_vec()].concat());
     }
 
@@ -267,9 +279,13 @@ mod tests {
         framer.push(b"Continue? ", t0, &mut |c: &[u8]| out.push(c.to_vec()));
         assert!(out.is_empty());
         assert_eq!(framer.deadline(), Some(t0 + Duration::from_millis(50)));
-        framer.on_timer(t0 + Duration::from_millis(49), &mut |c: &[u8]| out.push(c.to_vec()));
+        framer.on_timer(t0 + Duration::from_millis(49), &mut |c: &[u8]| {
+            out.push(c.to_vec())
+        });
         assert!(out.is_empty());
-        framer.on_timer(t0 + Duration::from_millis(50), &mut |c: &[u8]| out.push(c.to_vec()));
+        framer.on_timer(t0 + Duration::from_millis(50), &mut |c: &[u8]| {
+            out.push(c.to_vec())
+        });
         assert_eq!(strs(&out), ["Continue? "]);
         assert_eq!(framer.deadline(), None);
         framer.push(b"y\n", t0, &mut |c: &[u8]| out.push(c.to_vec()));
@@ -282,9 +298,11 @@ mod tests {
         let t0 = Instant::now();
         let mut out: Vec<Vec<u8>> = Vec::new();
         let euro = "€".as_bytes();
-        framer.push(&[b"ok ".as_slice(), &euro[..2]].concat(), t0, &mut |c: &[u8]| {
-            out.push(c.to_vec())
-        });
+        framer.push(
+            &[b"ok ".as_slice(), &euro[..2]].concat(),
+            t0,
+            &mut |c: &[u8]| out.push(c.to_vec()),
+        );
         let t1 = t0 + Duration::from_millis(10);
         framer.on_timer(t1, &mut |c: &[u8]| out.push(c.to_vec()));
         assert_eq!(strs(&out), ["ok "]);
@@ -297,7 +315,9 @@ mod tests {
         framer.push(&euro[..1], t0, &mut |c: &[u8]| out.push(c.to_vec()));
         framer.on_timer(t1, &mut |c: &[u8]| out.push(c.to_vec()));
         assert!(out.is_empty());
-        framer.on_timer(t1 + Duration::from_millis(10), &mut |c: &[u8]| out.push(c.to_vec()));
+        framer.on_timer(t1 + Duration::from_millis(10), &mut |c: &[u8]| {
+            out.push(c.to_vec())
+        });
         assert_eq!(out, [euro[..1].to_vec()]);
     }
 
@@ -308,7 +328,16 @@ mod tests {
             state = state.wrapping_mul(1664525).wrapping_add(1013904223);
             state >> 8
         };
-        let alphabet: &[&[u8]] = &[b"a", b"\n", b"\r", b"\r\n", "é".as_bytes(), "😀".as_bytes(), b"\xff", b"\0"];
+        let alphabet: &[&[u8]] = &[
+            b"a",
+            b"\n",
+            b"\r",
+            b"\r\n",
+            "é".as_bytes(),
+            "😀".as_bytes(),
+            b"\xff",
+            b"\0",
+        ];
         for _ in 0..500 {
             let data: Vec<u8> = (0..next() % 300)
                 .flat_map(|_| alphabet[next() as usize % alphabet.len()].to_vec())

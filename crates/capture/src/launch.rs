@@ -70,7 +70,9 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
         .split_first()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no command given"))?;
     let mut command = Command::new(program);
-    command.args(args).envs(spec.env.iter().map(|(k, v)| (k, v)));
+    command
+        .args(args)
+        .envs(spec.env.iter().map(|(k, v)| (k, v)));
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
     }
@@ -182,13 +184,19 @@ mod tests {
         assert_eq!(read_all(err), b"err\n");
         let mut lines = out.lines();
         assert_eq!(lines.next(), Some("out"));
-        assert_eq!(lines.next().map(str::trim), Some(w.pid.to_string().as_str()));
+        assert_eq!(
+            lines.next().map(str::trim),
+            Some(w.pid.to_string().as_str())
+        );
         assert!(w.child.wait().unwrap().success());
     }
 
     #[test]
     fn pty_is_a_terminal_and_passes_newlines_untranslated() {
-        let mut w = sh("test -t 1 && test -t 2 && printf 'a\\nb\\n'; stty size </dev/tty", PtyMode::All);
+        let mut w = sh(
+            "test -t 1 && test -t 2 && printf 'a\\nb\\n'; stty size </dev/tty",
+            PtyMode::All,
+        );
         let (stream, fd) = w.outputs.pop().unwrap();
         assert_eq!(stream, Stream::Pty);
         assert_eq!(read_all(fd), b"a\nb\n24 80\n");
@@ -197,7 +205,10 @@ mod tests {
 
     #[test]
     fn split_pty_keeps_stderr_on_a_pipe() {
-        let mut w = sh("test -t 1 && ! test -t 2 && echo tty; echo e >&2", PtyMode::Stdout);
+        let mut w = sh(
+            "test -t 1 && ! test -t 2 && echo tty; echo e >&2",
+            PtyMode::Stdout,
+        );
         let (_, err) = w.outputs.pop().unwrap();
         let (_, out) = w.outputs.pop().unwrap();
         assert_eq!(read_all(out), b"tty\n");

@@ -12,7 +12,13 @@
 
 pub mod framer;
 pub mod launch;
-pub mod progress;
 pub mod proctree;
+pub mod progress;
 pub mod signals;
 pub mod sink;
+pub mod supervisor;
+pub mod worker;
+
+pub use launch::{PtyMode, Spec, StdinMode};
+pub use supervisor::{RunReport, Supervisor};
+pub use worker::{Worker, WorkerOptions};

@@ -28,7 +28,10 @@ impl Default for ProcessTree {
     fn default() -> Self {
         use nix::unistd::{SysconfVar, sysconf};
         let ticks = sysconf(SysconfVar::CLK_TCK).ok().flatten().unwrap_or(100);
-        let page = sysconf(SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096);
+        let page = sysconf(SysconfVar::PAGE_SIZE)
+            .ok()
+            .flatten()
+            .unwrap_or(4096);
         ProcessTree {
             ticks_per_sec: ticks.max(1) as u64,
             page_kib: (page.max(1024) / 1024) as u64,
@@ -98,7 +101,11 @@ fn push_children(pid: u32, todo: &mut Vec<u32>) {
     for task in tasks.flatten() {
         let path = task.path().join("children");
         if let Ok(children) = fs::read_to_string(path) {
-            todo.extend(children.split_ascii_whitespace().filter_map(|c| c.parse::<u32>().ok()));
+            todo.extend(
+                children
+                    .split_ascii_whitespace()
+                    .filter_map(|c| c.parse::<u32>().ok()),
+            );
         }
     }
 }
@@ -117,7 +124,10 @@ mod tests {
 
     #[test]
     fn samples_this_process_and_its_children() {
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let tree = ProcessTree::default();
         let usage = tree.sample(std::process::id()).unwrap();
         assert!(usage.processes >= 2, "{usage:?}");

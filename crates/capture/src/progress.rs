@@ -87,8 +87,14 @@ fn count_ratio(bytes: &[u8]) -> Option<f64> {
         if !framed {
             continue;
         }
-        let done: f64 = std::str::from_utf8(&bytes[start..slash]).ok()?.parse().ok()?;
-        let total: f64 = std::str::from_utf8(&bytes[slash + 1..end]).ok()?.parse().ok()?;
+        let done: f64 = std::str::from_utf8(&bytes[start..slash])
+            .ok()?
+            .parse()
+            .ok()?;
+        let total: f64 = std::str::from_utf8(&bytes[slash + 1..end])
+            .ok()?
+            .parse()
+            .ok()?;
         if total > 0.0 && done <= total {
             return Some((done / total * 1000.0).round() / 10.0);
         }
@@ -123,11 +129,17 @@ mod tests {
     #[test]
     fn recognises_the_common_shapes() {
         assert_eq!(percent("Downloading 45%\r"), Some(45.0));
-        assert_eq!(percent("tests/test_a.py ....                   [ 42%]\n"), Some(42.0));
+        assert_eq!(
+            percent("tests/test_a.py ....                   [ 42%]\n"),
+            Some(42.0)
+        );
         assert_eq!(percent("  67.5% done"), Some(67.5));
         assert_eq!(percent("[3/10] Compiling foo\n"), Some(30.0));
         assert_eq!(percent("(1/3) installing"), Some(33.3));
-        assert_eq!(percent("    Building [=======>          ] 45/120: sc-events\r"), Some(37.5));
+        assert_eq!(
+            percent("    Building [=======>          ] 45/120: sc-events\r"),
+            Some(37.5)
+        );
         assert_eq!(percent("Step 2/4 : RUN make"), Some(50.0));
         assert_eq!(percent("50% then 75%"), Some(75.0));
     }

@@ -41,7 +41,8 @@ impl Sink {
     /// under `token` when it is a pipe or a socket.
     pub fn new(fd: BorrowedFd<'_>, registry: &Registry, token: Token) -> io::Result<Sink> {
         let owned: OwnedFd = fd.try_clone_to_owned()?;
-        let kind = fstat(owned.as_fd()).map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT);
+        let kind =
+            fstat(owned.as_fd()).map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT);
         let pollable = matches!(kind, Ok(k) if k == SFlag::S_IFIFO || k == SFlag::S_IFSOCK);
         let mut sink = Sink {
             file: File::from(owned),

@@ -25,7 +25,10 @@ pub enum ReadError {
     /// The line is not a JSON object (plain text, truncated JSON, an array).
     NotJson(String),
     /// One of the four fields every event has is missing or of the wrong type.
-    Field { field: &'static str, problem: String },
+    Field {
+        field: &'static str,
+        problem: String,
+    },
     /// A known event type whose own fields are wrong.
     Body { type_name: String, problem: String },
 }
@@ -91,8 +94,7 @@ pub fn parse_head(line: &[u8]) -> Result<Head<'_>, ReadError> {
 /// Parse one line (with or without its `\n`) into an event.
 pub fn parse_line(line: &[u8]) -> Result<Event, ReadError> {
     let text = as_str(line)?;
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| ReadError::NotJson(e.to_string()))?;
+    let value: Value = serde_json::from_str(text).map_err(|e| ReadError::NotJson(e.to_string()))?;
     let Value::Object(mut fields) = value else {
         return Err(ReadError::NotJson(format!(
             "found {}",
@@ -210,7 +212,10 @@ mod tests {
             r#"{"type":"exit","worker":"t","seq":7,"ts":1.0,"code":null,"signal":"SIGKILL","duration_ms":9,"timed_out":true,"lines":1,"bytes":2}"#,
         ] {
             let event = parse_line(line.as_bytes()).unwrap_or_else(|e| panic!("{line}: {e}"));
-            assert_eq!(String::from_utf8(to_line(&event)).unwrap(), format!("{line}\n"));
+            assert_eq!(
+                String::from_utf8(to_line(&event)).unwrap(),
+                format!("{line}\n")
+            );
         }
     }
 
@@ -219,7 +224,10 @@ mod tests {
         let line = r#"{"type":"future","worker":"w","seq":0,"ts":1.0,"x":[1,2],"y":{"z":null}}"#;
         let event = parse_line(line.as_bytes()).unwrap();
         assert_eq!(event.type_name(), "future");
-        assert_eq!(String::from_utf8(to_line(&event)).unwrap(), format!("{line}\n"));
+        assert_eq!(
+            String::from_utf8(to_line(&event)).unwrap(),
+            format!("{line}\n")
+        );
     }
 
     #[test]
@@ -229,11 +237,26 @@ mod tests {
             (b"{\"type\":\"output\",", "not a JSON object"),
             (b"[1,2]", "found an array"),
             (b"\xff\xfe", "invalid UTF-8"),
-            (br#"{"worker":"w","seq":0,"ts":1}"#, "field `type` is missing"),
-            (br#"{"type":"stall","worker":"w","seq":-1,"ts":1}"#, "field `seq` is -1"),
-            (br#"{"type":"stall","worker":7,"seq":0,"ts":1}"#, "`worker` should be a string"),
-            (br#"{"type":"stall","worker":"w","seq":0,"ts":"x"}"#, "`ts` should be a number"),
-            (br#"{"type":"stall","worker":"w","seq":0,"ts":1}"#, "malformed `stall` event"),
+            (
+                br#"{"worker":"w","seq":0,"ts":1}"#,
+                "field `type` is missing",
+            ),
+            (
+                br#"{"type":"stall","worker":"w","seq":-1,"ts":1}"#,
+                "field `seq` is -1",
+            ),
+            (
+                br#"{"type":"stall","worker":7,"seq":0,"ts":1}"#,
+                "`worker` should be a string",
+            ),
+            (
+                br#"{"type":"stall","worker":"w","seq":0,"ts":"x"}"#,
+                "`ts` should be a number",
+            ),
+            (
+                br#"{"type":"stall","worker":"w","seq":0,"ts":1}"#,
+                "malformed `stall` event",
+            ),
             (
                 br#"{"type":"output","worker":"w","seq":0,"ts":1,"stream":"stdout","bytes":"!!"}"#,
                 "not valid base64",
@@ -242,7 +265,11 @@ mod tests {
         ];
         for (line, want) in cases {
             let err = parse_line(line).unwrap_err().to_string();
-            assert!(err.contains(want), "{:?}: {err}", String::from_utf8_lossy(line));
+            assert!(
+                err.contains(want),
+                "{:?}: {err}",
+                String::from_utf8_lossy(line)
+            );
         }
     }
 
@@ -252,7 +279,10 @@ mod tests {
             br#"{"type":"output","worker":"x","seq":12,"ts":3.5,"stream":"stdout","text":"hi\n"}"#,
         )
         .unwrap();
-        assert_eq!((head.type_name.as_ref(), head.worker.as_ref(), head.seq), ("output", "x", 12));
+        assert_eq!(
+            (head.type_name.as_ref(), head.worker.as_ref(), head.seq),
+            ("output", "x", 12)
+        );
         assert!(parse_head(b"nope").is_err());
         assert!(parse_head(br#"{"type":"a","worker":"x","ts":1}"#).is_err());
     }

@@ -119,35 +119,72 @@ impl OutputEncoder {
         data: &[u8],
         progress: Option<&Progress>,
     ) -> bool {
+        match std::str::from_utf8(data) {
+            Ok(text) => {
+                self.encode_text(out, seq, ts, text, progress);
+                true
+            }
+            Err(_) => {
+                self.encode_bytes(out, seq, ts, data, progress);
+                false
+            }
+        }
+    }
+
+    /// Append an output event with a `text` payload.
+    pub fn encode_text(
+        &self,
+        out: &mut Vec<u8>,
+        seq: u64,
+        ts: &TsText,
+        text: &str,
+        progress: Option<&Progress>,
+    ) {
+        self.head(out, seq, ts);
+        out.extend_from_slice(br#""text":"#);
+        push_json_str(out, text);
+        Self::tail(out, progress);
+    }
+
+    /// Append an output event with a `bytes` payload (for bytes that are not
+    /// valid UTF-8).
+    pub fn encode_bytes(
+        &self,
+        out: &mut Vec<u8>,
+        seq: u64,
+        ts: &TsText,
+        data: &[u8],
+        progress: Option<&Progress>,
+    ) {
+        self.head(out, seq, ts);
+        out.extend_from_slice(br#""bytes":""#);
+        let start = out.len();
+        out.resize(
+            start + base64::encoded_len(data.len(), true).unwrap_or(0),
+            0,
+        );
+        let written = BASE64
+            .encode_slice(data, &mut out[start..])
+            .expect("buffer sized by encoded_len");
+        out.truncate(start + written);
+        out.push(b'"');
+        Self::tail(out, progress);
+    }
+
+    fn head(&self, out: &mut Vec<u8>, seq: u64, ts: &TsText) {
         out.extend_from_slice(&self.head);
         out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
         out.extend_from_slice(br#","ts":"#);
         out.extend_from_slice(&ts.text);
         out.extend_from_slice(self.stream);
-        let is_text = match std::str::from_utf8(data) {
-            Ok(text) => {
-                out.extend_from_slice(br#""text":"#);
-                push_json_str(out, text);
-                true
-            }
-            Err(_) => {
-                out.extend_from_slice(br#""bytes":""#);
-                let start = out.len();
-                out.resize(start + base64::encoded_len(data.len(), true).unwrap_or(0), 0);
-                let written = BASE64
-                    .encode_slice(data, &mut out[start..])
-                    .expect("buffer sized by encoded_len");
-                out.truncate(start + written);
-                out.push(b'"');
-                false
-            }
-        };
+    }
+
+    fn tail(out: &mut Vec<u8>, progress: Option<&Progress>) {
         if let Some(progress) = progress {
             out.extend_from_slice(br#","progress":"#);
             serde_json::to_writer(&mut *out, progress).expect("progress serializes");
         }
         out.extend_from_slice(b"}\n");
-        is_text
     }
 }
 
@@ -203,7 +240,13 @@ mod tests {
         };
         let enc = OutputEncoder::new("cargo", Stream::Stderr);
         let mut fast = Vec::new();
-        enc.encode(&mut fast, 7, &TsText::new(1.5), b"x 42.5%\n", Some(&progress));
+        enc.encode(
+            &mut fast,
+            7,
+            &TsText::new(1.5),
+            b"x 42.5%\n",
+            Some(&progress),
+        );
         let slow = to_line(&Event::new(
             "cargo",
             7,
@@ -252,6 +295,10 @@ mod tests {
             b"x",
             None,
         );
-        assert!(String::from_utf8(out).unwrap().contains("\"ts\":1764056142.000001,"));
+        assert!(
+            String::from_utf8(out)
+                .unwrap()
+                .contains("\"ts\":1764056142.000001,")
+        );
     }
 }

@@ -1,0 +1,167 @@
+//! sc-spawn's command line: defined once, for parsing, `--help` and the man page.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+const ABOUT: &str = "Run a CLI worker and stream its output, live and lossless, as NDJSON events";
+
+const LONG_ABOUT: &str = "\
+Run a CLI worker (a coding agent, a build, a test suite) and write what it does to stdout as an \
+NDJSON event stream: `start`, then `output` events carrying every byte the worker writes, in order \
+and as soon as it is written, `heartbeat` and `stall` events while it runs, and one `exit` event \
+at the end, whatever happens. The schema is in sc-events(7).
+
+Output events end after each newline, after a `\\r` that redraws a progress line, when a partial \
+line (a `Continue? ` prompt) has waited --flush-ms, or at --max-event-bytes. Bytes that are not \
+UTF-8 are carried as base64 in `bytes`; concatenating a stream's payloads gives back exactly what \
+the worker wrote.
+
+The worker runs in a process group of its own with stdin from /dev/null. SIGINT, SIGTERM and \
+SIGHUP are passed on to the group; a second one, or --kill-grace running out, sends SIGKILL. When \
+the reader of the stream goes away (`| head`), the worker's group is ended and sc-spawn exits 0.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  sc-spawn -- cargo test
+  sc-spawn --pty --id build -- make -j8 | jq -r 'select(.type==\"output\").text // empty'
+  sc-spawn --timeout 600 -- ./long-job.sh | tee run.ndjson | jq -c 'select(.type==\"exit\")'
+
+Exit status: the worker's exit code; 128+N if it was killed by signal N; 124 if it timed out; \
+127 if it could not be launched; 2 for a usage error.";
+
+/// How much of the worker goes on a pseudo-terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PtyArg {
+    /// stdout and stderr on one terminal (stream "pty")
+    All,
+    /// stdout on a terminal, stderr still its own pipe
+    Stdout,
+}
+
+/// What `--generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    /// The man page, as roff
+    Man,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sc-spawn",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP,
+    arg_required_else_help = true
+)]
+pub struct Cli {
+    /// Worker id in the stream [default: the command's file name]
+    #[arg(long, value_name = "NAME")]
+    pub id: Option<String>,
+
+    /// Run the worker on a pseudo-terminal, so that programs which buffer
+    /// when piped stream line by line and see a terminal. `--pty` (or
+    /// `--pty=all`) puts stdout and stderr on it (stream "pty");
+    /// `--pty=stdout` keeps stderr on its own pipe.
+    #[arg(long, value_enum, value_name = "MODE", num_args = 0..=1, require_equals = true, default_missing_value = "all")]
+    pub pty: Option<PtyArg>,
+
+    /// Pass sc-spawn's stdin to the worker (default: /dev/null, since agent
+    /// CLIs wait for ever on an inherited stdin that never closes)
+    #[arg(long)]
+    pub stdin: bool,
+
+    /// Working directory of the worker
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<PathBuf>,
+
+    /// Set an environment variable for the worker (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    pub env: Vec<(OsString, OsString)>,
+
+    /// How long a partial line may wait before it is emitted, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 50)]
+    pub flush_ms: u64,
+
+    /// The largest payload of one output event; longer lines become several events
+    #[arg(long, value_name = "N", default_value_t = 65536, value_parser = clap::value_parser!(u64).range(16..))]
+    pub max_event_bytes: u64,
+
+    /// Seconds between heartbeat events (idle time, totals, CPU and memory of
+    /// the worker's process tree); 0 turns them off
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
+    pub heartbeat: f64,
+
+    /// Write one stall event when the worker has been silent this many
+    /// seconds; 0 turns it off
+    #[arg(long, value_name = "SECS", default_value_t = 120.0, value_parser = parse_secs)]
+    pub stall: f64,
+
+    /// End the worker after this many seconds (SIGTERM to its group, then
+    /// SIGKILL after --kill-grace); the exit event says timed_out and
+    /// sc-spawn exits 124. 0 means no limit
+    #[arg(long, value_name = "SECS", default_value_t = 0.0, value_parser = parse_secs)]
+    pub timeout: f64,
+
+    /// Seconds from SIGTERM to SIGKILL when sc-spawn ends a worker
+    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
+    pub kill_grace: f64,
+
+    /// After the worker exits, how long to keep reading while a process it
+    /// started still holds its output open; then that process group is
+    /// ended and the exit event says leaked
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub drain_ms: u64,
+
+    /// Do not annotate output events with detected progress
+    #[arg(long)]
+    pub no_progress: bool,
+
+    /// Write generated documentation to stdout and exit
+    #[arg(long, value_enum, hide = true)]
+    pub generate: Option<Generate>,
+
+    /// The command to run, after `--`
+    #[arg(last = true, value_name = "CMD", num_args = 1..)]
+    pub command: Vec<OsString>,
+}
+
+fn parse_secs(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if (0.0..1e9).contains(&secs) => Ok(secs),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds (such as 5 or 0.5)"
+        )),
+    }
+}
+
+fn parse_env(text: &str) -> Result<(OsString, OsString), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.into(), value.into())),
+        _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_pty_modes() {
+        let cli = Cli::try_parse_from(["sc-spawn", "--pty", "--", "ls"]).unwrap();
+        assert_eq!(cli.pty, Some(PtyArg::All));
+        let cli = Cli::try_parse_from(["sc-spawn", "--pty=stdout", "--", "ls", "-l"]).unwrap();
+        assert_eq!(cli.pty, Some(PtyArg::Stdout));
+        assert_eq!(cli.command, ["ls", "-l"]);
+        assert!(Cli::try_parse_from(["sc-spawn", "--timeout", "-1", "--", "ls"]).is_err());
+        assert!(Cli::try_parse_from(["sc-spawn", "--env", "=x", "--", "ls"]).is_err());
+    }
+}

@@ -1,0 +1,143 @@
+//! sc-spawn's job: turn the command line into one worker and supervise it.
+
+use std::ffi::OsString;
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::path::Path;
+use std::time::Duration;
+
+use clap::CommandFactory;
+use sc_capture::{PtyMode, Spec, StdinMode, Supervisor, WorkerOptions};
+
+use crate::cli::{Cli, Generate, PtyArg};
+
+/// Usage errors and sc-spawn's own failures (not the worker's).
+const EXIT_USAGE: i32 = 2;
+
+pub fn run(cli: Cli) -> i32 {
+    if let Some(Generate::Man) = cli.generate {
+        return generate_man();
+    }
+    if cli.command.is_empty() {
+        eprintln!(
+            "sc-spawn: no command given: run one with `sc-spawn -- CMD [ARGS...]` (see --help)"
+        );
+        return EXIT_USAGE;
+    }
+    let id = cli
+        .id
+        .clone()
+        .unwrap_or_else(|| default_id(&cli.command[0]));
+    let spec = spec(&cli, &id);
+    let opts = WorkerOptions {
+        id,
+        kind: "shell".into(),
+        flush: Duration::from_millis(cli.flush_ms),
+        max_event_bytes: usize::try_from(cli.max_event_bytes).unwrap_or(usize::MAX),
+        heartbeat: secs(cli.heartbeat),
+        stall: secs(cli.stall),
+        timeout: secs(cli.timeout),
+        kill_grace: Duration::from_secs_f64(cli.kill_grace),
+        drain: Duration::from_millis(cli.drain_ms),
+        progress: !cli.no_progress,
+    };
+    let stdout = io::stdout();
+    let mut supervisor = match Supervisor::new(stdout.as_fd()) {
+        Ok(supervisor) => supervisor,
+        Err(e) => {
+            eprintln!("sc-spawn: cannot set up the poller and signal handlers: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let index = supervisor.spawn(opts, &spec);
+    match supervisor.run() {
+        Ok(report) => {
+            if let Some(e) = report.write_error {
+                eprintln!("sc-spawn: writing the event stream to stdout failed: {e}");
+                return EXIT_USAGE;
+            }
+            if report.downstream_closed {
+                // Like `rg ... | head`: the reader chose to stop; not an error.
+                return 0;
+            }
+            supervisor.worker(index).exit_code()
+        }
+        Err(e) => {
+            eprintln!("sc-spawn: polling failed: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+fn spec(cli: &Cli, id: &str) -> Spec {
+    // Nested sc-spawns name themselves after this one: `outer/inner`.
+    let path = match std::env::var("SC_WORKER") {
+        Ok(outer) if !outer.is_empty() => format!("{outer}/{id}"),
+        _ => id.to_owned(),
+    };
+    let mut env = vec![(OsString::from("SC_WORKER"), OsString::from(path))];
+    env.extend(cli.env.iter().cloned());
+    Spec {
+        argv: cli.command.clone(),
+        cwd: cli.cwd.clone(),
+        env,
+        stdin: if cli.stdin {
+            StdinMode::Inherit
+        } else {
+            StdinMode::Null
+        },
+        pty: match cli.pty {
+            None => PtyMode::Off,
+            Some(PtyArg::All) => PtyMode::All,
+            Some(PtyArg::Stdout) => PtyMode::Stdout,
+        },
+        pty_size: terminal_size().unwrap_or((80, 24)),
+    }
+}
+
+fn default_id(program: &OsString) -> String {
+    Path::new(program)
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "worker".into())
+}
+
+fn secs(value: f64) -> Option<Duration> {
+    (value > 0.0).then(|| Duration::from_secs_f64(value))
+}
+
+/// The size of the terminal sc-spawn itself runs in (its stdout is usually
+/// the stream's pipe, so stderr and stdin are asked), for the worker's PTY.
+fn terminal_size() -> Option<(u16, u16)> {
+    for fd in [2, 0] {
+        let mut size = libc::winsize {
+            ws_row: 0,
+            ws_col: 0,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: TIOCGWINSZ writes one winsize into `size`, which lives
+        // across the call; a non-terminal fd just returns an error.
+        let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0;
+        if ok && size.ws_col > 0 && size.ws_row > 0 {
+            return Some((size.ws_col, size.ws_row));
+        }
+    }
+    None
+}
+
+fn generate_man() -> i32 {
+    let mut page = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut page) {
+        eprintln!("sc-spawn: rendering the man page: {e}");
+        return EXIT_USAGE;
+    }
+    match io::stdout().write_all(&page) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("sc-spawn: writing the man page: {e}");
+            EXIT_USAGE
+        }
+    }
+}
