@@ -1,1 +1,5 @@
+//! End-to-end tests: the real binaries on real pipes, PTYs, signals and
+//! processes.
 
+mod spawn;
+mod util;

@@ -49,6 +49,7 @@ pub fn run(cli: Cli) -> i32 {
             return EXIT_USAGE;
         }
     };
+    supervisor.set_notices(true);
     let index = supervisor.spawn(opts, &spec);
     match supervisor.run() {
         Ok(report) => {

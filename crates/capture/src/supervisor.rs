@@ -43,6 +43,7 @@ pub struct Supervisor {
     scratch: Vec<u8>,
     interrupts: u32,
     report: RunReport,
+    notices: bool,
 }
 
 impl Supervisor {
@@ -63,7 +64,13 @@ impl Supervisor {
             scratch: vec![0; 64 * 1024],
             interrupts: 0,
             report: RunReport::default(),
+            notices: false,
         })
+    }
+
+    /// Tell the person at the terminal, on stderr, what an interrupt did.
+    pub fn set_notices(&mut self, on: bool) {
+        self.notices = on;
     }
 
     /// Launch a worker now; its `start` (or `error` and `exit`) is written.
@@ -156,8 +163,19 @@ impl Supervisor {
             self.interrupts += 1;
             self.report.interrupted.get_or_insert(signal);
             let signal = Signal::try_from(signal).unwrap_or(Signal::SIGTERM);
+            let escalate = self.interrupts > 1;
             for worker in &mut self.workers {
-                worker.interrupt(signal, self.interrupts > 1, now);
+                worker.interrupt(signal, escalate, now);
+            }
+            if self.notices {
+                let running = self.workers.iter().filter(|w| !w.is_finished()).count();
+                if escalate {
+                    eprintln!("sc-spawn: {signal} again: killing {running} worker(s) (SIGKILL)");
+                } else {
+                    eprintln!(
+                        "sc-spawn: {signal}: passed on to {running} worker(s); send it again to kill them"
+                    );
+                }
             }
         }
     }

@@ -1,0 +1,301 @@
+//! Shared helpers for the end-to-end tests: run the real binaries on real
+//! pipes and check streams the way a user's script would.
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use sc_events::{Body, Event, Payload, Stream, parse_line};
+
+/// How long any single wait in a test may take before the test fails: a
+/// bound against hangs, far above what the waits need.
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+pub fn sc_spawn() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sc-spawn"))
+}
+
+/// Run to completion; return the parsed stream and sc-spawn's status.
+pub fn capture(args: &[&str]) -> (Captured, ExitStatus) {
+    let out = sc_spawn()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run sc-spawn");
+    let stream = Captured::parse(&out.stdout);
+    if !out.stderr.is_empty() {
+        eprintln!("sc-spawn stderr: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    (stream, out.status)
+}
+
+/// A parsed event stream, checked against the contract as it is built.
+#[derive(Debug)]
+pub struct Captured {
+    pub events: Vec<Event>,
+}
+
+impl Captured {
+    pub fn parse(bytes: &[u8]) -> Captured {
+        assert!(
+            bytes.is_empty() || bytes.ends_with(b"\n"),
+            "stream does not end with a newline"
+        );
+        let events = bytes
+            .split_inclusive(|b| *b == b'\n')
+            .map(|line| {
+                parse_line(line).unwrap_or_else(|e| {
+                    panic!("invalid line {:?}: {e}", String::from_utf8_lossy(line))
+                })
+            })
+            .collect();
+        let stream = Captured { events };
+        stream.check_contract();
+        stream
+    }
+
+    /// What every stream owes its readers (DESIGN.md): per worker, seq from
+    /// 0 without gaps, `start` (or `error`) first, exactly one `exit`, last,
+    /// and `exit.bytes` equal to the payload bytes.
+    pub fn check_contract(&self) {
+        let mut next: HashMap<&str, u64> = HashMap::new();
+        let mut exits: HashMap<&str, usize> = HashMap::new();
+        for event in &self.events {
+            let expected = next.entry(&event.worker).or_insert(0);
+            assert_eq!(
+                event.seq, *expected,
+                "seq gap for {}: {event:?}",
+                event.worker
+            );
+            *expected += 1;
+            assert!(
+                !exits.contains_key(event.worker.as_str()),
+                "event after exit: {event:?}"
+            );
+            if event.seq == 0 {
+                assert!(
+                    matches!(event.body, Body::Start(_) | Body::Error(_) | Body::Task(_)),
+                    "first event is {}",
+                    event.type_name()
+                );
+            }
+            if let Body::Exit(exit) = &event.body {
+                exits.insert(&event.worker, 1);
+                let bytes: usize = self
+                    .events
+                    .iter()
+                    .filter(|e| e.worker == event.worker)
+                    .filter_map(output)
+                    .map(|(_, p)| p.as_bytes().len())
+                    .sum();
+                assert_eq!(exit.bytes, bytes as u64, "exit.bytes vs payloads");
+            }
+        }
+    }
+
+    pub fn of_type(&self, name: &str) -> Vec<&Event> {
+        self.events
+            .iter()
+            .filter(|e| e.type_name() == name)
+            .collect()
+    }
+
+    pub fn exit(&self) -> &sc_events::Exit {
+        match self.of_type("exit").as_slice() {
+            [event] => match &event.body {
+                Body::Exit(exit) => exit,
+                _ => unreachable!(),
+            },
+            other => panic!("expected one exit event, got {}", other.len()),
+        }
+    }
+
+    /// The exact bytes of one output stream, in order.
+    pub fn bytes(&self, stream: Stream) -> Vec<u8> {
+        self.events
+            .iter()
+            .filter_map(output)
+            .filter(|(s, _)| *s == stream)
+            .flat_map(|(_, p)| p.as_bytes().to_vec())
+            .collect()
+    }
+
+    /// The payloads of one output stream, event by event.
+    pub fn chunks(&self, stream: Stream) -> Vec<Vec<u8>> {
+        self.events
+            .iter()
+            .filter_map(output)
+            .filter(|(s, _)| *s == stream)
+            .map(|(_, p)| p.as_bytes().to_vec())
+            .collect()
+    }
+}
+
+pub fn output(event: &Event) -> Option<(Stream, &Payload)> {
+    match &event.body {
+        Body::Output(out) => Some((out.stream, &out.payload)),
+        _ => None,
+    }
+}
+
+/// A running sc-spawn whose stream is read line by line as it comes.
+pub struct Live {
+    pub child: Child,
+    lines: Receiver<Vec<u8>>,
+    stderr: Receiver<Vec<u8>>,
+    pub seen: Vec<Vec<u8>>,
+}
+
+impl Live {
+    pub fn start(args: &[&str]) -> Live {
+        Live::start_with(sc_spawn().args(args))
+    }
+
+    pub fn start_with(command: &mut Command) -> Live {
+        let mut child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start sc-spawn");
+        let stdout = child.stdout.take().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        Live {
+            child,
+            lines: read_lines(stdout),
+            stderr: read_lines(stderr),
+            seen: Vec::new(),
+        }
+    }
+
+    /// The next line of the stream, waiting at most PATIENCE.
+    pub fn next(&mut self) -> Option<Event> {
+        match self.lines.recv_timeout(PATIENCE) {
+            Ok(line) => {
+                let event = parse_line(&line).expect("valid event line");
+                self.seen.push(line);
+                Some(event)
+            }
+            Err(RecvTimeoutError::Disconnected) => None,
+            Err(RecvTimeoutError::Timeout) => panic!("no event within {PATIENCE:?}"),
+        }
+    }
+
+    /// Wait (bounded) for a line on sc-spawn's stderr that matches.
+    pub fn stderr_line(&mut self, what: impl Fn(&str) -> bool) -> String {
+        loop {
+            let line = self
+                .stderr
+                .recv_timeout(PATIENCE)
+                .expect("a line on stderr");
+            let line = String::from_utf8_lossy(&line).into_owned();
+            if what(&line) {
+                return line;
+            }
+        }
+    }
+
+    /// Read until an event matches.
+    pub fn until(&mut self, what: impl Fn(&Event) -> bool) -> Event {
+        loop {
+            let event = self.next().expect("stream ended before the expected event");
+            if what(&event) {
+                return event;
+            }
+        }
+    }
+
+    /// Read the rest of the stream and wait for sc-spawn to exit.
+    pub fn finish(mut self) -> (Captured, ExitStatus) {
+        while self.next().is_some() {}
+        let status = wait_with_deadline(&mut self.child);
+        (Captured::parse(&self.seen.concat()), status)
+    }
+
+    pub fn signal(&self, signal: nix::sys::signal::Signal) {
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal)
+            .expect("signal sc-spawn");
+    }
+}
+
+fn read_lines(stdout: impl Read + Send + 'static) -> Receiver<Vec<u8>> {
+    let (tx, rx) = channel();
+    thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        loop {
+            let mut line = Vec::new();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
+}
+
+pub fn wait_with_deadline(child: &mut Child) -> ExitStatus {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "process did not exit within {PATIENCE:?}"
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Wait (bounded) until `condition` holds, looking every few milliseconds.
+pub fn eventually(what: &str, condition: impl Fn() -> bool) {
+    let deadline = Instant::now() + PATIENCE;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Whether a process is still running (a zombie no longer counts).
+pub fn alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+            !state.starts_with('Z') && !state.starts_with('X')
+        }
+        Err(_) => false,
+    }
+}
+
+pub fn start_pid(event: &Event) -> u32 {
+    match &event.body {
+        Body::Start(start) => start.pid,
+        other => panic!("expected start, got {other:?}"),
+    }
+}
+
+pub fn text(event: &Event) -> String {
+    match &event.body {
+        Body::Output(out) => String::from_utf8_lossy(out.payload.as_bytes()).into_owned(),
+        other => panic!("expected output, got {other:?}"),
+    }
+}
+
+/// Write `data` to a fresh temporary file and return its path.
+pub fn temp_file(name: &str, data: &[u8]) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("sc-tests-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(name);
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(data)
+        .unwrap();
+    path
+}
