@@ -1,1 +1,42 @@
-fn main() {}
+//! sc-bench: helpers for scripts/bench (not part of the product).
+//!
+//! - `sc-bench timed-writer`: a worker that writes lines (or prompts) stamped
+//!   with the time of their write.
+//! - `sc-bench latency`: reads a stream (sc events, or raw stamped lines) and
+//!   reports write→arrival latency percentiles.
+//! - `sc-bench measure`: runs a command and reports its wall time, CPU time
+//!   and peak memory.
+
+mod latency;
+mod measure;
+mod writer;
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args.first().map(String::as_str) {
+        Some("timed-writer") => writer::main(&args[1..]),
+        Some("latency") => latency::main(&args[1..]),
+        Some("measure") => measure::main(&args[1..]),
+        _ => {
+            eprintln!("usage: sc-bench timed-writer|latency|measure ... (see scripts/bench)");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+/// Nanoseconds since the Unix epoch: comparable across processes.
+pub fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// The value after `--name` in `args`, parsed, or `default`.
+pub fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

@@ -86,6 +86,7 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
         PtyMode::Off => {
             let (out_r, out_w) = os_pipe::pipe()?;
             let (err_r, err_w) = os_pipe::pipe()?;
+            enlarge_pipe(&out_r);
             command.stdout(out_w).stderr(err_w).process_group(0);
             outputs.push((Stream::Stdout, OwnedFd::from(out_r)));
             outputs.push((Stream::Stderr, OwnedFd::from(err_r)));
@@ -125,6 +126,13 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
         child,
         outputs,
     })
+}
+
+/// Fewer, larger reads when a worker writes at full speed. Only stdout, and
+/// only 256 KiB: an unprivileged user's pipes share a quota, past which new
+/// pipes get a single page, and plan mode runs hundreds of workers.
+fn enlarge_pipe(pipe: &os_pipe::PipeReader) {
+    let _ = fcntl(pipe.as_fd(), FcntlArg::F_SETPIPE_SZ(256 * 1024));
 }
 
 /// A pseudo-terminal whose output is passed on untranslated: without OPOST

@@ -20,6 +20,9 @@ use nix::sys::stat::{SFlag, fstat};
 /// Reading workers pauses while this many bytes wait to be written.
 pub const HIGH_WATER: usize = 256 * 1024;
 
+/// The capacity asked for the pipe to the reader.
+const PIPE_SIZE: i32 = 1024 * 1024;
+
 #[derive(Debug)]
 pub struct Sink {
     file: File,
@@ -54,6 +57,11 @@ impl Sink {
             restore: None,
         };
         if pollable {
+            if kind == Ok(SFlag::S_IFIFO) {
+                // A larger pipe to the reader means fewer wake-ups for both
+                // sides at full speed; best effort (the limit may be lower).
+                let _ = fcntl(&sink.file, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
+            }
             let flags = OFlag::from_bits_truncate(fcntl(&sink.file, FcntlArg::F_GETFL)?);
             if !flags.contains(OFlag::O_NONBLOCK) {
                 fcntl(&sink.file, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
