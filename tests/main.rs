@@ -1,5 +1,6 @@
 //! End-to-end tests: the real binaries on real pipes, PTYs, signals and
 //! processes.
 
+mod docs;
 mod spawn;
 mod util;

@@ -23,7 +23,9 @@ pub fn main(args: &[String]) -> i32 {
         } else {
             match parse_line(&line) {
                 Ok(event) => match event.body {
-                    Body::Output(out) => String::from_utf8_lossy(out.payload.as_bytes()).into_owned(),
+                    Body::Output(out) => {
+                        String::from_utf8_lossy(out.payload.as_bytes()).into_owned()
+                    }
                     _ => continue,
                 },
                 Err(_) => continue,

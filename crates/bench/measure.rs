@@ -15,7 +15,11 @@ pub fn main(args: &[String]) -> i32 {
         return 2;
     }
     let started = Instant::now();
-    let child = match Command::new(&command[0]).args(&command[1..]).process_group(0).spawn() {
+    let child = match Command::new(&command[0])
+        .args(&command[1..])
+        .process_group(0)
+        .spawn()
+    {
         Ok(child) => child,
         Err(e) => {
             eprintln!("sc-bench measure: {}: {e}", command[0]);
@@ -40,5 +44,9 @@ pub fn main(args: &[String]) -> i32 {
         ms(usage.ru_stime),
         usage.ru_maxrss
     );
-    if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { 1 }
+    if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        1
+    }
 }

@@ -17,7 +17,11 @@ pub fn main(args: &[String]) -> i32 {
         } else {
             format!("stamp {} {i}\n", now_ns())
         };
-        if stdout.write_all(line.as_bytes()).and_then(|()| stdout.flush()).is_err() {
+        if stdout
+            .write_all(line.as_bytes())
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
             return 1;
         }
         std::thread::sleep(interval);

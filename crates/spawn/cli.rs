@@ -29,7 +29,9 @@ Examples:
   sc-spawn --timeout 600 -- ./long-job.sh | tee run.ndjson | jq -c 'select(.type==\"exit\")'
 
 Exit status: the worker's exit code; 128+N if it was killed by signal N; 124 if it timed out; \
-127 if it could not be launched; 2 for a usage error.";
+127 if it could not be launched; 2 for a usage error.
+
+See also: sc-events(7), the event schema.";
 
 /// How much of the worker goes on a pseudo-terminal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

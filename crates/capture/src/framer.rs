@@ -11,6 +11,12 @@
 
 use std::time::{Duration, Instant};
 
+/// How long a `\r` that ends a read waits for a `\n` that would make it a
+/// `\r\n`. A CRLF is written in one go, so its `\n` is split off only by a
+/// full pipe and is readable at once; a progress redraw should not wait the
+/// whole flush interval.
+const CR_HOLD: Duration = Duration::from_millis(2);
+
 /// The smallest maximum event size: room for any UTF-8 character, so that a
 /// cut can always step back to a character boundary.
 pub const MIN_EVENT_BYTES: usize = 16;
@@ -23,6 +29,8 @@ pub struct Framer {
     flush: Duration,
     /// A timer flush already held back an incomplete UTF-8 character once.
     held_tail: bool,
+    /// When the unfinished line came to end in `\r`.
+    cr_at: Option<Instant>,
 }
 
 impl Framer {
@@ -34,6 +42,7 @@ impl Framer {
             max,
             flush,
             held_tail: false,
+            cr_at: None,
         }
     }
 
@@ -58,6 +67,7 @@ impl Framer {
                         } else {
                             self.pending.extend_from_slice(rest);
                             self.pending_since = Some(now);
+                            self.note_cr(now);
                             return;
                         }
                     }
@@ -87,11 +97,13 @@ impl Framer {
                         let cut = nonzero_cut(&self.pending, self.max);
                         emit(&self.pending[..cut]);
                         self.pending.drain(..cut);
+                        self.cr_at = None;
                         if self.pending.is_empty() {
                             self.pending_since = None;
                         }
                     } else {
                         self.pending.extend_from_slice(rest);
+                        self.note_cr(now);
                         return;
                     }
                 }
@@ -99,9 +111,17 @@ impl Framer {
         }
     }
 
+    fn note_cr(&mut self, now: Instant) {
+        self.cr_at = (self.pending.last() == Some(&b'\r')).then_some(now);
+    }
+
     /// When the unfinished line must be flushed, if there is one.
     pub fn deadline(&self) -> Option<Instant> {
-        self.pending_since.map(|since| since + self.flush)
+        let flush = self.pending_since.map(|since| since + self.flush);
+        match self.cr_at.map(|at| at + CR_HOLD.min(self.flush)) {
+            Some(cr) => Some(flush.map_or(cr, |f| f.min(cr))),
+            None => flush,
+        }
     }
 
     /// Flush the unfinished line if it has waited the flush interval.
@@ -109,6 +129,11 @@ impl Framer {
         match self.deadline() {
             Some(deadline) if deadline <= now => {}
             _ => return,
+        }
+        if self.cr_at.is_some() {
+            // No `\n` came: the `\r` ends the event (a progress redraw).
+            self.emit_pending(emit);
+            return;
         }
         let cut = utf8_cut(&self.pending, self.pending.len());
         if cut > 0 {
@@ -143,6 +168,7 @@ impl Framer {
         self.pending.clear();
         self.pending_since = None;
         self.held_tail = false;
+        self.cr_at = None;
     }
 }
 
@@ -290,6 +316,18 @@ mod tests {
         assert_eq!(framer.deadline(), None);
         framer.push(b"y\n", t0, &mut |c: &[u8]| out.push(c.to_vec()));
         assert_eq!(strs(&out), ["Continue? ", "y\n"]);
+    }
+
+    #[test]
+    fn a_trailing_carriage_return_waits_only_briefly_for_its_newline() {
+        let mut framer = Framer::new(64, Duration::from_millis(50));
+        let t0 = Instant::now();
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        framer.push(b"[1/5] step\r", t0, &mut |c: &[u8]| out.push(c.to_vec()));
+        assert_eq!(framer.deadline(), Some(t0 + CR_HOLD));
+        framer.on_timer(t0 + CR_HOLD, &mut |c: &[u8]| out.push(c.to_vec()));
+        assert_eq!(strs(&out), ["[1/5] step\r"]);
+        assert_eq!(framer.deadline(), None);
     }
 
     #[test]

@@ -1,0 +1,201 @@
+//! The documentation cannot drift from the code: the man pages are what the
+//! binaries generate, and every example event in them is a valid event that
+//! the JSON Schema accepts.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::util::sc_spawn;
+
+fn repo_file(path: &str) -> String {
+    let full = Path::new(env!("CARGO_MANIFEST_DIR")).join(path);
+    std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{}: {e}", full.display()))
+}
+
+#[test]
+fn sc_spawn_man_page_is_generated_from_the_cli() {
+    let out = sc_spawn().args(["--generate", "man"]).output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        repo_file("man/sc-spawn.1"),
+        "man/sc-spawn.1 is stale: run scripts/gen-docs"
+    );
+}
+
+/// The example lines of sc-events(7), with roff's `\e` turned back into `\`.
+fn man_examples() -> Vec<String> {
+    repo_file("man/sc-events.7")
+        .lines()
+        .filter(|l| l.starts_with("{\"type\":"))
+        .map(|l| l.replace("\\e", "\\"))
+        .collect()
+}
+
+#[test]
+fn every_event_type_has_a_valid_example_in_the_man_page() {
+    let schema: Value =
+        serde_json::from_str(&repo_file("crates/events/schema/sc-events-v1.schema.json")).unwrap();
+    let examples = man_examples();
+    let mut types: Vec<String> = Vec::new();
+    for line in &examples {
+        let event = sc_events::parse_line(line.as_bytes())
+            .unwrap_or_else(|e| panic!("example does not parse: {line}: {e}"));
+        assert!(
+            !matches!(event.body, sc_events::Body::Other { .. }),
+            "{line}"
+        );
+        // What the example says is what the writer writes.
+        let written = String::from_utf8(sc_events::to_line(&event)).unwrap();
+        assert_eq!(
+            written.trim_end(),
+            line,
+            "example is not in the writer's form"
+        );
+        let value: Value = serde_json::from_str(line).unwrap();
+        if let Err(e) = conforms(&schema, &value) {
+            panic!("example does not conform to the schema: {line}: {e}");
+        }
+        types.push(event.type_name().to_owned());
+    }
+    types.sort();
+    types.dedup();
+    assert_eq!(
+        types,
+        [
+            "error",
+            "exit",
+            "heartbeat",
+            "output",
+            "progress",
+            "skip",
+            "stall",
+            "start",
+            "task"
+        ]
+    );
+}
+
+#[test]
+fn what_sc_spawn_writes_conforms_to_the_schema() {
+    let schema: Value =
+        serde_json::from_str(&repo_file("crates/events/schema/sc-events-v1.schema.json")).unwrap();
+    let out = sc_spawn()
+        .args(["--heartbeat", "0.05", "--stall", "0.1", "--timeout", "0.4"])
+        .args(["--", "sh", "-c", "printf '50%%\\r\\377\\n'; sleep 1"])
+        .output()
+        .unwrap();
+    let mut seen = Vec::new();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        let value: Value = serde_json::from_str(line).unwrap();
+        conforms(&schema, &value).unwrap_or_else(|e| panic!("{line}: {e}"));
+        seen.push(value["type"].as_str().unwrap().to_owned());
+    }
+    for t in ["start", "output", "heartbeat", "stall", "exit"] {
+        assert!(seen.iter().any(|s| s == t), "no {t} event in {seen:?}");
+    }
+    let out = sc_spawn()
+        .args(["--", "/no/such/program"])
+        .output()
+        .unwrap();
+    for line in String::from_utf8(out.stdout).unwrap().lines() {
+        conforms(&schema, &serde_json::from_str(line).unwrap()).unwrap();
+    }
+}
+
+/// The part of JSON Schema this schema uses: required fields, known fields,
+/// and the type, enum or const of each.
+fn conforms(schema: &Value, event: &Value) -> Result<(), String> {
+    let object = event.as_object().ok_or("not an object")?;
+    let type_name = object
+        .get("type")
+        .and_then(Value::as_str)
+        .ok_or("no type")?;
+    let def = &schema["$defs"][type_name];
+    if def.is_null() {
+        return Err(format!("no schema for type {type_name}"));
+    }
+    let def = resolve(schema, def);
+    let mut properties = schema["properties"].as_object().unwrap().clone();
+    properties.extend(def["properties"].as_object().cloned().unwrap_or_default());
+    let required = schema["required"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(def["required"].as_array().into_iter().flatten());
+    for field in required {
+        let field = field.as_str().unwrap();
+        if !object.contains_key(field) {
+            return Err(format!("missing required field {field}"));
+        }
+    }
+    for (key, value) in object {
+        let rule = properties
+            .get(key)
+            .ok_or_else(|| format!("field {key} is not in the schema"))?;
+        check_value(schema, rule, value).map_err(|e| format!("{key}: {e}"))?;
+    }
+    if let Some(one_of) = def["oneOf"].as_array() {
+        let matching = one_of
+            .iter()
+            .filter(|alt| {
+                alt["required"]
+                    .as_array()
+                    .is_some_and(|r| r.iter().all(|f| object.contains_key(f.as_str().unwrap())))
+            })
+            .count();
+        if matching != 1 {
+            return Err(format!("{matching} of the oneOf alternatives match"));
+        }
+    }
+    Ok(())
+}
+
+fn resolve<'a>(schema: &'a Value, rule: &'a Value) -> &'a Value {
+    match rule["$ref"].as_str() {
+        Some(path) => &schema["$defs"][path.trim_start_matches("#/$defs/")],
+        None => rule,
+    }
+}
+
+fn check_value(schema: &Value, rule: &Value, value: &Value) -> Result<(), String> {
+    let rule = resolve(schema, rule);
+    if let Some(constant) = rule.get("const") {
+        return (constant == value)
+            .then_some(())
+            .ok_or(format!("is not {constant}"));
+    }
+    if let Some(choices) = rule["enum"].as_array() {
+        return choices
+            .contains(value)
+            .then_some(())
+            .ok_or(format!("{value} not in enum"));
+    }
+    let types: Vec<&str> = match &rule["type"] {
+        Value::String(t) => vec![t.as_str()],
+        Value::Array(ts) => ts.iter().filter_map(Value::as_str).collect(),
+        _ => return Ok(()),
+    };
+    let fits = types.iter().any(|t| match *t {
+        "string" => value.is_string(),
+        "integer" => value.is_u64() || value.is_i64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "null" => value.is_null(),
+        "array" => value.is_array(),
+        "object" => value.is_object(),
+        _ => false,
+    });
+    if !fits {
+        return Err(format!("{value} is not of type {types:?}"));
+    }
+    if let (Some(required), Some(object)) = (rule["required"].as_array(), value.as_object()) {
+        for field in required {
+            if !object.contains_key(field.as_str().unwrap()) {
+                return Err(format!("missing {field}"));
+            }
+        }
+    }
+    Ok(())
+}
