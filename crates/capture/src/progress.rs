@@ -3,7 +3,8 @@
 //! Build and test tools print their progress in a few common shapes:
 //! a percentage (`45%`, pytest's `[ 42%]`, curl and pip downloads), a count
 //! in brackets (`[3/10]`, `(3/10)`), cargo's bar (`Building [===>  ] 45/120:`)
-//! and "Step 3/10" (docker). A line that only happens to hold a number and a
+//! "Step 3/10" (docker), and a bare bar (`[######......]`, npm's gauge,
+//! `[████░░░░]`) whose filled share is the progress. A line that only happens to hold a number and a
 //! slash (`a/b`, dates, `1/2 cup`) is not progress, so a bare count is taken
 //! only where one of those shapes frames it.
 
@@ -15,9 +16,11 @@ const MAX_MESSAGE: usize = 200;
 /// Progress in `text`, if it has any.
 pub fn detect(text: &str) -> Option<Progress> {
     let bytes = text.as_bytes();
-    // Most output has neither: one fast scan decides.
-    memchr::memchr2(b'%', b'/', bytes)?;
-    let percent = last_percent(bytes).or_else(|| count_ratio(bytes))?;
+    // Most output has none of these: one fast scan decides.
+    memchr::memchr3(b'%', b'/', b'[', bytes)?;
+    let percent = last_percent(bytes)
+        .or_else(|| count_ratio(bytes))
+        .or_else(|| bar_fill(text))?;
     Some(Progress {
         percent: Some(percent),
         message: message(text),
@@ -102,6 +105,25 @@ fn count_ratio(bytes: &[u8]) -> Option<f64> {
     None
 }
 
+/// The filled share of a bracketed bar of at least 10 cells: fill is `#`,
+/// `=`, `>`, `█` or `▓`; empty is ` `, `.`, `-`, `░` or `▒`. Nothing else may
+/// stand in the brackets, so `[INFO]` or `[ ]` are not bars.
+fn bar_fill(text: &str) -> Option<f64> {
+    let open = text.find('[')?;
+    let close = open + text[open..].find(']')?;
+    let (mut filled, mut cells) = (0u32, 0u32);
+    for c in text[open + 1..close].chars() {
+        match c {
+            '#' | '=' | '>' | '█' | '▓' => filled += 1,
+            ' ' | '.' | '-' | '░' | '▒' => {}
+            _ => return None,
+        }
+        cells += 1;
+    }
+    (cells >= 10 && filled > 0)
+        .then(|| (f64::from(filled) * 1000.0 / f64::from(cells)).round() / 10.0)
+}
+
 fn trim_spaces_end(bytes: &[u8]) -> &[u8] {
     let end = bytes.iter().rposition(|b| *b != b' ').map_or(0, |i| i + 1);
     &bytes[..end]
@@ -142,6 +164,11 @@ mod tests {
         );
         assert_eq!(percent("Step 2/4 : RUN make"), Some(50.0));
         assert_eq!(percent("50% then 75%"), Some(75.0));
+        assert_eq!(
+            percent("[#####.....] \\ fetchMetadata: sill resolveWithNewModule"),
+            Some(50.0)
+        );
+        assert_eq!(percent("[████░░░░░░░░░░░░] downloading"), Some(25.0));
     }
 
     #[test]
@@ -157,6 +184,9 @@ mod tests {
             "[5/3] nonsense\n",
             "[3/0] nonsense\n",
             "%\n",
+            "[INFO] building\n",
+            "[          ] nothing filled yet\n",
+            "[##] too short to be a bar\n",
         ] {
             assert_eq!(detect(text), None, "{text}");
         }
