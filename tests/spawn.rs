@@ -186,12 +186,7 @@ fn a_slow_reader_blocks_the_worker_instead_of_losing_or_hoarding() {
         .unwrap();
     let mut stdout = child.stdout.take().unwrap();
     // Read just the start event to learn the worker's pid, then stop reading.
-    let mut first = Vec::new();
-    let mut byte = [0u8; 1];
-    while byte[0] != b'\n' {
-        stdout.read_exact(&mut byte).unwrap();
-        first.push(byte[0]);
-    }
+    let first = first_line(&mut stdout);
     let worker = start_pid(&sc_events::parse_line(&first).unwrap());
     eventually("the worker blocks writing to its pipe", || {
         std::fs::read_to_string(format!("/proc/{worker}/wchan"))
@@ -360,12 +355,7 @@ fn the_reader_going_away_ends_the_worker() {
         .spawn()
         .unwrap();
     let mut stdout = child.stdout.take().unwrap();
-    let mut first = Vec::new();
-    let mut byte = [0u8; 1];
-    while byte[0] != b'\n' {
-        stdout.read_exact(&mut byte).unwrap();
-        first.push(byte[0]);
-    }
+    let first = first_line(&mut stdout);
     let worker = start_pid(&sc_events::parse_line(&first).unwrap());
     drop(stdout); // like `| head -1`
     let status = wait_with_deadline(&mut child);
@@ -496,4 +486,18 @@ fn a_file_as_the_worker_reads_back_exactly() {
     let path = temp_file("all-bytes", &data);
     let (run, _) = capture(&["--", "cat", path.to_str().unwrap()]);
     assert_eq!(run.bytes(Stream::Stdout), data);
+}
+
+#[test]
+fn the_workers_children_get_the_default_sigpipe() {
+    // sc-spawn itself ignores SIGPIPE (to see EPIPE); its workers must not
+    // inherit that, or `yes | head -1` would complain instead of ending.
+    let (run, status) = capture(&sh("yes | head -1"));
+    assert!(status.success());
+    assert_eq!(run.bytes(Stream::Stdout), b"y\n");
+    assert!(
+        run.bytes(Stream::Stderr).is_empty(),
+        "{:?}",
+        run.bytes(Stream::Stderr)
+    );
 }

@@ -299,3 +299,14 @@ pub fn temp_file(name: &str, data: &[u8]) -> std::path::PathBuf {
         .unwrap();
     path
 }
+
+/// Read exactly one line, byte by byte, leaving the rest unread in the pipe.
+pub fn first_line(reader: &mut impl Read) -> Vec<u8> {
+    let mut line = Vec::new();
+    let mut byte = [0u8; 1];
+    while byte[0] != b'\n' {
+        reader.read_exact(&mut byte).expect("a whole first line");
+        line.push(byte[0]);
+    }
+    line
+}

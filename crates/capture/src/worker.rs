@@ -287,32 +287,29 @@ impl Worker {
     }
 
     fn frame(&mut self, index: usize, data: &[u8], now: Instant, out: &mut Vec<u8>) {
-        let ts = TsText::new(now_ts());
-        let Worker {
-            sources,
-            seq,
-            lines,
-            bytes,
-            opts,
-            ..
-        } = self;
-        let source = &mut sources[index];
-        let mut chunks = Chunks {
-            encoder: &source.encoder,
-            out,
-            seq,
-            lines,
-            bytes,
-            ts: &ts,
-            progress: opts.progress,
-            mid_line: &mut source.mid_line,
-        };
-        source
-            .framer
-            .push(data, now, &mut |chunk: &[u8]| chunks.emit(chunk));
+        self.framed(index, out, |framer, mut emit| {
+            framer.push(data, now, &mut emit)
+        });
     }
 
     fn flush_partial(&mut self, index: usize, now: Instant, out: &mut Vec<u8>, at_eof: bool) {
+        self.framed(index, out, |framer, mut emit| {
+            if at_eof {
+                framer.finish(&mut emit);
+            } else {
+                framer.on_timer(now, &mut emit);
+            }
+        });
+    }
+
+    /// Run `step` on a source's framer with the chunks it emits turned into
+    /// output events (one timestamp for all of them: one observation).
+    fn framed(
+        &mut self,
+        index: usize,
+        out: &mut Vec<u8>,
+        step: impl FnOnce(&mut Framer, &mut dyn FnMut(&[u8])),
+    ) {
         let ts = TsText::new(now_ts());
         let Worker {
             sources,
@@ -333,12 +330,7 @@ impl Worker {
             progress: opts.progress,
             mid_line: &mut source.mid_line,
         };
-        let mut emit = |chunk: &[u8]| chunks.emit(chunk);
-        if at_eof {
-            source.framer.finish(&mut emit);
-        } else {
-            source.framer.on_timer(now, &mut emit);
-        }
+        step(&mut source.framer, &mut |chunk: &[u8]| chunks.emit(chunk));
     }
 
     fn close_source(&mut self, index: usize, out: &mut Vec<u8>, registry: &Registry) {
