@@ -5,6 +5,8 @@
 //! - [`framer`]: bytes into output events, per the lossless rule.
 //! - [`progress`]: progress found in ordinary output lines.
 //! - [`proctree`]: CPU and memory of a worker's whole process tree.
+//! - [`lines`]: event lines of an input, with bounded memory.
+//! - [`router`]: many inputs' events into one stream, ids kept unique.
 //! - [`signals`]: signal names, signalling process groups.
 //! - [`sink`]: the stream's way out, with backpressure.
 //! - [`worker`]: one worker's life as events: timers, exit, draining.
@@ -12,7 +14,9 @@
 
 pub mod framer;
 pub mod launch;
+pub mod lines;
 pub mod proctree;
+pub mod router;
 pub mod progress;
 pub mod signals;
 pub mod sink;

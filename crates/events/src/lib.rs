@@ -16,6 +16,7 @@
 mod base64_field;
 mod event;
 mod reader;
+mod rename;
 mod time;
 mod writer;
 
@@ -24,5 +25,6 @@ pub use event::{
     SCHEMA_VERSION, Skip, Stall, Start, Stream, Task,
 };
 pub use reader::{Head, ReadError, parse_head, parse_line};
+pub use rename::rename_line;
 pub use time::{now_ts, to_ts};
 pub use writer::{OutputEncoder, TsText, encode, push_json_str, to_line};
