@@ -49,7 +49,7 @@ pub fn run(cli: Cli) -> i32 {
             return EXIT_USAGE;
         }
     };
-    supervisor.set_notices(true);
+    supervisor.set_notices("sc-spawn");
     let index = supervisor.spawn(opts, &spec);
     match supervisor.run() {
         Ok(report) => {

@@ -1,6 +1,7 @@
 //! The sc capture core: launching workers and turning what they write into
 //! events, live and without loss.
 //!
+//! - [`input`]: event-stream inputs: files, FIFOs, stdin, producer commands.
 //! - [`launch`]: a worker in its own process group, on pipes or a PTY.
 //! - [`framer`]: bytes into output events, per the lossless rule.
 //! - [`progress`]: progress found in ordinary output lines.
@@ -13,6 +14,7 @@
 //! - [`supervisor`]: the single mio poller that runs workers.
 
 pub mod framer;
+pub mod input;
 pub mod launch;
 pub mod lines;
 pub mod proctree;
@@ -23,6 +25,8 @@ pub mod sink;
 pub mod supervisor;
 pub mod worker;
 
+pub use input::InputSpec;
 pub use launch::{PtyMode, Spec, StdinMode};
+pub use router::Naming;
 pub use supervisor::{RunReport, Supervisor};
 pub use worker::{Worker, WorkerOptions};

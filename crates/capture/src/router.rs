@@ -136,7 +136,7 @@ impl Router {
                     // Said once per input: plain text would otherwise say it
                     // on every line. The count comes with the input's end.
                     let message = format!(
-                        "input {}: a line that is not an sc event ({e}); it and any others follow as output of this worker",
+                        "input {}: {e}; the line, and any others like it, follow as output of this worker",
                         routes.label
                     );
                     self.own_error(input, message, out);

@@ -1,5 +1,7 @@
 //! Signal names and sending signals to a worker's process group.
 
+use std::time::{Duration, Instant};
+
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
@@ -30,6 +32,17 @@ pub fn group_alive(pgid: u32) -> bool {
         return false;
     };
     pgid > 1 && killpg(Pid::from_raw(pgid), None).is_ok()
+}
+
+/// Wait up to `grace` for group `pgid` to be gone (after a SIGTERM), then
+/// SIGKILL what is left. The group is not our child, so nothing signals its
+/// end: this looks every few milliseconds, and is only used at exit.
+pub fn end_group(pgid: u32, grace: Duration) {
+    let give_up = Instant::now() + grace;
+    while group_alive(pgid) && Instant::now() < give_up {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    signal_group(pgid, Signal::SIGKILL);
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use sc_events::{
 use crate::framer::Framer;
 use crate::launch::{Launched, PtyMode, Spec, launch};
 use crate::proctree::ProcessTree;
-use crate::signals::{group_alive, name, signal_group};
+use crate::signals::{end_group, name, signal_group};
 use crate::sink::Sink;
 
 /// How a worker is watched. Durations of `None` turn a timer off.
@@ -534,13 +534,7 @@ impl Worker {
         if !self.leftovers {
             return;
         }
-        let give_up = Instant::now() + self.opts.kill_grace;
-        // The group is not our child, so nothing signals its end: look every
-        // few milliseconds, for the grace period at most, at exit only.
-        while group_alive(self.pid) && Instant::now() < give_up {
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        signal_group(self.pid, Signal::SIGKILL);
+        end_group(self.pid, self.opts.kill_grace);
         self.leftovers = false;
     }
 

@@ -1,0 +1,336 @@
+//! Inputs of event lines: files, FIFOs, `/dev/fd/N`, stdin, and producer
+//! commands, all read without blocking in the one poller.
+
+use std::ffi::OsStr;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::signal::Signal;
+
+use crate::lines::LineSplitter;
+use crate::router::Router;
+use crate::signals::{end_group, signal_group};
+use crate::sink::Sink;
+
+/// Where an input comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputSpec {
+    /// A file, a FIFO, `/dev/fd/N`, a device.
+    Path(PathBuf),
+    /// sc's own stdin (`-`).
+    Stdin,
+    /// A producer command run with `sh -c`; its stdout is the input.
+    Command(String),
+}
+
+impl InputSpec {
+    /// The label an input is known by in messages and renamed ids: the file
+    /// name without `.ndjson`/`.jsonl`, `fdN` for `/dev/fd/N`, `stdin`, or
+    /// `cmdN` for the Nth command (from 1).
+    pub fn label(&self, command_number: usize) -> String {
+        match self {
+            InputSpec::Stdin => "stdin".into(),
+            InputSpec::Command(_) => format!("cmd{command_number}"),
+            InputSpec::Path(path) => {
+                let name = path.file_name().map(OsStr::to_string_lossy).unwrap_or_default();
+                let parent = path.parent().map(Path::as_os_str);
+                if parent.is_some_and(|p| p == "/dev/fd" || p == "/proc/self/fd") {
+                    return format!("fd{name}");
+                }
+                let stem = [".ndjson", ".jsonl", ".json", ".log"]
+                    .iter()
+                    .find_map(|ext| name.strip_suffix(ext))
+                    .unwrap_or(&name);
+                if stem.is_empty() { "input".into() } else { stem.to_owned() }
+            }
+        }
+    }
+}
+
+enum Reader {
+    /// Watched by the poller: pipes, FIFOs, sockets, terminals.
+    Polled(OwnedFd),
+    /// Always ready: regular files, and devices the poller cannot watch.
+    Plain(File),
+}
+
+/// How long a producer command may run on after closing its output before
+/// its group is ended.
+const COMMAND_LINGER: Duration = Duration::from_millis(1000);
+
+/// Reads of one input per turn of the poller, so that a file read at full
+/// speed leaves room for the others.
+const READS_PER_TURN: usize = 16;
+
+pub struct Input {
+    label: String,
+    route: usize,
+    reader: Reader,
+    token: Token,
+    splitter: LineSplitter,
+    command: Option<String>,
+    child: Option<Child>,
+    status: Option<ExitStatus>,
+    open: bool,
+    readable: bool,
+    closed_at: Option<Instant>,
+}
+
+impl Input {
+    /// Open an input and register it with the poller under `token`. `route`
+    /// is its number in the router.
+    pub fn open(
+        spec: &InputSpec,
+        label: String,
+        route: usize,
+        registry: &Registry,
+        token: Token,
+        max_line: usize,
+    ) -> io::Result<Input> {
+        let (file, waits_for_writer, child) = match spec {
+            InputSpec::Path(path) => {
+                let file = open_nonblocking(path)?;
+                let named_fifo = file.metadata()?.file_type().is_fifo() && !is_anonymous_pipe(&file);
+                (file, named_fifo, None)
+            }
+            InputSpec::Stdin => (open_stdin()?, false, None),
+            InputSpec::Command(command) => {
+                let (read, write) = os_pipe::pipe()?;
+                let child = Command::new("sh")
+                    .arg("-c")
+                    .arg(command)
+                    .stdin(Stdio::null())
+                    .stdout(write)
+                    .process_group(0)
+                    .spawn()?;
+                let file = File::from(OwnedFd::from(read));
+                fcntl(&file, FcntlArg::F_SETFL(OFlag::O_NONBLOCK))?;
+                (file, false, Some(child))
+            }
+        };
+        let reader = if file.metadata()?.is_file() {
+            Reader::Plain(file)
+        } else {
+            match registry.register(&mut SourceFd(&file.as_raw_fd()), token, Interest::READABLE) {
+                Ok(()) => Reader::Polled(OwnedFd::from(file)),
+                // epoll refuses some devices (EPERM): read them as they come.
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                    fcntl(&file, FcntlArg::F_SETFL(OFlag::empty()))?;
+                    Reader::Plain(file)
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        Ok(Input {
+            label,
+            route,
+            reader,
+            token,
+            splitter: LineSplitter::new(max_line),
+            command: match spec {
+                InputSpec::Command(command) => Some(command.clone()),
+                _ => None,
+            },
+            child,
+            status: None,
+            open: true,
+            // A named FIFO reads end-of-file until a writer opens it: wait for
+            // the poller to say a writer came (and wrote, or left).
+            readable: !waits_for_writer,
+            closed_at: None,
+        })
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    pub fn token(&self) -> Token {
+        self.token
+    }
+
+    pub fn wants_read(&self) -> bool {
+        self.open && self.readable
+    }
+
+    pub fn on_readable(&mut self) {
+        self.readable = true;
+    }
+
+    /// Read what is waiting (a bounded amount) and route its lines.
+    pub fn pump(&mut self, scratch: &mut [u8], sink: &mut Sink, router: &mut Router, registry: &Registry) {
+        let mut reads = 0;
+        while self.open && self.readable {
+            if sink.is_full() || reads == READS_PER_TURN {
+                return;
+            }
+            let result = match &mut self.reader {
+                Reader::Polled(fd) => nix::unistd::read(fd.as_fd(), scratch).map_err(io::Error::from),
+                Reader::Plain(file) => file.read(scratch),
+            };
+            match result {
+                Ok(0) => self.close(sink.buffer(), router, registry),
+                Ok(n) => {
+                    reads += 1;
+                    let route = self.route;
+                    let out = sink.buffer();
+                    self.splitter
+                        .push(&scratch[..n], &mut |piece| router.route(route, piece, out));
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let message = format!("reading input {}: {e}", self.label);
+                    router.own_error(self.route, message, sink.buffer());
+                    self.close(sink.buffer(), router, registry);
+                }
+            }
+        }
+    }
+
+    /// End of input (or sc gave up on it): route what is left.
+    pub fn close(&mut self, out: &mut Vec<u8>, router: &mut Router, registry: &Registry) {
+        if !self.open {
+            return;
+        }
+        let route = self.route;
+        self.splitter.finish(&mut |piece| router.route(route, piece, out));
+        router.finish_input(route, out);
+        if let Reader::Polled(fd) = &self.reader {
+            let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
+        }
+        self.open = false;
+        self.readable = false;
+        self.closed_at = Some(Instant::now());
+        self.report_command(out, router);
+    }
+
+    /// After SIGCHLD: note the producer command's exit.
+    pub fn check_exit(&mut self, out: &mut Vec<u8>, router: &mut Router) {
+        if self.status.is_some() {
+            return;
+        }
+        if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+            self.status = Some(status);
+            self.report_command(out, router);
+        }
+    }
+
+    /// A producer that failed before writing a single event would otherwise
+    /// vanish without a trace in the stream.
+    fn report_command(&mut self, out: &mut Vec<u8>, router: &mut Router) {
+        let (Some(status), Some(command)) = (self.status, &self.command) else {
+            return;
+        };
+        if self.open || status.success() || router.counts(self.route).events > 0 {
+            return;
+        }
+        let how = match (status.code(), status.signal()) {
+            (Some(code), _) => format!("exited with code {code}"),
+            (None, Some(signal)) => format!("was killed by {}", crate::signals::name(signal)),
+            _ => "failed".into(),
+        };
+        let message = format!("input {} (`{command}`) {how} without writing any event", self.label);
+        router.own_error(self.route, message, out);
+        self.command = None; // said once
+    }
+
+    /// Done: the stream ended, and a producer command has exited (or had
+    /// its linger time).
+    pub fn is_done(&self, now: Instant) -> bool {
+        !self.open
+            && (self.child.is_none()
+                || self.status.is_some()
+                || self.closed_at.is_some_and(|at| now >= at + COMMAND_LINGER))
+    }
+
+    pub fn deadline(&self) -> Option<Instant> {
+        match (&self.child, self.status, self.closed_at) {
+            (Some(_), None, Some(at)) => Some(at + COMMAND_LINGER),
+            _ => None,
+        }
+    }
+
+    /// Pass an interrupt to a producer command's group.
+    pub fn interrupt(&mut self, signal: Signal, escalate: bool) {
+        if let (Some(child), None) = (&self.child, self.status) {
+            signal_group(child.id(), if escalate { Signal::SIGKILL } else { signal });
+        }
+    }
+
+    pub fn is_command(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// At the end: a producer still running after its output ended is
+    /// ended with its group, and reaped.
+    pub fn end_command(&mut self, grace: Duration) {
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        if self.status.is_none() {
+            signal_group(child.id(), Signal::SIGTERM);
+            end_group(child.id(), grace);
+        }
+        let _ = child.wait();
+    }
+}
+
+fn open_nonblocking(path: &Path) -> io::Result<File> {
+    // O_NONBLOCK: opening a FIFO must not wait for its writer here, where
+    // it would stall every other input.
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+}
+
+/// stdin, without making sc's own stdin non-blocking: a fresh open of
+/// /proc/self/fd/0 gets its own file status flags, so the terminal or pipe
+/// that sc shares with its parent is left as it was.
+fn open_stdin() -> io::Result<File> {
+    let stdin = File::from(io::stdin().as_fd().try_clone_to_owned()?);
+    if stdin.metadata()?.is_file() {
+        return Ok(stdin);
+    }
+    match open_nonblocking(Path::new("/proc/self/fd/0")) {
+        Ok(file) => Ok(file),
+        Err(_) => {
+            let flags = OFlag::from_bits_truncate(fcntl(&stdin, FcntlArg::F_GETFL)?);
+            fcntl(&stdin, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+            Ok(stdin)
+        }
+    }
+}
+
+/// A pipe made by pipe(2) (a shell's `|` or `<(...)`), as opposed to a named
+/// FIFO: its writer existed before we could open it.
+fn is_anonymous_pipe(file: &File) -> bool {
+    const PIPEFS_MAGIC: i64 = 0x5049_5045;
+    nix::sys::statfs::fstatfs(file).is_ok_and(|fs| fs.filesystem_type().0 as i64 == PIPEFS_MAGIC)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels() {
+        let path = |p: &str| InputSpec::Path(p.into());
+        assert_eq!(path("runs/a.ndjson").label(0), "a");
+        assert_eq!(path("/dev/fd/63").label(0), "fd63");
+        assert_eq!(path("build.log").label(0), "build");
+        assert_eq!(path("plain").label(0), "plain");
+        assert_eq!(InputSpec::Stdin.label(0), "stdin");
+        assert_eq!(InputSpec::Command("x".into()).label(2), "cmd2");
+    }
+}
