@@ -14,14 +14,22 @@ fn repo_file(path: &str) -> String {
 }
 
 #[test]
-fn sc_spawn_man_page_is_generated_from_the_cli() {
-    let out = sc_spawn().args(["--generate", "man"]).output().unwrap();
-    assert!(out.status.success());
-    assert_eq!(
-        String::from_utf8(out.stdout).unwrap(),
-        repo_file("man/sc-spawn.1"),
-        "man/sc-spawn.1 is stale: run scripts/gen-docs"
-    );
+fn man_pages_are_generated_from_the_clis() {
+    for (tool, binary) in [
+        ("sc-spawn", env!("CARGO_BIN_EXE_sc-spawn")),
+        ("sc-merge", env!("CARGO_BIN_EXE_sc-merge")),
+    ] {
+        let out = std::process::Command::new(binary)
+            .args(["--generate", "man"])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        assert_eq!(
+            String::from_utf8(out.stdout).unwrap(),
+            repo_file(&format!("man/{tool}.1")),
+            "man/{tool}.1 is stale: run scripts/gen-docs"
+        );
+    }
 }
 
 /// The example lines of sc-events(7), with roff's `\e` turned back into `\`.

@@ -2,5 +2,6 @@
 //! processes.
 
 mod docs;
+mod merge;
 mod spawn;
 mod util;

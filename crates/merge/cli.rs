@@ -81,7 +81,9 @@ pub struct Cli {
 fn parse_secs(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(secs) if (0.0..1e9).contains(&secs) => Ok(secs),
-        _ => Err(format!("`{text}` is not a number of seconds (such as 5 or 0.5)")),
+        _ => Err(format!(
+            "`{text}` is not a number of seconds (such as 5 or 0.5)"
+        )),
     }
 }
 

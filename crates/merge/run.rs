@@ -21,7 +21,13 @@ pub fn run(cli: Cli) -> i32 {
     let mut specs: Vec<InputSpec> = cli
         .inputs
         .iter()
-        .map(|p| if p.as_os_str() == "-" { InputSpec::Stdin } else { InputSpec::Path(p.clone()) })
+        .map(|p| {
+            if p.as_os_str() == "-" {
+                InputSpec::Stdin
+            } else {
+                InputSpec::Path(p.clone())
+            }
+        })
         .collect();
     specs.extend(cli.commands.iter().cloned().map(InputSpec::Command));
     if specs.is_empty() {
@@ -38,7 +44,11 @@ pub fn run(cli: Cli) -> i32 {
         }
     };
     supervisor.set_notices("sc-merge");
-    supervisor.set_naming(if cli.prefix { Naming::Prefixed } else { Naming::Unique });
+    supervisor.set_naming(if cli.prefix {
+        Naming::Prefixed
+    } else {
+        Naming::Unique
+    });
     supervisor.set_max_line(usize::try_from(cli.max_line_bytes).unwrap_or(usize::MAX));
     supervisor.set_grace(Duration::from_secs_f64(cli.kill_grace));
 
@@ -88,7 +98,11 @@ fn labels(specs: &[InputSpec]) -> Vec<String> {
             let label = spec.label(commands);
             let count = seen.entry(label.clone()).or_insert(0);
             *count += 1;
-            if *count == 1 { label } else { format!("{label}-{count}") }
+            if *count == 1 {
+                label
+            } else {
+                format!("{label}-{count}")
+            }
         })
         .collect()
 }

@@ -41,7 +41,10 @@ impl InputSpec {
             InputSpec::Stdin => "stdin".into(),
             InputSpec::Command(_) => format!("cmd{command_number}"),
             InputSpec::Path(path) => {
-                let name = path.file_name().map(OsStr::to_string_lossy).unwrap_or_default();
+                let name = path
+                    .file_name()
+                    .map(OsStr::to_string_lossy)
+                    .unwrap_or_default();
                 let parent = path.parent().map(Path::as_os_str);
                 if parent.is_some_and(|p| p == "/dev/fd" || p == "/proc/self/fd") {
                     return format!("fd{name}");
@@ -50,7 +53,11 @@ impl InputSpec {
                     .iter()
                     .find_map(|ext| name.strip_suffix(ext))
                     .unwrap_or(&name);
-                if stem.is_empty() { "input".into() } else { stem.to_owned() }
+                if stem.is_empty() {
+                    "input".into()
+                } else {
+                    stem.to_owned()
+                }
             }
         }
     }
@@ -74,7 +81,8 @@ const READS_PER_TURN: usize = 16;
 pub struct Input {
     label: String,
     route: usize,
-    reader: Reader,
+    /// None once closed: dropping it tells a writer that nobody reads.
+    reader: Option<Reader>,
     token: Token,
     splitter: LineSplitter,
     command: Option<String>,
@@ -83,6 +91,8 @@ pub struct Input {
     open: bool,
     readable: bool,
     closed_at: Option<Instant>,
+    /// A signal was already passed to the producer command's group.
+    signalled: bool,
 }
 
 impl Input {
@@ -99,7 +109,8 @@ impl Input {
         let (file, waits_for_writer, child) = match spec {
             InputSpec::Path(path) => {
                 let file = open_nonblocking(path)?;
-                let named_fifo = file.metadata()?.file_type().is_fifo() && !is_anonymous_pipe(&file);
+                let named_fifo =
+                    file.metadata()?.file_type().is_fifo() && !is_anonymous_pipe(&file);
                 (file, named_fifo, None)
             }
             InputSpec::Stdin => (open_stdin()?, false, None),
@@ -133,7 +144,7 @@ impl Input {
         Ok(Input {
             label,
             route,
-            reader,
+            reader: Some(reader),
             token,
             splitter: LineSplitter::new(max_line),
             command: match spec {
@@ -147,6 +158,7 @@ impl Input {
             // the poller to say a writer came (and wrote, or left).
             readable: !waits_for_writer,
             closed_at: None,
+            signalled: false,
         })
     }
 
@@ -167,15 +179,24 @@ impl Input {
     }
 
     /// Read what is waiting (a bounded amount) and route its lines.
-    pub fn pump(&mut self, scratch: &mut [u8], sink: &mut Sink, router: &mut Router, registry: &Registry) {
+    pub fn pump(
+        &mut self,
+        scratch: &mut [u8],
+        sink: &mut Sink,
+        router: &mut Router,
+        registry: &Registry,
+    ) {
         let mut reads = 0;
         while self.open && self.readable {
             if sink.is_full() || reads == READS_PER_TURN {
                 return;
             }
             let result = match &mut self.reader {
-                Reader::Polled(fd) => nix::unistd::read(fd.as_fd(), scratch).map_err(io::Error::from),
-                Reader::Plain(file) => file.read(scratch),
+                Some(Reader::Polled(fd)) => {
+                    nix::unistd::read(fd.as_fd(), scratch).map_err(io::Error::from)
+                }
+                Some(Reader::Plain(file)) => file.read(scratch),
+                None => Ok(0),
             };
             match result {
                 Ok(0) => self.close(sink.buffer(), router, registry),
@@ -203,9 +224,10 @@ impl Input {
             return;
         }
         let route = self.route;
-        self.splitter.finish(&mut |piece| router.route(route, piece, out));
+        self.splitter
+            .finish(&mut |piece| router.route(route, piece, out));
         router.finish_input(route, out);
-        if let Reader::Polled(fd) = &self.reader {
+        if let Some(Reader::Polled(fd)) = self.reader.take() {
             let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));
         }
         self.open = false;
@@ -239,7 +261,10 @@ impl Input {
             (None, Some(signal)) => format!("was killed by {}", crate::signals::name(signal)),
             _ => "failed".into(),
         };
-        let message = format!("input {} (`{command}`) {how} without writing any event", self.label);
+        let message = format!(
+            "input {} (`{command}`) {how} without writing any event",
+            self.label
+        );
         router.own_error(self.route, message, out);
         self.command = None; // said once
     }
@@ -264,6 +289,7 @@ impl Input {
     pub fn interrupt(&mut self, signal: Signal, escalate: bool) {
         if let (Some(child), None) = (&self.child, self.status) {
             signal_group(child.id(), if escalate { Signal::SIGKILL } else { signal });
+            self.signalled = true;
         }
     }
 
@@ -278,7 +304,11 @@ impl Input {
             return;
         };
         if self.status.is_none() {
-            signal_group(child.id(), Signal::SIGTERM);
+            // One signal is a request to finish; a second one would tell an
+            // sc-spawn producer to kill its workers at once.
+            if !self.signalled {
+                signal_group(child.id(), Signal::SIGTERM);
+            }
             end_group(child.id(), grace);
         }
         let _ = child.wait();
@@ -315,8 +345,9 @@ fn open_stdin() -> io::Result<File> {
 /// A pipe made by pipe(2) (a shell's `|` or `<(...)`), as opposed to a named
 /// FIFO: its writer existed before we could open it.
 fn is_anonymous_pipe(file: &File) -> bool {
-    const PIPEFS_MAGIC: i64 = 0x5049_5045;
-    nix::sys::statfs::fstatfs(file).is_ok_and(|fs| fs.filesystem_type().0 as i64 == PIPEFS_MAGIC)
+    // PIPEFS_MAGIC, which neither libc nor nix names.
+    let pipefs = nix::sys::statfs::FsType(0x5049_5045);
+    nix::sys::statfs::fstatfs(file).is_ok_and(|fs| fs.filesystem_type() == pipefs)
 }
 
 #[cfg(test)]

@@ -133,7 +133,11 @@ mod tests {
         use Owned::*;
         assert_eq!(
             split(100, &["a\nb", "c\n", "d"]),
-            [Line("a\n".into()), Line("bc\n".into()), Unterminated("d".into())]
+            [
+                Line("a\n".into()),
+                Line("bc\n".into()),
+                Unterminated("d".into())
+            ]
         );
     }
 
@@ -166,7 +170,9 @@ mod tests {
                 let joined: String = pieces
                     .iter()
                     .map(|p| match p {
-                        Owned::Line(s) | Owned::Fragment(s, _) | Owned::Unterminated(s) => s.as_str(),
+                        Owned::Line(s) | Owned::Fragment(s, _) | Owned::Unterminated(s) => {
+                            s.as_str()
+                        }
                     })
                     .collect();
                 assert_eq!(joined, data, "max {max} cut {cut}");

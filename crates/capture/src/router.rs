@@ -152,7 +152,9 @@ impl Router {
                 id,
                 expected: head.seq,
             };
-            self.inputs[input].routes.insert(head.worker.to_string(), route);
+            self.inputs[input]
+                .routes
+                .insert(head.worker.to_string(), route);
         }
         let route = self.inputs[input]
             .routes
@@ -185,12 +187,20 @@ impl Router {
             Naming::Unique => wanted.to_owned(),
             Naming::Prefixed => format!("{label}/{wanted}"),
         };
-        if self.owners.get(&candidate).is_some_and(|owner| *owner != input) {
+        if self
+            .owners
+            .get(&candidate)
+            .is_some_and(|owner| *owner != input)
+        {
             candidate = format!("{label}/{wanted}");
         }
         let base = candidate.clone();
         let mut n = 2;
-        while self.owners.get(&candidate).is_some_and(|owner| *owner != input) {
+        while self
+            .owners
+            .get(&candidate)
+            .is_some_and(|owner| *owner != input)
+        {
             candidate = format!("{base}~{n}");
             n += 1;
         }
@@ -207,7 +217,10 @@ impl Router {
                 "seq gap in input {label}: events {expected} to {} of this worker are missing (lost before sc-merge)",
                 got - 1
             );
-            encode(&Event::new(id, expected, now_ts(), ErrorEvent { message }), out);
+            encode(
+                &Event::new(id, expected, now_ts(), ErrorEvent { message }),
+                out,
+            );
         } else {
             let message = format!(
                 "input {label}: worker {id} went back from seq {} to {got} (a restarted or repeated stream)",
@@ -234,14 +247,18 @@ impl Router {
     /// An `error` event of the input's own worker.
     pub fn own_error(&mut self, input: usize, message: String, out: &mut Vec<u8>) {
         let own = self.own(input);
-        encode(&Event::new(own.id.clone(), own.seq, now_ts(), ErrorEvent { message }), out);
+        encode(
+            &Event::new(own.id.clone(), own.seq, now_ts(), ErrorEvent { message }),
+            out,
+        );
         own.seq += 1;
     }
 
     /// Carry bytes that are not an event as output of the input's own worker.
     fn wrap(&mut self, input: usize, bytes: &[u8], out: &mut Vec<u8>) {
         let own = self.own(input);
-        own.encoder.encode(out, own.seq, &TsText::new(now_ts()), bytes, None);
+        own.encoder
+            .encode(out, own.seq, &TsText::new(now_ts()), bytes, None);
         own.seq += 1;
     }
 
@@ -281,7 +298,12 @@ mod tests {
         for seq in 0..3 {
             router.route(a, Piece::Line(line("w", seq).as_bytes()), &mut out);
         }
-        assert_eq!(out, [line("w", 0), line("w", 1), line("w", 2)].concat().into_bytes());
+        assert_eq!(
+            out,
+            [line("w", 0), line("w", 1), line("w", 2)]
+                .concat()
+                .into_bytes()
+        );
     }
 
     #[test]
@@ -294,10 +316,18 @@ mod tests {
         router.route(b, Piece::Line(line("w", 0).as_bytes()), &mut out);
         router.route(a, Piece::Line(line("w", 1).as_bytes()), &mut out);
         router.route(b, Piece::Line(line("w", 1).as_bytes()), &mut out);
-        let ids: Vec<(String, u64)> = events(&out).into_iter().map(|e| (e.worker, e.seq)).collect();
+        let ids: Vec<(String, u64)> = events(&out)
+            .into_iter()
+            .map(|e| (e.worker, e.seq))
+            .collect();
         assert_eq!(
             ids,
-            [("w".into(), 0), ("b/w".into(), 0), ("w".into(), 1), ("b/w".into(), 1)]
+            [
+                ("w".into(), 0),
+                ("b/w".into(), 0),
+                ("w".into(), 1),
+                ("b/w".into(), 1)
+            ]
         );
     }
 
@@ -344,11 +374,26 @@ mod tests {
             })
             .flatten()
             .collect();
-        assert_eq!(payload, b"plain \xff text\n{\"type\":\"output\",\n{\"type\"".to_vec());
+        assert_eq!(
+            payload,
+            b"plain \xff text\n{\"type\":\"output\",\n{\"type\"".to_vec()
+        );
         assert!(events.iter().all(|e| e.worker == "log"));
-        assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), (0..events.len() as u64).collect::<Vec<_>>());
+        assert_eq!(
+            events.iter().map(|e| e.seq).collect::<Vec<_>>(),
+            (0..events.len() as u64).collect::<Vec<_>>()
+        );
         let errors = events.iter().filter(|e| e.type_name() == "error").count();
-        assert_eq!(errors, 3, "first malformed line, the unterminated end, the count");
-        assert_eq!(router.counts(a), InputCounts { events: 0, malformed: 3 });
+        assert_eq!(
+            errors, 3,
+            "first malformed line, the unterminated end, the count"
+        );
+        assert_eq!(
+            router.counts(a),
+            InputCounts {
+                events: 0,
+                malformed: 3
+            }
+        );
     }
 }

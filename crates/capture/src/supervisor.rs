@@ -153,7 +153,9 @@ impl Supervisor {
             }
             Err(e) => {
                 let message = match spec {
-                    InputSpec::Command(command) => format!("cannot run input {label} (`{command}`): {e}"),
+                    InputSpec::Command(command) => {
+                        format!("cannot run input {label} (`{command}`): {e}")
+                    }
                     InputSpec::Path(path) => format!("cannot open input {}: {e}", path.display()),
                     InputSpec::Stdin => format!("cannot read stdin: {e}"),
                 };
@@ -182,7 +184,12 @@ impl Supervisor {
             }
             for input in &mut self.inputs {
                 if !self.sink.is_full() {
-                    input.pump(&mut self.scratch, &mut self.sink, &mut self.router, registry);
+                    input.pump(
+                        &mut self.scratch,
+                        &mut self.sink,
+                        &mut self.router,
+                        registry,
+                    );
                 }
             }
             self.flush_sink();
@@ -278,7 +285,11 @@ impl Supervisor {
         if let Some(program) = self.notices {
             let running = self.workers.iter().filter(|w| !w.is_finished()).count()
                 + self.inputs.iter().filter(|i| !i.is_done(now)).count();
-            let what = if self.inputs.is_empty() { "worker(s)" } else { "worker(s) and input(s)" };
+            let what = if self.inputs.is_empty() {
+                "worker(s)"
+            } else {
+                "worker(s) and input(s)"
+            };
             if escalate {
                 eprintln!("{program}: {signal} again: ending {running} {what} now");
             } else {

@@ -39,7 +39,12 @@ impl<'de> Deserialize<'de> for Fields<'de> {
 
 /// Append `line` to `out` with its `worker` set to `worker` and its `seq` to
 /// `seq`, and a final newline. The line must be a JSON object.
-pub fn rename_line(line: &[u8], worker: &str, seq: u64, out: &mut Vec<u8>) -> Result<(), ReadError> {
+pub fn rename_line(
+    line: &[u8],
+    worker: &str,
+    seq: u64,
+    out: &mut Vec<u8>,
+) -> Result<(), ReadError> {
     let text = std::str::from_utf8(line.strip_suffix(b"\n").unwrap_or(line)).map_err(|e| {
         ReadError::NotUtf8 {
             valid_up_to: e.valid_up_to(),

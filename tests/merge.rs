@@ -1,0 +1,340 @@
+//! sc-merge end to end: real FIFOs, pipes, files and producer commands.
+
+use std::fs::OpenOptions;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use nix::sys::signal::Signal;
+use sc_events::{Body, Event, Exit, Output, Payload, Start, Stream, to_line};
+
+use crate::util::*;
+
+fn sc_merge() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_sc-merge"))
+}
+
+/// A complete little stream of worker `id`: start, `n` output lines, exit.
+fn stream_of(id: &str, n: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend(to_line(&Event::new(
+        id,
+        0,
+        1.0,
+        Start {
+            argv: vec!["gen".into()],
+            pid: 1,
+            cwd: "/".into(),
+            kind: "shell".into(),
+            pty: false,
+            schema: 1,
+        },
+    )));
+    for i in 0..n {
+        out.extend(output_line(id, i + 1, &format!("{id} line {i}\n")));
+    }
+    let bytes: usize = (0..n).map(|i| format!("{id} line {i}\n").len()).sum();
+    out.extend(to_line(&Event::new(
+        id,
+        n + 1,
+        2.0,
+        Exit {
+            code: Some(0),
+            signal: None,
+            duration_ms: 1,
+            timed_out: false,
+            lines: n,
+            bytes: bytes as u64,
+            leaked: false,
+            ended_by: None,
+        },
+    )));
+    out
+}
+
+fn output_line(id: &str, seq: u64, text: &str) -> Vec<u8> {
+    to_line(&Event::new(
+        id,
+        seq,
+        1.5,
+        Output {
+            stream: Stream::Stdout,
+            payload: Payload::Text(text.into()),
+            progress: None,
+            agent: None,
+        },
+    ))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("sc-merge-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn mkfifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+}
+
+fn open_writer(path: &Path) -> std::fs::File {
+    // Blocks until sc-merge has the FIFO open for reading.
+    OpenOptions::new().write(true).open(path).unwrap()
+}
+
+fn merge_run(args: &[&str]) -> (Captured, std::process::ExitStatus, String) {
+    let out = sc_merge().args(args).stdin(Stdio::null()).output().unwrap();
+    (
+        Captured::parse(&out.stdout),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn payload_of(run: &Captured, worker: &str) -> Vec<u8> {
+    run.events
+        .iter()
+        .filter(|e| e.worker == worker)
+        .filter_map(output)
+        .flat_map(|(_, p)| p.as_bytes().to_vec())
+        .collect()
+}
+
+#[test]
+fn a_fast_input_is_not_held_back_by_a_slow_one_with_a_partial_line() {
+    let dir = temp_dir("fifos");
+    let (fast, slow) = (dir.join("fast.ndjson"), dir.join("slow.ndjson"));
+    mkfifo(&fast);
+    mkfifo(&slow);
+    let mut live = Live::start_with(sc_merge().arg(&fast).arg(&slow));
+    let mut slow_w = open_writer(&slow);
+    let slow_stream = stream_of("slow", 1);
+    let split = 20;
+    slow_w.write_all(&slow_stream[..split]).unwrap(); // half a line, then silence
+    let mut fast_w = open_writer(&fast);
+    fast_w.write_all(&stream_of("fast", 1000)).unwrap();
+    // All of the fast input arrives while the slow one sits on half a line.
+    live.until(|e| e.worker == "fast" && e.type_name() == "exit");
+    slow_w.write_all(&slow_stream[split..]).unwrap();
+    drop(slow_w);
+    drop(fast_w);
+    let (run, status) = live.finish();
+    assert!(status.success());
+    assert_eq!(payload_of(&run, "slow"), b"slow line 0\n");
+    assert_eq!(
+        run.events.iter().filter(|e| e.worker == "fast").count(),
+        1002
+    );
+    // Lines pass through byte for byte.
+    let out: Vec<u8> = run
+        .events
+        .iter()
+        .filter(|e| e.worker == "slow")
+        .flat_map(to_line)
+        .collect();
+    assert_eq!(out, slow_stream);
+}
+
+#[test]
+fn duplicate_ids_are_renamed_and_stay_consistent() {
+    let dir = temp_dir("dups");
+    let (a, b) = (dir.join("a.ndjson"), dir.join("b.ndjson"));
+    std::fs::write(&a, stream_of("build", 3)).unwrap();
+    std::fs::write(&b, stream_of("build", 2)).unwrap();
+    let (run, status, _) = merge_run(&[a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert!(status.success());
+    // check_contract (in parse) verified seq and exit per worker id.
+    assert_eq!(
+        payload_of(&run, "build"),
+        b"build line 0\nbuild line 1\nbuild line 2\n"
+    );
+    assert_eq!(payload_of(&run, "b/build"), b"build line 0\nbuild line 1\n");
+
+    let (run, _, _) = merge_run(&["--prefix", a.to_str().unwrap()]);
+    assert!(run.events.iter().all(|e| e.worker == "a/build"));
+}
+
+#[test]
+fn bad_input_is_wrapped_exactly_and_reported() {
+    let dir = temp_dir("bad");
+    let bad = dir.join("bad.log");
+    let junk: &[u8] =
+        b"plain text \xff\n{\"type\":\"output\",\"worker\n{\"no\":\"fields\"}\n{\"type\":\"stall\"";
+    std::fs::write(&bad, junk).unwrap();
+    let good = dir.join("good.ndjson");
+    std::fs::write(&good, stream_of("ok", 2)).unwrap();
+    let (run, status, _) = merge_run(&[bad.to_str().unwrap(), good.to_str().unwrap()]);
+    assert!(status.success(), "bad lines are not fatal");
+    assert_eq!(payload_of(&run, "bad"), junk);
+    let errors: Vec<&Event> = run.of_type("error");
+    assert!(errors.iter().all(|e| e.worker == "bad"));
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(&e.body, Body::Error(m) if m.message.contains("not an sc event")))
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| matches!(&e.body, Body::Error(m) if m.message.contains("middle of a line")))
+    );
+    assert_eq!(payload_of(&run, "ok"), b"ok line 0\nok line 1\n");
+}
+
+#[test]
+fn a_seq_gap_is_reported_for_that_worker() {
+    let mut stream = stream_of("w", 5);
+    // Drop the events with seq 2 and 3.
+    let lines: Vec<&[u8]> = stream.split_inclusive(|b| *b == b'\n').collect();
+    let kept: Vec<u8> = [lines[0], lines[1], lines[4], lines[5], lines[6]].concat();
+    stream = kept;
+    let path = temp_file("gap.ndjson", &stream);
+    let out = sc_merge().arg(&path).output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let errors: Vec<Event> = text
+        .lines()
+        .map(|l| sc_events::parse_line(l.as_bytes()).unwrap())
+        .filter(|e| e.type_name() == "error")
+        .collect();
+    assert_eq!(errors.len(), 1);
+    assert_eq!((errors[0].worker.as_str(), errors[0].seq), ("w", 2));
+    assert!(matches!(&errors[0].body, Body::Error(m) if m.message.contains("events 2 to 3")));
+}
+
+#[test]
+fn a_thousand_live_inputs_at_once() {
+    let dir = temp_dir("thousand");
+    let paths: Vec<PathBuf> = (0..1000)
+        .map(|i| dir.join(format!("w{i}.ndjson")))
+        .collect();
+    for path in &paths {
+        mkfifo(path);
+    }
+    let mut child = sc_merge()
+        .args(&paths)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut stdout = stdout;
+        stdout.read_to_end(&mut all).unwrap();
+        all
+    });
+    // Every writer open at the same time, then each writes, then all close.
+    let mut writers: Vec<std::fs::File> = paths.iter().map(|p| open_writer(p)).collect();
+    for (i, writer) in writers.iter_mut().enumerate() {
+        writer.write_all(&stream_of(&format!("w{i}"), 2)).unwrap();
+    }
+    drop(writers);
+    let all = reader.join().unwrap();
+    let status = wait_with_deadline(&mut child);
+    assert!(status.success());
+    let run = Captured::parse(&all);
+    assert_eq!(run.of_type("exit").len(), 1000);
+    assert_eq!(run.events.len(), 4000);
+}
+
+#[test]
+fn an_input_that_never_ends_does_not_hold_back_the_others() {
+    let dir = temp_dir("endless");
+    let endless = dir.join("endless");
+    mkfifo(&endless);
+    let done = temp_file("done.ndjson", &stream_of("done", 3));
+    let mut live = Live::start_with(
+        sc_merge()
+            .args(["--kill-grace", "0.2"])
+            .arg(&endless)
+            .arg(&done),
+    );
+    let _writer = open_writer(&endless); // open, and silent for ever
+    live.until(|e| e.worker == "done" && e.type_name() == "exit");
+    live.signal(Signal::SIGTERM);
+    // The endless input is given up on after the grace; sc-merge ends.
+    let (run, status) = live.finish();
+    assert_eq!(status.code(), Some(143));
+    assert_eq!(
+        payload_of(&run, "done"),
+        b"done line 0\ndone line 1\ndone line 2\n"
+    );
+}
+
+#[test]
+fn producer_commands_are_merged_and_interrupted() {
+    let spawn = env!("CARGO_BIN_EXE_sc-spawn");
+    let mut live = Live::start_with(sc_merge().args([
+        "--cmd",
+        &format!("{spawn} --id quick -- echo hi"),
+        "--cmd",
+        &format!("exec {spawn} --id long -- sleep 30"),
+    ]));
+    // The two producers run at once: their events come in either order.
+    let (mut quick_done, mut long_started) = (false, false);
+    while !(quick_done && long_started) {
+        let event = live.next().expect("both producers' events");
+        quick_done |= event.worker == "quick" && event.type_name() == "exit";
+        long_started |= event.worker == "long" && event.type_name() == "start";
+    }
+    live.signal(Signal::SIGINT);
+    let (run, status) = live.finish();
+    assert_eq!(status.code(), Some(130));
+    let long_exit = run
+        .events
+        .iter()
+        .find_map(|e| match &e.body {
+            Body::Exit(x) if e.worker == "long" => Some(x.clone()),
+            _ => None,
+        })
+        .expect("the interrupted producer still wrote its exit event");
+    assert_eq!(long_exit.signal.as_deref(), Some("SIGINT"));
+}
+
+#[test]
+fn process_substitution_and_stdin_work() {
+    let merge = env!("CARGO_BIN_EXE_sc-merge");
+    let spawn = env!("CARGO_BIN_EXE_sc-spawn");
+    let script =
+        format!("{spawn} --id piped -- echo one | {merge} - <({spawn} --id subst -- echo two)");
+    let out = Command::new("bash").args(["-c", &script]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run = Captured::parse(&out.stdout);
+    assert_eq!(payload_of(&run, "piped"), b"one\n");
+    assert_eq!(payload_of(&run, "subst"), b"two\n");
+}
+
+#[test]
+fn an_input_that_cannot_be_opened_is_reported_and_the_rest_merged() {
+    let good = temp_file("fine.ndjson", &stream_of("fine", 1));
+    let (run, status, stderr) = merge_run(&["/no/such/input.ndjson", good.to_str().unwrap()]);
+    assert_eq!(status.code(), Some(2));
+    assert!(stderr.contains("/no/such/input.ndjson"), "{stderr}");
+    assert_eq!(payload_of(&run, "fine"), b"fine line 0\n");
+    assert!(
+        run.events
+            .iter()
+            .any(|e| e.worker == "input" && e.type_name() == "error")
+    );
+}
+
+#[test]
+fn the_reader_going_away_ends_the_producers() {
+    let spawn = env!("CARGO_BIN_EXE_sc-spawn");
+    let mut child = sc_merge()
+        .args(["--cmd", &format!("exec {spawn} -- yes")])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let start = sc_events::parse_line(&first_line(&mut stdout)).unwrap();
+    let worker = start_pid(&start);
+    drop(stdout);
+    let status = wait_with_deadline(&mut child);
+    assert_eq!(status.code(), Some(0));
+    eventually("the producer's worker is gone", || !alive(worker));
+}
