@@ -28,6 +28,7 @@ pub enum Naming {
 /// One upstream worker as it appears downstream.
 #[derive(Debug)]
 struct Route {
+    upstream: String,
     id: String,
     /// The upstream seq expected next.
     expected: u64,
@@ -37,7 +38,12 @@ struct Route {
 #[derive(Debug)]
 struct InputRoutes {
     label: String,
-    routes: HashMap<String, Route>,
+    routes: Vec<Route>,
+    /// Upstream id → index in `routes`.
+    index: HashMap<String, usize>,
+    /// The route of the last line: consecutive lines of an input mostly
+    /// come from one worker, and a string compare beats a hash.
+    last: usize,
     /// The worker that carries this input's non-event lines and errors.
     own: Option<OwnWorker>,
     malformed: u64,
@@ -49,6 +55,32 @@ struct OwnWorker {
     id: String,
     seq: u64,
     encoder: OutputEncoder,
+}
+
+impl InputRoutes {
+    fn find(&mut self, upstream: &str) -> Option<usize> {
+        if self
+            .routes
+            .get(self.last)
+            .is_some_and(|r| r.upstream == upstream)
+        {
+            return Some(self.last);
+        }
+        let found = self.index.get(upstream).copied()?;
+        self.last = found;
+        Some(found)
+    }
+
+    fn add_route(&mut self, upstream: &str, id: String, seq: u64) -> usize {
+        self.routes.push(Route {
+            upstream: upstream.to_owned(),
+            id,
+            expected: seq,
+        });
+        self.last = self.routes.len() - 1;
+        self.index.insert(upstream.to_owned(), self.last);
+        self.last
+    }
 }
 
 /// What happened to an input, for the summary at its end.
@@ -78,7 +110,9 @@ impl Router {
     pub fn add_input(&mut self, label: &str) -> usize {
         self.inputs.push(InputRoutes {
             label: label.to_owned(),
-            routes: HashMap::new(),
+            routes: Vec::new(),
+            index: HashMap::new(),
+            last: 0,
             own: None,
             malformed: 0,
             events: 0,
@@ -146,37 +180,31 @@ impl Router {
             }
         };
         self.inputs[input].events += 1;
-        if !self.inputs[input].routes.contains_key(head.worker.as_ref()) {
-            let id = self.claim(input, &head.worker, self.naming);
-            let route = Route {
-                id,
-                expected: head.seq,
-            };
-            self.inputs[input]
-                .routes
-                .insert(head.worker.to_string(), route);
-        }
-        let route = self.inputs[input]
-            .routes
-            .get_mut(head.worker.as_ref())
-            .expect("inserted above");
-        let mut gap = None;
-        if head.seq != route.expected {
-            gap = Some((route.expected, head.seq));
-        }
+        let index = match self.inputs[input].find(&head.worker) {
+            Some(index) => index,
+            None => {
+                let id = self.claim(input, &head.worker, self.naming);
+                self.inputs[input].add_route(&head.worker, id, head.seq)
+            }
+        };
+        let route = &mut self.inputs[input].routes[index];
+        let gap = (head.seq != route.expected).then_some((route.expected, head.seq));
         route.expected = head.seq + 1;
-        let renamed = route.id != head.worker;
+        if gap.is_none() && route.id == head.worker {
+            // The common case: nothing to say, nothing to change.
+            out.extend_from_slice(line);
+            return;
+        }
         let id = route.id.clone();
         if let Some((expected, got)) = gap {
             self.report_gap(input, &id, expected, got, out);
         }
-        if renamed {
-            // parse_head accepted the line, so it is a JSON object.
-            if rename_line(line, &id, head.seq, out).is_err() {
-                self.wrap(input, line, out);
-            }
-        } else {
+        if id == head.worker {
             out.extend_from_slice(line);
+        } else if rename_line(line, &id, head.seq, out).is_err() {
+            // parse_head accepted the line, so this does not happen; if it
+            // did, the bytes would still be kept.
+            self.wrap(input, line, out);
         }
     }
 
