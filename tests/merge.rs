@@ -338,3 +338,27 @@ fn the_reader_going_away_ends_the_producers() {
     assert_eq!(status.code(), Some(0));
     eventually("the producer's worker is gone", || !alive(worker));
 }
+
+#[test]
+fn too_few_open_files_is_said_clearly_and_the_rest_merged() {
+    let dir = temp_dir("limit");
+    let mut paths = Vec::new();
+    for i in 0..60 {
+        let path = dir.join(format!("f{i}.ndjson"));
+        std::fs::write(&path, stream_of(&format!("f{i}"), 1)).unwrap();
+        paths.push(path.to_str().unwrap().to_owned());
+    }
+    let script = format!(
+        "ulimit -Sn 40; ulimit -Hn 40; exec {} {}",
+        env!("CARGO_BIN_EXE_sc-merge"),
+        paths.join(" ")
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the limit is 40"), "{stderr}");
+    assert!(stderr.contains("ulimit -n"), "{stderr}");
+    let run = Captured::parse(&out.stdout);
+    let merged = run.of_type("exit").len();
+    assert!(merged > 20 && merged < 60, "{merged} inputs merged");
+}
