@@ -1,0 +1,151 @@
+//! Reading events for display: one flat, borrowed view of any event line.
+//!
+//! A viewer reads hundreds of thousands of lines and looks at a few fields
+//! of each. Deserializing into one flat struct of optional, borrowed fields
+//! skips building a typed event (and its owned strings) for every line.
+
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use sc_events::{ReadError, parse_line};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+/// The fields of any event type that a viewer looks at.
+#[derive(Debug, Deserialize)]
+pub struct ViewEvent<'a> {
+    #[serde(rename = "type", borrow)]
+    pub type_name: Cow<'a, str>,
+    #[serde(borrow)]
+    pub worker: Cow<'a, str>,
+    pub seq: u64,
+    pub ts: f64,
+
+    // output
+    #[serde(borrow, default)]
+    pub stream: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub text: Option<Cow<'a, str>>,
+    /// `bytes` is base64 in output events and a count in heartbeat and
+    /// exit events: read according to the type.
+    #[serde(borrow, default)]
+    pub bytes: Option<&'a RawValue>,
+    #[serde(default)]
+    pub progress: Option<ProgressInfo>,
+    #[serde(borrow, default)]
+    pub agent: Option<&'a RawValue>,
+
+    // start and task
+    #[serde(default)]
+    pub argv: Option<Vec<String>>,
+    #[serde(default)]
+    pub pid: Option<u32>,
+    #[serde(borrow, default)]
+    pub kind: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub role: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub prompt: Option<Cow<'a, str>>,
+
+    // progress, error, skip
+    #[serde(default)]
+    pub percent: Option<f64>,
+    #[serde(borrow, default)]
+    pub message: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub reason: Option<Cow<'a, str>>,
+
+    // heartbeat, stall, exit
+    #[serde(default)]
+    pub idle_ms: Option<u64>,
+    #[serde(default)]
+    pub lines: Option<u64>,
+    #[serde(default)]
+    pub cpu_ms: Option<u64>,
+    #[serde(default)]
+    pub rss_kib: Option<u64>,
+    #[serde(default)]
+    pub code: Option<i64>,
+    #[serde(borrow, default)]
+    pub signal: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub duration_ms: Option<u64>,
+    #[serde(default)]
+    pub timed_out: Option<bool>,
+    #[serde(default)]
+    pub leaked: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProgressInfo {
+    pub percent: Option<f64>,
+    #[serde(default)]
+    pub message: String,
+}
+
+impl<'a> ViewEvent<'a> {
+    /// Parse a line; a line that is not an event gets the reader's precise
+    /// reason.
+    pub fn parse(line: &'a [u8]) -> Result<ViewEvent<'a>, ReadError> {
+        let text = std::str::from_utf8(line.strip_suffix(b"\n").unwrap_or(line));
+        match text.map(serde_json::from_str::<ViewEvent<'a>>) {
+            Ok(Ok(event)) => Ok(event),
+            // The typed reader says exactly what is wrong.
+            _ => Err(parse_line(line)
+                .err()
+                .unwrap_or_else(|| ReadError::NotJson("unreadable event".into()))),
+        }
+    }
+
+    /// The payload of an output event, decoded: `text`, or `bytes` from
+    /// base64. None for other events, or a `bytes` that is not base64.
+    pub fn payload(&self) -> Option<Cow<'_, [u8]>> {
+        if let Some(text) = &self.text {
+            return Some(Cow::Borrowed(text.as_bytes()));
+        }
+        let raw = self.bytes?.get();
+        let encoded = raw.strip_prefix('"')?.strip_suffix('"')?;
+        BASE64.decode(encoded).ok().map(Cow::Owned)
+    }
+
+    /// A count field (`bytes` of heartbeat and exit events).
+    pub fn bytes_count(&self) -> Option<u64> {
+        self.bytes?.get().parse().ok()
+    }
+
+    pub fn is_stderr(&self) -> bool {
+        self.stream.as_deref() == Some("stderr")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_each_type_flat() {
+        let out = ViewEvent::parse(
+            br#"{"type":"output","worker":"w","seq":1,"ts":2.5,"stream":"stderr","bytes":"/w==","progress":{"percent":5.0,"message":"x"}}"#,
+        )
+        .unwrap();
+        assert_eq!(out.payload().unwrap().as_ref(), [0xff]);
+        assert!(out.is_stderr());
+        assert_eq!(out.progress.unwrap().percent, Some(5.0));
+        let exit = ViewEvent::parse(
+            br#"{"type":"exit","worker":"w","seq":2,"ts":3,"code":null,"signal":"SIGKILL","duration_ms":5,"timed_out":true,"lines":1,"bytes":40}"#,
+        )
+        .unwrap();
+        assert_eq!(exit.bytes_count(), Some(40));
+        assert_eq!(exit.payload(), None);
+        assert_eq!(exit.signal.as_deref(), Some("SIGKILL"));
+    }
+
+    #[test]
+    fn bad_lines_get_reasons() {
+        let err = ViewEvent::parse(b"hello").unwrap_err().to_string();
+        assert!(err.contains("not a JSON object"), "{err}");
+        let err = ViewEvent::parse(br#"{"type":"x","worker":"w","ts":1}"#).unwrap_err().to_string();
+        assert!(err.contains("`seq` is missing"), "{err}");
+    }
+}

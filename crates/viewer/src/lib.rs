@@ -1,0 +1,25 @@
+//! Showing sc event streams to people.
+//!
+//! - [`event`]: a flat, borrowed view of any event line, read fast.
+//! - [`model`]: what the stream says about each worker, built event by event.
+//! - [`text`]: lines assembled from output (`\r` redraws collapsed), control
+//!   characters escaped, secrets masked.
+//! - [`plain`]: the view for CI logs and files.
+//! - [`term`]: the live terminal view (indicatif).
+//! - [`table`]: the summary table both views end with.
+//! - [`check`]: proof that a stream is whole.
+//! - [`glob`]: `--worker` patterns.
+
+pub mod check;
+pub mod event;
+pub mod fmt;
+pub mod glob;
+pub mod model;
+pub mod plain;
+pub mod table;
+pub mod term;
+pub mod text;
+
+pub use event::ViewEvent;
+pub use model::{Change, Model, Status};
+pub use text::Safety;

@@ -1,0 +1,467 @@
+//! What a stream says about its workers, built up event by event.
+//!
+//! The model reads; renderers show. [`Model::apply`] updates a worker and
+//! reports what happened as [`Change`]s, which the plain and terminal
+//! renderers turn into lines or rows.
+
+use std::collections::{HashMap, VecDeque};
+
+use serde::Deserialize;
+
+use crate::event::ViewEvent;
+use crate::text::{LineAssembler, Safety, safe};
+
+/// Where a worker stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Seen as a task, not started.
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Skipped,
+}
+
+impl Status {
+    pub fn is_final(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Failed | Status::TimedOut | Status::Skipped)
+    }
+}
+
+/// How a worker ended, from its `exit` event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExitInfo {
+    pub code: Option<i64>,
+    pub signal: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub timed_out: bool,
+    pub bytes: Option<u64>,
+    pub leaked: bool,
+}
+
+/// Cost and tokens an agent reported in its result.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Usage {
+    pub cost_usd: Option<f64>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    /// The agent's own verdict (a result with is_error is a failure).
+    pub ok: Option<bool>,
+}
+
+#[derive(Debug)]
+pub struct Worker {
+    pub id: String,
+    pub kind: Option<String>,
+    pub role: Option<String>,
+    pub argv: Vec<String>,
+    pub status: Status,
+    pub first_ts: f64,
+    pub start_ts: Option<f64>,
+    pub last_ts: f64,
+    /// Output lines and payload bytes seen.
+    pub lines: u64,
+    pub bytes: u64,
+    /// The newest line, finished or not, made safe for display.
+    pub latest: String,
+    /// The last finished lines, made safe, for the terminal view.
+    pub tail: VecDeque<String>,
+    pub progress: Option<f64>,
+    pub next_seq: u64,
+    /// Events missing by seq.
+    pub lost: u64,
+    pub errors: Vec<String>,
+    pub skip_reason: Option<String>,
+    pub exit: Option<ExitInfo>,
+    pub usage: Usage,
+    stdout: LineAssembler,
+    stderr: LineAssembler,
+}
+
+impl Worker {
+    fn new(id: &str, ts: f64) -> Worker {
+        Worker {
+            id: id.to_owned(),
+            kind: None,
+            role: None,
+            argv: Vec::new(),
+            status: Status::Running,
+            first_ts: ts,
+            start_ts: None,
+            last_ts: ts,
+            lines: 0,
+            bytes: 0,
+            latest: String::new(),
+            tail: VecDeque::new(),
+            progress: None,
+            next_seq: 0,
+            lost: 0,
+            errors: Vec::new(),
+            skip_reason: None,
+            exit: None,
+            usage: Usage::default(),
+            stdout: LineAssembler::default(),
+            stderr: LineAssembler::default(),
+        }
+    }
+
+    /// Seconds from start (or first sight) to exit (or the newest event).
+    pub fn elapsed(&self) -> f64 {
+        if let Some(ms) = self.exit.as_ref().and_then(|e| e.duration_ms) {
+            return ms as f64 / 1000.0;
+        }
+        (self.last_ts - self.start_ts.unwrap_or(self.first_ts)).max(0.0)
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.status == Status::Succeeded
+    }
+}
+
+/// What an event did, for a renderer.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Change {
+    Queued(usize),
+    Started(usize),
+    /// A finished line (made safe), and bytes of it dropped for length.
+    Line { worker: usize, stderr: bool, text: String, dropped: usize },
+    /// The unfinished line changed (a redraw, a prompt).
+    Partial(usize),
+    Progress(usize),
+    Stalled { worker: usize, idle_ms: u64 },
+    Error { worker: usize, message: String },
+    /// Events went missing (seq `from` to `to`, inclusive).
+    Lost { worker: usize, from: u64, to: u64 },
+    Ended(usize),
+    Skipped(usize),
+}
+
+/// Every worker of a stream, in order of first appearance.
+#[derive(Debug)]
+pub struct Model {
+    pub workers: Vec<Worker>,
+    index: HashMap<String, usize>,
+    pub safety: Safety,
+    pub tail_lines: usize,
+    /// Lines that were not events, and the first one's reason.
+    pub malformed: u64,
+    pub first_malformed: Option<String>,
+    pub last_ts: f64,
+}
+
+#[derive(Deserialize)]
+struct AgentResult {
+    kind: String,
+    #[serde(default)]
+    ok: Option<bool>,
+    #[serde(default)]
+    cost_usd: Option<f64>,
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+}
+
+impl Model {
+    pub fn new(safety: Safety, tail_lines: usize) -> Model {
+        Model {
+            workers: Vec::new(),
+            index: HashMap::new(),
+            safety,
+            tail_lines,
+            malformed: 0,
+            first_malformed: None,
+            last_ts: 0.0,
+        }
+    }
+
+    /// A line that was not an event.
+    pub fn malformed(&mut self, reason: String) {
+        self.malformed += 1;
+        self.first_malformed.get_or_insert(reason);
+    }
+
+    fn worker_index(&mut self, id: &str, ts: f64) -> usize {
+        if let Some(&index) = self.index.get(id) {
+            return index;
+        }
+        self.workers.push(Worker::new(id, ts));
+        self.index.insert(id.to_owned(), self.workers.len() - 1);
+        self.workers.len() - 1
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Worker> {
+        self.index.get(id).map(|&i| &self.workers[i])
+    }
+
+    /// Apply one event; `changes` gets what it did.
+    pub fn apply(&mut self, event: &ViewEvent<'_>, changes: &mut Vec<Change>) {
+        let index = self.worker_index(&event.worker, event.ts);
+        if event.ts > self.last_ts {
+            self.last_ts = event.ts;
+        }
+        let (safety, tail_lines) = (self.safety, self.tail_lines);
+        let worker = &mut self.workers[index];
+        worker.last_ts = worker.last_ts.max(event.ts);
+        if event.seq > worker.next_seq {
+            worker.lost += event.seq - worker.next_seq;
+            changes.push(Change::Lost {
+                worker: index,
+                from: worker.next_seq,
+                to: event.seq - 1,
+            });
+        }
+        worker.next_seq = worker.next_seq.max(event.seq + 1);
+
+        match event.type_name.as_ref() {
+            "task" => {
+                worker.status = Status::Queued;
+                worker.kind = event.kind.as_deref().map(str::to_owned);
+                worker.role = event.role.as_deref().map(str::to_owned);
+                if let Some(argv) = &event.argv {
+                    worker.argv = argv.clone();
+                }
+                changes.push(Change::Queued(index));
+            }
+            "start" => {
+                worker.status = Status::Running;
+                worker.start_ts = Some(event.ts);
+                if let Some(kind) = &event.kind {
+                    worker.kind = Some(kind.to_string());
+                }
+                if let Some(argv) = &event.argv {
+                    worker.argv = argv.clone();
+                }
+                changes.push(Change::Started(index));
+            }
+            "output" => {
+                let Some(payload) = event.payload() else {
+                    return;
+                };
+                worker.bytes += payload.len() as u64;
+                if let Some(progress) = event.progress.as_ref().and_then(|p| p.percent) {
+                    worker.progress = Some(progress);
+                    changes.push(Change::Progress(index));
+                }
+                if let Some(agent) = event.agent {
+                    note_agent(worker, agent.get());
+                }
+                let text = String::from_utf8_lossy(&payload);
+                let stderr = event.is_stderr();
+                let assembler = if stderr { &mut worker.stderr } else { &mut worker.stdout };
+                let mut finished = false;
+                let (lines, tail, latest) = (&mut worker.lines, &mut worker.tail, &mut worker.latest);
+                assembler.push(&text, &mut |line: &str, dropped: usize| {
+                    finished = true;
+                    *lines += 1;
+                    let text = safe(line, safety);
+                    latest.clear();
+                    latest.push_str(&text);
+                    if tail_lines > 0 {
+                        if tail.len() == tail_lines {
+                            tail.pop_front();
+                        }
+                        tail.push_back(text.clone());
+                    }
+                    changes.push(Change::Line { worker: index, stderr, text, dropped });
+                });
+                let partial = assembler.partial();
+                if !partial.is_empty() {
+                    *latest = safe(partial, safety);
+                    changes.push(Change::Partial(index));
+                } else if !finished {
+                    changes.push(Change::Partial(index));
+                }
+            }
+            "progress" => {
+                if let Some(percent) = event.percent {
+                    worker.progress = Some(percent);
+                }
+                if let Some(message) = &event.message {
+                    worker.latest = safe(message, safety);
+                }
+                changes.push(Change::Progress(index));
+            }
+            "stall" => changes.push(Change::Stalled {
+                worker: index,
+                idle_ms: event.idle_ms.unwrap_or(0),
+            }),
+            "skip" => {
+                worker.status = Status::Skipped;
+                worker.skip_reason = event.reason.as_deref().map(|r| safe(r, safety));
+                changes.push(Change::Skipped(index));
+            }
+            "error" => {
+                let message = safe(event.message.as_deref().unwrap_or("(no message)"), safety);
+                worker.errors.push(message.clone());
+                changes.push(Change::Error { worker: index, message });
+            }
+            "exit" => {
+                let exit = ExitInfo {
+                    code: event.code,
+                    signal: event.signal.as_deref().map(str::to_owned),
+                    duration_ms: event.duration_ms,
+                    timed_out: event.timed_out.unwrap_or(false),
+                    bytes: event.bytes_count(),
+                    leaked: event.leaked.unwrap_or(false),
+                };
+                // Unfinished lines end with the worker.
+                for stderr in [false, true] {
+                    let assembler = if stderr { &mut worker.stderr } else { &mut worker.stdout };
+                    if let Some((line, dropped)) = assembler.take_partial() {
+                        worker.lines += 1;
+                        let text = safe(&line, safety);
+                        changes.push(Change::Line { worker: index, stderr, text, dropped });
+                    }
+                }
+                worker.status = if exit.timed_out {
+                    Status::TimedOut
+                } else if exit.code == Some(0) && worker.usage.ok != Some(false) {
+                    Status::Succeeded
+                } else {
+                    Status::Failed
+                };
+                worker.exit = Some(exit);
+                changes.push(Change::Ended(index));
+            }
+            _ => {} // heartbeats and types this version does not know
+        }
+    }
+
+    /// Flush a worker's unfinished lines (a prompt nobody answered, a stall).
+    pub fn flush_partial(&mut self, index: usize, changes: &mut Vec<Change>) {
+        let safety = self.safety;
+        let worker = &mut self.workers[index];
+        for stderr in [false, true] {
+            let assembler = if stderr { &mut worker.stderr } else { &mut worker.stdout };
+            if let Some((line, dropped)) = assembler.take_partial() {
+                worker.lines += 1;
+                let text = safe(&line, safety);
+                changes.push(Change::Line { worker: index, stderr, text, dropped });
+            }
+        }
+    }
+
+    /// Every worker ended (and there was at least one).
+    pub fn all_ended(&self) -> bool {
+        !self.workers.is_empty() && self.workers.iter().all(|w| w.status.is_final())
+    }
+
+    /// 0 when every worker succeeded; 1 otherwise (a stream with no worker
+    /// at all is a failure too: something upstream broke).
+    pub fn exit_code(&self) -> i32 {
+        if !self.workers.is_empty() && self.workers.iter().all(Worker::succeeded) {
+            0
+        } else {
+            1
+        }
+    }
+
+    /// Totals of agent cost and tokens, when any worker reported them.
+    pub fn total_usage(&self) -> Usage {
+        let mut total = Usage::default();
+        for worker in &self.workers {
+            let u = worker.usage;
+            if let Some(c) = u.cost_usd {
+                *total.cost_usd.get_or_insert(0.0) += c;
+            }
+            if let Some(t) = u.input_tokens {
+                *total.input_tokens.get_or_insert(0) += t;
+            }
+            if let Some(t) = u.output_tokens {
+                *total.output_tokens.get_or_insert(0) += t;
+            }
+        }
+        total
+    }
+}
+
+fn note_agent(worker: &mut Worker, raw: &str) {
+    // Only results carry cost; skip parsing the rest.
+    if !raw.contains("\"result\"") {
+        return;
+    }
+    if let Ok(result) = serde_json::from_str::<AgentResult>(raw)
+        && result.kind == "result"
+    {
+        // Agents report cumulative figures in their result: the last wins.
+        worker.usage = Usage {
+            cost_usd: result.cost_usd.or(worker.usage.cost_usd),
+            input_tokens: result.input_tokens.or(worker.usage.input_tokens),
+            output_tokens: result.output_tokens.or(worker.usage.output_tokens),
+            ok: result.ok.or(worker.usage.ok),
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn apply_all(model: &mut Model, lines: &[&str]) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for line in lines {
+            let event = ViewEvent::parse(line.as_bytes()).unwrap();
+            model.apply(&event, &mut changes);
+        }
+        changes
+    }
+
+    #[test]
+    fn a_worker_from_start_to_exit() {
+        let mut model = Model::new(Safety::default(), 2);
+        let changes = apply_all(
+            &mut model,
+            &[
+                r#"{"type":"start","worker":"w","seq":0,"ts":10,"argv":["make"],"pid":1,"cwd":"/","kind":"shell","pty":false,"schema":1}"#,
+                r#"{"type":"output","worker":"w","seq":1,"ts":11,"stream":"stdout","text":"a\nb\nc\n"}"#,
+                r#"{"type":"output","worker":"w","seq":2,"ts":12,"stream":"stderr","text":"50%\r"}"#,
+                r#"{"type":"output","worker":"w","seq":5,"ts":12,"stream":"stdout","text":"late"}"#,
+                r#"{"type":"exit","worker":"w","seq":6,"ts":13,"code":0,"signal":null,"duration_ms":3000,"timed_out":false,"lines":4,"bytes":14}"#,
+            ],
+        );
+        let w = model.get("w").unwrap();
+        assert_eq!(w.status, Status::Succeeded);
+        assert_eq!(w.tail, ["b", "c"]);
+        assert_eq!((w.lines, w.bytes, w.lost), (5, 14, 2));
+        assert_eq!(w.elapsed(), 3.0);
+        assert!(changes.contains(&Change::Lost { worker: 0, from: 3, to: 4 }));
+        assert!(changes.contains(&Change::Line { worker: 0, stderr: true, text: "50%".into(), dropped: 0 }));
+        assert_eq!(model.exit_code(), 0);
+        assert!(model.all_ended());
+    }
+
+    #[test]
+    fn failures_timeouts_and_skips() {
+        let mut model = Model::new(Safety::default(), 0);
+        apply_all(
+            &mut model,
+            &[
+                r#"{"type":"exit","worker":"a","seq":0,"ts":1,"code":2,"signal":null,"duration_ms":1,"timed_out":false,"lines":0,"bytes":0}"#,
+                r#"{"type":"exit","worker":"b","seq":0,"ts":1,"code":null,"signal":"SIGTERM","duration_ms":1,"timed_out":true,"lines":0,"bytes":0}"#,
+                r#"{"type":"task","worker":"c","seq":0,"ts":1,"id":"c"}"#,
+                r#"{"type":"skip","worker":"c","seq":1,"ts":1,"reason":"a failed"}"#,
+            ],
+        );
+        let status: Vec<Status> = model.workers.iter().map(|w| w.status).collect();
+        assert_eq!(status, [Status::Failed, Status::TimedOut, Status::Skipped]);
+        assert_eq!(model.exit_code(), 1);
+    }
+
+    #[test]
+    fn agent_results_carry_cost_and_verdict() {
+        let mut model = Model::new(Safety::default(), 0);
+        apply_all(
+            &mut model,
+            &[
+                r#"{"type":"output","worker":"a","seq":0,"ts":1,"stream":"stdout","text":"{}\n","agent":{"kind":"result","ok":false,"cost_usd":0.25,"input_tokens":100,"output_tokens":20,"turns":2}}"#,
+                r#"{"type":"exit","worker":"a","seq":1,"ts":1,"code":0,"signal":null,"duration_ms":1,"timed_out":false,"lines":1,"bytes":3}"#,
+            ],
+        );
+        let w = model.get("a").unwrap();
+        assert_eq!(w.usage.cost_usd, Some(0.25));
+        assert_eq!(w.status, Status::Failed, "a result with is_error fails even with exit 0");
+        assert_eq!(model.total_usage().input_tokens, Some(100));
+    }
+}

@@ -1,0 +1,180 @@
+//! The plain view: lines for CI logs and files.
+//!
+//! `[ID] text` for each output line (`[ID:err]` for stderr), one line when
+//! a worker starts and one when it ends. `\r` redraws are collapsed by the
+//! model, so a log holds the final state of a progress line, not every
+//! frame. Colour codes are written only when the caller's stream keeps them
+//! (anstream strips them otherwise).
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+
+use crate::fmt;
+use crate::model::{Change, Model, Status, Worker};
+
+const OK: Style = AnsiColor::Green.on_default();
+const BAD: Style = AnsiColor::Red.on_default();
+const WARN: Style = AnsiColor::Yellow.on_default();
+const DIM: Style = Style::new().dimmed();
+
+pub struct Plain<W: Write> {
+    out: W,
+    /// GitHub Actions: each worker's output goes in a `::group::` when it
+    /// ends, so a log of parallel workers reads one worker at a time.
+    github: bool,
+    groups: HashMap<usize, Vec<String>>,
+}
+
+impl<W: Write> Plain<W> {
+    pub fn new(out: W, github: bool) -> Plain<W> {
+        Plain {
+            out,
+            github,
+            groups: HashMap::new(),
+        }
+    }
+
+    pub fn into_inner(self) -> W {
+        self.out
+    }
+
+    /// Show one change.
+    pub fn render(&mut self, model: &Model, change: &Change) -> io::Result<()> {
+        match change {
+            Change::Queued(i) => {
+                let w = &model.workers[*i];
+                let what = describe_task(w);
+                writeln!(self.out, "[{}] {DIM}queued{DIM:#}{what}", w.id)
+            }
+            Change::Started(i) => {
+                let w = &model.workers[*i];
+                writeln!(self.out, "[{}] {DIM}started:{DIM:#} {}", w.id, command_line(w, model))
+            }
+            Change::Line { worker, stderr, text, dropped } => {
+                let w = &model.workers[*worker];
+                let tag = if *stderr { ":err" } else { "" };
+                let more = if *dropped > 0 {
+                    format!(" {DIM}… (+{}){DIM:#}", fmt::bytes(*dropped as u64))
+                } else {
+                    String::new()
+                };
+                let line = format!("[{}{tag}] {text}{more}", w.id);
+                if self.github {
+                    // Bounded like the terminal view's memory: a group keeps
+                    // the last lines; the stream has them all.
+                    let group = self.groups.entry(*worker).or_default();
+                    if group.len() == GROUP_LINES {
+                        group.remove(0);
+                    }
+                    group.push(line);
+                    Ok(())
+                } else {
+                    writeln!(self.out, "{line}")
+                }
+            }
+            Change::Partial(_) | Change::Progress(_) => Ok(()),
+            Change::Stalled { worker, idle_ms } => writeln!(
+                self.out,
+                "[{}] {WARN}stalled:{WARN:#} no output for {}",
+                model.workers[*worker].id,
+                fmt::duration(*idle_ms as f64 / 1000.0)
+            ),
+            Change::Error { worker, message } => writeln!(
+                self.out,
+                "[{}] {BAD}error:{BAD:#} {message}",
+                model.workers[*worker].id
+            ),
+            Change::Lost { worker, from, to } => writeln!(
+                self.out,
+                "[{}] {BAD}lost:{BAD:#} events {from} to {to} are missing from the stream",
+                model.workers[*worker].id
+            ),
+            Change::Ended(i) | Change::Skipped(i) => {
+                let w = &model.workers[*i];
+                let summary = end_summary(w);
+                if let Some(lines) = self.groups.remove(i) {
+                    writeln!(self.out, "::group::[{}] {summary}", w.id)?;
+                    for line in lines {
+                        writeln!(self.out, "{line}")?;
+                    }
+                    writeln!(self.out, "::endgroup::")?;
+                }
+                writeln!(self.out, "[{}] {summary}", w.id)
+            }
+        }
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Lines of one worker kept for its GitHub Actions group.
+const GROUP_LINES: usize = 10_000;
+
+fn describe_task(w: &Worker) -> String {
+    match (&w.role, &w.kind) {
+        (Some(role), Some(kind)) => format!(" ({role}, {kind})"),
+        (Some(one), None) | (None, Some(one)) => format!(" ({one})"),
+        (None, None) => String::new(),
+    }
+}
+
+fn command_line(w: &Worker, model: &Model) -> String {
+    let words: Vec<String> = w
+        .argv
+        .iter()
+        .map(|arg| {
+            let arg = crate::text::safe(arg, model.safety);
+            if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || "'\"\\$`;&|<>*?()".contains(c)) {
+                format!("'{}'", arg.replace('\'', "'\\''"))
+            } else {
+                arg
+            }
+        })
+        .collect();
+    let mut line = words.join(" ");
+    if line.chars().count() > 200 {
+        line = line.chars().take(199).collect::<String>() + "…";
+    }
+    line
+}
+
+/// `✔ exit 0 after 1.2s, 3 lines`, `✖ killed by SIGTERM after 5.0s`, ...
+pub fn end_summary(w: &Worker) -> String {
+    if w.status == Status::Skipped {
+        let reason = w.skip_reason.as_deref().unwrap_or("not run");
+        return format!("{DIM}⊘ skipped:{DIM:#} {reason}");
+    }
+    let exit = w.exit.clone().unwrap_or_default();
+    let how = match (&exit.signal, exit.code) {
+        (Some(signal), _) => format!("killed by {signal}"),
+        (None, Some(code)) => format!("exit {code}"),
+        (None, None) => "ended".to_owned(),
+    };
+    let (mark, style) = match w.status {
+        Status::Succeeded => ("✔", OK),
+        Status::TimedOut => ("⏱", WARN),
+        _ => ("✖", BAD),
+    };
+    let how = if w.status == Status::TimedOut { format!("timed out ({how})") } else { how };
+    let mut text = format!(
+        "{style}{mark} {how}{style:#} after {}, {} line{}",
+        fmt::duration(w.elapsed()),
+        fmt::count(w.lines),
+        if w.lines == 1 { "" } else { "s" }
+    );
+    let usage = fmt::usage(&w.usage);
+    if !usage.is_empty() {
+        text.push_str(&format!(", {usage}"));
+    }
+    if w.usage.ok == Some(false) && exit.code == Some(0) {
+        text.push_str(", the agent reported an error");
+    }
+    if exit.leaked {
+        text.push_str(", a leftover process held its output and was ended");
+    }
+    text
+}

@@ -1,0 +1,158 @@
+//! The summary table both views end with.
+
+use std::fmt::Write as _;
+
+use anstyle::{AnsiColor, Style};
+
+use crate::fmt;
+use crate::model::{Model, Status, Worker};
+
+const HEAD: Style = Style::new().bold();
+
+fn status_text(w: &Worker) -> (&'static str, Style) {
+    match w.status {
+        Status::Succeeded => ("✔ ok", AnsiColor::Green.on_default()),
+        Status::Failed => ("✖ failed", AnsiColor::Red.on_default()),
+        Status::TimedOut => ("⏱ timeout", AnsiColor::Yellow.on_default()),
+        Status::Skipped => ("⊘ skipped", Style::new().dimmed()),
+        Status::Queued => ("queued", Style::new().dimmed()),
+        Status::Running => ("? no exit", AnsiColor::Red.on_default()),
+    }
+}
+
+fn exit_text(w: &Worker) -> String {
+    match &w.exit {
+        Some(exit) => match (&exit.signal, exit.code) {
+            (Some(signal), _) => signal.clone(),
+            (None, Some(code)) => code.to_string(),
+            (None, None) => "-".into(),
+        },
+        None => "-".into(),
+    }
+}
+
+/// The table, with a totals line and notes on lost or malformed input.
+pub fn render(model: &Model) -> String {
+    let headers = ["WORKER", "STATUS", "EXIT", "DURATION", "LINES", "BYTES", "COST/TOKENS"];
+    let rows: Vec<([String; 7], Style)> = model
+        .workers
+        .iter()
+        .map(|w| {
+            let (status, style) = status_text(w);
+            let duration = if w.status == Status::Skipped || w.status == Status::Queued {
+                "-".into()
+            } else {
+                fmt::duration(w.elapsed())
+            };
+            (
+                [
+                    w.id.clone(),
+                    status.to_owned(),
+                    exit_text(w),
+                    duration,
+                    fmt::count(w.lines),
+                    fmt::bytes(w.bytes),
+                    fmt::usage(&w.usage),
+                ],
+                style,
+            )
+        })
+        .collect();
+    let mut widths = headers.map(|h| h.chars().count());
+    for (cells, _) in &rows {
+        for (width, cell) in widths.iter_mut().zip(cells) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let pad = |out: &mut String, text: &str, width: usize, right: bool| {
+        let fill = " ".repeat(width.saturating_sub(text.chars().count()));
+        if right {
+            out.push_str(&fill);
+            out.push_str(text);
+        } else {
+            out.push_str(text);
+            out.push_str(&fill);
+        }
+    };
+    let right = [false, false, true, true, true, true, false];
+    let _ = write!(out, "{HEAD}");
+    for (i, header) in headers.iter().enumerate() {
+        if i > 0 {
+            out.push_str("  ");
+        }
+        pad(&mut out, header, widths[i], right[i]);
+    }
+    let _ = writeln!(out, "{HEAD:#}");
+    for (cells, style) in &rows {
+        let mut line = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            if i == 1 {
+                let _ = write!(line, "{style}");
+                pad(&mut line, cell, widths[i], right[i]);
+                let _ = write!(line, "{style:#}");
+            } else {
+                pad(&mut line, cell, widths[i], right[i]);
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out.push_str(&totals(model));
+    out
+}
+
+fn totals(model: &Model) -> String {
+    let count = |status: Status| model.workers.iter().filter(|w| w.status == status).count();
+    let mut parts = vec![format!(
+        "{} worker{}",
+        model.workers.len(),
+        if model.workers.len() == 1 { "" } else { "s" }
+    )];
+    for (status, word) in [
+        (Status::Succeeded, "ok"),
+        (Status::Failed, "failed"),
+        (Status::TimedOut, "timed out"),
+        (Status::Skipped, "skipped"),
+        (Status::Queued, "queued"),
+        (Status::Running, "without an exit"),
+    ] {
+        let n = count(status);
+        if n > 0 {
+            parts.push(format!("{n} {word}"));
+        }
+    }
+    let lines: u64 = model.workers.iter().map(|w| w.lines).sum();
+    let bytes: u64 = model.workers.iter().map(|w| w.bytes).sum();
+    let mut line = format!(
+        "{} · {} lines · {}",
+        parts.join(", "),
+        fmt::count(lines),
+        fmt::bytes(bytes)
+    );
+    let usage = fmt::usage(&model.total_usage());
+    if !usage.is_empty() {
+        line.push_str(&format!(" · {usage}"));
+    }
+    line.push('\n');
+    let lost: u64 = model.workers.iter().map(|w| w.lost).sum();
+    if lost > 0 {
+        line.push_str(&format!("lost: {lost} events are missing (seq gaps)\n"));
+    }
+    if model.malformed > 0 {
+        line.push_str(&format!(
+            "{} line{} of the stream {} not sc events (first: {})\n",
+            model.malformed,
+            if model.malformed == 1 { "" } else { "s" },
+            if model.malformed == 1 { "was" } else { "were" },
+            model.first_malformed.as_deref().unwrap_or("?")
+        ));
+    }
+    if model.workers.is_empty() {
+        line.push_str("the stream had no workers: nothing ran\n");
+    }
+    line
+}
