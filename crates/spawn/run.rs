@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::CommandFactory;
-use sc_capture::{PtyMode, Spec, StdinMode, Supervisor, WorkerOptions};
+use sc_capture::{PtyMode, Spec, StdinMode, Supervisor, WorkerOptions, terminal_size};
 
 use crate::cli::{Cli, Generate, PtyArg};
 
@@ -92,7 +92,8 @@ fn spec(cli: &Cli, id: &str) -> Spec {
             Some(PtyArg::All) => PtyMode::All,
             Some(PtyArg::Stdout) => PtyMode::Stdout,
         },
-        pty_size: terminal_size().unwrap_or((80, 24)),
+        // Its stdout is usually the stream's pipe: ask stderr, then stdin.
+        pty_size: terminal_size(2).or_else(|| terminal_size(0)).unwrap_or((80, 24)),
     }
 }
 
@@ -106,26 +107,6 @@ fn default_id(program: &OsString) -> String {
 
 fn secs(value: f64) -> Option<Duration> {
     (value > 0.0).then(|| Duration::from_secs_f64(value))
-}
-
-/// The size of the terminal sc-spawn itself runs in (its stdout is usually
-/// the stream's pipe, so stderr and stdin are asked), for the worker's PTY.
-fn terminal_size() -> Option<(u16, u16)> {
-    for fd in [2, 0] {
-        let mut size = libc::winsize {
-            ws_row: 0,
-            ws_col: 0,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        // SAFETY: TIOCGWINSZ writes one winsize into `size`, which lives
-        // across the call; a non-terminal fd just returns an error.
-        let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0;
-        if ok && size.ws_col > 0 && size.ws_row > 0 {
-            return Some((size.ws_col, size.ws_row));
-        }
-    }
-    None
 }
 
 fn generate_man() -> i32 {

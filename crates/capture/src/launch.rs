@@ -128,6 +128,21 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
     })
 }
 
+/// The size (columns, rows) of the terminal on file descriptor `fd`, if it
+/// is one.
+pub fn terminal_size(fd: i32) -> Option<(u16, u16)> {
+    let mut size = libc::winsize {
+        ws_row: 0,
+        ws_col: 0,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCGWINSZ writes one winsize into `size`, which lives across
+    // the call; a descriptor that is not a terminal just returns an error.
+    let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0 && size.ws_row > 0).then_some((size.ws_col, size.ws_row))
+}
+
 /// Fewer, larger reads when a worker writes at full speed. Only stdout, and
 /// only 256 KiB: an unprivileged user's pipes share a quota, past which new
 /// pipes get a single page, and plan mode runs hundreds of workers.

@@ -26,7 +26,7 @@ pub mod supervisor;
 pub mod worker;
 
 pub use input::InputSpec;
-pub use launch::{PtyMode, Spec, StdinMode};
+pub use launch::{PtyMode, Spec, StdinMode, terminal_size};
 pub use router::Naming;
 pub use supervisor::{RunReport, Supervisor};
 pub use worker::{Worker, WorkerOptions};

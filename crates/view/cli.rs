@@ -1,0 +1,148 @@
+//! sc-view's command line: defined once, for parsing, `--help` and the man page.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+const ABOUT: &str = "Show an sc event stream to a person: live rows on a terminal, plain lines in CI logs";
+
+const LONG_ABOUT: &str = "\
+Read an sc event stream (stdin, or FILEs one after another) and show it. On a terminal: a live \
+row per running worker (spinner, id, role, a progress bar when progress is known, lines, elapsed \
+time, its latest line) with its last --lines lines under it, queued tasks and a summary row; \
+finished workers leave a line with their mark (✔ ok, ✖ failed, ⏱ timed out, ⊘ skipped). Not on \
+a terminal: plain lines, `[ID] text` (`[ID:err]` for stderr), one line when a worker starts and \
+one when it ends, `\\r` redraws collapsed to their final state; with GITHUB_ACTIONS set, each \
+worker's output in a ::group:: when it ends. Both end with a table of every worker.
+
+Worker output is untrusted: it can never move the cursor, clear the screen, set the title, write \
+the clipboard or ring the bell; control characters are shown escaped (\\x1b). What looks like an \
+API key or token is masked (--no-redact to turn off); the stream itself is not changed.
+
+--raw writes exactly the bytes the workers wrote (stdout payloads to stdout, stderr payloads to \
+stderr), so `sc-spawn -- CMD | sc-view --raw` is byte for byte what CMD wrote. --check proves a \
+saved stream is whole.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  sc-spawn -- cargo test | sc-view
+  sc-spawn -- make | tee run.ndjson | sc-view --check
+  sc-view --follow run.ndjson --worker 'meta/*'
+  sc-view --replay --speed 4 demo.ndjson
+
+Exit status: 0 when every worker succeeded; 1 when one failed, timed out, was skipped or has no \
+exit (or the stream had no worker); 2 for sc-view's own errors. With --check: 0 only when the \
+stream is whole.
+
+Colour: --color, or NO_COLOR, CLICOLOR and CLICOLOR_FORCE.
+
+See also: sc-spawn(1), sc-merge(1), sc-events(7).";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+/// What `--generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    /// The man page, as roff
+    Man,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sc-view",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    /// Streams to read, one after another (default: stdin)
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Lines of output shown under each running worker on a terminal
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub lines: usize,
+
+    /// Plain lines even on a terminal
+    #[arg(long)]
+    pub plain: bool,
+
+    /// When to use colour in sc-view's own marks and table
+    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    pub color: ColorWhen,
+
+    /// Let the workers' own SGR colour through (never cursor moves or other
+    /// escapes)
+    #[arg(long)]
+    pub color_output: bool,
+
+    /// Show API keys and tokens as written instead of masking them
+    #[arg(long)]
+    pub no_redact: bool,
+
+    /// Keep reading FILE as it grows until every worker in it has exited
+    #[arg(long, requires = "files")]
+    pub follow: bool,
+
+    /// Only workers whose id matches (`*` and `?`; repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub worker: Vec<String>,
+
+    /// Only workers of this kind (shell, sc, claude-code, ...; repeatable)
+    #[arg(long, value_name = "KIND")]
+    pub kind: Vec<String>,
+
+    /// Play a saved stream at its recorded pace
+    #[arg(long)]
+    pub replay: bool,
+
+    /// With --replay: this many times faster
+    #[arg(long, value_name = "X", default_value_t = 1.0, requires = "replay", value_parser = parse_speed)]
+    pub speed: f64,
+
+    /// Write exactly the bytes of the workers' output, and nothing else
+    #[arg(long, conflicts_with_all = ["check", "plain"])]
+    pub raw: bool,
+
+    /// Verify the stream: per worker seq from 0 without gaps, one start
+    /// and one exit, output bytes equal to the exit's count, no malformed
+    /// line
+    #[arg(long, conflicts_with = "plain")]
+    pub check: bool,
+
+    /// Write generated documentation to stdout and exit
+    #[arg(long, value_enum, hide = true)]
+    pub generate: Option<Generate>,
+}
+
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        _ => Err(format!("`{text}` is not a speed (a number above 0, such as 2 or 0.5)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn modes_exclude_each_other() {
+        assert!(Cli::try_parse_from(["sc-view", "--raw", "--check"]).is_err());
+        assert!(Cli::try_parse_from(["sc-view", "--follow"]).is_err());
+        assert!(Cli::try_parse_from(["sc-view", "--speed", "2"]).is_err());
+        assert!(Cli::try_parse_from(["sc-view", "--replay", "--speed", "0", "f"]).is_err());
+    }
+}

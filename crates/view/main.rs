@@ -1,0 +1,11 @@
+//! sc-view: show an sc event stream to a person.
+
+mod cli;
+mod run;
+mod source;
+
+use clap::Parser;
+
+fn main() {
+    std::process::exit(run::run(cli::Cli::parse()));
+}

@@ -1,0 +1,346 @@
+//! sc-view's job: read the stream, keep the model, drive one output mode.
+
+use std::collections::HashMap;
+use std::io::{self, BufWriter, IsTerminal, Stderr, Stdout, Write};
+use std::sync::mpsc::RecvTimeoutError;
+use std::time::{Duration, Instant};
+
+use anstream::{AutoStream, ColorChoice};
+use clap::CommandFactory;
+use indicatif::ProgressDrawTarget;
+use sc_capture::lines::{LineSplitter, Piece};
+use sc_capture::terminal_size;
+use sc_events::now_ts;
+use sc_viewer::check::Checker;
+use sc_viewer::plain::Plain;
+use sc_viewer::term::TermView;
+use sc_viewer::{Change, Model, Safety, ViewEvent, glob, table};
+
+use crate::cli::{Cli, ColorWhen, Generate};
+use crate::source::{self, Chunk};
+
+/// sc-view's own trouble (an unreadable input, a failed write).
+const EXIT_TROUBLE: i32 = 2;
+
+/// The longest stream line read whole; longer ones are malformed anyway
+/// (sc-spawn's events stay far below).
+const MAX_LINE: usize = 16 * 1024 * 1024;
+
+/// The screen is redrawn at most this often.
+const FRAME: Duration = Duration::from_millis(50);
+
+enum Output {
+    Plain(Plain<BufWriter<AutoStream<Stdout>>>),
+    Term(TermView),
+    Raw {
+        out: BufWriter<Stdout>,
+        err: BufWriter<Stderr>,
+    },
+    Check(Checker),
+}
+
+struct Viewer {
+    cli: Cli,
+    model: Model,
+    output: Output,
+    changes: Vec<Change>,
+    /// Worker id → selected by --worker/--kind.
+    selected: HashMap<String, bool>,
+    line_no: u64,
+    told_malformed: bool,
+    pacer: Option<Pacer>,
+    last_frame: Instant,
+    /// Writing failed: the reader of our output is gone.
+    closed: bool,
+}
+
+/// --replay: hold each event until its recorded moment.
+struct Pacer {
+    speed: f64,
+    started: Instant,
+    first_ts: Option<f64>,
+}
+
+impl Pacer {
+    fn stream_now(&self) -> Option<f64> {
+        Some(self.first_ts? + self.started.elapsed().as_secs_f64() * self.speed)
+    }
+}
+
+pub fn run(cli: Cli) -> i32 {
+    if let Some(Generate::Man) = cli.generate {
+        return generate_man();
+    }
+    let safety = Safety {
+        keep_sgr: cli.color_output,
+        redact: !cli.no_redact,
+    };
+    let stdout_is_term = io::stdout().is_terminal();
+    let output = if cli.raw {
+        Output::Raw {
+            out: BufWriter::new(io::stdout()),
+            err: BufWriter::new(io::stderr()),
+        }
+    } else if cli.check {
+        Output::Check(Checker::default())
+    } else if stdout_is_term && !cli.plain {
+        let height = terminal_size(1).map_or(24, |(_, rows)| rows as usize);
+        Output::Term(TermView::new(ProgressDrawTarget::stdout_with_hz(20), height, cli.lines))
+    } else {
+        let choice = match cli.color {
+            ColorWhen::Auto => ColorChoice::Auto,
+            ColorWhen::Always => ColorChoice::Always,
+            ColorWhen::Never => ColorChoice::Never,
+        };
+        let github = std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| !v.is_empty());
+        Output::Plain(Plain::new(BufWriter::new(AutoStream::new(io::stdout(), choice)), github))
+    };
+    let rx = source::spawn(cli.files.clone(), cli.follow);
+    let mut viewer = Viewer {
+        model: Model::new(safety, cli.lines),
+        output,
+        changes: Vec::new(),
+        selected: HashMap::new(),
+        line_no: 0,
+        told_malformed: false,
+        pacer: cli.replay.then(|| Pacer {
+            speed: cli.speed,
+            started: Instant::now(),
+            first_ts: None,
+        }),
+        last_frame: Instant::now(),
+        closed: false,
+        cli,
+    };
+    let mut splitter = LineSplitter::new(MAX_LINE);
+    let mut troubles = 0;
+    loop {
+        let chunk = if matches!(viewer.output, Output::Term(_)) {
+            match rx.recv_timeout(FRAME) {
+                Ok(chunk) => chunk,
+                Err(RecvTimeoutError::Timeout) => {
+                    viewer.frame(true);
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => Chunk::End,
+            }
+        } else {
+            rx.recv().unwrap_or(Chunk::End)
+        };
+        match chunk {
+            Chunk::Data(data) => splitter.push(&data, &mut |piece| viewer.piece(piece)),
+            Chunk::Error(message) => {
+                troubles += 1;
+                eprintln!("sc-view: {message}");
+            }
+            Chunk::End => {
+                splitter.finish(&mut |piece| viewer.piece(piece));
+                break;
+            }
+        }
+        viewer.frame(false);
+        if viewer.closed || (viewer.cli.follow && viewer.model.all_ended()) {
+            break;
+        }
+    }
+    let code = viewer.finish();
+    if troubles > 0 { EXIT_TROUBLE } else { code }
+}
+
+impl Viewer {
+    fn piece(&mut self, piece: Piece<'_>) {
+        self.line_no += 1;
+        let line = match piece {
+            Piece::Line(line) => line,
+            Piece::Fragment { first, .. } => {
+                if first {
+                    self.malformed(format!("longer than {} MiB", MAX_LINE >> 20));
+                }
+                return;
+            }
+            Piece::Unterminated(_) => {
+                self.malformed("the stream ended in the middle of a line".into());
+                return;
+            }
+        };
+        match ViewEvent::parse(line) {
+            Ok(event) => {
+                if self.is_selected(&event) {
+                    self.event(&event);
+                }
+            }
+            Err(e) => self.malformed(e.to_string()),
+        }
+    }
+
+    fn malformed(&mut self, reason: String) {
+        let reason = format!("line {}: {reason}", self.line_no);
+        if let Output::Check(checker) = &mut self.output {
+            checker.malformed(reason.clone());
+        }
+        if !self.told_malformed && matches!(self.output, Output::Plain(_)) {
+            // Once; the count comes in the summary.
+            eprintln!("sc-view: {reason} (counted in the summary; the rest goes on)");
+        }
+        self.told_malformed = true;
+        self.model.malformed(reason);
+    }
+
+    fn is_selected(&mut self, event: &ViewEvent<'_>) -> bool {
+        if self.cli.worker.is_empty() && self.cli.kind.is_empty() {
+            return true;
+        }
+        if let Some(&known) = self.selected.get(event.worker.as_ref()) {
+            // The kind is only known from the task or start event.
+            if known || event.kind.is_none() {
+                return known;
+            }
+        }
+        let id_ok = self.cli.worker.is_empty() || self.cli.worker.iter().any(|g| glob::matches(g, &event.worker));
+        let kind_ok = self.cli.kind.is_empty()
+            || event.kind.as_deref().is_some_and(|k| self.cli.kind.iter().any(|want| want == k));
+        let selected = id_ok && kind_ok;
+        self.selected.insert(event.worker.to_string(), selected);
+        selected
+    }
+
+    fn event(&mut self, event: &ViewEvent<'_>) {
+        if let Some(pacer) = &mut self.pacer {
+            let first = *pacer.first_ts.get_or_insert(event.ts);
+            let due = pacer.started + Duration::from_secs_f64(((event.ts - first) / pacer.speed).max(0.0));
+            // Sleeping is what replay is for; the screen is redrawn meanwhile.
+            while Instant::now() < due {
+                let left = due - Instant::now();
+                std::thread::sleep(left.min(FRAME));
+                self.frame(false);
+            }
+        }
+        match &mut self.output {
+            Output::Check(checker) => {
+                checker.event(event);
+                return;
+            }
+            Output::Raw { out, err } => {
+                if let Some(payload) = event.payload() {
+                    let target: &mut dyn Write = if event.is_stderr() { err } else { out };
+                    if target.write_all(&payload).is_err() {
+                        self.closed = true;
+                    }
+                }
+                // The model keeps track of exits (for the exit status) but
+                // has no lines to assemble: skip its output handling.
+                if event.type_name != "output" {
+                    self.model.apply(event, &mut self.changes);
+                }
+                self.changes.clear();
+                return;
+            }
+            _ => {}
+        }
+        self.model.apply(event, &mut self.changes);
+        let mut changes = std::mem::take(&mut self.changes);
+        // A stalled worker's unanswered prompt is shown, not held back.
+        if let Some(Change::Stalled { worker, .. }) = changes.last()
+            && matches!(self.output, Output::Plain(_))
+        {
+            let worker = *worker;
+            self.model.flush_partial(worker, &mut changes);
+        }
+        for change in changes.drain(..) {
+            match &mut self.output {
+                Output::Plain(plain) => {
+                    if plain.render(&self.model, &change).is_err() {
+                        self.closed = true;
+                    }
+                }
+                Output::Term(term) => term.render(&self.model, &change),
+                _ => {}
+            }
+        }
+        self.changes = changes;
+    }
+
+    /// Redraw the terminal view if a frame is due (or `force`).
+    fn frame(&mut self, force: bool) {
+        let now = self.clock();
+        if let Output::Term(term) = &mut self.output
+            && (force || self.last_frame.elapsed() >= FRAME)
+        {
+            term.refresh(&self.model, now);
+            self.last_frame = Instant::now();
+        }
+    }
+
+    /// The stream's present moment: replay time, or wall time for a live
+    /// stream, or the newest event of an old one.
+    fn clock(&self) -> f64 {
+        if let Some(now) = self.pacer.as_ref().and_then(Pacer::stream_now) {
+            return now;
+        }
+        let wall = now_ts();
+        if (wall - self.model.last_ts).abs() < 120.0 { wall } else { self.model.last_ts }
+    }
+
+    /// End of the stream: the last state, the table, the exit status.
+    fn finish(mut self) -> i32 {
+        let now = self.clock();
+        match &mut self.output {
+            Output::Check(checker) => {
+                let (lines, ok) = checker.report();
+                let mut out = io::stdout().lock();
+                for line in lines {
+                    let _ = writeln!(out, "{line}");
+                }
+                return if ok { 0 } else { 1 };
+            }
+            Output::Raw { out, err } => {
+                let _ = out.flush();
+                let _ = err.flush();
+                return if self.closed { 0 } else { self.model.exit_code() };
+            }
+            Output::Plain(plain) => {
+                let mut changes = Vec::new();
+                for index in 0..self.model.workers.len() {
+                    self.model.flush_partial(index, &mut changes);
+                }
+                for change in &changes {
+                    let _ = plain.render(&self.model, change);
+                }
+                let _ = plain.flush();
+            }
+            Output::Term(term) => {
+                term.refresh(&self.model, now);
+                term.finish(&self.model);
+            }
+        }
+        if self.closed {
+            return 0;
+        }
+        let table = table::render(&self.model);
+        let choice = match self.cli.color {
+            ColorWhen::Auto => ColorChoice::Auto,
+            ColorWhen::Always => ColorChoice::Always,
+            ColorWhen::Never => ColorChoice::Never,
+        };
+        let mut out = AutoStream::new(io::stdout(), choice);
+        let _ = writeln!(out);
+        let _ = out.write_all(table.as_bytes());
+        let _ = out.flush();
+        self.model.exit_code()
+    }
+}
+
+fn generate_man() -> i32 {
+    let mut page = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut page) {
+        eprintln!("sc-view: rendering the man page: {e}");
+        return EXIT_TROUBLE;
+    }
+    match io::stdout().write_all(&page) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("sc-view: writing the man page: {e}");
+            EXIT_TROUBLE
+        }
+    }
+}
