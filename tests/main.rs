@@ -5,3 +5,4 @@ mod docs;
 mod merge;
 mod spawn;
 mod util;
+mod view;

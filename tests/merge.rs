@@ -6,71 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use nix::sys::signal::Signal;
-use sc_events::{Body, Event, Exit, Output, Payload, Start, Stream, to_line};
+use sc_events::{Body, Event, to_line};
 
 use crate::util::*;
 
 fn sc_merge() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sc-merge"))
-}
-
-/// A complete little stream of worker `id`: start, `n` output lines, exit.
-fn stream_of(id: &str, n: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend(to_line(&Event::new(
-        id,
-        0,
-        1.0,
-        Start {
-            argv: vec!["gen".into()],
-            pid: 1,
-            cwd: "/".into(),
-            kind: "shell".into(),
-            pty: false,
-            schema: 1,
-        },
-    )));
-    for i in 0..n {
-        out.extend(output_line(id, i + 1, &format!("{id} line {i}\n")));
-    }
-    let bytes: usize = (0..n).map(|i| format!("{id} line {i}\n").len()).sum();
-    out.extend(to_line(&Event::new(
-        id,
-        n + 1,
-        2.0,
-        Exit {
-            code: Some(0),
-            signal: None,
-            duration_ms: 1,
-            timed_out: false,
-            lines: n,
-            bytes: bytes as u64,
-            leaked: false,
-            ended_by: None,
-        },
-    )));
-    out
-}
-
-fn output_line(id: &str, seq: u64, text: &str) -> Vec<u8> {
-    to_line(&Event::new(
-        id,
-        seq,
-        1.5,
-        Output {
-            stream: Stream::Stdout,
-            payload: Payload::Text(text.into()),
-            progress: None,
-            agent: None,
-        },
-    ))
-}
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sc-merge-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn mkfifo(path: &Path) {

@@ -93,7 +93,9 @@ fn spec(cli: &Cli, id: &str) -> Spec {
             Some(PtyArg::Stdout) => PtyMode::Stdout,
         },
         // Its stdout is usually the stream's pipe: ask stderr, then stdin.
-        pty_size: terminal_size(2).or_else(|| terminal_size(0)).unwrap_or((80, 24)),
+        pty_size: terminal_size(2)
+            .or_else(|| terminal_size(0))
+            .unwrap_or((80, 24)),
     }
 }
 

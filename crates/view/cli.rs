@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
-const ABOUT: &str = "Show an sc event stream to a person: live rows on a terminal, plain lines in CI logs";
+const ABOUT: &str =
+    "Show an sc event stream to a person: live rows on a terminal, plain lines in CI logs";
 
 const LONG_ABOUT: &str = "\
 Read an sc event stream (stdin, or FILEs one after another) and show it. On a terminal: a live \
@@ -124,7 +125,9 @@ pub struct Cli {
 fn parse_speed(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
-        _ => Err(format!("`{text}` is not a speed (a number above 0, such as 2 or 0.5)")),
+        _ => Err(format!(
+            "`{text}` is not a speed (a number above 0, such as 2 or 0.5)"
+        )),
     }
 }
 

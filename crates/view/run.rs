@@ -85,7 +85,11 @@ pub fn run(cli: Cli) -> i32 {
         Output::Check(Checker::default())
     } else if stdout_is_term && !cli.plain {
         let height = terminal_size(1).map_or(24, |(_, rows)| rows as usize);
-        Output::Term(TermView::new(ProgressDrawTarget::stdout_with_hz(20), height, cli.lines))
+        Output::Term(TermView::new(
+            ProgressDrawTarget::stdout_with_hz(20),
+            height,
+            cli.lines,
+        ))
     } else {
         let choice = match cli.color {
             ColorWhen::Auto => ColorChoice::Auto,
@@ -93,7 +97,10 @@ pub fn run(cli: Cli) -> i32 {
             ColorWhen::Never => ColorChoice::Never,
         };
         let github = std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| !v.is_empty());
-        Output::Plain(Plain::new(BufWriter::new(AutoStream::new(io::stdout(), choice)), github))
+        Output::Plain(Plain::new(
+            BufWriter::new(AutoStream::new(io::stdout(), choice)),
+            github,
+        ))
     };
     let rx = source::spawn(cli.files.clone(), cli.follow);
     let mut viewer = Viewer {
@@ -139,6 +146,8 @@ pub fn run(cli: Cli) -> i32 {
             }
         }
         viewer.frame(false);
+        // Live: what a chunk brought is shown now, not when a buffer fills.
+        viewer.flush();
         if viewer.closed || (viewer.cli.follow && viewer.model.all_ended()) {
             break;
         }
@@ -174,10 +183,10 @@ impl Viewer {
     }
 
     fn malformed(&mut self, reason: String) {
-        let reason = format!("line {}: {reason}", self.line_no);
         if let Output::Check(checker) = &mut self.output {
             checker.malformed(reason.clone());
         }
+        let reason = format!("line {}: {reason}", self.line_no);
         if !self.told_malformed && matches!(self.output, Output::Plain(_)) {
             // Once; the count comes in the summary.
             eprintln!("sc-view: {reason} (counted in the summary; the rest goes on)");
@@ -196,9 +205,17 @@ impl Viewer {
                 return known;
             }
         }
-        let id_ok = self.cli.worker.is_empty() || self.cli.worker.iter().any(|g| glob::matches(g, &event.worker));
+        let id_ok = self.cli.worker.is_empty()
+            || self
+                .cli
+                .worker
+                .iter()
+                .any(|g| glob::matches(g, &event.worker));
         let kind_ok = self.cli.kind.is_empty()
-            || event.kind.as_deref().is_some_and(|k| self.cli.kind.iter().any(|want| want == k));
+            || event
+                .kind
+                .as_deref()
+                .is_some_and(|k| self.cli.kind.iter().any(|want| want == k));
         let selected = id_ok && kind_ok;
         self.selected.insert(event.worker.to_string(), selected);
         selected
@@ -207,8 +224,13 @@ impl Viewer {
     fn event(&mut self, event: &ViewEvent<'_>) {
         if let Some(pacer) = &mut self.pacer {
             let first = *pacer.first_ts.get_or_insert(event.ts);
-            let due = pacer.started + Duration::from_secs_f64(((event.ts - first) / pacer.speed).max(0.0));
-            // Sleeping is what replay is for; the screen is redrawn meanwhile.
+            let due = pacer.started
+                + Duration::from_secs_f64(((event.ts - first) / pacer.speed).max(0.0));
+            // Sleeping is what replay is for; what came before is shown
+            // first, and the screen is redrawn meanwhile.
+            if Instant::now() < due {
+                self.flush();
+            }
             while Instant::now() < due {
                 let left = due - Instant::now();
                 std::thread::sleep(left.min(FRAME));
@@ -247,17 +269,28 @@ impl Viewer {
             self.model.flush_partial(worker, &mut changes);
         }
         for change in changes.drain(..) {
-            match &mut self.output {
-                Output::Plain(plain) => {
-                    if plain.render(&self.model, &change).is_err() {
-                        self.closed = true;
-                    }
+            let failed = match &mut self.output {
+                Output::Plain(plain) => plain.render(&self.model, &change).is_err(),
+                Output::Term(term) => {
+                    term.render(&self.model, &change);
+                    false
                 }
-                Output::Term(term) => term.render(&self.model, &change),
-                _ => {}
-            }
+                _ => false,
+            };
+            self.closed |= failed;
         }
         self.changes = changes;
+    }
+
+    fn flush(&mut self) {
+        let result = match &mut self.output {
+            Output::Plain(plain) => plain.flush(),
+            Output::Raw { out, err } => out.flush().and_then(|()| err.flush()),
+            _ => Ok(()),
+        };
+        if result.is_err() {
+            self.closed = true;
+        }
     }
 
     /// Redraw the terminal view if a frame is due (or `force`).
@@ -278,7 +311,11 @@ impl Viewer {
             return now;
         }
         let wall = now_ts();
-        if (wall - self.model.last_ts).abs() < 120.0 { wall } else { self.model.last_ts }
+        if (wall - self.model.last_ts).abs() < 120.0 {
+            wall
+        } else {
+            self.model.last_ts
+        }
     }
 
     /// End of the stream: the last state, the table, the exit status.
@@ -296,7 +333,11 @@ impl Viewer {
             Output::Raw { out, err } => {
                 let _ = out.flush();
                 let _ = err.flush();
-                return if self.closed { 0 } else { self.model.exit_code() };
+                return if self.closed {
+                    0
+                } else {
+                    self.model.exit_code()
+                };
             }
             Output::Plain(plain) => {
                 let mut changes = Vec::new();

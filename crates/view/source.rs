@@ -29,7 +29,11 @@ pub fn spawn(files: Vec<PathBuf>, follow: bool) -> Receiver<Chunk> {
             let _ = pump(&mut io::stdin().lock(), &tx);
         } else {
             for path in files {
-                let result = if follow { follow_file(&path, &tx) } else { read_file(&path, &tx) };
+                let result = if follow {
+                    follow_file(&path, &tx)
+                } else {
+                    read_file(&path, &tx)
+                };
                 if let Err(e) = result {
                     let _ = tx.send(Chunk::Error(format!("{}: {e}", path.display())));
                 }
@@ -53,7 +57,8 @@ fn pump(reader: &mut impl Read, tx: &SyncSender<Chunk>) -> io::Result<()> {
             Ok(0) => return Ok(()),
             Ok(n) => {
                 buf.truncate(n);
-                tx.send(Chunk::Data(buf)).map_err(|_| io::ErrorKind::BrokenPipe)?;
+                tx.send(Chunk::Data(buf))
+                    .map_err(|_| io::ErrorKind::BrokenPipe)?;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),

@@ -46,7 +46,8 @@ impl Checker {
                     id: event.worker.to_string(),
                     ..Seen::default()
                 });
-                self.index.insert(event.worker.to_string(), self.workers.len() - 1);
+                self.index
+                    .insert(event.worker.to_string(), self.workers.len() - 1);
                 self.workers.len() - 1
             }
         };
@@ -56,7 +57,11 @@ impl Checker {
             let problem = if event.seq > seen.next_seq {
                 format!("seq gap: {} to {} missing", seen.next_seq, event.seq - 1)
             } else {
-                format!("seq went back from {} to {}", seen.next_seq.saturating_sub(1), event.seq)
+                format!(
+                    "seq went back from {} to {}",
+                    seen.next_seq.saturating_sub(1),
+                    event.seq
+                )
             };
             seen.problems.push(problem);
         }
@@ -123,9 +128,14 @@ impl Checker {
                 let what = if skipped {
                     "skipped, never started".to_owned()
                 } else {
-                    format!("{} bytes of output, all there", fmt::bytes(seen.payload_bytes))
+                    format!("{} of output, all there", fmt::bytes(seen.payload_bytes))
                 };
-                out.push(format!("✔ {}: {} events, seq 0 to {}, {what}", seen.id, seen.events, seen.next_seq.saturating_sub(1)));
+                out.push(format!(
+                    "✔ {}: {} events, seq 0 to {}, {what}",
+                    seen.id,
+                    seen.events,
+                    seen.next_seq.saturating_sub(1)
+                ));
             } else {
                 all_ok = false;
                 out.push(format!("✖ {}: {}", seen.id, problems.join("; ")));
@@ -137,7 +147,10 @@ impl Checker {
                 out.push(format!("✖ line {line}: {reason}"));
             }
             if self.malformed_count > self.malformed.len() as u64 {
-                out.push(format!("✖ … {} malformed lines in all", self.malformed_count));
+                out.push(format!(
+                    "✖ … {} malformed lines in all",
+                    self.malformed_count
+                ));
             }
         }
         if self.workers.is_empty() {
@@ -145,7 +158,11 @@ impl Checker {
             out.push("✖ the stream has no events".into());
         }
         let verdict = if all_ok {
-            format!("✔ stream verified: {} workers, {} lines, nothing lost", self.workers.len(), self.lines)
+            format!(
+                "✔ stream verified: {} workers, {} lines, nothing lost",
+                self.workers.len(),
+                self.lines
+            )
         } else {
             "✖ stream check failed".to_owned()
         };
@@ -170,7 +187,8 @@ mod tests {
     }
 
     const START: &str = r#"{"type":"start","worker":"w","seq":0,"ts":1,"argv":["x"],"pid":1,"cwd":"/","kind":"shell","pty":false,"schema":1}"#;
-    const OUT: &str = r#"{"type":"output","worker":"w","seq":1,"ts":1,"stream":"stdout","text":"hi\n"}"#;
+    const OUT: &str =
+        r#"{"type":"output","worker":"w","seq":1,"ts":1,"stream":"stdout","text":"hi\n"}"#;
     const EXIT: &str = r#"{"type":"exit","worker":"w","seq":2,"ts":1,"code":0,"signal":null,"duration_ms":1,"timed_out":false,"lines":1,"bytes":3}"#;
 
     #[test]

@@ -145,7 +145,9 @@ mod tests {
     fn bad_lines_get_reasons() {
         let err = ViewEvent::parse(b"hello").unwrap_err().to_string();
         assert!(err.contains("not a JSON object"), "{err}");
-        let err = ViewEvent::parse(br#"{"type":"x","worker":"w","ts":1}"#).unwrap_err().to_string();
+        let err = ViewEvent::parse(br#"{"type":"x","worker":"w","ts":1}"#)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`seq` is missing"), "{err}");
     }
 }

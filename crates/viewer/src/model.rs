@@ -25,7 +25,10 @@ pub enum Status {
 
 impl Status {
     pub fn is_final(self) -> bool {
-        matches!(self, Status::Succeeded | Status::Failed | Status::TimedOut | Status::Skipped)
+        matches!(
+            self,
+            Status::Succeeded | Status::Failed | Status::TimedOut | Status::Skipped
+        )
     }
 }
 
@@ -125,14 +128,29 @@ pub enum Change {
     Queued(usize),
     Started(usize),
     /// A finished line (made safe), and bytes of it dropped for length.
-    Line { worker: usize, stderr: bool, text: String, dropped: usize },
+    Line {
+        worker: usize,
+        stderr: bool,
+        text: String,
+        dropped: usize,
+    },
     /// The unfinished line changed (a redraw, a prompt).
     Partial(usize),
     Progress(usize),
-    Stalled { worker: usize, idle_ms: u64 },
-    Error { worker: usize, message: String },
+    Stalled {
+        worker: usize,
+        idle_ms: u64,
+    },
+    Error {
+        worker: usize,
+        message: String,
+    },
     /// Events went missing (seq `from` to `to`, inclusive).
-    Lost { worker: usize, from: u64, to: u64 },
+    Lost {
+        worker: usize,
+        from: u64,
+        to: u64,
+    },
     Ended(usize),
     Skipped(usize),
 }
@@ -249,9 +267,14 @@ impl Model {
                 }
                 let text = String::from_utf8_lossy(&payload);
                 let stderr = event.is_stderr();
-                let assembler = if stderr { &mut worker.stderr } else { &mut worker.stdout };
+                let assembler = if stderr {
+                    &mut worker.stderr
+                } else {
+                    &mut worker.stdout
+                };
                 let mut finished = false;
-                let (lines, tail, latest) = (&mut worker.lines, &mut worker.tail, &mut worker.latest);
+                let (lines, tail, latest) =
+                    (&mut worker.lines, &mut worker.tail, &mut worker.latest);
                 assembler.push(&text, &mut |line: &str, dropped: usize| {
                     finished = true;
                     *lines += 1;
@@ -264,7 +287,12 @@ impl Model {
                         }
                         tail.push_back(text.clone());
                     }
-                    changes.push(Change::Line { worker: index, stderr, text, dropped });
+                    changes.push(Change::Line {
+                        worker: index,
+                        stderr,
+                        text,
+                        dropped,
+                    });
                 });
                 let partial = assembler.partial();
                 if !partial.is_empty() {
@@ -295,7 +323,10 @@ impl Model {
             "error" => {
                 let message = safe(event.message.as_deref().unwrap_or("(no message)"), safety);
                 worker.errors.push(message.clone());
-                changes.push(Change::Error { worker: index, message });
+                changes.push(Change::Error {
+                    worker: index,
+                    message,
+                });
             }
             "exit" => {
                 let exit = ExitInfo {
@@ -308,11 +339,20 @@ impl Model {
                 };
                 // Unfinished lines end with the worker.
                 for stderr in [false, true] {
-                    let assembler = if stderr { &mut worker.stderr } else { &mut worker.stdout };
+                    let assembler = if stderr {
+                        &mut worker.stderr
+                    } else {
+                        &mut worker.stdout
+                    };
                     if let Some((line, dropped)) = assembler.take_partial() {
                         worker.lines += 1;
                         let text = safe(&line, safety);
-                        changes.push(Change::Line { worker: index, stderr, text, dropped });
+                        changes.push(Change::Line {
+                            worker: index,
+                            stderr,
+                            text,
+                            dropped,
+                        });
                     }
                 }
                 worker.status = if exit.timed_out {
@@ -334,11 +374,20 @@ impl Model {
         let safety = self.safety;
         let worker = &mut self.workers[index];
         for stderr in [false, true] {
-            let assembler = if stderr { &mut worker.stderr } else { &mut worker.stdout };
+            let assembler = if stderr {
+                &mut worker.stderr
+            } else {
+                &mut worker.stdout
+            };
             if let Some((line, dropped)) = assembler.take_partial() {
                 worker.lines += 1;
                 let text = safe(&line, safety);
-                changes.push(Change::Line { worker: index, stderr, text, dropped });
+                changes.push(Change::Line {
+                    worker: index,
+                    stderr,
+                    text,
+                    dropped,
+                });
             }
         }
     }
@@ -426,8 +475,17 @@ mod tests {
         assert_eq!(w.tail, ["b", "c"]);
         assert_eq!((w.lines, w.bytes, w.lost), (5, 14, 2));
         assert_eq!(w.elapsed(), 3.0);
-        assert!(changes.contains(&Change::Lost { worker: 0, from: 3, to: 4 }));
-        assert!(changes.contains(&Change::Line { worker: 0, stderr: true, text: "50%".into(), dropped: 0 }));
+        assert!(changes.contains(&Change::Lost {
+            worker: 0,
+            from: 3,
+            to: 4
+        }));
+        assert!(changes.contains(&Change::Line {
+            worker: 0,
+            stderr: true,
+            text: "50%".into(),
+            dropped: 0
+        }));
         assert_eq!(model.exit_code(), 0);
         assert!(model.all_ended());
     }
@@ -461,7 +519,11 @@ mod tests {
         );
         let w = model.get("a").unwrap();
         assert_eq!(w.usage.cost_usd, Some(0.25));
-        assert_eq!(w.status, Status::Failed, "a result with is_error fails even with exit 0");
+        assert_eq!(
+            w.status,
+            Status::Failed,
+            "a result with is_error fails even with exit 0"
+        );
         assert_eq!(model.total_usage().input_tokens, Some(100));
     }
 }

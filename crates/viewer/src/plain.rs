@@ -50,9 +50,19 @@ impl<W: Write> Plain<W> {
             }
             Change::Started(i) => {
                 let w = &model.workers[*i];
-                writeln!(self.out, "[{}] {DIM}started:{DIM:#} {}", w.id, command_line(w, model))
+                writeln!(
+                    self.out,
+                    "[{}] {DIM}started:{DIM:#} {}",
+                    w.id,
+                    command_line(w, model)
+                )
             }
-            Change::Line { worker, stderr, text, dropped } => {
+            Change::Line {
+                worker,
+                stderr,
+                text,
+                dropped,
+            } => {
                 let w = &model.workers[*worker];
                 let tag = if *stderr { ":err" } else { "" };
                 let more = if *dropped > 0 {
@@ -128,7 +138,9 @@ fn command_line(w: &Worker, model: &Model) -> String {
         .iter()
         .map(|arg| {
             let arg = crate::text::safe(arg, model.safety);
-            if arg.is_empty() || arg.contains(|c: char| c.is_whitespace() || "'\"\\$`;&|<>*?()".contains(c)) {
+            if arg.is_empty()
+                || arg.contains(|c: char| c.is_whitespace() || "'\"\\$`;&|<>*?()".contains(c))
+            {
                 format!("'{}'", arg.replace('\'', "'\\''"))
             } else {
                 arg
@@ -159,7 +171,11 @@ pub fn end_summary(w: &Worker) -> String {
         Status::TimedOut => ("⏱", WARN),
         _ => ("✖", BAD),
     };
-    let how = if w.status == Status::TimedOut { format!("timed out ({how})") } else { how };
+    let how = if w.status == Status::TimedOut {
+        format!("timed out ({how})")
+    } else {
+        how
+    };
     let mut text = format!(
         "{style}{mark} {how}{style:#} after {}, {} line{}",
         fmt::duration(w.elapsed()),

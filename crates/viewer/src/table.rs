@@ -33,7 +33,15 @@ fn exit_text(w: &Worker) -> String {
 
 /// The table, with a totals line and notes on lost or malformed input.
 pub fn render(model: &Model) -> String {
-    let headers = ["WORKER", "STATUS", "EXIT", "DURATION", "LINES", "BYTES", "COST/TOKENS"];
+    let headers = [
+        "WORKER",
+        "STATUS",
+        "EXIT",
+        "DURATION",
+        "LINES",
+        "BYTES",
+        "COST/TOKENS",
+    ];
     let rows: Vec<([String; 7], Style)> = model
         .workers
         .iter()

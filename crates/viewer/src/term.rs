@@ -100,7 +100,9 @@ impl TermView {
         bar.set_style(style("{spinner:.cyan} {prefix} {wide_msg}"));
         let mut tail = Vec::with_capacity(self.tail_lines);
         for _ in 0..self.tail_lines {
-            let line = self.mp.insert_before(&self.summary, ProgressBar::new_spinner());
+            let line = self
+                .mp
+                .insert_before(&self.summary, ProgressBar::new_spinner());
             line.set_style(style("    {wide_msg:.dim}"));
             tail.push(line);
         }
@@ -124,7 +126,9 @@ impl TermView {
             self.mp.remove(&row.bar);
         }
         let w = &model.workers[index];
-        let _ = self.mp.println(format!("{} {}", self.padded_id(w), end_summary(w)));
+        let _ = self
+            .mp
+            .println(format!("{} {}", self.padded_id(w), end_summary(w)));
         self.dirty.remove(&index);
         if let Some(next) = self.waiting.pop_front() {
             self.show(model, next);
@@ -133,7 +137,11 @@ impl TermView {
 
     fn padded_id(&self, w: &Worker) -> String {
         let id: String = w.id.chars().take(32).collect();
-        let role = w.role.as_deref().or(w.kind.as_deref()).filter(|k| *k != "shell");
+        let role = w
+            .role
+            .as_deref()
+            .or(w.kind.as_deref())
+            .filter(|k| *k != "shell");
         let width = self.id_width;
         match role {
             Some(role) => format!("{id:<width$} {}", console_dim(role)),
@@ -158,7 +166,8 @@ impl TermView {
                     ));
                     row.with_bar = true;
                 }
-                row.bar.set_position((percent.clamp(0.0, 100.0) * 10.0) as u64);
+                row.bar
+                    .set_position((percent.clamp(0.0, 100.0) * 10.0) as u64);
             }
             row.bar.set_prefix(prefix);
             row.bar.set_message(row_message(w, now));
@@ -218,7 +227,9 @@ fn summary(model: &Model, waiting: usize) -> String {
         parts.push(format!("skipped {}", count(Status::Skipped)));
     }
     if waiting > 0 {
-        parts.push(format!("{waiting} running without a row (terminal too small)"));
+        parts.push(format!(
+            "{waiting} running without a row (terminal too small)"
+        ));
     }
     let usage = fmt::usage(&model.total_usage());
     if !usage.is_empty() {

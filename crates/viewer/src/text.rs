@@ -96,9 +96,16 @@ pub struct Safety {
 /// Append `text` to `out` made safe: secrets masked (if asked), control
 /// characters shown escaped (`\x1b`, `\x07`, `\u{202e}`).
 pub fn push_safe(out: &mut String, text: &str, safety: Safety) {
-    let text = if safety.redact { redact(text) } else { Cow::Borrowed(text) };
+    let text = if safety.redact {
+        redact(text)
+    } else {
+        Cow::Borrowed(text)
+    };
     // Most text has nothing to escape: one scan decides.
-    if text.bytes().all(|b| b >= 0x20 && b != 0x7f && b != 0xc2 && b != 0xe2) {
+    if text
+        .bytes()
+        .all(|b| b >= 0x20 && b != 0x7f && b != 0xc2 && b != 0xe2)
+    {
         out.push_str(&text);
         return;
     }
@@ -140,7 +147,10 @@ fn sgr_len(text: &str) -> Option<usize> {
     if bytes.get(1) != Some(&b'[') {
         return None;
     }
-    let params = bytes[2..].iter().take_while(|b| b.is_ascii_digit() || **b == b';' || **b == b':').count();
+    let params = bytes[2..]
+        .iter()
+        .take_while(|b| b.is_ascii_digit() || **b == b';' || **b == b':')
+        .count();
     (bytes.get(2 + params) == Some(&b'm')).then_some(3 + params)
 }
 
@@ -155,29 +165,139 @@ struct Rule {
 }
 
 const RULES: &[Rule] = &[
-    Rule { prefix: "sk-ant-", min: 8, extra: b"-_", case_insensitive: false },
-    Rule { prefix: "sk-", min: 20, extra: b"-_", case_insensitive: false },
-    Rule { prefix: "github_pat_", min: 20, extra: b"_", case_insensitive: false },
-    Rule { prefix: "ghp_", min: 20, extra: b"", case_insensitive: false },
-    Rule { prefix: "gho_", min: 20, extra: b"", case_insensitive: false },
-    Rule { prefix: "ghu_", min: 20, extra: b"", case_insensitive: false },
-    Rule { prefix: "ghs_", min: 20, extra: b"", case_insensitive: false },
-    Rule { prefix: "ghr_", min: 20, extra: b"", case_insensitive: false },
-    Rule { prefix: "AKIA", min: 16, extra: b"", case_insensitive: false },
-    Rule { prefix: "ASIA", min: 16, extra: b"", case_insensitive: false },
-    Rule { prefix: "AIza", min: 30, extra: b"-_", case_insensitive: false },
-    Rule { prefix: "xoxb-", min: 10, extra: b"-", case_insensitive: false },
-    Rule { prefix: "xoxp-", min: 10, extra: b"-", case_insensitive: false },
-    Rule { prefix: "xoxa-", min: 10, extra: b"-", case_insensitive: false },
+    Rule {
+        prefix: "sk-ant-",
+        min: 8,
+        extra: b"-_",
+        case_insensitive: false,
+    },
+    Rule {
+        prefix: "sk-",
+        min: 20,
+        extra: b"-_",
+        case_insensitive: false,
+    },
+    Rule {
+        prefix: "github_pat_",
+        min: 20,
+        extra: b"_",
+        case_insensitive: false,
+    },
+    Rule {
+        prefix: "ghp_",
+        min: 20,
+        extra: b"",
+        case_insensitive: false,
+    },
+    Rule {
+        prefix: "gho_",
+        min: 20,
+        extra: b"",
+        case_insensitive: false,
+    },
+    Rule {
+        prefix: "ghu_",
+        min: 20,
+        extra: b"",
+        case_insensitive: false,
+    },
+    Rule {
+        prefix: "ghs_",
+        min: 20,
+        extra: b"",
+        case_insensitive: false,
+    },
+    Rule {
+        prefix: "ghr_",
+        min: 20,
+        extra: b"",
+        case_insensitive: false,
+    },
+    Rule {
+        prefix: "AKIA",
+        min: 16,
+        extra: b"",
+        case_insensitive: false,
+    },
+    Rule {
+        prefix: "ASIA",
+        min: 16,
+        extra: b"",
+        case_insensitive: false,
+    },
+    Rule {
+        prefix: "AIza",
+        min: 30,
+        extra: b"-_",
+        case_insensitive: false,
+    },
+    Rule {
+        prefix: "xoxb-",
+        min: 10,
+        extra: b"-",
+        case_insensitive: false,
+    },
+    Rule {
+        prefix: "xoxp-",
+        min: 10,
+        extra: b"-",
+        case_insensitive: false,
+    },
+    Rule {
+        prefix: "xoxa-",
+        min: 10,
+        extra: b"-",
+        case_insensitive: false,
+    },
     // Header values: the scheme stays readable, the credential does not.
-    Rule { prefix: "authorization: bearer ", min: 1, extra: b"-_.~+/=", case_insensitive: true },
-    Rule { prefix: "authorization: basic ", min: 1, extra: b"+/=", case_insensitive: true },
-    Rule { prefix: "authorization: token ", min: 1, extra: b"-_.", case_insensitive: true },
-    Rule { prefix: "authorization: ", min: 1, extra: b"-_.~+/=", case_insensitive: true },
-    Rule { prefix: "x-api-key: ", min: 1, extra: b"-_.~+/=", case_insensitive: true },
-    Rule { prefix: "aws_secret_access_key=", min: 20, extra: b"/+=", case_insensitive: true },
-    Rule { prefix: "aws_secret_access_key = ", min: 20, extra: b"/+=", case_insensitive: true },
-    Rule { prefix: "aws_secret_access_key: ", min: 20, extra: b"/+=", case_insensitive: true },
+    Rule {
+        prefix: "authorization: bearer ",
+        min: 1,
+        extra: b"-_.~+/=",
+        case_insensitive: true,
+    },
+    Rule {
+        prefix: "authorization: basic ",
+        min: 1,
+        extra: b"+/=",
+        case_insensitive: true,
+    },
+    Rule {
+        prefix: "authorization: token ",
+        min: 1,
+        extra: b"-_.",
+        case_insensitive: true,
+    },
+    Rule {
+        prefix: "authorization: ",
+        min: 1,
+        extra: b"-_.~+/=",
+        case_insensitive: true,
+    },
+    Rule {
+        prefix: "x-api-key: ",
+        min: 1,
+        extra: b"-_.~+/=",
+        case_insensitive: true,
+    },
+    Rule {
+        prefix: "aws_secret_access_key=",
+        min: 20,
+        extra: b"/+=",
+        case_insensitive: true,
+    },
+    Rule {
+        prefix: "aws_secret_access_key = ",
+        min: 20,
+        extra: b"/+=",
+        case_insensitive: true,
+    },
+    Rule {
+        prefix: "aws_secret_access_key: ",
+        min: 20,
+        extra: b"/+=",
+        case_insensitive: true,
+    },
 ];
 
 /// `text` with what looks like an API key or token replaced by its prefix
@@ -189,11 +309,15 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     let mut at = 0;
     while at < bytes.len() {
         // Only a few letters can start a secret; skip the rest quickly.
-        if !matches!(bytes[at], b's' | b'g' | b'A' | b'x' | b'X' | b'a') || (at > 0 && bytes[at - 1].is_ascii_alphanumeric()) {
+        if !matches!(bytes[at], b's' | b'g' | b'A' | b'x' | b'X' | b'a')
+            || (at > 0 && bytes[at - 1].is_ascii_alphanumeric())
+        {
             at += 1;
             continue;
         }
-        let Some((prefix_len, token_len)) = RULES.iter().find_map(|rule| matches(rule, &bytes[at..])) else {
+        let Some((prefix_len, token_len)) =
+            RULES.iter().find_map(|rule| matches(rule, &bytes[at..]))
+        else {
             at += 1;
             continue;
         };
@@ -215,7 +339,11 @@ pub fn redact(text: &str) -> Cow<'_, str> {
 fn matches(rule: &Rule, bytes: &[u8]) -> Option<(usize, usize)> {
     let prefix = rule.prefix.as_bytes();
     let head = bytes.get(..prefix.len())?;
-    let same = if rule.case_insensitive { head.eq_ignore_ascii_case(prefix) } else { head == prefix };
+    let same = if rule.case_insensitive {
+        head.eq_ignore_ascii_case(prefix)
+    } else {
+        head == prefix
+    };
     if !same {
         return None;
     }
@@ -241,8 +369,14 @@ mod tests {
 
     #[test]
     fn redraws_collapse_to_the_last() {
-        assert_eq!(lines(&["10%\r20%\r", "30%\r\n", "done\n"]).0, ["30%", "done"]);
-        assert_eq!(lines(&["abc\r", "\nx"]), (vec!["abc".to_owned()], "x".to_owned()));
+        assert_eq!(
+            lines(&["10%\r20%\r", "30%\r\n", "done\n"]).0,
+            ["30%", "done"]
+        );
+        assert_eq!(
+            lines(&["abc\r", "\nx"]),
+            (vec!["abc".to_owned()], "x".to_owned())
+        );
         assert_eq!(lines(&["[1/3]\r[2/3]\r"]).1, "[2/3]");
         assert_eq!(lines(&["Continue? "]).1, "Continue? ");
     }
@@ -252,7 +386,9 @@ mod tests {
         let mut asm = LineAssembler::default();
         let mut got = Vec::new();
         asm.push(&"é".repeat(MAX_LINE), &mut |_, _| {});
-        asm.push("\n", &mut |line: &str, dropped| got.push((line.len(), dropped)));
+        asm.push("\n", &mut |line: &str, dropped| {
+            got.push((line.len(), dropped))
+        });
         assert_eq!(got, [(MAX_LINE, MAX_LINE)]);
     }
 
@@ -261,11 +397,17 @@ mod tests {
         let safety = Safety::default();
         assert_eq!(safe("\x1b[2J\x1b[H", safety), "\\x1b[2J\\x1b[H");
         assert_eq!(safe("\x1b]0;title\x07", safety), "\\x1b]0;title\\x07");
-        assert_eq!(safe("\x1b]52;c;ZXZpbA==\x07", safety), "\\x1b]52;c;ZXZpbA==\\x07");
+        assert_eq!(
+            safe("\x1b]52;c;ZXZpbA==\x07", safety),
+            "\\x1b]52;c;ZXZpbA==\\x07"
+        );
         assert_eq!(safe("a\u{9b}31m\u{202e}b", safety), "a\\u{9b}31m\\u{202e}b");
         assert_eq!(safe("tab\tok", safety), "tab\tok");
         assert_eq!(safe("\x1b[31mred\x1b[0m", safety), "\\x1b[31mred\\x1b[0m");
-        let color = Safety { keep_sgr: true, redact: false };
+        let color = Safety {
+            keep_sgr: true,
+            redact: false,
+        };
         assert_eq!(safe("\x1b[1;31mred\x1b[0m", color), "\x1b[1;31mred\x1b[0m");
         assert_eq!(safe("\x1b[2Jno", color), "\\x1b[2Jno");
     }
@@ -273,19 +415,41 @@ mod tests {
     #[test]
     fn secrets_are_masked() {
         let cases = [
-            ("key sk-ant-api03-AbCdEf123456_-xyz end", "key sk-ant-**** end"),
+            (
+                "key sk-ant-api03-AbCdEf123456_-xyz end",
+                "key sk-ant-**** end",
+            ),
             ("OPENAI=sk-proj-abcdefghijklmnopqrstuvwx", "OPENAI=sk-****"),
-            ("token ghp_abcdefghijklmnopqrstuvwxyz0123456789", "token ghp_****"),
+            (
+                "token ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+                "token ghp_****",
+            ),
             ("id AKIAIOSFODNN7EXAMPLE", "id AKIA****"),
-            ("Authorization: Bearer eyJhbGciOi.abc.def", "Authorization: Bearer ****"),
-            ("authorization: Basic dXNlcjpwYXNz", "authorization: Basic ****"),
-            ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "aws_secret_access_key = ****"),
+            (
+                "Authorization: Bearer eyJhbGciOi.abc.def",
+                "Authorization: Bearer ****",
+            ),
+            (
+                "authorization: Basic dXNlcjpwYXNz",
+                "authorization: Basic ****",
+            ),
+            (
+                "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+                "aws_secret_access_key = ****",
+            ),
             ("x-api-key: abc123", "x-api-key: ****"),
         ];
         for (input, want) in cases {
             assert_eq!(redact(input), want, "{input}");
         }
-        for harmless in ["task-runner", "desk-top", "sk-short", "ASIA is big", "ghp_", "risk-free approach"] {
+        for harmless in [
+            "task-runner",
+            "desk-top",
+            "sk-short",
+            "ASIA is big",
+            "ghp_",
+            "risk-free approach",
+        ] {
             assert_eq!(redact(harmless), harmless);
         }
     }
