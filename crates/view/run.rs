@@ -12,6 +12,7 @@ use sc_capture::lines::{LineSplitter, Piece};
 use sc_capture::terminal_size;
 use sc_events::now_ts;
 use sc_viewer::check::Checker;
+use sc_viewer::fmt::Palette;
 use sc_viewer::plain::Plain;
 use sc_viewer::term::TermView;
 use sc_viewer::{Change, Model, Safety, ViewEvent, glob, table};
@@ -30,7 +31,7 @@ const MAX_LINE: usize = 16 * 1024 * 1024;
 const FRAME: Duration = Duration::from_millis(50);
 
 enum Output {
-    Plain(Plain<BufWriter<AutoStream<Stdout>>>),
+    Plain(Plain<BufWriter<Stdout>>),
     Term(TermView),
     Raw {
         out: BufWriter<Stdout>,
@@ -41,6 +42,7 @@ enum Output {
 
 struct Viewer {
     cli: Cli,
+    palette: Palette,
     model: Model,
     output: Output,
     changes: Vec<Change>,
@@ -71,11 +73,19 @@ pub fn run(cli: Cli) -> i32 {
     if let Some(Generate::Man) = cli.generate {
         return generate_man();
     }
+    let stdout_is_term = io::stdout().is_terminal();
+    // Decided once: with colour off nothing styled is written, so nothing
+    // has to be stripped again on the way out.
+    let color = match cli.color {
+        ColorWhen::Always => true,
+        ColorWhen::Never => false,
+        ColorWhen::Auto => AutoStream::choice(&io::stdout()) != ColorChoice::Never,
+    };
+    let palette = Palette::new(color);
     let safety = Safety {
-        keep_sgr: cli.color_output,
+        keep_sgr: cli.color_output && color,
         redact: !cli.no_redact,
     };
-    let stdout_is_term = io::stdout().is_terminal();
     let output = if cli.raw {
         Output::Raw {
             out: BufWriter::new(io::stdout()),
@@ -85,26 +95,25 @@ pub fn run(cli: Cli) -> i32 {
         Output::Check(Checker::default())
     } else if stdout_is_term && !cli.plain {
         let height = terminal_size(1).map_or(24, |(_, rows)| rows as usize);
-        Output::Term(TermView::new(
-            ProgressDrawTarget::stdout_with_hz(20),
-            height,
-            cli.lines,
-        ))
+        let target = ProgressDrawTarget::stdout_with_hz(20);
+        Output::Term(TermView::new(target, height, cli.lines, palette))
     } else {
-        let choice = match cli.color {
-            ColorWhen::Auto => ColorChoice::Auto,
-            ColorWhen::Always => ColorChoice::Always,
-            ColorWhen::Never => ColorChoice::Never,
-        };
         let github = std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| !v.is_empty());
-        Output::Plain(Plain::new(
-            BufWriter::new(AutoStream::new(io::stdout(), choice)),
-            github,
-        ))
+        let out = BufWriter::with_capacity(64 * 1024, io::stdout());
+        Output::Plain(Plain::new(out, github, palette))
     };
     let rx = source::spawn(cli.files.clone(), cli.follow);
     let mut viewer = Viewer {
-        model: Model::new(safety, cli.lines),
+        palette,
+        // Lines under each worker are only shown by the terminal view.
+        model: Model::new(
+            safety,
+            if matches!(output, Output::Term(_)) {
+                cli.lines.max(1)
+            } else {
+                0
+            },
+        ),
         output,
         changes: Vec::new(),
         selected: HashMap::new(),
@@ -357,13 +366,8 @@ impl Viewer {
         if self.closed {
             return 0;
         }
-        let table = table::render(&self.model);
-        let choice = match self.cli.color {
-            ColorWhen::Auto => ColorChoice::Auto,
-            ColorWhen::Always => ColorChoice::Always,
-            ColorWhen::Never => ColorChoice::Never,
-        };
-        let mut out = AutoStream::new(io::stdout(), choice);
+        let table = table::render(&self.model, &self.palette);
+        let mut out = io::stdout().lock();
         let _ = writeln!(out);
         let _ = out.write_all(table.as_bytes());
         let _ = out.flush();

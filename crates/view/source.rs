@@ -52,7 +52,7 @@ fn read_file(path: &PathBuf, tx: &SyncSender<Chunk>) -> io::Result<()> {
 /// view is gone.
 fn pump(reader: &mut impl Read, tx: &SyncSender<Chunk>) -> io::Result<()> {
     loop {
-        let mut buf = vec![0; 64 * 1024];
+        let mut buf = vec![0; 256 * 1024];
         match reader.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => {

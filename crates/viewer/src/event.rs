@@ -109,6 +109,20 @@ impl<'a> ViewEvent<'a> {
         BASE64.decode(encoded).ok().map(Cow::Owned)
     }
 
+    /// The payload as text for display: `text` as it is, `bytes` decoded
+    /// with invalid sequences replaced. With its length in bytes.
+    pub fn payload_text(&self) -> Option<(Cow<'_, str>, usize)> {
+        if let Some(text) = &self.text {
+            return Some((Cow::Borrowed(text.as_ref()), text.len()));
+        }
+        let bytes = self.payload()?;
+        let len = bytes.len();
+        Some((
+            Cow::Owned(String::from_utf8_lossy(&bytes).into_owned()),
+            len,
+        ))
+    }
+
     /// A count field (`bytes` of heartbeat and exit events).
     pub fn bytes_count(&self) -> Option<u64> {
         self.bytes?.get().parse().ok()

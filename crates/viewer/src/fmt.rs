@@ -1,4 +1,39 @@
-//! Numbers as people read them.
+//! Numbers as people read them, and the colours of sc-view's own marks.
+
+use anstyle::{AnsiColor, Style};
+
+/// The styles of sc-view's own marks; all plain when colour is off, so
+/// nothing needs stripping afterwards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Palette {
+    pub ok: Style,
+    pub bad: Style,
+    pub warn: Style,
+    pub dim: Style,
+    pub bold: Style,
+}
+
+impl Palette {
+    pub fn new(color: bool) -> Palette {
+        if !color {
+            let plain = Style::new();
+            return Palette {
+                ok: plain,
+                bad: plain,
+                warn: plain,
+                dim: plain,
+                bold: plain,
+            };
+        }
+        Palette {
+            ok: AnsiColor::Green.on_default(),
+            bad: AnsiColor::Red.on_default(),
+            warn: AnsiColor::Yellow.on_default(),
+            dim: Style::new().dimmed(),
+            bold: Style::new().bold(),
+        }
+    }
+}
 
 /// `850ms`, `1.2s`, `2m03s`, `1h02m`.
 pub fn duration(secs: f64) -> String {

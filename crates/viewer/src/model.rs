@@ -254,10 +254,10 @@ impl Model {
                 changes.push(Change::Started(index));
             }
             "output" => {
-                let Some(payload) = event.payload() else {
+                let Some((text, len)) = event.payload_text() else {
                     return;
                 };
-                worker.bytes += payload.len() as u64;
+                worker.bytes += len as u64;
                 if let Some(progress) = event.progress.as_ref().and_then(|p| p.percent) {
                     worker.progress = Some(progress);
                     changes.push(Change::Progress(index));
@@ -265,7 +265,6 @@ impl Model {
                 if let Some(agent) = event.agent {
                     note_agent(worker, agent.get());
                 }
-                let text = String::from_utf8_lossy(&payload);
                 let stderr = event.is_stderr();
                 let assembler = if stderr {
                     &mut worker.stderr
@@ -275,13 +274,15 @@ impl Model {
                 let mut finished = false;
                 let (lines, tail, latest) =
                     (&mut worker.lines, &mut worker.tail, &mut worker.latest);
+                // Only the terminal view shows the newest and last lines.
+                let live = tail_lines > 0;
                 assembler.push(&text, &mut |line: &str, dropped: usize| {
                     finished = true;
                     *lines += 1;
                     let text = safe(line, safety);
-                    latest.clear();
-                    latest.push_str(&text);
-                    if tail_lines > 0 {
+                    if live {
+                        latest.clear();
+                        latest.push_str(&text);
                         if tail.len() == tail_lines {
                             tail.pop_front();
                         }
@@ -296,7 +297,9 @@ impl Model {
                 });
                 let partial = assembler.partial();
                 if !partial.is_empty() {
-                    *latest = safe(partial, safety);
+                    if live {
+                        *latest = safe(partial, safety);
+                    }
                     changes.push(Change::Partial(index));
                 } else if !finished {
                     changes.push(Change::Partial(index));

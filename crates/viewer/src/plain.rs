@@ -9,15 +9,8 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 
-use anstyle::{AnsiColor, Style};
-
-use crate::fmt;
+use crate::fmt::{self, Palette};
 use crate::model::{Change, Model, Status, Worker};
-
-const OK: Style = AnsiColor::Green.on_default();
-const BAD: Style = AnsiColor::Red.on_default();
-const WARN: Style = AnsiColor::Yellow.on_default();
-const DIM: Style = Style::new().dimmed();
 
 pub struct Plain<W: Write> {
     out: W,
@@ -25,14 +18,16 @@ pub struct Plain<W: Write> {
     /// ends, so a log of parallel workers reads one worker at a time.
     github: bool,
     groups: HashMap<usize, Vec<String>>,
+    palette: Palette,
 }
 
 impl<W: Write> Plain<W> {
-    pub fn new(out: W, github: bool) -> Plain<W> {
+    pub fn new(out: W, github: bool, palette: Palette) -> Plain<W> {
         Plain {
             out,
             github,
             groups: HashMap::new(),
+            palette,
         }
     }
 
@@ -42,17 +37,18 @@ impl<W: Write> Plain<W> {
 
     /// Show one change.
     pub fn render(&mut self, model: &Model, change: &Change) -> io::Result<()> {
+        let Palette { bad, warn, dim, .. } = self.palette;
         match change {
             Change::Queued(i) => {
                 let w = &model.workers[*i];
                 let what = describe_task(w);
-                writeln!(self.out, "[{}] {DIM}queued{DIM:#}{what}", w.id)
+                writeln!(self.out, "[{}] {dim}queued{dim:#}{what}", w.id)
             }
             Change::Started(i) => {
                 let w = &model.workers[*i];
                 writeln!(
                     self.out,
-                    "[{}] {DIM}started:{DIM:#} {}",
+                    "[{}] {dim}started:{dim:#} {}",
                     w.id,
                     command_line(w, model)
                 )
@@ -65,13 +61,25 @@ impl<W: Write> Plain<W> {
             } => {
                 let w = &model.workers[*worker];
                 let tag = if *stderr { ":err" } else { "" };
+                if !self.github {
+                    // The hot path: straight into the buffered writer.
+                    write!(self.out, "[{}{tag}] {text}", w.id)?;
+                    if *dropped > 0 {
+                        write!(
+                            self.out,
+                            " {dim}… (+{}){dim:#}",
+                            fmt::bytes(*dropped as u64)
+                        )?;
+                    }
+                    return writeln!(self.out);
+                }
                 let more = if *dropped > 0 {
-                    format!(" {DIM}… (+{}){DIM:#}", fmt::bytes(*dropped as u64))
+                    format!(" {dim}… (+{}){dim:#}", fmt::bytes(*dropped as u64))
                 } else {
                     String::new()
                 };
                 let line = format!("[{}{tag}] {text}{more}", w.id);
-                if self.github {
+                {
                     // Bounded like the terminal view's memory: a group keeps
                     // the last lines; the stream has them all.
                     let group = self.groups.entry(*worker).or_default();
@@ -80,30 +88,28 @@ impl<W: Write> Plain<W> {
                     }
                     group.push(line);
                     Ok(())
-                } else {
-                    writeln!(self.out, "{line}")
                 }
             }
             Change::Partial(_) | Change::Progress(_) => Ok(()),
             Change::Stalled { worker, idle_ms } => writeln!(
                 self.out,
-                "[{}] {WARN}stalled:{WARN:#} no output for {}",
+                "[{}] {warn}stalled:{warn:#} no output for {}",
                 model.workers[*worker].id,
                 fmt::duration(*idle_ms as f64 / 1000.0)
             ),
             Change::Error { worker, message } => writeln!(
                 self.out,
-                "[{}] {BAD}error:{BAD:#} {message}",
+                "[{}] {bad}error:{bad:#} {message}",
                 model.workers[*worker].id
             ),
             Change::Lost { worker, from, to } => writeln!(
                 self.out,
-                "[{}] {BAD}lost:{BAD:#} events {from} to {to} are missing from the stream",
+                "[{}] {bad}lost:{bad:#} events {from} to {to} are missing from the stream",
                 model.workers[*worker].id
             ),
             Change::Ended(i) | Change::Skipped(i) => {
                 let w = &model.workers[*i];
-                let summary = end_summary(w);
+                let summary = end_summary(w, &self.palette);
                 if let Some(lines) = self.groups.remove(i) {
                     writeln!(self.out, "::group::[{}] {summary}", w.id)?;
                     for line in lines {
@@ -155,10 +161,13 @@ fn command_line(w: &Worker, model: &Model) -> String {
 }
 
 /// `✔ exit 0 after 1.2s, 3 lines`, `✖ killed by SIGTERM after 5.0s`, ...
-pub fn end_summary(w: &Worker) -> String {
+pub fn end_summary(w: &Worker, palette: &Palette) -> String {
+    let Palette {
+        ok, bad, warn, dim, ..
+    } = *palette;
     if w.status == Status::Skipped {
         let reason = w.skip_reason.as_deref().unwrap_or("not run");
-        return format!("{DIM}⊘ skipped:{DIM:#} {reason}");
+        return format!("{dim}⊘ skipped:{dim:#} {reason}");
     }
     let exit = w.exit.clone().unwrap_or_default();
     let how = match (&exit.signal, exit.code) {
@@ -167,9 +176,9 @@ pub fn end_summary(w: &Worker) -> String {
         (None, None) => "ended".to_owned(),
     };
     let (mark, style) = match w.status {
-        Status::Succeeded => ("✔", OK),
-        Status::TimedOut => ("⏱", WARN),
-        _ => ("✖", BAD),
+        Status::Succeeded => ("✔", ok),
+        Status::TimedOut => ("⏱", warn),
+        _ => ("✖", bad),
     };
     let how = if w.status == Status::TimedOut {
         format!("timed out ({how})")

@@ -2,21 +2,19 @@
 
 use std::fmt::Write as _;
 
-use anstyle::{AnsiColor, Style};
+use anstyle::Style;
 
-use crate::fmt;
+use crate::fmt::{self, Palette};
 use crate::model::{Model, Status, Worker};
 
-const HEAD: Style = Style::new().bold();
-
-fn status_text(w: &Worker) -> (&'static str, Style) {
+fn status_text(w: &Worker, palette: &Palette) -> (&'static str, Style) {
     match w.status {
-        Status::Succeeded => ("✔ ok", AnsiColor::Green.on_default()),
-        Status::Failed => ("✖ failed", AnsiColor::Red.on_default()),
-        Status::TimedOut => ("⏱ timeout", AnsiColor::Yellow.on_default()),
-        Status::Skipped => ("⊘ skipped", Style::new().dimmed()),
-        Status::Queued => ("queued", Style::new().dimmed()),
-        Status::Running => ("? no exit", AnsiColor::Red.on_default()),
+        Status::Succeeded => ("✔ ok", palette.ok),
+        Status::Failed => ("✖ failed", palette.bad),
+        Status::TimedOut => ("⏱ timeout", palette.warn),
+        Status::Skipped => ("⊘ skipped", palette.dim),
+        Status::Queued => ("queued", palette.dim),
+        Status::Running => ("? no exit", palette.bad),
     }
 }
 
@@ -32,7 +30,8 @@ fn exit_text(w: &Worker) -> String {
 }
 
 /// The table, with a totals line and notes on lost or malformed input.
-pub fn render(model: &Model) -> String {
+pub fn render(model: &Model, palette: &Palette) -> String {
+    let head = palette.bold;
     let headers = [
         "WORKER",
         "STATUS",
@@ -46,7 +45,7 @@ pub fn render(model: &Model) -> String {
         .workers
         .iter()
         .map(|w| {
-            let (status, style) = status_text(w);
+            let (status, style) = status_text(w, palette);
             let duration = if w.status == Status::Skipped || w.status == Status::Queued {
                 "-".into()
             } else {
@@ -84,14 +83,14 @@ pub fn render(model: &Model) -> String {
         }
     };
     let right = [false, false, true, true, true, true, false];
-    let _ = write!(out, "{HEAD}");
+    let _ = write!(out, "{head}");
     for (i, header) in headers.iter().enumerate() {
         if i > 0 {
             out.push_str("  ");
         }
         pad(&mut out, header, widths[i], right[i]);
     }
-    let _ = writeln!(out, "{HEAD:#}");
+    let _ = writeln!(out, "{head:#}");
     for (cells, style) in &rows {
         let mut line = String::new();
         for (i, cell) in cells.iter().enumerate() {

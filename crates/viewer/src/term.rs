@@ -10,7 +10,7 @@ use std::collections::{HashSet, VecDeque};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::fmt;
+use crate::fmt::{self, Palette};
 use crate::model::{Change, Model, Status, Worker};
 use crate::plain::end_summary;
 
@@ -33,6 +33,7 @@ pub struct TermView {
     waiting: VecDeque<usize>,
     dirty: HashSet<usize>,
     id_width: usize,
+    palette: Palette,
 }
 
 fn style(template: &str) -> ProgressStyle {
@@ -43,7 +44,12 @@ fn style(template: &str) -> ProgressStyle {
 
 impl TermView {
     /// A view drawing to `target`, `height` lines tall at most.
-    pub fn new(target: ProgressDrawTarget, height: usize, tail_lines: usize) -> TermView {
+    pub fn new(
+        target: ProgressDrawTarget,
+        height: usize,
+        tail_lines: usize,
+        palette: Palette,
+    ) -> TermView {
         let mp = MultiProgress::with_draw_target(target);
         let summary = mp.add(ProgressBar::new_spinner());
         summary.set_style(style("{wide_msg}"));
@@ -58,6 +64,7 @@ impl TermView {
             waiting: VecDeque::new(),
             dirty: HashSet::new(),
             id_width: 8,
+            palette,
         }
     }
 
@@ -126,9 +133,11 @@ impl TermView {
             self.mp.remove(&row.bar);
         }
         let w = &model.workers[index];
-        let _ = self
-            .mp
-            .println(format!("{} {}", self.padded_id(w), end_summary(w)));
+        let _ = self.mp.println(format!(
+            "{} {}",
+            self.padded_id(w),
+            end_summary(w, &self.palette)
+        ));
         self.dirty.remove(&index);
         if let Some(next) = self.waiting.pop_front() {
             self.show(model, next);
@@ -144,7 +153,10 @@ impl TermView {
             .filter(|k| *k != "shell");
         let width = self.id_width;
         match role {
-            Some(role) => format!("{id:<width$} {}", console_dim(role)),
+            Some(role) => {
+                let dim = self.palette.dim;
+                format!("{id:<width$} {dim}{role}{dim:#}")
+            }
             None => format!("{id:<width$}"),
         }
     }
@@ -183,7 +195,8 @@ impl TermView {
                 row.bar.set_message(row_message(&model.workers[index], now));
             }
         }
-        self.summary.set_message(summary(model, self.waiting.len()));
+        self.summary
+            .set_message(summary(model, self.waiting.len(), &self.palette));
     }
 
     /// Clear the live area (the finished lines above stay).
@@ -198,11 +211,6 @@ impl TermView {
     }
 }
 
-fn console_dim(text: &str) -> String {
-    let dim = anstyle::Style::new().dimmed();
-    format!("{dim}{text}{dim:#}")
-}
-
 fn row_message(w: &Worker, now: f64) -> String {
     let start = w.start_ts.unwrap_or(w.first_ts);
     let elapsed = (now - start).max(w.last_ts - start).max(0.0);
@@ -214,7 +222,7 @@ fn row_message(w: &Worker, now: f64) -> String {
     )
 }
 
-fn summary(model: &Model, waiting: usize) -> String {
+fn summary(model: &Model, waiting: usize, palette: &Palette) -> String {
     let count = |status: Status| model.workers.iter().filter(|w| w.status == status).count();
     let failed = count(Status::Failed) + count(Status::TimedOut);
     let mut parts = vec![
@@ -235,6 +243,6 @@ fn summary(model: &Model, waiting: usize) -> String {
     if !usage.is_empty() {
         parts.push(usage);
     }
-    let bold = anstyle::Style::new().bold();
+    let bold = palette.bold;
     format!("{bold}{}{bold:#}", parts.join(" · "))
 }
