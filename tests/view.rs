@@ -389,6 +389,23 @@ fn progress_event(id: &str, seq: u64, ts: f64, text: &str, percent: f64) -> Vec<
     ))
 }
 
+fn task_event(id: &str, ts: f64) -> Vec<u8> {
+    let task = sc_events::Task {
+        id: id.into(),
+        role: Some("documentation-specialist".into()),
+        kind: Some("shell".into()),
+        ..Default::default()
+    };
+    sc_events::to_line(&sc_events::Event::new(id, 0, ts, task))
+}
+
+fn skip_event(id: &str, ts: f64, reason: &str) -> Vec<u8> {
+    let skip = sc_events::Skip {
+        reason: reason.into(),
+    };
+    sc_events::to_line(&sc_events::Event::new(id, 1, ts, skip))
+}
+
 fn now() -> f64 {
     sc_events::now_ts()
 }
@@ -585,11 +602,13 @@ fn terminal_view_shows_rows_lines_and_the_end() {
         &[
             exit_event("build", 3, t + 1.0, Some(0), None, 1000, 31),
             exit_event("lint", 2, t + 1.0, None, Some("SIGKILL"), 1000, 29),
+            skip_event("docs", t + 1.0, "build failed"),
         ]
         .concat(),
     );
     drop(screen.stdin.take());
-    let end = screen.until("the table", |s| s.contains("2 workers"));
+    let end = screen.until("the table", |s| s.contains("3 workers"));
+    assert!(end.contains("⊘ skipped: build failed"), "{end}");
     assert!(
         end.contains("build") && end.contains("✔ exit 0 after 1.0s"),
         "{end}"

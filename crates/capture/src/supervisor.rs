@@ -282,7 +282,9 @@ impl Supervisor {
         } else if self.inputs.iter().any(|i| !i.is_done(now)) {
             self.stop_inputs_at.get_or_insert(now + self.grace);
         }
-        if let Some(program) = self.notices {
+        // A person presses Ctrl-C; SIGTERM and SIGHUP come from programs,
+        // which need no notice on the terminal.
+        if let Some(program) = self.notices.filter(|_| signal == Signal::SIGINT) {
             let running = self.workers.iter().filter(|w| !w.is_finished()).count()
                 + self.inputs.iter().filter(|i| !i.is_done(now)).count();
             let what = if self.inputs.is_empty() {

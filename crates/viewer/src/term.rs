@@ -225,11 +225,22 @@ fn row_message(w: &Worker, now: f64) -> String {
 fn summary(model: &Model, waiting: usize, palette: &Palette) -> String {
     let count = |status: Status| model.workers.iter().filter(|w| w.status == status).count();
     let failed = count(Status::Failed) + count(Status::TimedOut);
+    let queued: Vec<&str> = model
+        .workers
+        .iter()
+        .filter(|w| w.status == Status::Queued)
+        .map(|w| w.id.as_str())
+        .collect();
+    let queued = match queued.len() {
+        0 => "queued 0".to_owned(),
+        1..=3 => format!("queued {} ({})", queued.len(), queued.join(", ")),
+        n => format!("queued {n} ({}, …)", queued[..3].join(", ")),
+    };
     let mut parts = vec![
         format!("running {}", count(Status::Running)),
         format!("done {}", count(Status::Succeeded)),
         format!("failed {failed}"),
-        format!("queued {}", count(Status::Queued)),
+        queued,
     ];
     if count(Status::Skipped) > 0 {
         parts.push(format!("skipped {}", count(Status::Skipped)));
