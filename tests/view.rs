@@ -568,6 +568,7 @@ fn terminal_view_shows_rows_lines_and_the_end() {
                 Stream::Stdout,
                 b"\x1b[2J\x1b]0;pwned\x07checking\n",
             ),
+            task_event("docs", t),
         ]
         .concat(),
     );
@@ -576,6 +577,10 @@ fn terminal_view_shows_rows_lines_and_the_end() {
     let mid = screen.until("two running rows", |s| {
         s.contains("running 2") && s.contains("checking")
     });
+    assert!(
+        mid.contains("queued 1 (docs)"),
+        "pending tasks are shown:\n{mid}"
+    );
     let screen_rows: Vec<&str> = mid.lines().collect();
     let build_row = screen_rows
         .iter()
