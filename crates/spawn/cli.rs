@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
 
-const ABOUT: &str = "Run a CLI worker and stream its output, live and lossless, as NDJSON events";
+const ABOUT: &str = "Run CLI workers and stream their output, live and lossless, as NDJSON events";
 
 const LONG_ABOUT: &str = "\
 Run a CLI worker (a coding agent, a build, a test suite) and write what it does to stdout as an \
@@ -20,7 +20,16 @@ the worker wrote.
 
 The worker runs in a process group of its own with stdin from /dev/null. SIGINT, SIGTERM and \
 SIGHUP are passed on to the group; a second one, or --kill-grace running out, sends SIGKILL. When \
-the reader of the stream goes away (`| head`), the worker's group is ended and sc-spawn exits 0.";
+the reader of the stream goes away (`| head`), the worker's group is ended and sc-spawn exits 0.
+
+With no command, sc-spawn runs a plan: it reads `task` events on stdin (from sc-plan(1), or \
+written by hand) and runs a worker for each, in the same poller: a task starts as soon as its line \
+has arrived and the tasks in its `depends_on` exited 0, at most --jobs at once; a task whose \
+dependency failed gets a `skip` event and never starts. Each task line is re-emitted (seq 0) so \
+that viewers see queued work; other events on stdin pass through unchanged. Kind `shell` runs the \
+task's `argv` (or `sh -c PROMPT`); kind `sc` runs a command whose stdout is itself an sc stream \
+and re-emits its events as ID/inner. Each worker gets SC_WORKER, its id path, so nested \
+sc-spawns name themselves.";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -28,8 +37,11 @@ Examples:
   sc-spawn --pty --id build -- make -j8 | jq -r 'select(.type==\"output\").text // empty'
   sc-spawn --timeout 600 -- ./long-job.sh | tee run.ndjson | jq -c 'select(.type==\"exit\")'
 
+  sc-plan \"Fix the crash in the parser\" --kind shell | sc-spawn -j 8 --log run.ndjson | sc-view
+
 Exit status: the worker's exit code; 128+N if it was killed by signal N; 124 if it timed out; \
-127 if it could not be launched; 2 for a usage error.
+127 if it could not be launched; 2 for a usage error. Plan mode: 0 when every task succeeded, \
+1 otherwise.
 
 See also: sc-events(7), the event schema.";
 
@@ -55,8 +67,7 @@ pub enum Generate {
     version,
     about = ABOUT,
     long_about = LONG_ABOUT,
-    after_help = AFTER_HELP,
-    arg_required_else_help = true
+    after_help = AFTER_HELP
 )]
 pub struct Cli {
     /// Worker id in the stream [default: the command's file name]
@@ -121,11 +132,19 @@ pub struct Cli {
     #[arg(long)]
     pub no_progress: bool,
 
+    /// Plan mode: how many tasks run at once
+    #[arg(short = 'j', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs: u64,
+
+    /// Also write the stream to FILE (for `sc-view --follow FILE` elsewhere)
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
     /// Write generated documentation to stdout and exit
     #[arg(long, value_enum, hide = true)]
     pub generate: Option<Generate>,
 
-    /// The command to run, after `--`
+    /// The command to run, after `--`; without one, a plan is read on stdin
     #[arg(last = true, value_name = "CMD", num_args = 1..)]
     pub command: Vec<OsString>,
 }

@@ -1,13 +1,13 @@
 //! sc-spawn's job: turn the command line into one worker and supervise it.
 
 use std::ffi::OsString;
-use std::io::{self, Write};
+use std::io::{self, IsTerminal, Write};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::Duration;
 
 use clap::CommandFactory;
-use sc_capture::{PtyMode, Spec, StdinMode, Supervisor, WorkerOptions, terminal_size};
+use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, WorkerOptions, terminal_size};
 
 use crate::cli::{Cli, Generate, PtyArg};
 
@@ -18,16 +18,24 @@ pub fn run(cli: Cli) -> i32 {
     if let Some(Generate::Man) = cli.generate {
         return generate_man();
     }
-    if cli.command.is_empty() {
+    let plan_mode = cli.command.is_empty();
+    if plan_mode && io::stdin().is_terminal() {
         eprintln!(
-            "sc-spawn: no command given: run one with `sc-spawn -- CMD [ARGS...]` (see --help)"
+            "sc-spawn: no command, and no plan on stdin: run a command with `sc-spawn -- CMD [ARGS...]`, \
+             or pipe a plan in (`sc-plan TASK | sc-spawn`); see --help"
         );
         return EXIT_USAGE;
     }
-    let id = cli
-        .id
-        .clone()
-        .unwrap_or_else(|| default_id(&cli.command[0]));
+    if plan_mode && (cli.stdin || cli.id.is_some()) {
+        eprintln!(
+            "sc-spawn: --stdin and --id need a command: in plan mode stdin is the plan and ids come from it"
+        );
+        return EXIT_USAGE;
+    }
+    let id = match cli.command.first() {
+        Some(program) => cli.id.clone().unwrap_or_else(|| default_id(program)),
+        None => String::new(),
+    };
     let spec = spec(&cli, &id);
     let opts = WorkerOptions {
         id,
@@ -40,6 +48,7 @@ pub fn run(cli: Cli) -> i32 {
         kill_grace: Duration::from_secs_f64(cli.kill_grace),
         drain: Duration::from_millis(cli.drain_ms),
         progress: !cli.no_progress,
+        ..WorkerOptions::default()
     };
     let stdout = io::stdout();
     let mut supervisor = match Supervisor::new(stdout.as_fd()) {
@@ -50,7 +59,30 @@ pub fn run(cli: Cli) -> i32 {
         }
     };
     supervisor.set_notices("sc-spawn");
-    let index = supervisor.spawn(opts, &spec);
+    if let Some(path) = &cli.log {
+        match std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            Ok(file) => supervisor.set_log(file),
+            Err(e) => {
+                eprintln!("sc-spawn: cannot open the log {}: {e}", path.display());
+                return EXIT_USAGE;
+            }
+        }
+    }
+    let index = if plan_mode {
+        let outer = std::env::var("SC_WORKER").ok().filter(|p| !p.is_empty());
+        let jobs = usize::try_from(cli.jobs).unwrap_or(usize::MAX);
+        if let Err(e) = supervisor.plan_from(&InputSpec::Stdin, jobs, opts, spec, outer) {
+            eprintln!("sc-spawn: cannot read the plan on stdin: {e}");
+            return EXIT_USAGE;
+        }
+        None
+    } else {
+        Some(supervisor.spawn(opts, &spec))
+    };
     match supervisor.run() {
         Ok(report) => {
             if let Some(e) = report.write_error {
@@ -61,7 +93,10 @@ pub fn run(cli: Cli) -> i32 {
                 // Like `rg ... | head`: the reader chose to stop; not an error.
                 return 0;
             }
-            supervisor.worker(index).exit_code()
+            match index {
+                Some(index) => supervisor.worker(index).exit_code(),
+                None => i32::from(report.plan_succeeded != Some(true)),
+            }
         }
         Err(e) => {
             eprintln!("sc-spawn: polling failed: {e}");

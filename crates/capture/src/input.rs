@@ -16,7 +16,7 @@ use mio::{Interest, Registry, Token};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::Signal;
 
-use crate::lines::LineSplitter;
+use crate::lines::{LineSplitter, Piece};
 use crate::router::Router;
 use crate::signals::{end_group, signal_group};
 use crate::sink::Sink;
@@ -93,6 +93,9 @@ pub struct Input {
     closed_at: Option<Instant>,
     /// A signal was already passed to the producer command's group.
     signalled: bool,
+    /// Plan mode: whole lines are kept here for the planner instead of
+    /// being routed.
+    queue: Option<Vec<Vec<u8>>>,
 }
 
 impl Input {
@@ -159,11 +162,31 @@ impl Input {
             readable: !waits_for_writer,
             closed_at: None,
             signalled: false,
+            queue: None,
         })
     }
 
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// Keep whole lines for [`Input::take_lines`] instead of routing them.
+    pub fn keep_lines(&mut self) {
+        self.queue = Some(Vec::new());
+    }
+
+    /// The whole lines read since the last call (plan mode).
+    pub fn take_lines(&mut self) -> Vec<Vec<u8>> {
+        self.queue.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.open
+    }
+
+    /// Its number in the router (for its own worker's messages).
+    pub fn route(&self) -> usize {
+        self.route
     }
 
     pub fn token(&self) -> Token {
@@ -204,8 +227,12 @@ impl Input {
                     reads += 1;
                     let route = self.route;
                     let out = sink.buffer();
+                    let queue = &mut self.queue;
                     self.splitter
-                        .push(&scratch[..n], &mut |piece| router.route(route, piece, out));
+                        .push(&scratch[..n], &mut |piece| match (piece, queue.as_mut()) {
+                            (Piece::Line(line), Some(queue)) => queue.push(line.to_vec()),
+                            (piece, _) => router.route(route, piece, out),
+                        });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}

@@ -7,6 +7,8 @@
 //! - [`progress`]: progress found in ordinary output lines.
 //! - [`proctree`]: CPU and memory of a worker's whole process tree.
 //! - [`lines`]: event lines of an input, with bounded memory.
+//! - [`nest`]: a worker's stdout that is itself an sc stream, re-emitted nested.
+//! - [`plan`]: tasks, dependencies, what may start and what must be skipped.
 //! - [`router`]: many inputs' events into one stream, ids kept unique.
 //! - [`signals`]: signal names, signalling process groups.
 //! - [`sink`]: the stream's way out, with backpressure.
@@ -17,6 +19,8 @@ pub mod framer;
 pub mod input;
 pub mod launch;
 pub mod lines;
+pub mod nest;
+pub mod plan;
 pub mod proctree;
 pub mod progress;
 pub mod router;

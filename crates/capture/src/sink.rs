@@ -37,6 +37,10 @@ pub struct Sink {
     closed: bool,
     /// Flags to put back on exit (we made the file non-blocking).
     restore: Option<OFlag>,
+    /// `--log FILE`: every line written to stdout goes here too.
+    log: Option<File>,
+    /// How much of `buf` is already in the log.
+    logged: usize,
 }
 
 impl Sink {
@@ -55,6 +59,8 @@ impl Sink {
             blocked: false,
             closed: false,
             restore: None,
+            log: None,
+            logged: 0,
         };
         if pollable {
             if kind == Ok(SFlag::S_IFIFO) {
@@ -75,6 +81,11 @@ impl Sink {
             sink.polled = true;
         }
         Ok(sink)
+    }
+
+    /// Also write the stream to `file` (for `sc-view --follow` elsewhere).
+    pub fn set_log(&mut self, file: File) {
+        self.log = Some(file);
     }
 
     /// Where to append whole event lines.
@@ -110,6 +121,17 @@ impl Sink {
     /// mode). Returns an error only for a failure other than the reader
     /// going away, which is recorded and reported by [`Sink::is_closed`].
     pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(log) = self.log.as_mut()
+            && self.logged < self.buf.len()
+        {
+            // A regular file: this write does not wait on any reader.
+            let result = log.write_all(&self.buf[self.logged..]);
+            self.logged = self.buf.len();
+            if let Err(e) = result {
+                self.log = None;
+                return Err(io::Error::new(e.kind(), format!("writing the log: {e}")));
+            }
+        }
         while self.pending() > 0 && !self.blocked && !self.closed {
             match self.file.write(&self.buf[self.written..]) {
                 Ok(0) => {
@@ -128,9 +150,11 @@ impl Sink {
         if self.closed || self.pending() == 0 {
             self.buf.clear();
             self.written = 0;
+            self.logged = 0;
         } else if self.written >= HIGH_WATER {
             // Keep the buffer from creeping: move the unwritten tail to the front.
             self.buf.drain(..self.written);
+            self.logged = self.logged.saturating_sub(self.written);
             self.written = 0;
         }
         Ok(())

@@ -15,8 +15,15 @@ use nix::sys::signal::Signal;
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
+use std::collections::HashMap;
+use std::ffi::OsString;
+
+use sc_events::{Body, ErrorEvent, Event, Skip, Task, encode, now_ts, parse_line, rename_line};
+
 use crate::input::{Input, InputSpec};
 use crate::launch::Spec;
+use crate::lines::Piece;
+use crate::plan::{NotRun, Planner};
 use crate::router::{Naming, Router};
 use crate::sink::Sink;
 use crate::worker::{Worker, WorkerOptions};
@@ -46,6 +53,8 @@ pub struct RunReport {
     pub interrupted: Option<i32>,
     /// Writing the stream failed for a reason other than a closed reader.
     pub write_error: Option<String>,
+    /// Plan mode: whether every task succeeded.
+    pub plan_succeeded: Option<bool>,
 }
 
 pub struct Supervisor {
@@ -66,6 +75,25 @@ pub struct Supervisor {
     grace: Duration,
     report: RunReport,
     notices: Option<&'static str>,
+    plan: Option<PlanRun>,
+}
+
+/// Plan mode: tasks read from an input, a worker each.
+struct PlanRun {
+    planner: Planner,
+    /// The input the plan is read from.
+    input: usize,
+    jobs: usize,
+    /// Options every task's worker starts from.
+    template: WorkerOptions,
+    /// How every task's worker is launched (stdin, PTY), its command aside.
+    template_spec: Spec,
+    /// This sc-spawn's own id path when nested (SC_WORKER), for the
+    /// workers' SC_WORKER.
+    path: Option<String>,
+    task_of: HashMap<usize, usize>,
+    completed: bool,
+    stopped: bool,
 }
 
 impl Supervisor {
@@ -93,6 +121,7 @@ impl Supervisor {
             grace: Duration::from_secs(5),
             report: RunReport::default(),
             notices: None,
+            plan: None,
         })
     }
 
@@ -100,6 +129,11 @@ impl Supervisor {
     /// as `program`.
     pub fn set_notices(&mut self, program: &'static str) {
         self.notices = Some(program);
+    }
+
+    /// Also write the stream to `file`.
+    pub fn set_log(&mut self, file: std::fs::File) {
+        self.sink.set_log(file);
     }
 
     /// How inputs' worker ids are named in the merged stream.
@@ -175,27 +209,31 @@ impl Supervisor {
                 self.stop_inputs(true);
             }
             let registry = self.poll.registry();
-            for worker in &mut self.workers {
+            let mut ended = Vec::new();
+            for (index, worker) in self.workers.iter_mut().enumerate() {
                 worker.on_timers(now, self.sink.buffer(), registry);
                 if !self.sink.is_full() {
                     worker.pump(&mut self.scratch, &mut self.sink, registry);
                 }
-                worker.try_finish(self.sink.buffer());
+                if worker.try_finish(self.sink.buffer()) {
+                    ended.push(index);
+                }
             }
             for input in &mut self.inputs {
                 if !self.sink.is_full() {
-                    input.pump(
-                        &mut self.scratch,
-                        &mut self.sink,
-                        &mut self.router,
-                        registry,
-                    );
+                    let router = &mut self.router;
+                    input.pump(&mut self.scratch, &mut self.sink, router, registry);
                 }
             }
+            for index in ended {
+                self.plan_worker_ended(index);
+            }
+            self.plan_turn();
             self.flush_sink();
             let now = Instant::now();
             let all_done = self.workers.iter().all(Worker::is_finished)
-                && self.inputs.iter().all(|i| i.is_done(now));
+                && self.inputs.iter().all(|i| i.is_done(now))
+                && self.plan.as_ref().is_none_or(|p| p.planner.is_resolved());
             if all_done && (self.sink.pending() == 0 || self.sink.is_closed()) {
                 break;
             }
@@ -227,7 +265,198 @@ impl Supervisor {
         for input in &mut self.inputs {
             input.end_command(self.grace);
         }
+        if let Some(plan) = &self.plan {
+            self.report.plan_succeeded = Some(plan.planner.all_succeeded());
+        }
         Ok(self.report.clone())
+    }
+
+    /// Plan mode: read `task` events from `spec` and run a worker for each,
+    /// at most `jobs` at once, in dependency order.
+    pub fn plan_from(
+        &mut self,
+        spec: &InputSpec,
+        jobs: usize,
+        template: WorkerOptions,
+        template_spec: Spec,
+        path: Option<String>,
+    ) -> io::Result<()> {
+        let input = self.add_input(spec, "stdin".into())?;
+        self.inputs[input].keep_lines();
+        self.plan = Some(PlanRun {
+            planner: Planner::default(),
+            input,
+            jobs: jobs.max(1),
+            template,
+            template_spec,
+            path,
+            task_of: HashMap::new(),
+            completed: false,
+            stopped: false,
+        });
+        Ok(())
+    }
+
+    /// Take in new plan lines, note the plan's end, start what may start.
+    fn plan_turn(&mut self) {
+        let Some(plan) = self.plan.as_mut() else {
+            return;
+        };
+        let input = &mut self.inputs[plan.input];
+        let route = input.route();
+        let lines = input.take_lines();
+        let ended = !input.is_open();
+        for line in lines {
+            self.plan_line(route, &line);
+        }
+        let plan = self.plan.as_mut().expect("plan mode");
+        if ended && !plan.completed {
+            plan.completed = true;
+            let not_run = plan.planner.complete();
+            self.not_run(not_run);
+        }
+        let plan = self.plan.as_mut().expect("plan mode");
+        if plan.stopped {
+            return;
+        }
+        let slots = plan.jobs.saturating_sub(plan.planner.running());
+        for task in plan.planner.start(slots) {
+            self.start_task(task);
+        }
+    }
+
+    /// One line of the plan: a task joins it (and is re-emitted with seq 0
+    /// so that viewers see queued work); other events pass through.
+    fn plan_line(&mut self, route: usize, line: &[u8]) {
+        let out = self.sink.buffer();
+        let event = match parse_line(line) {
+            Ok(event) => event,
+            // Not an event: kept, as output of the plan input's own worker.
+            Err(_) => return self.router.route(route, Piece::Line(line), out),
+        };
+        let Body::Task(mut task) = event.body else {
+            out.extend_from_slice(line);
+            if !line.ends_with(b"\n") {
+                out.push(b'\n');
+            }
+            return;
+        };
+        // The worker id is the task's id in the stream.
+        task.id = event.worker.clone();
+        let plan = self.plan.as_mut().expect("plan mode");
+        match plan.planner.add(task) {
+            Ok(_) if event.seq == 0 => {
+                out.extend_from_slice(line);
+                if !line.ends_with(b"\n") {
+                    out.push(b'\n');
+                }
+            }
+            Ok(_) => {
+                // parse_line accepted the line: it renames.
+                let _ = rename_line(line, &event.worker, 0, out);
+            }
+            Err(message) => self.router.own_error(route, message, out),
+        }
+    }
+
+    fn start_task(&mut self, task_index: usize) {
+        let plan = self.plan.as_ref().expect("plan mode");
+        let task = plan.planner.task(task_index).clone();
+        let kind = task.kind.clone().unwrap_or_else(|| "shell".into());
+        let sc_worker = match &plan.path {
+            Some(path) => format!("{path}/{}", task.id),
+            None => task.id.clone(),
+        };
+        let mut opts = plan.template.clone();
+        opts.id = task.id.clone();
+        opts.kind = kind.clone();
+        opts.first_seq = 1;
+        opts.nested = kind == "sc";
+        if let Some(timeout) = task.timeout_s.filter(|t| *t > 0.0 && t.is_finite()) {
+            opts.timeout = Some(Duration::from_secs_f64(timeout));
+        }
+        let worker = match task_command(&task, &kind) {
+            Ok(argv) => {
+                let mut env: Vec<(OsString, OsString)> =
+                    vec![("SC_WORKER".into(), sc_worker.into())];
+                if let Some(vars) = &task.env {
+                    env.extend(vars.iter().map(|(k, v)| (k.into(), v.into())));
+                }
+                let spec = Spec {
+                    argv,
+                    cwd: task.cwd.as_ref().map(Into::into),
+                    env,
+                    ..plan.template_spec()
+                };
+                self.spawn(opts, &spec)
+            }
+            Err(message) => {
+                let index = self.workers.len();
+                self.next_token(Owner::Worker(index));
+                self.next_token(Owner::Worker(index));
+                let worker = Worker::refuse(opts, message, self.sink.buffer());
+                self.workers.push(worker);
+                index
+            }
+        };
+        let plan = self.plan.as_mut().expect("plan mode");
+        plan.task_of.insert(worker, task_index);
+        if self.workers[worker].is_finished() {
+            self.plan_worker_ended(worker);
+        }
+    }
+
+    /// A worker ended: what it makes impossible is skipped.
+    fn plan_worker_ended(&mut self, worker: usize) {
+        let Some(plan) = self.plan.as_mut() else {
+            return;
+        };
+        let Some(&task) = plan.task_of.get(&worker) else {
+            return;
+        };
+        let ok = self.workers[worker].exit_code() == 0;
+        let not_run = plan.planner.finished(task, ok);
+        self.not_run(not_run);
+    }
+
+    /// Tasks that will never run get their `error` (if any) and `skip`.
+    fn not_run(&mut self, not_run: Vec<NotRun>) {
+        let Some(plan) = self.plan.as_ref() else {
+            return;
+        };
+        let out = self.sink.buffer();
+        for item in not_run {
+            let id = plan.planner.task(item.task).id.clone();
+            // The task event took seq 0.
+            let mut seq = 1;
+            if let Some(message) = item.error {
+                encode(
+                    &Event::new(id.clone(), seq, now_ts(), ErrorEvent { message }),
+                    out,
+                );
+                seq += 1;
+            }
+            encode(
+                &Event::new(
+                    id,
+                    seq,
+                    now_ts(),
+                    Skip {
+                        reason: item.reason,
+                    },
+                ),
+                out,
+            );
+        }
+    }
+
+    fn stop_plan(&mut self, reason: &str) {
+        let Some(plan) = self.plan.as_mut() else {
+            return;
+        };
+        plan.stopped = true;
+        let not_run = plan.planner.stop(reason);
+        self.not_run(not_run);
     }
 
     fn dispatch(&mut self) {
@@ -277,6 +506,7 @@ impl Supervisor {
         for input in &mut self.inputs {
             input.interrupt(signal, escalate);
         }
+        self.stop_plan("interrupted before it started");
         if escalate {
             self.stop_inputs(false);
         } else if self.inputs.iter().any(|i| !i.is_done(now)) {
@@ -331,7 +561,45 @@ impl Supervisor {
             for input in &mut self.inputs {
                 input.interrupt(Signal::SIGTERM, false);
             }
+            self.stop_plan("the reader of the stream went away");
             self.stop_inputs(false);
         }
+    }
+}
+
+impl PlanRun {
+    /// What every task's launch shares (stdin, PTY mode): the template's.
+    fn template_spec(&self) -> Spec {
+        self.template_spec.clone()
+    }
+}
+
+/// The command a task runs: its argv, or its prompt through `sh -c`.
+fn task_command(task: &Task, kind: &str) -> Result<Vec<OsString>, String> {
+    match kind {
+        "shell" | "sc" => {}
+        "claude-code" | "codex" | "gemini" | "aider" => {
+            return Err(format!(
+                "task `{}`: this sc-spawn cannot run agent workers (kind `{kind}`) yet; \
+                 to run the CLI as a plain command, give the task kind `shell` and its command line in `argv`",
+                task.id
+            ));
+        }
+        other => {
+            return Err(format!(
+                "task `{}`: unknown worker kind `{other}` (known: shell, sc, claude-code, codex, gemini, aider)",
+                task.id
+            ));
+        }
+    }
+    match (&task.argv, &task.prompt) {
+        (Some(argv), _) if !argv.is_empty() => Ok(argv.iter().map(OsString::from).collect()),
+        (_, Some(prompt)) if !prompt.trim().is_empty() => {
+            Ok(vec!["sh".into(), "-c".into(), prompt.into()])
+        }
+        _ => Err(format!(
+            "task `{}` has neither `argv` nor `prompt`: nothing to run",
+            task.id
+        )),
     }
 }

@@ -21,6 +21,7 @@ use sc_events::{
 
 use crate::framer::Framer;
 use crate::launch::{Launched, PtyMode, Spec, launch};
+use crate::nest::Nest;
 use crate::proctree::ProcessTree;
 use crate::signals::{end_group, name, signal_group};
 use crate::sink::Sink;
@@ -44,6 +45,12 @@ pub struct WorkerOptions {
     pub drain: Duration,
     /// Annotate output events with detected progress.
     pub progress: bool,
+    /// The seq of the first event written (1 when the plan's `task` event
+    /// already took 0).
+    pub first_seq: u64,
+    /// The worker's stdout is itself an sc stream (kind `sc`): re-emit its
+    /// events as `ID/inner` instead of wrapping them as output.
+    pub nested: bool,
 }
 
 impl Default for WorkerOptions {
@@ -59,6 +66,8 @@ impl Default for WorkerOptions {
             kill_grace: Duration::from_secs(5),
             drain: Duration::from_millis(1000),
             progress: true,
+            first_seq: 0,
+            nested: false,
         }
     }
 }
@@ -83,6 +92,8 @@ struct Source {
     readable: bool,
     /// The last byte emitted was not a newline: a line is unfinished.
     mid_line: bool,
+    /// For a nested worker's stdout: the events it carries.
+    nest: Option<Nest>,
 }
 
 #[derive(Debug)]
@@ -126,33 +137,7 @@ impl Worker {
         tokens: [Token; 2],
         out: &mut Vec<u8>,
     ) -> Worker {
-        let now = Instant::now();
-        let mut worker = Worker {
-            seq: 0,
-            child: None,
-            pid: 0,
-            sources: Vec::new(),
-            started: now,
-            last_output: now,
-            lines: 0,
-            bytes: 0,
-            status: None,
-            exited_at: None,
-            launch_failed: false,
-            timed_out: false,
-            ended_by: None,
-            leaked: false,
-            timeout_at: opts.timeout.map(|t| now + t),
-            kill_at: None,
-            drain_until: None,
-            close_at: None,
-            next_heartbeat: opts.heartbeat.map(|h| now + h),
-            stalled: false,
-            finished: false,
-            leftovers: false,
-            tree: ProcessTree::default(),
-            opts,
-        };
+        let mut worker = Worker::blank(opts);
         match launch(spec).and_then(|launched| worker.adopt(launched, registry, tokens)) {
             Ok(()) => {
                 let cwd = spec
@@ -181,15 +166,55 @@ impl Worker {
                     .first()
                     .map(|p| p.to_string_lossy())
                     .unwrap_or_default();
-                let message = launch_error_message(&program, &e);
-                worker.emit(out, ErrorEvent { message });
-                worker.launch_failed = true;
-                worker.status = None;
-                worker.exited_at = Some(now);
-                worker.finish(out);
+                worker.refused(launch_error_message(&program, &e), out);
             }
         }
         worker
+    }
+
+    /// A worker that cannot be launched at all (an unknown kind, a task
+    /// without a command): its `error`, then its `exit` with code 127.
+    pub fn refuse(opts: WorkerOptions, message: String, out: &mut Vec<u8>) -> Worker {
+        let mut worker = Worker::blank(opts);
+        worker.refused(message, out);
+        worker
+    }
+
+    fn refused(&mut self, message: String, out: &mut Vec<u8>) {
+        self.emit(out, ErrorEvent { message });
+        self.launch_failed = true;
+        self.exited_at = Some(Instant::now());
+        self.finish(out);
+    }
+
+    fn blank(opts: WorkerOptions) -> Worker {
+        let now = Instant::now();
+        Worker {
+            seq: opts.first_seq,
+            child: None,
+            pid: 0,
+            sources: Vec::new(),
+            started: now,
+            last_output: now,
+            lines: 0,
+            bytes: 0,
+            status: None,
+            exited_at: None,
+            launch_failed: false,
+            timed_out: false,
+            ended_by: None,
+            leaked: false,
+            timeout_at: opts.timeout.map(|t| now + t),
+            kill_at: None,
+            drain_until: None,
+            close_at: None,
+            next_heartbeat: opts.heartbeat.map(|h| now + h),
+            stalled: false,
+            finished: false,
+            leftovers: false,
+            tree: ProcessTree::default(),
+            opts,
+        }
     }
 
     fn adopt(
@@ -215,6 +240,7 @@ impl Worker {
                 // catches output written before registration.
                 readable: true,
                 mid_line: false,
+                nest: (self.opts.nested && stream != Stream::Stderr).then(Nest::default),
             });
         }
         Ok(())
@@ -287,9 +313,44 @@ impl Worker {
     }
 
     fn frame(&mut self, index: usize, data: &[u8], now: Instant, out: &mut Vec<u8>) {
+        if self.sources[index].nest.is_some() {
+            return self.nested(index, out, Some(data));
+        }
         self.framed(index, out, |framer, mut emit| {
             framer.push(data, now, &mut emit)
         });
+    }
+
+    /// Route a nested worker's stdout (None: it ended); what is not an
+    /// event stays this worker's own output, byte for byte.
+    fn nested(&mut self, index: usize, out: &mut Vec<u8>, data: Option<&[u8]>) {
+        let ts = TsText::new(now_ts());
+        let Worker {
+            sources,
+            seq,
+            lines,
+            bytes,
+            opts,
+            ..
+        } = self;
+        let source = &mut sources[index];
+        let Some(nest) = source.nest.as_mut() else {
+            return;
+        };
+        let mut chunks = Chunks {
+            encoder: &source.encoder,
+            seq,
+            lines,
+            bytes,
+            ts: &ts,
+            progress: false,
+            mid_line: &mut source.mid_line,
+        };
+        let mut wrap = |piece: &[u8], out: &mut Vec<u8>| chunks.emit(out, piece);
+        match data {
+            Some(data) => nest.push(data, &opts.id, out, &mut wrap),
+            None => nest.finish(&opts.id, out, &mut wrap),
+        }
     }
 
     fn flush_partial(&mut self, index: usize, now: Instant, out: &mut Vec<u8>, at_eof: bool) {
@@ -322,7 +383,6 @@ impl Worker {
         let source = &mut sources[index];
         let mut chunks = Chunks {
             encoder: &source.encoder,
-            out,
             seq,
             lines,
             bytes,
@@ -330,10 +390,15 @@ impl Worker {
             progress: opts.progress,
             mid_line: &mut source.mid_line,
         };
-        step(&mut source.framer, &mut |chunk: &[u8]| chunks.emit(chunk));
+        step(&mut source.framer, &mut |chunk: &[u8]| {
+            chunks.emit(out, chunk)
+        });
     }
 
     fn close_source(&mut self, index: usize, out: &mut Vec<u8>, registry: &Registry) {
+        if self.sources[index].nest.is_some() {
+            self.nested(index, out, None);
+        }
         self.flush_partial(index, Instant::now(), out, true);
         let source = &mut self.sources[index];
         if source.mid_line {
@@ -567,7 +632,6 @@ impl Worker {
 /// Turns framed chunks into output events for one source.
 struct Chunks<'a> {
     encoder: &'a OutputEncoder,
-    out: &'a mut Vec<u8>,
     seq: &'a mut u64,
     lines: &'a mut u64,
     bytes: &'a mut u64,
@@ -577,7 +641,7 @@ struct Chunks<'a> {
 }
 
 impl Chunks<'_> {
-    fn emit(&mut self, chunk: &[u8]) {
+    fn emit(&mut self, out: &mut Vec<u8>, chunk: &[u8]) {
         // The framer ends every event right after a newline, so a chunk holds
         // at most one, as its last byte.
         let ends_line = chunk.last() == Some(&b'\n');
@@ -592,11 +656,11 @@ impl Chunks<'_> {
                     None
                 };
                 self.encoder
-                    .encode_text(self.out, *self.seq, self.ts, text, progress.as_ref());
+                    .encode_text(out, *self.seq, self.ts, text, progress.as_ref());
             }
             Err(_) => self
                 .encoder
-                .encode_bytes(self.out, *self.seq, self.ts, chunk, None),
+                .encode_bytes(out, *self.seq, self.ts, chunk, None),
         }
         *self.seq += 1;
     }
