@@ -19,6 +19,7 @@ fn man_pages_are_generated_from_the_clis() {
         ("sc-spawn", env!("CARGO_BIN_EXE_sc-spawn")),
         ("sc-merge", env!("CARGO_BIN_EXE_sc-merge")),
         ("sc-view", env!("CARGO_BIN_EXE_sc-view")),
+        ("sc-plan", env!("CARGO_BIN_EXE_sc-plan")),
     ] {
         let out = std::process::Command::new(binary)
             .args(["--generate", "man"])

@@ -126,6 +126,30 @@ pub struct Task {
     pub cwd: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<BTreeMap<String, String>>,
+    /// Addition to v1: what the role tells the agent to do and not do.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    /// Addition to v1: the role's least-privilege grant for this task's
+    /// agent kind (allowed tools, sandbox, approval mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub permissions: Option<Value>,
+    /// Addition to v1: resource limits sc-spawn applies at launch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+}
+
+/// Resource limits of a worker (an addition to v1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Memory of the worker's process tree, in MiB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_rss_mib: Option<u64>,
+    /// CPU seconds of each process (RLIMIT_CPU).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_s: Option<u64>,
+    /// Scheduling niceness, 0 to 19.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nice: Option<i32>,
 }
 
 /// A worker process was launched.

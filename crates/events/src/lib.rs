@@ -21,7 +21,7 @@ mod time;
 mod writer;
 
 pub use event::{
-    Body, ErrorEvent, Event, Exit, Heartbeat, Output, Payload, Progress, ProgressEvent,
+    Body, ErrorEvent, Event, Exit, Heartbeat, Limits, Output, Payload, Progress, ProgressEvent,
     SCHEMA_VERSION, Skip, Stall, Start, Stream, Task,
 };
 pub use reader::{Head, ReadError, parse_head, parse_line};

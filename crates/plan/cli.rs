@@ -1,0 +1,116 @@
+//! sc-plan's command line: defined once, for parsing, `--help` and the man page.
+
+use std::path::PathBuf;
+
+use clap::{Parser, ValueEnum};
+
+const ABOUT: &str = "Split a task into role-specialised sub-tasks: a plan that sc-spawn runs";
+
+const LONG_ABOUT: &str = "\
+Turn a task (the arguments joined, or stdin) into a plan: `task` events, one per line (see \
+sc-events(7)), that jq can edit and sc-spawn(1) runs.
+
+Roles come from the task's words: \"Implement OAuth2 authentication with tests and docs\" gets a \
+code-generator, then a test-specialist after it, then a documentation-specialist after that; \
+\"Fix the crash in ...\" a bug-fixer; \"Speed up ...\" a performance-optimizer; \"Refactor ...\" a \
+refactoring-specialist; \"Add unit tests for ...\" a test-specialist alone. Each task keeps the \
+subject of the original, carries its role's instructions and its least-privilege permissions for \
+the worker kind, and the role's timeout (test-specialist 1800 s, documentation-specialist 900, \
+refactoring-specialist 2400, code-generator 600, bug-fixer 1200, performance-optimizer 3600, \
+meta-orchestrator 7200).
+
+A task of several independent parts (\"Implement login, password reset and audit logging, each \
+with tests\") becomes one meta-orchestrator task per part, of kind `sc`, whose command plans and \
+runs that part (`sc-plan PART | sc-spawn`), so its workers appear as PART/WORKER.
+
+With --kind shell, each argument (or each line of stdin) is a command line, run as given, one task \
+each.
+
+Roles are data: --list-roles prints the built-in catalogue as JSON, and --roles-file FILE (the same \
+form) replaces roles by name or adds new ones: {\"roles\": [{\"name\": \"security-auditor\", \
+\"id\": \"audit\", \"timeout_s\": 900, \"instructions\": \"...\", \"ask\": \"Audit\", \
+\"permissions\": {\"claude-code\": {\"allowed_tools\": [\"Read\", \"Grep\"]}}, \"limits\": \
+{\"max_rss_mib\": 2048, \"cpu_s\": 600, \"nice\": 10}}]}.";
+
+const AFTER_HELP: &str = "\
+Examples:
+  sc-plan \"Implement OAuth2 authentication with tests and docs\" | sc-spawn | sc-view
+  sc-plan --explain \"Fix the crash in the config parser\"
+  sc-plan --roles bug-fixer,test-specialist \"The exporter drops the last row\"
+  sc-plan --kind shell 'cargo build' 'cargo test' 'cargo clippy' | sc-spawn -j 3 | sc-view
+  sc-plan \"Refactor the session store\" | jq -c '.timeout_s = 600' | sc-spawn
+
+Exit status: 0, or 2 for a usage error (an empty task, an unknown role, a bad roles file).
+
+See also: sc-spawn(1), sc-view(1), sc-events(7).";
+
+/// What `--generate` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    /// The man page, as roff
+    Man,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "sc-plan",
+    version,
+    about = ABOUT,
+    long_about = LONG_ABOUT,
+    after_help = AFTER_HELP
+)]
+pub struct Cli {
+    /// The task, in words (joined); read from stdin when absent
+    #[arg(value_name = "TASK", trailing_var_arg = true)]
+    pub task: Vec<String>,
+
+    /// The worker kind of the tasks: claude-code, codex, gemini, aider, or
+    /// shell (each TASK argument is then a command line)
+    #[arg(long, value_name = "KIND", default_value = "claude-code")]
+    pub kind: String,
+
+    /// Use these roles, in this order, instead of detecting them
+    #[arg(long, value_name = "ROLE,...", value_delimiter = ',')]
+    pub roles: Option<Vec<String>>,
+
+    /// Say on stderr why each role was chosen
+    #[arg(long)]
+    pub explain: bool,
+
+    /// A roles file laid over the built-in catalogue
+    #[arg(long, value_name = "FILE")]
+    pub roles_file: Option<PathBuf>,
+
+    /// Print the role catalogue (built in, and --roles-file) as JSON
+    #[arg(long)]
+    pub list_roles: bool,
+
+    /// Write generated documentation to stdout and exit
+    #[arg(long, value_enum, hide = true)]
+    pub generate: Option<Generate>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn roles_are_a_list() {
+        let cli = Cli::try_parse_from([
+            "sc-plan",
+            "--roles",
+            "bug-fixer,test-specialist",
+            "Fix",
+            "it",
+        ])
+        .unwrap();
+        assert_eq!(cli.roles.unwrap(), ["bug-fixer", "test-specialist"]);
+        assert_eq!(cli.task, ["Fix", "it"]);
+    }
+}

@@ -1,0 +1,134 @@
+//! sc-plan's job: read the task, plan it, write the plan.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+
+use clap::CommandFactory;
+use sc_events::{Event, now_ts, to_line};
+use sc_planner::roles::Catalogue;
+use sc_planner::{Plan, PlanOptions, plan, plan_commands};
+
+use crate::cli::{Cli, Generate};
+
+const EXIT_USAGE: i32 = 2;
+
+pub fn run(cli: Cli) -> i32 {
+    if let Some(Generate::Man) = cli.generate {
+        return generate_man();
+    }
+    let mut catalogue = Catalogue::built_in();
+    if let Some(path) = &cli.roles_file {
+        let loaded = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|json| catalogue.overlay(&json));
+        if let Err(e) = loaded {
+            eprintln!("sc-plan: roles file {}: {e}", path.display());
+            return EXIT_USAGE;
+        }
+    }
+    if cli.list_roles {
+        let roles = serde_json::json!({ "roles": catalogue.roles.iter().map(role_json).collect::<Vec<_>>() });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&roles).unwrap_or_default()
+        );
+        return 0;
+    }
+    let mut task = cli.task.clone();
+    if task.is_empty() {
+        let mut text = String::new();
+        if let Err(e) = io::stdin().read_to_string(&mut text) {
+            eprintln!("sc-plan: reading the task on stdin: {e}");
+            return EXIT_USAGE;
+        }
+        task = if cli.kind == "shell" {
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(str::to_owned)
+                .collect()
+        } else {
+            vec![text.trim().to_owned()]
+        };
+    }
+    let planned: Result<Plan, String> = if cli.kind == "shell" {
+        if task.is_empty() {
+            Err("no command lines: with --kind shell each TASK argument is a command".into())
+        } else {
+            Ok(plan_commands(&task))
+        }
+    } else {
+        let options = PlanOptions {
+            kind: cli.kind.clone(),
+            roles: cli.roles.clone(),
+            catalogue,
+            sc_plan: sibling("sc-plan"),
+            sc_spawn: sibling("sc-spawn"),
+        };
+        plan(&task.join(" "), &options)
+    };
+    let planned = match planned {
+        Ok(planned) => planned,
+        Err(e) => {
+            eprintln!("sc-plan: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if cli.explain {
+        for line in &planned.explanation {
+            eprintln!("sc-plan: {line}");
+        }
+    }
+    let ts = now_ts();
+    let mut out = Vec::new();
+    for task in planned.tasks {
+        out.extend(to_line(&Event::new(task.id.clone(), 0, ts, task)));
+    }
+    match io::stdout().write_all(&out) {
+        Ok(()) => 0,
+        // `sc-plan ... | head`: the reader chose to stop.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
+        Err(e) => {
+            eprintln!("sc-plan: writing the plan: {e}");
+            EXIT_USAGE
+        }
+    }
+}
+
+/// A tool installed next to this one, by path (so a part's plan runs the
+/// same build); by name, from PATH, otherwise.
+fn sibling(name: &str) -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
+        .filter(|path| Path::new(path).exists())
+        .map(|path| path.to_string_lossy().into_owned())
+        .unwrap_or_else(|| name.to_owned())
+}
+
+fn role_json(role: &sc_planner::roles::Role) -> serde_json::Value {
+    serde_json::json!({
+        "name": role.name,
+        "id": role.id,
+        "timeout_s": role.timeout_s,
+        "instructions": role.instructions,
+        "ask": role.ask,
+        "permissions": role.permissions,
+        "limits": role.limits,
+    })
+}
+
+fn generate_man() -> i32 {
+    let mut page = Vec::new();
+    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut page) {
+        eprintln!("sc-plan: rendering the man page: {e}");
+        return EXIT_USAGE;
+    }
+    match io::stdout().write_all(&page) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("sc-plan: writing the man page: {e}");
+            EXIT_USAGE
+        }
+    }
+}

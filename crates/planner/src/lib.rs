@@ -1,0 +1,315 @@
+//! Turning a task into a plan: `task` events that `sc-spawn` runs.
+//!
+//! - [`roles`]: the role catalogue (data: timeouts, instructions, grants).
+//! - [`detect`]: which roles a task's words call for, and its parts.
+//!
+//! [`plan`] puts them together: one task per role, each depending on the
+//! one before, or one `sc` task per independent part, whose command plans
+//! and runs that part in turn.
+
+pub mod detect;
+pub mod roles;
+
+use sc_events::Task;
+
+use crate::detect::{Pick, pick_roles, split_parts};
+use crate::roles::{Catalogue, Role};
+
+/// How to plan.
+#[derive(Debug, Clone)]
+pub struct PlanOptions {
+    /// The worker kind of agent tasks (`claude-code`, `codex`, ...).
+    pub kind: String,
+    /// Roles forced by `--roles`, in order; None to detect them.
+    pub roles: Option<Vec<String>>,
+    pub catalogue: Catalogue,
+    /// How a part's command calls sc-plan and sc-spawn (paths or names).
+    pub sc_plan: String,
+    pub sc_spawn: String,
+}
+
+/// A plan, and why it is so.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    pub tasks: Vec<Task>,
+    pub explanation: Vec<String>,
+}
+
+/// Plan `task` with roles.
+pub fn plan(task: &str, opts: &PlanOptions) -> Result<Plan, String> {
+    let task = task.trim();
+    if task.is_empty() {
+        return Err(
+            "the task is empty: say what to do, e.g. sc-plan \"Fix the crash in the parser\""
+                .into(),
+        );
+    }
+    if opts.roles.is_none()
+        && let Some(parts) = split_parts(task)
+    {
+        return Ok(plan_parts(task, &parts, opts));
+    }
+    let picks: Vec<Pick> = match &opts.roles {
+        Some(names) => names
+            .iter()
+            .map(|name| {
+                let role = opts.catalogue.get(name).ok_or_else(|| {
+                    format!(
+                        "unknown role `{name}` (known: {})",
+                        opts.catalogue.names().join(", ")
+                    )
+                })?;
+                Ok(Pick {
+                    role: role.name.clone(),
+                    why: "asked for with --roles".into(),
+                })
+            })
+            .collect::<Result<_, String>>()?,
+        None => pick_roles(task),
+    };
+    let mut tasks: Vec<Task> = Vec::new();
+    let mut explanation = Vec::new();
+    for pick in &picks {
+        let role = opts.catalogue.get(&pick.role).ok_or_else(|| {
+            format!(
+                "the roles file has no `{}` role, which this task needs",
+                pick.role
+            )
+        })?;
+        let id = unique_id(&role.id, &tasks);
+        let prompt = match tasks.first() {
+            None => task.to_owned(),
+            Some(first) => format!(
+                "{} the work of task `{}` for this task: {task}",
+                role.ask, first.id
+            ),
+        };
+        let depends_on = tasks.last().map(|t| vec![t.id.clone()]).unwrap_or_default();
+        explanation.push(format!("{id} ({}): {}", role.name, pick.why));
+        tasks.push(role_task(role, id, prompt, depends_on, &opts.kind));
+    }
+    Ok(Plan { tasks, explanation })
+}
+
+fn role_task(role: &Role, id: String, prompt: String, depends_on: Vec<String>, kind: &str) -> Task {
+    Task {
+        id,
+        role: Some(role.name.clone()),
+        kind: Some(kind.to_owned()),
+        prompt: Some(prompt),
+        argv: None,
+        timeout_s: Some(role.timeout_s),
+        depends_on,
+        cwd: None,
+        env: None,
+        instructions: Some(role.instructions.clone()),
+        permissions: role.permissions.get(kind).cloned(),
+        limits: role.limits.clone(),
+    }
+}
+
+/// One meta-orchestrator task per part, of kind `sc`: its command plans and
+/// runs the part, so the part's workers appear as `part/worker`.
+fn plan_parts(task: &str, parts: &detect::Parts, opts: &PlanOptions) -> Plan {
+    let meta = opts.catalogue.get("meta-orchestrator");
+    let mut tasks: Vec<Task> = Vec::new();
+    let mut explanation = vec![format!(
+        "the task lists {} independent parts: one meta-orchestrator each ({task})",
+        parts.parts.len()
+    )];
+    for part in &parts.parts {
+        let part_task = parts.task(part);
+        let id = unique_id(&slug(part), &tasks);
+        let command = format!(
+            "{} --kind {} -- {} | {}",
+            shell_quote(&opts.sc_plan),
+            shell_quote(&opts.kind),
+            shell_quote(&part_task),
+            shell_quote(&opts.sc_spawn)
+        );
+        explanation.push(format!(
+            "{id} (meta-orchestrator): plans and runs `{part_task}`"
+        ));
+        tasks.push(Task {
+            id,
+            role: Some("meta-orchestrator".into()),
+            kind: Some("sc".into()),
+            prompt: Some(part_task),
+            argv: Some(vec!["sh".into(), "-c".into(), command]),
+            timeout_s: Some(meta.map_or(7200.0, |m| m.timeout_s)),
+            depends_on: Vec::new(),
+            cwd: None,
+            env: None,
+            instructions: meta.map(|m| m.instructions.clone()),
+            permissions: None,
+            limits: meta.and_then(|m| m.limits.clone()),
+        });
+    }
+    Plan { tasks, explanation }
+}
+
+/// `--kind shell`: each command line is a task of its own, run as given.
+pub fn plan_commands(commands: &[String]) -> Plan {
+    let mut tasks: Vec<Task> = Vec::new();
+    let mut explanation = Vec::new();
+    for command in commands {
+        let first = command.split_whitespace().next().unwrap_or("cmd");
+        let name = first.rsplit('/').next().unwrap_or(first);
+        let id = unique_id(&slug(name), &tasks);
+        explanation.push(format!("{id}: runs `{command}` as given"));
+        tasks.push(Task {
+            id,
+            kind: Some("shell".into()),
+            argv: Some(vec!["sh".into(), "-c".into(), command.clone()]),
+            ..Task::default()
+        });
+    }
+    Plan { tasks, explanation }
+}
+
+/// `password reset` → `password-reset`.
+pub fn slug(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars() {
+        if c.is_alphanumeric() {
+            out.extend(c.to_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    let out = out.trim_end_matches('-');
+    let out: String = out.chars().take(40).collect();
+    if out.is_empty() { "task".into() } else { out }
+}
+
+fn unique_id(wanted: &str, tasks: &[Task]) -> String {
+    let taken = |id: &str| tasks.iter().any(|t| t.id == id);
+    if !taken(wanted) {
+        return wanted.to_owned();
+    }
+    (2..)
+        .map(|n| format!("{wanted}-{n}"))
+        .find(|id| !taken(id))
+        .expect("a free id")
+}
+
+fn shell_quote(text: &str) -> String {
+    if !text.is_empty()
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_./=:@,+".contains(c))
+    {
+        return text.to_owned();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options() -> PlanOptions {
+        PlanOptions {
+            kind: "claude-code".into(),
+            roles: None,
+            catalogue: Catalogue::built_in(),
+            sc_plan: "sc-plan".into(),
+            sc_spawn: "sc-spawn".into(),
+        }
+    }
+
+    #[test]
+    fn a_chain_of_roles_keeps_the_subject() {
+        let plan = plan(
+            "Implement OAuth2 authentication with tests and docs",
+            &options(),
+        )
+        .unwrap();
+        let ids: Vec<(&str, Vec<String>)> = plan
+            .tasks
+            .iter()
+            .map(|t| (t.id.as_str(), t.depends_on.clone()))
+            .collect();
+        assert_eq!(
+            ids,
+            [
+                ("code", vec![]),
+                ("tests", vec!["code".into()]),
+                ("docs", vec!["tests".into()])
+            ]
+        );
+        for task in &plan.tasks {
+            assert!(
+                task.prompt
+                    .as_deref()
+                    .unwrap()
+                    .contains("Implement OAuth2 authentication")
+            );
+            assert_eq!(task.kind.as_deref(), Some("claude-code"));
+        }
+        assert_eq!(plan.tasks[1].timeout_s, Some(1800.0));
+        assert!(
+            plan.tasks[2]
+                .instructions
+                .as_deref()
+                .unwrap()
+                .contains("do not run shell commands")
+        );
+        assert_eq!(
+            plan.tasks[2].permissions.as_ref().unwrap()["disallowed_tools"][0],
+            "Bash"
+        );
+        assert_eq!(plan.explanation.len(), 3);
+    }
+
+    #[test]
+    fn forced_roles() {
+        let mut opts = options();
+        opts.roles = Some(vec!["bug-fixer".into(), "test-specialist".into()]);
+        let plan = plan("Make it work", &opts).unwrap();
+        assert_eq!(
+            plan.tasks.iter().map(|t| t.id.as_str()).collect::<Vec<_>>(),
+            ["fix", "tests"]
+        );
+        opts.roles = Some(vec!["wizard".into()]);
+        assert!(
+            super::plan("x", &opts)
+                .unwrap_err()
+                .contains("unknown role `wizard`")
+        );
+    }
+
+    #[test]
+    fn independent_parts_become_nested_plans() {
+        let plan = plan(
+            "Implement login, password reset and audit logging, each with tests",
+            &options(),
+        )
+        .unwrap();
+        let ids: Vec<&str> = plan.tasks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["login", "password-reset", "audit-logging"]);
+        let reset = &plan.tasks[1];
+        assert_eq!(reset.kind.as_deref(), Some("sc"));
+        assert_eq!(reset.timeout_s, Some(7200.0));
+        assert_eq!(
+            reset.argv.as_ref().unwrap()[2],
+            "sc-plan --kind claude-code -- 'Implement password reset with tests' | sc-spawn"
+        );
+        assert!(reset.depends_on.is_empty());
+    }
+
+    #[test]
+    fn shell_commands_one_task_each() {
+        let plan = plan_commands(&[
+            "cargo test".into(),
+            "cargo clippy".into(),
+            "./build.sh --all".into(),
+        ]);
+        let ids: Vec<&str> = plan.tasks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["cargo", "cargo-2", "build-sh"]);
+        assert_eq!(
+            plan.tasks[2].argv.as_ref().unwrap(),
+            &["sh", "-c", "./build.sh --all"]
+        );
+    }
+}
