@@ -3,6 +3,7 @@
 
 mod docs;
 mod merge;
+mod plan;
 mod spawn;
 mod util;
 mod view;

@@ -156,8 +156,19 @@ impl Live {
     }
 
     pub fn start_with(command: &mut Command) -> Live {
+        Live::spawn(command.stdin(Stdio::null()))
+    }
+
+    /// Start with `input` on stdin (written, then closed).
+    pub fn start_fed(command: &mut Command, input: &[u8]) -> Live {
+        let mut live = Live::spawn(command.stdin(Stdio::piped()));
+        let mut stdin = live.child.stdin.take().expect("piped stdin");
+        stdin.write_all(input).expect("feed stdin");
+        live
+    }
+
+    fn spawn(command: &mut Command) -> Live {
         let mut child = command
-            .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
