@@ -438,3 +438,40 @@ fn sc_plan_shell_commands_run_through_the_whole_pipeline() {
     );
     assert!(shown.contains("2 workers, 2 ok"), "{shown}");
 }
+
+#[test]
+fn limits_are_applied_at_launch_and_reported() {
+    let task = Task {
+        id: "limited".into(),
+        kind: Some("shell".into()),
+        prompt: Some(
+            "ps -o ni= -p $$; python3 -c 'b = bytearray(256 * 1024 * 1024)' 2>/dev/null || echo refused"
+                .into(),
+        ),
+        limits: Some(sc_events::Limits {
+            max_rss_mib: Some(64),
+            cpu_s: None,
+            nice: Some(3),
+        }),
+        ..Task::default()
+    };
+    let (run, _) = run_plan(&[], &to_line(&Event::new("limited", 0, 1.0, task)));
+    let out = String::from_utf8(run.bytes(sc_events::Stream::Stdout)).unwrap();
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["3", "refused"]);
+    let start = &run.of_type("start")[0];
+    let Body::Start(start) = &start.body else {
+        unreachable!()
+    };
+    let limits = start.limits.as_ref().expect("limits in the start event");
+    assert_eq!(limits["max_rss_mib"], 64);
+    assert!(limits["memory_by"].is_string());
+}
+
+#[test]
+fn a_worker_ended_by_its_cpu_limit_says_so() {
+    let (run, status) = capture(&["--cpu-s", "1", "--", "sh", "-c", "while :; do :; done"]);
+    assert_eq!(status.code(), Some(128 + 24));
+    let exit = run.exit();
+    assert_eq!(exit.signal.as_deref(), Some("SIGXCPU"));
+    assert_eq!(exit.ended_by.as_deref(), Some("cpu limit"));
+}

@@ -132,6 +132,22 @@ pub struct Cli {
     #[arg(long)]
     pub no_progress: bool,
 
+    /// Limit the memory of the worker's process tree, in MiB: a cgroup v2
+    /// of its own where one can be made (the kernel ends the worker), else
+    /// RLIMIT_DATA per process (allocations beyond it fail). In plan mode, for
+    /// tasks without limits of their own
+    #[arg(long, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_rss_mib: Option<u64>,
+
+    /// Limit each process of the worker to this many CPU seconds
+    /// (RLIMIT_CPU: SIGXCPU, then SIGKILL 5 s later)
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub cpu_s: Option<u64>,
+
+    /// Run the worker at this niceness (0 to 19)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..=19))]
+    pub nice: Option<i32>,
+
     /// Plan mode: how many tasks run at once
     #[arg(short = 'j', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
     pub jobs: u64,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use clap::CommandFactory;
 use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, WorkerOptions, terminal_size};
+use sc_events::Limits;
 
 use crate::cli::{Cli, Generate, PtyArg};
 
@@ -128,10 +129,20 @@ fn spec(cli: &Cli, id: &str) -> Spec {
             Some(PtyArg::Stdout) => PtyMode::Stdout,
         },
         // Its stdout is usually the stream's pipe: ask stderr, then stdin.
+        limits: limits(cli),
         pty_size: terminal_size(2)
             .or_else(|| terminal_size(0))
             .unwrap_or((80, 24)),
     }
+}
+
+fn limits(cli: &Cli) -> Option<Limits> {
+    let limits = Limits {
+        max_rss_mib: cli.max_rss_mib,
+        cpu_s: cli.cpu_s,
+        nice: cli.nice,
+    };
+    (limits != Limits::default()).then_some(limits)
 }
 
 fn default_id(program: &OsString) -> String {

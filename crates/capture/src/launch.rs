@@ -12,7 +12,9 @@ use std::process::{Child, Command, Stdio};
 use nix::fcntl::{FcntlArg, FdFlag, fcntl};
 use nix::pty::{Winsize, openpty};
 use nix::sys::termios::{self, LocalFlags, OutputFlags, SetArg};
-use sc_events::Stream;
+use sc_events::{Limits, Stream};
+
+use crate::limits::{Applied, apply};
 
 /// What the worker reads on stdin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -50,6 +52,8 @@ pub struct Spec {
     pub pty: PtyMode,
     /// Columns and rows of the pseudo-terminal.
     pub pty_size: (u16, u16),
+    /// Resource limits applied at launch.
+    pub limits: Option<Limits>,
 }
 
 /// A launched worker.
@@ -60,6 +64,8 @@ pub struct Launched {
     pub pid: u32,
     /// The read ends of its outputs, one per stream.
     pub outputs: Vec<(Stream, OwnedFd)>,
+    /// How its limits are held.
+    pub limits: Applied,
 }
 
 /// Launch the worker in a process group of its own (a session of its own on
@@ -117,7 +123,19 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
             }
         }
     }
-    let child = command.spawn()?;
+    let mut limits = match &spec.limits {
+        Some(limits) => apply(&mut command, limits),
+        None => Applied::default(),
+    };
+    let spawned = command.spawn();
+    limits.launched();
+    let child = match spawned {
+        Ok(child) => child,
+        Err(e) => {
+            limits.cleanup();
+            return Err(e);
+        }
+    };
     // `command` still holds the write ends; dropping it closes them here, so
     // that end of file arrives when the worker (and its children) close theirs.
     drop(command);
@@ -125,6 +143,7 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
         pid: child.id(),
         child,
         outputs,
+        limits,
     })
 }
 

@@ -2,6 +2,7 @@
 //! events, live and without loss.
 //!
 //! - [`input`]: event-stream inputs: files, FIFOs, stdin, producer commands.
+//! - [`limits`]: niceness, CPU and memory limits of a worker.
 //! - [`launch`]: a worker in its own process group, on pipes or a PTY.
 //! - [`framer`]: bytes into output events, per the lossless rule.
 //! - [`progress`]: progress found in ordinary output lines.
@@ -18,6 +19,7 @@
 pub mod framer;
 pub mod input;
 pub mod launch;
+pub mod limits;
 pub mod lines;
 pub mod nest;
 pub mod plan;

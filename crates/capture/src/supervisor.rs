@@ -386,6 +386,10 @@ impl Supervisor {
                     argv,
                     cwd: task.cwd.as_ref().map(Into::into),
                     env,
+                    limits: task
+                        .limits
+                        .clone()
+                        .or_else(|| plan.template_spec.limits.clone()),
                     ..plan.template_spec()
                 };
                 self.spawn(opts, &spec)

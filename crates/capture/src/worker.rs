@@ -15,12 +15,13 @@ use mio::unix::pipe::Receiver;
 use mio::{Interest, Registry, Token};
 use nix::sys::signal::Signal;
 use sc_events::{
-    Body, ErrorEvent, Event, Exit, Heartbeat, OutputEncoder, SCHEMA_VERSION, Stall, Start, Stream,
-    TsText, encode, now_ts,
+    Body, ErrorEvent, Event, Exit, Heartbeat, Limits, OutputEncoder, SCHEMA_VERSION, Stall, Start,
+    Stream, TsText, encode, now_ts,
 };
 
 use crate::framer::Framer;
 use crate::launch::{Launched, PtyMode, Spec, launch};
+use crate::limits::{Applied, MemoryBy};
 use crate::nest::Nest;
 use crate::proctree::ProcessTree;
 use crate::signals::{end_group, name, signal_group};
@@ -124,6 +125,8 @@ pub struct Worker {
     /// sent SIGTERM and are ended for good by [`Worker::end_leftovers`].
     leftovers: bool,
     tree: ProcessTree,
+    limits: Option<Limits>,
+    applied: Applied,
 }
 
 impl Worker {
@@ -138,6 +141,7 @@ impl Worker {
         out: &mut Vec<u8>,
     ) -> Worker {
         let mut worker = Worker::blank(opts);
+        worker.limits = spec.limits.clone();
         match launch(spec).and_then(|launched| worker.adopt(launched, registry, tokens)) {
             Ok(()) => {
                 let cwd = spec
@@ -157,6 +161,7 @@ impl Worker {
                     kind: worker.opts.kind.clone(),
                     pty: spec.pty != PtyMode::Off,
                     schema: SCHEMA_VERSION,
+                    limits: worker.limits_report(),
                 };
                 worker.emit(out, start);
             }
@@ -213,6 +218,8 @@ impl Worker {
             finished: false,
             leftovers: false,
             tree: ProcessTree::default(),
+            limits: None,
+            applied: Applied::default(),
             opts,
         }
     }
@@ -224,6 +231,7 @@ impl Worker {
         tokens: [Token; 2],
     ) -> io::Result<()> {
         self.pid = launched.pid;
+        self.applied = launched.limits;
         self.child = Some(launched.child);
         for ((stream, fd), token) in launched.outputs.into_iter().zip(tokens) {
             let mut rx = Receiver::from(fd);
@@ -584,13 +592,49 @@ impl Worker {
             lines: self.lines,
             bytes: self.bytes,
             leaked: self.leaked,
-            ended_by: self.ended_by.map(str::to_owned),
+            ended_by: self
+                .ended_by
+                .or_else(|| self.limit_hit(status))
+                .map(str::to_owned),
         };
         self.emit(out, exit);
+        self.applied.cleanup();
         self.finished = true;
         self.kill_at = None;
         self.close_at = None;
         self.drain_until = None;
+    }
+
+    /// The limits as the start event reports them.
+    fn limits_report(&self) -> Option<serde_json::Value> {
+        let limits = self.limits.as_ref()?;
+        let mut report = serde_json::to_value(limits).ok()?;
+        if let (Some(by), Some(map)) = (self.applied.memory_by, report.as_object_mut()) {
+            map.insert("memory_by".into(), by.as_str().into());
+        }
+        Some(report)
+    }
+
+    /// Which limit ended the worker, if one did. CPU: the kernel's SIGXCPU,
+    /// or its SIGKILL at the hard limit. Memory: the cgroup's OOM kill; with
+    /// RLIMIT_DATA, a death by SIGABRT, SIGSEGV or SIGBUS or a SIGKILL sc did
+    /// not send (a failed allocation ends most programs so).
+    fn limit_hit(&self, status: Option<ExitStatus>) -> Option<&'static str> {
+        let limits = self.limits.as_ref()?;
+        let signal = status.and_then(|s| s.signal());
+        if limits.cpu_s.is_some()
+            && (signal == Some(libc::SIGXCPU) || signal == Some(libc::SIGKILL))
+        {
+            return Some("cpu limit");
+        }
+        match self.applied.memory_by? {
+            MemoryBy::Cgroup => self.applied.oom_killed().then_some("memory limit"),
+            MemoryBy::RlimitData => matches!(
+                signal,
+                Some(libc::SIGABRT | libc::SIGSEGV | libc::SIGBUS | libc::SIGKILL)
+            )
+            .then_some("memory limit"),
+        }
     }
 
     /// After the stream is written: give processes that outlived the worker

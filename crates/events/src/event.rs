@@ -161,6 +161,10 @@ pub struct Start {
     pub kind: String,
     pub pty: bool,
     pub schema: u32,
+    /// Addition to v1: the resource limits applied at launch, and how the
+    /// memory limit is held (`memory_by`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Value>,
 }
 
 /// Which of the worker's outputs the bytes came from.
@@ -280,8 +284,9 @@ pub struct Exit {
     /// open after the worker exited, and was ended by sc.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub leaked: bool,
-    /// Addition to v1: why sc ended the worker, when it did (`timeout`,
-    /// `interrupted`, `downstream closed`, `leaked output`).
+    /// Addition to v1: why the worker was ended, when it did not end by
+    /// itself (`timeout`, `interrupted`, `downstream closed`, `leaked
+    /// output`, `cpu limit`, `memory limit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<String>,
 }
