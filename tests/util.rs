@@ -337,6 +337,7 @@ pub fn stream_of(id: &str, n: u64) -> Vec<u8> {
             kind: "shell".into(),
             pty: false,
             schema: 1,
+            limits: None,
         },
     )));
     for i in 0..n {
@@ -394,6 +395,7 @@ pub fn start_event(id: &str, seq: u64, ts: f64, argv: &[&str]) -> Vec<u8> {
             kind: "shell".into(),
             pty: false,
             schema: 1,
+            limits: None,
         },
     ))
 }
