@@ -1,0 +1,326 @@
+//! Coding-agent CLIs as sc workers: how to launch each one headless and
+//! safe, and how to read its output into `agent` annotations.
+//!
+//! - [`AgentKind`]: claude-code, codex, gemini, aider.
+//! - [`command`]: the command line of a kind for a prompt, a role's
+//!   instructions and its least-privilege grant.
+//! - [`parse::Parser`]: each CLI's JSON lines into the normalized annotation.
+
+pub mod parse;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+pub use parse::Parser;
+
+/// The agent CLIs sc knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AgentKind {
+    ClaudeCode,
+    Codex,
+    Gemini,
+    Aider,
+}
+
+impl AgentKind {
+    /// The kind for a worker kind name; None for `shell`, `sc` and others.
+    pub fn from_name(name: &str) -> Option<AgentKind> {
+        match name {
+            "claude-code" | "claude" => Some(AgentKind::ClaudeCode),
+            "codex" => Some(AgentKind::Codex),
+            "gemini" => Some(AgentKind::Gemini),
+            "aider" => Some(AgentKind::Aider),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AgentKind::ClaudeCode => "claude-code",
+            AgentKind::Codex => "codex",
+            AgentKind::Gemini => "gemini",
+            AgentKind::Aider => "aider",
+        }
+    }
+
+    /// The program, and the variable that can name it instead.
+    fn program(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            AgentKind::ClaudeCode => (
+                "claude",
+                "SC_CLAUDE",
+                "npm install -g @anthropic-ai/claude-code",
+            ),
+            AgentKind::Codex => ("codex", "SC_CODEX", "npm install -g @openai/codex"),
+            AgentKind::Gemini => ("gemini", "SC_GEMINI", "npm install -g @google/gemini-cli"),
+            AgentKind::Aider => ("aider", "SC_AIDER", "pip install aider-chat"),
+        }
+    }
+
+    /// Whether its stdout is JSON lines (aider's is plain text).
+    pub fn writes_json(self) -> bool {
+        self != AgentKind::Aider
+    }
+}
+
+/// What a launch may add to the kind's defaults.
+#[derive(Debug, Clone, Default)]
+pub struct AgentOptions {
+    pub model: Option<String>,
+    pub max_turns: Option<u32>,
+    /// The user asked, explicitly, to skip the CLI's permission checks.
+    pub dangerously_skip_permissions: bool,
+}
+
+/// A command line for an agent worker.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Launch {
+    pub argv: Vec<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+}
+
+/// The program of `kind`: `$SC_CLAUDE` (and the like) or PATH. The error
+/// says how to install it.
+pub fn find_program(kind: AgentKind) -> Result<PathBuf, String> {
+    let (name, variable, install) = kind.program();
+    if let Some(path) = std::env::var_os(variable).filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "{variable} names {}, which is not a file",
+                path.display()
+            ))
+        };
+    }
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|p| p.is_file())
+    });
+    found.ok_or_else(|| {
+        format!(
+            "`{name}` ({}) is not on PATH: install it with `{install}`, or set {variable} to its path",
+            kind.name()
+        )
+    })
+}
+
+/// The command line of a headless `kind` worker for `prompt`, with a role's
+/// `instructions` and `permissions` (its grant for this kind). Nothing that
+/// skips permission checks is added unless `options` says so explicitly.
+pub fn command(
+    kind: AgentKind,
+    prompt: &str,
+    instructions: Option<&str>,
+    permissions: Option<&Value>,
+    options: &AgentOptions,
+) -> Result<Launch, String> {
+    let program = find_program(kind)?;
+    let mut argv: Vec<OsString> = vec![program.into()];
+    let mut push = |args: &[&str]| argv.extend(args.iter().map(OsString::from));
+    let grant = |key: &str| permissions.and_then(|p| p.get(key));
+    let list = |key: &str| {
+        grant(key).and_then(Value::as_array).map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+    };
+    // CLIs without a system prompt option get the instructions first.
+    let with_instructions = match instructions {
+        Some(text) => format!("{text}\n\n{prompt}"),
+        None => prompt.to_owned(),
+    };
+    match kind {
+        AgentKind::ClaudeCode => {
+            push(&[
+                "-p",
+                prompt,
+                "--output-format",
+                "stream-json",
+                "--verbose",
+                "--include-partial-messages",
+            ]);
+            if let Some(text) = instructions {
+                push(&["--append-system-prompt", text]);
+            }
+            if let Some(tools) = list("allowed_tools").filter(|t| !t.is_empty()) {
+                push(&["--allowedTools", &tools]);
+            }
+            if let Some(tools) = list("disallowed_tools").filter(|t| !t.is_empty()) {
+                push(&["--disallowedTools", &tools]);
+            }
+            if let Some(mode) = grant("permission_mode").and_then(Value::as_str) {
+                push(&["--permission-mode", mode]);
+            }
+            if let Some(model) = &options.model {
+                push(&["--model", model]);
+            }
+            if let Some(turns) = options.max_turns {
+                push(&["--max-turns", &turns.to_string()]);
+            }
+            if options.dangerously_skip_permissions {
+                push(&["--dangerously-skip-permissions"]);
+            }
+        }
+        AgentKind::Codex => {
+            push(&["exec", "--json", "--skip-git-repo-check"]);
+            let sandbox = grant("sandbox")
+                .and_then(Value::as_str)
+                .unwrap_or("read-only");
+            if options.dangerously_skip_permissions {
+                push(&["--dangerously-bypass-approvals-and-sandbox"]);
+            } else {
+                push(&["--sandbox", sandbox]);
+            }
+            if let Some(model) = &options.model {
+                push(&["--model", model]);
+            }
+            push(&[&with_instructions]);
+        }
+        AgentKind::Gemini => {
+            push(&["-p", &with_instructions, "--output-format", "stream-json"]);
+            if options.dangerously_skip_permissions {
+                push(&["--yolo"]);
+            } else if let Some(mode) = grant("approval_mode").and_then(Value::as_str) {
+                push(&["--approval-mode", mode]);
+            }
+            if let Some(model) = &options.model {
+                push(&["--model", model]);
+            }
+        }
+        AgentKind::Aider => {
+            push(&[
+                "--message",
+                &with_instructions,
+                "--no-pretty",
+                "--no-check-update",
+                "--no-show-model-warnings",
+            ]);
+            if grant("auto_commits").and_then(Value::as_bool) == Some(false) {
+                push(&["--no-auto-commits"]);
+            }
+            if options.dangerously_skip_permissions {
+                push(&["--yes-always"]);
+            }
+            if let Some(model) = &options.model {
+                push(&["--model", model]);
+            }
+        }
+    }
+    // No colour, no pager, no update prompts: a pipe is not a person.
+    let env = [("NO_COLOR", "1"), ("FORCE_COLOR", "0"), ("CI", "1")]
+        .iter()
+        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
+        .collect();
+    Ok(Launch { argv, env })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_fake(kind: AgentKind, f: impl FnOnce()) {
+        let (_, variable, _) = kind.program();
+        let fake =
+            std::env::temp_dir().join(format!("sc-fake-{}-{}", kind.name(), std::process::id()));
+        std::fs::write(&fake, "#!/bin/sh\n").unwrap();
+        // SAFETY: tests of this crate touch these variables from this test
+        // only, each its own variable.
+        unsafe { std::env::set_var(variable, &fake) };
+        f();
+        unsafe { std::env::remove_var(variable) };
+    }
+
+    fn strings(launch: &Launch) -> Vec<String> {
+        launch.argv[1..]
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn claude_gets_stream_json_and_the_role_grant_never_the_dangerous_flag() {
+        with_fake(AgentKind::ClaudeCode, || {
+            let grant = serde_json::json!({"allowed_tools": ["Read", "Edit"], "disallowed_tools": ["Bash"], "permission_mode": "acceptEdits"});
+            let launch = command(
+                AgentKind::ClaudeCode,
+                "do it",
+                Some("be careful"),
+                Some(&grant),
+                &AgentOptions::default(),
+            )
+            .unwrap();
+            let args = strings(&launch);
+            assert_eq!(
+                args,
+                [
+                    "-p",
+                    "do it",
+                    "--output-format",
+                    "stream-json",
+                    "--verbose",
+                    "--include-partial-messages",
+                    "--append-system-prompt",
+                    "be careful",
+                    "--allowedTools",
+                    "Read,Edit",
+                    "--disallowedTools",
+                    "Bash",
+                    "--permission-mode",
+                    "acceptEdits"
+                ]
+            );
+            assert!(!args.iter().any(|a| a.contains("dangerously")));
+        });
+    }
+
+    #[test]
+    fn codex_and_gemini_are_sandboxed_by_default() {
+        with_fake(AgentKind::Codex, || {
+            let args = strings(
+                &command(AgentKind::Codex, "p", None, None, &AgentOptions::default()).unwrap(),
+            );
+            assert_eq!(
+                args,
+                [
+                    "exec",
+                    "--json",
+                    "--skip-git-repo-check",
+                    "--sandbox",
+                    "read-only",
+                    "p"
+                ]
+            );
+        });
+        with_fake(AgentKind::Gemini, || {
+            let args = strings(
+                &command(AgentKind::Gemini, "p", None, None, &AgentOptions::default()).unwrap(),
+            );
+            assert_eq!(args, ["-p", "p", "--output-format", "stream-json"]);
+            let yolo = AgentOptions {
+                dangerously_skip_permissions: true,
+                ..AgentOptions::default()
+            };
+            assert!(
+                strings(&command(AgentKind::Gemini, "p", None, None, &yolo).unwrap())
+                    .contains(&"--yolo".to_owned())
+            );
+        });
+    }
+
+    #[test]
+    fn a_missing_cli_says_how_to_install_it() {
+        // SAFETY: see with_fake; no other test reads SC_AIDER.
+        unsafe { std::env::set_var("SC_AIDER", "/no/such/aider") };
+        let err = command(AgentKind::Aider, "p", None, None, &AgentOptions::default()).unwrap_err();
+        unsafe { std::env::remove_var("SC_AIDER") };
+        assert!(err.contains("SC_AIDER"), "{err}");
+    }
+}

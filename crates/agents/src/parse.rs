@@ -1,0 +1,368 @@
+//! Each agent CLI's JSON lines, read into the normalized `agent` annotation
+//! of the event contract:
+//!
+//! - `{"kind":"init","session":..,"model":..}`
+//! - `{"kind":"text","text":..,"delta":bool}`
+//! - `{"kind":"tool_call","id":..,"tool":..,"input":{..}}`
+//! - `{"kind":"tool_result","id":..,"is_error":bool}`
+//! - `{"kind":"result","ok":bool,"text":..,"cost_usd":..,"input_tokens":..,"output_tokens":..,"turns":..}`
+//! - `{"kind":"error","message":..}`
+//!
+//! A line this parser does not know gets no annotation: it stays plain
+//! output, never an error.
+
+use serde_json::{Map, Value, json};
+
+use crate::AgentKind;
+
+/// Reads one agent's lines, keeping what a CLI spreads over several
+/// (Codex reports usage per turn; the result wants the totals).
+#[derive(Debug, Clone)]
+pub struct Parser {
+    kind: AgentKind,
+    turns: u64,
+    input_tokens: u64,
+    output_tokens: u64,
+    cached_tokens: u64,
+}
+
+impl Parser {
+    pub fn new(kind: AgentKind) -> Parser {
+        Parser {
+            kind,
+            turns: 0,
+            input_tokens: 0,
+            output_tokens: 0,
+            cached_tokens: 0,
+        }
+    }
+
+    /// The annotation for one complete line (with or without its `\n`).
+    pub fn line(&mut self, line: &[u8]) -> Option<Value> {
+        if self.kind == AgentKind::Aider {
+            return aider(std::str::from_utf8(line).ok()?);
+        }
+        let text = std::str::from_utf8(line).ok()?.trim();
+        if !text.starts_with('{') {
+            return None;
+        }
+        let value: Value = serde_json::from_str(text).ok()?;
+        let object = value.as_object()?;
+        match self.kind {
+            AgentKind::ClaudeCode => claude(object),
+            AgentKind::Codex => self.codex(object),
+            AgentKind::Gemini => gemini(object),
+            AgentKind::Aider => None,
+        }
+    }
+
+    fn codex(&mut self, o: &Map<String, Value>) -> Option<Value> {
+        match str_of(o, "type")? {
+            "thread.started" => {
+                Some(json!({"kind": "init", "session": o.get("thread_id"), "model": Value::Null}))
+            }
+            "item.started" | "item.completed" => codex_item(
+                str_of(o, "type")? == "item.completed",
+                o.get("item")?.as_object()?,
+            ),
+            "turn.completed" => {
+                // Usage comes per turn: the result carries the sum so far.
+                let usage = o.get("usage");
+                let n = |k: &str| {
+                    usage
+                        .and_then(|u| u.get(k))
+                        .and_then(Value::as_u64)
+                        .unwrap_or(0)
+                };
+                self.turns += 1;
+                self.input_tokens += n("input_tokens");
+                self.output_tokens += n("output_tokens");
+                self.cached_tokens += n("cached_input_tokens");
+                Some(json!({
+                    "kind": "result",
+                    "ok": true,
+                    "text": Value::Null,
+                    "cost_usd": Value::Null,
+                    "input_tokens": self.input_tokens,
+                    "output_tokens": self.output_tokens,
+                    "cached_input_tokens": self.cached_tokens,
+                    "turns": self.turns,
+                }))
+            }
+            "turn.failed" => {
+                self.turns += 1;
+                let message = o
+                    .get("error")
+                    .and_then(|e| e.get("message"))
+                    .and_then(Value::as_str);
+                Some(json!({
+                    "kind": "result",
+                    "ok": false,
+                    "text": message,
+                    "cost_usd": Value::Null,
+                    "input_tokens": self.input_tokens,
+                    "output_tokens": self.output_tokens,
+                    "turns": self.turns,
+                }))
+            }
+            "error" => Some(
+                json!({"kind": "error", "message": o.get("message").and_then(Value::as_str).unwrap_or("")}),
+            ),
+            _ => None,
+        }
+    }
+}
+
+fn str_of<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
+    o.get(key)?.as_str()
+}
+
+fn claude(o: &Map<String, Value>) -> Option<Value> {
+    match str_of(o, "type")? {
+        "system" if str_of(o, "subtype") == Some("init") => Some(json!({
+            "kind": "init",
+            "session": o.get("session_id"),
+            "model": o.get("model"),
+        })),
+        "stream_event" => {
+            let event = o.get("event")?.as_object()?;
+            if str_of(event, "type")? != "content_block_delta" {
+                return None;
+            }
+            let delta = event.get("delta")?.as_object()?;
+            match str_of(delta, "type")? {
+                "text_delta" => {
+                    Some(json!({"kind": "text", "text": delta.get("text"), "delta": true}))
+                }
+                _ => None, // thinking, signatures, tool input: the whole message follows
+            }
+        }
+        "assistant" => {
+            let content = o.get("message")?.get("content")?.as_array()?;
+            several(content.iter().filter_map(|block| {
+                let block = block.as_object()?;
+                match str_of(block, "type")? {
+                    "text" => {
+                        Some(json!({"kind": "text", "text": block.get("text"), "delta": false}))
+                    }
+                    "tool_use" => Some(json!({
+                        "kind": "tool_call",
+                        "id": block.get("id"),
+                        "tool": block.get("name"),
+                        "input": block.get("input").cloned().unwrap_or_else(|| json!({})),
+                    })),
+                    _ => None,
+                }
+            }))
+        }
+        "user" => {
+            let content = o.get("message")?.get("content")?.as_array()?;
+            several(content.iter().filter_map(|block| {
+                let block = block.as_object()?;
+                (str_of(block, "type")? == "tool_result").then(|| {
+                    json!({
+                        "kind": "tool_result",
+                        "id": block.get("tool_use_id"),
+                        "is_error": block.get("is_error").and_then(Value::as_bool).unwrap_or(false),
+                    })
+                })
+            }))
+        }
+        "result" => {
+            let usage = o.get("usage");
+            let tokens = |k: &str| usage.and_then(|u| u.get(k)).cloned().unwrap_or(Value::Null);
+            let is_error = o.get("is_error").and_then(Value::as_bool).unwrap_or(false);
+            Some(json!({
+                "kind": "result",
+                "ok": !is_error && str_of(o, "subtype").is_none_or(|s| s == "success"),
+                "text": o.get("result"),
+                // Cumulative for the session: the last result is the total.
+                "cost_usd": o.get("total_cost_usd"),
+                "input_tokens": tokens("input_tokens"),
+                "output_tokens": tokens("output_tokens"),
+                "cache_read_input_tokens": tokens("cache_read_input_tokens"),
+                "cache_creation_input_tokens": tokens("cache_creation_input_tokens"),
+                "turns": o.get("num_turns"),
+            }))
+        }
+        "error" => Some(json!({"kind": "error", "message": error_message(o)})),
+        _ => None,
+    }
+}
+
+/// One annotation per line: the first thing the line says, and the rest,
+/// when it says more, in `also` (an addition to the contract's shape).
+fn several(mut items: impl Iterator<Item = Value>) -> Option<Value> {
+    let mut first = items.next()?;
+    let rest: Vec<Value> = items.collect();
+    if !rest.is_empty()
+        && let Some(object) = first.as_object_mut()
+    {
+        object.insert("also".into(), Value::Array(rest));
+    }
+    Some(first)
+}
+
+fn error_message(o: &Map<String, Value>) -> String {
+    match o.get("error").or_else(|| o.get("message")) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Object(e)) => e
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned(),
+        _ => String::new(),
+    }
+}
+
+fn codex_item(completed: bool, item: &Map<String, Value>) -> Option<Value> {
+    let id = item.get("id");
+    let kind = str_of(item, "type")?;
+    match (kind, completed) {
+        ("agent_message", true) => {
+            Some(json!({"kind": "text", "text": item.get("text"), "delta": false}))
+        }
+        ("reasoning", true) => Some(
+            json!({"kind": "text", "text": item.get("text"), "delta": false, "thinking": true}),
+        ),
+        ("command_execution" | "file_change" | "mcp_tool_call" | "web_search", false) => {
+            Some(json!({
+                "kind": "tool_call",
+                "id": id,
+                "tool": codex_tool(kind, item),
+                "input": codex_input(kind, item),
+            }))
+        }
+        ("command_execution" | "file_change" | "mcp_tool_call" | "web_search", true) => {
+            let failed = str_of(item, "status") == Some("failed")
+                || item
+                    .get("exit_code")
+                    .and_then(Value::as_i64)
+                    .is_some_and(|c| c != 0)
+                || item.get("error").is_some_and(|e| !e.is_null());
+            Some(json!({
+                "kind": "tool_result",
+                "id": id,
+                "is_error": failed,
+                "tool": codex_tool(kind, item),
+            }))
+        }
+        ("error", _) => Some(json!({"kind": "error", "message": item.get("message")})),
+        _ => None,
+    }
+}
+
+fn codex_tool(kind: &str, item: &Map<String, Value>) -> Value {
+    match kind {
+        "mcp_tool_call" => match (str_of(item, "server"), str_of(item, "tool")) {
+            (Some(server), Some(tool)) => json!(format!("{server}.{tool}")),
+            _ => json!("mcp_tool_call"),
+        },
+        other => json!(other),
+    }
+}
+
+fn codex_input(kind: &str, item: &Map<String, Value>) -> Value {
+    let pick = |keys: &[&str]| {
+        let mut input = Map::new();
+        for key in keys {
+            if let Some(v) = item.get(*key) {
+                input.insert((*key).to_owned(), v.clone());
+            }
+        }
+        Value::Object(input)
+    };
+    match kind {
+        "command_execution" => pick(&["command"]),
+        "file_change" => pick(&["changes"]),
+        "web_search" => pick(&["query"]),
+        _ => pick(&["arguments"]),
+    }
+}
+
+fn gemini(o: &Map<String, Value>) -> Option<Value> {
+    match str_of(o, "type")? {
+        "init" => {
+            Some(json!({"kind": "init", "session": o.get("session_id"), "model": o.get("model")}))
+        }
+        "message" if str_of(o, "role") == Some("assistant") => Some(json!({
+            "kind": "text",
+            "text": o.get("content"),
+            "delta": o.get("delta").and_then(Value::as_bool).unwrap_or(false),
+        })),
+        // Gemini's tool ids are opaque strings: they are passed as they are.
+        "tool_use" => Some(json!({
+            "kind": "tool_call",
+            "id": o.get("tool_id"),
+            "tool": o.get("tool_name"),
+            "input": o.get("parameters").cloned().unwrap_or_else(|| json!({})),
+        })),
+        "tool_result" => Some(json!({
+            "kind": "tool_result",
+            "id": o.get("tool_id"),
+            "is_error": str_of(o, "status") != Some("success"),
+        })),
+        "result" => {
+            let stats = o.get("stats");
+            let n = |k: &str| stats.and_then(|s| s.get(k)).cloned().unwrap_or(Value::Null);
+            let ok = str_of(o, "status") == Some("success");
+            let text = (!ok).then(|| error_message(o)).filter(|m| !m.is_empty());
+            Some(json!({
+                "kind": "result",
+                "ok": ok,
+                "text": text,
+                "cost_usd": Value::Null,
+                "input_tokens": n("input_tokens"),
+                "output_tokens": n("output_tokens"),
+                "turns": Value::Null,
+            }))
+        }
+        "error" => Some(json!({"kind": "error", "message": error_message(o)})),
+        _ => None,
+    }
+}
+
+/// aider prints plain text; its `Tokens: 2.1k sent, 150 received. Cost:
+/// $0.01 message, $0.05 session.` lines carry the running cost.
+fn aider(line: &str) -> Option<Value> {
+    let line = line.trim();
+    let rest = line.strip_prefix("Tokens:")?;
+    let (tokens, cost) = rest.split_once("Cost:").unwrap_or((rest, ""));
+    let count = |word: &str| {
+        tokens
+            .split(',')
+            .find(|part| part.contains(word))
+            .and_then(|part| {
+                let number = part.split_whitespace().next()?;
+                let (digits, scale) = match number.strip_suffix('k') {
+                    Some(d) => (d, 1000.0),
+                    None => match number.strip_suffix('M') {
+                        Some(d) => (d, 1e6),
+                        None => (number, 1.0),
+                    },
+                };
+                digits
+                    .replace(',', "")
+                    .parse::<f64>()
+                    .ok()
+                    .map(|n| (n * scale).round() as u64)
+            })
+    };
+    let session = cost
+        .split(',')
+        .find(|part| part.contains("session"))
+        .and_then(|part| {
+            part.trim()
+                .trim_start_matches('$')
+                .split_whitespace()
+                .next()?
+                .parse::<f64>()
+                .ok()
+        });
+    Some(json!({
+        "kind": "usage",
+        "input_tokens": count("sent"),
+        "output_tokens": count("received"),
+        "cost_usd": session,
+    }))
+}
