@@ -357,6 +357,7 @@ pub fn stream_of(id: &str, n: u64) -> Vec<u8> {
             bytes: bytes as u64,
             leaked: false,
             ended_by: None,
+            agent_result: None,
         },
     )));
     out
@@ -437,6 +438,7 @@ pub fn exit_event(
             bytes,
             leaked: false,
             ended_by: None,
+            agent_result: None,
         },
     ))
 }

@@ -148,6 +148,43 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..=19))]
     pub nice: Option<i32>,
 
+    /// The worker kind: shell (a command), or an agent CLI (claude-code,
+    /// codex, gemini, aider) run headless for --prompt
+    #[arg(long, value_name = "KIND", default_value = "shell")]
+    pub kind: String,
+
+    /// What to ask the agent (with an agent --kind); with --kind shell, a
+    /// command line for `sh -c`
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: Option<String>,
+
+    /// A role of the catalogue (see sc-plan --list-roles): its instructions,
+    /// its least-privilege grant for the agent, and its timeout
+    #[arg(long, value_name = "ROLE")]
+    pub role: Option<String>,
+
+    /// A roles file laid over the built-in catalogue (as sc-plan's)
+    #[arg(long, value_name = "FILE", requires = "role")]
+    pub roles_file: Option<PathBuf>,
+
+    /// The agent's model
+    #[arg(long, value_name = "MODEL")]
+    pub model: Option<String>,
+
+    /// Claude Code: at most this many agent turns
+    #[arg(long, value_name = "N")]
+    pub max_turns: Option<u32>,
+
+    /// Let the agent skip its permission checks (--dangerously-skip-permissions,
+    /// --yolo, ...). Never implied: only this flag passes such an option
+    #[arg(long)]
+    pub dangerously_skip_permissions: bool,
+
+    /// Seconds an agent may run on after printing its result before it is
+    /// ended (an MCP server or a background shell can keep it alive)
+    #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_secs)]
+    pub agent_exit_grace: f64,
+
     /// Plan mode: how many tasks run at once
     #[arg(short = 'j', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
     pub jobs: u64,

@@ -7,8 +7,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use clap::CommandFactory;
+use sc_agents::{AgentKind, AgentOptions};
 use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, WorkerOptions, terminal_size};
 use sc_events::Limits;
+use sc_planner::roles::{Catalogue, Role};
 
 use crate::cli::{Cli, Generate, PtyArg};
 
@@ -19,11 +21,13 @@ pub fn run(cli: Cli) -> i32 {
     if let Some(Generate::Man) = cli.generate {
         return generate_man();
     }
-    let plan_mode = cli.command.is_empty();
+    let agent = AgentKind::from_name(&cli.kind);
+    let plan_mode = cli.command.is_empty() && cli.prompt.is_none();
     if plan_mode && io::stdin().is_terminal() {
         eprintln!(
             "sc-spawn: no command, and no plan on stdin: run a command with `sc-spawn -- CMD [ARGS...]`, \
-             or pipe a plan in (`sc-plan TASK | sc-spawn`); see --help"
+             an agent with `sc-spawn --kind claude-code --prompt TEXT`, or pipe a plan in \
+             (`sc-plan TASK | sc-spawn`); see --help"
         );
         return EXIT_USAGE;
     }
@@ -33,22 +37,67 @@ pub fn run(cli: Cli) -> i32 {
         );
         return EXIT_USAGE;
     }
-    let id = match cli.command.first() {
-        Some(program) => cli.id.clone().unwrap_or_else(|| default_id(program)),
-        None => String::new(),
+    if cli.prompt.is_some() && !cli.command.is_empty() {
+        eprintln!("sc-spawn: give either --prompt or a command after --, not both");
+        return EXIT_USAGE;
+    }
+    let role = match role(&cli) {
+        Ok(role) => role,
+        Err(e) => {
+            eprintln!("sc-spawn: {e}");
+            return EXIT_USAGE;
+        }
     };
-    let spec = spec(&cli, &id);
+    let agent_options = AgentOptions {
+        model: cli.model.clone(),
+        max_turns: cli.max_turns,
+        dangerously_skip_permissions: cli.dangerously_skip_permissions,
+    };
+    let mut command = cli.command.clone();
+    let mut extra_env = Vec::new();
+    if let Some(prompt) = &cli.prompt {
+        match agent {
+            Some(kind) => {
+                let instructions = role.as_ref().map(|r| r.instructions.as_str());
+                let grant = role.as_ref().and_then(|r| r.permissions.get(kind.name()));
+                match sc_agents::command(kind, prompt, instructions, grant, &agent_options) {
+                    Ok(launch) => {
+                        command = launch.argv;
+                        extra_env = launch.env;
+                    }
+                    Err(e) => {
+                        // Like a command that is not found: an error event and exit 127.
+                        return refuse(&cli, kind.name(), e);
+                    }
+                }
+            }
+            None => command = vec!["sh".into(), "-c".into(), prompt.into()],
+        }
+    }
+    let id = match (&cli.id, &role, agent, command.first()) {
+        (Some(id), ..) => id.clone(),
+        (None, Some(role), _, _) => role.id.clone(),
+        (None, None, Some(kind), _) => kind.name().to_owned(),
+        (None, None, None, Some(program)) => default_id(program),
+        _ => String::new(),
+    };
+    let mut spec = spec(&cli, &id);
+    spec.argv = command;
+    spec.env.extend(extra_env);
+    let timeout = secs(cli.timeout).or_else(|| role.as_ref().and_then(|r| secs(r.timeout_s)));
     let opts = WorkerOptions {
         id,
-        kind: "shell".into(),
+        kind: cli.kind.clone(),
         flush: Duration::from_millis(cli.flush_ms),
         max_event_bytes: usize::try_from(cli.max_event_bytes).unwrap_or(usize::MAX),
         heartbeat: secs(cli.heartbeat),
         stall: secs(cli.stall),
-        timeout: secs(cli.timeout),
+        timeout,
         kill_grace: Duration::from_secs_f64(cli.kill_grace),
         drain: Duration::from_millis(cli.drain_ms),
         progress: !cli.no_progress,
+        agent,
+        agent_grace: Duration::from_secs_f64(cli.agent_exit_grace),
         ..WorkerOptions::default()
     };
     let stdout = io::stdout();
@@ -76,7 +125,9 @@ pub fn run(cli: Cli) -> i32 {
     let index = if plan_mode {
         let outer = std::env::var("SC_WORKER").ok().filter(|p| !p.is_empty());
         let jobs = usize::try_from(cli.jobs).unwrap_or(usize::MAX);
-        if let Err(e) = supervisor.plan_from(&InputSpec::Stdin, jobs, opts, spec, outer) {
+        if let Err(e) =
+            supervisor.plan_from(&InputSpec::Stdin, jobs, opts, spec, agent_options, outer)
+        {
             eprintln!("sc-spawn: cannot read the plan on stdin: {e}");
             return EXIT_USAGE;
         }
@@ -134,6 +185,43 @@ fn spec(cli: &Cli, id: &str) -> Spec {
             .or_else(|| terminal_size(0))
             .unwrap_or((80, 24)),
     }
+}
+
+/// The role named by --role, from the built-in catalogue and --roles-file.
+fn role(cli: &Cli) -> Result<Option<Role>, String> {
+    let Some(name) = &cli.role else {
+        return Ok(None);
+    };
+    let mut catalogue = Catalogue::built_in();
+    if let Some(path) = &cli.roles_file {
+        let json = std::fs::read_to_string(path)
+            .map_err(|e| format!("roles file {}: {e}", path.display()))?;
+        catalogue
+            .overlay(&json)
+            .map_err(|e| format!("roles file {}: {e}", path.display()))?;
+    }
+    catalogue.get(name).cloned().map(Some).ok_or_else(|| {
+        format!(
+            "unknown role `{name}` (known: {})",
+            catalogue.names().join(", ")
+        )
+    })
+}
+
+/// An agent that cannot be launched (its CLI is missing): the stream still
+/// says so, as an `error` and an `exit` with code 127.
+fn refuse(cli: &Cli, kind: &str, message: String) -> i32 {
+    let id = cli.id.clone().unwrap_or_else(|| kind.to_owned());
+    let stdout = io::stdout();
+    let mut out = Vec::new();
+    let opts = WorkerOptions {
+        id,
+        kind: kind.to_owned(),
+        ..WorkerOptions::default()
+    };
+    sc_capture::Worker::refuse(opts, message, &mut out);
+    let _ = stdout.lock().write_all(&out);
+    127
 }
 
 fn limits(cli: &Cli) -> Option<Limits> {

@@ -18,6 +18,7 @@ use signal_hook_mio::v1_0::Signals;
 use std::collections::HashMap;
 use std::ffi::OsString;
 
+use sc_agents::{AgentKind, AgentOptions};
 use sc_events::{Body, ErrorEvent, Event, Skip, Task, encode, now_ts, parse_line, rename_line};
 
 use crate::input::{Input, InputSpec};
@@ -88,6 +89,8 @@ struct PlanRun {
     template: WorkerOptions,
     /// How every task's worker is launched (stdin, PTY), its command aside.
     template_spec: Spec,
+    /// What agent workers' command lines may add (model, explicit danger).
+    agent: AgentOptions,
     /// This sc-spawn's own id path when nested (SC_WORKER), for the
     /// workers' SC_WORKER.
     path: Option<String>,
@@ -279,6 +282,7 @@ impl Supervisor {
         jobs: usize,
         template: WorkerOptions,
         template_spec: Spec,
+        agent: AgentOptions,
         path: Option<String>,
     ) -> io::Result<()> {
         let input = self.add_input(spec, "stdin".into())?;
@@ -289,6 +293,7 @@ impl Supervisor {
             jobs: jobs.max(1),
             template,
             template_spec,
+            agent,
             path,
             task_of: HashMap::new(),
             completed: false,
@@ -375,10 +380,12 @@ impl Supervisor {
         if let Some(timeout) = task.timeout_s.filter(|t| *t > 0.0 && t.is_finite()) {
             opts.timeout = Some(Duration::from_secs_f64(timeout));
         }
-        let worker = match task_command(&task, &kind) {
-            Ok(argv) => {
+        opts.agent = AgentKind::from_name(&kind);
+        let worker = match task_command(&task, &kind, &plan.agent) {
+            Ok((argv, extra_env)) => {
                 let mut env: Vec<(OsString, OsString)> =
                     vec![("SC_WORKER".into(), sc_worker.into())];
+                env.extend(extra_env);
                 if let Some(vars) = &task.env {
                     env.extend(vars.iter().map(|(k, v)| (k.into(), v.into())));
                 }
@@ -578,28 +585,47 @@ impl PlanRun {
     }
 }
 
-/// The command a task runs: its argv, or its prompt through `sh -c`.
-fn task_command(task: &Task, kind: &str) -> Result<Vec<OsString>, String> {
-    match kind {
-        "shell" | "sc" => {}
-        "claude-code" | "codex" | "gemini" | "aider" => {
-            return Err(format!(
-                "task `{}`: this sc-spawn cannot run agent workers (kind `{kind}`) yet; \
-                 to run the CLI as a plain command, give the task kind `shell` and its command line in `argv`",
-                task.id
-            ));
-        }
-        other => {
-            return Err(format!(
-                "task `{}`: unknown worker kind `{other}` (known: shell, sc, claude-code, codex, gemini, aider)",
-                task.id
-            ));
-        }
+/// The command a task runs: its argv, or its prompt through `sh -c`; for
+/// an agent kind, the CLI's headless command line for its prompt, with the
+/// role's instructions and grant. With the environment it needs.
+fn task_command(
+    task: &Task,
+    kind: &str,
+    agent: &AgentOptions,
+) -> Result<(Vec<OsString>, Vec<(OsString, OsString)>), String> {
+    if let Some(agent_kind) = AgentKind::from_name(kind) {
+        let prompt = task
+            .prompt
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "task `{}` of kind `{kind}` has no `prompt`: nothing to ask the agent",
+                    task.id
+                )
+            })?;
+        let launch = sc_agents::command(
+            agent_kind,
+            prompt,
+            task.instructions.as_deref(),
+            task.permissions.as_ref(),
+            agent,
+        )
+        .map_err(|e| format!("task `{}`: {e}", task.id))?;
+        return Ok((launch.argv, launch.env));
+    }
+    if !matches!(kind, "shell" | "sc") {
+        return Err(format!(
+            "task `{}`: unknown worker kind `{kind}` (known: shell, sc, claude-code, codex, gemini, aider)",
+            task.id
+        ));
     }
     match (&task.argv, &task.prompt) {
-        (Some(argv), _) if !argv.is_empty() => Ok(argv.iter().map(OsString::from).collect()),
+        (Some(argv), _) if !argv.is_empty() => {
+            Ok((argv.iter().map(OsString::from).collect(), Vec::new()))
+        }
         (_, Some(prompt)) if !prompt.trim().is_empty() => {
-            Ok(vec!["sh".into(), "-c".into(), prompt.into()])
+            Ok((vec!["sh".into(), "-c".into(), prompt.into()], Vec::new()))
         }
         _ => Err(format!(
             "task `{}` has neither `argv` nor `prompt`: nothing to run",

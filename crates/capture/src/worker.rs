@@ -19,6 +19,9 @@ use sc_events::{
     Stream, TsText, encode, now_ts,
 };
 
+use sc_agents::{AgentKind, Parser};
+use serde_json::Value;
+
 use crate::framer::Framer;
 use crate::launch::{Launched, PtyMode, Spec, launch};
 use crate::limits::{Applied, MemoryBy};
@@ -52,6 +55,10 @@ pub struct WorkerOptions {
     /// The worker's stdout is itself an sc stream (kind `sc`): re-emit its
     /// events as `ID/inner` instead of wrapping them as output.
     pub nested: bool,
+    /// An agent CLI: its output lines are read into `agent` annotations.
+    pub agent: Option<AgentKind>,
+    /// How long an agent may run on after its result before it is ended.
+    pub agent_grace: Duration,
 }
 
 impl Default for WorkerOptions {
@@ -69,6 +76,8 @@ impl Default for WorkerOptions {
             progress: true,
             first_seq: 0,
             nested: false,
+            agent: None,
+            agent_grace: Duration::from_secs(10),
         }
     }
 }
@@ -95,6 +104,62 @@ struct Source {
     mid_line: bool,
     /// For a nested worker's stdout: the events it carries.
     nest: Option<Nest>,
+    /// For an agent's stdout: its lines, read as they complete.
+    tap: Option<AgentTap>,
+}
+
+/// The longest agent line read whole (an image read can be megabytes);
+/// its bytes stream on either way.
+const MAX_AGENT_LINE: usize = 64 * 1024 * 1024;
+
+/// Reads an agent's output lines as the framer hands them out.
+#[derive(Debug)]
+struct AgentTap {
+    parser: Parser,
+    line: Vec<u8>,
+    /// The current line passed MAX_AGENT_LINE: it is not read.
+    too_long: bool,
+    /// The agent's result, when it said one: whether it succeeded.
+    result: Option<bool>,
+}
+
+impl AgentTap {
+    fn new(kind: AgentKind) -> AgentTap {
+        AgentTap {
+            parser: Parser::new(kind),
+            line: Vec::new(),
+            too_long: false,
+            result: None,
+        }
+    }
+
+    /// A framed chunk; the annotation when it completes a line.
+    fn push(&mut self, chunk: &[u8]) -> Option<Value> {
+        if !self.too_long {
+            if self.line.len() + chunk.len() > MAX_AGENT_LINE {
+                self.too_long = true;
+                self.line = Vec::new();
+            } else {
+                self.line.extend_from_slice(chunk);
+            }
+        }
+        if chunk.last() != Some(&b'\n') {
+            return None;
+        }
+        let note = if self.too_long {
+            None
+        } else {
+            self.parser.line(&self.line)
+        };
+        self.line.clear();
+        self.too_long = false;
+        if let Some(note) = &note
+            && note["kind"] == "result"
+        {
+            self.result = note["ok"].as_bool();
+        }
+        note
+    }
 }
 
 #[derive(Debug)]
@@ -125,6 +190,8 @@ pub struct Worker {
     /// sent SIGTERM and are ended for good by [`Worker::end_leftovers`].
     leftovers: bool,
     tree: ProcessTree,
+    /// When an agent's result came (it should exit soon after).
+    result_at: Option<Instant>,
     limits: Option<Limits>,
     applied: Applied,
 }
@@ -218,6 +285,7 @@ impl Worker {
             finished: false,
             leftovers: false,
             tree: ProcessTree::default(),
+            result_at: None,
             limits: None,
             applied: Applied::default(),
             opts,
@@ -249,6 +317,11 @@ impl Worker {
                 readable: true,
                 mid_line: false,
                 nest: (self.opts.nested && stream != Stream::Stderr).then(Nest::default),
+                tap: self
+                    .opts
+                    .agent
+                    .filter(|_| stream != Stream::Stderr)
+                    .map(AgentTap::new),
             });
         }
         Ok(())
@@ -298,6 +371,7 @@ impl Worker {
                         self.last_output = now;
                         self.stalled = false;
                         self.frame(index, &scratch[..n], now, sink.buffer());
+                        self.note_result(now);
                     }
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => source.readable = false,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -347,6 +421,7 @@ impl Worker {
         };
         let mut chunks = Chunks {
             encoder: &source.encoder,
+            tap: None,
             seq,
             lines,
             bytes,
@@ -391,6 +466,7 @@ impl Worker {
         let source = &mut sources[index];
         let mut chunks = Chunks {
             encoder: &source.encoder,
+            tap: source.tap.as_mut(),
             seq,
             lines,
             bytes,
@@ -510,6 +586,16 @@ impl Worker {
             self.timed_out = true;
             self.terminate("timeout", now);
         }
+        if self.status.is_none()
+            && self.ended_by.is_none()
+            && self
+                .result_at
+                .is_some_and(|at| at + self.opts.agent_grace <= now)
+        {
+            // The agent said its result but does not exit (an MCP server or
+            // a background shell keeps it alive): end it like a timeout.
+            self.terminate("result without exit", now);
+        }
         if self.drain_until.is_some_and(|t| t <= now) {
             // The worker is gone but something it started still holds its
             // outputs: name it, and end the group like the worker's own.
@@ -596,6 +682,7 @@ impl Worker {
                 .ended_by
                 .or_else(|| self.limit_hit(status))
                 .map(str::to_owned),
+            agent_result: self.agent_result().map(str::to_owned),
         };
         self.emit(out, exit);
         self.applied.cleanup();
@@ -603,6 +690,36 @@ impl Worker {
         self.kill_at = None;
         self.close_at = None;
         self.drain_until = None;
+    }
+
+    /// An agent's verdict: `ok`, `error`, or `missing` (no result at all).
+    fn agent_result(&self) -> Option<&'static str> {
+        self.opts.agent?;
+        if self.launch_failed {
+            return None;
+        }
+        let result = self
+            .sources
+            .iter()
+            .find_map(|s| s.tap.as_ref())
+            .and_then(|t| t.result);
+        Some(match result {
+            Some(true) => "ok",
+            Some(false) => "error",
+            None => "missing",
+        })
+    }
+
+    /// The agent's result, when one was seen: when it came.
+    fn note_result(&mut self, now: Instant) {
+        if self.result_at.is_none()
+            && self
+                .sources
+                .iter()
+                .any(|s| s.tap.as_ref().is_some_and(|t| t.result.is_some()))
+        {
+            self.result_at = Some(now);
+        }
     }
 
     /// The limits as the start event reports them.
@@ -657,13 +774,18 @@ impl Worker {
         if self.timed_out {
             return 124;
         }
-        match self.status {
+        let code = match self.status {
             Some(status) => status
                 .code()
                 .or_else(|| status.signal().map(|n| 128 + n))
                 .unwrap_or(1),
             None => 1,
+        };
+        // An agent that exits 0 without a successful result did not succeed.
+        if code == 0 && self.agent_result().is_some_and(|r| r != "ok") {
+            return 1;
         }
+        code
     }
 
     fn emit(&mut self, out: &mut Vec<u8>, body: impl Into<Body>) {
@@ -676,6 +798,7 @@ impl Worker {
 /// Turns framed chunks into output events for one source.
 struct Chunks<'a> {
     encoder: &'a OutputEncoder,
+    tap: Option<&'a mut AgentTap>,
     seq: &'a mut u64,
     lines: &'a mut u64,
     bytes: &'a mut u64,
@@ -692,6 +815,7 @@ impl Chunks<'_> {
         *self.lines += u64::from(ends_line);
         *self.mid_line = !ends_line;
         *self.bytes += chunk.len() as u64;
+        let agent = self.tap.as_mut().and_then(|tap| tap.push(chunk));
         match std::str::from_utf8(chunk) {
             Ok(text) => {
                 let progress = if self.progress {
@@ -699,12 +823,19 @@ impl Chunks<'_> {
                 } else {
                     None
                 };
-                self.encoder
-                    .encode_text(out, *self.seq, self.ts, text, progress.as_ref());
+                self.encoder.encode_text(
+                    out,
+                    *self.seq,
+                    self.ts,
+                    text,
+                    progress.as_ref(),
+                    agent.as_ref(),
+                );
             }
-            Err(_) => self
-                .encoder
-                .encode_bytes(out, *self.seq, self.ts, chunk, None),
+            Err(_) => {
+                self.encoder
+                    .encode_bytes(out, *self.seq, self.ts, chunk, None, agent.as_ref())
+            }
         }
         *self.seq += 1;
     }

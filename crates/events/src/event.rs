@@ -289,4 +289,9 @@ pub struct Exit {
     /// output`, `cpu limit`, `memory limit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<String>,
+    /// Addition to v1, agent workers only: `ok`, `error` (the agent's result
+    /// says it failed) or `missing` (it exited without a result). Anything
+    /// but `ok` is a failure, whatever the exit code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_result: Option<String>,
 }

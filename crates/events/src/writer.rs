@@ -9,6 +9,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 use crate::event::{Body, Event, Progress, Stream};
 
@@ -121,11 +122,11 @@ impl OutputEncoder {
     ) -> bool {
         match std::str::from_utf8(data) {
             Ok(text) => {
-                self.encode_text(out, seq, ts, text, progress);
+                self.encode_text(out, seq, ts, text, progress, None);
                 true
             }
             Err(_) => {
-                self.encode_bytes(out, seq, ts, data, progress);
+                self.encode_bytes(out, seq, ts, data, progress, None);
                 false
             }
         }
@@ -139,11 +140,12 @@ impl OutputEncoder {
         ts: &TsText,
         text: &str,
         progress: Option<&Progress>,
+        agent: Option<&Value>,
     ) {
         self.head(out, seq, ts);
         out.extend_from_slice(br#""text":"#);
         push_json_str(out, text);
-        Self::tail(out, progress);
+        Self::tail(out, progress, agent);
     }
 
     /// Append an output event with a `bytes` payload (for bytes that are not
@@ -155,6 +157,7 @@ impl OutputEncoder {
         ts: &TsText,
         data: &[u8],
         progress: Option<&Progress>,
+        agent: Option<&Value>,
     ) {
         self.head(out, seq, ts);
         out.extend_from_slice(br#""bytes":""#);
@@ -168,7 +171,7 @@ impl OutputEncoder {
             .expect("buffer sized by encoded_len");
         out.truncate(start + written);
         out.push(b'"');
-        Self::tail(out, progress);
+        Self::tail(out, progress, agent);
     }
 
     fn head(&self, out: &mut Vec<u8>, seq: u64, ts: &TsText) {
@@ -179,10 +182,14 @@ impl OutputEncoder {
         out.extend_from_slice(self.stream);
     }
 
-    fn tail(out: &mut Vec<u8>, progress: Option<&Progress>) {
+    fn tail(out: &mut Vec<u8>, progress: Option<&Progress>, agent: Option<&Value>) {
         if let Some(progress) = progress {
             out.extend_from_slice(br#","progress":"#);
             serde_json::to_writer(&mut *out, progress).expect("progress serializes");
+        }
+        if let Some(agent) = agent {
+            out.extend_from_slice(br#","agent":"#);
+            serde_json::to_writer(&mut *out, agent).expect("a JSON value serializes");
         }
         out.extend_from_slice(b"}\n");
     }
@@ -262,6 +269,26 @@ mod tests {
     }
 
     #[test]
+    fn fast_output_with_agent_matches_general() {
+        let agent = serde_json::json!({"kind": "text", "text": "hi", "delta": true});
+        let enc = OutputEncoder::new("claude", Stream::Stdout);
+        let mut fast = Vec::new();
+        enc.encode_text(&mut fast, 3, &TsText::new(2.5), "{}\n", None, Some(&agent));
+        let slow = to_line(&Event::new(
+            "claude",
+            3,
+            2.5,
+            Output {
+                stream: Stream::Stdout,
+                payload: Payload::Text("{}\n".into()),
+                progress: None,
+                agent: Some(agent),
+            },
+        ));
+        assert_eq!(fast, slow);
+    }
+
+    #[test]
     fn type_and_header_come_first() {
         let line = to_line(&Event::new(
             "make",
@@ -276,6 +303,7 @@ mod tests {
                 bytes: 40,
                 leaked: false,
                 ended_by: None,
+                agent_result: None,
             },
         ));
         assert_eq!(
