@@ -585,14 +585,13 @@ impl PlanRun {
     }
 }
 
+/// A command line and what to add to its environment.
+type Command = (Vec<OsString>, Vec<(OsString, OsString)>);
+
 /// The command a task runs: its argv, or its prompt through `sh -c`; for
 /// an agent kind, the CLI's headless command line for its prompt, with the
 /// role's instructions and grant. With the environment it needs.
-fn task_command(
-    task: &Task,
-    kind: &str,
-    agent: &AgentOptions,
-) -> Result<(Vec<OsString>, Vec<(OsString, OsString)>), String> {
+fn task_command(task: &Task, kind: &str, agent: &AgentOptions) -> Result<Command, String> {
     if let Some(agent_kind) = AgentKind::from_name(kind) {
         let prompt = task
             .prompt
