@@ -2,8 +2,10 @@
 //! processes.
 
 mod agents;
+mod claude;
 mod docs;
 mod merge;
+mod mock_model;
 mod plan;
 mod spawn;
 mod util;

@@ -1,0 +1,198 @@
+//! A mock of the Anthropic Messages API on 127.0.0.1, for running the real
+//! Claude Code CLI offline: it streams a reply token by token, asks for one
+//! Bash tool call, and answers the tool's result with a last message.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+/// What the mock says, and what it was asked.
+pub struct MockModel {
+    pub port: u16,
+    /// Bodies of the requests to /v1/messages, in order.
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+/// The text the first turn streams, one delta per piece.
+pub const DELTAS: [&str; 4] = ["Checking ", "the ", "repository ", "now."];
+/// The command the first turn asks Bash to run.
+pub const TOOL_COMMAND: &str = "echo tool-ran-for-real > marker.txt && echo done";
+pub const FINAL_TEXT: &str = "The marker file is written.";
+
+impl MockModel {
+    pub fn start() -> MockModel {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock");
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        let counter = Arc::new(AtomicUsize::new(0));
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let seen = seen.clone();
+                let counter = counter.clone();
+                thread::spawn(move || {
+                    let _ = serve(stream, &seen, &counter);
+                });
+            }
+        });
+        MockModel { port, requests }
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    seen: &Mutex<Vec<String>>,
+    counter: &AtomicUsize,
+) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    loop {
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line)? == 0 {
+            return Ok(());
+        }
+        let mut length = 0usize;
+        loop {
+            let mut header = String::new();
+            reader.read_line(&mut header)?;
+            let header = header.trim_end();
+            if header.is_empty() {
+                break;
+            }
+            if let Some((name, value)) = header.split_once(':')
+                && name.eq_ignore_ascii_case("content-length")
+            {
+                length = value.trim().parse().unwrap_or(0);
+            }
+        }
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        let body = String::from_utf8_lossy(&body).into_owned();
+        let path = request_line
+            .split_whitespace()
+            .nth(1)
+            .unwrap_or("/")
+            .to_owned();
+        if !(request_line.starts_with("POST") && path.starts_with("/v1/messages"))
+            || path.contains("count_tokens")
+        {
+            let reply = "{}";
+            write!(
+                writer,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{reply}",
+                reply.len()
+            )?;
+            writer.flush()?;
+            continue;
+        }
+        seen.lock().unwrap().push(body.clone());
+        let n = counter.fetch_add(1, Ordering::SeqCst);
+        write!(
+            writer,
+            "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
+        )?;
+        writer.flush()?;
+        let conversation = body.contains("\"tools\"") && body.contains("Bash");
+        if body.contains("tool_result") {
+            reply_text(&mut writer, n, &[FINAL_TEXT], "end_turn")?;
+        } else if conversation {
+            reply_tool_use(&mut writer, n)?;
+        } else {
+            // A side request (a title, a summary): a short plain answer.
+            reply_text(&mut writer, n, &["ok"], "end_turn")?;
+        }
+        return Ok(());
+    }
+}
+
+fn event(w: &mut impl Write, name: &str, data: serde_json::Value) -> std::io::Result<()> {
+    write!(w, "event: {name}\ndata: {data}\n\n")?;
+    w.flush()
+}
+
+fn message_start(w: &mut impl Write, n: usize) -> std::io::Result<()> {
+    event(
+        w,
+        "message_start",
+        serde_json::json!({"type": "message_start", "message": {
+            "id": format!("msg_mock_{n}"), "type": "message", "role": "assistant", "content": [],
+            "model": "claude-sonnet-4-5-20250929", "stop_reason": null, "stop_sequence": null,
+            "usage": {"input_tokens": 120, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}),
+    )
+}
+
+fn message_end(w: &mut impl Write, stop: &str, output_tokens: u64) -> std::io::Result<()> {
+    event(
+        w,
+        "message_delta",
+        serde_json::json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
+            "usage": {"output_tokens": output_tokens}}),
+    )?;
+    event(
+        w,
+        "message_stop",
+        serde_json::json!({"type": "message_stop"}),
+    )
+}
+
+fn text_block(w: &mut impl Write, index: usize, pieces: &[&str]) -> std::io::Result<()> {
+    event(
+        w,
+        "content_block_start",
+        serde_json::json!({"type": "content_block_start", "index": index, "content_block": {"type": "text", "text": ""}}),
+    )?;
+    for piece in pieces {
+        event(
+            w,
+            "content_block_delta",
+            serde_json::json!({"type": "content_block_delta", "index": index, "delta": {"type": "text_delta", "text": piece}}),
+        )?;
+        // Apart in time, so that streaming is observable downstream.
+        thread::sleep(Duration::from_millis(60));
+    }
+    event(
+        w,
+        "content_block_stop",
+        serde_json::json!({"type": "content_block_stop", "index": index}),
+    )
+}
+
+fn reply_text(w: &mut impl Write, n: usize, pieces: &[&str], stop: &str) -> std::io::Result<()> {
+    message_start(w, n)?;
+    text_block(w, 0, pieces)?;
+    message_end(w, stop, 9)
+}
+
+fn reply_tool_use(w: &mut impl Write, n: usize) -> std::io::Result<()> {
+    message_start(w, n)?;
+    text_block(w, 0, &DELTAS)?;
+    event(
+        w,
+        "content_block_start",
+        serde_json::json!({"type": "content_block_start", "index": 1, "content_block": {
+            "type": "tool_use", "id": "toolu_mock_1", "name": "Bash", "input": {}}}),
+    )?;
+    let input =
+        serde_json::json!({"command": TOOL_COMMAND, "description": "Write the marker"}).to_string();
+    let (first, second) = input.split_at(input.len() / 2);
+    for part in [first, second] {
+        event(
+            w,
+            "content_block_delta",
+            serde_json::json!({"type": "content_block_delta", "index": 1, "delta": {"type": "input_json_delta", "partial_json": part}}),
+        )?;
+    }
+    event(
+        w,
+        "content_block_stop",
+        serde_json::json!({"type": "content_block_stop", "index": 1}),
+    )?;
+    message_end(w, "tool_use", 40)
+}
