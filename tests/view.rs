@@ -624,3 +624,50 @@ fn terminal_view_shows_rows_lines_and_the_end() {
     let status = wait_with_deadline(&mut screen.child);
     assert_eq!(status.code(), Some(1));
 }
+
+#[test]
+fn agent_workers_are_shown_as_what_they_do() {
+    // A Claude Code transcript through sc-spawn (as its CLI), then sc-view.
+    let fake = temp_file(
+        "fake-claude",
+        format!(
+            "#!/bin/sh\ngrep -v caic_ {}/../shared/fixtures/agents/claude-code/caic-partial-messages-tool-error-2.1.185.jsonl | grep -v '^$'\n",
+            env!("CARGO_MANIFEST_DIR")
+        )
+        .as_bytes(),
+    );
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let stream = sc_spawn()
+        .args([
+            "--kind",
+            "claude-code",
+            "--id",
+            "agent",
+            "--prompt",
+            "Read the file",
+        ])
+        .env("SC_CLAUDE", &fake)
+        .output()
+        .unwrap()
+        .stdout;
+    let viewed = view(&[], &stream);
+    let lines: Vec<&str> = viewed.stdout.lines().skip(1).take(5).collect();
+    assert_eq!(
+        lines,
+        [
+            "[agent] session started (claude-haiku-4-5-20251001)",
+            "[agent] ⚙ Read: /workspace/nonexistent_file.txt",
+            "[agent] ✖ the tool call failed",
+            "[agent] The file `nonexistent_file.txt` does not exist in `/workspace`.",
+            "[agent] result: ok · $0.02 · 18/406 tok · 2 turns",
+        ],
+        "{}",
+        viewed.stdout
+    );
+    assert!(viewed.stdout.contains("agent   ✔ ok"), "{}", viewed.stdout);
+    assert!(viewed.stdout.contains("$0.02 · 18/406 tok"));
+    assert!(
+        !viewed.stdout.contains("stream_event"),
+        "the JSON transport is not shown"
+    );
+}

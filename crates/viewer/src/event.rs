@@ -75,6 +75,8 @@ pub struct ViewEvent<'a> {
     pub timed_out: Option<bool>,
     #[serde(default)]
     pub leaked: Option<bool>,
+    #[serde(borrow, default)]
+    pub agent_result: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

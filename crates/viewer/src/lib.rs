@@ -1,5 +1,6 @@
 //! Showing sc event streams to people.
 //!
+//! - [`agent`]: agent workers' annotations as lines people read.
 //! - [`event`]: a flat, borrowed view of any event line, read fast.
 //! - [`model`]: what the stream says about each worker, built event by event.
 //! - [`text`]: lines assembled from output (`\r` redraws collapsed), control
@@ -10,6 +11,7 @@
 //! - [`check`]: proof that a stream is whole.
 //! - [`glob`]: `--worker` patterns.
 
+pub mod agent;
 pub mod check;
 pub mod event;
 pub mod fmt;

@@ -8,6 +8,7 @@ use std::collections::{HashMap, VecDeque};
 
 use serde::Deserialize;
 
+use crate::agent::{AgentState, is_agent_kind};
 use crate::event::ViewEvent;
 use crate::text::{LineAssembler, Safety, safe};
 
@@ -80,6 +81,8 @@ pub struct Worker {
     pub usage: Usage,
     stdout: LineAssembler,
     stderr: LineAssembler,
+    /// An agent worker: its annotations are shown, its JSON lines are not.
+    pub agent: Option<AgentState>,
 }
 
 impl Worker {
@@ -106,6 +109,7 @@ impl Worker {
             usage: Usage::default(),
             stdout: LineAssembler::default(),
             stderr: LineAssembler::default(),
+            agent: None,
         }
     }
 
@@ -237,6 +241,9 @@ impl Model {
                 worker.status = Status::Queued;
                 worker.kind = event.kind.as_deref().map(str::to_owned);
                 worker.role = event.role.as_deref().map(str::to_owned);
+                if worker.kind.as_deref().is_some_and(is_agent_kind) {
+                    worker.agent.get_or_insert_with(AgentState::default);
+                }
                 if let Some(argv) = &event.argv {
                     worker.argv = argv.clone();
                 }
@@ -247,6 +254,9 @@ impl Model {
                 worker.start_ts = Some(event.ts);
                 if let Some(kind) = &event.kind {
                     worker.kind = Some(kind.to_string());
+                    if is_agent_kind(kind) {
+                        worker.agent.get_or_insert_with(AgentState::default);
+                    }
                 }
                 if let Some(argv) = &event.argv {
                     worker.argv = argv.clone();
@@ -266,6 +276,41 @@ impl Model {
                     note_agent(worker, agent.get());
                 }
                 let stderr = event.is_stderr();
+                if !stderr && let Some(state) = worker.agent.as_mut() {
+                    // The agent's JSON lines are transport: what they say is
+                    // shown instead; plain text it prints is shown as usual.
+                    let json = state.in_json_line || text.trim_start().starts_with('{');
+                    if event.agent.is_some() || json {
+                        state.in_json_line = !text.ends_with('\n') && event.agent.is_none();
+                        let shown = event
+                            .agent
+                            .map(|a| state.lines(a.get()))
+                            .unwrap_or_default();
+                        let live = tail_lines > 0;
+                        for line in shown {
+                            worker.lines += 1;
+                            let text = safe(&line, safety);
+                            if live {
+                                worker.latest = text.clone();
+                                if worker.tail.len() == tail_lines {
+                                    worker.tail.pop_front();
+                                }
+                                worker.tail.push_back(text.clone());
+                            }
+                            changes.push(Change::Line {
+                                worker: index,
+                                stderr: false,
+                                text,
+                                dropped: 0,
+                            });
+                        }
+                        if live && !state.streaming().is_empty() {
+                            worker.latest = safe(state.streaming(), safety);
+                        }
+                        changes.push(Change::Partial(index));
+                        return;
+                    }
+                }
                 let assembler = if stderr {
                     &mut worker.stderr
                 } else {
@@ -341,6 +386,20 @@ impl Model {
                     leaked: event.leaked.unwrap_or(false),
                 };
                 // Unfinished lines end with the worker.
+                if let Some(state) = worker.agent.as_mut() {
+                    let mut streamed = Vec::new();
+                    state.flush(&mut streamed);
+                    for line in streamed {
+                        worker.lines += 1;
+                        let text = safe(&line, safety);
+                        changes.push(Change::Line {
+                            worker: index,
+                            stderr: false,
+                            text,
+                            dropped: 0,
+                        });
+                    }
+                }
                 for stderr in [false, true] {
                     let assembler = if stderr {
                         &mut worker.stderr
@@ -360,7 +419,10 @@ impl Model {
                 }
                 worker.status = if exit.timed_out {
                     Status::TimedOut
-                } else if exit.code == Some(0) && worker.usage.ok != Some(false) {
+                } else if exit.code == Some(0)
+                    && worker.usage.ok != Some(false)
+                    && event.agent_result.as_deref().is_none_or(|r| r == "ok")
+                {
                     Status::Succeeded
                 } else {
                     Status::Failed

@@ -83,14 +83,14 @@ pub fn render(model: &Model, palette: &Palette) -> String {
         }
     };
     let right = [false, false, true, true, true, true, false];
-    let _ = write!(out, "{head}");
+    let mut header_line = String::new();
     for (i, header) in headers.iter().enumerate() {
         if i > 0 {
-            out.push_str("  ");
+            header_line.push_str("  ");
         }
-        pad(&mut out, header, widths[i], right[i]);
+        pad(&mut header_line, header, widths[i], right[i]);
     }
-    let _ = writeln!(out, "{head:#}");
+    let _ = writeln!(out, "{head}{}{head:#}", header_line.trim_end());
     for (cells, style) in &rows {
         let mut line = String::new();
         for (i, cell) in cells.iter().enumerate() {

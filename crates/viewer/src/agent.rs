@@ -1,0 +1,281 @@
+//! Agent workers as people want to see them: streamed text as it comes,
+//! tool calls as short lines (`Bash: cargo test`), failures, results with
+//! cost and tokens. The JSON lines themselves are the transport, not shown.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::fmt;
+
+/// The worker kinds whose stdout is an agent's JSON lines.
+pub fn is_agent_kind(kind: &str) -> bool {
+    matches!(kind, "claude-code" | "codex" | "gemini")
+}
+
+/// An agent's state between annotations.
+#[derive(Debug, Default)]
+pub struct AgentState {
+    /// Streamed text not yet shown as lines (deltas of the current message).
+    streaming: String,
+    /// The last whole message shown, so that one that repeats what its
+    /// deltas already showed is not shown twice.
+    shown_from_deltas: bool,
+    /// Inside a JSON line split over several output events.
+    pub in_json_line: bool,
+    pub session: Option<String>,
+    pub model: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Note {
+    kind: String,
+    #[serde(default)]
+    text: Option<String>,
+    #[serde(default)]
+    delta: Option<bool>,
+    #[serde(default)]
+    thinking: Option<bool>,
+    #[serde(default)]
+    tool: Option<Value>,
+    #[serde(default)]
+    input: Option<Value>,
+    #[serde(default)]
+    is_error: Option<bool>,
+    #[serde(default)]
+    ok: Option<bool>,
+    #[serde(default)]
+    cost_usd: Option<f64>,
+    #[serde(default)]
+    input_tokens: Option<u64>,
+    #[serde(default)]
+    output_tokens: Option<u64>,
+    #[serde(default)]
+    turns: Option<u64>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    session: Option<Value>,
+    #[serde(default)]
+    model: Option<Value>,
+}
+
+impl AgentState {
+    /// The lines an annotation shows (not yet made safe), and the text
+    /// being streamed, for a live row.
+    pub fn lines(&mut self, raw: &str) -> Vec<String> {
+        let Ok(value) = serde_json::from_str::<Value>(raw) else {
+            return Vec::new();
+        };
+        let mut lines = Vec::new();
+        let also = value.get("also").cloned();
+        self.one(&value, &mut lines);
+        if let Some(Value::Array(more)) = also {
+            for note in more {
+                self.one(&note, &mut lines);
+            }
+        }
+        lines
+    }
+
+    fn one(&mut self, value: &Value, lines: &mut Vec<String>) {
+        let Ok(note) = serde_json::from_value::<Note>(value.clone()) else {
+            return;
+        };
+        match note.kind.as_str() {
+            "text" if note.delta == Some(true) => {
+                self.streaming.push_str(note.text.as_deref().unwrap_or(""));
+                // Whole lines go out as they complete; the rest waits.
+                while let Some(at) = self.streaming.find('\n') {
+                    let line: String = self.streaming.drain(..=at).collect();
+                    lines.push(line.trim_end_matches('\n').to_owned());
+                    self.shown_from_deltas = true;
+                }
+            }
+            "text" => {
+                let text = note.text.unwrap_or_default();
+                if note.thinking == Some(true) {
+                    lines.extend(text.lines().map(|l| format!("(thinking) {l}")));
+                    return;
+                }
+                if self.shown_from_deltas || !self.streaming.is_empty() {
+                    // The whole message of text its deltas already showed.
+                    self.flush(lines);
+                    self.shown_from_deltas = false;
+                    return;
+                }
+                lines.extend(text.lines().map(str::to_owned));
+            }
+            "tool_call" => {
+                self.flush(lines);
+                let tool = match &note.tool {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => "tool".into(),
+                };
+                lines.push(format!("⚙ {tool}: {}", summary(note.input.as_ref())));
+            }
+            "tool_result" if note.is_error == Some(true) => {
+                lines.push("✖ the tool call failed".into());
+            }
+            "result" => {
+                self.flush(lines);
+                let mut parts = vec![if note.ok == Some(false) {
+                    "✖ result: failed".to_owned()
+                } else {
+                    "result: ok".to_owned()
+                }];
+                let usage = crate::model::Usage {
+                    cost_usd: note.cost_usd,
+                    input_tokens: note.input_tokens,
+                    output_tokens: note.output_tokens,
+                    ok: note.ok,
+                };
+                let usage = fmt::usage(&usage);
+                if !usage.is_empty() {
+                    parts.push(usage);
+                }
+                if let Some(turns) = note.turns {
+                    parts.push(format!("{turns} turn{}", if turns == 1 { "" } else { "s" }));
+                }
+                if note.ok == Some(false)
+                    && let Some(text) = note.text.filter(|t| !t.is_empty())
+                {
+                    parts.push(text);
+                }
+                lines.push(parts.join(" · "));
+            }
+            "init" => {
+                self.session = note
+                    .session
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                self.model = note
+                    .model
+                    .as_ref()
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                let model = self
+                    .model
+                    .clone()
+                    .unwrap_or_else(|| "model not named".into());
+                lines.push(format!("session started ({model})"));
+            }
+            "error" => lines.push(format!(
+                "✖ agent error: {}",
+                note.message.unwrap_or_default()
+            )),
+            _ => {}
+        }
+    }
+
+    /// Show what was streamed and not yet shown.
+    pub fn flush(&mut self, lines: &mut Vec<String>) {
+        if !self.streaming.is_empty() {
+            lines.push(std::mem::take(&mut self.streaming));
+            self.shown_from_deltas = true;
+        }
+    }
+
+    /// The text being streamed (for the live row).
+    pub fn streaming(&self) -> &str {
+        &self.streaming
+    }
+}
+
+/// A tool's input in a few words: its command, file, pattern or query.
+fn summary(input: Option<&Value>) -> String {
+    let Some(input) = input else {
+        return String::new();
+    };
+    for key in [
+        "command",
+        "cmd",
+        "file_path",
+        "absolute_path",
+        "path",
+        "pattern",
+        "query",
+        "url",
+        "description",
+    ] {
+        if let Some(value) = input.get(key) {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                Value::Array(items) => items
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+                other => other.to_string(),
+            };
+            return shorten(&text);
+        }
+    }
+    shorten(&input.to_string())
+}
+
+fn shorten(text: &str) -> String {
+    let one_line = text.lines().next().unwrap_or("");
+    if one_line.chars().count() > 100 || text.lines().count() > 1 {
+        format!("{}…", one_line.chars().take(99).collect::<String>())
+    } else {
+        one_line.to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn show(notes: &[&str]) -> Vec<String> {
+        let mut state = AgentState::default();
+        let mut lines = Vec::new();
+        for note in notes {
+            lines.extend(state.lines(note));
+        }
+        state.flush(&mut lines);
+        lines
+    }
+
+    #[test]
+    fn deltas_then_the_whole_message_show_once() {
+        let lines = show(&[
+            r#"{"kind":"init","session":"s","model":"claude-x"}"#,
+            r#"{"kind":"text","text":"Hello ","delta":true}"#,
+            r#"{"kind":"text","text":"world","delta":true}"#,
+            r#"{"kind":"text","text":"Hello world","delta":false}"#,
+            r#"{"kind":"tool_call","id":"t1","tool":"Bash","input":{"command":"cargo test","description":"run"}}"#,
+            r#"{"kind":"tool_result","id":"t1","is_error":true}"#,
+            r#"{"kind":"result","ok":true,"text":"done","cost_usd":0.0194,"input_tokens":18,"output_tokens":406,"turns":2}"#,
+        ]);
+        assert_eq!(
+            lines,
+            [
+                "session started (claude-x)",
+                "Hello world",
+                "⚙ Bash: cargo test",
+                "✖ the tool call failed",
+                "result: ok · $0.02 · 18/406 tok · 2 turns"
+            ]
+        );
+    }
+
+    #[test]
+    fn whole_messages_without_deltas() {
+        let lines = show(&[
+            r#"{"kind":"text","text":"line one\nline two","delta":false}"#,
+            r#"{"kind":"tool_call","id":"x","tool":"read_file","input":{"absolute_path":"/tmp/a.txt"}}"#,
+            r#"{"kind":"result","ok":false,"text":"API Error","cost_usd":null,"input_tokens":0,"output_tokens":0,"turns":null}"#,
+        ]);
+        assert_eq!(
+            lines,
+            [
+                "line one",
+                "line two",
+                "⚙ read_file: /tmp/a.txt",
+                "✖ result: failed · 0/0 tok · API Error"
+            ]
+        );
+    }
+}
