@@ -16,6 +16,31 @@ pub struct MockModel {
     pub requests: Arc<Mutex<Vec<String>>>,
 }
 
+/// One assistant turn of a scripted conversation: text streamed in
+/// pieces, then maybe a tool call (name, input).
+#[derive(Clone)]
+pub struct Turn {
+    pub pieces: Vec<String>,
+    pub tool: Option<(String, serde_json::Value)>,
+}
+
+/// The built-in script: text, a Bash call, and the last word.
+fn default_script() -> Vec<Turn> {
+    vec![
+        Turn {
+            pieces: DELTAS.iter().map(|s| s.to_string()).collect(),
+            tool: Some((
+                "Bash".into(),
+                serde_json::json!({"command": TOOL_COMMAND, "description": "Write the marker"}),
+            )),
+        },
+        Turn {
+            pieces: vec![FINAL_TEXT.into()],
+            tool: None,
+        },
+    ]
+}
+
 /// The text the first turn streams, one delta per piece.
 pub const DELTAS: [&str; 4] = ["Checking ", "the ", "repository ", "now."];
 /// The command the first turn asks Bash to run.
@@ -24,6 +49,12 @@ pub const FINAL_TEXT: &str = "The marker file is written.";
 
 impl MockModel {
     pub fn start() -> MockModel {
+        MockModel::scripted(default_script())
+    }
+
+    /// A mock that plays `script`: the turn after N tool results is turn N.
+    pub fn scripted(script: Vec<Turn>) -> MockModel {
+        let script = Arc::new(script);
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock");
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -33,8 +64,9 @@ impl MockModel {
             for stream in listener.incoming().flatten() {
                 let seen = seen.clone();
                 let counter = counter.clone();
+                let script = script.clone();
                 thread::spawn(move || {
-                    let _ = serve(stream, &seen, &counter);
+                    let _ = serve(stream, &seen, &counter, &script);
                 });
             }
         });
@@ -50,6 +82,7 @@ fn serve(
     stream: TcpStream,
     seen: &Mutex<Vec<String>>,
     counter: &AtomicUsize,
+    script: &[Turn],
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
@@ -99,14 +132,21 @@ fn serve(
             "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
         )?;
         writer.flush()?;
-        let conversation = body.contains("\"tools\"") && body.contains("Bash");
-        if body.contains("tool_result") {
-            reply_text(&mut writer, n, &[FINAL_TEXT], "end_turn")?;
-        } else if conversation {
-            reply_tool_use(&mut writer, n)?;
-        } else {
+        let conversation = body.contains("\"tools\"");
+        if !conversation {
             // A side request (a title, a summary): a short plain answer.
             reply_text(&mut writer, n, &["ok"], "end_turn")?;
+            return Ok(());
+        }
+        let done = body.matches("\"tool_use_id\"").count();
+        let turn = script.get(done).or(script.last()).cloned().unwrap_or(Turn {
+            pieces: vec!["Done.".into()],
+            tool: None,
+        });
+        let pieces: Vec<&str> = turn.pieces.iter().map(String::as_str).collect();
+        match &turn.tool {
+            Some((name, input)) => reply_tool_use(&mut writer, n, &pieces, name, input)?,
+            None => reply_text(&mut writer, n, &pieces, "end_turn")?,
         }
         return Ok(());
     }
@@ -170,17 +210,22 @@ fn reply_text(w: &mut impl Write, n: usize, pieces: &[&str], stop: &str) -> std:
     message_end(w, stop, 9)
 }
 
-fn reply_tool_use(w: &mut impl Write, n: usize) -> std::io::Result<()> {
+fn reply_tool_use(
+    w: &mut impl Write,
+    n: usize,
+    pieces: &[&str],
+    name: &str,
+    input: &serde_json::Value,
+) -> std::io::Result<()> {
     message_start(w, n)?;
-    text_block(w, 0, &DELTAS)?;
+    text_block(w, 0, pieces)?;
     event(
         w,
         "content_block_start",
         serde_json::json!({"type": "content_block_start", "index": 1, "content_block": {
-            "type": "tool_use", "id": "toolu_mock_1", "name": "Bash", "input": {}}}),
+            "type": "tool_use", "id": format!("toolu_mock_{n}"), "name": name, "input": {}}}),
     )?;
-    let input =
-        serde_json::json!({"command": TOOL_COMMAND, "description": "Write the marker"}).to_string();
+    let input = input.to_string();
     let (first, second) = input.split_at(input.len() / 2);
     for part in [first, second] {
         event(

@@ -180,6 +180,16 @@ pub struct Cli {
     #[arg(long)]
     pub dangerously_skip_permissions: bool,
 
+    /// Play this recorded run (an sc stream) instead of launching the
+    /// agent CLI: no CLI and no key needed
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
+
+    /// How many times faster recorded runs are played (--replay, and plan
+    /// tasks with `replay`)
+    #[arg(long, value_name = "X", default_value_t = 1.0, value_parser = parse_speed)]
+    pub replay_speed: f64,
+
     /// Seconds an agent may run on after printing its result before it is
     /// ended (an MCP server or a background shell can keep it alive)
     #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_secs)]
@@ -207,6 +217,15 @@ fn parse_secs(text: &str) -> Result<f64, String> {
         Ok(secs) if (0.0..1e9).contains(&secs) => Ok(secs),
         _ => Err(format!(
             "`{text}` is not a number of seconds (such as 5 or 0.5)"
+        )),
+    }
+}
+
+fn parse_speed(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
+        _ => Err(format!(
+            "`{text}` is not a speed (a number above 0, such as 2 or 0.5)"
         )),
     }
 }

@@ -22,7 +22,7 @@ pub fn run(cli: Cli) -> i32 {
         return generate_man();
     }
     let agent = AgentKind::from_name(&cli.kind);
-    let plan_mode = cli.command.is_empty() && cli.prompt.is_none();
+    let plan_mode = cli.command.is_empty() && cli.prompt.is_none() && cli.replay.is_none();
     if plan_mode && io::stdin().is_terminal() {
         eprintln!(
             "sc-spawn: no command, and no plan on stdin: run a command with `sc-spawn -- CMD [ARGS...]`, \
@@ -52,10 +52,18 @@ pub fn run(cli: Cli) -> i32 {
         model: cli.model.clone(),
         max_turns: cli.max_turns,
         dangerously_skip_permissions: cli.dangerously_skip_permissions,
+        replay_speed: cli.replay_speed,
     };
     let mut command = cli.command.clone();
     let mut extra_env = Vec::new();
-    if let Some(prompt) = &cli.prompt {
+    if let Some(recording) = &cli.replay {
+        command = vec![
+            sc_capture::supervisor::sibling("sc-replay"),
+            "--speed".into(),
+            cli.replay_speed.to_string().into(),
+            recording.into(),
+        ];
+    } else if let Some(prompt) = &cli.prompt {
         match agent {
             Some(kind) => {
                 let instructions = role.as_ref().map(|r| r.instructions.as_str());

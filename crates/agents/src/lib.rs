@@ -66,12 +66,25 @@ impl AgentKind {
 }
 
 /// What a launch may add to the kind's defaults.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct AgentOptions {
     pub model: Option<String>,
     pub max_turns: Option<u32>,
     /// The user asked, explicitly, to skip the CLI's permission checks.
     pub dangerously_skip_permissions: bool,
+    /// How much faster recorded runs are played (`replay` tasks).
+    pub replay_speed: f64,
+}
+
+impl Default for AgentOptions {
+    fn default() -> Self {
+        AgentOptions {
+            model: None,
+            max_turns: None,
+            dangerously_skip_permissions: false,
+            replay_speed: 1.0,
+        }
+    }
 }
 
 /// A command line for an agent worker.

@@ -592,6 +592,13 @@ type Command = (Vec<OsString>, Vec<(OsString, OsString)>);
 /// an agent kind, the CLI's headless command line for its prompt, with the
 /// role's instructions and grant. With the environment it needs.
 fn task_command(task: &Task, kind: &str, agent: &AgentOptions) -> Result<Command, String> {
+    if let Some(recording) = &task.replay {
+        // A recorded run, played at its pace, read as the kind it records.
+        let mut argv: Vec<OsString> = vec![sibling("sc-replay")];
+        argv.extend(["--speed".into(), agent.replay_speed.to_string().into()]);
+        argv.push(recording.into());
+        return Ok((argv, Vec::new()));
+    }
     if let Some(agent_kind) = AgentKind::from_name(kind) {
         let prompt = task
             .prompt
@@ -631,4 +638,14 @@ fn task_command(task: &Task, kind: &str, agent: &AgentOptions) -> Result<Command
             task.id
         )),
     }
+}
+
+/// A tool installed next to this program (the same build), else by name.
+pub fn sibling(name: &str) -> OsString {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
+        .filter(|path| path.exists())
+        .map(Into::into)
+        .unwrap_or_else(|| name.into())
 }

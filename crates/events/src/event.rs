@@ -46,6 +46,9 @@ impl Event {
 /// `type` field is written by [`Event`] so that it comes first on the line.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(untagged)]
+// Tasks are the largest and the rarest events; a Box would burden every
+// user's match for no gain on the hot path (output events).
+#[allow(clippy::large_enum_variant)]
 pub enum Body {
     Task(Task),
     Start(Start),
@@ -136,6 +139,10 @@ pub struct Task {
     /// Addition to v1: resource limits sc-spawn applies at launch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Limits>,
+    /// Addition to v1: play this recorded run (an sc stream) instead of
+    /// launching the agent CLI (`sc-plan --demo`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replay: Option<String>,
 }
 
 /// Resource limits of a worker (an addition to v1).

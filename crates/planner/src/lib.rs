@@ -105,6 +105,7 @@ fn role_task(role: &Role, id: String, prompt: String, depends_on: Vec<String>, k
         instructions: Some(role.instructions.clone()),
         permissions: role.permissions.get(kind).cloned(),
         limits: role.limits.clone(),
+        replay: None,
     }
 }
 
@@ -143,6 +144,7 @@ fn plan_parts(task: &str, parts: &detect::Parts, opts: &PlanOptions) -> Plan {
             instructions: meta.map(|m| m.instructions.clone()),
             permissions: None,
             limits: meta.and_then(|m| m.limits.clone()),
+            replay: None,
         });
     }
     Plan { tasks, explanation }

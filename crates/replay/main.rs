@@ -1,0 +1,158 @@
+//! sc-replay: play a recorded worker again, at its recorded pace.
+//!
+//! Given an sc stream, it writes one worker's output as the worker wrote
+//! it (stdout payloads to stdout, stderr to stderr), each at its recorded
+//! moment (`--speed` times faster), and exits with the worker's code. So
+//! `sc-spawn --kind claude-code --replay run.ndjson` shows a recorded agent
+//! run exactly as it went, with no CLI and no key. Given raw output (an
+//! agent's JSON lines), it writes a line every 40 ms, or at the lines' own
+//! `timestamp` where they have one.
+
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use sc_events::{Body, Event, Stream, parse_line};
+
+fn main() {
+    std::process::exit(run(std::env::args().skip(1).collect()));
+}
+
+const USAGE: &str = "usage: sc-replay [--speed X] [--worker ID] FILE";
+
+fn run(args: Vec<String>) -> i32 {
+    let mut speed = 1.0f64;
+    let mut worker: Option<String> = None;
+    let mut file = None;
+    let mut args = args.into_iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--speed" => match args
+                .next()
+                .and_then(|s| s.parse::<f64>().ok())
+                .filter(|s| *s > 0.0)
+            {
+                Some(s) => speed = s,
+                None => return usage("--speed takes a number above 0"),
+            },
+            "--worker" => worker = args.next(),
+            "-h" | "--help" => {
+                println!(
+                    "{USAGE}\nPlay a recorded worker (an sc stream, or raw output lines) again at its recorded pace."
+                );
+                return 0;
+            }
+            _ if file.is_none() => file = Some(arg),
+            _ => return usage("one FILE only"),
+        }
+    }
+    let Some(file) = file else {
+        return usage("no FILE");
+    };
+    let data = match std::fs::read(&file) {
+        Ok(data) => data,
+        Err(e) => {
+            eprintln!("sc-replay: {file}: {e}");
+            return 2;
+        }
+    };
+    let lines: Vec<&[u8]> = data.split_inclusive(|b| *b == b'\n').collect();
+    let events: Vec<Event> = lines.iter().filter_map(|l| parse_line(l).ok()).collect();
+    if events.is_empty() {
+        return raw(&lines, speed);
+    }
+    let id = worker.or_else(|| {
+        events
+            .iter()
+            .find(|e| matches!(e.body, Body::Output(_) | Body::Start(_)))
+            .map(|e| e.worker.clone())
+    });
+    let Some(id) = id else {
+        eprintln!("sc-replay: {file}: no worker with output in the stream");
+        return 2;
+    };
+    replay_stream(&events, &id, speed)
+}
+
+fn usage(problem: &str) -> i32 {
+    eprintln!("sc-replay: {problem}\n{USAGE}");
+    2
+}
+
+/// Wait until `at` seconds (recorded time from the start) have passed.
+fn wait_until(started: Instant, at: f64, speed: f64) {
+    let due = started + Duration::from_secs_f64((at / speed).max(0.0));
+    let now = Instant::now();
+    if due > now {
+        std::thread::sleep(due - now);
+    }
+}
+
+fn replay_stream(events: &[Event], id: &str, speed: f64) -> i32 {
+    let started = Instant::now();
+    let mut first_ts = None;
+    let (mut stdout, mut stderr) = (io::stdout().lock(), io::stderr().lock());
+    for event in events.iter().filter(|e| e.worker == id) {
+        let first = *first_ts.get_or_insert(event.ts);
+        wait_until(started, event.ts - first, speed);
+        match &event.body {
+            Body::Output(output) => {
+                let target: &mut dyn Write = if output.stream == Stream::Stderr {
+                    &mut stderr
+                } else {
+                    &mut stdout
+                };
+                if target
+                    .write_all(output.payload.as_bytes())
+                    .and_then(|()| target.flush())
+                    .is_err()
+                {
+                    return 0; // the reader is gone
+                }
+            }
+            Body::Exit(exit) => {
+                return exit.code.unwrap_or(1);
+            }
+            _ => {}
+        }
+    }
+    0
+}
+
+/// Raw lines: a Gemini-style `timestamp` paces them; else 40 ms apiece.
+fn raw(lines: &[&[u8]], speed: f64) -> i32 {
+    let started = Instant::now();
+    let mut first: Option<f64> = None;
+    let mut stdout = io::stdout().lock();
+    for (i, line) in lines.iter().enumerate() {
+        let stamp = serde_json::from_slice::<serde_json::Value>(line)
+            .ok()
+            .and_then(|v| v.get("timestamp")?.as_str().and_then(seconds_of));
+        let at = match (stamp, first) {
+            (Some(s), Some(f)) => s - f,
+            (Some(s), None) => {
+                first = Some(s);
+                0.0
+            }
+            _ => i as f64 * 0.04,
+        };
+        wait_until(started, at, speed);
+        if stdout
+            .write_all(line)
+            .and_then(|()| stdout.flush())
+            .is_err()
+        {
+            return 0;
+        }
+    }
+    0
+}
+
+/// Seconds of an RFC 3339 time's clock (enough to pace lines of one run).
+fn seconds_of(stamp: &str) -> Option<f64> {
+    let time = stamp.split('T').nth(1)?.trim_end_matches('Z');
+    let mut parts = time.split(':');
+    let h: f64 = parts.next()?.parse().ok()?;
+    let m: f64 = parts.next()?.parse().ok()?;
+    let s: f64 = parts.next()?.parse().ok()?;
+    Some(h * 3600.0 + m * 60.0 + s)
+}
