@@ -160,3 +160,162 @@ fn real_claude_code_streams_live_and_runs_a_real_tool() {
         "the tool's output went back to the model"
     );
 }
+
+/// The demo app the recorded agents work on.
+const DEMO_APP: &str = "/tmp/sc-demo-app";
+
+fn turn(pieces: &[&str], tool: Option<(&str, Value)>) -> crate::mock_model::Turn {
+    crate::mock_model::Turn {
+        pieces: pieces.iter().map(|p| p.to_string()).collect(),
+        tool: tool.map(|(name, input)| (name.to_owned(), input)),
+    }
+}
+
+/// What the scripted model says in each role's run.
+fn demo_script(id: &str) -> Vec<crate::mock_model::Turn> {
+    let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let read = |name: &str| std::fs::read_to_string(demo.join(name)).unwrap();
+    let write = |path: &str, content: String| {
+        Some((
+            "Write",
+            serde_json::json!({"file_path": format!("{DEMO_APP}/{path}"), "content": content}),
+        ))
+    };
+    match id {
+        "code" => vec![
+            turn(
+                &[
+                    "I'll add ",
+                    "OAuth2 ",
+                    "authorization-code ",
+                    "support ",
+                    "with PKCE: ",
+                    "a client, ",
+                    "its authorize URL ",
+                    "and the token request.",
+                ],
+                write("src/oauth2.rs", read("oauth2.rs.txt")),
+            ),
+            turn(
+                &["Now ", "a build ", "to check it."],
+                Some((
+                    "Bash",
+                    serde_json::json!({"command": "cargo build --offline", "description": "Build the crate"}),
+                )),
+            ),
+            turn(
+                &[
+                    "Done: ",
+                    "`src/oauth2.rs` ",
+                    "builds the authorize URL ",
+                    "(state, scopes, S256 challenge) ",
+                    "and the token request ",
+                    "with the PKCE verifier.",
+                ],
+                None,
+            ),
+        ],
+        "tests" => vec![
+            turn(
+                &[
+                    "I'll test ",
+                    "the encoding, ",
+                    "the authorize URL ",
+                    "and the token request.",
+                ],
+                write("tests/oauth2.rs", read("oauth2_tests.rs.txt")),
+            ),
+            turn(
+                &["Running ", "them."],
+                Some((
+                    "Bash",
+                    serde_json::json!({"command": "cargo test --offline", "description": "Run the tests"}),
+                )),
+            ),
+            turn(
+                &[
+                    "All 4 tests pass: ",
+                    "encoding, ",
+                    "the authorize URL's state and challenge, ",
+                    "and the verifier in the token request.",
+                ],
+                None,
+            ),
+        ],
+        _ => vec![
+            turn(
+                &[
+                    "I'll document ",
+                    "the sign-in flow ",
+                    "for the people ",
+                    "who use the crate.",
+                ],
+                write("docs/oauth2.md", read("oauth2.md.txt")),
+            ),
+            turn(
+                &[
+                    "The guide is in ",
+                    "`docs/oauth2.md`: ",
+                    "the two steps, ",
+                    "and what to keep in the session.",
+                ],
+                None,
+            ),
+        ],
+    }
+}
+
+/// Record the demo's transcripts: the real Claude Code CLI, run by sc-spawn
+/// for each task of sc-plan's plan, against the scripted model. Run by hand
+/// (it rewrites demo/claude-code/*.ndjson):
+/// `cargo test --test integration record_the_demo -- --ignored`
+#[test]
+#[ignore = "records demo/claude-code/*.ndjson with the real Claude Code CLI; run by hand"]
+fn record_the_demo() {
+    let claude = claude().expect("Claude Code installed (.ci/run, or SC_CLAUDE)");
+    let app = PathBuf::from(DEMO_APP);
+    let _ = std::fs::remove_dir_all(&app);
+    std::fs::create_dir_all(app.join("src")).unwrap();
+    std::fs::write(
+        app.join("Cargo.toml"),
+        "[package]\nname = \"demo-app\"\nversion = \"0.1.0\"\nedition = \"2021\"\n",
+    )
+    .unwrap();
+    std::fs::write(app.join("src/lib.rs"), "pub mod oauth2;\n").unwrap();
+    let plan = Command::new(env!("CARGO_BIN_EXE_sc-plan"))
+        .arg("Implement OAuth2 authentication with tests and docs")
+        .output()
+        .unwrap();
+    let out_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/claude-code");
+    std::fs::create_dir_all(&out_dir).unwrap();
+    let home = temp_dir("record-home");
+    for line in String::from_utf8(plan.stdout).unwrap().lines() {
+        let event = sc_events::parse_line(line.as_bytes()).unwrap();
+        let Body::Task(task) = event.body else {
+            continue;
+        };
+        let mock = MockModel::scripted(demo_script(&task.id));
+        let out = Command::new(env!("CARGO_BIN_EXE_sc-spawn"))
+            .args([
+                "--kind",
+                "claude-code",
+                "--heartbeat",
+                "0",
+                "--id",
+                &task.id,
+            ])
+            .args(["--role", task.role.as_deref().unwrap()])
+            .args(["--prompt", task.prompt.as_deref().unwrap()])
+            .arg("--cwd")
+            .arg(&app)
+            .env("SC_CLAUDE", &claude)
+            .env("ANTHROPIC_BASE_URL", mock.url())
+            .env("ANTHROPIC_API_KEY", "sk-ant-demo-key-for-the-mock")
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .env("HOME", &home)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{} failed", task.id);
+        std::fs::write(out_dir.join(format!("{}.ndjson", task.id)), &out.stdout).unwrap();
+    }
+}

@@ -164,7 +164,7 @@ fn message_start(w: &mut impl Write, n: usize) -> std::io::Result<()> {
         serde_json::json!({"type": "message_start", "message": {
             "id": format!("msg_mock_{n}"), "type": "message", "role": "assistant", "content": [],
             "model": "claude-sonnet-4-5-20250929", "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": 120, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}),
+            "usage": {"input_tokens": 2400, "output_tokens": 1, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 6100}}}),
     )
 }
 
@@ -207,7 +207,7 @@ fn text_block(w: &mut impl Write, index: usize, pieces: &[&str]) -> std::io::Res
 fn reply_text(w: &mut impl Write, n: usize, pieces: &[&str], stop: &str) -> std::io::Result<()> {
     message_start(w, n)?;
     text_block(w, 0, pieces)?;
-    message_end(w, stop, 9)
+    message_end(w, stop, 180)
 }
 
 fn reply_tool_use(
@@ -239,5 +239,5 @@ fn reply_tool_use(
         "content_block_stop",
         serde_json::json!({"type": "content_block_stop", "index": 1}),
     )?;
-    message_end(w, "tool_use", 40)
+    message_end(w, "tool_use", 420)
 }

@@ -475,3 +475,48 @@ fn a_worker_ended_by_its_cpu_limit_says_so() {
     assert_eq!(exit.signal.as_deref(), Some("SIGXCPU"));
     assert_eq!(exit.ended_by.as_deref(), Some("cpu limit"));
 }
+
+#[test]
+fn the_demo_runs_the_whole_pipeline_without_an_agent_cli() {
+    let cache = temp_dir("demo-cache");
+    let script = format!(
+        "{} --demo 'Implement OAuth2 authentication with tests and docs' | {} --replay-speed 50 | {} --plain",
+        env!("CARGO_BIN_EXE_sc-plan"),
+        env!("CARGO_BIN_EXE_sc-spawn"),
+        env!("CARGO_BIN_EXE_sc-view")
+    );
+    let out = Command::new("sh")
+        .args(["-c", &script])
+        .env("XDG_CACHE_HOME", &cache)
+        .env("PATH", "/usr/bin:/bin") // no agent CLI anywhere
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+    assert!(
+        shown.contains("[code] ⚙ Write: /tmp/sc-demo-app/src/oauth2.rs"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("[tests] ⚙ Bash: cargo test --offline"),
+        "{shown}"
+    );
+    assert!(shown.contains("3 workers, 3 ok"), "{shown}");
+    assert!(shown.contains("$0.14"), "the recorded runs' cost: {shown}");
+}
+
+#[test]
+fn sc_replay_gives_back_the_recorded_bytes() {
+    let recording = format!(
+        "{}/demo/claude-code/docs.ndjson",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let recorded = Captured::parse(&std::fs::read(&recording).unwrap());
+    let out = Command::new(env!("CARGO_BIN_EXE_sc-replay"))
+        .args(["--speed", "100", &recording])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(out.stdout, recorded.bytes(sc_events::Stream::Stdout));
+}

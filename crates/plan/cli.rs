@@ -39,6 +39,7 @@ Examples:
   sc-plan --roles bug-fixer,test-specialist \"The exporter drops the last row\"
   sc-plan --kind shell 'cargo build' 'cargo test' 'cargo clippy' | sc-spawn -j 3 | sc-view
   sc-plan \"Refactor the session store\" | jq -c '.timeout_s = 600' | sc-spawn
+  sc-plan --demo \"Implement OAuth2 authentication with tests and docs\" | sc-spawn | sc-view
 
 Exit status: 0, or 2 for a usage error (an empty task, an unknown role, a bad roles file).
 
@@ -84,6 +85,13 @@ pub struct Cli {
     /// Print the role catalogue (built in, and --roles-file) as JSON
     #[arg(long)]
     pub list_roles: bool,
+
+    /// Have every agent task replay a recorded Claude Code run shipped with
+    /// sc instead of launching the CLI: the whole pipeline, with no agent CLI
+    /// and no API key (the recordings are of the real CLI against a scripted
+    /// model)
+    #[arg(long)]
+    pub demo: bool,
 
     /// Write generated documentation to stdout and exit
     #[arg(long, value_enum, hide = true)]

@@ -59,7 +59,12 @@ pub fn run(cli: Cli) -> i32 {
         }
     } else {
         let options = PlanOptions {
-            kind: cli.kind.clone(),
+            demo: cli.demo,
+            kind: if cli.demo {
+                "claude-code".into()
+            } else {
+                cli.kind.clone()
+            },
             roles: cli.roles.clone(),
             catalogue,
             sc_plan: sibling("sc-plan"),
@@ -67,13 +72,19 @@ pub fn run(cli: Cli) -> i32 {
         };
         plan(&task.join(" "), &options)
     };
-    let planned = match planned {
+    let mut planned = match planned {
         Ok(planned) => planned,
         Err(e) => {
             eprintln!("sc-plan: {e}");
             return EXIT_USAGE;
         }
     };
+    if cli.demo && cli.kind != "shell" {
+        if let Err(e) = use_recordings(&mut planned) {
+            eprintln!("sc-plan: --demo: {e}");
+            return EXIT_USAGE;
+        }
+    }
     if cli.explain {
         for line in &planned.explanation {
             eprintln!("sc-plan: {line}");
@@ -93,6 +104,58 @@ pub fn run(cli: Cli) -> i32 {
             EXIT_USAGE
         }
     }
+}
+
+/// The recorded runs `--demo` replays: the real Claude Code CLI doing each
+/// role's part of "Implement OAuth2 authentication with tests and docs"
+/// (tests/claude.rs records them).
+const RECORDINGS: [(&str, &[u8]); 3] = [
+    ("code", include_bytes!("../../demo/claude-code/code.ndjson")),
+    (
+        "tests",
+        include_bytes!("../../demo/claude-code/tests.ndjson"),
+    ),
+    ("docs", include_bytes!("../../demo/claude-code/docs.ndjson")),
+];
+
+/// Point every agent task at a recording (by its role's task id; the
+/// code-generator's for roles without one of their own).
+fn use_recordings(plan: &mut Plan) -> Result<(), String> {
+    let dir = recordings_dir();
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for (name, bytes) in RECORDINGS {
+        let path = dir.join(format!("{name}.ndjson"));
+        if std::fs::read(&path).ok().as_deref() != Some(bytes) {
+            std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        }
+    }
+    for task in &mut plan.tasks {
+        if task.kind.as_deref() == Some("sc") {
+            continue; // a part plans itself, with --demo too
+        }
+        let base = task.id.split('-').next().unwrap_or("code");
+        let name = RECORDINGS
+            .iter()
+            .map(|(n, _)| *n)
+            .find(|n| *n == base)
+            .unwrap_or("code");
+        task.replay = Some(
+            dir.join(format!("{name}.ndjson"))
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    Ok(())
+}
+
+/// Where the recordings are written for sc-spawn to read.
+fn recordings_dir() -> std::path::PathBuf {
+    let version = env!("CARGO_PKG_VERSION");
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("sc").join(format!("demo-{version}"))
 }
 
 /// A tool installed next to this one, by path (so a part's plan runs the

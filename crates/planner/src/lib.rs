@@ -26,6 +26,8 @@ pub struct PlanOptions {
     /// How a part's command calls sc-plan and sc-spawn (paths or names).
     pub sc_plan: String,
     pub sc_spawn: String,
+    /// `--demo`: a part's own plan replays recordings too.
+    pub demo: bool,
 }
 
 /// A plan, and why it is so.
@@ -122,8 +124,9 @@ fn plan_parts(task: &str, parts: &detect::Parts, opts: &PlanOptions) -> Plan {
         let part_task = parts.task(part);
         let id = unique_id(&slug(part), &tasks);
         let command = format!(
-            "{} --kind {} -- {} | {}",
+            "{}{} --kind {} -- {} | {}",
             shell_quote(&opts.sc_plan),
+            if opts.demo { " --demo" } else { "" },
             shell_quote(&opts.kind),
             shell_quote(&part_task),
             shell_quote(&opts.sc_spawn)
@@ -217,6 +220,7 @@ mod tests {
             catalogue: Catalogue::built_in(),
             sc_plan: "sc-plan".into(),
             sc_spawn: "sc-spawn".into(),
+            demo: false,
         }
     }
 
