@@ -319,3 +319,68 @@ fn record_the_demo() {
         std::fs::write(out_dir.join(format!("{}.ndjson", task.id)), &out.stdout).unwrap();
     }
 }
+
+/// A stand-in for an agent CLI that prints `lines` and exits with `code`
+/// (or lingers when `linger`), for the failure semantics.
+fn fake_agent(name: &str, lines: &[&str], code: i32, linger: bool) -> PathBuf {
+    let mut script = String::from("#!/bin/sh\n");
+    for line in lines {
+        script.push_str(&format!("printf '%s\\n' '{line}'\n"));
+    }
+    if linger {
+        script.push_str("exec sleep 30\n");
+    }
+    script.push_str(&format!("exit {code}\n"));
+    let path = temp_file(name, script.as_bytes());
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    path
+}
+
+fn run_fake(path: &PathBuf, extra: &[&str]) -> (Captured, Option<i32>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_sc-spawn"))
+        .args([
+            "--kind",
+            "claude-code",
+            "--prompt",
+            "go",
+            "--kill-grace",
+            "0.5",
+        ])
+        .args(extra)
+        .env("SC_CLAUDE", path)
+        .output()
+        .unwrap();
+    (Captured::parse(&out.stdout), out.status.code())
+}
+
+const INIT: &str = r#"{"type":"system","subtype":"init","session_id":"s1","model":"m"}"#;
+
+#[test]
+fn an_agent_that_exits_0_without_a_result_failed() {
+    let fake = fake_agent("no-result", &[INIT], 0, false);
+    let (run, code) = run_fake(&fake, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(run.exit().code, Some(0), "the process's own code is kept");
+    assert_eq!(run.exit().agent_result.as_deref(), Some("missing"));
+}
+
+#[test]
+fn a_result_with_is_error_is_a_failure() {
+    let result = r#"{"type":"result","subtype":"success","is_error":true,"result":"Invalid API key","num_turns":1,"total_cost_usd":0}"#;
+    let fake = fake_agent("error-result", &[INIT, result], 0, false);
+    let (run, code) = run_fake(&fake, &[]);
+    assert_eq!(code, Some(1));
+    assert_eq!(run.exit().agent_result.as_deref(), Some("error"));
+}
+
+#[test]
+fn a_result_without_an_exit_is_ended_after_the_grace() {
+    let result = r#"{"type":"result","subtype":"success","is_error":false,"result":"done","num_turns":1,"total_cost_usd":0.01}"#;
+    let fake = fake_agent("lingers", &[INIT, result], 0, true);
+    let (run, code) = run_fake(&fake, &["--agent-exit-grace", "0.3"]);
+    let exit = run.exit();
+    assert_eq!(exit.ended_by.as_deref(), Some("result without exit"));
+    assert_eq!(exit.agent_result.as_deref(), Some("ok"));
+    assert_eq!(exit.signal.as_deref(), Some("SIGTERM"));
+    assert_eq!(code, Some(143));
+}
