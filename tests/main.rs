@@ -3,6 +3,7 @@
 
 mod agents;
 mod claude;
+mod codex_gemini;
 mod docs;
 mod merge;
 mod mock_model;

@@ -241,3 +241,186 @@ fn reply_tool_use(
     )?;
     message_end(w, "tool_use", 420)
 }
+
+/// The OpenAI Responses API as Codex uses it (POST /v1/responses, SSE):
+/// first a function call to run a command, then a message.
+pub struct MockResponses {
+    pub port: u16,
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+pub const CODEX_COMMAND: &str = "echo codex-tool-ran > marker.txt";
+pub const CODEX_TEXT: &str = "The marker is written.";
+
+impl MockResponses {
+    pub fn start() -> MockResponses {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock");
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let seen = seen.clone();
+                thread::spawn(move || {
+                    let _ = serve_responses(stream, &seen);
+                });
+            }
+        });
+        MockResponses { port, requests }
+    }
+}
+
+/// Read one HTTP request: its request line and body.
+fn read_request(reader: &mut impl BufRead) -> std::io::Result<Option<(String, String)>> {
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line)? == 0 {
+        return Ok(None);
+    }
+    let mut length = 0usize;
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    Ok(Some((
+        request_line,
+        String::from_utf8_lossy(&body).into_owned(),
+    )))
+}
+
+fn serve_responses(stream: TcpStream, seen: &Mutex<Vec<String>>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    let Some((request_line, body)) = read_request(&mut reader)? else {
+        return Ok(());
+    };
+    if !(request_line.starts_with("POST") && request_line.contains("/responses")) {
+        write!(
+            writer,
+            "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        )?;
+        return Ok(());
+    }
+    seen.lock().unwrap().push(body.clone());
+    write!(
+        writer,
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
+    )?;
+    let n = seen.lock().unwrap().len();
+    let id = format!("resp_mock_{n}");
+    let sse = |w: &mut TcpStream, data: serde_json::Value| -> std::io::Result<()> {
+        let kind = data["type"].as_str().unwrap_or("").to_owned();
+        write!(w, "event: {kind}\ndata: {data}\n\n")?;
+        w.flush()
+    };
+    sse(
+        &mut writer,
+        serde_json::json!({"type": "response.created", "response": {"id": id}}),
+    )?;
+    let item = if body.contains("function_call_output") {
+        serde_json::json!({"type": "message", "role": "assistant", "id": format!("msg_{n}"),
+            "content": [{"type": "output_text", "text": CODEX_TEXT}]})
+    } else {
+        serde_json::json!({"type": "function_call", "id": format!("fc_{n}"), "call_id": "call_mock_1",
+            "name": "exec_command", "arguments": serde_json::json!({"cmd": CODEX_COMMAND}).to_string()})
+    };
+    sse(
+        &mut writer,
+        serde_json::json!({"type": "response.output_item.done", "output_index": 0, "item": item}),
+    )?;
+    sse(
+        &mut writer,
+        serde_json::json!({"type": "response.completed", "response": {"id": id, "usage": {
+            "input_tokens": 1500, "input_tokens_details": {"cached_tokens": 500},
+            "output_tokens": 60, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 1560}}}),
+    )
+}
+
+/// The Gemini API as Gemini CLI uses it (streamGenerateContent, SSE):
+/// text in chunks and a shell command first, then a last message.
+pub struct MockGemini {
+    pub port: u16,
+    pub requests: Arc<Mutex<Vec<String>>>,
+}
+
+pub const GEMINI_COMMAND: &str = "echo gemini-tool-ran > marker.txt";
+pub const GEMINI_CHUNKS: [&str; 3] = ["Writing ", "the marker ", "now."];
+
+impl MockGemini {
+    pub fn start() -> MockGemini {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock");
+        let port = listener.local_addr().unwrap().port();
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let seen = seen.clone();
+                thread::spawn(move || {
+                    let _ = serve_gemini(stream, &seen);
+                });
+            }
+        });
+        MockGemini { port, requests }
+    }
+}
+
+fn serve_gemini(stream: TcpStream, seen: &Mutex<Vec<String>>) -> std::io::Result<()> {
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut writer = stream;
+    let Some((request_line, body)) = read_request(&mut reader)? else {
+        return Ok(());
+    };
+    if !request_line.contains(":streamGenerateContent") {
+        let reply = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"ok"}]},"finishReason":"STOP"}]}"#;
+        write!(
+            writer,
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+            reply.len()
+        )?;
+        return Ok(());
+    }
+    seen.lock().unwrap().push(body.clone());
+    write!(
+        writer,
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
+    )?;
+    let usage = serde_json::json!({"promptTokenCount": 900, "candidatesTokenCount": 30, "totalTokenCount": 930});
+    let chunk = |w: &mut TcpStream, parts: serde_json::Value, last: bool| -> std::io::Result<()> {
+        let mut candidate =
+            serde_json::json!({"content": {"role": "model", "parts": parts}, "index": 0});
+        if last {
+            candidate["finishReason"] = "STOP".into();
+        }
+        let data = serde_json::json!({"candidates": [candidate], "usageMetadata": usage});
+        write!(w, "data: {data}\r\n\r\n")?;
+        w.flush()?;
+        thread::sleep(Duration::from_millis(60));
+        Ok(())
+    };
+    if body.contains("functionResponse") {
+        chunk(
+            &mut writer,
+            serde_json::json!([{"text": "The marker is written."}]),
+            true,
+        )
+    } else {
+        for piece in GEMINI_CHUNKS {
+            chunk(&mut writer, serde_json::json!([{"text": piece}]), false)?;
+        }
+        chunk(
+            &mut writer,
+            serde_json::json!([{"functionCall": {"name": "run_shell_command", "args": {"command": GEMINI_COMMAND}}}]),
+            true,
+        )
+    }
+}

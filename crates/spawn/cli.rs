@@ -171,6 +171,11 @@ pub struct Cli {
     #[arg(long, value_name = "MODEL")]
     pub model: Option<String>,
 
+    /// One more argument for the agent CLI (repeatable), e.g.
+    /// `--agent-arg=-c --agent-arg=model_provider=local` for Codex
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub agent_arg: Vec<String>,
+
     /// Claude Code: at most this many agent turns
     #[arg(long, value_name = "N")]
     pub max_turns: Option<u32>,

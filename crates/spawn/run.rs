@@ -53,6 +53,7 @@ pub fn run(cli: Cli) -> i32 {
         max_turns: cli.max_turns,
         dangerously_skip_permissions: cli.dangerously_skip_permissions,
         replay_speed: cli.replay_speed,
+        extra_args: cli.agent_arg.clone(),
     };
     let mut command = cli.command.clone();
     let mut extra_env = Vec::new();

@@ -74,6 +74,8 @@ pub struct AgentOptions {
     pub dangerously_skip_permissions: bool,
     /// How much faster recorded runs are played (`replay` tasks).
     pub replay_speed: f64,
+    /// More arguments for the CLI, before the prompt where it is last.
+    pub extra_args: Vec<String>,
 }
 
 impl Default for AgentOptions {
@@ -83,6 +85,7 @@ impl Default for AgentOptions {
             max_turns: None,
             dangerously_skip_permissions: false,
             replay_speed: 1.0,
+            extra_args: Vec::new(),
         }
     }
 }
@@ -195,7 +198,8 @@ pub fn command(
             if let Some(model) = &options.model {
                 push(&["--model", model]);
             }
-            push(&[&with_instructions]);
+            argv.extend(options.extra_args.iter().map(OsString::from));
+            argv.push(with_instructions.clone().into());
         }
         AgentKind::Gemini => {
             push(&["-p", &with_instructions, "--output-format", "stream-json"]);
@@ -226,6 +230,9 @@ pub fn command(
                 push(&["--model", model]);
             }
         }
+    }
+    if kind != AgentKind::Codex {
+        argv.extend(options.extra_args.iter().map(OsString::from));
     }
     // No colour, no pager, no update prompts: a pipe is not a person.
     let env = [("NO_COLOR", "1"), ("FORCE_COLOR", "0"), ("CI", "1")]

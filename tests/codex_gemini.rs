@@ -1,0 +1,243 @@
+//! The real Codex and Gemini CLIs (from the npm registry; .ci/run installs
+//! them) through sc-spawn, offline, against the tests' mock model servers.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use sc_events::Body;
+use serde_json::Value;
+
+use crate::mock_model::{
+    CODEX_COMMAND, CODEX_TEXT, GEMINI_CHUNKS, GEMINI_COMMAND, MockGemini, MockResponses,
+};
+use crate::util::*;
+
+/// An installed CLI: $VARIABLE, .ci/run's install, or PATH; None (said) on
+/// a machine without it, a failure in CI.
+fn installed(name: &str, variable: &str) -> Option<PathBuf> {
+    let found = std::env::var_os(variable).map(PathBuf::from).or_else(|| {
+        let ci = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(".ci/node/node_modules/.bin")
+            .join(name);
+        ci.exists().then_some(ci)
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("SC_REQUIRE_AGENT_CLIS").is_none(),
+            "{name} is not installed: run .ci/run, or set {variable}"
+        );
+        eprintln!("skipped: {name} not installed (set {variable})");
+    }
+    found
+}
+
+fn annotations(run: &Captured) -> Vec<(f64, Value)> {
+    run.events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Output(o) => o.agent.clone().map(|a| (e.ts, a)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn real_codex_runs_a_real_command_and_reports_its_usage() {
+    let Some(codex) = installed("codex", "SC_CODEX") else {
+        return;
+    };
+    let mock = MockResponses::start();
+    let dir = temp_dir("codex");
+    let home = dir.join("codex-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let provider = format!(
+        "model_providers.mock={{name=\"mock\",base_url=\"http://127.0.0.1:{}/v1\",wire_api=\"responses\"}}",
+        mock.port
+    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sc-spawn"));
+    command
+        .args([
+            "--kind",
+            "codex",
+            "--role",
+            "code-generator",
+            "--timeout",
+            "120",
+        ])
+        .args(["--prompt", "Write the marker file."])
+        .args([
+            "--agent-arg=--ephemeral",
+            "--agent-arg=-m",
+            "--agent-arg=gpt-5.5",
+        ])
+        .args([
+            "--agent-arg=-c",
+            "--agent-arg=model_provider=mock",
+            "--agent-arg=-c",
+        ])
+        .arg(format!("--agent-arg={provider}"))
+        .arg("--cwd")
+        .arg(&dir)
+        .env("SC_CODEX", &codex)
+        .env("CODEX_HOME", &home);
+    let (run, status) = Live::start_with(&mut command).finish();
+    let notes = annotations(&run);
+    let describe = notes
+        .iter()
+        .map(|(_, a)| a.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(status.code(), Some(0), "{describe}");
+    let call = notes
+        .iter()
+        .map(|(_, a)| a)
+        .find(|a| a["kind"] == "tool_call")
+        .expect("a tool call");
+    assert!(
+        call["input"]["command"]
+            .as_str()
+            .unwrap()
+            .contains(CODEX_COMMAND),
+        "{call}"
+    );
+    let done = notes
+        .iter()
+        .map(|(_, a)| a)
+        .find(|a| a["kind"] == "tool_result")
+        .expect("its result");
+    assert_eq!(done["is_error"], false);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("marker.txt")).unwrap(),
+        "codex-tool-ran\n"
+    );
+    // Codex sends each message whole: "live" is each item as it completes.
+    assert!(
+        notes
+            .iter()
+            .any(|(_, a)| a["kind"] == "text" && a["text"] == CODEX_TEXT),
+        "{describe}"
+    );
+    // Usage per turn, summed: the mock reported 1500/60 for each request.
+    let result = notes
+        .iter()
+        .map(|(_, a)| a)
+        .rfind(|a| a["kind"] == "result")
+        .expect("a result");
+    let own = run
+        .events
+        .iter()
+        .rev()
+        .find_map(|e| match &e.body {
+            Body::Output(o) if o.agent.as_ref().is_some_and(|a| a["kind"] == "result") => {
+                serde_json::from_slice::<Value>(o.payload.as_bytes()).ok()
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(result["input_tokens"], own["usage"]["input_tokens"]);
+    assert_eq!(result["output_tokens"], own["usage"]["output_tokens"]);
+    assert_eq!(run.exit().agent_result.as_deref(), Some("ok"));
+    let requests = mock.requests.lock().unwrap();
+    assert!(
+        requests.iter().any(|r| r.contains("function_call_output")),
+        "the command's output went back"
+    );
+}
+
+#[test]
+fn real_gemini_streams_deltas_and_runs_a_real_command_when_allowed() {
+    let Some(gemini) = installed("gemini", "SC_GEMINI") else {
+        return;
+    };
+    let mock = MockGemini::start();
+    let dir = temp_dir("gemini");
+    let home = dir.join("gemini-home");
+    std::fs::create_dir_all(home.join(".gemini")).unwrap();
+    std::fs::write(
+        home.join(".gemini/settings.json"),
+        r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"general":{"enableAutoUpdate":false}}"#,
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sc-spawn"));
+    command
+        .args([
+            "--kind",
+            "gemini",
+            "--timeout",
+            "120",
+            "--prompt",
+            "Write the marker file.",
+        ])
+        .args(["--model", "gemini-2.5-flash", "--agent-arg=--skip-trust"])
+        // Gemini offers its shell tool headless only in yolo mode: asked
+        // for explicitly, as sc requires.
+        .arg("--dangerously-skip-permissions")
+        .arg("--cwd")
+        .arg(&dir)
+        .env("SC_GEMINI", &gemini)
+        .env("GEMINI_CLI_HOME", &home)
+        .env("GEMINI_API_KEY", "test-key-for-the-mock")
+        .env(
+            "GOOGLE_GEMINI_BASE_URL",
+            format!("http://127.0.0.1:{}", mock.port),
+        );
+    let (run, status) = Live::start_with(&mut command).finish();
+    let notes = annotations(&run);
+    let describe = notes
+        .iter()
+        .map(|(_, a)| a.to_string())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(status.code(), Some(0), "{describe}");
+    let deltas: Vec<&(f64, Value)> = notes
+        .iter()
+        .filter(|(_, a)| a["kind"] == "text" && a["delta"] == true)
+        .collect();
+    let texts: Vec<&str> = deltas
+        .iter()
+        .filter_map(|(_, a)| a["text"].as_str())
+        .collect();
+    assert!(texts.windows(3).any(|w| w == GEMINI_CHUNKS), "{describe}");
+    let first = deltas
+        .iter()
+        .find(|(_, a)| a["text"] == GEMINI_CHUNKS[0])
+        .unwrap()
+        .0;
+    let last = deltas
+        .iter()
+        .find(|(_, a)| a["text"] == GEMINI_CHUNKS[2])
+        .unwrap()
+        .0;
+    assert!(last - first >= 0.05, "the chunks were seen as they came");
+    let call = notes
+        .iter()
+        .map(|(_, a)| a)
+        .find(|a| a["kind"] == "tool_call")
+        .expect("a tool call");
+    assert_eq!(call["input"]["command"], GEMINI_COMMAND);
+    let done = notes
+        .iter()
+        .map(|(_, a)| a)
+        .find(|a| a["kind"] == "tool_result")
+        .expect("its result");
+    assert_eq!(
+        (&done["id"], &done["is_error"]),
+        (&call["id"], &Value::Bool(false))
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("marker.txt")).unwrap(),
+        "gemini-tool-ran\n"
+    );
+    let result = notes
+        .iter()
+        .map(|(_, a)| a)
+        .find(|a| a["kind"] == "result")
+        .expect("a result");
+    assert_eq!(result["ok"], true);
+    assert_eq!(run.exit().agent_result.as_deref(), Some("ok"));
+    let requests = mock.requests.lock().unwrap();
+    assert!(
+        requests.iter().any(|r| r.contains("functionResponse")),
+        "the command's output went back"
+    );
+}
