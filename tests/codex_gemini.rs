@@ -145,7 +145,7 @@ fn real_codex_runs_a_real_command_and_reports_its_usage() {
 }
 
 #[test]
-fn real_gemini_streams_deltas_and_runs_a_real_command_when_allowed() {
+fn real_gemini_streams_deltas_and_runs_the_command_its_role_allows() {
     let Some(gemini) = installed("gemini", "SC_GEMINI") else {
         return;
     };

@@ -208,6 +208,22 @@ pub fn command(
             } else if let Some(mode) = grant("approval_mode").and_then(Value::as_str) {
                 push(&["--approval-mode", mode]);
             }
+            // Headless, Gemini offers its shell only to an allowed pattern
+            // in auto_edit mode (`run_shell_command(cargo test)`): checked
+            // against 0.61, it refuses any other command.
+            let tools: Vec<String> = grant("allowed_tools")
+                .and_then(Value::as_array)
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            for tool in &tools {
+                push(&["--allowed-tools", tool]);
+            }
             if let Some(model) = &options.model {
                 push(&["--model", model]);
             }
