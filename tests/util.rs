@@ -358,6 +358,7 @@ pub fn stream_of(id: &str, n: u64) -> Vec<u8> {
             leaked: false,
             ended_by: None,
             agent_result: None,
+            worktree: None,
         },
     )));
     out
@@ -439,6 +440,7 @@ pub fn exit_event(
             leaked: false,
             ended_by: None,
             agent_result: None,
+            worktree: None,
         },
     ))
 }

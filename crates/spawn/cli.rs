@@ -200,6 +200,13 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_secs)]
     pub agent_exit_grace: f64,
 
+    /// Run each worker in a git worktree of its own, on a branch of its own
+    /// (sc/ID, from its first dependency's branch or HEAD), so that parallel
+    /// agents never edit the same files; at its end its changes are
+    /// committed there and its exit event says the branch and a diff stat
+    #[arg(long)]
+    pub worktree: bool,
+
     /// Plan mode: how many tasks run at once
     #[arg(short = 'j', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
     pub jobs: u64,

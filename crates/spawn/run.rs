@@ -94,7 +94,26 @@ pub fn run(cli: Cli) -> i32 {
     spec.argv = command;
     spec.env.extend(extra_env);
     let timeout = secs(cli.timeout).or_else(|| role.as_ref().and_then(|r| secs(r.timeout_s)));
+    let mut worktree = None;
+    if cli.worktree && !plan_mode {
+        let here = spec
+            .cwd
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_default();
+        match sc_capture::worktree::create(&here, &id, None) {
+            Ok(made) => {
+                spec.cwd = Some(made.cwd.clone());
+                worktree = Some(made);
+            }
+            Err(e) => {
+                eprintln!("sc-spawn: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
     let opts = WorkerOptions {
+        worktree,
         id,
         kind: cli.kind.clone(),
         flush: Duration::from_millis(cli.flush_ms),
@@ -140,6 +159,7 @@ pub fn run(cli: Cli) -> i32 {
             eprintln!("sc-spawn: cannot read the plan on stdin: {e}");
             return EXIT_USAGE;
         }
+        supervisor.set_worktrees(cli.worktree);
         None
     } else {
         Some(supervisor.spawn(opts, &spec))

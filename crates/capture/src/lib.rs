@@ -14,6 +14,7 @@
 //! - [`signals`]: signal names, signalling process groups.
 //! - [`sink`]: the stream's way out, with backpressure.
 //! - [`worker`]: one worker's life as events: timers, exit, draining.
+//! - [`worktree`]: a worker's own git worktree and branch.
 //! - [`supervisor`]: the single mio poller that runs workers.
 
 pub mod framer;
@@ -30,6 +31,7 @@ pub mod signals;
 pub mod sink;
 pub mod supervisor;
 pub mod worker;
+pub mod worktree;
 
 pub use input::InputSpec;
 pub use launch::{PtyMode, Spec, StdinMode, terminal_size};

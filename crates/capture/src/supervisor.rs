@@ -97,6 +97,8 @@ struct PlanRun {
     task_of: HashMap<usize, usize>,
     completed: bool,
     stopped: bool,
+    /// `--worktree`: each task's branch, by task id.
+    branches: Option<HashMap<String, String>>,
 }
 
 impl Supervisor {
@@ -298,8 +300,16 @@ impl Supervisor {
             task_of: HashMap::new(),
             completed: false,
             stopped: false,
+            branches: None,
         });
         Ok(())
+    }
+
+    /// Plan mode: run each task in a git worktree of its own (`--worktree`).
+    pub fn set_worktrees(&mut self, on: bool) {
+        if let Some(plan) = self.plan.as_mut() {
+            plan.branches = on.then(HashMap::new);
+        }
     }
 
     /// Take in new plan lines, note the plan's end, start what may start.
@@ -381,7 +391,38 @@ impl Supervisor {
             opts.timeout = Some(Duration::from_secs_f64(timeout));
         }
         opts.agent = AgentKind::from_name(&kind);
-        let worker = match task_command(&task, &kind, &plan.agent) {
+        let mut cwd = task.cwd.as_ref().map(std::path::PathBuf::from);
+        let mut refusal = None;
+        if let Some(branches) = &plan.branches {
+            // The first dependency's branch holds the work this task builds on.
+            let base = task
+                .depends_on
+                .iter()
+                .find_map(|dep| branches.get(dep))
+                .cloned();
+            let here = cwd
+                .clone()
+                .or_else(|| std::env::current_dir().ok())
+                .unwrap_or_default();
+            match crate::worktree::create(&here, &task.id, base.as_deref()) {
+                Ok(worktree) => {
+                    cwd = Some(worktree.cwd.clone());
+                    opts.worktree = Some(worktree);
+                }
+                Err(e) => refusal = Some(format!("task `{}`: {e}", task.id)),
+            }
+        }
+        if let (Some(worktree), Some(plan)) = (&opts.worktree, self.plan.as_mut())
+            && let Some(branches) = plan.branches.as_mut()
+        {
+            branches.insert(task.id.clone(), worktree.branch.clone());
+        }
+        let plan = self.plan.as_ref().expect("plan mode");
+        let command = match refusal {
+            Some(message) => Err(message),
+            None => task_command(&task, &kind, &plan.agent),
+        };
+        let worker = match command {
             Ok((argv, extra_env)) => {
                 let mut env: Vec<(OsString, OsString)> =
                     vec![("SC_WORKER".into(), sc_worker.into())];
@@ -391,7 +432,7 @@ impl Supervisor {
                 }
                 let spec = Spec {
                     argv,
-                    cwd: task.cwd.as_ref().map(Into::into),
+                    cwd,
                     env,
                     limits: task
                         .limits

@@ -29,6 +29,7 @@ use crate::nest::Nest;
 use crate::proctree::ProcessTree;
 use crate::signals::{end_group, name, signal_group};
 use crate::sink::Sink;
+use crate::worktree::Worktree;
 
 /// How a worker is watched. Durations of `None` turn a timer off.
 #[derive(Debug, Clone)]
@@ -59,6 +60,8 @@ pub struct WorkerOptions {
     pub agent: Option<AgentKind>,
     /// How long an agent may run on after its result before it is ended.
     pub agent_grace: Duration,
+    /// The worker's own git worktree (`--worktree`), finished at its exit.
+    pub worktree: Option<Worktree>,
 }
 
 impl Default for WorkerOptions {
@@ -78,6 +81,7 @@ impl Default for WorkerOptions {
             nested: false,
             agent: None,
             agent_grace: Duration::from_secs(10),
+            worktree: None,
         }
     }
 }
@@ -683,6 +687,10 @@ impl Worker {
                 .or_else(|| self.limit_hit(status))
                 .map(str::to_owned),
             agent_result: self.agent_result().map(str::to_owned),
+            worktree: match (&self.opts.worktree, self.launch_failed) {
+                (Some(worktree), false) => Some(worktree.finish(&self.opts.id)),
+                _ => None,
+            },
         };
         self.emit(out, exit);
         self.applied.cleanup();

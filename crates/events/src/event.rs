@@ -301,4 +301,8 @@ pub struct Exit {
     /// but `ok` is a failure, whatever the exit code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_result: Option<String>,
+    /// Addition to v1, with `--worktree`: the worker's branch, what it
+    /// started from, and the diff stat of what it changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<Value>,
 }

@@ -304,6 +304,7 @@ mod tests {
                 leaked: false,
                 ended_by: None,
                 agent_result: None,
+                worktree: None,
             },
         ));
         assert_eq!(

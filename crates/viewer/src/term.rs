@@ -214,8 +214,14 @@ impl TermView {
 fn row_message(w: &Worker, now: f64) -> String {
     let start = w.start_ts.unwrap_or(w.first_ts);
     let elapsed = (now - start).max(w.last_ts - start).max(0.0);
+    let usage = fmt::usage(&w.usage);
+    let usage = if usage.is_empty() {
+        String::new()
+    } else {
+        format!("{usage} · ")
+    };
     format!(
-        "{} lines · {} · {}",
+        "{} lines · {} · {usage}{}",
         fmt::count(w.lines),
         fmt::duration(elapsed),
         w.latest
