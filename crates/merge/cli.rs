@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use sc_clikit::{Generate, parse_secs};
 
 const ABOUT: &str = "Merge live sc event streams into one, nothing lost, nothing blocked";
 
@@ -31,13 +32,6 @@ Exit status: 0 when every input ended; 2 when an input could not be opened or re
 are still merged) or for a usage error; 128+N when interrupted by signal N.
 
 See also: sc-spawn(1), sc-events(7).";
-
-/// What `--generate` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Generate {
-    /// The man page, as roff
-    Man,
-}
 
 #[derive(Debug, Parser)]
 #[command(
@@ -76,15 +70,6 @@ pub struct Cli {
     /// Write generated documentation to stdout and exit
     #[arg(long, value_enum, hide = true)]
     pub generate: Option<Generate>,
-}
-
-fn parse_secs(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(secs) if (0.0..1e9).contains(&secs) => Ok(secs),
-        _ => Err(format!(
-            "`{text}` is not a number of seconds (such as 5 or 0.5)"
-        )),
-    }
 }
 
 #[cfg(test)]

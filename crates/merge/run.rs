@@ -1,22 +1,21 @@
 //! sc-merge's job: open every input and let the supervisor merge them.
 
 use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io;
 use std::os::fd::AsFd;
 use std::time::Duration;
 
-use clap::CommandFactory;
 use nix::sys::resource::{Resource, getrlimit, setrlimit};
 use sc_capture::{InputSpec, Naming, Supervisor};
 
-use crate::cli::{Cli, Generate};
+use crate::cli::Cli;
 
 /// An input could not be opened or read, or a usage error.
 const EXIT_TROUBLE: i32 = 2;
 
 pub fn run(cli: Cli) -> i32 {
-    if let Some(Generate::Man) = cli.generate {
-        return generate_man();
+    if let Some(what) = cli.generate {
+        return sc_clikit::generate::<Cli>("sc-merge", what);
     }
     let mut specs: Vec<InputSpec> = cli
         .inputs
@@ -131,20 +130,5 @@ fn raise_open_files_limit(inputs: usize) {
             "sc-merge: {inputs} inputs need about {needed} open files but the limit is {hard}: \
              some inputs may fail to open (raise the hard limit, e.g. `ulimit -Hn {needed}` as root)"
         );
-    }
-}
-
-fn generate_man() -> i32 {
-    let mut page = Vec::new();
-    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut page) {
-        eprintln!("sc-merge: rendering the man page: {e}");
-        return EXIT_TROUBLE;
-    }
-    match io::stdout().write_all(&page) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("sc-merge: writing the man page: {e}");
-            EXIT_TROUBLE
-        }
     }
 }

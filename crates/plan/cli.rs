@@ -2,7 +2,8 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
+use sc_clikit::Generate;
 
 const ABOUT: &str = "Split a task into role-specialised sub-tasks: a plan that sc-spawn runs";
 
@@ -44,13 +45,6 @@ Examples:
 Exit status: 0, or 2 for a usage error (an empty task, an unknown role, a bad roles file).
 
 See also: sc-spawn(1), sc-view(1), sc-events(7).";
-
-/// What `--generate` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Generate {
-    /// The man page, as roff
-    Man,
-}
 
 #[derive(Debug, Parser)]
 #[command(

@@ -3,18 +3,17 @@
 use std::io::{self, Read, Write};
 use std::path::Path;
 
-use clap::CommandFactory;
 use sc_events::{Event, now_ts, to_line};
 use sc_planner::roles::Catalogue;
 use sc_planner::{Plan, PlanOptions, plan, plan_commands};
 
-use crate::cli::{Cli, Generate};
+use crate::cli::Cli;
 
 const EXIT_USAGE: i32 = 2;
 
 pub fn run(cli: Cli) -> i32 {
-    if let Some(Generate::Man) = cli.generate {
-        return generate_man();
+    if let Some(what) = cli.generate {
+        return sc_clikit::generate::<Cli>("sc-plan", what);
     }
     let mut catalogue = Catalogue::built_in();
     if let Some(path) = &cli.roles_file {
@@ -179,19 +178,4 @@ fn role_json(role: &sc_planner::roles::Role) -> serde_json::Value {
         "permissions": role.permissions,
         "limits": role.limits,
     })
-}
-
-fn generate_man() -> i32 {
-    let mut page = Vec::new();
-    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut page) {
-        eprintln!("sc-plan: rendering the man page: {e}");
-        return EXIT_USAGE;
-    }
-    match io::stdout().write_all(&page) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("sc-plan: writing the man page: {e}");
-            EXIT_USAGE
-        }
-    }
 }

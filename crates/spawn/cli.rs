@@ -4,6 +4,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+use sc_clikit::{Generate, parse_secs, parse_speed};
 
 const ABOUT: &str = "Run CLI workers and stream their output, live and lossless, as NDJSON events";
 
@@ -52,13 +53,6 @@ pub enum PtyArg {
     All,
     /// stdout on a terminal, stderr still its own pipe
     Stdout,
-}
-
-/// What `--generate` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Generate {
-    /// The man page, as roff
-    Man,
 }
 
 #[derive(Debug, Parser)]
@@ -222,24 +216,6 @@ pub struct Cli {
     /// The command to run, after `--`; without one, a plan is read on stdin
     #[arg(last = true, value_name = "CMD", num_args = 1..)]
     pub command: Vec<OsString>,
-}
-
-fn parse_secs(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(secs) if (0.0..1e9).contains(&secs) => Ok(secs),
-        _ => Err(format!(
-            "`{text}` is not a number of seconds (such as 5 or 0.5)"
-        )),
-    }
-}
-
-fn parse_speed(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
-        _ => Err(format!(
-            "`{text}` is not a speed (a number above 0, such as 2 or 0.5)"
-        )),
-    }
 }
 
 fn parse_env(text: &str) -> Result<(OsString, OsString), String> {

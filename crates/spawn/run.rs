@@ -6,20 +6,19 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::Duration;
 
-use clap::CommandFactory;
 use sc_agents::{AgentKind, AgentOptions};
 use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, WorkerOptions, terminal_size};
 use sc_events::Limits;
 use sc_planner::roles::{Catalogue, Role};
 
-use crate::cli::{Cli, Generate, PtyArg};
+use crate::cli::{Cli, PtyArg};
 
 /// Usage errors and sc-spawn's own failures (not the worker's).
 const EXIT_USAGE: i32 = 2;
 
 pub fn run(cli: Cli) -> i32 {
-    if let Some(Generate::Man) = cli.generate {
-        return generate_man();
+    if let Some(what) = cli.generate {
+        return sc_clikit::generate::<Cli>("sc-spawn", what);
     }
     let agent = AgentKind::from_name(&cli.kind);
     let plan_mode = cli.command.is_empty() && cli.prompt.is_none() && cli.replay.is_none();
@@ -272,19 +271,4 @@ fn default_id(program: &OsString) -> String {
 
 fn secs(value: f64) -> Option<Duration> {
     (value > 0.0).then(|| Duration::from_secs_f64(value))
-}
-
-fn generate_man() -> i32 {
-    let mut page = Vec::new();
-    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut page) {
-        eprintln!("sc-spawn: rendering the man page: {e}");
-        return EXIT_USAGE;
-    }
-    match io::stdout().write_all(&page) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("sc-spawn: writing the man page: {e}");
-            EXIT_USAGE
-        }
-    }
 }

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, ValueEnum};
+use sc_clikit::{Generate, parse_speed};
 
 const ABOUT: &str =
     "Show an sc event stream to a person: live rows on a terminal, plain lines in CI logs";
@@ -44,13 +45,6 @@ pub enum ColorWhen {
     Auto,
     Always,
     Never,
-}
-
-/// What `--generate` writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Generate {
-    /// The man page, as roff
-    Man,
 }
 
 #[derive(Debug, Parser)]
@@ -120,15 +114,6 @@ pub struct Cli {
     /// Write generated documentation to stdout and exit
     #[arg(long, value_enum, hide = true)]
     pub generate: Option<Generate>,
-}
-
-fn parse_speed(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
-        Ok(x) if x > 0.0 && x.is_finite() => Ok(x),
-        _ => Err(format!(
-            "`{text}` is not a speed (a number above 0, such as 2 or 0.5)"
-        )),
-    }
 }
 
 #[cfg(test)]

@@ -6,7 +6,6 @@ use std::sync::mpsc::RecvTimeoutError;
 use std::time::{Duration, Instant};
 
 use anstream::{AutoStream, ColorChoice};
-use clap::CommandFactory;
 use indicatif::ProgressDrawTarget;
 use sc_capture::lines::{LineSplitter, Piece};
 use sc_capture::terminal_size;
@@ -17,7 +16,7 @@ use sc_viewer::plain::Plain;
 use sc_viewer::term::TermView;
 use sc_viewer::{Change, Model, Safety, ViewEvent, glob, table};
 
-use crate::cli::{Cli, ColorWhen, Generate};
+use crate::cli::{Cli, ColorWhen};
 use crate::source::{self, Chunk};
 
 /// sc-view's own trouble (an unreadable input, a failed write).
@@ -70,8 +69,8 @@ impl Pacer {
 }
 
 pub fn run(cli: Cli) -> i32 {
-    if let Some(Generate::Man) = cli.generate {
-        return generate_man();
+    if let Some(what) = cli.generate {
+        return sc_clikit::generate::<Cli>("sc-view", what);
     }
     let stdout_is_term = io::stdout().is_terminal();
     // Decided once: with colour off nothing styled is written, so nothing
@@ -372,20 +371,5 @@ impl Viewer {
         let _ = out.write_all(table.as_bytes());
         let _ = out.flush();
         self.model.exit_code()
-    }
-}
-
-fn generate_man() -> i32 {
-    let mut page = Vec::new();
-    if let Err(e) = clap_mangen::Man::new(Cli::command()).render(&mut page) {
-        eprintln!("sc-view: rendering the man page: {e}");
-        return EXIT_TROUBLE;
-    }
-    match io::stdout().write_all(&page) {
-        Ok(()) => 0,
-        Err(e) => {
-            eprintln!("sc-view: writing the man page: {e}");
-            EXIT_TROUBLE
-        }
     }
 }

@@ -124,6 +124,27 @@ impl Worker {
     pub fn succeeded(&self) -> bool {
         self.status == Status::Succeeded
     }
+
+    /// End the unfinished lines of both streams, as if they had ended.
+    fn take_partials(&mut self, index: usize, safety: Safety, changes: &mut Vec<Change>) {
+        for stderr in [false, true] {
+            let assembler = if stderr {
+                &mut self.stderr
+            } else {
+                &mut self.stdout
+            };
+            if let Some((line, dropped)) = assembler.take_partial() {
+                self.lines += 1;
+                let text = safe(&line, safety);
+                changes.push(Change::Line {
+                    worker: index,
+                    stderr,
+                    text,
+                    dropped,
+                });
+            }
+        }
+    }
 }
 
 /// What an event did, for a renderer.
@@ -400,23 +421,7 @@ impl Model {
                         });
                     }
                 }
-                for stderr in [false, true] {
-                    let assembler = if stderr {
-                        &mut worker.stderr
-                    } else {
-                        &mut worker.stdout
-                    };
-                    if let Some((line, dropped)) = assembler.take_partial() {
-                        worker.lines += 1;
-                        let text = safe(&line, safety);
-                        changes.push(Change::Line {
-                            worker: index,
-                            stderr,
-                            text,
-                            dropped,
-                        });
-                    }
-                }
+                worker.take_partials(index, safety, changes);
                 worker.status = if exit.timed_out {
                     Status::TimedOut
                 } else if exit.code == Some(0)
@@ -437,24 +442,7 @@ impl Model {
     /// Flush a worker's unfinished lines (a prompt nobody answered, a stall).
     pub fn flush_partial(&mut self, index: usize, changes: &mut Vec<Change>) {
         let safety = self.safety;
-        let worker = &mut self.workers[index];
-        for stderr in [false, true] {
-            let assembler = if stderr {
-                &mut worker.stderr
-            } else {
-                &mut worker.stdout
-            };
-            if let Some((line, dropped)) = assembler.take_partial() {
-                worker.lines += 1;
-                let text = safe(&line, safety);
-                changes.push(Change::Line {
-                    worker: index,
-                    stderr,
-                    text,
-                    dropped,
-                });
-            }
-        }
+        self.workers[index].take_partials(index, safety, changes);
     }
 
     /// Every worker ended (and there was at least one).
