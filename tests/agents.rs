@@ -50,6 +50,7 @@ fn check_shapes(notes: &[(String, Vec<Option<Value>>)]) {
         "tool_result",
         "result",
         "error",
+        "usage",
     ]
     .into();
     for (file, lines) in notes {
@@ -108,6 +109,14 @@ fn claude_code_transcripts() {
     assert_eq!(result["cost_usd"].as_f64(), Some(0.019439400000000003));
     assert_eq!(result["turns"], 2);
     assert_eq!(result["output_tokens"], 406);
+    // Each message's usage rides on its lines, with the message id, so
+    // that a reader counts a message once though its blocks repeat it.
+    let with_usage: Vec<&Value> = notes
+        .iter()
+        .flat_map(|(_, lines)| lines.iter().flatten())
+        .filter(|n| n["usage"]["message"].is_string())
+        .collect();
+    assert!(!with_usage.is_empty());
     let init = all(&notes, "caic-partial", "init")[0];
     assert_eq!(init["session"], "test-session");
     // `--output-format json` prints one line: read as one, it is a result.

@@ -138,8 +138,9 @@ fn claude(o: &Map<String, Value>) -> Option<Value> {
             }
         }
         "assistant" => {
-            let content = o.get("message")?.get("content")?.as_array()?;
-            several(content.iter().filter_map(|block| {
+            let message = o.get("message")?;
+            let content = message.get("content")?.as_array()?;
+            let note = several(content.iter().filter_map(|block| {
                 let block = block.as_object()?;
                 match str_of(block, "type")? {
                     "text" => {
@@ -153,7 +154,24 @@ fn claude(o: &Map<String, Value>) -> Option<Value> {
                     })),
                     _ => None,
                 }
-            }))
+            }));
+            // Claude repeats a message's usage on each of its blocks' lines:
+            // the message id lets a reader count each message once.
+            let usage = message.get("usage").map(|u| {
+                json!({
+                    "message": message.get("id"),
+                    "input_tokens": u.get("input_tokens"),
+                    "output_tokens": u.get("output_tokens"),
+                })
+            });
+            match (note, usage) {
+                (Some(mut note), Some(usage)) => {
+                    note["usage"] = usage;
+                    Some(note)
+                }
+                (None, Some(usage)) => Some(json!({"kind": "usage", "usage": usage})),
+                (note, None) => note,
+            }
         }
         "user" => {
             let content = o.get("message")?.get("content")?.as_array()?;

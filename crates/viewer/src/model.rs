@@ -79,6 +79,8 @@ pub struct Worker {
     pub skip_reason: Option<String>,
     pub exit: Option<ExitInfo>,
     pub usage: Usage,
+    /// Claude's usage per message id, for running totals.
+    message_usage: HashMap<String, (u64, u64)>,
     stdout: LineAssembler,
     stderr: LineAssembler,
     /// An agent worker: its annotations are shown, its JSON lines are not.
@@ -107,6 +109,7 @@ impl Worker {
             skip_reason: None,
             exit: None,
             usage: Usage::default(),
+            message_usage: HashMap::new(),
             stdout: LineAssembler::default(),
             stderr: LineAssembler::default(),
             agent: None,
@@ -480,6 +483,9 @@ impl Model {
 }
 
 fn note_agent(worker: &mut Worker, raw: &str) {
+    if raw.contains("\"usage\"") {
+        note_running_usage(worker, raw);
+    }
     // Only results carry cost; skip parsing the rest.
     if !raw.contains("\"result\"") {
         return;
@@ -497,9 +503,60 @@ fn note_agent(worker: &mut Worker, raw: &str) {
     }
 }
 
+/// Tokens and cost as the agent goes, before its result: Claude's
+/// per-message usage (counted once per message id, though its lines repeat
+/// it), aider's running `usage`. A result's own figures replace them.
+fn note_running_usage(worker: &mut Worker, raw: &str) {
+    let Ok(note) = serde_json::from_str::<serde_json::Value>(raw) else {
+        return;
+    };
+    if worker.usage.ok.is_some() {
+        return; // the result is in: its totals stand
+    }
+    if let Some(usage) = note.get("usage").filter(|u| u.is_object()) {
+        let id = usage["message"].as_str().unwrap_or("").to_owned();
+        let tokens = (
+            usage["input_tokens"].as_u64().unwrap_or(0),
+            usage["output_tokens"].as_u64().unwrap_or(0),
+        );
+        worker.message_usage.insert(id, tokens);
+        worker.usage.input_tokens = Some(worker.message_usage.values().map(|t| t.0).sum());
+        worker.usage.output_tokens = Some(worker.message_usage.values().map(|t| t.1).sum());
+    } else if note["kind"] == "usage" {
+        worker.usage.input_tokens = note["input_tokens"].as_u64().or(worker.usage.input_tokens);
+        worker.usage.output_tokens = note["output_tokens"]
+            .as_u64()
+            .or(worker.usage.output_tokens);
+        worker.usage.cost_usd = note["cost_usd"].as_f64().or(worker.usage.cost_usd);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn running_usage_counts_each_message_once() {
+        let mut model = Model::new(Safety::default(), 0);
+        let out = |seq: u64, agent: &str| {
+            format!(
+                r#"{{"type":"output","worker":"a","seq":{seq},"ts":1,"stream":"stdout","text":"{{}}\n","agent":{agent}}}"#
+            )
+        };
+        let lines = [
+            r#"{"type":"start","worker":"a","seq":0,"ts":1,"argv":["claude"],"pid":1,"cwd":"/","kind":"claude-code","pty":false,"schema":1}"#.to_owned(),
+            out(1, r#"{"kind":"text","text":"x","delta":false,"usage":{"message":"m1","input_tokens":10,"output_tokens":5}}"#),
+            out(2, r#"{"kind":"tool_call","id":"t","tool":"Bash","input":{},"usage":{"message":"m1","input_tokens":10,"output_tokens":7}}"#),
+            out(3, r#"{"kind":"text","text":"y","delta":false,"usage":{"message":"m2","input_tokens":20,"output_tokens":3}}"#),
+        ];
+        let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+        apply_all(&mut model, &refs);
+        let usage = model.get("a").unwrap().usage;
+        assert_eq!(
+            (usage.input_tokens, usage.output_tokens),
+            (Some(30), Some(10))
+        );
+    }
 
     fn apply_all(model: &mut Model, lines: &[&str]) -> Vec<Change> {
         let mut changes = Vec::new();
