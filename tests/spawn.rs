@@ -499,3 +499,13 @@ fn the_workers_children_get_the_default_sigpipe() {
         run.bytes(Stream::Stderr)
     );
 }
+
+#[test]
+fn sighup_is_passed_to_the_group_too() {
+    let mut live = Live::start(&["--", "sleep", "30"]);
+    live.next().unwrap();
+    live.signal(Signal::SIGHUP);
+    let (run, status) = live.finish();
+    assert_eq!(run.exit().signal.as_deref(), Some("SIGHUP"));
+    assert_eq!(status.code(), Some(128 + 1));
+}
