@@ -1,5 +1,6 @@
-//! Renaming an event line: a new `worker` and `seq`, every other field kept
-//! exactly as it was written (values byte for byte, fields in their order).
+//! Renaming an event line: a new `worker` and `seq` (and, for a task, the
+//! `id` that equals its worker), every other field kept exactly as it was
+//! written (values byte for byte, fields in their order).
 //!
 //! Tools that merge or nest streams must keep ids unique without touching
 //! what they do not understand: a field added by a newer producer passes
@@ -55,6 +56,12 @@ pub fn rename_line(
     out.push(b'{');
     let mut seen_worker = false;
     let mut seen_seq = false;
+    // A task's `id` is its worker id: renamed with it.
+    let task = fields
+        .0
+        .iter()
+        .any(|(k, v)| k == "type" && v.get() == "\"task\"");
+    let mut seen_id = false;
     for (i, (key, value)) in fields.0.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -69,6 +76,10 @@ pub fn rename_line(
             "seq" if !seen_seq => {
                 seen_seq = true;
                 out.extend_from_slice(itoa::Buffer::new().format(seq).as_bytes());
+            }
+            "id" if task && !seen_id => {
+                seen_id = true;
+                push_json_str(out, worker);
             }
             _ => out.extend_from_slice(value.get().as_bytes()),
         }
@@ -95,6 +106,16 @@ mod tests {
             r#"{"type":"output","worker":"in/w\"q","seq":0,"ts":1.000001,"stream":"stdout","text":"a\u00e9\n","future":{"x": [1, 2.50]}}"#
                 .to_owned()
                 + "\n"
+        );
+    }
+
+    #[test]
+    fn a_task_keeps_its_id_equal_to_its_worker() {
+        let line =
+            r#"{"type":"task","worker":"leaf","seq":0,"ts":1,"id":"leaf","depends_on":["x"]}"#;
+        assert_eq!(
+            renamed(line, "outer/leaf", 0),
+            r#"{"type":"task","worker":"outer/leaf","seq":0,"ts":1,"id":"outer/leaf","depends_on":["x"]}"#.to_owned() + "\n"
         );
     }
 
