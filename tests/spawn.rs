@@ -509,3 +509,17 @@ fn sighup_is_passed_to_the_group_too() {
     assert_eq!(run.exit().signal.as_deref(), Some("SIGHUP"));
     assert_eq!(status.code(), Some(128 + 1));
 }
+
+#[test]
+fn a_partial_line_is_stamped_when_it_was_read_not_when_it_was_flushed() {
+    let (run, _) = capture(&args(
+        &["--flush-ms", "200"],
+        "printf 'Continue? '; sleep 0.4; echo y",
+    ));
+    let outputs = run.of_type("output");
+    assert_eq!(text(outputs[0]), "Continue? ");
+    // Read at once, flushed 200 ms later: its ts is the read, 400 ms before
+    // the next line (not 200 ms, as a flush-time stamp would say).
+    let gap = outputs[1].ts - outputs[0].ts;
+    assert!(gap > 0.3, "{gap}");
+}

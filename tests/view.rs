@@ -671,3 +671,35 @@ fn agent_workers_are_shown_as_what_they_do() {
         "the JSON transport is not shown"
     );
 }
+
+#[test]
+fn the_reader_going_away_ends_sc_view_quietly() {
+    let stream: Vec<u8> = std::iter::once(start_event("w", 0, 1.0, &["yes"]))
+        .chain((1..=20_000).map(|i| output_event("w", i, 1.0, Stream::Stdout, b"y\n")))
+        .collect::<Vec<_>>()
+        .concat();
+    let mut child = sc_view()
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        let _ = stdin.write_all(&stream);
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    assert_eq!(first_line(&mut stdout), b"[w] started: yes\n");
+    drop(stdout); // like `| head -1`
+    let status = wait_with_deadline(&mut child);
+    writer.join().unwrap();
+    assert_eq!(status.code(), Some(0));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(stderr, "", "quietly");
+}

@@ -159,6 +159,11 @@ impl Framer {
         }
     }
 
+    /// When the unfinished line's first byte came.
+    pub fn pending_since(&self) -> Option<Instant> {
+        self.pending_since
+    }
+
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
     }

@@ -402,7 +402,7 @@ impl Worker {
         if self.sources[index].nest.is_some() {
             return self.nested(index, out, Some(data));
         }
-        self.framed(index, out, |framer, mut emit| {
+        self.framed(index, out, now_ts(), |framer, mut emit| {
             framer.push(data, now, &mut emit)
         });
     }
@@ -441,7 +441,16 @@ impl Worker {
     }
 
     fn flush_partial(&mut self, index: usize, now: Instant, out: &mut Vec<u8>, at_eof: bool) {
-        self.framed(index, out, |framer, mut emit| {
+        // A partial line is stamped with when its first byte was read, not
+        // when the flush interval ran out.
+        let waited = self.sources[index]
+            .framer
+            .pending_since()
+            .map_or(0.0, |since| {
+                now.saturating_duration_since(since).as_secs_f64()
+            });
+        let ts = now_ts() - waited;
+        self.framed(index, out, ts, |framer, mut emit| {
             if at_eof {
                 framer.finish(&mut emit);
             } else {
@@ -456,9 +465,10 @@ impl Worker {
         &mut self,
         index: usize,
         out: &mut Vec<u8>,
+        ts: f64,
         step: impl FnOnce(&mut Framer, &mut dyn FnMut(&[u8])),
     ) {
-        let ts = TsText::new(now_ts());
+        let ts = TsText::new((ts * 1e6).round() / 1e6);
         let Worker {
             sources,
             seq,
