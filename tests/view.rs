@@ -703,3 +703,39 @@ fn the_reader_going_away_ends_sc_view_quietly() {
         .unwrap();
     assert_eq!(stderr, "", "quietly");
 }
+
+#[test]
+fn more_workers_than_the_terminal_has_rows_for() {
+    // 30 rows, 3 lines a worker with --lines 2: room for 9 rows; 20 run.
+    let mut screen = Screen::start(&["--lines", "2"]);
+    let t = now();
+    let starts: Vec<u8> = (0..20)
+        .flat_map(|i| {
+            let id = format!("w{i:02}");
+            [
+                start_event(&id, 0, t, &["job"]),
+                output_event(
+                    &id,
+                    1,
+                    t,
+                    Stream::Stdout,
+                    format!("{id} working\n").as_bytes(),
+                ),
+            ]
+            .concat()
+        })
+        .collect();
+    screen.send(&starts);
+    let mid = screen.until("the summary", |s| s.contains("running 20"));
+    assert!(mid.contains("running without a row"), "{mid}");
+    assert!(mid.lines().count() <= 30);
+    // As workers end, waiting ones get their rows.
+    let ends: Vec<u8> = (0..20)
+        .flat_map(|i| exit_event(&format!("w{i:02}"), 2, t + 1.0, Some(0), None, 1000, 11))
+        .collect();
+    screen.send(&ends);
+    drop(screen.stdin.take());
+    let end = screen.until("the end", |s| s.contains("20 workers, 20 ok"));
+    assert!(!end.contains("without a row"), "{end}");
+    assert_eq!(wait_with_deadline(&mut screen.child).code(), Some(0));
+}
