@@ -83,7 +83,8 @@ pub struct Cli {
     /// Have every agent task replay a recorded Claude Code run shipped with
     /// sc instead of launching the CLI: the whole pipeline, with no agent CLI
     /// and no API key (the recordings are of the real CLI against a scripted
-    /// model)
+    /// model). Without a TASK, the one they were recorded for: "Implement
+    /// OAuth2 authentication with tests and docs"
     #[arg(long)]
     pub demo: bool,
 

@@ -34,6 +34,10 @@ pub fn run(cli: Cli) -> i32 {
         return 0;
     }
     let mut task = cli.task.clone();
+    if task.is_empty() && cli.demo {
+        // The embedded default: the task the recordings were made for.
+        task = vec![DEMO_TASK.to_owned()];
+    }
     if task.is_empty() {
         let mut text = String::new();
         if let Err(e) = io::stdin().read_to_string(&mut text) {
@@ -104,6 +108,8 @@ pub fn run(cli: Cli) -> i32 {
         }
     }
 }
+
+const DEMO_TASK: &str = "Implement OAuth2 authentication with tests and docs";
 
 /// The recorded runs `--demo` replays: the real Claude Code CLI doing each
 /// role's part of "Implement OAuth2 authentication with tests and docs"

@@ -46,12 +46,14 @@ impl<W: Write> Plain<W> {
             }
             Change::Started(i) => {
                 let w = &model.workers[*i];
-                writeln!(
-                    self.out,
-                    "[{}] {dim}started:{dim:#} {}",
-                    w.id,
-                    command_line(w, model)
-                )
+                // An agent's command line is flags and its role's
+                // instructions: the kind and role say more.
+                let what = match (&w.agent, &w.kind, &w.role) {
+                    (Some(_), Some(kind), Some(role)) => format!("{kind} ({role})"),
+                    (Some(_), Some(kind), None) => kind.clone(),
+                    _ => command_line(w, model),
+                };
+                writeln!(self.out, "[{}] {dim}started:{dim:#} {what}", w.id)
             }
             Change::Line {
                 worker,
