@@ -24,6 +24,27 @@ pub struct Turn {
     pub tool: Option<(String, serde_json::Value)>,
 }
 
+/// A server on 127.0.0.1 that hands each connection to `serve` (in a
+/// thread of its own); the request bodies it keeps are shared.
+fn listen(
+    serve: impl Fn(TcpStream, &Mutex<Vec<String>>) -> std::io::Result<()> + Send + Sync + 'static,
+) -> (u16, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock");
+    let port = listener.local_addr().unwrap().port();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let seen = requests.clone();
+    let serve = Arc::new(serve);
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let (seen, serve) = (seen.clone(), serve.clone());
+            thread::spawn(move || {
+                let _ = serve(stream, &seen);
+            });
+        }
+    });
+    (port, requests)
+}
+
 /// The built-in script: text, a Bash call, and the last word.
 fn default_script() -> Vec<Turn> {
     vec![
@@ -54,22 +75,8 @@ impl MockModel {
 
     /// A mock that plays `script`: the turn after N tool results is turn N.
     pub fn scripted(script: Vec<Turn>) -> MockModel {
-        let script = Arc::new(script);
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock");
-        let port = listener.local_addr().unwrap().port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        let counter = Arc::new(AtomicUsize::new(0));
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let seen = seen.clone();
-                let counter = counter.clone();
-                let script = script.clone();
-                thread::spawn(move || {
-                    let _ = serve(stream, &seen, &counter, &script);
-                });
-            }
-        });
+        let counter = AtomicUsize::new(0);
+        let (port, requests) = listen(move |stream, seen| serve(stream, seen, &counter, &script));
         MockModel { port, requests }
     }
 
@@ -236,18 +243,7 @@ pub const CODEX_TEXT: &str = "The marker is written.";
 
 impl MockResponses {
     pub fn start() -> MockResponses {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock");
-        let port = listener.local_addr().unwrap().port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let seen = seen.clone();
-                thread::spawn(move || {
-                    let _ = serve_responses(stream, &seen);
-                });
-            }
-        });
+        let (port, requests) = listen(serve_responses);
         MockResponses { port, requests }
     }
 }
@@ -340,18 +336,7 @@ pub const GEMINI_CHUNKS: [&str; 3] = ["Writing ", "the marker ", "now."];
 
 impl MockGemini {
     pub fn start() -> MockGemini {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind the mock");
-        let port = listener.local_addr().unwrap().port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let seen = requests.clone();
-        thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let seen = seen.clone();
-                thread::spawn(move || {
-                    let _ = serve_gemini(stream, &seen);
-                });
-            }
-        });
+        let (port, requests) = listen(serve_gemini);
         MockGemini { port, requests }
     }
 }
