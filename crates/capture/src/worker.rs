@@ -399,45 +399,17 @@ impl Worker {
     }
 
     fn frame(&mut self, index: usize, data: &[u8], now: Instant, out: &mut Vec<u8>) {
-        if self.sources[index].nest.is_some() {
-            return self.nested(index, out, Some(data));
-        }
-        self.framed(index, out, now_ts(), |framer, mut emit| {
-            framer.push(data, now, &mut emit)
+        self.framed(index, out, now_ts(), |route, chunks, out| {
+            match route.nest {
+                // What is not an event stays this worker's own output.
+                Some(nest) => nest.push(data, route.id, out, &mut |bytes, out| {
+                    chunks.emit(out, bytes)
+                }),
+                None => route
+                    .framer
+                    .push(data, now, &mut |chunk| chunks.emit(out, chunk)),
+            }
         });
-    }
-
-    /// Route a nested worker's stdout (None: it ended); what is not an
-    /// event stays this worker's own output, byte for byte.
-    fn nested(&mut self, index: usize, out: &mut Vec<u8>, data: Option<&[u8]>) {
-        let ts = TsText::new(now_ts());
-        let Worker {
-            sources,
-            seq,
-            lines,
-            bytes,
-            opts,
-            ..
-        } = self;
-        let source = &mut sources[index];
-        let Some(nest) = source.nest.as_mut() else {
-            return;
-        };
-        let mut chunks = Chunks {
-            encoder: &source.encoder,
-            tap: None,
-            seq,
-            lines,
-            bytes,
-            ts: &ts,
-            progress: false,
-            mid_line: &mut source.mid_line,
-        };
-        let mut wrap = |piece: &[u8], out: &mut Vec<u8>| chunks.emit(out, piece);
-        match data {
-            Some(data) => nest.push(data, &opts.id, out, &mut wrap),
-            None => nest.finish(&opts.id, out, &mut wrap),
-        }
     }
 
     fn flush_partial(&mut self, index: usize, now: Instant, out: &mut Vec<u8>, at_eof: bool) {
@@ -450,23 +422,28 @@ impl Worker {
                 now.saturating_duration_since(since).as_secs_f64()
             });
         let ts = now_ts() - waited;
-        self.framed(index, out, ts, |framer, mut emit| {
+        self.framed(index, out, ts, |route, chunks, out| {
+            if let (true, Some(nest)) = (at_eof, route.nest) {
+                nest.finish(route.id, out, &mut |bytes, out| chunks.emit(out, bytes));
+            }
+            let mut emit = |chunk: &[u8]| chunks.emit(out, chunk);
             if at_eof {
-                framer.finish(&mut emit);
+                route.framer.finish(&mut emit);
             } else {
-                framer.on_timer(now, &mut emit);
+                route.framer.on_timer(now, &mut emit);
             }
         });
     }
 
-    /// Run `step` on a source's framer with the chunks it emits turned into
-    /// output events (one timestamp for all of them: one observation).
+    /// Run `step` on a source's way in (its framer, or its nested stream)
+    /// with what it emits turned into output events of this worker (one
+    /// timestamp for all of them: one observation).
     fn framed(
         &mut self,
         index: usize,
         out: &mut Vec<u8>,
         ts: f64,
-        step: impl FnOnce(&mut Framer, &mut dyn FnMut(&[u8])),
+        step: impl FnOnce(Route<'_>, &mut Chunks<'_>, &mut Vec<u8>),
     ) {
         let ts = TsText::new((ts * 1e6).round() / 1e6);
         let Worker {
@@ -485,18 +462,19 @@ impl Worker {
             lines,
             bytes,
             ts: &ts,
-            progress: opts.progress,
+            // Lines a nested stream could not route are not progress.
+            progress: opts.progress && source.nest.is_none(),
             mid_line: &mut source.mid_line,
         };
-        step(&mut source.framer, &mut |chunk: &[u8]| {
-            chunks.emit(out, chunk)
-        });
+        let route = Route {
+            framer: &mut source.framer,
+            nest: source.nest.as_mut(),
+            id: &opts.id,
+        };
+        step(route, &mut chunks, out);
     }
 
     fn close_source(&mut self, index: usize, out: &mut Vec<u8>, registry: &Registry) {
-        if self.sources[index].nest.is_some() {
-            self.nested(index, out, None);
-        }
         self.flush_partial(index, Instant::now(), out, true);
         let source = &mut self.sources[index];
         if source.mid_line {
@@ -811,6 +789,15 @@ impl Worker {
         self.seq += 1;
         encode(&event, out);
     }
+}
+
+/// Where a source's bytes go before they become events.
+struct Route<'a> {
+    framer: &'a mut Framer,
+    /// Set for a nested worker's stdout: its events are routed, not framed.
+    nest: Option<&'a mut Nest>,
+    /// The worker's id, which nested ids are prefixed with.
+    id: &'a str,
 }
 
 /// Turns framed chunks into output events for one source.
