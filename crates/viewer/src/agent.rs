@@ -62,23 +62,19 @@ struct Note {
 impl AgentState {
     /// The lines an annotation shows (not yet made safe), and the text
     /// being streamed, for a live row.
-    pub fn lines(&mut self, raw: &str) -> Vec<String> {
-        let Ok(value) = serde_json::from_str::<Value>(raw) else {
-            return Vec::new();
-        };
+    pub fn lines(&mut self, note: &Value) -> Vec<String> {
         let mut lines = Vec::new();
-        let also = value.get("also").cloned();
-        self.one(&value, &mut lines);
-        if let Some(Value::Array(more)) = also {
+        self.one(note, &mut lines);
+        if let Some(Value::Array(more)) = note.get("also") {
             for note in more {
-                self.one(&note, &mut lines);
+                self.one(note, &mut lines);
             }
         }
         lines
     }
 
     fn one(&mut self, value: &Value, lines: &mut Vec<String>) {
-        let Ok(note) = serde_json::from_value::<Note>(value.clone()) else {
+        let Ok(note) = Note::deserialize(value) else {
             return;
         };
         match note.kind.as_str() {
@@ -232,7 +228,7 @@ mod tests {
         let mut state = AgentState::default();
         let mut lines = Vec::new();
         for note in notes {
-            lines.extend(state.lines(note));
+            lines.extend(state.lines(&serde_json::from_str(note).unwrap()));
         }
         state.flush(&mut lines);
         lines

@@ -6,8 +6,6 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use serde::Deserialize;
-
 use crate::agent::{AgentState, is_agent_kind};
 use crate::event::ViewEvent;
 use crate::text::{LineAssembler, Safety, safe};
@@ -196,19 +194,6 @@ pub struct Model {
     pub last_ts: f64,
 }
 
-#[derive(Deserialize)]
-struct AgentResult {
-    kind: String,
-    #[serde(default)]
-    ok: Option<bool>,
-    #[serde(default)]
-    cost_usd: Option<f64>,
-    #[serde(default)]
-    input_tokens: Option<u64>,
-    #[serde(default)]
-    output_tokens: Option<u64>,
-}
-
 impl Model {
     pub fn new(safety: Safety, tail_lines: usize) -> Model {
         Model {
@@ -296,8 +281,11 @@ impl Model {
                     worker.progress = Some(progress);
                     changes.push(Change::Progress(index));
                 }
-                if let Some(agent) = event.agent {
-                    note_agent(worker, agent.get());
+                // The annotation, read once for the figures and the lines.
+                let note: Option<serde_json::Value> =
+                    event.agent.and_then(|a| serde_json::from_str(a.get()).ok());
+                if let Some(note) = &note {
+                    note_agent(worker, note);
                 }
                 let stderr = event.is_stderr();
                 if !stderr && let Some(state) = worker.agent.as_mut() {
@@ -306,10 +294,7 @@ impl Model {
                     let json = state.in_json_line || text.trim_start().starts_with('{');
                     if event.agent.is_some() || json {
                         state.in_json_line = !text.ends_with('\n') && event.agent.is_none();
-                        let shown = event
-                            .agent
-                            .map(|a| state.lines(a.get()))
-                            .unwrap_or_default();
+                        let shown = note.as_ref().map(|n| state.lines(n)).unwrap_or_default();
                         let live = tail_lines > 0;
                         for line in shown {
                             worker.lines += 1;
@@ -482,23 +467,19 @@ impl Model {
     }
 }
 
-fn note_agent(worker: &mut Worker, raw: &str) {
-    if raw.contains("\"usage\"") {
-        note_running_usage(worker, raw);
+fn note_agent(worker: &mut Worker, note: &serde_json::Value) {
+    if worker.usage.ok.is_none() {
+        note_running_usage(worker, note);
     }
-    // Only results carry cost; skip parsing the rest.
-    if !raw.contains("\"result\"") {
-        return;
-    }
-    if let Ok(result) = serde_json::from_str::<AgentResult>(raw)
-        && result.kind == "result"
-    {
+    if note["kind"] == "result" {
         // Agents report cumulative figures in their result: the last wins.
         worker.usage = Usage {
-            cost_usd: result.cost_usd.or(worker.usage.cost_usd),
-            input_tokens: result.input_tokens.or(worker.usage.input_tokens),
-            output_tokens: result.output_tokens.or(worker.usage.output_tokens),
-            ok: result.ok.or(worker.usage.ok),
+            cost_usd: note["cost_usd"].as_f64().or(worker.usage.cost_usd),
+            input_tokens: note["input_tokens"].as_u64().or(worker.usage.input_tokens),
+            output_tokens: note["output_tokens"]
+                .as_u64()
+                .or(worker.usage.output_tokens),
+            ok: note["ok"].as_bool().or(worker.usage.ok),
         };
     }
 }
@@ -506,13 +487,7 @@ fn note_agent(worker: &mut Worker, raw: &str) {
 /// Tokens and cost as the agent goes, before its result: Claude's
 /// per-message usage (counted once per message id, though its lines repeat
 /// it), aider's running `usage`. A result's own figures replace them.
-fn note_running_usage(worker: &mut Worker, raw: &str) {
-    let Ok(note) = serde_json::from_str::<serde_json::Value>(raw) else {
-        return;
-    };
-    if worker.usage.ok.is_some() {
-        return; // the result is in: its totals stand
-    }
+fn note_running_usage(worker: &mut Worker, note: &serde_json::Value) {
     if let Some(usage) = note.get("usage").filter(|u| u.is_object()) {
         let id = usage["message"].as_str().unwrap_or("").to_owned();
         let tokens = (
