@@ -384,3 +384,44 @@ fn a_result_without_an_exit_is_ended_after_the_grace() {
     assert_eq!(exit.signal.as_deref(), Some("SIGTERM"));
     assert_eq!(code, Some(143));
 }
+
+#[test]
+fn a_line_of_megabytes_streams_on_and_is_still_read_whole() {
+    // An image read: a tool result of 1.5 MB on one line, far over the
+    // 64 KiB of an output event.
+    let big = format!(
+        r#"{{"type":"user","message":{{"role":"user","content":[{{"type":"tool_result","tool_use_id":"toolu_big","is_error":false,"content":"{}"}}]}}}}"#,
+        "A".repeat(1_500_000)
+    );
+    let result = r#"{"type":"result","subtype":"success","is_error":false,"result":"seen","num_turns":1,"total_cost_usd":0.01}"#;
+    let transcript = temp_file(
+        "big-transcript.jsonl",
+        format!("{INIT}\n{big}\n{result}\n").as_bytes(),
+    );
+    let fake = temp_file(
+        "big-claude",
+        format!("#!/bin/sh\ncat {}\n", transcript.display()).as_bytes(),
+    );
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let (run, code) = run_fake(&fake, &[]);
+    assert_eq!(code, Some(0));
+    // The bytes streamed on, in events of at most 64 KiB, exactly.
+    let chunks = run.chunks(sc_events::Stream::Stdout);
+    assert!(chunks.iter().all(|c| c.len() <= 65536));
+    assert_eq!(
+        run.bytes(sc_events::Stream::Stdout),
+        std::fs::read(&transcript).unwrap()
+    );
+    // The line was still read whole: the event that completes it says so.
+    let notes: Vec<Value> = run
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Output(o) => o.agent.clone(),
+            _ => None,
+        })
+        .collect();
+    let kinds: Vec<&str> = notes.iter().filter_map(|n| n["kind"].as_str()).collect();
+    assert_eq!(kinds, ["init", "tool_result", "result"]);
+    assert_eq!(notes[1]["id"], "toolu_big");
+}
