@@ -9,7 +9,7 @@
 //! `timestamp` where they have one.
 
 use std::io::{self, Write};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sc_events::{Body, Event, Stream, parse_line};
 
@@ -80,7 +80,7 @@ fn usage(problem: &str) -> i32 {
 
 /// Wait until `at` seconds (recorded time from the start) have passed.
 fn wait_until(started: Instant, at: f64, speed: f64) {
-    let due = started + Duration::from_secs_f64((at / speed).max(0.0));
+    let due = started + sc_events::clamped_duration(at / speed);
     let now = Instant::now();
     if due > now {
         std::thread::sleep(due - now);

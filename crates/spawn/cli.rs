@@ -142,8 +142,9 @@ pub struct Cli {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(i32).range(0..=19))]
     pub nice: Option<i32>,
 
-    /// The worker kind: shell (a command), or an agent CLI (claude-code,
-    /// codex, gemini, aider) run headless for --prompt
+    /// The worker kind: shell (a command), sc (a command whose stdout is
+    /// itself an sc stream, re-emitted nested as ID/inner), or an agent CLI
+    /// (claude-code, codex, gemini, aider) run headless for --prompt
     #[arg(long, value_name = "KIND", default_value = "shell")]
     pub kind: String,
 

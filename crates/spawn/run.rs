@@ -123,6 +123,9 @@ pub fn run(cli: Cli) -> i32 {
         kill_grace: Duration::from_secs_f64(cli.kill_grace),
         drain: Duration::from_millis(cli.drain_ms),
         progress: !cli.no_progress,
+        // `--kind sc`: the command writes an sc stream; nest it, as plan
+        // mode does, instead of wrapping its events as text.
+        nested: cli.kind == "sc",
         agent,
         agent_grace: Duration::from_secs_f64(cli.agent_exit_grace),
         ..WorkerOptions::default()
@@ -174,7 +177,7 @@ pub fn run(cli: Cli) -> i32 {
                 return 0;
             }
             match index {
-                Some(index) => supervisor.worker(index).exit_code(),
+                Some(number) => supervisor.exit_code(number),
                 None => i32::from(report.plan_succeeded != Some(true)),
             }
         }

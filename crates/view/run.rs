@@ -232,8 +232,8 @@ impl Viewer {
     fn event(&mut self, event: &ViewEvent<'_>) {
         if let Some(pacer) = &mut self.pacer {
             let first = *pacer.first_ts.get_or_insert(event.ts);
-            let due = pacer.started
-                + Duration::from_secs_f64(((event.ts - first) / pacer.speed).max(0.0));
+            // A wild ts (from a hand-written stream) waits long, never panics.
+            let due = pacer.started + sc_events::clamped_duration((event.ts - first) / pacer.speed);
             // Sleeping is what replay is for; what came before is shown
             // first, and the screen is redrawn meanwhile.
             if Instant::now() < due {

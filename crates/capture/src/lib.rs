@@ -13,13 +13,18 @@
 //! - [`router`]: many inputs' events into one stream, ids kept unique.
 //! - [`signals`]: signal names, signalling process groups.
 //! - [`sink`]: the stream's way out, with backpressure.
+//! - [`lifecycle`]: a worker's states, each with its own deadlines.
 //! - [`worker`]: one worker's life as events: timers, exit, draining.
+//! - [`scheduler`]: plan mode: task lines in, launch decisions out.
+//! - [`chores`]: git and other slow work, off the poller's thread.
 //! - [`worktree`]: a worker's own git worktree and branch.
 //! - [`supervisor`]: the single mio poller that runs workers.
 
+pub mod chores;
 pub mod framer;
 pub mod input;
 pub mod launch;
+pub mod lifecycle;
 pub mod limits;
 pub mod lines;
 pub mod nest;
@@ -27,6 +32,7 @@ pub mod plan;
 pub mod proctree;
 pub mod progress;
 pub mod router;
+pub mod scheduler;
 pub mod signals;
 pub mod sink;
 pub mod supervisor;

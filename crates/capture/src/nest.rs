@@ -1,11 +1,13 @@
 //! A worker whose stdout is itself an sc stream (kind `sc`: a nested
 //! `sc-plan | sc-spawn`, or `ssh host sc-spawn ...`) is not wrapped: its
 //! events are re-emitted with `worker` = `outer/inner` and fresh `seq`
-//! numbers for those ids, so hierarchies and remote hosts compose.
+//! numbers for those ids, so hierarchies and remote hosts compose. A gap in
+//! an inner worker's `seq` (events lost before they reached sc) would vanish
+//! in the renumbering, so it is said as an `error` event of that worker.
 
 use std::collections::HashMap;
 
-use sc_events::{parse_head, rename_line};
+use sc_events::{ErrorEvent, Event, encode, now_ts, parse_head, rename_line};
 
 use crate::lines::{LineSplitter, Piece};
 
@@ -15,8 +17,15 @@ const MAX_LINE: usize = 8 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Nest {
     splitter: LineSplitter,
-    /// Inner id → its next seq downstream.
-    next_seq: HashMap<String, u64>,
+    /// Inner id → its next seq downstream, and the seq expected next from
+    /// the inner stream.
+    next_seq: HashMap<String, Seqs>,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Seqs {
+    downstream: u64,
+    inner: u64,
 }
 
 impl Default for Nest {
@@ -60,7 +69,7 @@ impl Nest {
 fn route(
     piece: Piece<'_>,
     outer: &str,
-    next_seq: &mut HashMap<String, u64>,
+    next_seq: &mut HashMap<String, Seqs>,
     out: &mut Vec<u8>,
     wrap: &mut impl FnMut(&[u8], &mut Vec<u8>),
 ) {
@@ -72,10 +81,38 @@ fn route(
         return wrap(line, out);
     };
     let id = format!("{outer}/{}", head.worker);
-    let seq = next_seq.entry(head.worker.into_owned()).or_insert(0);
+    let seqs = next_seq.entry(head.worker.to_string()).or_default();
+    if head.seq != seqs.inner {
+        let message = if head.seq > seqs.inner {
+            format!(
+                "seq gap in the nested stream: events {} to {} of worker {} are missing (lost before sc read them)",
+                seqs.inner,
+                head.seq - 1,
+                head.worker
+            )
+        } else {
+            format!(
+                "the nested stream's worker {} went back from seq {} to {} (a restarted or repeated stream)",
+                head.worker,
+                seqs.inner.saturating_sub(1),
+                head.seq
+            )
+        };
+        encode(
+            &Event::new(
+                id.clone(),
+                seqs.downstream,
+                now_ts(),
+                ErrorEvent { message },
+            ),
+            out,
+        );
+        seqs.downstream += 1;
+    }
+    seqs.inner = head.seq + 1;
     let mark = out.len();
-    if rename_line(line, &id, *seq, out).is_ok() {
-        *seq += 1;
+    if rename_line(line, &id, seqs.downstream, out).is_ok() {
+        seqs.downstream += 1;
     } else {
         out.truncate(mark);
         wrap(line, out);
@@ -113,9 +150,16 @@ mod tests {
             events,
             [
                 ("meta/tests".into(), 0),
+                // The inner stream jumped from 0 to 5: said, then the event.
                 ("meta/tests".into(), 1),
+                ("meta/tests".into(), 2),
                 ("meta/a/b".into(), 0)
             ]
+        );
+        let said = String::from_utf8_lossy(&out);
+        assert!(
+            said.contains("events 1 to 4 of worker tests are missing"),
+            "{said}"
         );
         assert_eq!(wrapped, b"not an event\n");
     }

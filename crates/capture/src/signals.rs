@@ -3,7 +3,39 @@
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, killpg};
+use nix::sys::wait::{Id, WaitPidFlag, WaitStatus, waitid};
 use nix::unistd::Pid;
+
+/// What a child process is doing, as far as waiting for it tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Seen {
+    Running,
+    /// Stopped by this signal (SIGTTIN: it read a terminal it does not own).
+    Stopped(i32),
+    /// Exited or killed; not reaped.
+    Exited,
+}
+
+/// Look at child `pid` without reaping it (WNOWAIT): while it is a zombie
+/// its pid, and so its process group's id, cannot be given to another
+/// process, so signals sent to the group until it is reaped reach no
+/// stranger. `stops`: also report a stop.
+pub fn peek_child(pid: u32, stops: bool) -> Seen {
+    let Ok(pid) = i32::try_from(pid) else {
+        return Seen::Running;
+    };
+    let mut flags = WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT;
+    if stops {
+        flags |= WaitPidFlag::WSTOPPED;
+    }
+    match waitid(Id::Pid(Pid::from_raw(pid)), flags) {
+        Ok(WaitStatus::Stopped(_, signal)) => Seen::Stopped(signal as i32),
+        Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) => Seen::Exited,
+        // ECHILD: reaped already (by us); nothing else reaps our children.
+        Err(nix::errno::Errno::ECHILD) => Seen::Exited,
+        _ => Seen::Running,
+    }
+}
 
 /// The name of signal `number` (`SIGTERM`), or `SIG<number>` for one without.
 pub fn name(number: i32) -> String {

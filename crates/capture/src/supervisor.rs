@@ -4,46 +4,51 @@
 //!
 //! There is no busy polling: the loop blocks in `poll` until an output or an
 //! input is readable, the sink writable, a signal arrives (SIGCHLD included,
-//! through signal-hook's self-pipe) or the earliest deadline comes.
+//! through signal-hook's self-pipe), a chore done off the thread wakes it,
+//! or the earliest deadline comes. Nothing slow runs here: git runs on the
+//! [`Chores`] thread, and what tasks run when is the [`Scheduler`]'s call.
+//!
+//! Only live workers are kept (a slab, so a finished worker's slot, its
+//! descriptors and buffers are given back the moment its `exit` is
+//! written); each turn costs time in proportion to what is running, not to
+//! what has run.
 
 use std::io;
 use std::os::fd::BorrowedFd;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mio::{Events, Interest, Poll, Token};
+use mio::{Events, Interest, Poll, Token, Waker};
 use nix::sys::signal::Signal;
 use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
+use slab::Slab;
 
-use std::collections::HashMap;
-use std::ffi::OsString;
+use sc_agents::AgentOptions;
 
-use sc_agents::{AgentKind, AgentOptions};
-use sc_events::{Body, ErrorEvent, Event, Skip, Task, encode, now_ts, parse_line, rename_line};
-
+use crate::chores::{Chores, Done, Job};
 use crate::input::{Input, InputSpec};
 use crate::launch::Spec;
 use crate::lines::Piece;
-use crate::plan::{NotRun, Planner};
 use crate::router::{Naming, Router};
+use crate::scheduler::{How, Launch, Line, Scheduler};
+use crate::signals::{end_group, group_alive, signal_group};
 use crate::sink::Sink;
-use crate::worker::{Worker, WorkerOptions};
+use crate::worker::{Settle, Worker, WorkerOptions, is_out_of_descriptors};
+
+pub use crate::scheduler::sibling;
 
 const SIGNALS: Token = Token(0);
 const SINK: Token = Token(1);
-/// Tokens from here on are looked up in `owners`.
-const FIRST_TOKEN: usize = 2;
+const WAKER: Token = Token(2);
+/// Inputs' tokens start here.
+const FIRST_INPUT: usize = 3;
+/// Workers' tokens start here: two per slot of the slab.
+const FIRST_WORKER: usize = usize::MAX / 4;
 
 /// The longest input line kept whole by default; longer ones are passed on
 /// in pieces as output of the input's own worker.
 pub const DEFAULT_MAX_LINE: usize = 8 * 1024 * 1024;
-
-/// What a token belongs to.
-#[derive(Debug, Clone, Copy)]
-enum Owner {
-    Worker(usize),
-    Input(usize),
-}
 
 /// What happened to the stream itself.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -56,6 +61,29 @@ pub struct RunReport {
     pub write_error: Option<String>,
     /// Plan mode: whether every task succeeded.
     pub plan_succeeded: Option<bool>,
+    /// Plan mode: sc-spawn ran out of file descriptors with nothing running
+    /// to give one back, and stopped the plan.
+    pub out_of_descriptors: bool,
+}
+
+/// A worker that has not finished, with what the supervisor keeps for it.
+struct Active {
+    worker: Worker,
+    /// Its number, in launch order (for [`Supervisor::exit_code`]).
+    number: usize,
+    /// Plan mode: its task.
+    task: Option<usize>,
+    /// While its worktree is being made: how to launch it then.
+    spec: Option<Spec>,
+    /// Interrupted while its worktree was being made: not to be launched.
+    cancelled: Option<&'static str>,
+}
+
+/// Plan mode: tasks read from an input, a worker each.
+struct Plan {
+    scheduler: Scheduler,
+    /// The input the plan is read from.
+    input: usize,
 }
 
 pub struct Supervisor {
@@ -63,12 +91,17 @@ pub struct Supervisor {
     events: Events,
     signals: Signals,
     sink: Sink,
-    owners: Vec<Owner>,
-    workers: Vec<Worker>,
+    chores: Chores,
+    workers: Slab<Active>,
+    /// Exit codes of finished workers, by number (None while running).
+    codes: Vec<Option<i32>>,
     inputs: Vec<Input>,
     router: Router,
     max_line: usize,
     scratch: Vec<u8>,
+    /// Turns of the loop: who is served first rotates with it.
+    turn: usize,
+    keys: Vec<usize>,
     interrupts: u32,
     /// After an interrupt: when to stop waiting for inputs to end by
     /// themselves (files and FIFOs cannot be signalled).
@@ -76,29 +109,10 @@ pub struct Supervisor {
     grace: Duration,
     report: RunReport,
     notices: Option<&'static str>,
-    plan: Option<PlanRun>,
-}
-
-/// Plan mode: tasks read from an input, a worker each.
-struct PlanRun {
-    planner: Planner,
-    /// The input the plan is read from.
-    input: usize,
-    jobs: usize,
-    /// Options every task's worker starts from.
-    template: WorkerOptions,
-    /// How every task's worker is launched (stdin, PTY), its command aside.
-    template_spec: Spec,
-    /// What agent workers' command lines may add (model, explicit danger).
-    agent: AgentOptions,
-    /// This sc-spawn's own id path when nested (SC_WORKER), for the
-    /// workers' SC_WORKER.
-    path: Option<String>,
-    task_of: HashMap<usize, usize>,
-    completed: bool,
-    stopped: bool,
-    /// `--worktree`: each task's branch, by task id.
-    branches: Option<HashMap<String, String>>,
+    plan: Option<Plan>,
+    /// Process groups that outlived their worker: SIGTERM was sent, SIGKILL
+    /// is due then.
+    leftovers: Vec<(u32, Instant)>,
 }
 
 impl Supervisor {
@@ -109,24 +123,29 @@ impl Supervisor {
         let mut signals = Signals::new([SIGCHLD, SIGINT, SIGTERM, SIGHUP])?;
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
         let sink = Sink::new(out, poll.registry(), SINK)?;
         Ok(Supervisor {
             poll,
             events: Events::with_capacity(1024),
             signals,
             sink,
-            owners: Vec::new(),
-            workers: Vec::new(),
+            chores: Chores::new(waker),
+            workers: Slab::new(),
+            codes: Vec::new(),
             inputs: Vec::new(),
             router: Router::new(Naming::Unique),
             max_line: DEFAULT_MAX_LINE,
             scratch: vec![0; 64 * 1024],
+            turn: 0,
+            keys: Vec::new(),
             interrupts: 0,
             stop_inputs_at: None,
             grace: Duration::from_secs(5),
             report: RunReport::default(),
             notices: None,
             plan: None,
+            leftovers: Vec::new(),
         })
     }
 
@@ -157,25 +176,39 @@ impl Supervisor {
         self.grace = grace;
     }
 
-    fn next_token(&mut self, owner: Owner) -> Token {
-        self.owners.push(owner);
-        Token(FIRST_TOKEN + self.owners.len() - 1)
+    fn worker_tokens(key: usize) -> [Token; 2] {
+        [
+            Token(FIRST_WORKER + 2 * key),
+            Token(FIRST_WORKER + 2 * key + 1),
+        ]
     }
 
     /// Launch a worker now; its `start` (or `error` and `exit`) is written.
+    /// Returns its number, for [`Supervisor::exit_code`].
     pub fn spawn(&mut self, opts: WorkerOptions, spec: &Spec) -> usize {
-        let index = self.workers.len();
-        let tokens = [
-            self.next_token(Owner::Worker(index)),
-            self.next_token(Owner::Worker(index)),
-        ];
+        let entry = self.workers.vacant_entry();
+        let tokens = Self::worker_tokens(entry.key());
         let worker = Worker::spawn(opts, spec, self.poll.registry(), tokens, self.sink.buffer());
-        self.workers.push(worker);
-        index
+        let number = self.codes.len();
+        self.codes.push(None);
+        let key = entry.key();
+        entry.insert(Active {
+            worker,
+            number,
+            task: None,
+            spec: None,
+            cancelled: None,
+        });
+        if self.workers[key].worker.is_finished() {
+            self.retire(key);
+        }
+        number
     }
 
-    pub fn worker(&self, index: usize) -> &Worker {
-        &self.workers[index]
+    /// The exit status of the worker numbered `number` (DESIGN.md); 1 while
+    /// it has not finished.
+    pub fn exit_code(&self, number: usize) -> i32 {
+        self.codes.get(number).copied().flatten().unwrap_or(1)
     }
 
     /// Open an input of event lines. When it cannot be opened, an `error`
@@ -183,7 +216,7 @@ impl Supervisor {
     pub fn add_input(&mut self, spec: &InputSpec, label: String) -> io::Result<usize> {
         let route = self.router.add_input(&label);
         let index = self.inputs.len();
-        let token = self.next_token(Owner::Input(index));
+        let token = Token(FIRST_INPUT + index);
         let registry = self.poll.registry();
         match Input::open(spec, label.clone(), route, registry, token, self.max_line) {
             Ok(input) => {
@@ -213,36 +246,31 @@ impl Supervisor {
             if self.stop_inputs_at.is_some_and(|at| at <= now) {
                 self.stop_inputs(true);
             }
-            let registry = self.poll.registry();
-            let mut ended = Vec::new();
-            for (index, worker) in self.workers.iter_mut().enumerate() {
-                worker.on_timers(now, self.sink.buffer(), registry);
-                if !self.sink.is_full() {
-                    worker.pump(&mut self.scratch, &mut self.sink, registry);
-                }
-                if worker.try_finish(self.sink.buffer()) {
-                    ended.push(index);
-                }
-            }
+            self.take_chores();
+            self.serve_workers(now);
             for input in &mut self.inputs {
                 if !self.sink.is_full() {
-                    let router = &mut self.router;
-                    input.pump(&mut self.scratch, &mut self.sink, router, registry);
+                    let registry = self.poll.registry();
+                    input.pump(
+                        &mut self.scratch,
+                        &mut self.sink,
+                        &mut self.router,
+                        registry,
+                    );
                 }
             }
-            for index in ended {
-                self.plan_worker_ended(index);
-            }
             self.plan_turn();
+            self.end_leftovers_due(Instant::now());
             self.flush_sink();
             let now = Instant::now();
-            let all_done = self.workers.iter().all(Worker::is_finished)
+            let all_done = self.workers.is_empty()
+                && self.chores.pending() == 0
                 && self.inputs.iter().all(|i| i.is_done(now))
-                && self.plan.as_ref().is_none_or(|p| p.planner.is_resolved());
+                && self.plan.as_ref().is_none_or(|p| p.scheduler.is_resolved());
             if all_done && (self.sink.pending() == 0 || self.sink.is_closed()) {
                 break;
             }
-            let wants_read = self.workers.iter().any(Worker::wants_read)
+            let wants_read = self.workers.iter().any(|(_, a)| a.worker.wants_read())
                 || self.inputs.iter().any(Input::wants_read);
             let timeout = if !self.sink.is_full() && wants_read {
                 Some(Duration::ZERO)
@@ -251,9 +279,10 @@ impl Supervisor {
             } else {
                 self.workers
                     .iter()
-                    .filter_map(Worker::deadline)
+                    .filter_map(|(_, a)| a.worker.deadline())
                     .chain(self.inputs.iter().filter_map(Input::deadline))
                     .chain(self.stop_inputs_at)
+                    .chain(self.leftovers.iter().map(|(_, at)| *at))
                     .min()
                     .map(|d| d.saturating_duration_since(Instant::now()))
             };
@@ -264,16 +293,134 @@ impl Supervisor {
             }
             self.dispatch();
         }
-        for worker in &mut self.workers {
-            worker.end_leftovers();
+        for (pgid, _) in std::mem::take(&mut self.leftovers) {
+            end_group(pgid, self.grace);
         }
         for input in &mut self.inputs {
             input.end_command(self.grace);
         }
         if let Some(plan) = &self.plan {
-            self.report.plan_succeeded = Some(plan.planner.all_succeeded());
+            self.report.plan_succeeded = Some(plan.scheduler.all_succeeded());
         }
         Ok(self.report.clone())
+    }
+
+    /// One turn for every live worker: timers, reading, the end. Who is
+    /// served first rotates, so that when the sink fills up it is not
+    /// always the same worker's output that gets through.
+    fn serve_workers(&mut self, now: Instant) {
+        self.turn = self.turn.wrapping_add(1);
+        self.keys.clear();
+        self.keys.extend(self.workers.iter().map(|(key, _)| key));
+        let count = self.keys.len();
+        if count == 0 {
+            return;
+        }
+        let first = self.turn % count;
+        let mut ended = Vec::new();
+        for i in 0..count {
+            let key = self.keys[(first + i) % count];
+            let registry = self.poll.registry();
+            let held = self.sink.is_full();
+            let active = &mut self.workers[key];
+            let worker = &mut active.worker;
+            worker.hold(held, now);
+            worker.on_timers(now, self.sink.buffer(), registry);
+            if !self.sink.is_full() {
+                worker.pump(&mut self.scratch, &mut self.sink, registry);
+            }
+            match worker.settle(self.sink.buffer()) {
+                Settle::NotYet => {}
+                Settle::Finished => ended.push(key),
+                Settle::Worktree(worktree) => {
+                    let id = worker.id().to_owned();
+                    self.chores
+                        .submit(Job::CommitWorktree { key, worktree, id });
+                }
+            }
+        }
+        for key in ended {
+            self.retire(key);
+        }
+    }
+
+    /// Chores done off the thread: a worktree made (launch the worker), or
+    /// committed (write the worker's exit).
+    fn take_chores(&mut self) {
+        for done in self.chores.take_done() {
+            match done {
+                Done::Worktree { key, result } => self.worktree_made(key, result),
+                Done::Committed { key, report } => {
+                    if let Some(active) = self.workers.get_mut(key) {
+                        active.worker.finish_with(report, self.sink.buffer());
+                        self.retire(key);
+                    }
+                }
+            }
+        }
+    }
+
+    fn worktree_made(&mut self, key: usize, result: Result<crate::worktree::Worktree, String>) {
+        let Some(active) = self.workers.get_mut(key) else {
+            return;
+        };
+        let out = self.sink.buffer();
+        if let Some(reason) = active.cancelled {
+            active.worker.cancel(reason, out);
+            return self.retire(key);
+        }
+        let Some(mut spec) = active.spec.take() else {
+            return;
+        };
+        match result {
+            Ok(worktree) => {
+                spec.cwd = Some(worktree.cwd.clone());
+                if let (Some(task), Some(plan)) = (active.task, self.plan.as_mut()) {
+                    plan.scheduler.branch_made(task, worktree.branch.clone());
+                }
+                active.worker.set_worktree(worktree);
+                let tokens = Self::worker_tokens(key);
+                let registry = self.poll.registry();
+                if let Err(e) = active.worker.launch(&spec, registry, tokens, out) {
+                    active.worker.refuse_launch(&spec, &e, out);
+                }
+            }
+            Err(message) => {
+                let message = format!("task `{}`: {message}", active.worker.id());
+                active.worker.refuse_now(message, out);
+            }
+        }
+        if self.workers[key].worker.is_finished() {
+            self.retire(key);
+        }
+    }
+
+    /// A worker finished: its slot, descriptors and buffers are given back,
+    /// its exit code kept, and its task's dependents told.
+    fn retire(&mut self, key: usize) {
+        let mut active = self.workers.remove(key);
+        let code = active.worker.exit_code();
+        self.codes[active.number] = Some(code);
+        if let Some(pgid) = active.worker.take_leftover() {
+            self.leftovers
+                .push((pgid, Instant::now() + active.worker.kill_grace()));
+        }
+        if let (Some(task), Some(plan)) = (active.task, self.plan.as_mut()) {
+            plan.scheduler.ended(task, code == 0, self.sink.buffer());
+        }
+    }
+
+    /// Groups that outlived their worker and had their grace: SIGKILL.
+    fn end_leftovers_due(&mut self, now: Instant) {
+        self.leftovers.retain(|&(pgid, at)| {
+            if at > now {
+                return true;
+            }
+            if group_alive(pgid) {
+                signal_group(pgid, Signal::SIGKILL);
+            }
+            false
+        });
     }
 
     /// Plan mode: read `task` events from `spec` and run a worker for each,
@@ -289,18 +436,9 @@ impl Supervisor {
     ) -> io::Result<()> {
         let input = self.add_input(spec, "stdin".into())?;
         self.inputs[input].keep_lines();
-        self.plan = Some(PlanRun {
-            planner: Planner::default(),
+        self.plan = Some(Plan {
+            scheduler: Scheduler::new(jobs, template, template_spec, agent, path),
             input,
-            jobs: jobs.max(1),
-            template,
-            template_spec,
-            agent,
-            path,
-            task_of: HashMap::new(),
-            completed: false,
-            stopped: false,
-            branches: None,
         });
         Ok(())
     }
@@ -308,7 +446,7 @@ impl Supervisor {
     /// Plan mode: run each task in a git worktree of its own (`--worktree`).
     pub fn set_worktrees(&mut self, on: bool) {
         if let Some(plan) = self.plan.as_mut() {
-            plan.branches = on.then(HashMap::new);
+            plan.scheduler.set_worktrees(on);
         }
     }
 
@@ -319,196 +457,100 @@ impl Supervisor {
         };
         let input = &mut self.inputs[plan.input];
         let route = input.route();
-        let lines = input.take_lines();
         let ended = !input.is_open();
-        for line in lines {
-            self.plan_line(route, &line);
-        }
-        let plan = self.plan.as_mut().expect("plan mode");
-        if ended && !plan.completed {
-            plan.completed = true;
-            let not_run = plan.planner.complete();
-            self.not_run(not_run);
-        }
-        let plan = self.plan.as_mut().expect("plan mode");
-        if plan.stopped {
-            return;
-        }
-        let slots = plan.jobs.saturating_sub(plan.planner.running());
-        for task in plan.planner.start(slots) {
-            self.start_task(task);
-        }
-    }
-
-    /// One line of the plan: a task joins it (and is re-emitted with seq 0
-    /// so that viewers see queued work); other events pass through.
-    fn plan_line(&mut self, route: usize, line: &[u8]) {
         let out = self.sink.buffer();
-        let event = match parse_line(line) {
-            Ok(event) => event,
-            // Not an event: kept, as output of the plan input's own worker.
-            Err(_) => return self.router.route(route, Piece::Line(line), out),
-        };
-        let Body::Task(mut task) = event.body else {
-            out.extend_from_slice(line);
-            if !line.ends_with(b"\n") {
-                out.push(b'\n');
+        for line in input.take_lines() {
+            match plan.scheduler.take_line(&line, out) {
+                Line::Task | Line::Event => {}
+                Line::NotEvent => self.router.route(route, Piece::Line(&line), out),
+                Line::Refused(message) => self.router.own_error(route, message, out),
             }
-            return;
-        };
-        // The worker id is the task's id in the stream.
-        task.id = event.worker.clone();
-        let plan = self.plan.as_mut().expect("plan mode");
-        match plan.planner.add(task) {
-            Ok(_) if event.seq == 0 => {
-                out.extend_from_slice(line);
-                if !line.ends_with(b"\n") {
-                    out.push(b'\n');
-                }
+        }
+        if ended {
+            plan.scheduler.input_ended(out);
+        }
+        loop {
+            let Some(plan) = self.plan.as_mut() else {
+                return;
+            };
+            let Some(launch) = plan.scheduler.next_launch() else {
+                return;
+            };
+            if !self.start_task(launch) {
+                return;
             }
-            Ok(_) => {
-                // parse_line accepted the line: it renames.
-                let _ = rename_line(line, &event.worker, 0, out);
-            }
-            Err(message) => self.router.own_error(route, message, out),
         }
     }
 
-    fn start_task(&mut self, task_index: usize) {
-        let plan = self.plan.as_ref().expect("plan mode");
-        let task = plan.planner.task(task_index).clone();
-        let kind = task.kind.clone().unwrap_or_else(|| "shell".into());
-        let sc_worker = match &plan.path {
-            Some(path) => format!("{path}/{}", task.id),
-            None => task.id.clone(),
-        };
-        let mut opts = plan.template.clone();
-        opts.id = task.id.clone();
-        opts.kind = kind.clone();
-        opts.first_seq = 1;
-        opts.nested = kind == "sc";
-        if let Some(timeout) = task.timeout_s.filter(|t| *t > 0.0 && t.is_finite()) {
-            opts.timeout = Some(Duration::from_secs_f64(timeout));
-        }
-        opts.agent = AgentKind::from_name(&kind);
-        let mut cwd = task.cwd.as_ref().map(std::path::PathBuf::from);
-        let mut refusal = None;
-        if let Some(branches) = &plan.branches {
-            // The first dependency's branch holds the work this task builds on.
-            let base = task
-                .depends_on
-                .iter()
-                .find_map(|dep| branches.get(dep))
-                .cloned();
-            let here = cwd
-                .clone()
-                .or_else(|| std::env::current_dir().ok())
-                .unwrap_or_default();
-            match crate::worktree::create(&here, &task.id, base.as_deref()) {
-                Ok(worktree) => {
-                    cwd = Some(worktree.cwd.clone());
-                    opts.worktree = Some(worktree);
-                }
-                Err(e) => refusal = Some(format!("task `{}`: {e}", task.id)),
-            }
-        }
-        if let (Some(worktree), Some(plan)) = (&opts.worktree, self.plan.as_mut())
-            && let Some(branches) = plan.branches.as_mut()
-        {
-            branches.insert(task.id.clone(), worktree.branch.clone());
-        }
-        let plan = self.plan.as_ref().expect("plan mode");
-        let command = match refusal {
-            Some(message) => Err(message),
-            None => task_command(&task, &kind, &plan.agent),
-        };
-        let worker = match command {
-            Ok((argv, extra_env)) => {
-                let mut env: Vec<(OsString, OsString)> =
-                    vec![("SC_WORKER".into(), sc_worker.into())];
-                env.extend(extra_env);
-                if let Some(vars) = &task.env {
-                    env.extend(vars.iter().map(|(k, v)| (k.into(), v.into())));
-                }
-                let spec = Spec {
-                    argv,
-                    cwd,
-                    env,
-                    limits: task
-                        .limits
-                        .clone()
-                        .or_else(|| plan.template_spec.limits.clone()),
-                    ..plan.template_spec()
-                };
-                self.spawn(opts, &spec)
-            }
-            Err(message) => {
-                let index = self.workers.len();
-                self.next_token(Owner::Worker(index));
-                self.next_token(Owner::Worker(index));
-                let worker = Worker::refuse(opts, message, self.sink.buffer());
-                self.workers.push(worker);
-                index
-            }
-        };
-        let plan = self.plan.as_mut().expect("plan mode");
-        plan.task_of.insert(worker, task_index);
-        if self.workers[worker].is_finished() {
-            self.plan_worker_ended(worker);
-        }
-    }
-
-    /// A worker ended: what it makes impossible is skipped.
-    fn plan_worker_ended(&mut self, worker: usize) {
-        let Some(plan) = self.plan.as_mut() else {
-            return;
-        };
-        let Some(&task) = plan.task_of.get(&worker) else {
-            return;
-        };
-        let ok = self.workers[worker].exit_code() == 0;
-        let not_run = plan.planner.finished(task, ok);
-        self.not_run(not_run);
-    }
-
-    /// Tasks that will never run get their `error` (if any) and `skip`.
-    fn not_run(&mut self, not_run: Vec<NotRun>) {
-        let Some(plan) = self.plan.as_ref() else {
-            return;
-        };
+    /// Start a task's worker. False when it could not be launched for want
+    /// of a file descriptor and waits for a running worker to give one back.
+    fn start_task(&mut self, launch: Launch) -> bool {
+        let Launch { task, opts, how } = launch;
+        let running = self.workers.len();
+        let entry = self.workers.vacant_entry();
+        let key = entry.key();
         let out = self.sink.buffer();
-        for item in not_run {
-            let id = plan.planner.task(item.task).id.clone();
-            // The task event took seq 0.
-            let mut seq = 1;
-            if let Some(message) = item.error {
-                encode(
-                    &Event::new(id.clone(), seq, now_ts(), ErrorEvent { message }),
-                    out,
-                );
-                seq += 1;
+        let mut worker = Worker::new(opts);
+        let mut pending_spec = None;
+        match how {
+            How::Refuse(message) => worker.refuse_now(message, out),
+            How::Run(spec) => {
+                let registry = self.poll.registry();
+                if let Err(e) = worker.launch(&spec, registry, Self::worker_tokens(key), out) {
+                    let plan = self.plan.as_mut().expect("plan mode");
+                    if is_out_of_descriptors(&e) && running > 0 {
+                        if plan.scheduler.out_of_descriptors(task, running)
+                            && let Some(program) = self.notices
+                        {
+                            eprintln!(
+                                "{program}: out of file descriptors with {running} worker(s) running: \
+                                 the rest of the plan runs at most {running} at once \
+                                 (raise the limit with `ulimit -n` for more)"
+                            );
+                        }
+                        return false;
+                    }
+                    worker.refuse_launch(&spec, &e, out);
+                    if is_out_of_descriptors(&e) {
+                        // Nothing running will give one back: the run ends.
+                        self.report.out_of_descriptors = true;
+                        plan.scheduler
+                            .stop("sc-spawn ran out of file descriptors", out);
+                    }
+                }
             }
-            encode(
-                &Event::new(
+            How::Worktree { spec, here, base } => {
+                let id = worker.id().to_owned();
+                self.chores.submit(Job::MakeWorktree {
+                    key,
+                    here,
                     id,
-                    seq,
-                    now_ts(),
-                    Skip {
-                        reason: item.reason,
-                    },
-                ),
-                out,
-            );
+                    base,
+                });
+                pending_spec = Some(spec);
+            }
         }
+        let number = self.codes.len();
+        self.codes.push(None);
+        let finished = worker.is_finished();
+        entry.insert(Active {
+            worker,
+            number,
+            task: Some(task),
+            spec: pending_spec,
+            cancelled: None,
+        });
+        if finished {
+            self.retire(key);
+        }
+        true
     }
 
     fn stop_plan(&mut self, reason: &str) {
         let Some(plan) = self.plan.as_mut() else {
             return;
         };
-        plan.stopped = true;
-        let not_run = plan.planner.stop(reason);
-        self.not_run(not_run);
+        plan.scheduler.stop(reason, self.sink.buffer());
     }
 
     fn dispatch(&mut self) {
@@ -518,15 +560,17 @@ impl Supervisor {
             match event.token() {
                 SIGNALS => got_signals = true,
                 SINK => self.sink.on_writable(),
-                Token(t) => match self.owners.get(t - FIRST_TOKEN) {
-                    Some(Owner::Worker(w)) => self.workers[*w].on_readable(Token(t)),
-                    Some(Owner::Input(i)) => {
-                        if let Some(input) = self.inputs.get_mut(*i) {
-                            input.on_readable();
-                        }
+                WAKER => {} // chores are taken at the top of the loop
+                Token(t) if t >= FIRST_WORKER => {
+                    if let Some(active) = self.workers.get_mut((t - FIRST_WORKER) / 2) {
+                        active.worker.on_readable(Token(t));
                     }
-                    None => {}
-                },
+                }
+                Token(t) => {
+                    if let Some(input) = self.inputs.get_mut(t - FIRST_INPUT) {
+                        input.on_readable();
+                    }
+                }
             }
         }
         if !got_signals {
@@ -535,8 +579,8 @@ impl Supervisor {
         let pending: Vec<i32> = self.signals.pending().collect();
         for signal in pending {
             if signal == SIGCHLD {
-                for worker in &mut self.workers {
-                    worker.check_exit(now);
+                for (_, active) in self.workers.iter_mut() {
+                    active.worker.on_child(now, self.sink.buffer());
                 }
                 for input in &mut self.inputs {
                     input.check_exit(self.sink.buffer(), &mut self.router);
@@ -552,8 +596,11 @@ impl Supervisor {
         self.report.interrupted.get_or_insert(signal);
         let signal = Signal::try_from(signal).unwrap_or(Signal::SIGTERM);
         let escalate = self.interrupts > 1;
-        for worker in &mut self.workers {
-            worker.interrupt(signal, escalate, now);
+        for (_, active) in self.workers.iter_mut() {
+            if active.worker.is_preparing() {
+                active.cancelled = Some("interrupted before it started");
+            }
+            active.worker.interrupt(signal, escalate, now);
         }
         for input in &mut self.inputs {
             input.interrupt(signal, escalate);
@@ -567,8 +614,8 @@ impl Supervisor {
         // A person presses Ctrl-C; SIGTERM and SIGHUP come from programs,
         // which need no notice on the terminal.
         if let Some(program) = self.notices.filter(|_| signal == Signal::SIGINT) {
-            let running = self.workers.iter().filter(|w| !w.is_finished()).count()
-                + self.inputs.iter().filter(|i| !i.is_done(now)).count();
+            let running =
+                self.workers.len() + self.inputs.iter().filter(|i| !i.is_done(now)).count();
             let what = if self.inputs.is_empty() {
                 "worker(s)"
             } else {
@@ -607,8 +654,11 @@ impl Supervisor {
             // write, so end them now rather than let them run on unseen.
             self.report.downstream_closed = true;
             let now = Instant::now();
-            for worker in &mut self.workers {
-                worker.terminate("downstream closed", now);
+            for (_, active) in self.workers.iter_mut() {
+                if active.worker.is_preparing() {
+                    active.cancelled = Some("the reader of the stream went away");
+                }
+                active.worker.terminate("downstream closed", now);
             }
             for input in &mut self.inputs {
                 input.interrupt(Signal::SIGTERM, false);
@@ -617,76 +667,4 @@ impl Supervisor {
             self.stop_inputs(false);
         }
     }
-}
-
-impl PlanRun {
-    /// What every task's launch shares (stdin, PTY mode): the template's.
-    fn template_spec(&self) -> Spec {
-        self.template_spec.clone()
-    }
-}
-
-/// A command line and what to add to its environment.
-type Command = (Vec<OsString>, Vec<(OsString, OsString)>);
-
-/// The command a task runs: its argv, or its prompt through `sh -c`; for
-/// an agent kind, the CLI's headless command line for its prompt, with the
-/// role's instructions and grant. With the environment it needs.
-fn task_command(task: &Task, kind: &str, agent: &AgentOptions) -> Result<Command, String> {
-    if let Some(recording) = &task.replay {
-        // A recorded run, played at its pace, read as the kind it records.
-        let mut argv: Vec<OsString> = vec![sibling("sc-replay")];
-        argv.extend(["--speed".into(), agent.replay_speed.to_string().into()]);
-        argv.push(recording.into());
-        return Ok((argv, Vec::new()));
-    }
-    if let Some(agent_kind) = AgentKind::from_name(kind) {
-        let prompt = task
-            .prompt
-            .as_deref()
-            .filter(|p| !p.trim().is_empty())
-            .ok_or_else(|| {
-                format!(
-                    "task `{}` of kind `{kind}` has no `prompt`: nothing to ask the agent",
-                    task.id
-                )
-            })?;
-        let launch = sc_agents::command(
-            agent_kind,
-            prompt,
-            task.instructions.as_deref(),
-            task.permissions.as_ref(),
-            agent,
-        )
-        .map_err(|e| format!("task `{}`: {e}", task.id))?;
-        return Ok((launch.argv, launch.env));
-    }
-    if !matches!(kind, "shell" | "sc") {
-        return Err(format!(
-            "task `{}`: unknown worker kind `{kind}` (known: shell, sc, claude-code, codex, gemini, aider)",
-            task.id
-        ));
-    }
-    match (&task.argv, &task.prompt) {
-        (Some(argv), _) if !argv.is_empty() => {
-            Ok((argv.iter().map(OsString::from).collect(), Vec::new()))
-        }
-        (_, Some(prompt)) if !prompt.trim().is_empty() => {
-            Ok((vec!["sh".into(), "-c".into(), prompt.into()], Vec::new()))
-        }
-        _ => Err(format!(
-            "task `{}` has neither `argv` nor `prompt`: nothing to run",
-            task.id
-        )),
-    }
-}
-
-/// A tool installed next to this program (the same build), else by name.
-pub fn sibling(name: &str) -> OsString {
-    std::env::current_exe()
-        .ok()
-        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
-        .filter(|path| path.exists())
-        .map(Into::into)
-        .unwrap_or_else(|| name.into())
 }

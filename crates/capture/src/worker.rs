@@ -4,7 +4,9 @@
 //! A [`Worker`] does no waiting of its own. The [`crate::supervisor`] tells it
 //! when its outputs are readable, when a child exited, when a signal came and
 //! what time it is; the worker answers with events and with the next moment
-//! it needs to be woken ([`Worker::deadline`]).
+//! it needs to be woken ([`Worker::deadline`]), which its
+//! [`Lifecycle`](crate::lifecycle::Lifecycle) state machine derives from the
+//! state it is in.
 
 use std::io::{self, Read};
 use std::os::unix::process::ExitStatusExt;
@@ -15,8 +17,8 @@ use mio::unix::pipe::Receiver;
 use mio::{Interest, Registry, Token};
 use nix::sys::signal::Signal;
 use sc_events::{
-    Body, ErrorEvent, Event, Exit, Heartbeat, Limits, OutputEncoder, SCHEMA_VERSION, Stall, Start,
-    Stream, TsText, encode, now_ts,
+    Body, ErrorEvent, Event, Exit, Heartbeat, Limits, OutputEncoder, SCHEMA_VERSION, Skip, Stall,
+    Start, Stream, TsText, encode, now_ts,
 };
 
 use sc_agents::{AgentKind, Parser};
@@ -24,10 +26,11 @@ use serde_json::Value;
 
 use crate::framer::Framer;
 use crate::launch::{Launched, PtyMode, Spec, launch};
+use crate::lifecycle::{Lifecycle, Pausable, Phase, Running};
 use crate::limits::{Applied, MemoryBy};
 use crate::nest::Nest;
 use crate::proctree::ProcessTree;
-use crate::signals::{end_group, name, signal_group};
+use crate::signals::{Seen, name, peek_child, signal_group};
 use crate::sink::Sink;
 use crate::worktree::Worktree;
 
@@ -35,7 +38,7 @@ use crate::worktree::Worktree;
 #[derive(Debug, Clone)]
 pub struct WorkerOptions {
     pub id: String,
-    /// `shell` for a plain command; agent kinds come later.
+    /// `shell` for a plain command, `sc` for a nested stream, or an agent kind.
     pub kind: String,
     /// How long a partial line may wait before it is emitted.
     pub flush: Duration,
@@ -46,7 +49,8 @@ pub struct WorkerOptions {
     /// From SIGTERM to SIGKILL.
     pub kill_grace: Duration,
     /// How long to keep reading after the worker exited while another
-    /// process (a grandchild) still holds its outputs open.
+    /// process (a grandchild) still holds its outputs open. The clock stops
+    /// while sc itself holds output back (its own reader is slow).
     pub drain: Duration,
     /// Annotate output events with detected progress.
     pub progress: bool,
@@ -90,19 +94,19 @@ impl Default for WorkerOptions {
 /// cannot starve the others (or timers) of attention.
 const READS_PER_TURN: usize = 16;
 
-/// After SIGKILL to a group that held the outputs, how long to wait for end
-/// of file before closing them: a holder outside the group would keep them
-/// open for ever.
-const CLOSE_AFTER_KILL: Duration = Duration::from_millis(200);
+/// When outputs are closed by force (after SIGKILL, a holder outside the
+/// group keeps them open), what is already in the pipe is still read, up
+/// to this much, so that nothing written before the end is lost.
+const FINAL_READ: usize = 4 * 1024 * 1024;
 
 #[derive(Debug)]
 struct Source {
     stream: Stream,
-    rx: Receiver,
+    /// None once closed: the descriptor is given back at once.
+    rx: Option<Receiver>,
     token: Token,
     framer: Framer,
     encoder: OutputEncoder,
-    open: bool,
     readable: bool,
     /// The last byte emitted was not a newline: a line is unfinished.
     mid_line: bool,
@@ -110,6 +114,12 @@ struct Source {
     nest: Option<Nest>,
     /// For an agent's stdout: its lines, read as they complete.
     tap: Option<AgentTap>,
+}
+
+impl Source {
+    fn is_open(&self) -> bool {
+        self.rx.is_some()
+    }
 }
 
 /// The longest agent line read whole (an image read can be megabytes);
@@ -166,44 +176,80 @@ impl AgentTap {
     }
 }
 
+/// What [`Worker::settle`] found.
+#[derive(Debug)]
+pub enum Settle {
+    /// Still running, or outputs still open.
+    NotYet,
+    /// The `exit` event is written.
+    Finished,
+    /// Its worktree is to be committed (off the poller's thread); then
+    /// [`Worker::finish_with`] writes the `exit` event.
+    Worktree(Worktree),
+}
+
 #[derive(Debug)]
 pub struct Worker {
     opts: WorkerOptions,
+    life: Lifecycle,
     seq: u64,
     child: Option<Child>,
     pid: u32,
     sources: Vec<Source>,
+    /// Which source is read first this turn (they take turns).
+    first_source: usize,
     started: Instant,
     last_output: Instant,
     lines: u64,
     bytes: u64,
     status: Option<ExitStatus>,
-    exited_at: Option<Instant>,
     launch_failed: bool,
-    timed_out: bool,
-    ended_by: Option<&'static str>,
+    /// An agent's result, when it said one: whether it succeeded.
+    result: Option<bool>,
     leaked: bool,
-    timeout_at: Option<Instant>,
-    kill_at: Option<Instant>,
-    drain_until: Option<Instant>,
-    close_at: Option<Instant>,
-    next_heartbeat: Option<Instant>,
-    stalled: bool,
-    finished: bool,
-    /// Processes of the group outlived the worker and its outputs; they were
-    /// sent SIGTERM and are ended for good by [`Worker::end_leftovers`].
-    leftovers: bool,
+    /// A stop (SIGTTIN) was reported.
+    stop_seen: bool,
+    /// After the exit: the process group outlived the worker (a daemon it
+    /// started), was sent SIGTERM, and is to be ended for good.
+    leftover: Option<u32>,
     tree: ProcessTree,
-    /// When an agent's result came (it should exit soon after).
-    result_at: Option<Instant>,
     limits: Option<Limits>,
     applied: Applied,
+    exit_code: Option<i32>,
 }
 
 impl Worker {
+    /// A worker not launched yet.
+    pub fn new(opts: WorkerOptions) -> Worker {
+        let now = Instant::now();
+        Worker {
+            seq: opts.first_seq,
+            life: Lifecycle::preparing(),
+            child: None,
+            pid: 0,
+            sources: Vec::new(),
+            first_source: 0,
+            started: now,
+            last_output: now,
+            lines: 0,
+            bytes: 0,
+            status: None,
+            launch_failed: false,
+            result: None,
+            leaked: false,
+            stop_seen: false,
+            leftover: None,
+            tree: ProcessTree::default(),
+            limits: None,
+            applied: Applied::default(),
+            exit_code: None,
+            opts,
+        }
+    }
+
     /// Launch a worker and write its `start` event (or `error` and `exit`
     /// when it cannot be launched). Its outputs are registered with
-    /// `registry` under `tokens[0..]`.
+    /// `registry` under `tokens`.
     pub fn spawn(
         opts: WorkerOptions,
         spec: &Spec,
@@ -211,89 +257,120 @@ impl Worker {
         tokens: [Token; 2],
         out: &mut Vec<u8>,
     ) -> Worker {
-        let mut worker = Worker::blank(opts);
-        worker.limits = spec.limits.clone();
-        match launch(spec).and_then(|launched| worker.adopt(launched, registry, tokens)) {
-            Ok(()) => {
-                let cwd = spec
-                    .cwd
-                    .clone()
-                    .or_else(|| std::env::current_dir().ok())
-                    .map(|p| p.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let start = Start {
-                    argv: spec
-                        .argv
-                        .iter()
-                        .map(|a| a.to_string_lossy().into_owned())
-                        .collect(),
-                    pid: worker.pid,
-                    cwd,
-                    kind: worker.opts.kind.clone(),
-                    pty: spec.pty != PtyMode::Off,
-                    schema: SCHEMA_VERSION,
-                    limits: worker.limits_report(),
-                };
-                worker.emit(out, start);
-            }
-            Err(e) => {
-                let program = spec
-                    .argv
-                    .first()
-                    .map(|p| p.to_string_lossy())
-                    .unwrap_or_default();
-                worker.refused(launch_error_message(&program, &e), out);
-            }
+        let mut worker = Worker::new(opts);
+        if let Err(e) = worker.launch(spec, registry, tokens, out) {
+            worker.refuse_launch(spec, &e, out);
         }
         worker
+    }
+
+    /// Launch the process and write its `start` event. On failure nothing
+    /// is written and the worker is still unlaunched: the caller says so
+    /// with [`Worker::refuse_launch`], or tries again later (out of file
+    /// descriptors while other workers run).
+    pub fn launch(
+        &mut self,
+        spec: &Spec,
+        registry: &Registry,
+        tokens: [Token; 2],
+        out: &mut Vec<u8>,
+    ) -> io::Result<()> {
+        debug_assert_eq!(self.life.phase, Phase::Preparing);
+        self.limits = spec.limits.clone();
+        let launched = launch(spec)?;
+        if let Err(e) = self.adopt(launched, registry, tokens) {
+            // Registered nothing that stays: end what was started.
+            self.abandon();
+            return Err(e);
+        }
+        let now = Instant::now();
+        self.started = now;
+        self.last_output = now;
+        self.life.phase = Phase::Running(Running {
+            timeout_at: self.opts.timeout.map(|t| now + t),
+            result_grace_at: None,
+            heartbeat_at: self.opts.heartbeat.map(|h| now + h),
+            stall_at: self.opts.stall.map(|s| now + s),
+        });
+        let cwd = spec
+            .cwd
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let start = Start {
+            argv: spec
+                .argv
+                .iter()
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect(),
+            pid: self.pid,
+            cwd,
+            kind: self.opts.kind.clone(),
+            pty: spec.pty != PtyMode::Off,
+            schema: SCHEMA_VERSION,
+            limits: self.limits_report(),
+        };
+        self.emit(out, start);
+        Ok(())
+    }
+
+    /// A launch that failed: its `error`, then its `exit` with code 127.
+    pub fn refuse_launch(&mut self, spec: &Spec, e: &io::Error, out: &mut Vec<u8>) {
+        let program = spec
+            .argv
+            .first()
+            .map(|p| p.to_string_lossy())
+            .unwrap_or_default();
+        self.refused(launch_error_message(&program, e), out);
+    }
+
+    /// A launch half done (registering its outputs failed): kill it and
+    /// give everything back.
+    fn abandon(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal_group(self.pid, Signal::SIGKILL);
+            let _ = child.wait();
+        }
+        self.sources.clear();
+        self.applied.cleanup();
+        self.pid = 0;
     }
 
     /// A worker that cannot be launched at all (an unknown kind, a task
     /// without a command): its `error`, then its `exit` with code 127.
     pub fn refuse(opts: WorkerOptions, message: String, out: &mut Vec<u8>) -> Worker {
-        let mut worker = Worker::blank(opts);
+        let mut worker = Worker::new(opts);
         worker.refused(message, out);
         worker
+    }
+
+    /// This worker, not launched, cannot be: its `error`, then its `exit`
+    /// with code 127.
+    pub fn refuse_now(&mut self, message: String, out: &mut Vec<u8>) {
+        self.refused(message, out);
     }
 
     fn refused(&mut self, message: String, out: &mut Vec<u8>) {
         self.emit(out, ErrorEvent { message });
         self.launch_failed = true;
-        self.exited_at = Some(Instant::now());
-        self.finish(out);
+        self.finish(out, None);
     }
 
-    fn blank(opts: WorkerOptions) -> Worker {
-        let now = Instant::now();
-        Worker {
-            seq: opts.first_seq,
-            child: None,
-            pid: 0,
-            sources: Vec::new(),
-            started: now,
-            last_output: now,
-            lines: 0,
-            bytes: 0,
-            status: None,
-            exited_at: None,
-            launch_failed: false,
-            timed_out: false,
-            ended_by: None,
-            leaked: false,
-            timeout_at: opts.timeout.map(|t| now + t),
-            kill_at: None,
-            drain_until: None,
-            close_at: None,
-            next_heartbeat: opts.heartbeat.map(|h| now + h),
-            stalled: false,
-            finished: false,
-            leftovers: false,
-            tree: ProcessTree::default(),
-            result_at: None,
-            limits: None,
-            applied: Applied::default(),
-            opts,
+    /// Not launched after all (interrupted while it was being prepared):
+    /// a `skip` with the reason.
+    pub fn cancel(&mut self, reason: &str, out: &mut Vec<u8>) {
+        if self.life.phase != Phase::Preparing {
+            return;
         }
+        self.emit(
+            out,
+            Skip {
+                reason: reason.to_owned(),
+            },
+        );
+        self.exit_code = Some(1);
+        self.life.phase = Phase::Finished;
     }
 
     fn adopt(
@@ -311,11 +388,10 @@ impl Worker {
             registry.register(&mut rx, token, Interest::READABLE)?;
             self.sources.push(Source {
                 stream,
-                rx,
+                rx: Some(rx),
                 token,
                 framer: Framer::new(self.opts.max_event_bytes, self.opts.flush),
                 encoder: OutputEncoder::new(&self.opts.id, stream),
-                open: true,
                 // Read once before the first readiness event: cheap, and it
                 // catches output written before registration.
                 readable: true,
@@ -339,14 +415,29 @@ impl Worker {
         self.pid
     }
 
-    /// The exit event has been written.
+    /// Its git worktree, if it has one.
+    pub fn worktree(&self) -> Option<&Worktree> {
+        self.opts.worktree.as_ref()
+    }
+
+    /// Give it its worktree before launch (made off the poller's thread).
+    pub fn set_worktree(&mut self, worktree: Worktree) {
+        self.opts.worktree = Some(worktree);
+    }
+
+    /// The exit (or skip) event has been written.
     pub fn is_finished(&self) -> bool {
-        self.finished
+        self.life.is_finished()
+    }
+
+    /// Not launched yet.
+    pub fn is_preparing(&self) -> bool {
+        self.life.phase == Phase::Preparing
     }
 
     /// An output of this worker has data (or end of file) waiting.
     pub fn wants_read(&self) -> bool {
-        self.sources.iter().any(|s| s.open && s.readable)
+        self.sources.iter().any(|s| s.is_open() && s.readable)
     }
 
     /// The poller reported `token` readable.
@@ -358,42 +449,77 @@ impl Worker {
 
     /// Read what is waiting on the worker's outputs (a bounded amount) and
     /// turn it into output events, unless the sink is over its high-water
-    /// mark: then the worker is left to block on its own writes.
+    /// mark: then the worker is left to block on its own writes. The
+    /// outputs take turns at being read first, so that a chatty stdout
+    /// cannot starve stderr.
     pub fn pump(&mut self, scratch: &mut [u8], sink: &mut Sink, registry: &Registry) {
         let now = Instant::now();
-        for index in 0..self.sources.len() {
-            let mut reads = 0;
-            while self.sources[index].open && self.sources[index].readable {
-                if sink.is_full() || reads == READS_PER_TURN {
+        let count = self.sources.len();
+        if count == 0 {
+            return;
+        }
+        self.first_source = (self.first_source + 1) % count;
+        for turn in 0..count {
+            let index = (self.first_source + turn) % count;
+            for _ in 0..READS_PER_TURN {
+                if sink.is_full() {
                     return;
                 }
-                let source = &mut self.sources[index];
-                match (&source.rx).read(scratch) {
-                    Ok(0) => self.close_source(index, sink.buffer(), registry),
-                    Ok(n) => {
-                        reads += 1;
-                        self.last_output = now;
-                        self.stalled = false;
-                        self.frame(index, &scratch[..n], now, sink.buffer());
-                        self.note_result(now);
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => source.readable = false,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    // A pseudo-terminal's master reads EIO once every process
-                    // holding the terminal has closed it: that is its end of file.
-                    Err(e)
-                        if source.stream != Stream::Stderr
-                            && e.raw_os_error() == Some(libc::EIO) =>
-                    {
-                        self.close_source(index, sink.buffer(), registry)
-                    }
-                    Err(e) => {
-                        let message =
-                            format!("reading the worker's {}: {e}", source.stream.as_str());
-                        self.emit(sink.buffer(), ErrorEvent { message });
-                        self.close_source(index, sink.buffer(), registry);
-                    }
+                if !self.read_once(index, scratch, sink.buffer(), registry, now) {
+                    break;
                 }
+            }
+        }
+    }
+
+    /// One read of source `index`; false when there is nothing more to read
+    /// now (it would block, or the source closed).
+    fn read_once(
+        &mut self,
+        index: usize,
+        scratch: &mut [u8],
+        out: &mut Vec<u8>,
+        registry: &Registry,
+        now: Instant,
+    ) -> bool {
+        let source = &mut self.sources[index];
+        if !source.readable {
+            return false;
+        }
+        let Some(rx) = source.rx.as_ref() else {
+            return false;
+        };
+        let mut rx: &Receiver = rx;
+        match rx.read(scratch) {
+            Ok(0) => {
+                self.close_source(index, out, registry);
+                false
+            }
+            Ok(n) => {
+                self.last_output = now;
+                if let Phase::Running(r) = &mut self.life.phase {
+                    r.stall_at = self.opts.stall.map(|s| now + s);
+                }
+                self.frame(index, &scratch[..n], now, out);
+                self.note_result(now);
+                true
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                source.readable = false;
+                false
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => true,
+            // A pseudo-terminal's master reads EIO once every process
+            // holding the terminal has closed it: that is its end of file.
+            Err(e) if source.stream != Stream::Stderr && e.raw_os_error() == Some(libc::EIO) => {
+                self.close_source(index, out, registry);
+                false
+            }
+            Err(e) => {
+                let message = format!("reading the worker's {}: {e}", source.stream.as_str());
+                self.emit(out, ErrorEvent { message });
+                self.close_source(index, out, registry);
+                false
             }
         }
     }
@@ -474,6 +600,8 @@ impl Worker {
         step(route, &mut chunks, out);
     }
 
+    /// End of an output: what is pending is emitted, and its descriptor is
+    /// given back now, not when the plan ends.
     fn close_source(&mut self, index: usize, out: &mut Vec<u8>, registry: &Registry) {
         self.flush_partial(index, Instant::now(), out, true);
         let source = &mut self.sources[index];
@@ -482,25 +610,60 @@ impl Worker {
             self.lines += 1;
             source.mid_line = false;
         }
-        source.open = false;
         source.readable = false;
-        let _ = registry.deregister(&mut source.rx);
+        if let Some(mut rx) = source.rx.take() {
+            let _ = registry.deregister(&mut rx);
+        }
     }
 
-    /// Check whether the worker process has exited (after SIGCHLD).
-    pub fn check_exit(&mut self, now: Instant) {
-        if self.status.is_some() {
+    /// Close an output that will not end by itself (after SIGKILL, held
+    /// by a process outside the group): what is already in it is read
+    /// first, within a bound.
+    fn close_by_force(&mut self, index: usize, out: &mut Vec<u8>, registry: &Registry) {
+        let mut scratch = vec![0; 64 * 1024];
+        let mut read = 0;
+        let now = Instant::now();
+        self.sources[index].readable = true;
+        while read < FINAL_READ && self.sources[index].is_open() {
+            let before = self.bytes;
+            if !self.read_once(index, &mut scratch, out, registry, now) {
+                break;
+            }
+            read += usize::try_from(self.bytes - before).unwrap_or(usize::MAX);
+        }
+        if self.sources[index].is_open() {
+            self.close_source(index, out, registry);
+        }
+    }
+
+    /// After SIGCHLD: has the worker process exited (or stopped)? It is not
+    /// reaped until its `exit` is written: the zombie keeps its process
+    /// group's id from being reused while sc may still signal the group.
+    pub fn on_child(&mut self, now: Instant, out: &mut Vec<u8>) {
+        if !matches!(self.life.phase, Phase::Running(_)) || self.pid == 0 {
             return;
         }
-        let Some(child) = self.child.as_mut() else {
-            return;
-        };
-        if let Ok(Some(status)) = child.try_wait() {
-            self.status = Some(status);
-            self.exited_at = Some(now);
-            self.timeout_at = None;
-            if self.sources.iter().any(|s| s.open) {
-                self.drain_until = Some(now + self.opts.drain);
+        match peek_child(self.pid, !self.stop_seen) {
+            Seen::Running => {}
+            Seen::Exited => {
+                let drain = Pausable::started(self.opts.drain, now);
+                self.life.phase = Phase::Draining {
+                    exited_at: now,
+                    drain,
+                };
+            }
+            Seen::Stopped(signal) => {
+                self.stop_seen = true;
+                if signal == libc::SIGTTIN || signal == libc::SIGTTOU {
+                    let message = format!(
+                        "the worker was stopped by {}: it tried to use the terminal, which belongs to \
+                         another process group; give it input through a pipe (or --stdin), or run it \
+                         on a pseudo-terminal (--pty); it is ended",
+                        name(signal)
+                    );
+                    self.emit(out, ErrorEvent { message });
+                    self.terminate("stopped on the terminal", now);
+                }
             }
         }
     }
@@ -508,123 +671,133 @@ impl Worker {
     /// sc-spawn got an interrupting signal: pass it to the worker's group,
     /// or SIGKILL on the second one.
     pub fn interrupt(&mut self, signal: Signal, escalate: bool, now: Instant) {
-        if self.finished || self.pid == 0 {
+        if self.pid == 0 || !matches!(self.life.phase, Phase::Running(_) | Phase::Draining { .. }) {
             return;
         }
-        self.ended_by.get_or_insert("interrupted");
         if escalate {
             signal_group(self.pid, Signal::SIGKILL);
-            self.kill_at = None;
-            self.close_at.get_or_insert(now + CLOSE_AFTER_KILL);
-        } else {
+            self.life.killed("interrupted", now);
+        } else if self
+            .life
+            .ask_to_end("interrupted", self.opts.kill_grace, now)
+        {
             signal_group(self.pid, signal);
-            self.kill_at.get_or_insert(now + self.opts.kill_grace);
+            // A stopped group would not see the signal until continued.
+            signal_group(self.pid, Signal::SIGCONT);
+        } else {
+            // Already being ended: pass the signal on all the same.
+            signal_group(self.pid, signal);
         }
     }
 
     /// End the worker's group politely: SIGTERM now, SIGKILL after the grace.
     pub fn terminate(&mut self, reason: &'static str, now: Instant) {
-        if self.finished || self.pid == 0 {
-            return;
+        if self.pid != 0 && self.life.ask_to_end(reason, self.opts.kill_grace, now) {
+            signal_group(self.pid, Signal::SIGTERM);
+            signal_group(self.pid, Signal::SIGCONT);
         }
-        self.ended_by.get_or_insert(reason);
-        signal_group(self.pid, Signal::SIGTERM);
-        self.kill_at.get_or_insert(now + self.opts.kill_grace);
+    }
+
+    /// Stop or restart the drain clock: it only runs while sc reads.
+    pub fn hold(&mut self, held: bool, now: Instant) {
+        if let Phase::Draining { drain, .. } = &mut self.life.phase {
+            if held {
+                drain.pause(now);
+            } else {
+                drain.resume(now);
+            }
+        }
     }
 
     /// The next moment this worker needs attention, if any.
     pub fn deadline(&self) -> Option<Instant> {
-        if self.finished {
-            return None;
-        }
-        let alive = self.status.is_none();
         let flush = self
             .sources
             .iter()
-            .filter(|s| s.open)
+            .filter(|s| s.is_open())
             .filter_map(|s| s.framer.deadline());
-        let stall = match (alive && !self.stalled, self.opts.stall) {
-            (true, Some(stall)) => Some(self.last_output + stall),
-            _ => None,
-        };
-        let heartbeat = self.next_heartbeat.filter(|_| alive);
-        [
-            self.timeout_at,
-            self.kill_at,
-            self.drain_until,
-            self.close_at,
-            stall,
-            heartbeat,
-        ]
-        .into_iter()
-        .flatten()
-        .chain(flush)
-        .min()
+        self.life.deadline().into_iter().chain(flush).min()
     }
 
     /// Do what is due at `now`: flush partial lines, time out, escalate,
     /// give up on leaked outputs, heartbeat, report a stall.
     pub fn on_timers(&mut self, now: Instant, out: &mut Vec<u8>, registry: &Registry) {
-        if self.finished {
+        if matches!(
+            self.life.phase,
+            Phase::Preparing | Phase::Finished | Phase::Settled { .. }
+        ) {
             return;
         }
         for index in 0..self.sources.len() {
-            if self.sources[index].open {
+            if self.sources[index].is_open() {
                 self.flush_partial(index, now, out, false);
             }
         }
-        if self.timeout_at.is_some_and(|t| t <= now) {
-            self.timeout_at = None;
-            self.timed_out = true;
+        let mut beat = false;
+        let mut stall = false;
+        let mut timed_out = false;
+        let mut result_grace = false;
+        let mut leaked = false;
+        match &mut self.life.phase {
+            Phase::Running(r) => {
+                if r.timeout_at.is_some_and(|t| t <= now) {
+                    r.timeout_at = None;
+                    timed_out = true;
+                }
+                if r.result_grace_at.is_some_and(|t| t <= now) {
+                    r.result_grace_at = None;
+                    result_grace = true;
+                }
+                if let (Some(at), Some(every)) = (r.heartbeat_at, self.opts.heartbeat)
+                    && at <= now
+                {
+                    r.heartbeat_at = Some(now + every);
+                    beat = true;
+                }
+                if r.stall_at.is_some_and(|t| t <= now) {
+                    r.stall_at = None;
+                    stall = true;
+                }
+            }
+            Phase::Draining { drain, .. } if drain.expired(now) => {
+                // The leak is reported once.
+                drain.spend();
+                leaked = true;
+            }
+            _ => {}
+        }
+        if timed_out {
             self.terminate("timeout", now);
         }
-        if self.status.is_none()
-            && self.ended_by.is_none()
-            && self
-                .result_at
-                .is_some_and(|at| at + self.opts.agent_grace <= now)
-        {
+        if result_grace {
             // The agent said its result but does not exit (an MCP server or
             // a background shell keeps it alive): end it like a timeout.
             self.terminate("result without exit", now);
         }
-        if self.drain_until.is_some_and(|t| t <= now) {
+        if leaked {
             // The worker is gone but something it started still holds its
             // outputs: name it, and end the group like the worker's own.
-            self.drain_until = None;
             self.leaked = true;
             self.terminate("leaked output", now);
         }
-        if self.kill_at.is_some_and(|t| t <= now) {
-            self.kill_at = None;
+        if self.life.kill_due(now) {
             signal_group(self.pid, Signal::SIGKILL);
-            if self.sources.iter().any(|s| s.open) {
-                self.close_at.get_or_insert(now + CLOSE_AFTER_KILL);
-            }
+            let reason = self.life.reason().unwrap_or("interrupted");
+            self.life.killed(reason, now);
         }
-        if self.close_at.is_some_and(|t| t <= now) && self.status.is_some() {
-            self.close_at = None;
+        if self.life.close_due(now) {
             for index in 0..self.sources.len() {
-                if self.sources[index].open {
-                    self.close_source(index, out, registry);
+                if self.sources[index].is_open() {
+                    self.close_by_force(index, out, registry);
                 }
             }
         }
-        if self.status.is_none() {
-            if let (Some(at), Some(every)) = (self.next_heartbeat, self.opts.heartbeat)
-                && at <= now
-            {
-                self.next_heartbeat = Some(now + every);
-                self.heartbeat(now, out);
-            }
-            if let Some(stall) = self.opts.stall
-                && !self.stalled
-                && now.duration_since(self.last_output) >= stall
-            {
-                self.stalled = true;
-                let idle_ms = millis(now.duration_since(self.last_output));
-                self.emit(out, Stall { idle_ms });
-            }
+        if beat {
+            self.heartbeat(now, out);
+        }
+        if stall {
+            let idle_ms = millis(now.duration_since(self.last_output));
+            self.emit(out, Stall { idle_ms });
         }
     }
 
@@ -640,24 +813,57 @@ impl Worker {
         self.emit(out, beat);
     }
 
-    /// Write the `exit` event once the worker has exited and its outputs are
-    /// closed. Returns true when it did.
-    pub fn try_finish(&mut self, out: &mut Vec<u8>) -> bool {
-        if self.finished || self.status.is_none() || self.sources.iter().any(|s| s.open) {
-            return false;
+    /// Once the worker has exited and its outputs are closed: reap it, end
+    /// what of its group outlived it, and write the `exit` event (or hand
+    /// its worktree over to be committed first).
+    pub fn settle(&mut self, out: &mut Vec<u8>) -> Settle {
+        let Phase::Draining { exited_at, .. } = self.life.phase else {
+            return Settle::NotYet;
+        };
+        if self.sources.iter().any(Source::is_open) {
+            return Settle::NotYet;
         }
-        self.finish(out);
+        if let Some(mut child) = self.child.take() {
+            self.status = child.wait().ok();
+        }
+        // Reaped this instant; if the group still exists, its other members
+        // keep its id from being reused. Something of it outlived the
+        // worker without holding its outputs (a daemon it forgot): sc
+        // leaves no orphans behind.
         if signal_group(self.pid, Signal::SIGTERM) {
-            // Something of the group outlived the worker without holding its
-            // outputs (a daemon it forgot): sc leaves no orphans behind.
-            self.leftovers = true;
+            signal_group(self.pid, Signal::SIGCONT);
+            self.leftover = Some(self.pid);
         }
-        true
+        self.sources.clear();
+        self.life.phase = Phase::Settled { exited_at };
+        match self.opts.worktree.take() {
+            Some(worktree) => Settle::Worktree(worktree),
+            None => {
+                self.finish(out, None);
+                Settle::Finished
+            }
+        }
     }
 
-    fn finish(&mut self, out: &mut Vec<u8>) {
+    /// The worktree is committed: write the `exit` event.
+    pub fn finish_with(&mut self, worktree: Value, out: &mut Vec<u8>) {
+        self.finish(out, Some(worktree));
+    }
+
+    /// A process group that outlived the worker and was sent SIGTERM: to be
+    /// ended for good after the grace.
+    pub fn take_leftover(&mut self) -> Option<u32> {
+        self.leftover.take()
+    }
+
+    pub fn kill_grace(&self) -> Duration {
+        self.opts.kill_grace
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>, worktree: Option<Value>) {
         let status = self.status;
-        let ended = self.exited_at.unwrap_or_else(Instant::now);
+        let ended = self.life.exited_at().unwrap_or_else(Instant::now);
+        let ended_by = self.life.reason().or_else(|| self.limit_hit(status));
         let exit = Exit {
             code: if self.launch_failed {
                 Some(127)
@@ -665,27 +871,25 @@ impl Worker {
                 status.and_then(|s| s.code())
             },
             signal: status.and_then(|s| s.signal()).map(name),
-            duration_ms: millis(ended.duration_since(self.started)),
-            timed_out: self.timed_out,
+            duration_ms: millis(ended.saturating_duration_since(self.started)),
+            timed_out: self.timed_out(),
             lines: self.lines,
             bytes: self.bytes,
             leaked: self.leaked,
-            ended_by: self
-                .ended_by
-                .or_else(|| self.limit_hit(status))
-                .map(str::to_owned),
+            ended_by: ended_by.map(str::to_owned),
             agent_result: self.agent_result().map(str::to_owned),
-            worktree: match (&self.opts.worktree, self.launch_failed) {
-                (Some(worktree), false) => Some(worktree.finish(&self.opts.id)),
-                _ => None,
-            },
+            worktree,
         };
+        self.exit_code = Some(self.compute_exit_code());
         self.emit(out, exit);
         self.applied.cleanup();
-        self.finished = true;
-        self.kill_at = None;
-        self.close_at = None;
-        self.drain_until = None;
+        self.life.phase = Phase::Finished;
+        // Give everything back now: the parser's state, buffers.
+        self.sources = Vec::new();
+    }
+
+    fn timed_out(&self) -> bool {
+        self.life.reason() == Some("timeout")
     }
 
     /// An agent's verdict: `ok`, `error`, or `missing` (no result at all).
@@ -694,27 +898,27 @@ impl Worker {
         if self.launch_failed {
             return None;
         }
-        let result = self
-            .sources
-            .iter()
-            .find_map(|s| s.tap.as_ref())
-            .and_then(|t| t.result);
-        Some(match result {
+        Some(match self.result {
             Some(true) => "ok",
             Some(false) => "error",
             None => "missing",
         })
     }
 
-    /// The agent's result, when one was seen: when it came.
+    /// The agent's result, when one was seen: its grace starts.
     fn note_result(&mut self, now: Instant) {
-        if self.result_at.is_none()
-            && self
-                .sources
-                .iter()
-                .any(|s| s.tap.as_ref().is_some_and(|t| t.result.is_some()))
+        if self.result.is_some() {
+            return;
+        }
+        self.result = self
+            .sources
+            .iter()
+            .find_map(|s| s.tap.as_ref().and_then(|t| t.result));
+        if self.result.is_some()
+            && self.life.ending.is_none()
+            && let Phase::Running(r) = &mut self.life.phase
         {
-            self.result_at = Some(now);
+            r.result_grace_at = Some(now + self.opts.agent_grace);
         }
     }
 
@@ -750,24 +954,19 @@ impl Worker {
         }
     }
 
-    /// After the stream is written: give processes that outlived the worker
-    /// the grace period to go after SIGTERM, then SIGKILL them.
-    pub fn end_leftovers(&mut self) {
-        if !self.leftovers {
-            return;
-        }
-        end_group(self.pid, self.opts.kill_grace);
-        self.leftovers = false;
-    }
-
     /// The exit status sc-spawn reports for this worker (DESIGN.md): the
     /// worker's code, 128+N for signal N, 124 for a timeout, 127 when it
-    /// could not be launched.
+    /// could not be launched; 1 for a task that never ran. Known once it
+    /// has finished.
     pub fn exit_code(&self) -> i32 {
+        self.exit_code.unwrap_or(1)
+    }
+
+    fn compute_exit_code(&self) -> i32 {
         if self.launch_failed {
             return 127;
         }
-        if self.timed_out {
+        if self.timed_out() {
             return 124;
         }
         let code = match self.status {
@@ -858,6 +1057,15 @@ fn launch_error_message(program: &str, e: &io::Error) -> String {
         io::ErrorKind::PermissionDenied => format!(
             "cannot run `{program}`: permission denied (is it executable? `chmod +x {program}`)"
         ),
+        _ if is_out_of_descriptors(e) => format!(
+            "cannot run `{program}`: {e}: sc-spawn is out of file descriptors (each running worker \
+             holds two); raise the limit with `ulimit -n`, or run fewer at once with -j"
+        ),
         _ => format!("cannot run `{program}`: {e}"),
     }
+}
+
+/// The process (EMFILE) or the system (ENFILE) has no file descriptor left.
+pub fn is_out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }

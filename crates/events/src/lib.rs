@@ -26,5 +26,5 @@ pub use event::{
 };
 pub use reader::{Head, ReadError, parse_head, parse_line};
 pub use rename::rename_line;
-pub use time::{now_ts, to_ts};
+pub use time::{MAX_SECS, clamped_duration, duration_from_secs, now_ts, to_ts};
 pub use writer::{OutputEncoder, TsText, encode, push_json_str, to_line};

@@ -1,0 +1,297 @@
+//! A worker's life as a state machine whose states carry their own
+//! deadlines, so that no timer can be set in one place and forgotten in
+//! another: the next moment a worker needs attention is a function of the
+//! state it is in ([`Lifecycle::deadline`]).
+//!
+//! ```text
+//! Preparing ──▶ Running ──exit seen──▶ Draining ──outputs closed──▶ Settled ──▶ Finished
+//!    │            │ timeout, result grace, heartbeat, stall     ▲            (worktree
+//!    │            └── outputs closed first: exit seen ───────────┘             committed)
+//!    └── cancelled (interrupt before launch) ───────────────────────────────▶ Finished
+//! ```
+//!
+//! Ending a worker (a timeout, an interrupt, a reader gone, a leak) is a
+//! second, orthogonal record: the reason and how far it has gone (SIGTERM
+//! sent and when SIGKILL is due; SIGKILL sent and when to stop waiting for
+//! outputs a process outside the group holds).
+
+use std::time::{Duration, Instant};
+
+/// After SIGKILL to a group that held the outputs, how long to wait for end
+/// of file before closing them: a holder outside the group would keep them
+/// open for ever.
+pub const CLOSE_AFTER_KILL: Duration = Duration::from_millis(200);
+
+/// Where a worker is in its life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Not launched yet: what it needs first (its git worktree) is being
+    /// made off the poller's thread.
+    Preparing,
+    /// The process runs.
+    Running(Running),
+    /// The process exited (seen, not yet reaped, so its pid and process
+    /// group id cannot be reused while sc may still signal the group) and
+    /// something it started still holds its outputs.
+    Draining { exited_at: Instant, drain: Pausable },
+    /// Exited and outputs closed; the `exit` event waits for work done off
+    /// the poller's thread (committing its worktree).
+    Settled { exited_at: Instant },
+    /// The `exit` (or `skip`) event is written.
+    Finished,
+}
+
+/// The timers of a running process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Running {
+    pub timeout_at: Option<Instant>,
+    /// An agent said its result: it is ended if it has not exited by then.
+    pub result_grace_at: Option<Instant>,
+    pub heartbeat_at: Option<Instant>,
+    /// When the silence becomes a stall (None once reported, until output
+    /// comes again).
+    pub stall_at: Option<Instant>,
+}
+
+/// A clock that can be stopped: the drain period only runs while sc is
+/// reading, never while sc itself holds the worker's output back because
+/// its own reader is slow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pausable {
+    left: Duration,
+    /// Running since then; None while paused.
+    since: Option<Instant>,
+    /// It ran out and was acted on: it never runs again.
+    spent: bool,
+}
+
+impl Pausable {
+    pub fn started(length: Duration, now: Instant) -> Pausable {
+        Pausable {
+            left: length,
+            since: Some(now),
+            spent: false,
+        }
+    }
+
+    /// It ran out and was acted on: stop it for good.
+    pub fn spend(&mut self) {
+        self.spent = true;
+        self.since = None;
+    }
+
+    pub fn pause(&mut self, now: Instant) {
+        if let Some(since) = self.since.take() {
+            self.left = self
+                .left
+                .saturating_sub(now.saturating_duration_since(since));
+        }
+    }
+
+    pub fn resume(&mut self, now: Instant) {
+        if !self.spent {
+            self.since.get_or_insert(now);
+        }
+    }
+
+    /// When it runs out; None while paused.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.since.map(|since| since + self.left)
+    }
+
+    pub fn expired(&self, now: Instant) -> bool {
+        self.deadline().is_some_and(|at| at <= now)
+    }
+}
+
+/// How far ending the worker has gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// SIGTERM (or the interrupting signal) was sent; SIGKILL is due then.
+    Asked { kill_at: Instant },
+    /// SIGKILL was sent; outputs still open then are closed.
+    Killed { close_at: Instant },
+}
+
+/// Why and how far a worker is being ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ending {
+    /// `ended_by` in the exit event.
+    pub reason: &'static str,
+    pub stage: Stage,
+}
+
+/// A worker's phase and its ending, with the one place deadlines come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lifecycle {
+    pub phase: Phase,
+    pub ending: Option<Ending>,
+}
+
+impl Lifecycle {
+    pub fn preparing() -> Lifecycle {
+        Lifecycle {
+            phase: Phase::Preparing,
+            ending: None,
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.phase == Phase::Finished
+    }
+
+    /// The process has been seen to exit.
+    pub fn has_exited(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Draining { .. } | Phase::Settled { .. } | Phase::Finished
+        )
+    }
+
+    pub fn exited_at(&self) -> Option<Instant> {
+        match self.phase {
+            Phase::Draining { exited_at, .. } | Phase::Settled { exited_at } => Some(exited_at),
+            _ => None,
+        }
+    }
+
+    /// The earliest moment one of this state's timers is due (output
+    /// flushes aside, which the worker's framers know).
+    pub fn deadline(&self) -> Option<Instant> {
+        let own = match &self.phase {
+            Phase::Running(r) => [r.timeout_at, r.result_grace_at, r.heartbeat_at, r.stall_at]
+                .into_iter()
+                .flatten()
+                .min(),
+            Phase::Draining { drain, .. } => drain.deadline(),
+            Phase::Preparing | Phase::Settled { .. } | Phase::Finished => None,
+        };
+        let ending = match (&self.phase, self.ending.map(|e| e.stage)) {
+            (Phase::Running(_) | Phase::Draining { .. }, Some(Stage::Asked { kill_at })) => {
+                Some(kill_at)
+            }
+            // Closing outputs only means something once the process is gone;
+            // until then SIGCHLD is what comes next.
+            (Phase::Draining { .. }, Some(Stage::Killed { close_at })) => Some(close_at),
+            _ => None,
+        };
+        own.into_iter().chain(ending).min()
+    }
+
+    /// Begin ending the worker for `reason`, unless it is already being
+    /// ended: the first reason is the one reported. Returns true when the
+    /// caller should send SIGTERM now.
+    pub fn ask_to_end(&mut self, reason: &'static str, grace: Duration, now: Instant) -> bool {
+        if self.ending.is_some() || !self.is_alive_or_draining() {
+            return false;
+        }
+        self.ending = Some(Ending {
+            reason,
+            stage: Stage::Asked {
+                kill_at: now + grace,
+            },
+        });
+        true
+    }
+
+    /// SIGKILL was sent now.
+    pub fn killed(&mut self, reason: &'static str, now: Instant) {
+        let reason = self.ending.map_or(reason, |e| e.reason);
+        self.ending = Some(Ending {
+            reason,
+            stage: Stage::Killed {
+                close_at: now + CLOSE_AFTER_KILL,
+            },
+        });
+    }
+
+    /// SIGKILL is due.
+    pub fn kill_due(&self, now: Instant) -> bool {
+        self.is_alive_or_draining()
+            && matches!(self.ending, Some(Ending { stage: Stage::Asked { kill_at }, .. }) if kill_at <= now)
+    }
+
+    /// Outputs still open after SIGKILL are to be closed.
+    pub fn close_due(&self, now: Instant) -> bool {
+        matches!(self.phase, Phase::Draining { .. })
+            && matches!(self.ending, Some(Ending { stage: Stage::Killed { close_at }, .. }) if close_at <= now)
+    }
+
+    fn is_alive_or_draining(&self) -> bool {
+        matches!(self.phase, Phase::Running(_) | Phase::Draining { .. })
+    }
+
+    pub fn reason(&self) -> Option<&'static str> {
+        self.ending.map(|e| e.reason)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn running(now: Instant) -> Lifecycle {
+        Lifecycle {
+            phase: Phase::Running(Running {
+                timeout_at: Some(now + Duration::from_secs(10)),
+                result_grace_at: None,
+                heartbeat_at: Some(now + Duration::from_secs(5)),
+                stall_at: None,
+            }),
+            ending: None,
+        }
+    }
+
+    #[test]
+    fn every_timer_of_a_state_is_in_its_deadline() {
+        let now = Instant::now();
+        let mut life = running(now);
+        assert_eq!(life.deadline(), Some(now + Duration::from_secs(5)));
+        if let Phase::Running(r) = &mut life.phase {
+            r.result_grace_at = Some(now + Duration::from_secs(1));
+        }
+        assert_eq!(life.deadline(), Some(now + Duration::from_secs(1)));
+        assert!(life.ask_to_end("timeout", Duration::from_millis(300), now));
+        assert_eq!(life.deadline(), Some(now + Duration::from_millis(300)));
+        // A second reason does not replace the first, nor the kill time.
+        assert!(!life.ask_to_end("interrupted", Duration::from_secs(9), now));
+        assert_eq!(life.reason(), Some("timeout"));
+    }
+
+    #[test]
+    fn after_sigkill_the_close_waits_for_the_exit() {
+        let now = Instant::now();
+        let mut life = running(now);
+        life.phase = Phase::Running(Running {
+            timeout_at: None,
+            result_grace_at: None,
+            heartbeat_at: None,
+            stall_at: None,
+        });
+        life.killed("interrupted", now);
+        // Still running: nothing to time (SIGCHLD comes), so no busy wake-up.
+        assert_eq!(life.deadline(), None);
+        assert!(!life.close_due(now + Duration::from_secs(1)));
+        life.phase = Phase::Draining {
+            exited_at: now,
+            drain: Pausable::started(Duration::from_secs(1), now),
+        };
+        assert_eq!(life.deadline(), Some(now + CLOSE_AFTER_KILL));
+        assert!(life.close_due(now + CLOSE_AFTER_KILL));
+    }
+
+    #[test]
+    fn a_paused_drain_does_not_run_out() {
+        let now = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut drain = Pausable::started(second, now);
+        drain.pause(now + second / 2);
+        assert_eq!(drain.deadline(), None);
+        assert!(!drain.expired(now + second * 10));
+        drain.resume(now + second * 10);
+        assert_eq!(drain.deadline(), Some(now + second * 10 + second / 2));
+        drain.spend();
+        drain.resume(now + second * 11);
+        assert_eq!(drain.deadline(), None);
+    }
+}

@@ -1,0 +1,382 @@
+//! Plan mode's scheduler: task lines in, launch decisions out.
+//!
+//! It knows the plan (through the [`Planner`]), the `-j` bound and how each
+//! task's worker is to be launched; it knows nothing of the poller,
+//! processes or descriptors. The supervisor feeds it the plan's lines and
+//! workers' ends, and carries out the [`Launch`]es it hands out.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use sc_agents::{AgentKind, AgentOptions};
+use sc_events::{Body, ErrorEvent, Event, Skip, Task, encode, now_ts, parse_line, rename_line};
+
+use crate::launch::Spec;
+use crate::plan::{NotRun, Planner};
+use crate::worker::WorkerOptions;
+
+/// What became of one line of the plan.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A task, now in the plan (its line is re-emitted).
+    Task,
+    /// Another event: passed through as it was.
+    Event,
+    /// Not an event at all: to be kept as output of the plan's own worker.
+    NotEvent,
+    /// A task that cannot join the plan (a second task with the same id).
+    Refused(String),
+}
+
+/// A task to start now.
+#[derive(Debug)]
+pub struct Launch {
+    pub task: usize,
+    pub opts: WorkerOptions,
+    pub how: How,
+}
+
+#[derive(Debug)]
+pub enum How {
+    /// Launch with this spec.
+    Run(Spec),
+    /// Make its git worktree first (branching from `base`), then launch with
+    /// the spec, in the worktree.
+    Worktree {
+        spec: Spec,
+        here: PathBuf,
+        base: Option<String>,
+    },
+    /// It cannot run: an `error` saying why, and `exit` 127.
+    Refuse(String),
+}
+
+pub struct Scheduler {
+    planner: Planner,
+    jobs: usize,
+    /// At most this many at once after the system ran out of file
+    /// descriptors with fewer than `jobs` running.
+    fd_cap: Option<usize>,
+    /// Options every task's worker starts from.
+    template: WorkerOptions,
+    /// How every task's worker is launched (stdin, PTY), its command aside.
+    template_spec: Spec,
+    /// What agent workers' command lines may add (model, explicit danger).
+    agent: AgentOptions,
+    /// This sc-spawn's own id path when nested (SC_WORKER), for the
+    /// workers' SC_WORKER.
+    path: Option<String>,
+    completed: bool,
+    stopped: bool,
+    /// `--worktree`: each task's branch, by task id.
+    branches: Option<HashMap<String, String>>,
+}
+
+impl Scheduler {
+    pub fn new(
+        jobs: usize,
+        template: WorkerOptions,
+        template_spec: Spec,
+        agent: AgentOptions,
+        path: Option<String>,
+    ) -> Scheduler {
+        Scheduler {
+            planner: Planner::default(),
+            jobs: jobs.max(1),
+            fd_cap: None,
+            template,
+            template_spec,
+            agent,
+            path,
+            completed: false,
+            stopped: false,
+            branches: None,
+        }
+    }
+
+    /// Run each task in a git worktree of its own (`--worktree`).
+    pub fn set_worktrees(&mut self, on: bool) {
+        self.branches = on.then(HashMap::new);
+    }
+
+    /// One line of the plan: a task joins it (and is re-emitted with seq 0
+    /// so that viewers see queued work); other events pass through.
+    pub fn take_line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Line {
+        let event = match parse_line(line) {
+            Ok(event) => event,
+            Err(_) => return Line::NotEvent,
+        };
+        let Body::Task(mut task) = event.body else {
+            push_line(line, out);
+            return Line::Event;
+        };
+        // The worker id is the task's id in the stream.
+        task.id = event.worker.clone();
+        match self.planner.add(task) {
+            Ok((_, not_run)) => {
+                if event.seq == 0 {
+                    push_line(line, out);
+                } else {
+                    // parse_line accepted the line: it renames.
+                    let _ = rename_line(line, &event.worker, 0, out);
+                }
+                self.not_run(not_run, out);
+                Line::Task
+            }
+            Err(message) => Line::Refused(message),
+        }
+    }
+
+    /// The plan's input ended: what waits on ids that never came, or on a
+    /// cycle, is said and skipped.
+    pub fn input_ended(&mut self, out: &mut Vec<u8>) {
+        if !self.completed {
+            self.completed = true;
+            let not_run = self.planner.complete();
+            self.not_run(not_run, out);
+        }
+    }
+
+    /// The next task that may start now, within `-j`.
+    pub fn next_launch(&mut self) -> Option<Launch> {
+        if self.stopped {
+            return None;
+        }
+        let bound = self.fd_cap.unwrap_or(self.jobs).min(self.jobs);
+        if self.planner.running() >= bound {
+            return None;
+        }
+        let task = self.planner.start(1).pop()?;
+        Some(self.launch(task))
+    }
+
+    /// A task could not be launched because no file descriptor was free,
+    /// with `running` others running: it waits for one of them to end, and
+    /// no more than `running` run at once from now on. True when this is
+    /// the first time (to be said once).
+    pub fn out_of_descriptors(&mut self, task: usize, running: usize) -> bool {
+        self.planner.put_back(task);
+        let first = self.fd_cap.is_none();
+        self.fd_cap = Some(running.max(1));
+        first
+    }
+
+    /// A worker ended: what it makes impossible is skipped.
+    pub fn ended(&mut self, task: usize, ok: bool, out: &mut Vec<u8>) {
+        let not_run = self.planner.finished(task, ok);
+        self.not_run(not_run, out);
+    }
+
+    /// Nothing that has not started will: an interrupt, a reader gone.
+    pub fn stop(&mut self, reason: &str, out: &mut Vec<u8>) {
+        self.stopped = true;
+        let not_run = self.planner.stop(reason);
+        self.not_run(not_run, out);
+    }
+
+    /// A task's worktree was made on this branch: its dependents branch
+    /// from it.
+    pub fn branch_made(&mut self, task: usize, branch: String) {
+        let id = self.planner.task(task).id.clone();
+        if let Some(branches) = self.branches.as_mut() {
+            branches.insert(id, branch);
+        }
+    }
+
+    pub fn task_id(&self, task: usize) -> &str {
+        &self.planner.task(task).id
+    }
+
+    /// The input has ended and every task has run or been skipped.
+    pub fn is_resolved(&self) -> bool {
+        self.planner.is_resolved()
+    }
+
+    pub fn all_succeeded(&self) -> bool {
+        self.planner.all_succeeded()
+    }
+
+    pub fn running(&self) -> usize {
+        self.planner.running()
+    }
+
+    /// How task `index` is to be launched.
+    fn launch(&self, index: usize) -> Launch {
+        let task = self.planner.task(index);
+        let kind = task.kind.clone().unwrap_or_else(|| "shell".into());
+        let mut opts = self.template.clone();
+        opts.id = task.id.clone();
+        opts.kind = kind.clone();
+        opts.first_seq = 1;
+        opts.nested = kind == "sc";
+        opts.agent = AgentKind::from_name(&kind);
+        let refuse = |opts, message| Launch {
+            task: index,
+            opts,
+            how: How::Refuse(message),
+        };
+        match task.timeout_s {
+            None => {}
+            Some(0.0) => opts.timeout = None,
+            Some(t) => match sc_events::duration_from_secs(t) {
+                Some(timeout) => opts.timeout = Some(timeout),
+                None => {
+                    return refuse(
+                        opts,
+                        format!(
+                            "task `{}`: `timeout_s` is {t:?}: give a number of seconds from 0 to {} \
+                         (0, or no field, for no timeout)",
+                            task.id,
+                            sc_events::MAX_SECS as u64
+                        ),
+                    );
+                }
+            },
+        }
+        let (argv, extra_env) = match task_command(task, &kind, &self.agent) {
+            Ok(command) => command,
+            Err(message) => return refuse(opts, message),
+        };
+        let sc_worker = match &self.path {
+            Some(path) => format!("{path}/{}", task.id),
+            None => task.id.clone(),
+        };
+        let mut env: Vec<(OsString, OsString)> = vec![("SC_WORKER".into(), sc_worker.into())];
+        env.extend(extra_env);
+        if let Some(vars) = &task.env {
+            env.extend(vars.iter().map(|(k, v)| (k.into(), v.into())));
+        }
+        let cwd = task.cwd.as_ref().map(PathBuf::from);
+        let spec = Spec {
+            argv,
+            cwd: cwd.clone(),
+            env,
+            limits: task
+                .limits
+                .clone()
+                .or_else(|| self.template_spec.limits.clone()),
+            ..self.template_spec.clone()
+        };
+        let how = match &self.branches {
+            None => How::Run(spec),
+            Some(branches) => How::Worktree {
+                spec,
+                here: cwd
+                    .or_else(|| std::env::current_dir().ok())
+                    .unwrap_or_default(),
+                // The first dependency's branch holds the work this task
+                // builds on.
+                base: task
+                    .depends_on
+                    .iter()
+                    .find_map(|dep| branches.get(dep))
+                    .cloned(),
+            },
+        };
+        Launch {
+            task: index,
+            opts,
+            how,
+        }
+    }
+
+    /// Tasks that will never run get their `error` (if any) and `skip`.
+    fn not_run(&self, not_run: Vec<NotRun>, out: &mut Vec<u8>) {
+        for item in not_run {
+            let id = self.planner.task(item.task).id.clone();
+            // The task event took seq 0.
+            let mut seq = 1;
+            if let Some(message) = item.error {
+                encode(
+                    &Event::new(id.clone(), seq, now_ts(), ErrorEvent { message }),
+                    out,
+                );
+                seq += 1;
+            }
+            encode(
+                &Event::new(
+                    id,
+                    seq,
+                    now_ts(),
+                    Skip {
+                        reason: item.reason,
+                    },
+                ),
+                out,
+            );
+        }
+    }
+}
+
+fn push_line(line: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(line);
+    if !line.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+}
+
+/// A command line and what to add to its environment.
+type Command = (Vec<OsString>, Vec<(OsString, OsString)>);
+
+/// The command a task runs: its argv, or its prompt through `sh -c`; for
+/// an agent kind, the CLI's headless command line for its prompt, with the
+/// role's instructions and grant. With the environment it needs.
+fn task_command(task: &Task, kind: &str, agent: &AgentOptions) -> Result<Command, String> {
+    if let Some(recording) = &task.replay {
+        // A recorded run, played at its pace, read as the kind it records.
+        let mut argv: Vec<OsString> = vec![sibling("sc-replay")];
+        argv.extend(["--speed".into(), agent.replay_speed.to_string().into()]);
+        argv.push(recording.into());
+        return Ok((argv, Vec::new()));
+    }
+    if let Some(agent_kind) = AgentKind::from_name(kind) {
+        let prompt = task
+            .prompt
+            .as_deref()
+            .filter(|p| !p.trim().is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "task `{}` of kind `{kind}` has no `prompt`: nothing to ask the agent",
+                    task.id
+                )
+            })?;
+        let launch = sc_agents::command(
+            agent_kind,
+            prompt,
+            task.instructions.as_deref(),
+            task.permissions.as_ref(),
+            agent,
+        )
+        .map_err(|e| format!("task `{}`: {e}", task.id))?;
+        return Ok((launch.argv, launch.env));
+    }
+    if !matches!(kind, "shell" | "sc") {
+        return Err(format!(
+            "task `{}`: unknown worker kind `{kind}` (known: shell, sc, claude-code, codex, gemini, aider)",
+            task.id
+        ));
+    }
+    match (&task.argv, &task.prompt) {
+        (Some(argv), _) if !argv.is_empty() => {
+            Ok((argv.iter().map(OsString::from).collect(), Vec::new()))
+        }
+        (_, Some(prompt)) if !prompt.trim().is_empty() => {
+            Ok((vec!["sh".into(), "-c".into(), prompt.into()], Vec::new()))
+        }
+        _ => Err(format!(
+            "task `{}` has neither `argv` nor `prompt`: nothing to run",
+            task.id
+        )),
+    }
+}
+
+/// A tool installed next to this program (the same build), else by name.
+pub fn sibling(name: &str) -> OsString {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|dir| dir.join(name)))
+        .filter(|path| path.exists())
+        .map(Into::into)
+        .unwrap_or_else(|| name.into())
+}
