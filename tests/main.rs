@@ -5,6 +5,7 @@ mod agents;
 mod claude;
 mod codex_gemini;
 mod docs;
+mod hardening;
 mod merge;
 mod mock_model;
 mod plan;

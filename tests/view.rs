@@ -371,6 +371,49 @@ fn follow_reads_a_growing_file_until_every_worker_exited() {
     assert!(rest.contains("[w] ✔ exit 0"), "{rest}");
 }
 
+/// Reproduced: `--follow a b` read only `a` and exited 0, a silent
+/// omission. Every file named is followed, at once.
+#[test]
+fn follow_reads_every_file_named() {
+    let dir = temp_dir("follow-many");
+    let (a, b) = (dir.join("a.ndjson"), dir.join("b.ndjson"));
+    std::fs::write(
+        &a,
+        [
+            start_event("a", 0, now(), &["x"]),
+            exit_event("a", 1, now(), Some(0), None, 1, 0),
+        ]
+        .concat(),
+    )
+    .unwrap();
+    // b's worker is still running, and its last line not finished yet.
+    let mut b_start = start_event("b", 0, now(), &["y"]);
+    let half = output_event("b", 1, now(), Stream::Stdout, b"from b\n");
+    b_start.extend_from_slice(&half[..10]);
+    std::fs::write(&b, &b_start).unwrap();
+    let mut child = sc_view()
+        .args(["--follow", a.to_str().unwrap(), b.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &Vec<u8>| l.starts_with(b"[b] started")) {
+        seen.push(first_line(&mut stdout));
+    }
+    assert!(child.try_wait().unwrap().is_none(), "b is still followed");
+    let mut file = std::fs::OpenOptions::new().append(true).open(&b).unwrap();
+    file.write_all(&half[10..]).unwrap();
+    file.write_all(&exit_event("b", 2, now(), Some(0), None, 1, 7))
+        .unwrap();
+    let status = wait_with_deadline(&mut child);
+    assert_eq!(status.code(), Some(0));
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    assert!(rest.contains("[b] from b"), "{rest}");
+    assert!(rest.contains("2 workers, 2 ok"), "{rest}");
+}
+
 /// An output event annotated with progress, as sc-spawn writes them.
 fn progress_event(id: &str, seq: u64, ts: f64, text: &str, percent: f64) -> Vec<u8> {
     sc_events::to_line(&sc_events::Event::new(

@@ -152,6 +152,7 @@ pub fn run(cli: Cli) -> i32 {
             }
         }
     }
+    let spec_took_terminal = spec.stdin == StdinMode::Terminal;
     let index = if plan_mode {
         let outer = std::env::var("SC_WORKER").ok().filter(|p| !p.is_empty());
         let jobs = usize::try_from(cli.jobs).unwrap_or(usize::MAX);
@@ -166,7 +167,11 @@ pub fn run(cli: Cli) -> i32 {
     } else {
         Some(supervisor.spawn(opts, &spec))
     };
-    match supervisor.run() {
+    let result = supervisor.run();
+    if spec_took_terminal {
+        sc_capture::take_terminal_back();
+    }
+    match result {
         Ok(report) => {
             if let Some(e) = report.write_error {
                 eprintln!("sc-spawn: writing the event stream to stdout failed: {e}");
@@ -200,7 +205,10 @@ fn spec(cli: &Cli, id: &str) -> Spec {
         argv: cli.command.clone(),
         cwd: cli.cwd.clone(),
         env,
-        stdin: if cli.stdin {
+        stdin: if cli.stdin && sc_capture::owns_terminal() {
+            // The worker reads the terminal: it becomes the foreground job.
+            StdinMode::Terminal
+        } else if cli.stdin {
             StdinMode::Inherit
         } else {
             StdinMode::Null

@@ -81,7 +81,8 @@ pub struct Cli {
     #[arg(long)]
     pub no_redact: bool,
 
-    /// Keep reading FILE as it grows until every worker in it has exited
+    /// Keep reading every FILE as it grows, all at once, until each has been
+    /// read through and every worker seen in them has exited
     #[arg(long, requires = "files")]
     pub follow: bool,
 

@@ -129,6 +129,9 @@ pub fn run(cli: Cli) -> i32 {
     };
     let mut splitter = LineSplitter::new(MAX_LINE);
     let mut troubles = 0;
+    // Following: files read to their end at least once.
+    let mut caught_up = 0;
+    let followed = viewer.cli.files.len();
     loop {
         let chunk = if matches!(viewer.output, Output::Term(_)) {
             match rx.recv_timeout(FRAME) {
@@ -148,6 +151,7 @@ pub fn run(cli: Cli) -> i32 {
                 troubles += 1;
                 eprintln!("sc-view: {message}");
             }
+            Chunk::CaughtUp => caught_up += 1,
             Chunk::End => {
                 splitter.finish(&mut |piece| viewer.piece(piece));
                 break;
@@ -156,7 +160,10 @@ pub fn run(cli: Cli) -> i32 {
         viewer.frame(false);
         // Live: what a chunk brought is shown now, not when a buffer fills.
         viewer.flush();
-        if viewer.closed || (viewer.cli.follow && viewer.model.all_ended()) {
+        // Following: done when every file has been read through once and
+        // every worker seen in any of them has ended.
+        let all_read = caught_up >= followed;
+        if viewer.closed || (viewer.cli.follow && all_read && viewer.model.all_ended()) {
             break;
         }
     }

@@ -15,22 +15,41 @@ pub enum Chunk {
     Data(Vec<u8>),
     /// An input that could not be read; the others go on.
     Error(String),
+    /// Following: one file has been read to its end once (the view may
+    /// stop when every file has, and every worker seen has ended).
+    CaughtUp,
     /// Everything is read (never sent when following).
     End,
 }
 
-/// Start reading `files` (stdin when empty) in order.
+/// Start reading `files` (stdin when empty): in order, or with `follow`,
+/// all at once, each in a thread of its own (every file named is followed,
+/// none waits for another to end).
 pub fn spawn(files: Vec<PathBuf>, follow: bool) -> Receiver<Chunk> {
     // A few chunks in flight: the reader stays ahead without holding the
     // whole stream in memory when the view is slower.
     let (tx, rx) = sync_channel(16);
+    if follow && files.len() > 1 {
+        for path in files {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                // Lines of different files must not interleave mid-line.
+                let mut lines = WholeLines::new(&tx);
+                if let Err(e) = follow_file(&path, &tx, &mut |chunk| lines.send(chunk)) {
+                    let _ = tx.send(Chunk::Error(format!("{}: {e}", path.display())));
+                    let _ = tx.send(Chunk::CaughtUp);
+                }
+            });
+        }
+        return rx;
+    }
     thread::spawn(move || {
         if files.is_empty() {
-            let _ = pump(&mut io::stdin().lock(), &tx);
+            let _ = pump(&mut io::stdin().lock(), &mut |chunk| send(&tx, chunk));
         } else {
             for path in files {
                 let result = if follow {
-                    follow_file(&path, &tx)
+                    follow_file(&path, &tx, &mut |chunk| send(&tx, chunk))
                 } else {
                     read_file(&path, &tx)
                 };
@@ -44,21 +63,65 @@ pub fn spawn(files: Vec<PathBuf>, follow: bool) -> Receiver<Chunk> {
     rx
 }
 
-fn read_file(path: &PathBuf, tx: &SyncSender<Chunk>) -> io::Result<()> {
-    pump(&mut File::open(path)?, tx)
+fn send(tx: &SyncSender<Chunk>, chunk: Vec<u8>) -> io::Result<()> {
+    tx.send(Chunk::Data(chunk))
+        .map_err(|_| io::ErrorKind::BrokenPipe.into())
 }
 
-/// Send everything `reader` has until its end; Err(BrokenPipe) when the
-/// view is gone.
-fn pump(reader: &mut impl Read, tx: &SyncSender<Chunk>) -> io::Result<()> {
+/// Passes on whole lines only, keeping a partial last line until its end
+/// comes (files followed at once share one channel).
+struct WholeLines<'a> {
+    tx: &'a SyncSender<Chunk>,
+    partial: Vec<u8>,
+}
+
+impl<'a> WholeLines<'a> {
+    fn new(tx: &'a SyncSender<Chunk>) -> WholeLines<'a> {
+        WholeLines {
+            tx,
+            partial: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, chunk: Vec<u8>) -> io::Result<()> {
+        let Some(last) = chunk.iter().rposition(|&b| b == b'\n') else {
+            self.partial.extend_from_slice(&chunk);
+            return Ok(());
+        };
+        let mut whole = std::mem::take(&mut self.partial);
+        whole.extend_from_slice(&chunk[..=last]);
+        self.partial.extend_from_slice(&chunk[last + 1..]);
+        send(self.tx, whole)
+    }
+}
+
+fn read_file(path: &PathBuf, tx: &SyncSender<Chunk>) -> io::Result<()> {
+    let mut last = None;
+    pump(&mut File::open(path)?, &mut |chunk| {
+        last = chunk.last().copied();
+        send(tx, chunk)
+    })?;
+    // A file that ends without a newline must not glue its last line to
+    // the next file's first.
+    if last.is_some_and(|b| b != b'\n') {
+        send(tx, b"\n".to_vec())?;
+    }
+    Ok(())
+}
+
+/// Hand everything `reader` has to `sink` until its end; Err(BrokenPipe)
+/// when the view is gone.
+fn pump(
+    reader: &mut impl Read,
+    sink: &mut impl FnMut(Vec<u8>) -> io::Result<()>,
+) -> io::Result<()> {
     loop {
         let mut buf = vec![0; 256 * 1024];
         match reader.read(&mut buf) {
             Ok(0) => return Ok(()),
             Ok(n) => {
                 buf.truncate(n);
-                tx.send(Chunk::Data(buf))
-                    .map_err(|_| io::ErrorKind::BrokenPipe)?;
+                sink(buf)?;
             }
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
@@ -68,7 +131,11 @@ fn pump(reader: &mut impl Read, tx: &SyncSender<Chunk>) -> io::Result<()> {
 
 /// Read to the end, then wait for the file to grow, for ever: the view
 /// stops when every worker in the stream has exited.
-fn follow_file(path: &PathBuf, tx: &SyncSender<Chunk>) -> io::Result<()> {
+fn follow_file(
+    path: &PathBuf,
+    tx: &SyncSender<Chunk>,
+    sink: &mut impl FnMut(Vec<u8>) -> io::Result<()>,
+) -> io::Result<()> {
     // Watch before the first read, so no write can slip between them.
     let inotify = Inotify::init(InitFlags::IN_CLOEXEC)?;
     inotify.add_watch(
@@ -76,8 +143,11 @@ fn follow_file(path: &PathBuf, tx: &SyncSender<Chunk>) -> io::Result<()> {
         AddWatchFlags::IN_MODIFY | AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_ATTRIB,
     )?;
     let mut file = File::open(path)?;
+    pump(&mut file, sink)?;
+    tx.send(Chunk::CaughtUp)
+        .map_err(|_| io::Error::from(io::ErrorKind::BrokenPipe))?;
     loop {
-        pump(&mut file, tx)?;
         inotify.read_events()?;
+        pump(&mut file, sink)?;
     }
 }

@@ -251,8 +251,17 @@ impl Input {
             return;
         }
         let route = self.route;
+        let queue = &mut self.queue;
         self.splitter
-            .finish(&mut |piece| router.route(route, piece, out));
+            .finish(&mut |piece| match (piece, queue.as_mut()) {
+                (Piece::Line(line), Some(queue)) => queue.push(line.to_vec()),
+                // A plan whose last line lacks its newline (a hand-written file,
+                // `printf`) still means that line, when it is a whole event.
+                (Piece::Unterminated(line), Some(queue)) if sc_events::parse_line(line).is_ok() => {
+                    queue.push(line.to_vec())
+                }
+                (piece, _) => router.route(route, piece, out),
+            });
         router.finish_input(route, out);
         if let Some(Reader::Polled(fd)) = self.reader.take() {
             let _ = registry.deregister(&mut SourceFd(&fd.as_raw_fd()));

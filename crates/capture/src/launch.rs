@@ -25,6 +25,30 @@ pub enum StdinMode {
     Null,
     /// sc-spawn's own stdin.
     Inherit,
+    /// sc-spawn's own stdin, a terminal whose foreground sc-spawn is: the
+    /// worker's process group is made the terminal's foreground, as a shell
+    /// does for a job, so that it may read it (a background group reading
+    /// its terminal is stopped by SIGTTIN). [`take_terminal_back`] undoes it.
+    Terminal,
+}
+
+/// Make sc-spawn's own process group the foreground of the terminal on
+/// stdin again, after a worker launched with [`StdinMode::Terminal`].
+pub fn take_terminal_back() {
+    // SAFETY: plain system calls on stdin and our own signal disposition.
+    unsafe {
+        // A background group calling tcsetpgrp is sent SIGTTOU unless it
+        // ignores it.
+        let old = libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+        libc::tcsetpgrp(0, libc::getpgrp());
+        libc::signal(libc::SIGTTOU, old);
+    }
+}
+
+/// Whether stdin is a terminal whose foreground process group is ours.
+pub fn owns_terminal() -> bool {
+    // SAFETY: plain queries on stdin.
+    unsafe { libc::isatty(0) == 1 && libc::tcgetpgrp(0) == libc::getpgrp() }
 }
 
 /// Where the worker's stdout and stderr go.
@@ -84,8 +108,20 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
     }
     command.stdin(match spec.stdin {
         StdinMode::Null => Stdio::null(),
-        StdinMode::Inherit => Stdio::inherit(),
+        StdinMode::Inherit | StdinMode::Terminal => Stdio::inherit(),
     });
+    if spec.stdin == StdinMode::Terminal && spec.pty == PtyMode::Off {
+        // SAFETY: signal, getpgrp and tcsetpgrp are async-signal-safe; the
+        // child has its own process group already (set before this runs).
+        unsafe {
+            command.pre_exec(|| {
+                let old = libc::signal(libc::SIGTTOU, libc::SIG_IGN);
+                libc::tcsetpgrp(0, libc::getpgrp());
+                libc::signal(libc::SIGTTOU, old);
+                Ok(())
+            });
+        }
+    }
 
     let mut outputs = Vec::with_capacity(2);
     match spec.pty {

@@ -40,7 +40,7 @@ pub mod worker;
 pub mod worktree;
 
 pub use input::InputSpec;
-pub use launch::{PtyMode, Spec, StdinMode, terminal_size};
+pub use launch::{PtyMode, Spec, StdinMode, owns_terminal, take_terminal_back, terminal_size};
 pub use router::Naming;
 pub use supervisor::{RunReport, Supervisor};
 pub use worker::{Worker, WorkerOptions};

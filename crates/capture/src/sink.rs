@@ -6,15 +6,19 @@
 //! workers (they block on their own writes), which is backpressure without
 //! loss and without unbounded memory. Terminals and regular files keep
 //! blocking writes: switching a terminal to non-blocking would change it for
-//! every other process that shares it (the user's shell among them).
+//! every other process that shares it (the user's shell among them). For
+//! the same reason a pipe is reopened and a socket written with
+//! MSG_DONTWAIT rather than have O_NONBLOCK set on a shared file.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
+use nix::sys::socket::{MsgFlags, send};
 use nix::sys::stat::{SFlag, fstat};
 
 /// Reading workers pauses while this many bytes wait to be written.
@@ -26,6 +30,8 @@ const PIPE_SIZE: i32 = 1024 * 1024;
 #[derive(Debug)]
 pub struct Sink {
     file: File,
+    /// A socket: written with MSG_DONTWAIT rather than made non-blocking.
+    socket: bool,
     buf: Vec<u8>,
     /// How much of `buf` is already written.
     written: usize,
@@ -44,15 +50,21 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// A sink on a duplicate of `fd` (sc's stdout), registered with `registry`
+    /// A sink writing to `fd` (sc's stdout), registered with `registry`
     /// under `token` when it is a pipe or a socket.
+    ///
+    /// The non-blocking writes never change the file that sc shares with
+    /// other processes (`(sc-spawn ...; echo done) | cat`: the echo must not
+    /// see EAGAIN): a pipe is opened afresh through /proc/self/fd, which
+    /// gives sc a file description of its own; a socket is written with
+    /// MSG_DONTWAIT, which needs no flag on the file at all.
     pub fn new(fd: BorrowedFd<'_>, registry: &Registry, token: Token) -> io::Result<Sink> {
         let owned: OwnedFd = fd.try_clone_to_owned()?;
         let kind =
             fstat(owned.as_fd()).map(|st| SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT);
-        let pollable = matches!(kind, Ok(k) if k == SFlag::S_IFIFO || k == SFlag::S_IFSOCK);
         let mut sink = Sink {
             file: File::from(owned),
+            socket: false,
             buf: Vec::with_capacity(64 * 1024),
             written: 0,
             polled: false,
@@ -62,24 +74,35 @@ impl Sink {
             log: None,
             logged: 0,
         };
-        if pollable {
-            if kind == Ok(SFlag::S_IFIFO) {
+        match kind {
+            Ok(k) if k == SFlag::S_IFIFO => {
+                match reopen_nonblocking(fd) {
+                    Ok(file) => sink.file = file,
+                    // ENXIO: no reader is left on the pipe.
+                    Err(e) if e.raw_os_error() == Some(libc::ENXIO) => sink.closed = true,
+                    // No /proc: the shared description it is, put back at the end.
+                    Err(_) => {
+                        let flags =
+                            OFlag::from_bits_truncate(fcntl(&sink.file, FcntlArg::F_GETFL)?);
+                        if !flags.contains(OFlag::O_NONBLOCK) {
+                            fcntl(&sink.file, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
+                            sink.restore = Some(flags);
+                        }
+                    }
+                }
                 // A larger pipe to the reader means fewer wake-ups for both
                 // sides at full speed; best effort (the limit may be lower).
                 let _ = fcntl(&sink.file, FcntlArg::F_SETPIPE_SZ(PIPE_SIZE));
             }
-            let flags = OFlag::from_bits_truncate(fcntl(&sink.file, FcntlArg::F_GETFL)?);
-            if !flags.contains(OFlag::O_NONBLOCK) {
-                fcntl(&sink.file, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK))?;
-                sink.restore = Some(flags);
-            }
-            registry.register(
-                &mut SourceFd(&sink.file.as_raw_fd()),
-                token,
-                Interest::WRITABLE,
-            )?;
-            sink.polled = true;
+            Ok(k) if k == SFlag::S_IFSOCK => sink.socket = true,
+            _ => return Ok(sink),
         }
+        registry.register(
+            &mut SourceFd(&sink.file.as_raw_fd()),
+            token,
+            Interest::WRITABLE,
+        )?;
+        sink.polled = true;
         Ok(sink)
     }
 
@@ -133,7 +156,7 @@ impl Sink {
             }
         }
         while self.pending() > 0 && !self.blocked && !self.closed {
-            match self.file.write(&self.buf[self.written..]) {
+            match self.write_some() {
                 Ok(0) => {
                     self.closed = true;
                 }
@@ -159,6 +182,27 @@ impl Sink {
         }
         Ok(())
     }
+}
+
+impl Sink {
+    /// One write that never blocks (on a pollable file).
+    fn write_some(&mut self) -> io::Result<usize> {
+        let data = &self.buf[self.written..];
+        if self.socket {
+            let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+            return send(self.file.as_raw_fd(), data, flags).map_err(io::Error::from);
+        }
+        self.file.write(data)
+    }
+}
+
+/// A pipe opened afresh for writing, non-blocking, with a file description
+/// of its own.
+fn reopen_nonblocking(fd: BorrowedFd<'_>) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(format!("/proc/self/fd/{}", fd.as_raw_fd()))
 }
 
 impl Drop for Sink {

@@ -322,7 +322,15 @@ impl Worker {
             .first()
             .map(|p| p.to_string_lossy())
             .unwrap_or_default();
-        self.refused(launch_error_message(&program, e), out);
+        let message = match &spec.cwd {
+            // ENOENT names no file: say which was missing.
+            Some(cwd) if e.kind() == io::ErrorKind::NotFound && !cwd.is_dir() => format!(
+                "cannot run `{program}` in {}: no such directory (check the task's `cwd`, or --cwd)",
+                cwd.display()
+            ),
+            _ => launch_error_message(&program, e),
+        };
+        self.refused(message, out);
     }
 
     /// A launch half done (registering its outputs failed): kill it and

@@ -293,7 +293,8 @@ pub struct Exit {
     pub leaked: bool,
     /// Addition to v1: why the worker was ended, when it did not end by
     /// itself (`timeout`, `interrupted`, `downstream closed`, `leaked
-    /// output`, `cpu limit`, `memory limit`).
+    /// output`, `cpu limit`, `memory limit`, `result without exit`, `stopped
+    /// on the terminal`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<String>,
     /// Addition to v1, agent workers only: `ok`, `error` (the agent's result

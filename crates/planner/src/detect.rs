@@ -169,9 +169,12 @@ impl Parts {
     }
 }
 
-/// The parts of a task, when it lists several things to do apart: a list
-/// with a comma (`login, password reset and audit logging`), or one that
-/// says `each`. `Implement OAuth2 with tests and docs` is one task.
+/// The parts of a task, when it clearly lists several things to do apart:
+/// an enumeration whose last item is joined with `and` (`login, password
+/// reset and audit logging`), or one that says `each` (`login and logout,
+/// each with tests`). A comma alone is not a list: `Speed up the JSON
+/// encoder, it is too slow` is one task, and so is `Implement OAuth2 with
+/// tests and docs`.
 pub fn split_parts(task: &str) -> Option<Parts> {
     let task = task.trim().trim_end_matches('.');
     let (body, each) = match task.find(", each ").or_else(|| task.find(" each ")) {
@@ -185,15 +188,31 @@ pub fn split_parts(task: &str) -> Option<Parts> {
         return None;
     }
     let (verb, object) = body.split_once(' ')?;
+    let chunks: Vec<&str> = object.split(',').map(str::trim).collect();
+    // An enumeration ends in `and`/`or` (`a, b and c`, `a, b, and c`).
+    let last = chunks.last().copied().unwrap_or_default();
+    let joined = last.starts_with("and ")
+        || last.starts_with("or ")
+        || last.contains(" and ")
+        || last.contains(" or ");
+    if chunks.len() > 1 && !joined {
+        return None;
+    }
     let mut parts = Vec::new();
-    for chunk in object.split(',') {
-        let chunk = chunk.trim();
-        let chunk = chunk.strip_prefix("and ").unwrap_or(chunk);
-        for part in chunk.split(" and ") {
+    for chunk in chunks {
+        let chunk = chunk
+            .strip_prefix("and ")
+            .or_else(|| chunk.strip_prefix("or "))
+            .unwrap_or(chunk);
+        for part in chunk.split(" and ").flat_map(|p| p.split(" or ")) {
             let part = part.trim();
-            if !part.is_empty() {
-                parts.push(part.to_owned());
+            if part.is_empty() {
+                continue;
             }
+            if !is_item(part) {
+                return None;
+            }
+            parts.push(part.to_owned());
         }
     }
     (parts.len() >= 2).then(|| Parts {
@@ -201,6 +220,21 @@ pub fn split_parts(task: &str) -> Option<Parts> {
         parts,
         each: each.to_owned(),
     })
+}
+
+/// Whether `part` reads like an item of a list (a short noun phrase), not a
+/// clause of its own (`it is too slow`, `which breaks the build`).
+fn is_item(part: &str) -> bool {
+    const CLAUSE: &[&str] = &[
+        "it", "it's", "its", "is", "are", "was", "were", "this", "that", "which", "because", "but",
+        "so", "since", "they", "we", "i", "too", "when", "if", "then", "does", "doesn't", "don't",
+        "fails", "breaks",
+    ];
+    let words: Vec<String> = part
+        .split_whitespace()
+        .map(|w| w.to_ascii_lowercase())
+        .collect();
+    words.len() <= 6 && !words.iter().any(|w| CLAUSE.contains(&w.as_str()))
 }
 
 #[cfg(test)]
@@ -276,5 +310,23 @@ mod tests {
         let parts = split_parts("Add search, filters, and export").unwrap();
         assert_eq!(parts.parts, ["search", "filters", "export"]);
         assert_eq!(parts.each, "");
+    }
+
+    #[test]
+    fn a_comma_is_not_a_list() {
+        for task in [
+            "Speed up the JSON encoder, it is too slow",
+            "Fix the parser, it crashes on empty input",
+            "Refactor the session store, which is hard to follow",
+            "Add a cache, then measure it",
+        ] {
+            assert!(split_parts(task).is_none(), "{task}");
+        }
+        let parts =
+            split_parts("Implement login, password reset and audit logging, each with tests")
+                .expect("an enumeration");
+        assert_eq!(parts.parts, ["login", "password reset", "audit logging"]);
+        let parts = split_parts("Add export to CSV, JSON, and YAML").expect("an enumeration");
+        assert_eq!(parts.parts, ["export to CSV", "JSON", "YAML"]);
     }
 }

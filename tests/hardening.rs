@@ -1,0 +1,534 @@
+//! The promises at scale and under hostile input: long and layered plans,
+//! low descriptor limits, wild field values, slow readers, floods, shared
+//! stdout, terminals, nested streams with holes, and git that is slow.
+//! Each reproduces a reported failure of an earlier build.
+
+use std::io::{Read, Write};
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use sc_events::{Body, Event, Stream, Task, to_line};
+
+use crate::util::*;
+
+fn task(id: &str, argv: &[&str], deps: &[String]) -> Vec<u8> {
+    let task = Task {
+        id: id.into(),
+        argv: Some(argv.iter().map(|a| a.to_string()).collect()),
+        depends_on: deps.to_vec(),
+        ..Task::default()
+    };
+    to_line(&Event::new(id, 0, 1.0, task))
+}
+
+fn sh_task(id: &str, script: &str, deps: &[String]) -> Vec<u8> {
+    task(id, &["sh", "-c", script], deps)
+}
+
+/// Run `sc-spawn ARGS` on `plan` under `ulimit -n LIMIT` (when given),
+/// bounded by PATIENCE: a hang fails the test instead of stalling it.
+fn run_plan(limit: Option<u32>, args: &[&str], plan: Vec<u8>) -> (Captured, i32, String) {
+    let mut command = match limit {
+        Some(n) => {
+            let mut c = Command::new("sh");
+            c.arg("-c")
+                .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
+                .arg(env!("CARGO_BIN_EXE_sc-spawn"));
+            c
+        }
+        None => sc_spawn(),
+    };
+    let mut child = command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&plan);
+    });
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        stdout.read_to_end(&mut out).unwrap();
+        out
+    });
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut out = String::new();
+        let _ = stderr.read_to_string(&mut out);
+        out
+    });
+    let status = wait_with_deadline(&mut child);
+    feeder.join().unwrap();
+    let stderr = errors.join().unwrap();
+    assert!(!stderr.contains("panicked"), "sc-spawn panicked: {stderr}");
+    let stream = Captured::parse(&reader.join().unwrap());
+    (stream, status.code().unwrap_or(-1), stderr)
+}
+
+fn exits(run: &Captured) -> Vec<(&str, &sc_events::Exit)> {
+    run.events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Exit(exit) => Some((e.worker.as_str(), exit)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn texts_of(run: &Captured, worker: &str) -> String {
+    run.events
+        .iter()
+        .filter(|e| e.worker == worker)
+        .filter_map(|e| output(e).map(|(_, p)| String::from_utf8_lossy(p.as_bytes()).into_owned()))
+        .collect()
+}
+
+/// Reproduced: two descriptors leaked per finished worker (812 open after
+/// 400 tasks).
+#[test]
+fn finished_workers_give_their_descriptors_back() {
+    let mut plan = Vec::new();
+    let ids: Vec<String> = (0..300).map(|i| format!("t{i}")).collect();
+    for id in &ids {
+        plan.extend(task(id, &["true"], &[]));
+    }
+    // Runs after all 300 (a fan-in): counts sc-spawn's open descriptors.
+    plan.extend(sh_task("count", "ls /proc/$PPID/fd | wc -l", &ids));
+    let (run, code, _) = run_plan(None, &["-j", "8"], plan);
+    assert_eq!(code, 0);
+    let open: usize = texts_of(&run, "count").trim().parse().unwrap();
+    assert!(
+        open < 40,
+        "{open} descriptors open after 300 finished workers"
+    );
+}
+
+/// Reproduced: under `ulimit -n 1024` a plan of 2,000 failed from task ~550
+/// on with `Too many open files`, then hung for good.
+#[test]
+fn two_thousand_tasks_run_under_a_low_descriptor_limit() {
+    let mut plan = Vec::new();
+    for i in 0..2000 {
+        plan.extend(task(&format!("t{i}"), &["echo", &i.to_string()], &[]));
+    }
+    let (run, code, stderr) = run_plan(Some(256), &["-j", "8"], plan);
+    assert_eq!(code, 0, "{stderr}");
+    let exits = exits(&run);
+    assert_eq!(exits.len(), 2000);
+    assert!(exits.iter().all(|(_, e)| e.code == Some(0)));
+    assert_eq!(texts_of(&run, "t1999"), "1999\n");
+    assert!(run.of_type("error").is_empty());
+}
+
+/// More at once than there are descriptors for: the plan runs at the
+/// concurrency the limit allows, and says so once, instead of failing tasks.
+#[test]
+fn running_out_of_descriptors_lowers_concurrency_and_loses_no_task() {
+    let mut plan = Vec::new();
+    for i in 0..60 {
+        plan.extend(task(&format!("t{i}"), &["sleep", "0.2"], &[]));
+    }
+    let (run, code, stderr) = run_plan(Some(48), &["-j", "60"], plan);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(exits(&run).len(), 60);
+    assert!(run.of_type("error").is_empty());
+    assert_eq!(
+        stderr.matches("out of file descriptors").count(),
+        1,
+        "said once: {stderr}"
+    );
+}
+
+/// Reproduced: `"timeout_s": 1e300` panicked sc-spawn. No value of any
+/// field may: a bad one is an error event naming the field and the task,
+/// and the rest of the plan goes on.
+#[test]
+fn wild_field_values_are_errors_never_panics() {
+    let wild = [
+        r#"{"type":"task","worker":"huge","seq":0,"ts":0,"id":"huge","argv":["true"],"timeout_s":1e300}"#,
+        r#"{"type":"task","worker":"negative","seq":0,"ts":0,"id":"negative","argv":["true"],"timeout_s":-5}"#,
+        r#"{"type":"task","worker":"limits","seq":0,"ts":0,"id":"limits","argv":["true"],"limits":{"cpu_s":18446744073709551615,"max_rss_mib":18446744073709551615,"nice":-2147483648}}"#,
+        r#"{"type":"task","worker":"nul","seq":0,"ts":0,"id":"nul","argv":["ec\u0000ho"],"env":{"A\u0000":"b"}}"#,
+        r#"{"type":"task","worker":"nowhere","seq":0,"ts":0,"id":"nowhere","argv":["true"],"cwd":"/no/such/dir"}"#,
+        r#"{"type":"task","worker":"self","seq":0,"ts":0,"id":"self","argv":["true"],"depends_on":["self","self"]}"#,
+        r#"{"type":"task","worker":"","seq":0,"ts":0,"id":"","argv":[]}"#,
+        r#"{"type":"task","worker":"big-seq","seq":18446744073709551615,"ts":1e308,"id":"big-seq","argv":["true"]}"#,
+        r#"{"type":"task","worker":"ok","seq":0,"ts":0,"id":"ok","argv":["echo","still here"]}"#,
+    ];
+    let plan = wild.join("\n").into_bytes();
+    let (run, code, _) = run_plan(None, &[], plan);
+    assert_eq!(code, 1, "a failed plan, not a crash");
+    assert_eq!(texts_of(&run, "ok"), "still here\n");
+    let errors: Vec<String> = run
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Error(error) => Some(format!("{}: {}", e.worker, error.message)),
+            _ => None,
+        })
+        .collect();
+    for id in ["huge", "negative"] {
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with(&format!("{id}: task `{id}`: `timeout_s`"))),
+            "{errors:#?}"
+        );
+    }
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("self:") && e.contains("cycle"))
+    );
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.starts_with("nowhere:") && e.contains("/no/such/dir: no such directory")),
+        "{errors:#?}"
+    );
+    // The limits are extreme, not invalid: the task runs within them.
+    assert!(
+        exits(&run)
+            .iter()
+            .any(|(w, e)| *w == "limits" && e.code == Some(0))
+    );
+}
+
+/// Reproduced: 20 layers of 3, each task depending on the whole layer
+/// before, took 160 s before anything ran, deaf to signals meanwhile.
+#[test]
+fn layered_chained_and_fanned_in_plans_start_at_once() {
+    let mut plan = Vec::new();
+    for layer in 0..30 {
+        for k in 0..3 {
+            let deps: Vec<String> = if layer == 0 {
+                Vec::new()
+            } else {
+                (0..3).map(|j| format!("l{}k{j}", layer - 1)).collect()
+            };
+            plan.extend(task(&format!("l{layer}k{k}"), &["true"], &deps));
+        }
+    }
+    for i in 0..1000 {
+        let deps = if i == 0 {
+            Vec::new()
+        } else {
+            vec![format!("c{}", i - 1)]
+        };
+        plan.extend(task(&format!("c{i}"), &["true"], &deps));
+    }
+    let wide: Vec<String> = (0..200).map(|i| format!("w{i}")).collect();
+    for id in &wide {
+        plan.extend(task(id, &["true"], &[]));
+    }
+    plan.extend(task("fan-in", &["echo", "all in"], &wide));
+    let (run, code, _) = run_plan(None, &["-j", "8"], plan);
+    assert_eq!(code, 0);
+    assert_eq!(exits(&run).len(), 90 + 1000 + 201);
+    assert_eq!(texts_of(&run, "fan-in"), "all in\n");
+}
+
+/// The plan's shape never makes sc deaf: SIGTERM is served at once while
+/// a deep plan is read and run.
+#[test]
+fn a_signal_is_served_during_a_deep_plan() {
+    let mut plan = Vec::new();
+    for layer in 0..40 {
+        for k in 0..3 {
+            let deps: Vec<String> = if layer == 0 {
+                Vec::new()
+            } else {
+                (0..3).map(|j| format!("l{}k{j}", layer - 1)).collect()
+            };
+            plan.extend(task(&format!("l{layer}k{k}"), &["sleep", "30"], &deps));
+        }
+    }
+    let mut live = Live::start_fed(sc_spawn().args(["-j", "3"]), &plan);
+    live.until(|e| e.type_name() == "start");
+    live.signal(Signal::SIGTERM);
+    let (run, _) = live.finish();
+    let skipped = run.of_type("skip").len();
+    assert_eq!(skipped, 117, "every task not started is skipped");
+}
+
+/// Reported by review: the drain timer ran while sc itself had stopped
+/// reading because its own reader was slow, so a grandchild's last bytes
+/// were cut off and called leaked.
+#[test]
+fn a_slow_reader_costs_no_bytes_of_a_draining_worker() {
+    let size = 4_000_000;
+    let mut child = sc_spawn()
+        .args(["--drain-ms", "1000", "--", "sh", "-c"])
+        .arg(format!("(head -c {size} /dev/zero | tr '\\0' x) & exit 0"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    // The reader is slow: it reads nothing for three drain periods. (This
+    // is the scenario, not a wait for something to happen.)
+    std::thread::sleep(Duration::from_secs(3));
+    let mut out = Vec::new();
+    stdout.read_to_end(&mut out).unwrap();
+    wait_with_deadline(&mut child);
+    let run = Captured::parse(&out);
+    let exit = run.exit();
+    assert_eq!(exit.bytes, size);
+    assert!(!exit.leaked, "{exit:?}");
+    assert_eq!(run.bytes(Stream::Stdout).len() as u64, size);
+}
+
+/// Reported by review: a `return` in the read loop let a flooding stdout
+/// starve stderr for as long as the flood lasted.
+#[test]
+fn stderr_is_read_while_stdout_floods() {
+    let line = "x".repeat(1000);
+    let mut live = Live::start(&[
+        "--",
+        "sh",
+        "-c",
+        &format!("echo marker >&2; exec yes {line}"),
+    ]);
+    let mut flood = 0;
+    loop {
+        let event = live.next().expect("stream");
+        match output(&event) {
+            Some((Stream::Stderr, _)) => break,
+            Some(_) => flood += 1,
+            None => {}
+        }
+        assert!(
+            flood < 20_000,
+            "stderr not read after {flood} stdout events"
+        );
+    }
+    live.signal(Signal::SIGTERM);
+    let (run, _) = live.finish();
+    assert_eq!(run.bytes(Stream::Stderr), b"marker\n");
+}
+
+/// Reported by review: O_NONBLOCK was set on the stdout sc-spawn shares
+/// with other processes, who then saw EAGAIN.
+#[test]
+fn a_shared_stdout_is_left_blocking() {
+    // The worker looks at its parent's fd 1 (sc-spawn's stdout, a pipe it
+    // shares with whoever else writes there) while sc-spawn runs.
+    let (run, _) = capture(&["--", "sh", "-c", "grep flags /proc/$PPID/fdinfo/1"]);
+    let flags = texts_of(&run, "sh");
+    let octal = flags.trim().trim_start_matches("flags:").trim();
+    let flags = u32::from_str_radix(octal, 8).unwrap();
+    assert_eq!(flags & libc::O_NONBLOCK as u32, 0, "{octal}");
+}
+
+/// A nested stream through `--kind sc` in single mode is nested, as in
+/// plan mode; a hole in it is said.
+#[test]
+fn kind_sc_nests_and_a_hole_in_the_nested_stream_is_said() {
+    let (run, status) = capture(&[
+        "--kind",
+        "sc",
+        "--id",
+        "outer",
+        "--",
+        env!("CARGO_BIN_EXE_sc-spawn"),
+        "--",
+        "echo",
+        "inside",
+    ]);
+    assert!(status.success());
+    assert_eq!(texts_of(&run, "outer/echo"), "inside\n");
+
+    let inner = [
+        start_event("w", 0, 1.0, &["x"]),
+        output_line("w", 1, "a\n"),
+        output_line("w", 4, "b\n"),
+        output_line("w", 5, "c\n"),
+        exit_event("w", 6, 2.0, Some(0), None, 1000, 6),
+    ]
+    .concat();
+    let file = temp_file("holey.ndjson", &inner);
+    let (run, _) = capture(&[
+        "--kind",
+        "sc",
+        "--id",
+        "outer",
+        "--",
+        "cat",
+        file.to_str().unwrap(),
+    ]);
+    let errors: Vec<&Event> = run
+        .of_type("error")
+        .into_iter()
+        .filter(|e| e.worker == "outer/w")
+        .collect();
+    assert_eq!(errors.len(), 1, "{:?}", run.events);
+    match &errors[0].body {
+        Body::Error(e) => assert!(e.message.contains("events 2 to 3"), "{}", e.message),
+        _ => unreachable!(),
+    }
+    assert_eq!(texts_of(&run, "outer/w"), "a\nb\nc\n");
+}
+
+/// sc-spawn on a terminal: run `script` in a pseudo-terminal of its own,
+/// with the stream on a pipe; returns the stream and what the terminal got.
+fn on_a_terminal(args: &[&str], typed: &[u8]) -> Captured {
+    let size = nix::pty::Winsize {
+        ws_row: 24,
+        ws_col: 80,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(&size, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let mut command = sc_spawn();
+    command
+        .args(args)
+        .stdin(slave.try_clone().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(slave);
+    // SAFETY: setsid and ioctl are async-signal-safe; fd 0 is the terminal.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()?;
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    master.write_all(typed).unwrap();
+    std::thread::spawn(move || {
+        let mut sink = Vec::new();
+        let _ = master.read_to_end(&mut sink);
+    });
+    let mut out = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    wait_with_deadline(&mut child);
+    Captured::parse(&out)
+}
+
+/// Reported by review: a worker reading the terminal was stopped by SIGTTIN
+/// and sc-spawn hung. With --stdin it is the terminal's foreground job and
+/// reads it; without, its stop is said and it is ended.
+#[test]
+fn a_worker_and_the_terminal() {
+    let run = on_a_terminal(
+        &["--stdin", "--", "sh", "-c", "read x; echo got $x"],
+        b"hello\n",
+    );
+    assert_eq!(texts_of(&run, "sh"), "got hello\n");
+    assert_eq!(run.exit().code, Some(0));
+
+    let run = on_a_terminal(&["--", "sh", "-c", "read x </dev/tty; echo got $x"], b"");
+    let errors = run.of_type("error");
+    assert_eq!(errors.len(), 1, "{:?}", run.events);
+    match &errors[0].body {
+        Body::Error(e) => assert!(e.message.contains("SIGTTIN"), "{}", e.message),
+        _ => unreachable!(),
+    }
+    assert_eq!(
+        run.exit().ended_by.as_deref(),
+        Some("stopped on the terminal")
+    );
+}
+
+/// Reported by review: git ran inside the poll loop, so while a worktree
+/// was committed nobody else's output came through. Here git's commit
+/// blocks until another task's output has been seen downstream.
+#[test]
+fn git_does_not_hold_up_other_workers() {
+    let dir = temp_dir("slow-git");
+    let repo = dir.join("repo");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::create_dir_all(&bin).unwrap();
+    let git = |args: &[&str]| {
+        let status = Command::new("git")
+            .args(args)
+            .current_dir(&repo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+    git(&["init", "-q", "-b", "main"]);
+    std::fs::write(repo.join("README"), "x\n").unwrap();
+    git(&["add", "README"]);
+    git(&[
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@t",
+        "commit",
+        "-qm",
+        "init",
+    ]);
+    let gate = dir.join("gate");
+    let committing = dir.join("committing");
+    let real_git = String::from_utf8(
+        Command::new("sh")
+            .args(["-c", "command -v git"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    // A git whose commit waits for the gate file: as slow as the test says.
+    let script = format!(
+        "#!/bin/sh\ncase \" $* \" in *\" commit \"*) touch {c}; while [ ! -e {g} ]; do sleep 0.02; done;; esac\nexec {real} \"$@\"\n",
+        c = committing.display(),
+        g = gate.display(),
+        real = real_git.trim()
+    );
+    std::fs::write(bin.join("git"), script).unwrap();
+    Command::new("chmod")
+        .arg("+x")
+        .arg(bin.join("git"))
+        .status()
+        .unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let plan = [
+        sh_task("writer", "echo change > file", &[]),
+        sh_task(
+            "talker",
+            &format!(
+                "while [ ! -e {} ]; do sleep 0.02; done; echo while-git-commits",
+                committing.display()
+            ),
+            &[],
+        ),
+    ]
+    .concat();
+    let mut live = Live::start_fed(
+        sc_spawn()
+            .args(["--worktree", "-j", "2"])
+            .current_dir(&repo)
+            .env("PATH", &path),
+        &plan,
+    );
+    let said = live.until(|e| e.worker == "talker" && e.type_name() == "output");
+    assert_eq!(text(&said), "while-git-commits\n");
+    std::fs::write(&gate, "").unwrap();
+    let (run, status) = live.finish();
+    assert!(status.success());
+    let writer = exits(&run)
+        .into_iter()
+        .find(|(w, _)| *w == "writer")
+        .map(|(_, e)| e.clone())
+        .unwrap();
+    let worktree = writer.worktree.expect("worktree report");
+    assert!(
+        worktree["diff"]
+            .as_str()
+            .unwrap()
+            .contains("1 file changed"),
+        "{worktree}"
+    );
+}
