@@ -385,6 +385,27 @@ fn a_result_without_an_exit_is_ended_after_the_grace() {
     assert_eq!(code, Some(143));
 }
 
+/// Reported by review: the grace after a result was not among the
+/// worker's deadlines, so with no other timer to wake the poller it never
+/// ran out (here the fake would sleep its 30 s and exit by itself).
+#[test]
+fn the_result_grace_wakes_the_poller_by_itself() {
+    let result = r#"{"type":"result","subtype":"success","is_error":false,"result":"done","num_turns":1,"total_cost_usd":0.01}"#;
+    let fake = fake_agent("lingers-quietly", &[INIT, result], 0, true);
+    let (run, _) = run_fake(
+        &fake,
+        &[
+            "--agent-exit-grace",
+            "0.3",
+            "--heartbeat",
+            "0",
+            "--stall",
+            "0",
+        ],
+    );
+    assert_eq!(run.exit().ended_by.as_deref(), Some("result without exit"));
+}
+
 #[test]
 fn a_line_of_megabytes_streams_on_and_is_still_read_whole() {
     // An image read: a tool result of 1.5 MB on one line, far over the

@@ -532,3 +532,128 @@ fn git_does_not_hold_up_other_workers() {
         "{worktree}"
     );
 }
+
+/// Lines of every event type with values at and past every edge: wrong
+/// types, huge and negative numbers, absurd ts, NULs, bad base64, nested
+/// garbage. No binary may panic on them; each answers in words.
+fn wild_stream() -> Vec<u8> {
+    let values = [
+        "null",
+        "-1",
+        "1e308",
+        "-1e308",
+        "18446744073709551615",
+        "\"\\u0000\"",
+        "\"\"",
+        "[]",
+        "{}",
+        "true",
+        "\"\u{202e}x\"",
+    ];
+    let types = [
+        "start",
+        "output",
+        "heartbeat",
+        "stall",
+        "skip",
+        "error",
+        "exit",
+        "progress",
+        "task",
+    ];
+    let fields = [
+        "pid",
+        "argv",
+        "text",
+        "bytes",
+        "stream",
+        "code",
+        "signal",
+        "duration_ms",
+        "lines",
+        "percent",
+        "message",
+        "idle_ms",
+        "cpu_ms",
+        "rss_kib",
+        "reason",
+        "agent",
+        "progress",
+        "timeout_s",
+        "depends_on",
+        "kind",
+        "limits",
+        "env",
+        "cwd",
+        "id",
+    ];
+    let mut out = Vec::new();
+    for (i, t) in types.iter().enumerate() {
+        for (j, f) in fields.iter().enumerate() {
+            let v = values[(i + j) % values.len()];
+            let ts = values[(i * 3 + j) % values.len()];
+            let line = format!(r#"{{"type":"{t}","worker":"w{i}","seq":{j},"ts":{ts},"{f}":{v}}}"#);
+            out.extend_from_slice(line.as_bytes());
+            out.push(b'\n');
+        }
+    }
+    out.extend_from_slice(
+        br#"{"type":"output","worker":"b","seq":0,"ts":1,"stream":"stdout","bytes":"!!not base64"}"#,
+    );
+    out.extend_from_slice(b"\n\xff\xfe{\"type\":\n{\"type\":\"exit\"}\n");
+    out
+}
+
+#[test]
+fn wild_streams_never_panic_any_binary() {
+    let stream = wild_stream();
+    let file = temp_file("wild.ndjson", &stream);
+    let path = file.to_str().unwrap();
+    let runs: Vec<(&str, Vec<&str>)> = vec![
+        (env!("CARGO_BIN_EXE_sc-view"), vec![]),
+        (env!("CARGO_BIN_EXE_sc-view"), vec!["--check"]),
+        (env!("CARGO_BIN_EXE_sc-view"), vec!["--raw"]),
+        (env!("CARGO_BIN_EXE_sc-merge"), vec![]),
+        (env!("CARGO_BIN_EXE_sc-merge"), vec!["--prefix", path, path]),
+        (env!("CARGO_BIN_EXE_sc-spawn"), vec![]),
+        (
+            env!("CARGO_BIN_EXE_sc-replay"),
+            vec!["--speed", "1000", "--worker", "w1", path],
+        ),
+    ];
+    for (program, args) in runs {
+        let mut child = Command::new(program)
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let data = stream.clone();
+        let feeder = std::thread::spawn(move || {
+            let _ = stdin.write_all(&data);
+        });
+        let mut stderr = child.stderr.take().unwrap();
+        let errors = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let mut stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = stdout.read_to_end(&mut out);
+            out
+        });
+        let status = wait_with_deadline(&mut child);
+        feeder.join().unwrap();
+        reader.join().unwrap();
+        let stderr = errors.join().unwrap();
+        assert!(
+            !stderr.contains("panicked") && status.code() != Some(101),
+            "{program} {args:?} panicked: {stderr}"
+        );
+    }
+}
