@@ -409,10 +409,15 @@ fn on_a_terminal(args: &[&str], typed: &[u8]) -> Captured {
         let mut sink = Vec::new();
         let _ = master.read_to_end(&mut sink);
     });
-    let mut out = Vec::new();
-    child.stdout.take().unwrap().read_to_end(&mut out).unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        out
+    });
+    // Bounded: a worker stopped on the terminal used to hang sc-spawn.
     wait_with_deadline(&mut child);
-    Captured::parse(&out)
+    Captured::parse(&reader.join().unwrap())
 }
 
 /// Reported by review: a worker reading the terminal was stopped by SIGTTIN
