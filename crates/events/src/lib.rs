@@ -17,6 +17,7 @@ mod base64_field;
 mod event;
 mod reader;
 mod rename;
+mod scan;
 mod time;
 mod writer;
 

@@ -58,23 +58,33 @@ impl fmt::Display for ReadError {
 impl std::error::Error for ReadError {}
 
 /// The four fields every event has, borrowed from the line where possible.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Head<'a> {
-    #[serde(rename = "type", borrow)]
     pub type_name: Cow<'a, str>,
-    #[serde(borrow)]
     pub worker: Cow<'a, str>,
     pub seq: u64,
-    /// Kept as written: routing tools never need the time, and turning 16
-    /// digits into an f64 was a sixth of sc-merge's work. See [`Head::ts`].
+    /// `ts` as written (a JSON number): routing tools never need the time,
+    /// and turning 16 digits into an f64 was a sixth of sc-merge's work.
+    /// See [`Head::ts`].
+    pub ts_text: &'a str,
+}
+
+/// The head as serde reads it (the reference path).
+#[derive(Deserialize)]
+struct SerdeHead<'a> {
+    #[serde(rename = "type", borrow)]
+    type_name: Cow<'a, str>,
+    #[serde(borrow)]
+    worker: Cow<'a, str>,
+    seq: u64,
     #[serde(borrow, rename = "ts")]
-    pub ts_text: &'a RawValue,
+    ts_text: &'a RawValue,
 }
 
 impl Head<'_> {
     /// The event's `ts`.
     pub fn ts(&self) -> f64 {
-        self.ts_text.get().parse().unwrap_or(f64::NAN)
+        self.ts_text.parse().unwrap_or(f64::NAN)
     }
 }
 
@@ -94,8 +104,15 @@ fn as_str(line: &[u8]) -> Result<&str, ReadError> {
 /// their bodies.
 pub fn parse_head(line: &[u8]) -> Result<Head<'_>, ReadError> {
     let text = as_str(line)?;
-    let head = serde_json::from_str::<Head<'_>>(text);
-    match head {
+    if let Some(fast) = crate::scan::scan_head(text) {
+        return Ok(Head {
+            type_name: Cow::Borrowed(fast.type_name),
+            worker: Cow::Borrowed(fast.worker),
+            seq: fast.seq,
+            ts_text: fast.ts,
+        });
+    }
+    match serde_json::from_str::<SerdeHead<'_>>(text) {
         // RawValue took any JSON value: `ts` must be a number.
         Ok(head)
             if head
@@ -103,7 +120,12 @@ pub fn parse_head(line: &[u8]) -> Result<Head<'_>, ReadError> {
                 .get()
                 .starts_with(|c: char| c == '-' || c.is_ascii_digit()) =>
         {
-            Ok(head)
+            Ok(Head {
+                type_name: head.type_name,
+                worker: head.worker,
+                seq: head.seq,
+                ts_text: head.ts_text.get(),
+            })
         }
         // Say precisely what is wrong: the slow path names the field.
         Ok(_) | Err(_) => Err(parse_line(line)
