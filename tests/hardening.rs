@@ -662,3 +662,109 @@ fn wild_streams_never_panic_any_binary() {
         );
     }
 }
+
+/// Reported by review: the worker was reaped as soon as it exited, so
+/// signals sc sent its group later (a grandchild still draining, its
+/// kill) could reach a stranger that had been given the same id. The
+/// worker's pid is now held (a zombie) until its `exit` is written.
+#[test]
+fn the_workers_pid_is_held_until_its_exit_is_written() {
+    let dir = temp_dir("held-pid");
+    let gate = dir.join("gate");
+    // The grandchild holds the outputs until the gate file appears.
+    let script = format!(
+        "(while [ ! -e {} ]; do sleep 0.02; done) & exit 0",
+        gate.display()
+    );
+    let mut live = Live::start(&["--drain-ms", "30000", "--", "sh", "-c", &script]);
+    let pid = start_pid(&live.until(|e| e.type_name() == "start"));
+    eventually("the worker has exited", || !alive(pid));
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let state = stat.rsplit(')').next().unwrap_or("").trim_start();
+    assert!(
+        state.starts_with('Z'),
+        "pid {pid} reaped while its group may still be signalled: {stat:?}"
+    );
+    std::fs::write(&gate, "").unwrap();
+    let (run, _) = live.finish();
+    assert_eq!(run.exit().code, Some(0));
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "reaped once the exit is written"
+    );
+}
+
+/// Whatever number of descriptors is left when sc-spawn starts, a plan
+/// ends: it runs, or sc-spawn says clearly that it is out of descriptors.
+/// Never a hang. (Reproduced: at the limit, sc-spawn hung for good.)
+#[test]
+fn at_every_descriptor_count_a_plan_ends_with_a_clear_word() {
+    let plan = [
+        task("a", &["echo", "a"], &[]),
+        task("b", &["echo", "b"], &[]),
+    ]
+    .concat();
+    let limit = 32;
+    let mut said_clearly = 0;
+    for held in 0..limit - 3 {
+        let devnull = std::fs::File::open("/dev/null").unwrap();
+        let null_fd = std::os::fd::AsRawFd::as_raw_fd(&devnull);
+        let mut command = sc_spawn();
+        // SAFETY: setrlimit and dup2 are async-signal-safe.
+        unsafe {
+            command.pre_exec(move || {
+                let rl = libc::rlimit {
+                    rlim_cur: limit,
+                    rlim_max: limit,
+                };
+                libc::setrlimit(libc::RLIMIT_NOFILE, &rl);
+                for fd in 3..3 + held as i32 {
+                    libc::dup2(null_fd, fd);
+                }
+                Ok(())
+            });
+        }
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // sc-spawn may have given up before reading its plan.
+        let _ = child.stdin.take().unwrap().write_all(&plan);
+        let mut stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let out = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let _ = stdout.read_to_end(&mut out);
+            out
+        });
+        let err = std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text);
+            text
+        });
+        let status = wait_with_deadline(&mut child);
+        let (out, err) = (out.join().unwrap(), err.join().unwrap());
+        assert!(!err.contains("panicked"), "{held} held: {err}");
+        let run = Captured::parse(&out);
+        match status.code() {
+            Some(0) => assert_eq!(texts_of(&run, "b"), "b\n"),
+            // Could not even set up: said on stderr.
+            Some(2) => assert!(!err.is_empty(), "{held} held: nothing said"),
+            Some(1) => {
+                let said = run.of_type("error").iter().any(|e| match &e.body {
+                    Body::Error(error) => error.message.contains("out of file descriptors"),
+                    _ => false,
+                });
+                assert!(said, "{held} held: {:?}", run.events);
+                said_clearly += 1;
+            }
+            other => panic!("{held} held: exit {other:?}: {err}"),
+        }
+    }
+    assert!(
+        said_clearly > 0,
+        "no count left the plan short of descriptors"
+    );
+}
