@@ -40,35 +40,14 @@ fn run_plan(limit: Option<u32>, args: &[&str], plan: Vec<u8>) -> (Captured, i32,
         }
         None => sc_spawn(),
     };
-    let mut child = command
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let feeder = std::thread::spawn(move || {
-        let _ = stdin.write_all(&plan);
-    });
-    let mut stdout = child.stdout.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut out = Vec::new();
-        stdout.read_to_end(&mut out).unwrap();
-        out
-    });
-    let mut stderr = child.stderr.take().unwrap();
-    let errors = std::thread::spawn(move || {
-        let mut out = String::new();
-        let _ = stderr.read_to_string(&mut out);
-        out
-    });
-    let status = wait_with_deadline(&mut child);
-    feeder.join().unwrap();
-    let stderr = errors.join().unwrap();
-    assert!(!stderr.contains("panicked"), "sc-spawn panicked: {stderr}");
-    let stream = Captured::parse(&reader.join().unwrap());
-    (stream, status.code().unwrap_or(-1), stderr)
+    let ran = run_bounded(command.args(args), plan);
+    assert!(
+        !ran.stderr.contains("panicked"),
+        "sc-spawn panicked: {}",
+        ran.stderr
+    );
+    let stream = Captured::parse(&ran.stdout);
+    (stream, ran.status.code().unwrap_or(-1), ran.stderr)
 }
 
 fn exits(run: &Captured) -> Vec<(&str, &sc_events::Exit)> {
@@ -627,35 +606,11 @@ fn wild_streams_never_panic_any_binary() {
         ),
     ];
     for (program, args) in runs {
-        let mut child = Command::new(program)
-            .args(&args)
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut stdin = child.stdin.take().unwrap();
-        let data = stream.clone();
-        let feeder = std::thread::spawn(move || {
-            let _ = stdin.write_all(&data);
-        });
-        let mut stderr = child.stderr.take().unwrap();
-        let errors = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
-        let mut stdout = child.stdout.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            let mut out = Vec::new();
-            let _ = stdout.read_to_end(&mut out);
-            out
-        });
-        let status = wait_with_deadline(&mut child);
-        feeder.join().unwrap();
-        reader.join().unwrap();
-        let stderr = errors.join().unwrap();
+        let ran = run_bounded(
+            Command::new(program).args(&args).env("NO_COLOR", "1"),
+            stream.clone(),
+        );
+        let (stderr, status) = (ran.stderr, ran.status);
         assert!(
             !stderr.contains("panicked") && status.code() != Some(101),
             "{program} {args:?} panicked: {stderr}"
@@ -724,28 +679,9 @@ fn at_every_descriptor_count_a_plan_ends_with_a_clear_word() {
                 Ok(())
             });
         }
-        let mut child = command
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // sc-spawn may have given up before reading its plan.
-        let _ = child.stdin.take().unwrap().write_all(&plan);
-        let mut stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let out = std::thread::spawn(move || {
-            let mut out = Vec::new();
-            let _ = stdout.read_to_end(&mut out);
-            out
-        });
-        let err = std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = stderr.read_to_string(&mut text);
-            text
-        });
-        let status = wait_with_deadline(&mut child);
-        let (out, err) = (out.join().unwrap(), err.join().unwrap());
+        // sc-spawn may give up before reading its plan.
+        let ran = run_bounded(&mut command, plan.clone());
+        let (out, err, status) = (ran.stdout, ran.stderr, ran.status);
         assert!(!err.contains("panicked"), "{held} held: {err}");
         let run = Captured::parse(&out);
         match status.code() {

@@ -444,3 +444,46 @@ pub fn exit_event(
         },
     ))
 }
+
+/// What a bounded run of a program gave.
+pub struct Ran {
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub status: ExitStatus,
+}
+
+/// Run `command` with `input` on stdin, reading its outputs as they come
+/// and waiting at most PATIENCE for it to end: a hang fails the test rather
+/// than stalling the suite. A program that stops reading its stdin early is
+/// no error here.
+pub fn run_bounded(command: &mut Command, input: Vec<u8>) -> Ran {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the program");
+    let mut stdin = child.stdin.take().expect("piped stdin");
+    let feeder = thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let mut stdout = child.stdout.take().expect("piped stdout");
+    let reader = thread::spawn(move || {
+        let mut out = Vec::new();
+        let _ = stdout.read_to_end(&mut out);
+        out
+    });
+    let mut stderr = child.stderr.take().expect("piped stderr");
+    let errors = thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let status = wait_with_deadline(&mut child);
+    feeder.join().expect("feeder");
+    Ran {
+        stdout: reader.join().expect("reader"),
+        stderr: errors.join().expect("stderr reader"),
+        status,
+    }
+}

@@ -71,14 +71,14 @@ pub struct Head<'a> {
 
 /// The head as serde reads it (the reference path).
 #[derive(Deserialize)]
-struct SerdeHead<'a> {
+pub(crate) struct SerdeHead<'a> {
     #[serde(rename = "type", borrow)]
-    type_name: Cow<'a, str>,
+    pub type_name: Cow<'a, str>,
     #[serde(borrow)]
-    worker: Cow<'a, str>,
-    seq: u64,
+    pub worker: Cow<'a, str>,
+    pub seq: u64,
     #[serde(borrow, rename = "ts")]
-    ts_text: &'a RawValue,
+    pub ts_text: &'a RawValue,
 }
 
 impl Head<'_> {

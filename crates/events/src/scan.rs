@@ -389,22 +389,9 @@ mod tests {
 
     mod agreement {
         use super::super::scan_head;
+        use crate::reader::SerdeHead as Reference;
         use crate::{OutputEncoder, Stream, TsText};
         use proptest::prelude::*;
-        use serde::Deserialize;
-        use serde_json::value::RawValue;
-        use std::borrow::Cow;
-
-        #[derive(Deserialize)]
-        struct Reference<'a> {
-            #[serde(rename = "type", borrow)]
-            type_name: Cow<'a, str>,
-            #[serde(borrow)]
-            worker: Cow<'a, str>,
-            seq: u64,
-            #[serde(borrow)]
-            ts: &'a RawValue,
-        }
 
         fn jsonish() -> impl Strategy<Value = String> {
             let atoms = vec![
@@ -458,7 +445,7 @@ mod tests {
                         prop_assert_eq!(fast.type_name, reference.type_name.as_ref());
                         prop_assert_eq!(fast.worker, reference.worker.as_ref());
                         prop_assert_eq!(fast.seq, reference.seq);
-                        prop_assert_eq!(fast.ts, reference.ts.get());
+                        prop_assert_eq!(fast.ts, reference.ts_text.get());
                     }
                 }
             }
