@@ -179,21 +179,28 @@ fn wild_field_values_are_errors_never_panics() {
     );
 }
 
-/// Reproduced: 20 layers of 3, each task depending on the whole layer
-/// before, took 160 s before anything ran, deaf to signals meanwhile.
-#[test]
-fn layered_chained_and_fanned_in_plans_start_at_once() {
+/// `layers` layers of 3 tasks running `argv`, each task depending on the
+/// whole layer before it: 3^layers paths through the plan.
+fn layered(layers: usize, argv: &[&str]) -> Vec<u8> {
     let mut plan = Vec::new();
-    for layer in 0..30 {
+    for layer in 0..layers {
         for k in 0..3 {
             let deps: Vec<String> = if layer == 0 {
                 Vec::new()
             } else {
                 (0..3).map(|j| format!("l{}k{j}", layer - 1)).collect()
             };
-            plan.extend(task(&format!("l{layer}k{k}"), &["true"], &deps));
+            plan.extend(task(&format!("l{layer}k{k}"), argv, &deps));
         }
     }
+    plan
+}
+
+/// Reproduced: 20 layers of 3, each task depending on the whole layer
+/// before, took 160 s before anything ran, deaf to signals meanwhile.
+#[test]
+fn layered_chained_and_fanned_in_plans_start_at_once() {
+    let mut plan = layered(30, &["true"]);
     for i in 0..1000 {
         let deps = if i == 0 {
             Vec::new()
@@ -217,17 +224,7 @@ fn layered_chained_and_fanned_in_plans_start_at_once() {
 /// a deep plan is read and run.
 #[test]
 fn a_signal_is_served_during_a_deep_plan() {
-    let mut plan = Vec::new();
-    for layer in 0..40 {
-        for k in 0..3 {
-            let deps: Vec<String> = if layer == 0 {
-                Vec::new()
-            } else {
-                (0..3).map(|j| format!("l{}k{j}", layer - 1)).collect()
-            };
-            plan.extend(task(&format!("l{layer}k{k}"), &["sleep", "30"], &deps));
-        }
-    }
+    let plan = layered(40, &["sleep", "30"]);
     let mut live = Live::start_fed(sc_spawn().args(["-j", "3"]), &plan);
     live.until(|e| e.type_name() == "start");
     live.signal(Signal::SIGTERM);
