@@ -51,6 +51,8 @@ fn check_shapes(notes: &[(String, Vec<Option<Value>>)]) {
         "result",
         "error",
         "usage",
+        "task",
+        "tasks",
     ]
     .into();
     for (file, lines) in notes {
@@ -67,6 +69,11 @@ fn check_shapes(notes: &[(String, Vec<Option<Value>>)]) {
                 "tool_result" => assert!(note["is_error"].is_boolean(), "{file}: {note}"),
                 "result" => assert!(note["ok"].is_boolean(), "{file}: {note}"),
                 "text" => assert!(note["delta"].is_boolean(), "{file}: {note}"),
+                "task" => assert!(
+                    note["id"].is_string() && note["state"].is_string(),
+                    "{file}: {note}"
+                ),
+                "tasks" => assert!(note["open"].is_array(), "{file}: {note}"),
                 _ => {}
             }
         }

@@ -2,6 +2,7 @@
 //! processes.
 
 mod agents;
+mod background;
 mod claude;
 mod codex_gemini;
 mod docs;

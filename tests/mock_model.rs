@@ -75,8 +75,17 @@ impl MockModel {
 
     /// A mock that plays `script`: the turn after N tool results is turn N.
     pub fn scripted(script: Vec<Turn>) -> MockModel {
+        MockModel::choosing(move |body| {
+            let done = body.matches("\"tool_use_id\"").count();
+            script.get(done).or(script.last()).cloned()
+        })
+    }
+
+    /// A mock whose every conversation turn is chosen by `choose` from the
+    /// request's body.
+    pub fn choosing(choose: impl Fn(&str) -> Option<Turn> + Send + Sync + 'static) -> MockModel {
         let counter = AtomicUsize::new(0);
-        let (port, requests) = listen(move |stream, seen| serve(stream, seen, &counter, &script));
+        let (port, requests) = listen(move |stream, seen| serve(stream, seen, &counter, &choose));
         MockModel { port, requests }
     }
 
@@ -89,7 +98,7 @@ fn serve(
     stream: TcpStream,
     seen: &Mutex<Vec<String>>,
     counter: &AtomicUsize,
-    script: &[Turn],
+    choose: &dyn Fn(&str) -> Option<Turn>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
@@ -127,8 +136,7 @@ fn serve(
             reply_text(&mut writer, n, &["ok"], "end_turn")?;
             return Ok(());
         }
-        let done = body.matches("\"tool_use_id\"").count();
-        let turn = script.get(done).or(script.last()).cloned().unwrap_or(Turn {
+        let turn = choose(&body).unwrap_or(Turn {
             pieces: vec!["Done.".into()],
             tool: None,
         });

@@ -190,8 +190,11 @@ pub struct Cli {
     #[arg(long, value_name = "X", default_value_t = 1.0, value_parser = parse_speed)]
     pub replay_speed: f64,
 
-    /// Seconds an agent may run on after printing its result before it is
-    /// ended (an MCP server or a background shell can keep it alive)
+    /// Seconds an agent may run on after its result before it is ended (an
+    /// MCP server can keep it alive). A result written while background
+    /// work it started (a shell, a subagent) is still open is interim and
+    /// starts no grace; each later result starts it again
+
     #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_secs)]
     pub agent_exit_grace: f64,
 

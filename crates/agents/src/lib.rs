@@ -7,6 +7,7 @@
 //! - [`parse::Parser`]: each CLI's JSON lines into the normalized annotation.
 
 pub mod parse;
+pub mod watch;
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 pub use parse::Parser;
+pub use watch::Watch;
 
 /// The agent CLIs sc knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

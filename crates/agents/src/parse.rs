@@ -7,6 +7,9 @@
 //! - `{"kind":"tool_result","id":..,"is_error":bool}`
 //! - `{"kind":"result","ok":bool,"text":..,"cost_usd":..,"input_tokens":..,"output_tokens":..,"turns":..}`
 //! - `{"kind":"error","message":..}`
+//! - `{"kind":"task","id":..,"state":"started"|"completed"|..,"background":bool}`: work the agent
+//!   runs beside its turns (Claude Code's background shells and subagents) started or ended
+//! - `{"kind":"tasks","open":[ids]}`: the agent's list of open background tasks
 //!
 //! A line this parser does not know gets no annotation: it stays plain
 //! output, never an error.
@@ -119,11 +122,37 @@ fn str_of<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 
 fn claude(o: &Map<String, Value>) -> Option<Value> {
     match str_of(o, "type")? {
-        "system" if str_of(o, "subtype") == Some("init") => Some(json!({
-            "kind": "init",
-            "session": o.get("session_id"),
-            "model": o.get("model"),
-        })),
+        "system" => match str_of(o, "subtype")? {
+            "init" => Some(json!({
+                "kind": "init",
+                "session": o.get("session_id"),
+                "model": o.get("model"),
+            })),
+            // Work the agent runs beside its turns (a background shell, a
+            // subagent): it is not finished while one is open, whatever
+            // `result` it has written meanwhile.
+            "task_started" => Some(json!({
+                "kind": "task",
+                "id": o.get("task_id"),
+                "state": "started",
+                "background": o.get("is_backgrounded").and_then(Value::as_bool).unwrap_or(false),
+                "description": o.get("description"),
+            })),
+            "task_notification" => Some(json!({
+                "kind": "task",
+                "id": o.get("task_id"),
+                "state": o.get("status").cloned().unwrap_or_else(|| json!("ended")),
+            })),
+            "background_tasks_changed" => Some(json!({
+                "kind": "tasks",
+                "open": o
+                    .get("tasks")
+                    .and_then(Value::as_array)
+                    .map(|tasks| tasks.iter().filter_map(|t| t.get("task_id").cloned()).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            })),
+            _ => None,
+        },
         "stream_event" => {
             let event = o.get("event")?.as_object()?;
             if str_of(event, "type")? != "content_block_delta" {

@@ -21,7 +21,7 @@ use sc_events::{
     Start, Stream, TsText, encode, now_ts,
 };
 
-use sc_agents::{AgentKind, Parser};
+use sc_agents::{AgentKind, Parser, Watch};
 use serde_json::Value;
 
 use crate::framer::Framer;
@@ -133,8 +133,8 @@ struct AgentTap {
     line: Vec<u8>,
     /// The current line passed MAX_AGENT_LINE: it is not read.
     too_long: bool,
-    /// The agent's result, when it said one: whether it succeeded.
-    result: Option<bool>,
+    /// Where the run stands: results, verdict, open background tasks.
+    watch: Watch,
 }
 
 impl AgentTap {
@@ -143,7 +143,7 @@ impl AgentTap {
             parser: Parser::new(kind),
             line: Vec::new(),
             too_long: false,
-            result: None,
+            watch: Watch::default(),
         }
     }
 
@@ -167,10 +167,8 @@ impl AgentTap {
         };
         self.line.clear();
         self.too_long = false;
-        if let Some(note) = &note
-            && note["kind"] == "result"
-        {
-            self.result = note["ok"].as_bool();
+        if let Some(note) = &note {
+            self.watch.note(note);
         }
         note
     }
@@ -204,8 +202,10 @@ pub struct Worker {
     bytes: u64,
     status: Option<ExitStatus>,
     launch_failed: bool,
-    /// An agent's result, when it said one: whether it succeeded.
-    result: Option<bool>,
+    /// Results of the agent taken into account for its exit grace.
+    results_seen: u32,
+    /// The agent's watch, kept when its outputs are given back.
+    final_watch: Option<Watch>,
     leaked: bool,
     /// A stop (SIGTTIN) was reported.
     stop_seen: bool,
@@ -235,7 +235,8 @@ impl Worker {
             bytes: 0,
             status: None,
             launch_failed: false,
-            result: None,
+            results_seen: 0,
+            final_watch: None,
             leaked: false,
             stop_seen: false,
             leftover: None,
@@ -509,7 +510,7 @@ impl Worker {
                     r.stall_at = self.opts.stall.map(|s| now + s);
                 }
                 self.frame(index, &scratch[..n], now, out);
-                self.note_result(now);
+                self.note_agent(now);
                 true
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -842,6 +843,12 @@ impl Worker {
             signal_group(self.pid, Signal::SIGCONT);
             self.leftover = Some(self.pid);
         }
+        // The verdict outlives the outputs.
+        self.final_watch = self
+            .sources
+            .iter_mut()
+            .find_map(|s| s.tap.take())
+            .map(|t| t.watch);
         self.sources.clear();
         self.life.phase = Phase::Settled { exited_at };
         match self.opts.worktree.take() {
@@ -900,33 +907,49 @@ impl Worker {
         self.life.reason() == Some("timeout")
     }
 
-    /// An agent's verdict: `ok`, `error`, or `missing` (no result at all).
+    /// An agent's verdict, from its last result: `ok`, `error`, or
+    /// `missing` (no result at all).
     fn agent_result(&self) -> Option<&'static str> {
         self.opts.agent?;
         if self.launch_failed {
             return None;
         }
-        Some(match self.result {
+        Some(match self.watch().and_then(Watch::result) {
             Some(true) => "ok",
             Some(false) => "error",
             None => "missing",
         })
     }
 
-    /// The agent's result, when one was seen: its grace starts.
-    fn note_result(&mut self, now: Instant) {
-        if self.result.is_some() {
+    fn watch(&self) -> Option<&Watch> {
+        self.sources
+            .iter()
+            .find_map(|s| s.tap.as_ref())
+            .map(|t| &t.watch)
+            .or(self.final_watch.as_ref())
+    }
+
+    /// After an agent's line: a result written while no task it started
+    /// is open (re)starts the grace in which it should exit; a task opened
+    /// meanwhile stops it. Interim results (Claude Code writes one while a
+    /// background shell or subagent still runs) start nothing.
+    fn note_agent(&mut self, now: Instant) {
+        let Some(watch) = self.watch() else {
+            return;
+        };
+        let (results, settled) = (watch.results(), watch.settled());
+        let grace = self.opts.agent_grace;
+        let new_result = results > self.results_seen;
+        self.results_seen = results;
+        if self.life.ending.is_some() {
             return;
         }
-        self.result = self
-            .sources
-            .iter()
-            .find_map(|s| s.tap.as_ref().and_then(|t| t.result));
-        if self.result.is_some()
-            && self.life.ending.is_none()
-            && let Phase::Running(r) = &mut self.life.phase
-        {
-            r.result_grace_at = Some(now + self.opts.agent_grace);
+        if let Phase::Running(r) = &mut self.life.phase {
+            if !settled {
+                r.result_grace_at = None;
+            } else if new_result {
+                r.result_grace_at = Some(now + grace);
+            }
         }
     }
 

@@ -7,6 +7,13 @@ use serde_json::Value;
 
 use crate::fmt;
 
+fn id_text(id: &Value) -> String {
+    match id {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// The worker kinds whose stdout is an agent's JSON lines.
 pub fn is_agent_kind(kind: &str) -> bool {
     matches!(kind, "claude-code" | "codex" | "gemini")
@@ -24,6 +31,9 @@ pub struct AgentState {
     pub in_json_line: bool,
     pub session: Option<String>,
     pub model: Option<String>,
+    /// Background work the agent has open (a shell, a subagent): a result
+    /// written meanwhile is interim.
+    open_tasks: std::collections::BTreeSet<String>,
 }
 
 #[derive(Deserialize)]
@@ -53,6 +63,16 @@ struct Note {
     turns: Option<u64>,
     #[serde(default)]
     message: Option<String>,
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    state: Option<String>,
+    #[serde(default)]
+    background: Option<bool>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    open: Option<Vec<Value>>,
     #[serde(default)]
     session: Option<Value>,
     #[serde(default)]
@@ -113,12 +133,33 @@ impl AgentState {
             "tool_result" if note.is_error == Some(true) => {
                 lines.push("✖ the tool call failed".into());
             }
+            "task" => {
+                let id = note.id.as_ref().map(id_text).unwrap_or_default();
+                if note.state.as_deref() == Some("started") {
+                    self.open_tasks.insert(id);
+                    if note.background == Some(true) {
+                        let what = note.description.unwrap_or_else(|| "a task".into());
+                        lines.push(format!("↻ in the background: {what}"));
+                    }
+                } else if self.open_tasks.remove(&id) {
+                    let state = note.state.unwrap_or_else(|| "ended".into());
+                    lines.push(format!("↻ background task {state}"));
+                }
+            }
+            "tasks" => {
+                self.open_tasks = note.open.unwrap_or_default().iter().map(id_text).collect();
+            }
             "result" => {
                 self.flush(lines);
-                let mut parts = vec![if note.ok == Some(false) {
-                    "✖ result: failed".to_owned()
+                let interim = if self.open_tasks.is_empty() {
+                    ""
                 } else {
-                    "result: ok".to_owned()
+                    " (interim: background work still running)"
+                };
+                let mut parts = vec![if note.ok == Some(false) {
+                    format!("✖ result: failed{interim}")
+                } else {
+                    format!("result: ok{interim}")
                 }];
                 let usage = crate::model::Usage {
                     cost_usd: note.cost_usd,
