@@ -79,6 +79,7 @@ fn every_event_type_has_a_valid_example_in_the_man_page() {
             "heartbeat",
             "output",
             "progress",
+            "retry",
             "skip",
             "stall",
             "start",

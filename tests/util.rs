@@ -338,6 +338,8 @@ pub fn stream_of(id: &str, n: u64) -> Vec<u8> {
             pty: false,
             schema: 1,
             limits: None,
+            attempt: None,
+            resumes: None,
         },
     )));
     for i in 0..n {
@@ -398,6 +400,8 @@ pub fn start_event(id: &str, seq: u64, ts: f64, argv: &[&str]) -> Vec<u8> {
             pty: false,
             schema: 1,
             limits: None,
+            attempt: None,
+            resumes: None,
         },
     ))
 }

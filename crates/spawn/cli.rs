@@ -112,6 +112,26 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 0.0, value_parser = parse_secs)]
     pub timeout: f64,
 
+    /// Run a failed attempt again, up to N more times (a plan task's
+    /// `retries` field overrides it). By default only failures that may pass
+    /// are retried: an agent whose model API was overloaded, rate-limited,
+    /// answered 5xx or could not be reached, or that exited without a
+    /// result. An agent's retry resumes its session, so that the work done
+    /// and paid for is kept. Each attempt is in the stream (`retry`, then
+    /// `start` with `attempt`); the one `exit` is the last attempt's
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+
+    /// The pause before the first retry; each next one doubles (at most
+    /// 300 s), with ±25% jitter
+    #[arg(long, value_name = "SECS", default_value_t = 2.0, value_parser = parse_secs)]
+    pub retry_delay: f64,
+
+    /// Which failures are retried: `transient` (those that may pass by
+    /// themselves) or `any` (a non-zero exit of any worker too)
+    #[arg(long, value_name = "WHICH", default_value = "transient", value_parser = ["transient", "any"])]
+    pub retry_on: String,
+
     /// Seconds from SIGTERM to SIGKILL when sc-spawn ends a worker
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
     pub kill_grace: f64,
@@ -194,7 +214,6 @@ pub struct Cli {
     /// MCP server can keep it alive). A result written while background
     /// work it started (a shell, a subagent) is still open is interim and
     /// starts no grace; each later result starts it again
-
     #[arg(long, value_name = "SECS", default_value_t = 10.0, value_parser = parse_secs)]
     pub agent_exit_grace: f64,
 

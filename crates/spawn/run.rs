@@ -7,6 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use sc_agents::{AgentKind, AgentOptions};
+use sc_capture::worker::Retry;
 use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, WorkerOptions, terminal_size};
 use sc_events::Limits;
 use sc_planner::roles::{Catalogue, Role};
@@ -53,6 +54,7 @@ pub fn run(cli: Cli) -> i32 {
         dangerously_skip_permissions: cli.dangerously_skip_permissions,
         replay_speed: cli.replay_speed,
         extra_args: cli.agent_arg.clone(),
+        resume: None,
     };
     let mut command = cli.command.clone();
     let mut extra_env = Vec::new();
@@ -128,6 +130,22 @@ pub fn run(cli: Cli) -> i32 {
         nested: cli.kind == "sc",
         agent,
         agent_grace: Duration::from_secs_f64(cli.agent_exit_grace),
+        retry: (cli.retries > 0 || plan_mode).then(|| Retry {
+            retries: cli.retries,
+            delay: Duration::from_secs_f64(cli.retry_delay),
+            on_any: cli.retry_on == "any",
+            resume: match (agent, &cli.prompt, &cli.replay) {
+                (Some(kind), Some(prompt), None) => Some(sc_capture::scheduler::agent_resume(
+                    kind,
+                    prompt.clone(),
+                    role.as_ref().map(|r| r.instructions.clone()),
+                    role.as_ref()
+                        .and_then(|r| r.permissions.get(kind.name()).cloned()),
+                    agent_options.clone(),
+                )),
+                _ => None,
+            },
+        }),
         ..WorkerOptions::default()
     };
     let stdout = io::stdout();

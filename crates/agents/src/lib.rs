@@ -78,6 +78,9 @@ pub struct AgentOptions {
     pub replay_speed: f64,
     /// More arguments for the CLI, before the prompt where it is last.
     pub extra_args: Vec<String>,
+    /// Resume this session of the CLI instead of starting a new one (a
+    /// retry: the work done and paid for is kept).
+    pub resume: Option<String>,
 }
 
 impl Default for AgentOptions {
@@ -88,6 +91,7 @@ impl Default for AgentOptions {
             dangerously_skip_permissions: false,
             replay_speed: 1.0,
             extra_args: Vec::new(),
+            resume: None,
         }
     }
 }
@@ -165,6 +169,9 @@ pub fn command(
                 "--verbose",
                 "--include-partial-messages",
             ]);
+            if let Some(session) = &options.resume {
+                push(&["--resume", session]);
+            }
             if let Some(text) = instructions {
                 push(&["--append-system-prompt", text]);
             }
@@ -188,12 +195,20 @@ pub fn command(
             }
         }
         AgentKind::Codex => {
-            push(&["exec", "--json", "--skip-git-repo-check"]);
+            // `codex exec resume SESSION PROMPT` takes no --sandbox: the
+            // grant goes in as configuration there.
+            push(&["exec"]);
+            if options.resume.is_some() {
+                push(&["resume"]);
+            }
+            push(&["--json", "--skip-git-repo-check"]);
             let sandbox = grant("sandbox")
                 .and_then(Value::as_str)
                 .unwrap_or("read-only");
             if options.dangerously_skip_permissions {
                 push(&["--dangerously-bypass-approvals-and-sandbox"]);
+            } else if options.resume.is_some() {
+                push(&["-c", &format!("sandbox_mode=\"{sandbox}\"")]);
             } else {
                 push(&["--sandbox", sandbox]);
             }
@@ -201,10 +216,16 @@ pub fn command(
                 push(&["--model", model]);
             }
             argv.extend(options.extra_args.iter().map(OsString::from));
+            if let Some(session) = &options.resume {
+                argv.push(session.into());
+            }
             argv.push(with_instructions.clone().into());
         }
         AgentKind::Gemini => {
             push(&["-p", &with_instructions, "--output-format", "stream-json"]);
+            if let Some(session) = &options.resume {
+                push(&["--resume", session]);
+            }
             if options.dangerously_skip_permissions {
                 push(&["--yolo"]);
             } else if let Some(mode) = grant("approval_mode").and_then(Value::as_str) {

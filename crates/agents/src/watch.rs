@@ -25,16 +25,37 @@ pub struct Watch {
     foreground: BTreeSet<String>,
     /// The last result came while no task was open.
     settled: bool,
+    /// The agent's session, from its init line: what a retry resumes.
+    session: Option<String>,
+    /// The last sign of a failure that may pass (an overloaded or
+    /// rate-limited API, a 5xx, the network).
+    trouble: Option<String>,
 }
 
 impl Watch {
     /// Take in one annotation.
     pub fn note(&mut self, note: &Value) {
         match note["kind"].as_str() {
+            Some("init") => {
+                if let Some(session) = note["session"].as_str().filter(|s| !s.is_empty()) {
+                    self.session = Some(session.to_owned());
+                }
+            }
+            Some("error") => {
+                let message = note["message"].as_str().unwrap_or("");
+                if is_transient(message) {
+                    self.trouble = Some(message.to_owned());
+                }
+            }
             Some("result") => {
                 self.result = note["ok"].as_bool().or(self.result);
                 self.results += 1;
                 self.settled = !self.busy();
+                if self.result == Some(true) {
+                    self.trouble = None;
+                } else if let Some(text) = note["text"].as_str().filter(|t| is_transient(t)) {
+                    self.trouble = Some(text.to_owned());
+                }
             }
             Some("task") => {
                 let Some(id) = id_of(&note["id"]) else {
@@ -87,6 +108,16 @@ impl Watch {
         self.settled
     }
 
+    /// The agent's session id, once it said it.
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+
+    /// Why the run failed, when that failure may pass on its own.
+    pub fn trouble(&self) -> Option<&str> {
+        self.trouble.as_deref()
+    }
+
     /// The ids of the open tasks.
     pub fn open_tasks(&self) -> impl Iterator<Item = &str> {
         self.background
@@ -94,6 +125,42 @@ impl Watch {
             .chain(self.foreground.iter())
             .map(String::as_str)
     }
+}
+
+/// Whether an agent's error message reports a failure that may pass by
+/// itself: an overloaded or rate-limited model API, a server error (5xx),
+/// the network. A task the model judged failed is not one.
+pub fn is_transient(message: &str) -> bool {
+    const SIGNS: &[&str] = &[
+        "overloaded",
+        "rate limit",
+        "rate_limit",
+        "ratelimit",
+        "too many requests",
+        "429",
+        "500",
+        "502",
+        "503",
+        "504",
+        "529",
+        "internal server error",
+        "bad gateway",
+        "service unavailable",
+        "gateway timeout",
+        "econnreset",
+        "econnrefused",
+        "etimedout",
+        "enotfound",
+        "socket hang up",
+        "fetch failed",
+        "network error",
+        "connection error",
+        "connection reset",
+        "connection refused",
+        "stream disconnected",
+    ];
+    let lower = message.to_ascii_lowercase();
+    SIGNS.iter().any(|sign| lower.contains(sign))
 }
 
 fn id_of(value: &Value) -> Option<String> {
@@ -146,6 +213,33 @@ mod tests {
         let (seen, watch) = at_results("sc-background-agent-2.1.331.jsonl");
         assert_eq!(seen.last(), Some(&(false, true)));
         assert!(!watch.busy());
+    }
+
+    #[test]
+    fn what_may_pass_and_what_will_not() {
+        for message in [
+            "API Error: 529 {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\"}}",
+            "Rate limit reached for requests",
+            "stream disconnected before completion: error sending request",
+            "Reconnecting... 2/5 (unexpected status 503 Service Unavailable)",
+        ] {
+            assert!(is_transient(message), "{message}");
+        }
+        for message in [
+            "Not logged in · Please run /login",
+            "Invalid API key",
+            "max turns reached",
+            "[API Error: Requested entity was not found.]",
+        ] {
+            assert!(!is_transient(message), "{message}");
+        }
+        let mut watch = Watch::default();
+        watch.note(&serde_json::json!({"kind": "init", "session": "s-1", "model": "m"}));
+        watch.note(&serde_json::json!({"kind": "result", "ok": false, "text": "API Error: 500 Internal Server Error"}));
+        assert_eq!(watch.session(), Some("s-1"));
+        assert!(watch.trouble().is_some());
+        watch.note(&serde_json::json!({"kind": "result", "ok": true, "text": "done"}));
+        assert_eq!(watch.trouble(), None);
     }
 
     #[test]

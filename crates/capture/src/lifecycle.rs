@@ -5,8 +5,10 @@
 //!
 //! ```text
 //! Preparing ──▶ Running ──exit seen──▶ Draining ──outputs closed──▶ Settled ──▶ Finished
-//!    │            │ timeout, result grace, heartbeat, stall     ▲            (worktree
-//!    │            └── outputs closed first: exit seen ───────────┘             committed)
+//!    │            │ timeout, result grace, heartbeat, stall     ▲  │          (worktree
+//!    │            └── outputs closed first: exit seen ───────────┘  │           committed)
+//!    │               ▲                                              ▼
+//!    │               └──────── relaunched ◀──── Backoff (a failure that may pass, --retries)
 //!    └── cancelled (interrupt before launch) ───────────────────────────────▶ Finished
 //! ```
 //!
@@ -37,6 +39,10 @@ pub enum Phase {
     /// Exited and outputs closed; the `exit` event waits for work done off
     /// the poller's thread (committing its worktree).
     Settled { exited_at: Instant },
+    /// An attempt failed in a way that may pass (`--retries`): the next one
+    /// is launched then. An ending recorded meanwhile (an interrupt) ends
+    /// the worker instead.
+    Backoff { until: Instant },
     /// The `exit` (or `skip`) event is written.
     Finished,
 }
@@ -164,6 +170,9 @@ impl Lifecycle {
                 .flatten()
                 .min(),
             Phase::Draining { drain, .. } => drain.deadline(),
+            // Ended while waiting to retry: at once.
+            Phase::Backoff { .. } if self.ending.is_some() => Some(Instant::now()),
+            Phase::Backoff { until } => Some(*until),
             Phase::Preparing | Phase::Settled { .. } | Phase::Finished => None,
         };
         let ending = match (&self.phase, self.ending.map(|e| e.stage)) {

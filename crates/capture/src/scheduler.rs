@@ -211,6 +211,31 @@ impl Scheduler {
         opts.first_seq = 1;
         opts.nested = kind == "sc";
         opts.agent = AgentKind::from_name(&kind);
+        if let Some(retries) = task.retries {
+            let template = opts.retry.clone().unwrap_or(crate::worker::Retry {
+                retries: 0,
+                delay: std::time::Duration::from_secs(2),
+                on_any: false,
+                resume: None,
+            });
+            opts.retry = Some(crate::worker::Retry {
+                retries,
+                ..template
+            });
+        }
+        if let (Some(retry), Some(agent_kind), None) =
+            (opts.retry.as_mut(), opts.agent, &task.replay)
+        {
+            retry.resume = task.prompt.clone().map(|prompt| {
+                agent_resume(
+                    agent_kind,
+                    prompt,
+                    task.instructions.clone(),
+                    task.permissions.clone(),
+                    self.agent.clone(),
+                )
+            });
+        }
         let refuse = |opts, message| Launch {
             task: index,
             opts,
@@ -369,6 +394,36 @@ fn task_command(task: &Task, kind: &str, agent: &AgentOptions) -> Result<Command
             task.id
         )),
     }
+}
+
+/// How an agent worker's retry resumes its session: the same command line
+/// with the CLI's resume option and the session id, and a prompt that says
+/// why the last attempt ended and restates the task.
+pub fn agent_resume(
+    kind: AgentKind,
+    prompt: String,
+    instructions: Option<String>,
+    permissions: Option<serde_json::Value>,
+    agent: AgentOptions,
+) -> crate::worker::Resume {
+    std::sync::Arc::new(move |session: &str, why: &str| {
+        let options = AgentOptions {
+            resume: Some(session.to_owned()),
+            ..agent.clone()
+        };
+        let again = format!(
+            "Your previous attempt at this task ended early ({why}). Continue where you left off \
+             and finish it: {prompt}"
+        );
+        sc_agents::command(
+            kind,
+            &again,
+            instructions.as_deref(),
+            permissions.as_ref(),
+            &options,
+        )
+        .map(|launch| (launch.argv, launch.env))
+    })
 }
 
 /// A tool installed next to this program (the same build), else by name.

@@ -331,6 +331,12 @@ impl Supervisor {
             }
             match worker.settle(self.sink.buffer()) {
                 Settle::NotYet => {}
+                Settle::Retrying => {
+                    // The attempt's leftovers are ended now, not at the end.
+                    if let Some(pgid) = worker.take_leftover() {
+                        self.leftovers.push((pgid, now + worker.kill_grace()));
+                    }
+                }
                 Settle::Finished => ended.push(key),
                 Settle::Worktree(worktree) => {
                     let id = worker.id().to_owned();

@@ -66,7 +66,47 @@ pub struct WorkerOptions {
     pub agent_grace: Duration,
     /// The worker's own git worktree (`--worktree`), finished at its exit.
     pub worktree: Option<Worktree>,
+    /// Run a failed attempt again (`--retries`).
+    pub retry: Option<Retry>,
 }
+
+/// When and how a failed attempt runs again.
+#[derive(Clone)]
+pub struct Retry {
+    /// Attempts after the first, at most.
+    pub retries: u32,
+    /// The first pause; each next one doubles, with jitter.
+    pub delay: Duration,
+    /// Any failure is retried, not only those that may pass by themselves
+    /// (an agent's overloaded API or lost network, an agent that exited
+    /// without a result).
+    pub on_any: bool,
+    /// For an agent: the command line that resumes its session (the
+    /// session id, why the last attempt ended), so that the work done and
+    /// paid for is kept.
+    pub resume: Option<Resume>,
+}
+
+/// Builds the argv and extra environment that resume an agent's session.
+pub type Resume = std::sync::Arc<
+    dyn Fn(&str, &str) -> Result<(Vec<std::ffi::OsString>, EnvPairs), String> + Send + Sync,
+>;
+
+type EnvPairs = Vec<(std::ffi::OsString, std::ffi::OsString)>;
+
+impl std::fmt::Debug for Retry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retry")
+            .field("retries", &self.retries)
+            .field("delay", &self.delay)
+            .field("on_any", &self.on_any)
+            .field("resume", &self.resume.is_some())
+            .finish()
+    }
+}
+
+/// The longest pause between attempts.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(300);
 
 impl Default for WorkerOptions {
     fn default() -> Self {
@@ -86,6 +126,7 @@ impl Default for WorkerOptions {
             agent: None,
             agent_grace: Duration::from_secs(10),
             worktree: None,
+            retry: None,
         }
     }
 }
@@ -184,6 +225,9 @@ pub enum Settle {
     /// Its worktree is to be committed (off the poller's thread); then
     /// [`Worker::finish_with`] writes the `exit` event.
     Worktree(Worktree),
+    /// The attempt failed in a way that may pass: a `retry` event is
+    /// written and the next attempt waits its delay.
+    Retrying,
 }
 
 #[derive(Debug)]
@@ -206,6 +250,17 @@ pub struct Worker {
     results_seen: u32,
     /// The agent's watch, kept when its outputs are given back.
     final_watch: Option<Watch>,
+    /// Which attempt runs (1 for the first).
+    attempt: u32,
+    /// When the first attempt started (`duration_ms` covers them all).
+    first_started: Instant,
+    /// How the last attempt was launched, to launch the next one so.
+    spec: Option<Spec>,
+    tokens: Option<[Token; 2]>,
+    /// The agent's session, from any attempt: what a retry resumes.
+    session: Option<String>,
+    /// The session the attempt being launched resumes.
+    resuming: Option<String>,
     leaked: bool,
     /// A stop (SIGTTIN) was reported.
     stop_seen: bool,
@@ -237,6 +292,12 @@ impl Worker {
             launch_failed: false,
             results_seen: 0,
             final_watch: None,
+            attempt: 1,
+            first_started: now,
+            spec: None,
+            tokens: None,
+            session: None,
+            resuming: None,
             leaked: false,
             stop_seen: false,
             leftover: None,
@@ -276,7 +337,10 @@ impl Worker {
         tokens: [Token; 2],
         out: &mut Vec<u8>,
     ) -> io::Result<()> {
-        debug_assert_eq!(self.life.phase, Phase::Preparing);
+        debug_assert!(matches!(
+            self.life.phase,
+            Phase::Preparing | Phase::Backoff { .. }
+        ));
         self.limits = spec.limits.clone();
         let launched = launch(spec)?;
         if let Err(e) = self.adopt(launched, registry, tokens) {
@@ -285,8 +349,13 @@ impl Worker {
             return Err(e);
         }
         let now = Instant::now();
+        if self.attempt == 1 {
+            self.first_started = now;
+        }
         self.started = now;
         self.last_output = now;
+        self.spec = Some(spec.clone());
+        self.tokens = Some(tokens);
         self.life.phase = Phase::Running(Running {
             timeout_at: self.opts.timeout.map(|t| now + t),
             result_grace_at: None,
@@ -311,6 +380,8 @@ impl Worker {
             pty: spec.pty != PtyMode::Off,
             schema: SCHEMA_VERSION,
             limits: self.limits_report(),
+            attempt: (self.attempt > 1).then_some(self.attempt),
+            resumes: self.resuming.take(),
         };
         self.emit(out, start);
         Ok(())
@@ -680,6 +751,9 @@ impl Worker {
     /// sc-spawn got an interrupting signal: pass it to the worker's group,
     /// or SIGKILL on the second one.
     pub fn interrupt(&mut self, signal: Signal, escalate: bool, now: Instant) {
+        if self.end_backoff("interrupted", now) {
+            return;
+        }
         if self.pid == 0 || !matches!(self.life.phase, Phase::Running(_) | Phase::Draining { .. }) {
             return;
         }
@@ -701,10 +775,27 @@ impl Worker {
 
     /// End the worker's group politely: SIGTERM now, SIGKILL after the grace.
     pub fn terminate(&mut self, reason: &'static str, now: Instant) {
+        if self.end_backoff(reason, now) {
+            return;
+        }
         if self.pid != 0 && self.life.ask_to_end(reason, self.opts.kill_grace, now) {
             signal_group(self.pid, Signal::SIGTERM);
             signal_group(self.pid, Signal::SIGCONT);
         }
+    }
+
+    /// Waiting for its next attempt: there is nothing to signal; the next
+    /// attempt is not launched and the worker ends with the last one's
+    /// outcome. True when it was waiting.
+    fn end_backoff(&mut self, reason: &'static str, now: Instant) -> bool {
+        if !matches!(self.life.phase, Phase::Backoff { .. }) {
+            return false;
+        }
+        self.life.ending.get_or_insert(crate::lifecycle::Ending {
+            reason,
+            stage: crate::lifecycle::Stage::Asked { kill_at: now },
+        });
+        true
     }
 
     /// Stop or restart the drain clock: it only runs while sc reads.
@@ -731,6 +822,12 @@ impl Worker {
     /// Do what is due at `now`: flush partial lines, time out, escalate,
     /// give up on leaked outputs, heartbeat, report a stall.
     pub fn on_timers(&mut self, now: Instant, out: &mut Vec<u8>, registry: &Registry) {
+        if let Phase::Backoff { until } = self.life.phase {
+            if until <= now && self.life.ending.is_none() {
+                self.relaunch(registry, out);
+            }
+            return;
+        }
         if matches!(
             self.life.phase,
             Phase::Preparing | Phase::Finished | Phase::Settled { .. }
@@ -826,6 +923,13 @@ impl Worker {
     /// what of its group outlived it, and write the `exit` event (or hand
     /// its worktree over to be committed first).
     pub fn settle(&mut self, out: &mut Vec<u8>) -> Settle {
+        if let Phase::Backoff { .. } = self.life.phase
+            && self.life.ending.is_some()
+        {
+            // Ended while waiting for its next attempt: the last attempt's
+            // outcome is the worker's.
+            return self.close_up(out);
+        }
         let Phase::Draining { exited_at, .. } = self.life.phase else {
             return Settle::NotYet;
         };
@@ -850,13 +954,116 @@ impl Worker {
             .find_map(|s| s.tap.take())
             .map(|t| t.watch);
         self.sources.clear();
+        if let Some(session) = self.watch().and_then(Watch::session) {
+            self.session = Some(session.to_owned());
+        }
         self.life.phase = Phase::Settled { exited_at };
+        if let Some(reason) = self.retry_reason() {
+            self.schedule_retry(reason, exited_at, out);
+            return Settle::Retrying;
+        }
+        self.close_up(out)
+    }
+
+    /// The exit, or first the worktree's commit.
+    fn close_up(&mut self, out: &mut Vec<u8>) -> Settle {
         match self.opts.worktree.take() {
             Some(worktree) => Settle::Worktree(worktree),
             None => {
                 self.finish(out, None);
                 Settle::Finished
             }
+        }
+    }
+
+    /// Why the attempt that just ended should run again, if it should:
+    /// it failed, attempts are left, nobody ended it on purpose, and the
+    /// failure may pass (or `--retry-on any`).
+    fn retry_reason(&self) -> Option<String> {
+        let retry = self.opts.retry.as_ref()?;
+        if self.attempt > retry.retries || self.launch_failed || self.life.ending.is_some() {
+            return None;
+        }
+        let code = self.compute_exit_code();
+        if code == 0 {
+            return None;
+        }
+        if self.opts.agent.is_some() {
+            let watch = self.watch();
+            if let Some(trouble) = watch.and_then(Watch::trouble) {
+                return Some(format!("the agent reported: {}", first_line(trouble)));
+            }
+            if watch.and_then(Watch::result).is_none() {
+                return Some(format!(
+                    "the agent exited ({}) without a result",
+                    describe(code)
+                ));
+            }
+        }
+        retry
+            .on_any
+            .then(|| format!("the attempt failed ({})", describe(code)))
+    }
+
+    /// Say the attempt's end and when the next begins: exponential backoff
+    /// with jitter (so that many workers hit by one outage do not all come
+    /// back at once).
+    fn schedule_retry(&mut self, reason: String, exited_at: Instant, out: &mut Vec<u8>) {
+        let retry = self.opts.retry.as_ref().expect("a retry policy");
+        let doubled = retry
+            .delay
+            .saturating_mul(1 << (self.attempt - 1).min(16))
+            .min(MAX_RETRY_DELAY);
+        let delay = doubled.mul_f64(0.75 + 0.5 * jitter());
+        let status = self.status;
+        let event = sc_events::Retry {
+            attempt: self.attempt,
+            reason,
+            code: status.and_then(|s| s.code()),
+            signal: status.and_then(|s| s.signal()).map(name),
+            duration_ms: millis(exited_at.saturating_duration_since(self.started)),
+            delay_ms: millis(delay),
+        };
+        self.emit(out, event);
+        self.applied.cleanup();
+        self.leaked = false;
+        self.stop_seen = false;
+        self.results_seen = 0;
+        self.life.phase = Phase::Backoff {
+            until: Instant::now() + delay,
+        };
+    }
+
+    /// The next attempt: the same command, or for an agent whose session
+    /// is known, the command that resumes it.
+    fn relaunch(&mut self, registry: &Registry, out: &mut Vec<u8>) {
+        let (Some(mut spec), Some(tokens)) = (self.spec.clone(), self.tokens) else {
+            return;
+        };
+        let mut resumes = None;
+        let resume = self.opts.retry.as_ref().and_then(|r| r.resume.clone());
+        if let (Some(resume), Some(session)) = (resume, self.session.clone()) {
+            match resume(&session, "the previous attempt failed") {
+                Ok((argv, env)) => {
+                    spec.argv = argv;
+                    spec.env.extend(env);
+                    resumes = Some(session);
+                }
+                Err(message) => self.emit(
+                    out,
+                    ErrorEvent {
+                        message: format!(
+                            "cannot resume session {session}: {message}; starting anew"
+                        ),
+                    },
+                ),
+            }
+        }
+        self.attempt += 1;
+        self.resuming = resumes;
+        self.final_watch = None;
+        if let Err(e) = self.launch(&spec, registry, tokens, out) {
+            self.refuse_launch(&spec, &e, out);
         }
     }
 
@@ -886,7 +1093,8 @@ impl Worker {
                 status.and_then(|s| s.code())
             },
             signal: status.and_then(|s| s.signal()).map(name),
-            duration_ms: millis(ended.saturating_duration_since(self.started)),
+            // Every attempt's, and the pauses between them.
+            duration_ms: millis(ended.saturating_duration_since(self.first_started)),
             timed_out: self.timed_out(),
             lines: self.lines,
             bytes: self.bytes,
@@ -1099,4 +1307,33 @@ fn launch_error_message(program: &str, e: &io::Error) -> String {
 /// The process (EMFILE) or the system (ENFILE) has no file descriptor left.
 pub fn is_out_of_descriptors(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// A number in [0, 1) that differs from call to call and process to
+/// process (std's hasher keys are random), for retry jitter.
+fn jitter() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// An exit status as words.
+fn describe(code: i32) -> String {
+    match code {
+        c if c > 128 => format!("exit {c}, {}", name(c - 128)),
+        c => format!("exit {c}"),
+    }
+}
+
+fn first_line(text: &str) -> &str {
+    let line = text.lines().next().unwrap_or("");
+    match line.char_indices().nth(200) {
+        Some((at, _)) => &line[..at],
+        None => line,
+    }
 }

@@ -59,6 +59,7 @@ pub enum Body {
     Skip(Skip),
     Error(ErrorEvent),
     Exit(Exit),
+    Retry(Retry),
     /// An event type this version does not know (a later schema's addition):
     /// kept whole so that tools pass it on unchanged.
     Other {
@@ -81,6 +82,7 @@ impl Body {
             Body::Skip(_) => "skip",
             Body::Error(_) => "error",
             Body::Exit(_) => "exit",
+            Body::Retry(_) => "retry",
             Body::Other { type_name, .. } => type_name,
         }
     }
@@ -106,6 +108,7 @@ into_body!(
     Skip => Skip,
     ErrorEvent => Error,
     Exit => Exit,
+    Retry => Retry,
 );
 
 /// A plan entry: what sc-spawn's plan mode runs.
@@ -143,6 +146,10 @@ pub struct Task {
     /// launching the agent CLI (`sc-plan --demo`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replay: Option<String>,
+    /// Addition to v1: how many times a failed attempt may run again
+    /// (`sc-spawn --retries`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retries: Option<u32>,
 }
 
 /// Resource limits of a worker (an addition to v1).
@@ -172,6 +179,14 @@ pub struct Start {
     /// memory limit is held (`memory_by`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limits: Option<Value>,
+    /// Addition to v1: the attempt this launch is, from 2 (absent on the
+    /// first), when a failed attempt is run again (`--retries`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// Addition to v1: the agent session this attempt resumes, so that the
+    /// work done and paid for is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumes: Option<String>,
 }
 
 /// Which of the worker's outputs the bytes came from.
@@ -264,6 +279,23 @@ pub struct Heartbeat {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Stall {
     pub idle_ms: u64,
+}
+
+/// Addition to v1: an attempt of the worker ended in a failure that may
+/// pass (an overloaded model API, a network failure), and it runs again
+/// after `delay_ms`. Its `exit` is the last attempt's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Retry {
+    /// The attempt that ended (1 for the first).
+    pub attempt: u32,
+    /// Why it is run again.
+    pub reason: String,
+    pub code: Option<i32>,
+    pub signal: Option<String>,
+    /// How long the attempt ran.
+    pub duration_ms: u64,
+    /// How long until the next attempt starts.
+    pub delay_ms: u64,
 }
 
 /// A task that will not run.

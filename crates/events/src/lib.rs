@@ -23,7 +23,7 @@ mod writer;
 
 pub use event::{
     Body, ErrorEvent, Event, Exit, Heartbeat, Limits, Output, Payload, Progress, ProgressEvent,
-    SCHEMA_VERSION, Skip, Stall, Start, Stream, Task,
+    Retry, SCHEMA_VERSION, Skip, Stall, Start, Stream, Task,
 };
 pub use reader::{Head, ReadError, parse_head, parse_line};
 pub use rename::rename_line;

@@ -15,7 +15,8 @@ use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::event::{
-    Body, ErrorEvent, Event, Exit, Heartbeat, Output, ProgressEvent, Skip, Stall, Start, Task,
+    Body, ErrorEvent, Event, Exit, Heartbeat, Output, ProgressEvent, Retry, Skip, Stall, Start,
+    Task,
 };
 
 /// Why a line is not an sc event.
@@ -188,6 +189,7 @@ fn body_of(type_name: String, fields: Map<String, Value>) -> Result<Body, ReadEr
         "skip" => Body::Skip(typed::<Skip>(&type_name, fields)?),
         "error" => Body::Error(typed::<ErrorEvent>(&type_name, fields)?),
         "exit" => Body::Exit(typed::<Exit>(&type_name, fields)?),
+        "retry" => Body::Retry(typed::<Retry>(&type_name, fields)?),
         _ => Body::Other { type_name, fields },
     })
 }

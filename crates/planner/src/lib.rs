@@ -108,6 +108,7 @@ fn role_task(role: &Role, id: String, prompt: String, depends_on: Vec<String>, k
         permissions: role.permissions.get(kind).cloned(),
         limits: role.limits.clone(),
         replay: None,
+        retries: None,
     }
 }
 
@@ -148,6 +149,7 @@ fn plan_parts(task: &str, parts: &detect::Parts, opts: &PlanOptions) -> Plan {
             permissions: None,
             limits: meta.and_then(|m| m.limits.clone()),
             replay: None,
+            retries: None,
         });
     }
     Plan { tasks, explanation }

@@ -18,6 +18,8 @@ struct Seen {
     next_seq: u64,
     problems: Vec<String>,
     starts: u32,
+    /// Attempts that ended in a `retry`: each allows one more `start`.
+    retries: u32,
     exits: u32,
     tasks: u32,
     skips: u32,
@@ -70,7 +72,14 @@ impl Checker {
             seen.after_exit += 1;
         }
         match event.type_name.as_ref() {
-            "start" => seen.starts += 1,
+            "start" => {
+                if seen.starts > seen.retries {
+                    seen.problems
+                        .push(format!("start seq {} without a retry before it", event.seq));
+                }
+                seen.starts += 1;
+            }
+            "retry" => seen.retries += 1,
             "task" => seen.tasks += 1,
             "skip" => seen.skips += 1,
             "exit" => {
@@ -108,9 +117,10 @@ impl Checker {
                 if seen.exits != 1 {
                     problems.push(format!("{} exit events (want 1)", seen.exits));
                 }
-                // A worker that could not be launched has no start.
-                if seen.starts > 1 || (seen.starts == 0 && seen.exits == 0) {
-                    problems.push(format!("{} start events (want 1)", seen.starts));
+                // A worker that could not be launched has no start; one run
+                // again has a start per attempt, each after a retry.
+                if seen.starts == 0 && seen.exits == 0 {
+                    problems.push("no start event".to_owned());
                 }
             }
             if seen.after_exit > 0 {

@@ -77,6 +77,14 @@ pub struct ViewEvent<'a> {
     pub leaked: Option<bool>,
     #[serde(borrow, default)]
     pub agent_result: Option<Cow<'a, str>>,
+
+    // start and retry (`--retries`)
+    #[serde(default)]
+    pub attempt: Option<u32>,
+    #[serde(borrow, default)]
+    pub resumes: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub delay_ms: Option<u64>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -55,6 +55,10 @@ pub struct Usage {
 #[derive(Debug)]
 pub struct Worker {
     pub id: String,
+    /// Which attempt runs (from 1; more with `--retries`), and the agent
+    /// session it resumes.
+    pub attempt: u32,
+    pub resumes: Option<String>,
     pub kind: Option<String>,
     pub role: Option<String>,
     pub argv: Vec<String>,
@@ -88,6 +92,8 @@ pub struct Worker {
 impl Worker {
     fn new(id: &str, ts: f64) -> Worker {
         Worker {
+            attempt: 1,
+            resumes: None,
             id: id.to_owned(),
             kind: None,
             role: None,
@@ -260,7 +266,10 @@ impl Model {
             }
             "start" => {
                 worker.status = Status::Running;
-                worker.start_ts = Some(event.ts);
+                worker.attempt = event.attempt.unwrap_or(1);
+                worker.resumes = event.resumes.as_deref().map(str::to_owned);
+                // `duration` spans every attempt.
+                worker.start_ts.get_or_insert(event.ts);
                 if let Some(kind) = &event.kind {
                     worker.kind = Some(kind.to_string());
                     if is_agent_kind(kind) {
@@ -376,6 +385,21 @@ impl Model {
                 worker.status = Status::Skipped;
                 worker.skip_reason = event.reason.as_deref().map(|r| safe(r, safety));
                 changes.push(Change::Skipped(index));
+            }
+            "retry" => {
+                let attempt = event.attempt.unwrap_or(worker.attempt);
+                let reason = safe(event.reason.as_deref().unwrap_or("it failed"), safety);
+                let delay = crate::fmt::duration(event.delay_ms.unwrap_or(0) as f64 / 1000.0);
+                worker.lines += 1;
+                changes.push(Change::Line {
+                    worker: index,
+                    stderr: false,
+                    text: format!(
+                        "↻ attempt {attempt} ended: {reason}; attempt {} in {delay}",
+                        attempt + 1
+                    ),
+                    dropped: 0,
+                });
             }
             "error" => {
                 let message = safe(event.message.as_deref().unwrap_or("(no message)"), safety);

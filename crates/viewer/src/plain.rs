@@ -53,7 +53,12 @@ impl<W: Write> Plain<W> {
                     (Some(_), Some(kind), None) => kind.clone(),
                     _ => command_line(w, model),
                 };
-                writeln!(self.out, "[{}] {dim}started:{dim:#} {what}", w.id)
+                let again = match (w.attempt, &w.resumes) {
+                    (1, _) => String::new(),
+                    (n, Some(session)) => format!(" (attempt {n}, resuming session {session})"),
+                    (n, None) => format!(" (attempt {n})"),
+                };
+                writeln!(self.out, "[{}] {dim}started{again}:{dim:#} {what}", w.id)
             }
             Change::Line {
                 worker,
