@@ -10,6 +10,7 @@ mod hardening;
 mod merge;
 mod mock_model;
 mod plan;
+mod retry;
 mod spawn;
 mod util;
 mod view;

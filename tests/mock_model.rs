@@ -24,6 +24,14 @@ pub struct Turn {
     pub tool: Option<(String, serde_json::Value)>,
 }
 
+/// What the mock answers a conversation request with.
+#[derive(Clone)]
+pub enum Reply {
+    Turn(Turn),
+    /// An HTTP error, as the API sends it (529 overloaded, 500, 429).
+    Error(u16),
+}
+
 /// A server on 127.0.0.1 that hands each connection to `serve` (in a
 /// thread of its own); the request bodies it keeps are shared.
 fn listen(
@@ -84,8 +92,14 @@ impl MockModel {
     /// A mock whose every conversation turn is chosen by `choose` from the
     /// request's body.
     pub fn choosing(choose: impl Fn(&str) -> Option<Turn> + Send + Sync + 'static) -> MockModel {
+        MockModel::replying(move |body| choose(body).map(Reply::Turn))
+    }
+
+    /// A mock whose every conversation reply (a turn, or an HTTP error) is
+    /// chosen by `reply` from the request's body.
+    pub fn replying(reply: impl Fn(&str) -> Option<Reply> + Send + Sync + 'static) -> MockModel {
         let counter = AtomicUsize::new(0);
-        let (port, requests) = listen(move |stream, seen| serve(stream, seen, &counter, &choose));
+        let (port, requests) = listen(move |stream, seen| serve(stream, seen, &counter, &reply));
         MockModel { port, requests }
     }
 
@@ -98,7 +112,7 @@ fn serve(
     stream: TcpStream,
     seen: &Mutex<Vec<String>>,
     counter: &AtomicUsize,
-    choose: &dyn Fn(&str) -> Option<Turn>,
+    choose: &dyn Fn(&str) -> Option<Reply>,
 ) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
@@ -125,18 +139,39 @@ fn serve(
         }
         seen.lock().unwrap().push(body.clone());
         let n = counter.fetch_add(1, Ordering::SeqCst);
+        let conversation = body.contains("\"tools\"");
+        let reply = if conversation { choose(&body) } else { None };
+        if let Some(Reply::Error(status)) = reply {
+            let (kind, reason) = match status {
+                529 => ("overloaded_error", "Overloaded"),
+                429 => ("rate_limit_error", "Too Many Requests"),
+                _ => ("api_error", "Internal server error"),
+            };
+            let body =
+                format!(r#"{{"type":"error","error":{{"type":"{kind}","message":"{reason}"}}}}"#);
+            write!(
+                writer,
+                "HTTP/1.1 {status} {reason}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )?;
+            writer.flush()?;
+            return Ok(());
+        }
         write!(
             writer,
             "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
         )?;
         writer.flush()?;
-        let conversation = body.contains("\"tools\"");
         if !conversation {
             // A side request (a title, a summary): a short plain answer.
             reply_text(&mut writer, n, &["ok"], "end_turn")?;
             return Ok(());
         }
-        let turn = choose(&body).unwrap_or(Turn {
+        let turn = match reply {
+            Some(Reply::Turn(turn)) => Some(turn),
+            _ => None,
+        };
+        let turn = turn.unwrap_or(Turn {
             pieces: vec!["Done.".into()],
             tool: None,
         });
