@@ -10,6 +10,7 @@ mod hardening;
 mod merge;
 mod mock_model;
 mod plan;
+mod resume;
 mod retry;
 mod spawn;
 mod util;

@@ -445,6 +445,7 @@ fn task_event(id: &str, ts: f64) -> Vec<u8> {
 fn skip_event(id: &str, ts: f64, reason: &str) -> Vec<u8> {
     let skip = sc_events::Skip {
         reason: reason.into(),
+        done: false,
     };
     sc_events::to_line(&sc_events::Event::new(id, 1, ts, skip))
 }

@@ -228,6 +228,16 @@ pub struct Cli {
     #[arg(short = 'j', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
     pub jobs: u64,
 
+    /// Plan mode: run the plan again using LOG, the stream of an earlier
+    /// run of it (--log, or tee), to know what is done: tasks that succeeded
+    /// there are not run again (a `skip` with `done`, which counts as
+    /// success, and their dependents may start at once); tasks that failed,
+    /// were skipped or never started run; an agent task that was cut off
+    /// resumes its session; with --worktree, tasks work on the branches the
+    /// earlier run made. LOG may also be this run's --log (it is read first)
+    #[arg(long, value_name = "LOG")]
+    pub resume: Option<PathBuf>,
+
     /// Also write the stream to FILE (for `sc-view --follow FILE` elsewhere)
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,

@@ -31,6 +31,27 @@ pub fn run(cli: Cli) -> i32 {
         );
         return EXIT_USAGE;
     }
+    if !plan_mode && cli.resume.is_some() {
+        eprintln!(
+            "sc-spawn: --resume LOG re-runs a plan read on stdin (`sc-spawn --resume run.ndjson < plan.ndjson`); \
+             to run a failed worker again, use --retries"
+        );
+        return EXIT_USAGE;
+    }
+    // Read before the log (which may be the same file) is opened to append.
+    let earlier = match &cli.resume {
+        Some(path) => match sc_capture::resume::read(path) {
+            Ok(run) => Some((run, path.display().to_string())),
+            Err(e) => {
+                eprintln!(
+                    "sc-spawn: cannot read the earlier run {}: {e} (give the stream an earlier run wrote with --log)",
+                    path.display()
+                );
+                return EXIT_USAGE;
+            }
+        },
+        None => None,
+    };
     if plan_mode && (cli.stdin || cli.id.is_some()) {
         eprintln!(
             "sc-spawn: --stdin and --id need a command: in plan mode stdin is the plan and ids come from it"
@@ -181,6 +202,15 @@ pub fn run(cli: Cli) -> i32 {
             return EXIT_USAGE;
         }
         supervisor.set_worktrees(cli.worktree);
+        if let Some((run, log)) = earlier {
+            if run.unreadable > 0 {
+                eprintln!(
+                    "sc-spawn: {log}: {} line(s) are not events and were passed over",
+                    run.unreadable
+                );
+            }
+            supervisor.set_earlier(run, log);
+        }
         None
     } else {
         Some(supervisor.spawn(opts, &spec))

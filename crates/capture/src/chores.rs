@@ -21,6 +21,8 @@ pub enum Job {
         here: PathBuf,
         id: String,
         base: Option<String>,
+        /// Work on this existing branch again (`--resume`).
+        reuse: Option<String>,
     },
     CommitWorktree {
         key: usize,
@@ -134,9 +136,14 @@ fn run(job: Job) -> Done {
             here,
             id,
             base,
+            reuse,
         } => Done::Worktree {
             key,
-            result: worktree::create(&here, &id, base.as_deref()),
+            result: match reuse {
+                Some(branch) => worktree::reuse(&here, &branch)
+                    .or_else(|_| worktree::create(&here, &id, base.as_deref())),
+                None => worktree::create(&here, &id, base.as_deref()),
+            },
         },
         Job::CommitWorktree { key, worktree, id } => Done::Committed {
             key,

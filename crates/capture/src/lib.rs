@@ -31,6 +31,7 @@ pub mod nest;
 pub mod plan;
 pub mod proctree;
 pub mod progress;
+pub mod resume;
 pub mod router;
 pub mod scheduler;
 pub mod signals;

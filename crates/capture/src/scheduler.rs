@@ -14,6 +14,7 @@ use sc_events::{Body, ErrorEvent, Event, Skip, Task, encode, now_ts, parse_line,
 
 use crate::launch::Spec;
 use crate::plan::{NotRun, Planner};
+use crate::resume::EarlierRun;
 use crate::worker::WorkerOptions;
 
 /// What became of one line of the plan.
@@ -47,6 +48,8 @@ pub enum How {
         spec: Spec,
         here: PathBuf,
         base: Option<String>,
+        /// A branch an earlier run made for the task, to work on again.
+        reuse: Option<String>,
     },
     /// It cannot run: an `error` saying why, and `exit` 127.
     Refuse(String),
@@ -71,6 +74,9 @@ pub struct Scheduler {
     stopped: bool,
     /// `--worktree`: each task's branch, by task id.
     branches: Option<HashMap<String, String>>,
+    /// `--resume LOG`: what an earlier run of this plan did, and the log's
+    /// name for messages.
+    earlier: Option<(EarlierRun, String)>,
 }
 
 impl Scheduler {
@@ -92,7 +98,14 @@ impl Scheduler {
             completed: false,
             stopped: false,
             branches: None,
+            earlier: None,
         }
+    }
+
+    /// `--resume`: tasks an earlier run did are not run again, and those it
+    /// cut off resume their agent's session.
+    pub fn set_earlier(&mut self, earlier: EarlierRun, log: String) {
+        self.earlier = Some((earlier, log));
     }
 
     /// Run each task in a git worktree of its own (`--worktree`).
@@ -138,17 +151,47 @@ impl Scheduler {
         }
     }
 
-    /// The next task that may start now, within `-j`.
-    pub fn next_launch(&mut self) -> Option<Launch> {
-        if self.stopped {
-            return None;
+    /// The next task that may start now, within `-j`. Tasks an earlier
+    /// run did (`--resume`) are said done on the way and free their
+    /// dependents at once.
+    pub fn next_launch(&mut self, out: &mut Vec<u8>) -> Option<Launch> {
+        loop {
+            if self.stopped {
+                return None;
+            }
+            let bound = self.fd_cap.unwrap_or(self.jobs).min(self.jobs);
+            if self.planner.running() >= bound {
+                return None;
+            }
+            let task = self.planner.start(1).pop()?;
+            let id = self.planner.task(task).id.clone();
+            let earlier = self
+                .earlier
+                .as_ref()
+                .and_then(|(run, log)| run.get(&id).map(|e| (e.clone(), log.clone())));
+            match earlier {
+                Some((done, log)) if done.done => {
+                    if let (Some(branches), Some(branch)) = (self.branches.as_mut(), done.branch) {
+                        branches.insert(id.clone(), branch);
+                    }
+                    encode(
+                        &Event::new(
+                            id,
+                            1,
+                            now_ts(),
+                            Skip {
+                                reason: format!("already done: it succeeded in {log}"),
+                                done: true,
+                            },
+                        ),
+                        out,
+                    );
+                    let not_run = self.planner.finished(task, true);
+                    self.not_run(not_run, out);
+                }
+                _ => return Some(self.launch(task)),
+            }
         }
-        let bound = self.fd_cap.unwrap_or(self.jobs).min(self.jobs);
-        if self.planner.running() >= bound {
-            return None;
-        }
-        let task = self.planner.start(1).pop()?;
-        Some(self.launch(task))
     }
 
     /// A task could not be launched because no file descriptor was free,
@@ -259,7 +302,31 @@ impl Scheduler {
                 }
             },
         }
-        let (argv, extra_env) = match task_command(task, &kind, &self.agent) {
+        let earlier = self
+            .earlier
+            .as_ref()
+            .and_then(|(run, _)| run.get(&task.id).cloned());
+        // Cut off in the earlier run: its agent resumes that session.
+        let resume = earlier
+            .as_ref()
+            .and_then(|e| e.session.clone())
+            .filter(|_| opts.agent.is_some() && task.replay.is_none());
+        let command = match (&resume, opts.agent, &task.prompt) {
+            (Some(session), Some(agent_kind), Some(prompt)) => {
+                let resumed = agent_resume(
+                    agent_kind,
+                    prompt.clone(),
+                    task.instructions.clone(),
+                    task.permissions.clone(),
+                    self.agent.clone(),
+                );
+                opts.resumes = Some(session.clone());
+                resumed(session, "the earlier run of the plan was cut off")
+                    .map_err(|e| format!("task `{}`: {e}", task.id))
+            }
+            _ => task_command(task, &kind, &self.agent),
+        };
+        let (argv, extra_env) = match command {
             Ok(command) => command,
             Err(message) => return refuse(opts, message),
         };
@@ -297,6 +364,8 @@ impl Scheduler {
                     .iter()
                     .find_map(|dep| branches.get(dep))
                     .cloned(),
+                // `--resume`: the branch the earlier run made is used again.
+                reuse: earlier.and_then(|e| e.branch),
             },
         };
         Launch {
@@ -326,6 +395,7 @@ impl Scheduler {
                     now_ts(),
                     Skip {
                         reason: item.reason,
+                        done: false,
                     },
                 ),
                 out,

@@ -449,6 +449,13 @@ impl Supervisor {
         Ok(())
     }
 
+    /// Plan mode, `--resume`: what an earlier run of the plan did.
+    pub fn set_earlier(&mut self, earlier: crate::resume::EarlierRun, log: String) {
+        if let Some(plan) = self.plan.as_mut() {
+            plan.scheduler.set_earlier(earlier, log);
+        }
+    }
+
     /// Plan mode: run each task in a git worktree of its own (`--worktree`).
     pub fn set_worktrees(&mut self, on: bool) {
         if let Some(plan) = self.plan.as_mut() {
@@ -479,7 +486,7 @@ impl Supervisor {
             let Some(plan) = self.plan.as_mut() else {
                 return;
             };
-            let Some(launch) = plan.scheduler.next_launch() else {
+            let Some(launch) = plan.scheduler.next_launch(self.sink.buffer()) else {
                 return;
             };
             if !self.start_task(launch) {
@@ -525,13 +532,19 @@ impl Supervisor {
                     }
                 }
             }
-            How::Worktree { spec, here, base } => {
+            How::Worktree {
+                spec,
+                here,
+                base,
+                reuse,
+            } => {
                 let id = worker.id().to_owned();
                 self.chores.submit(Job::MakeWorktree {
                     key,
                     here,
                     id,
                     base,
+                    reuse,
                 });
                 pending_spec = Some(spec);
             }

@@ -68,6 +68,9 @@ pub struct WorkerOptions {
     pub worktree: Option<Worktree>,
     /// Run a failed attempt again (`--retries`).
     pub retry: Option<Retry>,
+    /// The first attempt resumes this agent session (`--resume`): said in
+    /// its `start`.
+    pub resumes: Option<String>,
 }
 
 /// When and how a failed attempt runs again.
@@ -127,6 +130,7 @@ impl Default for WorkerOptions {
             agent_grace: Duration::from_secs(10),
             worktree: None,
             retry: None,
+            resumes: None,
         }
     }
 }
@@ -297,7 +301,7 @@ impl Worker {
             spec: None,
             tokens: None,
             session: None,
-            resuming: None,
+            resuming: opts.resumes.clone(),
             leaked: false,
             stop_seen: false,
             leftover: None,
@@ -447,6 +451,7 @@ impl Worker {
             out,
             Skip {
                 reason: reason.to_owned(),
+                done: false,
             },
         );
         self.exit_code = Some(1);

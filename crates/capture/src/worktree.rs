@@ -117,6 +117,53 @@ pub fn create(cwd: &Path, id: &str, base: Option<&str>) -> Result<Worktree, Stri
     })
 }
 
+/// Work again on `branch`, which an earlier run made (`--resume`): its
+/// worktree where it still is, or a new one on the branch.
+pub fn reuse(cwd: &Path, branch: &str) -> Result<Worktree, String> {
+    let top = PathBuf::from(git(cwd, &["rev-parse", "--show-toplevel"])?);
+    let git_dir = PathBuf::from(git(&top, &["rev-parse", "--absolute-git-dir"])?);
+    git(
+        &top,
+        &[
+            "rev-parse",
+            "--verify",
+            "--quiet",
+            &format!("refs/heads/{branch}"),
+        ],
+    )?;
+    let inside = cwd
+        .canonicalize()
+        .ok()
+        .and_then(|c| {
+            c.strip_prefix(top.canonicalize().ok()?)
+                .ok()
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_default();
+    let path = git_dir.join("sc-worktrees").join(branch.replace('/', "-"));
+    if !path.join(".git").exists() {
+        let _ = git(&top, &["worktree", "prune"]);
+        git(
+            &top,
+            &[
+                "worktree",
+                "add",
+                "--quiet",
+                &path.to_string_lossy(),
+                branch,
+            ],
+        )?;
+    }
+    // The diff stat covers all the branch's work, from where it forked.
+    let base = git(&top, &["merge-base", branch, "HEAD"]).unwrap_or_default();
+    Ok(Worktree {
+        cwd: path.join(inside),
+        path,
+        branch: branch.to_owned(),
+        base,
+    })
+}
+
 impl Worktree {
     /// Commit what the worker changed on its branch; what the exit event
     /// says of it: path, branch, base, and the diff stat.

@@ -213,7 +213,7 @@ proptest! {
             let _: Line = scheduler.take_line(&line, &mut out);
         }
         scheduler.input_ended(&mut out);
-        while let Some(launch) = scheduler.next_launch() {
+        while let Some(launch) = scheduler.next_launch(&mut out) {
             scheduler.ended(launch.task, false, &mut out);
         }
         prop_assert!(scheduler.is_resolved());

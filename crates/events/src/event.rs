@@ -302,6 +302,10 @@ pub struct Retry {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Skip {
     pub reason: String,
+    /// Addition to v1: the task is not run because an earlier run already
+    /// did it (`sc-spawn --resume`): it counts as succeeded.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub done: bool,
 }
 
 /// sc's own problem with this worker or input.

@@ -85,6 +85,9 @@ pub struct ViewEvent<'a> {
     pub resumes: Option<Cow<'a, str>>,
     #[serde(default)]
     pub delay_ms: Option<u64>,
+    /// skip: done by an earlier run (`--resume`).
+    #[serde(default)]
+    pub done: Option<bool>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -59,6 +59,8 @@ pub struct Worker {
     /// session it resumes.
     pub attempt: u32,
     pub resumes: Option<String>,
+    /// An earlier run did it (`sc-spawn --resume`): not run again.
+    pub done_before: bool,
     pub kind: Option<String>,
     pub role: Option<String>,
     pub argv: Vec<String>,
@@ -94,6 +96,7 @@ impl Worker {
         Worker {
             attempt: 1,
             resumes: None,
+            done_before: false,
             id: id.to_owned(),
             kind: None,
             role: None,
@@ -382,7 +385,13 @@ impl Model {
                 idle_ms: event.idle_ms.unwrap_or(0),
             }),
             "skip" => {
-                worker.status = Status::Skipped;
+                // Done by an earlier run (`--resume`): that counts as success.
+                worker.done_before = event.done == Some(true);
+                worker.status = if worker.done_before {
+                    Status::Succeeded
+                } else {
+                    Status::Skipped
+                };
                 worker.skip_reason = event.reason.as_deref().map(|r| safe(r, safety));
                 changes.push(Change::Skipped(index));
             }

@@ -176,6 +176,10 @@ pub fn end_summary(w: &Worker, palette: &Palette) -> String {
         let reason = w.skip_reason.as_deref().unwrap_or("not run");
         return format!("{dim}⊘ skipped:{dim:#} {reason}");
     }
+    if w.done_before {
+        let reason = w.skip_reason.as_deref().unwrap_or("done before");
+        return format!("{ok}✔{ok:#} {dim}{reason}{dim:#}");
+    }
     let exit = w.exit.clone().unwrap_or_default();
     let how = match (&exit.signal, exit.code) {
         (Some(signal), _) => format!("killed by {signal}"),

@@ -9,6 +9,8 @@ use crate::model::{Model, Status, Worker};
 
 fn status_text(w: &Worker, palette: &Palette) -> (&'static str, Style) {
     match w.status {
+        Status::Succeeded if w.done_before => ("✔ done before", palette.ok),
+        Status::Succeeded if w.attempt > 1 => ("✔ ok (retried)", palette.ok),
         Status::Succeeded => ("✔ ok", palette.ok),
         Status::Failed => ("✖ failed", palette.bad),
         Status::TimedOut => ("⏱ timeout", palette.warn),
@@ -46,11 +48,12 @@ pub fn render(model: &Model, palette: &Palette) -> String {
         .iter()
         .map(|w| {
             let (status, style) = status_text(w, palette);
-            let duration = if w.status == Status::Skipped || w.status == Status::Queued {
-                "-".into()
-            } else {
-                fmt::duration(w.elapsed())
-            };
+            let duration =
+                if w.status == Status::Skipped || w.status == Status::Queued || w.done_before {
+                    "-".into()
+                } else {
+                    fmt::duration(w.elapsed())
+                };
             (
                 [
                     w.id.clone(),
