@@ -3,6 +3,7 @@
 
 mod agents;
 mod background;
+mod budget;
 mod claude;
 mod codex_gemini;
 mod docs;

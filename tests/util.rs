@@ -361,6 +361,7 @@ pub fn stream_of(id: &str, n: u64) -> Vec<u8> {
             ended_by: None,
             agent_result: None,
             worktree: None,
+            cost_usd: None,
         },
     )));
     out
@@ -445,6 +446,7 @@ pub fn exit_event(
             ended_by: None,
             agent_result: None,
             worktree: None,
+            cost_usd: None,
         },
     ))
 }

@@ -228,6 +228,32 @@ pub struct Cli {
     #[arg(short = 'j', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
     pub jobs: u64,
 
+    /// End an agent worker when its running cost reaches this many USD
+    /// (`ended_by: "budget"`); a plan task's `max_cost_usd` overrides it.
+    /// The cost is the CLI's own figure where it gives one (Claude Code, at
+    /// each result) plus the price of the tokens since, from the price
+    /// table (see --prices); Claude Code also gets --max-budget-usd
+    #[arg(long, value_name = "USD", value_parser = sc_clikit::parse_usd)]
+    pub max_cost_usd: Option<f64>,
+
+    /// End an agent worker when its tokens (input, output and cache) reach
+    /// N: a cap for models with no known price
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_tokens: Option<u64>,
+
+    /// Plan mode: the most the whole plan may spend, in USD. When the
+    /// workers' costs together reach it, running workers are ended
+    /// (`ended_by: "budget"`) and what has not started is skipped (reason
+    /// `budget`)
+    #[arg(long, value_name = "USD", value_parser = sc_clikit::parse_usd)]
+    pub budget_usd: Option<f64>,
+
+    /// A price table laid over the built-in one, for models it lacks or
+    /// prices that changed: {"models": {"MODEL": {"input": USD_PER_MTOK,
+    /// "output": USD_PER_MTOK, "cache_read": .., "cache_write": ..}}}
+    #[arg(long, value_name = "FILE")]
+    pub prices: Option<PathBuf>,
+
     /// Plan mode: run the plan again using LOG, the stream of an earlier
     /// run of it (--log, or tee), to know what is done: tasks that succeeded
     /// there are not run again (a `skip` with `done`, which counts as

@@ -76,7 +76,21 @@ pub fn run(cli: Cli) -> i32 {
         replay_speed: cli.replay_speed,
         extra_args: cli.agent_arg.clone(),
         resume: None,
+        max_budget_usd: cli.max_cost_usd,
     };
+    let prices = match prices(&cli) {
+        Ok(prices) => std::sync::Arc::new(prices),
+        Err(e) => {
+            eprintln!("sc-spawn: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if cli.budget_usd.is_some() && !plan_mode {
+        eprintln!(
+            "sc-spawn: --budget-usd caps a plan's workers together; for one worker, use --max-cost-usd"
+        );
+        return EXIT_USAGE;
+    }
     let mut command = cli.command.clone();
     let mut extra_env = Vec::new();
     if let Some(recording) = &cli.replay {
@@ -151,6 +165,12 @@ pub fn run(cli: Cli) -> i32 {
         nested: cli.kind == "sc",
         agent,
         agent_grace: Duration::from_secs_f64(cli.agent_exit_grace),
+        budget: Some(sc_capture::worker::Budget {
+            max_usd: cli.max_cost_usd,
+            max_tokens: cli.max_tokens,
+            prices,
+            model: cli.model.clone(),
+        }),
         retry: (cli.retries > 0 || plan_mode).then(|| Retry {
             retries: cli.retries,
             delay: Duration::from_secs_f64(cli.retry_delay),
@@ -202,6 +222,7 @@ pub fn run(cli: Cli) -> i32 {
             return EXIT_USAGE;
         }
         supervisor.set_worktrees(cli.worktree);
+        supervisor.set_budget(cli.budget_usd);
         if let Some((run, log)) = earlier {
             if run.unreadable > 0 {
                 eprintln!(
@@ -309,6 +330,19 @@ fn refuse(cli: &Cli, kind: &str, message: String) -> i32 {
     sc_capture::Worker::refuse(opts, message, &mut out);
     let _ = stdout.lock().write_all(&out);
     127
+}
+
+/// The built-in price table, with --prices laid over it.
+fn prices(cli: &Cli) -> Result<sc_agents::Prices, String> {
+    let mut prices = sc_agents::Prices::built_in();
+    if let Some(path) = &cli.prices {
+        let json = std::fs::read_to_string(path)
+            .map_err(|e| format!("price table {}: {e}", path.display()))?;
+        prices
+            .overlay(&json)
+            .map_err(|e| format!("price table {}: {e}", path.display()))?;
+    }
+    Ok(prices)
 }
 
 fn limits(cli: &Cli) -> Option<Limits> {

@@ -7,6 +7,7 @@
 //! - [`parse::Parser`]: each CLI's JSON lines into the normalized annotation.
 
 pub mod parse;
+pub mod prices;
 pub mod watch;
 
 use std::ffi::OsString;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 
 pub use parse::Parser;
+pub use prices::{Prices, Tokens};
 pub use watch::Watch;
 
 /// The agent CLIs sc knows.
@@ -81,6 +83,8 @@ pub struct AgentOptions {
     /// Resume this session of the CLI instead of starting a new one (a
     /// retry: the work done and paid for is kept).
     pub resume: Option<String>,
+    /// The most the run may spend (Claude Code enforces it itself too).
+    pub max_budget_usd: Option<f64>,
 }
 
 impl Default for AgentOptions {
@@ -92,6 +96,7 @@ impl Default for AgentOptions {
             replay_speed: 1.0,
             extra_args: Vec::new(),
             resume: None,
+            max_budget_usd: None,
         }
     }
 }
@@ -189,6 +194,9 @@ pub fn command(
             }
             if let Some(turns) = options.max_turns {
                 push(&["--max-turns", &turns.to_string()]);
+            }
+            if let Some(usd) = options.max_budget_usd {
+                push(&["--max-budget-usd", &usd.to_string()]);
             }
             if options.dangerously_skip_permissions {
                 push(&["--dangerously-skip-permissions"]);

@@ -191,6 +191,8 @@ fn claude(o: &Map<String, Value>) -> Option<Value> {
                     "message": message.get("id"),
                     "input_tokens": u.get("input_tokens"),
                     "output_tokens": u.get("output_tokens"),
+                    "cache_read_input_tokens": u.get("cache_read_input_tokens"),
+                    "cache_creation_input_tokens": u.get("cache_creation_input_tokens"),
                 })
             });
             match (note, usage) {

@@ -8,9 +8,20 @@
 //! *settled* after a result written while no task was open: only then may
 //! a supervisor expect the process to exit.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
+
+use crate::prices::{Prices, Tokens};
+
+/// What a run has spent so far, as sc counts it.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Spend {
+    /// USD: the CLI's own figure where it gives one, plus the price of the
+    /// tokens since; None when the model has no known price.
+    pub usd: Option<f64>,
+    pub tokens: u64,
+}
 
 #[derive(Debug, Default, Clone)]
 pub struct Watch {
@@ -30,16 +41,39 @@ pub struct Watch {
     /// The last sign of a failure that may pass (an overloaded or
     /// rate-limited API, a 5xx, the network).
     trouble: Option<String>,
+    /// The model, from the init line.
+    model: Option<String>,
+    /// Claude Code: each message's usage since the last result, by message
+    /// id (its lines repeat it).
+    messages: BTreeMap<String, Tokens>,
+    /// The last result's (or aider's usage line's) own cost, cumulative.
+    reported_usd: Option<f64>,
+    /// The last result's tokens, cumulative for the run.
+    result_tokens: Tokens,
 }
 
 impl Watch {
     /// Take in one annotation.
     pub fn note(&mut self, note: &Value) {
+        if let (Some(id), Some(usage)) = (note["usage"]["message"].as_str(), note.get("usage")) {
+            self.messages.insert(id.to_owned(), tokens_of(usage, false));
+        }
         match note["kind"].as_str() {
             Some("init") => {
                 if let Some(session) = note["session"].as_str().filter(|s| !s.is_empty()) {
                     self.session = Some(session.to_owned());
                 }
+                if let Some(model) = note["model"].as_str().filter(|m| !m.is_empty()) {
+                    self.model = Some(model.to_owned());
+                }
+            }
+            // aider's running totals (Claude's per-message usage, nested
+            // under `usage`, was taken above).
+            Some("usage") if note.get("usage").is_none() => {
+                if let Some(usd) = note["cost_usd"].as_f64() {
+                    self.reported_usd = Some(usd);
+                }
+                self.result_tokens = tokens_of(note, true);
             }
             Some("error") => {
                 let message = note["message"].as_str().unwrap_or("");
@@ -48,6 +82,13 @@ impl Watch {
                 }
             }
             Some("result") => {
+                // A result's figures are cumulative: they cover every
+                // message before it.
+                if let Some(usd) = note["cost_usd"].as_f64() {
+                    self.reported_usd = Some(usd);
+                }
+                self.result_tokens = tokens_of(note, true);
+                self.messages.clear();
                 self.result = note["ok"].as_bool().or(self.result);
                 self.results += 1;
                 self.settled = !self.busy();
@@ -118,6 +159,40 @@ impl Watch {
         self.trouble.as_deref()
     }
 
+    /// The model the agent said it uses.
+    pub fn model(&self) -> Option<&str> {
+        self.model.as_deref()
+    }
+
+    /// What the run has spent: the CLI's own cost at its last result plus
+    /// the price of the tokens since (Claude Code), or the price of all its
+    /// tokens (Codex and Gemini report no cost). `model` stands in when the
+    /// agent did not name its own.
+    pub fn spend(&self, prices: &Prices, model: Option<&str>) -> Spend {
+        let mut since = Tokens::default();
+        for tokens in self.messages.values() {
+            since.add(*tokens);
+        }
+        let model = self.model.as_deref().or(model);
+        let price = |tokens: Tokens| match model {
+            _ if tokens.total() == 0 => Some(0.0),
+            Some(model) => prices.cost(model, tokens),
+            None => None,
+        };
+        let usd = match self.reported_usd {
+            Some(reported) => price(since).map(|more| reported + more),
+            None => {
+                let mut all = self.result_tokens;
+                all.add(since);
+                price(all)
+            }
+        };
+        Spend {
+            usd,
+            tokens: self.result_tokens.total() + since.total(),
+        }
+    }
+
     /// The ids of the open tasks.
     pub fn open_tasks(&self) -> impl Iterator<Item = &str> {
         self.background
@@ -161,6 +236,24 @@ pub fn is_transient(message: &str) -> bool {
     ];
     let lower = message.to_ascii_lowercase();
     SIGNS.iter().any(|sign| lower.contains(sign))
+}
+
+/// Tokens of an annotation's usage figures. `cached_is_part`: the input
+/// count includes the cached part (Codex), rather than excluding it
+/// (Claude).
+fn tokens_of(usage: &Value, cached_is_part: bool) -> Tokens {
+    let n = |key: &str| usage[key].as_u64().unwrap_or(0);
+    let cached = n("cached_input_tokens");
+    Tokens {
+        input: if cached_is_part {
+            n("input_tokens").saturating_sub(cached)
+        } else {
+            n("input_tokens")
+        },
+        output: n("output_tokens"),
+        cache_read: n("cache_read_input_tokens") + cached,
+        cache_write: n("cache_creation_input_tokens"),
+    }
 }
 
 fn id_of(value: &Value) -> Option<String> {
@@ -213,6 +306,37 @@ mod tests {
         let (seen, watch) = at_results("sc-background-agent-2.1.331.jsonl");
         assert_eq!(seen.last(), Some(&(false, true)));
         assert!(!watch.busy());
+    }
+
+    #[test]
+    fn spend_counts_messages_once_and_trusts_the_reported_cost() {
+        let prices = Prices::built_in();
+        let mut watch = Watch::default();
+        watch.note(&serde_json::json!({"kind": "init", "session": "s", "model": "claude-sonnet-4-5-20250929"}));
+        let message = serde_json::json!({"kind": "text", "text": "x", "delta": false,
+            "usage": {"message": "m1", "input_tokens": 1_000_000, "output_tokens": 0}});
+        // Claude repeats a message's usage on each of its lines.
+        watch.note(&message);
+        watch.note(&message);
+        let spend = watch.spend(&prices, None);
+        assert!((spend.usd.unwrap() - 3.0).abs() < 1e-9, "{spend:?}");
+        assert_eq!(spend.tokens, 1_000_000);
+        // The result's own cost replaces the estimate, and later messages add to it.
+        watch.note(&serde_json::json!({"kind": "result", "ok": true, "cost_usd": 2.5, "input_tokens": 1_000_000, "output_tokens": 0}));
+        watch.note(&serde_json::json!({"kind": "usage",
+            "usage": {"message": "m2", "input_tokens": 0, "output_tokens": 100_000}}));
+        let spend = watch.spend(&prices, None);
+        assert!((spend.usd.unwrap() - 4.0).abs() < 1e-9, "{spend:?}");
+        // A model without a price: tokens are still counted.
+        let mut codex = Watch::default();
+        codex.note(
+            &serde_json::json!({"kind": "result", "ok": true, "cost_usd": null,
+            "input_tokens": 1000, "cached_input_tokens": 400, "output_tokens": 10}),
+        );
+        let spend = codex.spend(&prices, Some("unknown-model"));
+        assert_eq!((spend.usd, spend.tokens), (None, 1010));
+        let priced = codex.spend(&prices, Some("gpt-5-codex"));
+        assert!(priced.usd.is_some());
     }
 
     #[test]

@@ -254,6 +254,28 @@ impl Scheduler {
         opts.first_seq = 1;
         opts.nested = kind == "sc";
         opts.agent = AgentKind::from_name(&kind);
+        let refuse = |opts, message| Launch {
+            task: index,
+            opts,
+            how: How::Refuse(message),
+        };
+        match task.max_cost_usd {
+            None => {}
+            Some(usd) if usd > 0.0 && usd.is_finite() => {
+                if let Some(budget) = opts.budget.as_mut() {
+                    budget.max_usd = Some(usd);
+                }
+            }
+            Some(usd) => {
+                return refuse(
+                    opts,
+                    format!(
+                        "task `{}`: `max_cost_usd` is {usd:?}: give an amount of dollars above 0",
+                        task.id
+                    ),
+                );
+            }
+        }
         if let Some(retries) = task.retries {
             let template = opts.retry.clone().unwrap_or(crate::worker::Retry {
                 retries: 0,
@@ -279,11 +301,6 @@ impl Scheduler {
                 )
             });
         }
-        let refuse = |opts, message| Launch {
-            task: index,
-            opts,
-            how: How::Refuse(message),
-        };
         match task.timeout_s {
             None => {}
             Some(0.0) => opts.timeout = None,
@@ -324,7 +341,17 @@ impl Scheduler {
                 resumed(session, "the earlier run of the plan was cut off")
                     .map_err(|e| format!("task `{}`: {e}", task.id))
             }
-            _ => task_command(task, &kind, &self.agent),
+            _ => {
+                let agent = AgentOptions {
+                    max_budget_usd: opts
+                        .budget
+                        .as_ref()
+                        .and_then(|b| b.max_usd)
+                        .or(self.agent.max_budget_usd),
+                    ..self.agent.clone()
+                };
+                task_command(task, &kind, &agent)
+            }
         };
         let (argv, extra_env) = match command {
             Ok(command) => command,

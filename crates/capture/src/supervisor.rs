@@ -113,6 +113,11 @@ pub struct Supervisor {
     /// Process groups that outlived their worker: SIGTERM was sent, SIGKILL
     /// is due then.
     leftovers: Vec<(u32, Instant)>,
+    /// `--budget-usd`: the most the plan's workers may spend together.
+    budget_usd: Option<f64>,
+    /// What finished workers spent.
+    spent_usd: f64,
+    budget_spent: bool,
 }
 
 impl Supervisor {
@@ -146,6 +151,9 @@ impl Supervisor {
             notices: None,
             plan: None,
             leftovers: Vec::new(),
+            budget_usd: None,
+            spent_usd: 0.0,
+            budget_spent: false,
         })
     }
 
@@ -259,6 +267,7 @@ impl Supervisor {
                     );
                 }
             }
+            self.check_plan_budget(now);
             self.plan_turn();
             self.end_leftovers_due(Instant::now());
             self.flush_sink();
@@ -405,6 +414,7 @@ impl Supervisor {
     /// its exit code kept, and its task's dependents told.
     fn retire(&mut self, key: usize) {
         let mut active = self.workers.remove(key);
+        self.spent_usd += active.worker.spent_usd().unwrap_or(0.0);
         let code = active.worker.exit_code();
         self.codes[active.number] = Some(code);
         if let Some(pgid) = active.worker.take_leftover() {
@@ -447,6 +457,41 @@ impl Supervisor {
             input,
         });
         Ok(())
+    }
+
+    /// Plan mode, `--budget-usd`: the most the workers may spend together.
+    pub fn set_budget(&mut self, usd: Option<f64>) {
+        self.budget_usd = usd;
+    }
+
+    /// The plan's budget is spent: running workers are ended, and what has
+    /// not started is skipped.
+    fn check_plan_budget(&mut self, now: Instant) {
+        let Some(budget) = self.budget_usd.filter(|_| !self.budget_spent) else {
+            return;
+        };
+        let running: f64 = self
+            .workers
+            .iter()
+            .filter_map(|(_, a)| a.worker.spent_usd())
+            .sum();
+        if self.spent_usd + running < budget {
+            return;
+        }
+        self.budget_spent = true;
+        if let Some(program) = self.notices {
+            eprintln!(
+                "{program}: the plan's budget of ${budget} is spent (${:.4}): ending its workers",
+                self.spent_usd + running
+            );
+        }
+        for (_, active) in self.workers.iter_mut() {
+            if active.worker.is_preparing() {
+                active.cancelled = Some("budget");
+            }
+            active.worker.terminate("budget", now);
+        }
+        self.stop_plan("budget");
     }
 
     /// Plan mode, `--resume`: what an earlier run of the plan did.

@@ -71,6 +71,20 @@ pub struct WorkerOptions {
     /// The first attempt resumes this agent session (`--resume`): said in
     /// its `start`.
     pub resumes: Option<String>,
+    /// An agent's spending: counted always, capped when asked.
+    pub budget: Option<Budget>,
+}
+
+/// What an agent worker may spend, and how its spending is counted.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    /// Ended (`ended_by: "budget"`) when its running cost reaches this.
+    pub max_usd: Option<f64>,
+    /// Ended when its tokens reach this (for models with no known price).
+    pub max_tokens: Option<u64>,
+    pub prices: std::sync::Arc<sc_agents::Prices>,
+    /// The model it was asked to use, when the agent does not say.
+    pub model: Option<String>,
 }
 
 /// When and how a failed attempt runs again.
@@ -131,6 +145,7 @@ impl Default for WorkerOptions {
             worktree: None,
             retry: None,
             resumes: None,
+            budget: None,
         }
     }
 }
@@ -265,6 +280,11 @@ pub struct Worker {
     session: Option<String>,
     /// The session the attempt being launched resumes.
     resuming: Option<String>,
+    /// Spent by earlier attempts, and by this one so far.
+    spent_before: sc_agents::watch::Spend,
+    spent: sc_agents::watch::Spend,
+    /// The worker's model has no known price: said once.
+    unpriced_said: bool,
     leaked: bool,
     /// A stop (SIGTTIN) was reported.
     stop_seen: bool,
@@ -302,6 +322,9 @@ impl Worker {
             tokens: None,
             session: None,
             resuming: opts.resumes.clone(),
+            spent_before: Default::default(),
+            spent: Default::default(),
+            unpriced_said: false,
             leaked: false,
             stop_seen: false,
             leftover: None,
@@ -587,6 +610,7 @@ impl Worker {
                 }
                 self.frame(index, &scratch[..n], now, out);
                 self.note_agent(now);
+                self.check_budget(now, out);
                 true
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -1030,6 +1054,8 @@ impl Worker {
             delay_ms: millis(delay),
         };
         self.emit(out, event);
+        self.spent_before = self.total_spend();
+        self.spent = Default::default();
         self.applied.cleanup();
         self.leaked = false;
         self.stop_seen = false;
@@ -1107,6 +1133,11 @@ impl Worker {
             ended_by: ended_by.map(str::to_owned),
             agent_result: self.agent_result().map(str::to_owned),
             worktree,
+            cost_usd: self
+                .opts
+                .agent
+                .and_then(|_| self.total_spend().usd)
+                .map(|usd| (usd * 1e6).round() / 1e6),
         };
         self.exit_code = Some(self.compute_exit_code());
         self.emit(out, exit);
@@ -1163,6 +1194,53 @@ impl Worker {
             } else if new_result {
                 r.result_grace_at = Some(now + grace);
             }
+        }
+    }
+
+    /// What the worker has spent, over every attempt, in USD (None when
+    /// its model has no known price, or it is no agent).
+    pub fn spent_usd(&self) -> Option<f64> {
+        self.total_spend().usd
+    }
+
+    fn total_spend(&self) -> sc_agents::watch::Spend {
+        sc_agents::watch::Spend {
+            usd: match (self.spent_before.usd, self.spent.usd) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            },
+            tokens: self.spent_before.tokens + self.spent.tokens,
+        }
+    }
+
+    /// After an agent's line: count what it has spent; at its cap, end it
+    /// (`ended_by: "budget"`).
+    fn check_budget(&mut self, now: Instant, out: &mut Vec<u8>) {
+        let Some(budget) = self.opts.budget.as_ref() else {
+            return;
+        };
+        let Some(watch) = self.watch() else {
+            return;
+        };
+        let spent = watch.spend(&budget.prices, budget.model.as_deref());
+        let model = watch.model().or(budget.model.as_deref()).map(str::to_owned);
+        let (max_usd, max_tokens) = (budget.max_usd, budget.max_tokens);
+        self.spent = spent;
+        let total = self.total_spend();
+        if max_usd.is_some() && total.usd.is_none() && total.tokens > 0 && !self.unpriced_said {
+            self.unpriced_said = true;
+            let model = model.unwrap_or_else(|| "(the agent did not name it)".into());
+            let message = format!(
+                "no price is known for model {model}: its cost cannot be counted, so its USD cap \
+                 cannot hold it; give the model's price with --prices FILE, or cap its tokens with \
+                 --max-tokens"
+            );
+            self.emit(out, ErrorEvent { message });
+        }
+        let over_usd = max_usd.zip(total.usd).is_some_and(|(max, usd)| usd >= max);
+        let over_tokens = max_tokens.is_some_and(|max| total.tokens >= max);
+        if over_usd || over_tokens {
+            self.terminate("budget", now);
         }
     }
 

@@ -43,6 +43,16 @@ pub fn parse_secs(text: &str) -> Result<f64, String> {
     }
 }
 
+/// An amount of US dollars: a number above 0.
+pub fn parse_usd(text: &str) -> Result<f64, String> {
+    match text.trim_start_matches('$').parse::<f64>() {
+        Ok(usd) if usd > 0.0 && usd.is_finite() => Ok(usd),
+        _ => Err(format!(
+            "`{text}` is not an amount of dollars (a number above 0, such as 5 or 0.25)"
+        )),
+    }
+}
+
 /// A speed factor: a number above 0.
 pub fn parse_speed(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {

@@ -150,6 +150,10 @@ pub struct Task {
     /// (`sc-spawn --retries`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retries: Option<u32>,
+    /// Addition to v1: the most this agent task may spend, in USD; it is
+    /// ended (`ended_by: "budget"`) when its running cost reaches it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_cost_usd: Option<f64>,
 }
 
 /// Resource limits of a worker (an addition to v1).
@@ -330,7 +334,7 @@ pub struct Exit {
     /// Addition to v1: why the worker was ended, when it did not end by
     /// itself (`timeout`, `interrupted`, `downstream closed`, `leaked
     /// output`, `cpu limit`, `memory limit`, `result without exit`, `stopped
-    /// on the terminal`).
+    /// on the terminal`, `budget`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ended_by: Option<String>,
     /// Addition to v1, agent workers only: `ok`, `error` (the agent's result
@@ -342,4 +346,9 @@ pub struct Exit {
     /// started from, and the diff stat of what it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worktree: Option<Value>,
+    /// Addition to v1, agent workers: what the worker spent in USD, as sc
+    /// counts it (the CLI's own figure where it gives one, the price of its
+    /// tokens otherwise), over every attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }

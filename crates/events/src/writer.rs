@@ -305,6 +305,7 @@ mod tests {
                 ended_by: None,
                 agent_result: None,
                 worktree: None,
+                cost_usd: None,
             },
         ));
         assert_eq!(

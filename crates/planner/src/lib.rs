@@ -109,6 +109,7 @@ fn role_task(role: &Role, id: String, prompt: String, depends_on: Vec<String>, k
         limits: role.limits.clone(),
         replay: None,
         retries: None,
+        max_cost_usd: None,
     }
 }
 
@@ -150,6 +151,7 @@ fn plan_parts(task: &str, parts: &detect::Parts, opts: &PlanOptions) -> Plan {
             limits: meta.and_then(|m| m.limits.clone()),
             replay: None,
             retries: None,
+            max_cost_usd: None,
         });
     }
     Plan { tasks, explanation }
