@@ -505,13 +505,7 @@ fn git_does_not_hold_up_other_workers() {
         .map(|(_, e)| e.clone())
         .unwrap();
     let worktree = writer.worktree.expect("worktree report");
-    assert!(
-        worktree["diff"]
-            .as_str()
-            .unwrap()
-            .contains("1 file changed"),
-        "{worktree}"
-    );
+    assert!(worktree.diff.contains("1 file changed"), "{worktree:?}");
 }
 
 /// Lines of every event type with values at and past every edge: wrong

@@ -463,8 +463,8 @@ fn limits_are_applied_at_launch_and_reported() {
         unreachable!()
     };
     let limits = start.limits.as_ref().expect("limits in the start event");
-    assert_eq!(limits["max_rss_mib"], 64);
-    assert!(limits["memory_by"].is_string());
+    assert_eq!(limits.limits.max_rss_mib, Some(64));
+    assert!(limits.memory_by.is_some());
 }
 
 #[test]
@@ -582,9 +582,9 @@ fn worktrees_keep_parallel_workers_apart_and_chain_dependents() {
             unreachable!()
         };
         let worktree = exit.worktree.as_ref().expect("the exit says its worktree");
-        assert_eq!(worktree["branch"], branch);
+        assert_eq!(worktree.branch, branch);
         assert_eq!(
-            worktree["diff"],
+            worktree.diff,
             "1 file changed, 1 insertion(+), 1 deletion(-)"
         );
     }

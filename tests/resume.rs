@@ -229,8 +229,8 @@ fn resumed_worktree_tasks_work_on_their_earlier_branches() {
         })
         .unwrap();
     let worktree = exit.worktree.expect("a worktree report");
-    assert_eq!(worktree["branch"], "sc/tests", "{worktree}");
-    let path = std::path::PathBuf::from(worktree["path"].as_str().unwrap());
+    assert_eq!(worktree.branch, "sc/tests", "{worktree:?}");
+    let path = std::path::PathBuf::from(&worktree.path);
     // Both attempts' work is on the branch; the code task's work under it.
     assert_eq!(
         std::fs::read_to_string(path.join("tests.txt")).unwrap(),

@@ -9,8 +9,6 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
-use serde_json::Value;
-
 use crate::worktree::{self, Worktree};
 
 /// Something to do off the poller's thread, for the worker at `key`.
@@ -40,7 +38,7 @@ pub enum Done {
     },
     Committed {
         key: usize,
-        report: Value,
+        report: sc_events::WorktreeReport,
     },
 }
 

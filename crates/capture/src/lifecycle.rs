@@ -19,6 +19,8 @@
 
 use std::time::{Duration, Instant};
 
+use sc_events::EndedBy;
+
 /// After SIGKILL to a group that held the outputs, how long to wait for end
 /// of file before closing them: a holder outside the group would keep them
 /// open for ever.
@@ -120,10 +122,10 @@ pub enum Stage {
 }
 
 /// Why and how far a worker is being ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ending {
     /// `ended_by` in the exit event.
-    pub reason: &'static str,
+    pub reason: EndedBy,
     pub stage: Stage,
 }
 
@@ -175,7 +177,7 @@ impl Lifecycle {
             Phase::Backoff { until } => Some(*until),
             Phase::Preparing | Phase::Settled { .. } | Phase::Finished => None,
         };
-        let ending = match (&self.phase, self.ending.map(|e| e.stage)) {
+        let ending = match (&self.phase, self.ending.as_ref().map(|e| e.stage)) {
             (Phase::Running(_) | Phase::Draining { .. }, Some(Stage::Asked { kill_at })) => {
                 Some(kill_at)
             }
@@ -190,7 +192,7 @@ impl Lifecycle {
     /// Begin ending the worker for `reason`, unless it is already being
     /// ended: the first reason is the one reported. Returns true when the
     /// caller should send SIGTERM now.
-    pub fn ask_to_end(&mut self, reason: &'static str, grace: Duration, now: Instant) -> bool {
+    pub fn ask_to_end(&mut self, reason: EndedBy, grace: Duration, now: Instant) -> bool {
         if self.ending.is_some() || !self.is_alive_or_draining() {
             return false;
         }
@@ -204,8 +206,8 @@ impl Lifecycle {
     }
 
     /// SIGKILL was sent now.
-    pub fn killed(&mut self, reason: &'static str, now: Instant) {
-        let reason = self.ending.map_or(reason, |e| e.reason);
+    pub fn killed(&mut self, reason: EndedBy, now: Instant) {
+        let reason = self.ending.take().map_or(reason, |e| e.reason);
         self.ending = Some(Ending {
             reason,
             stage: Stage::Killed {
@@ -230,8 +232,8 @@ impl Lifecycle {
         matches!(self.phase, Phase::Running(_) | Phase::Draining { .. })
     }
 
-    pub fn reason(&self) -> Option<&'static str> {
-        self.ending.map(|e| e.reason)
+    pub fn reason(&self) -> Option<&EndedBy> {
+        self.ending.as_ref().map(|e| &e.reason)
     }
 }
 
@@ -260,11 +262,11 @@ mod tests {
             r.result_grace_at = Some(now + Duration::from_secs(1));
         }
         assert_eq!(life.deadline(), Some(now + Duration::from_secs(1)));
-        assert!(life.ask_to_end("timeout", Duration::from_millis(300), now));
+        assert!(life.ask_to_end(EndedBy::Timeout, Duration::from_millis(300), now));
         assert_eq!(life.deadline(), Some(now + Duration::from_millis(300)));
         // A second reason does not replace the first, nor the kill time.
-        assert!(!life.ask_to_end("interrupted", Duration::from_secs(9), now));
-        assert_eq!(life.reason(), Some("timeout"));
+        assert!(!life.ask_to_end(EndedBy::Interrupted, Duration::from_secs(9), now));
+        assert_eq!(life.reason(), Some(&EndedBy::Timeout));
     }
 
     #[test]
@@ -277,7 +279,7 @@ mod tests {
             heartbeat_at: None,
             stall_at: None,
         });
-        life.killed("interrupted", now);
+        life.killed(EndedBy::Interrupted, now);
         // Still running: nothing to time (SIGCHLD comes), so no busy wake-up.
         assert_eq!(life.deadline(), None);
         assert!(!life.close_due(now + Duration::from_secs(1)));

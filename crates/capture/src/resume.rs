@@ -82,9 +82,9 @@ pub fn read(path: &Path) -> io::Result<EarlierRun> {
                 task.done =
                     exit.code == Some(0) && exit.agent_result.as_deref().is_none_or(|r| r == "ok");
                 if let Some(worktree) = &exit.worktree {
-                    task.branch = worktree["branch"].as_str().map(str::to_owned);
-                    task.worktree_path = worktree["path"].as_str().map(str::to_owned);
-                    task.base = worktree["base"].as_str().map(str::to_owned);
+                    task.branch = Some(worktree.branch.clone());
+                    task.worktree_path = Some(worktree.path.clone());
+                    task.base = Some(worktree.base.clone());
                 }
             }
             Body::Skip(skip) if skip.done => task.done = true,
@@ -105,7 +105,7 @@ mod tests {
             "\n",
             r#"{"type":"start","worker":"a","seq":1,"ts":1,"argv":["true"],"pid":9,"cwd":"/","kind":"shell","pty":false,"schema":1}"#,
             "\n",
-            r#"{"type":"exit","worker":"a","seq":2,"ts":2,"code":0,"signal":null,"duration_ms":1,"timed_out":false,"lines":0,"bytes":0,"worktree":{"branch":"sc/a","path":"/r/.git/sc-worktrees/sc-a","base":"abc"}}"#,
+            r#"{"type":"exit","worker":"a","seq":2,"ts":2,"code":0,"signal":null,"duration_ms":1,"timed_out":false,"lines":0,"bytes":0,"worktree":{"path":"/r/.git/sc-worktrees/sc-a","branch":"sc/a","base":"abc","diff":"no changes"}}"#,
             "\n",
             r#"{"type":"start","worker":"fix","seq":1,"ts":1,"argv":["claude"],"pid":10,"cwd":"/","kind":"claude-code","pty":false,"schema":1}"#,
             "\n",

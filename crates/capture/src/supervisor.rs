@@ -489,7 +489,7 @@ impl Supervisor {
             if active.worker.is_preparing() {
                 active.cancelled = Some("budget");
             }
-            active.worker.terminate("budget", now);
+            active.worker.terminate(sc_events::EndedBy::Budget, now);
         }
         self.stop_plan("budget");
     }
@@ -722,7 +722,9 @@ impl Supervisor {
                 if active.worker.is_preparing() {
                     active.cancelled = Some("the reader of the stream went away");
                 }
-                active.worker.terminate("downstream closed", now);
+                active
+                    .worker
+                    .terminate(sc_events::EndedBy::DownstreamClosed, now);
             }
             for input in &mut self.inputs {
                 input.interrupt(Signal::SIGTERM, false);

@@ -17,8 +17,8 @@ use mio::unix::pipe::Receiver;
 use mio::{Interest, Registry, Token};
 use nix::sys::signal::Signal;
 use sc_events::{
-    Body, ErrorEvent, Event, Exit, Heartbeat, Limits, OutputEncoder, SCHEMA_VERSION, Skip, Stall,
-    Start, Stream, TsText, encode, now_ts,
+    Body, EndedBy, ErrorEvent, Event, Exit, Heartbeat, Limits, LimitsReport, OutputEncoder,
+    SCHEMA_VERSION, Skip, Stall, Start, Stream, TsText, WorktreeReport, encode, now_ts,
 };
 
 use sc_agents::{AgentKind, Parser, Watch};
@@ -771,7 +771,7 @@ impl Worker {
                         name(signal)
                     );
                     self.emit(out, ErrorEvent { message });
-                    self.terminate("stopped on the terminal", now);
+                    self.terminate(EndedBy::StoppedOnTheTerminal, now);
                 }
             }
         }
@@ -780,7 +780,7 @@ impl Worker {
     /// sc-spawn got an interrupting signal: pass it to the worker's group,
     /// or SIGKILL on the second one.
     pub fn interrupt(&mut self, signal: Signal, escalate: bool, now: Instant) {
-        if self.end_backoff("interrupted", now) {
+        if self.end_backoff(EndedBy::Interrupted, now) {
             return;
         }
         if self.pid == 0 || !matches!(self.life.phase, Phase::Running(_) | Phase::Draining { .. }) {
@@ -788,10 +788,10 @@ impl Worker {
         }
         if escalate {
             signal_group(self.pid, Signal::SIGKILL);
-            self.life.killed("interrupted", now);
+            self.life.killed(EndedBy::Interrupted, now);
         } else if self
             .life
-            .ask_to_end("interrupted", self.opts.kill_grace, now)
+            .ask_to_end(EndedBy::Interrupted, self.opts.kill_grace, now)
         {
             signal_group(self.pid, signal);
             // A stopped group would not see the signal until continued.
@@ -803,8 +803,8 @@ impl Worker {
     }
 
     /// End the worker's group politely: SIGTERM now, SIGKILL after the grace.
-    pub fn terminate(&mut self, reason: &'static str, now: Instant) {
-        if self.end_backoff(reason, now) {
+    pub fn terminate(&mut self, reason: EndedBy, now: Instant) {
+        if self.end_backoff(reason.clone(), now) {
             return;
         }
         if self.pid != 0 && self.life.ask_to_end(reason, self.opts.kill_grace, now) {
@@ -816,7 +816,7 @@ impl Worker {
     /// Waiting for its next attempt: there is nothing to signal; the next
     /// attempt is not launched and the worker ends with the last one's
     /// outcome. True when it was waiting.
-    fn end_backoff(&mut self, reason: &'static str, now: Instant) -> bool {
+    fn end_backoff(&mut self, reason: EndedBy, now: Instant) -> bool {
         if !matches!(self.life.phase, Phase::Backoff { .. }) {
             return false;
         }
@@ -902,22 +902,22 @@ impl Worker {
             _ => {}
         }
         if timed_out {
-            self.terminate("timeout", now);
+            self.terminate(EndedBy::Timeout, now);
         }
         if result_grace {
             // The agent said its result but does not exit (an MCP server or
             // a background shell keeps it alive): end it like a timeout.
-            self.terminate("result without exit", now);
+            self.terminate(EndedBy::ResultWithoutExit, now);
         }
         if leaked {
             // The worker is gone but something it started still holds its
             // outputs: name it, and end the group like the worker's own.
             self.leaked = true;
-            self.terminate("leaked output", now);
+            self.terminate(EndedBy::LeakedOutput, now);
         }
         if self.life.kill_due(now) {
             signal_group(self.pid, Signal::SIGKILL);
-            let reason = self.life.reason().unwrap_or("interrupted");
+            let reason = self.life.reason().cloned().unwrap_or(EndedBy::Interrupted);
             self.life.killed(reason, now);
         }
         if self.life.close_due(now) {
@@ -1099,7 +1099,7 @@ impl Worker {
     }
 
     /// The worktree is committed: write the `exit` event.
-    pub fn finish_with(&mut self, worktree: Value, out: &mut Vec<u8>) {
+    pub fn finish_with(&mut self, worktree: WorktreeReport, out: &mut Vec<u8>) {
         self.finish(out, Some(worktree));
     }
 
@@ -1113,10 +1113,14 @@ impl Worker {
         self.opts.kill_grace
     }
 
-    fn finish(&mut self, out: &mut Vec<u8>, worktree: Option<Value>) {
+    fn finish(&mut self, out: &mut Vec<u8>, worktree: Option<WorktreeReport>) {
         let status = self.status;
         let ended = self.life.exited_at().unwrap_or_else(Instant::now);
-        let ended_by = self.life.reason().or_else(|| self.limit_hit(status));
+        let ended_by = self
+            .life
+            .reason()
+            .cloned()
+            .or_else(|| self.limit_hit(status));
         let exit = Exit {
             code: if self.launch_failed {
                 Some(127)
@@ -1130,7 +1134,7 @@ impl Worker {
             lines: self.lines,
             bytes: self.bytes,
             leaked: self.leaked,
-            ended_by: ended_by.map(str::to_owned),
+            ended_by,
             agent_result: self.agent_result().map(str::to_owned),
             worktree,
             cost_usd: self
@@ -1148,7 +1152,7 @@ impl Worker {
     }
 
     fn timed_out(&self) -> bool {
-        self.life.reason() == Some("timeout")
+        self.life.reason() == Some(&EndedBy::Timeout)
     }
 
     /// An agent's verdict, from its last result: `ok`, `error`, or
@@ -1240,39 +1244,38 @@ impl Worker {
         let over_usd = max_usd.zip(total.usd).is_some_and(|(max, usd)| usd >= max);
         let over_tokens = max_tokens.is_some_and(|max| total.tokens >= max);
         if over_usd || over_tokens {
-            self.terminate("budget", now);
+            self.terminate(EndedBy::Budget, now);
         }
     }
 
     /// The limits as the start event reports them.
-    fn limits_report(&self) -> Option<serde_json::Value> {
-        let limits = self.limits.as_ref()?;
-        let mut report = serde_json::to_value(limits).ok()?;
-        if let (Some(by), Some(map)) = (self.applied.memory_by, report.as_object_mut()) {
-            map.insert("memory_by".into(), by.as_str().into());
-        }
-        Some(report)
+    fn limits_report(&self) -> Option<LimitsReport> {
+        let limits = self.limits.clone()?;
+        Some(LimitsReport {
+            limits,
+            memory_by: self.applied.memory_by.map(|by| by.as_str().to_owned()),
+        })
     }
 
     /// Which limit ended the worker, if one did. CPU: the kernel's SIGXCPU,
     /// or its SIGKILL at the hard limit. Memory: the cgroup's OOM kill; with
     /// RLIMIT_DATA, a death by SIGABRT, SIGSEGV or SIGBUS or a SIGKILL sc did
     /// not send (a failed allocation ends most programs so).
-    fn limit_hit(&self, status: Option<ExitStatus>) -> Option<&'static str> {
+    fn limit_hit(&self, status: Option<ExitStatus>) -> Option<EndedBy> {
         let limits = self.limits.as_ref()?;
         let signal = status.and_then(|s| s.signal());
         if limits.cpu_s.is_some()
             && (signal == Some(libc::SIGXCPU) || signal == Some(libc::SIGKILL))
         {
-            return Some("cpu limit");
+            return Some(EndedBy::CpuLimit);
         }
         match self.applied.memory_by? {
-            MemoryBy::Cgroup => self.applied.oom_killed().then_some("memory limit"),
+            MemoryBy::Cgroup => self.applied.oom_killed().then_some(EndedBy::MemoryLimit),
             MemoryBy::RlimitData => matches!(
                 signal,
                 Some(libc::SIGABRT | libc::SIGSEGV | libc::SIGBUS | libc::SIGKILL)
             )
-            .then_some("memory limit"),
+            .then_some(EndedBy::MemoryLimit),
         }
     }
 

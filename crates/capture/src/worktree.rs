@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use serde_json::{Value, json};
+use sc_events::WorktreeReport;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Worktree {
@@ -167,7 +167,7 @@ pub fn reuse(cwd: &Path, branch: &str) -> Result<Worktree, String> {
 impl Worktree {
     /// Commit what the worker changed on its branch; what the exit event
     /// says of it: path, branch, base, and the diff stat.
-    pub fn finish(&self, id: &str) -> Value {
+    pub fn finish(&self, id: &str) -> WorktreeReport {
         let commit = git(&self.path, &["add", "-A"]).and_then(|_| {
             let staged = git(&self.path, &["diff", "--cached", "--quiet"]).is_err();
             if staged {
@@ -190,16 +190,17 @@ impl Worktree {
         });
         let diff =
             git(&self.path, &["diff", "--shortstat", &self.base, "HEAD"]).unwrap_or_default();
-        let mut report = json!({
-            "path": self.path.to_string_lossy(),
-            "branch": self.branch,
-            "base": self.base,
-            "diff": if diff.is_empty() { "no changes".to_owned() } else { diff },
-        });
-        if let Err(e) = commit {
-            report["error"] = e.into();
+        WorktreeReport {
+            path: self.path.to_string_lossy().into_owned(),
+            branch: self.branch.clone(),
+            base: self.base.clone(),
+            diff: if diff.is_empty() {
+                "no changes".to_owned()
+            } else {
+                diff
+            },
+            error: commit.err(),
         }
-        report
     }
 }
 

@@ -5,6 +5,7 @@
 //! body variant wraps a struct of its own, so one definition serves the
 //! writer, the reader and users' programs.
 
+use crate::ended::{EndedBy, LimitsReport, WorktreeReport};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -182,7 +183,7 @@ pub struct Start {
     /// Addition to v1: the resource limits applied at launch, and how the
     /// memory limit is held (`memory_by`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limits: Option<Value>,
+    pub limits: Option<LimitsReport>,
     /// Addition to v1: the attempt this launch is, from 2 (absent on the
     /// first), when a failed attempt is run again (`--retries`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -336,7 +337,7 @@ pub struct Exit {
     /// output`, `cpu limit`, `memory limit`, `result without exit`, `stopped
     /// on the terminal`, `budget`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ended_by: Option<String>,
+    pub ended_by: Option<EndedBy>,
     /// Addition to v1, agent workers only: `ok`, `error` (the agent's result
     /// says it failed) or `missing` (it exited without a result). Anything
     /// but `ok` is a failure, whatever the exit code.
@@ -345,7 +346,7 @@ pub struct Exit {
     /// Addition to v1, with `--worktree`: the worker's branch, what it
     /// started from, and the diff stat of what it changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub worktree: Option<Value>,
+    pub worktree: Option<WorktreeReport>,
     /// Addition to v1, agent workers: what the worker spent in USD, as sc
     /// counts it (the CLI's own figure where it gives one, the price of its
     /// tokens otherwise), over every attempt.

@@ -14,6 +14,7 @@
 //! ```
 
 mod base64_field;
+mod ended;
 mod event;
 mod reader;
 mod rename;
@@ -21,6 +22,7 @@ mod scan;
 mod time;
 mod writer;
 
+pub use ended::{EndedBy, LimitsReport, WorktreeReport};
 pub use event::{
     Body, ErrorEvent, Event, Exit, Heartbeat, Limits, Output, Payload, Progress, ProgressEvent,
     Retry, SCHEMA_VERSION, Skip, Stall, Start, Stream, Task,
