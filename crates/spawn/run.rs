@@ -6,7 +6,11 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::Duration;
 
-use sc_agents::{AgentKind, AgentOptions};
+use std::sync::Arc;
+
+use sc_agents::AgentOptions;
+use sc_capture::agent::{Agents, Ask};
+use sc_capture::scheduler::PlanOptions;
 use sc_capture::worker::Retry;
 use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, WorkerOptions, terminal_size};
 use sc_events::Limits;
@@ -21,7 +25,6 @@ pub fn run(cli: Cli) -> i32 {
     if let Some(what) = cli.generate {
         return sc_clikit::generate::<Cli>("sc-spawn", what);
     }
-    let agent = AgentKind::from_name(&cli.kind);
     let plan_mode = cli.command.is_empty() && cli.prompt.is_none() && cli.replay.is_none();
     if plan_mode && io::stdin().is_terminal() {
         eprintln!(
@@ -79,12 +82,14 @@ pub fn run(cli: Cli) -> i32 {
         max_budget_usd: cli.max_cost_usd,
     };
     let prices = match prices(&cli) {
-        Ok(prices) => std::sync::Arc::new(prices),
+        Ok(prices) => Arc::new(prices),
         Err(e) => {
             eprintln!("sc-spawn: {e}");
             return EXIT_USAGE;
         }
     };
+    let agents: Arc<dyn Agents> = Arc::new(sc_agents::Catalog::new(agent_options, prices));
+    let agent = agents.kind(&cli.kind);
     if cli.budget_usd.is_some() && !plan_mode {
         eprintln!(
             "sc-spawn: --budget-usd caps a plan's workers together; for one worker, use --max-cost-usd"
@@ -101,14 +106,19 @@ pub fn run(cli: Cli) -> i32 {
             recording.into(),
         ];
     } else if let Some(prompt) = &cli.prompt {
-        match agent {
+        match &agent {
             Some(kind) => {
-                let instructions = role.as_ref().map(|r| r.instructions.as_str());
-                let grant = role.as_ref().and_then(|r| r.permissions.get(kind.name()));
-                match sc_agents::command(kind, prompt, instructions, grant, &agent_options) {
-                    Ok(launch) => {
-                        command = launch.argv;
-                        extra_env = launch.env;
+                let ask = Ask {
+                    prompt,
+                    instructions: role.as_ref().map(|r| r.instructions.as_str()),
+                    permissions: role.as_ref().and_then(|r| r.permissions.get(kind.name())),
+                    resume: None,
+                    max_budget_usd: cli.max_cost_usd,
+                };
+                match kind.command(&ask) {
+                    Ok((argv, env)) => {
+                        command = argv;
+                        extra_env = env;
                     }
                     Err(e) => {
                         // Like a command that is not found: an error event and exit 127.
@@ -119,7 +129,7 @@ pub fn run(cli: Cli) -> i32 {
             None => command = vec!["sh".into(), "-c".into(), prompt.into()],
         }
     }
-    let id = match (&cli.id, &role, agent, command.first()) {
+    let id = match (&cli.id, &role, &agent, command.first()) {
         (Some(id), ..) => id.clone(),
         (None, Some(role), _, _) => role.id.clone(),
         (None, None, Some(kind), _) => kind.name().to_owned(),
@@ -163,26 +173,25 @@ pub fn run(cli: Cli) -> i32 {
         // `--kind sc`: the command writes an sc stream; nest it, as plan
         // mode does, instead of wrapping its events as text.
         nested: cli.kind == "sc",
-        agent,
+        agent: agent.clone(),
         agent_grace: Duration::from_secs_f64(cli.agent_exit_grace),
         budget: Some(sc_capture::worker::Budget {
             max_usd: cli.max_cost_usd,
             max_tokens: cli.max_tokens,
-            prices,
             model: cli.model.clone(),
         }),
         retry: (cli.retries > 0 || plan_mode).then(|| Retry {
             retries: cli.retries,
             delay: Duration::from_secs_f64(cli.retry_delay),
             on_any: cli.retry_on == "any",
-            resume: match (agent, &cli.prompt, &cli.replay) {
+            resume: match (&agent, &cli.prompt, &cli.replay) {
                 (Some(kind), Some(prompt), None) => Some(sc_capture::scheduler::agent_resume(
-                    kind,
+                    Arc::clone(kind),
                     prompt.clone(),
                     role.as_ref().map(|r| r.instructions.clone()),
                     role.as_ref()
                         .and_then(|r| r.permissions.get(kind.name()).cloned()),
-                    agent_options.clone(),
+                    cli.max_cost_usd,
                 )),
                 _ => None,
             },
@@ -215,9 +224,17 @@ pub fn run(cli: Cli) -> i32 {
     let index = if plan_mode {
         let outer = std::env::var("SC_WORKER").ok().filter(|p| !p.is_empty());
         let jobs = usize::try_from(cli.jobs).unwrap_or(usize::MAX);
-        if let Err(e) =
-            supervisor.plan_from(&InputSpec::Stdin, jobs, opts, spec, agent_options, outer)
-        {
+        if let Err(e) = supervisor.plan_from(
+            &InputSpec::Stdin,
+            PlanOptions {
+                jobs,
+                template: opts,
+                template_spec: spec,
+                agents,
+                replay_speed: cli.replay_speed,
+                path: outer,
+            },
+        ) {
             eprintln!("sc-spawn: cannot read the plan on stdin: {e}");
             return EXIT_USAGE;
         }

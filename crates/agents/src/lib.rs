@@ -6,6 +6,7 @@
 //!   instructions and its least-privilege grant.
 //! - [`parse::Parser`]: each CLI's JSON lines into the normalized annotation.
 
+pub mod driver;
 pub mod parse;
 pub mod prices;
 pub mod watch;
@@ -15,6 +16,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+pub use driver::Catalog;
 pub use parse::Parser;
 pub use prices::{Prices, Tokens};
 pub use watch::Watch;

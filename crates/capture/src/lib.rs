@@ -1,6 +1,7 @@
 //! The sc capture core: launching workers and turning what they write into
 //! events, live and without loss.
 //!
+//! - [`agent`]: how the core knows agents: traits that `sc-agents` implements.
 //! - [`input`]: event-stream inputs: files, FIFOs, stdin, producer commands.
 //! - [`limits`]: niceness, CPU and memory limits of a worker.
 //! - [`launch`]: a worker in its own process group, on pipes or a PTY.
@@ -20,6 +21,7 @@
 //! - [`worktree`]: a worker's own git worktree and branch.
 //! - [`supervisor`]: the single mio poller that runs workers.
 
+pub mod agent;
 pub mod chores;
 pub mod framer;
 pub mod input;

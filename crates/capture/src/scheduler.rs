@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use sc_agents::{AgentKind, AgentOptions};
+use std::sync::Arc;
+
+use crate::agent::{Agent, Agents, Ask};
 use sc_events::{Body, ErrorEvent, Event, Skip, Task, encode, now_ts, parse_line, rename_line};
 
 use crate::launch::Spec;
@@ -65,8 +67,10 @@ pub struct Scheduler {
     template: WorkerOptions,
     /// How every task's worker is launched (stdin, PTY), its command aside.
     template_spec: Spec,
-    /// What agent workers' command lines may add (model, explicit danger).
-    agent: AgentOptions,
+    /// The agent kinds, and how their command lines are made.
+    agents: Arc<dyn Agents>,
+    /// How much faster recorded runs (`replay` tasks) are played.
+    replay_speed: f64,
     /// This sc-spawn's own id path when nested (SC_WORKER), for the
     /// workers' SC_WORKER.
     path: Option<String>,
@@ -79,21 +83,40 @@ pub struct Scheduler {
     earlier: Option<(EarlierRun, String)>,
 }
 
+/// How a plan's tasks are run: what the scheduler starts from.
+pub struct PlanOptions {
+    /// At most this many at once (`-j`).
+    pub jobs: usize,
+    /// Options every task's worker starts from.
+    pub template: WorkerOptions,
+    /// How every task's worker is launched (stdin, PTY), its command aside.
+    pub template_spec: Spec,
+    /// The agent kinds, and how their command lines are made.
+    pub agents: Arc<dyn Agents>,
+    /// How much faster recorded runs (`replay` tasks) are played.
+    pub replay_speed: f64,
+    /// This sc-spawn's own id path when nested (SC_WORKER).
+    pub path: Option<String>,
+}
+
 impl Scheduler {
-    pub fn new(
-        jobs: usize,
-        template: WorkerOptions,
-        template_spec: Spec,
-        agent: AgentOptions,
-        path: Option<String>,
-    ) -> Scheduler {
+    pub fn new(options: PlanOptions) -> Scheduler {
+        let PlanOptions {
+            jobs,
+            template,
+            template_spec,
+            agents,
+            replay_speed,
+            path,
+        } = options;
         Scheduler {
             planner: Planner::default(),
             jobs: jobs.max(1),
             fd_cap: None,
             template,
             template_spec,
-            agent,
+            agents,
+            replay_speed,
             path,
             completed: false,
             stopped: false,
@@ -253,7 +276,7 @@ impl Scheduler {
         opts.kind = kind.clone();
         opts.first_seq = 1;
         opts.nested = kind == "sc";
-        opts.agent = AgentKind::from_name(&kind);
+        opts.agent = self.agents.kind(&kind);
         let refuse = |opts, message| Launch {
             task: index,
             opts,
@@ -288,16 +311,17 @@ impl Scheduler {
                 ..template
             });
         }
-        if let (Some(retry), Some(agent_kind), None) =
-            (opts.retry.as_mut(), opts.agent, &task.replay)
+        let max_budget_usd = opts.budget.as_ref().and_then(|b| b.max_usd);
+        if let (Some(retry), Some(agent), None) =
+            (opts.retry.as_mut(), opts.agent.clone(), &task.replay)
         {
             retry.resume = task.prompt.clone().map(|prompt| {
                 agent_resume(
-                    agent_kind,
+                    agent,
                     prompt,
                     task.instructions.clone(),
                     task.permissions.clone(),
-                    self.agent.clone(),
+                    max_budget_usd,
                 )
             });
         }
@@ -328,30 +352,20 @@ impl Scheduler {
             .as_ref()
             .and_then(|e| e.session.clone())
             .filter(|_| opts.agent.is_some() && task.replay.is_none());
-        let command = match (&resume, opts.agent, &task.prompt) {
-            (Some(session), Some(agent_kind), Some(prompt)) => {
+        let command = match (&resume, opts.agent.clone(), &task.prompt) {
+            (Some(session), Some(agent), Some(prompt)) => {
                 let resumed = agent_resume(
-                    agent_kind,
+                    agent,
                     prompt.clone(),
                     task.instructions.clone(),
                     task.permissions.clone(),
-                    self.agent.clone(),
+                    max_budget_usd,
                 );
                 opts.resumes = Some(session.clone());
                 resumed(session, "the earlier run of the plan was cut off")
                     .map_err(|e| format!("task `{}`: {e}", task.id))
             }
-            _ => {
-                let agent = AgentOptions {
-                    max_budget_usd: opts
-                        .budget
-                        .as_ref()
-                        .and_then(|b| b.max_usd)
-                        .or(self.agent.max_budget_usd),
-                    ..self.agent.clone()
-                };
-                task_command(task, &kind, &agent)
-            }
+            _ => self.task_command(task, &kind, opts.agent.as_deref(), max_budget_usd),
         };
         let (argv, extra_env) = match command {
             Ok(command) => command,
@@ -441,55 +455,66 @@ fn push_line(line: &[u8], out: &mut Vec<u8>) {
 /// A command line and what to add to its environment.
 type Command = (Vec<OsString>, Vec<(OsString, OsString)>);
 
-/// The command a task runs: its argv, or its prompt through `sh -c`; for
-/// an agent kind, the CLI's headless command line for its prompt, with the
-/// role's instructions and grant. With the environment it needs.
-fn task_command(task: &Task, kind: &str, agent: &AgentOptions) -> Result<Command, String> {
-    if let Some(recording) = &task.replay {
-        // A recorded run, played at its pace, read as the kind it records.
-        let mut argv: Vec<OsString> = vec![sibling("sc-replay")];
-        argv.extend(["--speed".into(), agent.replay_speed.to_string().into()]);
-        argv.push(recording.into());
-        return Ok((argv, Vec::new()));
-    }
-    if let Some(agent_kind) = AgentKind::from_name(kind) {
-        let prompt = task
-            .prompt
-            .as_deref()
-            .filter(|p| !p.trim().is_empty())
-            .ok_or_else(|| {
-                format!(
-                    "task `{}` of kind `{kind}` has no `prompt`: nothing to ask the agent",
-                    task.id
-                )
-            })?;
-        let launch = sc_agents::command(
-            agent_kind,
-            prompt,
-            task.instructions.as_deref(),
-            task.permissions.as_ref(),
-            agent,
-        )
-        .map_err(|e| format!("task `{}`: {e}", task.id))?;
-        return Ok((launch.argv, launch.env));
-    }
-    if !matches!(kind, "shell" | "sc") {
-        return Err(format!(
-            "task `{}`: unknown worker kind `{kind}` (known: shell, sc, claude-code, codex, gemini, aider)",
-            task.id
-        ));
-    }
-    match (&task.argv, &task.prompt) {
-        (Some(argv), _) if !argv.is_empty() => {
-            Ok((argv.iter().map(OsString::from).collect(), Vec::new()))
+impl Scheduler {
+    /// The command a task runs: its argv, or its prompt through `sh -c`;
+    /// for an agent kind, the CLI's headless command line for its prompt,
+    /// with the role's instructions and grant. With the environment it
+    /// needs.
+    fn task_command(
+        &self,
+        task: &Task,
+        kind: &str,
+        agent: Option<&dyn Agent>,
+        max_budget_usd: Option<f64>,
+    ) -> Result<Command, String> {
+        if let Some(recording) = &task.replay {
+            // A recorded run, played at its pace, read as the kind it records.
+            let mut argv: Vec<OsString> = vec![sibling("sc-replay")];
+            argv.extend(["--speed".into(), self.replay_speed.to_string().into()]);
+            argv.push(recording.into());
+            return Ok((argv, Vec::new()));
         }
-        (_, Some(prompt)) if !prompt.trim().is_empty() => {
-            Ok((vec!["sh".into(), "-c".into(), prompt.into()], Vec::new()))
+        if let Some(agent) = agent {
+            let prompt = task
+                .prompt
+                .as_deref()
+                .filter(|p| !p.trim().is_empty())
+                .ok_or_else(|| {
+                    format!(
+                        "task `{}` of kind `{kind}` has no `prompt`: nothing to ask the agent",
+                        task.id
+                    )
+                })?;
+            let ask = Ask {
+                prompt,
+                instructions: task.instructions.as_deref(),
+                permissions: task.permissions.as_ref(),
+                resume: None,
+                max_budget_usd,
+            };
+            return agent
+                .command(&ask)
+                .map_err(|e| format!("task `{}`: {e}", task.id));
         }
-        _ => Err(format!(
-            "task `{}` has neither `argv` nor `prompt`: nothing to run",
-            task.id
-        )),
+        if !matches!(kind, "shell" | "sc") {
+            return Err(format!(
+                "task `{}`: unknown worker kind `{kind}` (known: shell, sc, {})",
+                task.id,
+                self.agents.names().join(", ")
+            ));
+        }
+        match (&task.argv, &task.prompt) {
+            (Some(argv), _) if !argv.is_empty() => {
+                Ok((argv.iter().map(OsString::from).collect(), Vec::new()))
+            }
+            (_, Some(prompt)) if !prompt.trim().is_empty() => {
+                Ok((vec!["sh".into(), "-c".into(), prompt.into()], Vec::new()))
+            }
+            _ => Err(format!(
+                "task `{}` has neither `argv` nor `prompt`: nothing to run",
+                task.id
+            )),
+        }
     }
 }
 
@@ -497,29 +522,24 @@ fn task_command(task: &Task, kind: &str, agent: &AgentOptions) -> Result<Command
 /// with the CLI's resume option and the session id, and a prompt that says
 /// why the last attempt ended and restates the task.
 pub fn agent_resume(
-    kind: AgentKind,
+    agent: Arc<dyn Agent>,
     prompt: String,
     instructions: Option<String>,
     permissions: Option<serde_json::Value>,
-    agent: AgentOptions,
+    max_budget_usd: Option<f64>,
 ) -> crate::worker::Resume {
-    std::sync::Arc::new(move |session: &str, why: &str| {
-        let options = AgentOptions {
-            resume: Some(session.to_owned()),
-            ..agent.clone()
-        };
+    Arc::new(move |session: &str, why: &str| {
         let again = format!(
             "Your previous attempt at this task ended early ({why}). Continue where you left off \
              and finish it: {prompt}"
         );
-        sc_agents::command(
-            kind,
-            &again,
-            instructions.as_deref(),
-            permissions.as_ref(),
-            &options,
-        )
-        .map(|launch| (launch.argv, launch.env))
+        agent.command(&Ask {
+            prompt: &again,
+            instructions: instructions.as_deref(),
+            permissions: permissions.as_ref(),
+            resume: Some(session),
+            max_budget_usd,
+        })
     })
 }
 

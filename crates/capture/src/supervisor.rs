@@ -24,14 +24,12 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
-use sc_agents::AgentOptions;
-
 use crate::chores::{Chores, Done, Job};
 use crate::input::{Input, InputSpec};
 use crate::launch::Spec;
 use crate::lines::Piece;
 use crate::router::{Naming, Router};
-use crate::scheduler::{How, Launch, Line, Scheduler};
+use crate::scheduler::{How, Launch, Line, PlanOptions, Scheduler};
 use crate::signals::{end_group, group_alive, signal_group};
 use crate::sink::Sink;
 use crate::worker::{Settle, Worker, WorkerOptions, is_out_of_descriptors};
@@ -441,19 +439,11 @@ impl Supervisor {
 
     /// Plan mode: read `task` events from `spec` and run a worker for each,
     /// at most `jobs` at once, in dependency order.
-    pub fn plan_from(
-        &mut self,
-        spec: &InputSpec,
-        jobs: usize,
-        template: WorkerOptions,
-        template_spec: Spec,
-        agent: AgentOptions,
-        path: Option<String>,
-    ) -> io::Result<()> {
+    pub fn plan_from(&mut self, spec: &InputSpec, options: PlanOptions) -> io::Result<()> {
         let input = self.add_input(spec, "stdin".into())?;
         self.inputs[input].keep_lines();
         self.plan = Some(Plan {
-            scheduler: Scheduler::new(jobs, template, template_spec, agent, path),
+            scheduler: Scheduler::new(options),
             input,
         });
         Ok(())

@@ -21,9 +21,9 @@ use sc_events::{
     SCHEMA_VERSION, Skip, Stall, Start, Stream, TsText, WorktreeReport, encode, now_ts,
 };
 
-use sc_agents::{AgentKind, Parser, Watch};
 use serde_json::Value;
 
+use crate::agent::{Agent, AgentReader, Spend};
 use crate::framer::Framer;
 use crate::launch::{Launched, PtyMode, Spec, launch};
 use crate::lifecycle::{Lifecycle, Pausable, Phase, Running};
@@ -61,7 +61,7 @@ pub struct WorkerOptions {
     /// events as `ID/inner` instead of wrapping them as output.
     pub nested: bool,
     /// An agent CLI: its output lines are read into `agent` annotations.
-    pub agent: Option<AgentKind>,
+    pub agent: Option<std::sync::Arc<dyn Agent>>,
     /// How long an agent may run on after its result before it is ended.
     pub agent_grace: Duration,
     /// The worker's own git worktree (`--worktree`), finished at its exit.
@@ -82,7 +82,6 @@ pub struct Budget {
     pub max_usd: Option<f64>,
     /// Ended when its tokens reach this (for models with no known price).
     pub max_tokens: Option<u64>,
-    pub prices: std::sync::Arc<sc_agents::Prices>,
     /// The model it was asked to use, when the agent does not say.
     pub model: Option<String>,
 }
@@ -189,21 +188,18 @@ const MAX_AGENT_LINE: usize = 64 * 1024 * 1024;
 /// Reads an agent's output lines as the framer hands them out.
 #[derive(Debug)]
 struct AgentTap {
-    parser: Parser,
+    reader: Box<dyn AgentReader>,
     line: Vec<u8>,
     /// The current line passed MAX_AGENT_LINE: it is not read.
     too_long: bool,
-    /// Where the run stands: results, verdict, open background tasks.
-    watch: Watch,
 }
 
 impl AgentTap {
-    fn new(kind: AgentKind) -> AgentTap {
+    fn new(reader: Box<dyn AgentReader>) -> AgentTap {
         AgentTap {
-            parser: Parser::new(kind),
+            reader,
             line: Vec::new(),
             too_long: false,
-            watch: Watch::default(),
         }
     }
 
@@ -223,13 +219,10 @@ impl AgentTap {
         let note = if self.too_long {
             None
         } else {
-            self.parser.line(&self.line)
+            self.reader.line(&self.line)
         };
         self.line.clear();
         self.too_long = false;
-        if let Some(note) = &note {
-            self.watch.note(note);
-        }
         note
     }
 }
@@ -267,8 +260,8 @@ pub struct Worker {
     launch_failed: bool,
     /// Results of the agent taken into account for its exit grace.
     results_seen: u32,
-    /// The agent's watch, kept when its outputs are given back.
-    final_watch: Option<Watch>,
+    /// The agent's reader, kept when its outputs are given back.
+    final_watch: Option<Box<dyn AgentReader>>,
     /// Which attempt runs (1 for the first).
     attempt: u32,
     /// When the first attempt started (`duration_ms` covers them all).
@@ -281,8 +274,8 @@ pub struct Worker {
     /// The session the attempt being launched resumes.
     resuming: Option<String>,
     /// Spent by earlier attempts, and by this one so far.
-    spent_before: sc_agents::watch::Spend,
-    spent: sc_agents::watch::Spend,
+    spent_before: Spend,
+    spent: Spend,
     /// The worker's model has no known price: said once.
     unpriced_said: bool,
     leaked: bool,
@@ -508,8 +501,9 @@ impl Worker {
                 tap: self
                     .opts
                     .agent
+                    .as_ref()
                     .filter(|_| stream != Stream::Stderr)
-                    .map(AgentTap::new),
+                    .map(|agent| AgentTap::new(agent.reader())),
             });
         }
         Ok(())
@@ -981,9 +975,9 @@ impl Worker {
             .sources
             .iter_mut()
             .find_map(|s| s.tap.take())
-            .map(|t| t.watch);
+            .map(|t| t.reader);
         self.sources.clear();
-        if let Some(session) = self.watch().and_then(Watch::session) {
+        if let Some(session) = self.watch().and_then(|w| w.session()) {
             self.session = Some(session.to_owned());
         }
         self.life.phase = Phase::Settled { exited_at };
@@ -1019,10 +1013,10 @@ impl Worker {
         }
         if self.opts.agent.is_some() {
             let watch = self.watch();
-            if let Some(trouble) = watch.and_then(Watch::trouble) {
+            if let Some(trouble) = watch.and_then(|w| w.trouble()) {
                 return Some(format!("the agent reported: {}", first_line(trouble)));
             }
-            if watch.and_then(Watch::result).is_none() {
+            if watch.and_then(|w| w.result()).is_none() {
                 return Some(format!(
                     "the agent exited ({}) without a result",
                     describe(code)
@@ -1140,6 +1134,7 @@ impl Worker {
             cost_usd: self
                 .opts
                 .agent
+                .as_ref()
                 .and_then(|_| self.total_spend().usd)
                 .map(|usd| (usd * 1e6).round() / 1e6),
         };
@@ -1158,23 +1153,23 @@ impl Worker {
     /// An agent's verdict, from its last result: `ok`, `error`, or
     /// `missing` (no result at all).
     fn agent_result(&self) -> Option<&'static str> {
-        self.opts.agent?;
+        self.opts.agent.as_ref()?;
         if self.launch_failed {
             return None;
         }
-        Some(match self.watch().and_then(Watch::result) {
+        Some(match self.watch().and_then(|w| w.result()) {
             Some(true) => "ok",
             Some(false) => "error",
             None => "missing",
         })
     }
 
-    fn watch(&self) -> Option<&Watch> {
+    fn watch(&self) -> Option<&dyn AgentReader> {
         self.sources
             .iter()
             .find_map(|s| s.tap.as_ref())
-            .map(|t| &t.watch)
-            .or(self.final_watch.as_ref())
+            .map(|t| t.reader.as_ref())
+            .or(self.final_watch.as_deref())
     }
 
     /// After an agent's line: a result written while no task it started
@@ -1207,14 +1202,8 @@ impl Worker {
         self.total_spend().usd
     }
 
-    fn total_spend(&self) -> sc_agents::watch::Spend {
-        sc_agents::watch::Spend {
-            usd: match (self.spent_before.usd, self.spent.usd) {
-                (Some(a), Some(b)) => Some(a + b),
-                (a, b) => a.or(b),
-            },
-            tokens: self.spent_before.tokens + self.spent.tokens,
-        }
+    fn total_spend(&self) -> Spend {
+        self.spent_before.plus(self.spent)
     }
 
     /// After an agent's line: count what it has spent; at its cap, end it
@@ -1226,7 +1215,7 @@ impl Worker {
         let Some(watch) = self.watch() else {
             return;
         };
-        let spent = watch.spend(&budget.prices, budget.model.as_deref());
+        let spent = watch.spend(budget.model.as_deref());
         let model = watch.model().or(budget.model.as_deref()).map(str::to_owned);
         let (max_usd, max_tokens) = (budget.max_usd, budget.max_tokens);
         self.spent = spent;

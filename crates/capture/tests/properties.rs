@@ -6,12 +6,26 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
+use sc_capture::agent::{Agent, Agents};
 use sc_capture::framer::Framer;
 use sc_capture::lines::{LineSplitter, Piece};
 use sc_capture::nest::Nest;
 use sc_capture::plan::{Planner, TaskState};
 use sc_capture::router::{Naming, Router};
-use sc_capture::scheduler::{Line, Scheduler};
+use sc_capture::scheduler::{Line, PlanOptions, Scheduler};
+
+/// No agent kinds: plan lines of kind shell and sc only.
+struct NoAgents;
+
+impl Agents for NoAgents {
+    fn kind(&self, _: &str) -> Option<std::sync::Arc<dyn Agent>> {
+        None
+    }
+
+    fn names(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
 use sc_capture::{Spec, WorkerOptions};
 use sc_events::{Body, Event, Output, Payload, Stream, Task, parse_line, to_line};
 
@@ -200,13 +214,14 @@ proptest! {
     /// writes is events.
     #[test]
     fn plan_lines_of_any_bytes(lines in prop::collection::vec(tricky_bytes(200), 0..20)) {
-        let mut scheduler = Scheduler::new(
-            4,
-            WorkerOptions::default(),
-            Spec::default(),
-            sc_agents::AgentOptions::default(),
-            None,
-        );
+        let mut scheduler = Scheduler::new(PlanOptions {
+            jobs: 4,
+            template: WorkerOptions::default(),
+            template_spec: Spec::default(),
+            agents: std::sync::Arc::new(NoAgents),
+            replay_speed: 1.0,
+            path: None,
+        });
         let mut out = Vec::new();
         for line in &lines {
             let line: Vec<u8> = line.iter().copied().filter(|b| *b != b'\n').collect();

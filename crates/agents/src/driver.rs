@@ -1,0 +1,136 @@
+//! The CLIs as the capture core knows agents (`sc_capture::agent`): each
+//! kind's command line, and a reader of its output that keeps the run's
+//! verdict, session, open background work and spending.
+
+use std::ffi::OsString;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use sc_capture::agent::{Agent, AgentReader, Agents, Ask, EnvPairs, Spend};
+
+use crate::prices::Prices;
+use crate::{AgentKind, AgentOptions, Parser, Watch, command};
+
+/// The agent CLIs sc knows, with what every launch of them adds (model,
+/// turns, extra arguments) and the price table their spending is counted
+/// with.
+pub struct Catalog {
+    options: AgentOptions,
+    prices: Arc<Prices>,
+}
+
+impl Catalog {
+    pub fn new(options: AgentOptions, prices: Arc<Prices>) -> Catalog {
+        Catalog { options, prices }
+    }
+}
+
+impl Agents for Catalog {
+    fn kind(&self, kind: &str) -> Option<Arc<dyn Agent>> {
+        let kind = AgentKind::from_name(kind)?;
+        Some(Arc::new(Cli {
+            kind,
+            options: self.options.clone(),
+            prices: Arc::clone(&self.prices),
+        }))
+    }
+
+    fn names(&self) -> Vec<String> {
+        [
+            AgentKind::ClaudeCode,
+            AgentKind::Codex,
+            AgentKind::Gemini,
+            AgentKind::Aider,
+        ]
+        .iter()
+        .map(|k| k.name().to_owned())
+        .collect()
+    }
+}
+
+/// One CLI.
+#[derive(Debug)]
+struct Cli {
+    kind: AgentKind,
+    options: AgentOptions,
+    prices: Arc<Prices>,
+}
+
+impl Agent for Cli {
+    fn name(&self) -> &str {
+        self.kind.name()
+    }
+
+    fn command(&self, ask: &Ask<'_>) -> Result<(Vec<OsString>, EnvPairs), String> {
+        let options = AgentOptions {
+            resume: ask.resume.map(str::to_owned),
+            max_budget_usd: ask.max_budget_usd.or(self.options.max_budget_usd),
+            ..self.options.clone()
+        };
+        command(
+            self.kind,
+            ask.prompt,
+            ask.instructions,
+            ask.permissions,
+            &options,
+        )
+        .map(|launch| (launch.argv, launch.env))
+    }
+
+    fn reader(&self) -> Box<dyn AgentReader> {
+        Box::new(Reader {
+            parser: Parser::new(self.kind),
+            watch: Watch::default(),
+            prices: Arc::clone(&self.prices),
+        })
+    }
+}
+
+/// A CLI's output lines into annotations, and the run's state from them.
+#[derive(Debug)]
+struct Reader {
+    parser: Parser,
+    watch: Watch,
+    prices: Arc<Prices>,
+}
+
+impl AgentReader for Reader {
+    fn line(&mut self, line: &[u8]) -> Option<Value> {
+        let note = self.parser.line(line)?;
+        self.watch.note(&note);
+        Some(note)
+    }
+
+    fn result(&self) -> Option<bool> {
+        self.watch.result()
+    }
+
+    fn results(&self) -> u32 {
+        self.watch.results()
+    }
+
+    fn settled(&self) -> bool {
+        self.watch.settled()
+    }
+
+    fn session(&self) -> Option<&str> {
+        self.watch.session()
+    }
+
+    fn trouble(&self) -> Option<&str> {
+        self.watch.trouble()
+    }
+
+    fn model(&self) -> Option<&str> {
+        self.watch.model()
+    }
+
+    fn spend(&self, model: Option<&str>) -> Spend {
+        let spend = self.watch.spend(&self.prices, model);
+        Spend {
+            usd: spend.usd,
+            tokens: spend.tokens,
+        }
+    }
+}

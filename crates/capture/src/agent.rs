@@ -1,0 +1,98 @@
+//! How the capture core knows agents: through these traits only. The
+//! `sc-agents` crate implements them (each CLI's command line, its output's
+//! annotations, its results, its session, its spending); the capture core
+//! stays a supervisor of processes and streams that knows no CLI by name.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+/// Environment variables to add, as pairs.
+pub type EnvPairs = Vec<(OsString, OsString)>;
+
+/// The agent kinds a run knows, by worker kind name.
+pub trait Agents: Send + Sync {
+    /// The agent behind worker kind `kind` (`claude-code`, ...); None for
+    /// `shell`, `sc` and kinds that are no agent.
+    fn kind(&self, kind: &str) -> Option<Arc<dyn Agent>>;
+
+    /// The worker kinds this knows, for messages.
+    fn names(&self) -> Vec<String>;
+}
+
+/// What a task asks of an agent.
+#[derive(Debug, Clone, Default)]
+pub struct Ask<'a> {
+    pub prompt: &'a str,
+    /// The role's instructions.
+    pub instructions: Option<&'a str>,
+    /// The role's grant for this kind.
+    pub permissions: Option<&'a Value>,
+    /// Resume this session instead of starting a new one.
+    pub resume: Option<&'a str>,
+    /// The most the run may spend (a CLI that has a cap of its own gets it).
+    pub max_budget_usd: Option<f64>,
+}
+
+/// One agent CLI.
+pub trait Agent: Send + Sync + fmt::Debug {
+    fn name(&self) -> &str;
+
+    /// Its headless command line for `ask`, and what to add to its
+    /// environment; the error says what is missing (the CLI, a prompt).
+    fn command(&self, ask: &Ask<'_>) -> Result<(Vec<OsString>, EnvPairs), String>;
+
+    /// A reader for one worker's output lines.
+    fn reader(&self) -> Box<dyn AgentReader>;
+}
+
+/// What a run has spent so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Spend {
+    /// USD; None when it cannot be counted (a model without a price).
+    pub usd: Option<f64>,
+    pub tokens: u64,
+}
+
+impl Spend {
+    /// Two attempts' spending together.
+    pub fn plus(self, other: Spend) -> Spend {
+        Spend {
+            usd: match (self.usd, other.usd) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            },
+            tokens: self.tokens + other.tokens,
+        }
+    }
+}
+
+/// Reads one agent worker's output lines, and says where its run stands.
+pub trait AgentReader: Send + fmt::Debug {
+    /// A whole line of its stdout: the `agent` annotation it makes, if any.
+    fn line(&mut self, line: &[u8]) -> Option<Value>;
+
+    /// The last result's verdict, if a result came.
+    fn result(&self) -> Option<bool>;
+
+    /// Results written so far (interim ones included).
+    fn results(&self) -> u32;
+
+    /// The last result came with no background work open: the agent
+    /// should exit now.
+    fn settled(&self) -> bool;
+
+    /// Its session id, once it said it.
+    fn session(&self) -> Option<&str>;
+
+    /// Why it failed, when that failure may pass by itself (worth a retry).
+    fn trouble(&self) -> Option<&str>;
+
+    /// The model it said it uses.
+    fn model(&self) -> Option<&str>;
+
+    /// What it has spent; `model` stands in when it did not name its own.
+    fn spend(&self, model: Option<&str>) -> Spend;
+}
