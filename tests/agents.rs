@@ -57,6 +57,15 @@ fn check_shapes(notes: &[(String, Vec<Option<Value>>)]) {
     .into();
     for (file, lines) in notes {
         for note in lines.iter().flatten() {
+            // The contract's type covers everything the parsers say: no
+            // field is left to `more` (fields of a later version).
+            let typed = sc_events::AgentNote::from_value(note)
+                .unwrap_or_else(|| panic!("{file}: not an AgentNote: {note}"));
+            assert!(typed.more.is_empty(), "{file}: untyped fields in {note}");
+            assert!(
+                typed.also.iter().all(|n| n.more.is_empty()),
+                "{file}: untyped fields in {note}"
+            );
             let kind = note["kind"]
                 .as_str()
                 .unwrap_or_else(|| panic!("{file}: no kind in {note}"));

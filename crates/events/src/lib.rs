@@ -13,6 +13,7 @@
 //! assert!(matches!(event.body, Body::Stall(ref s) if s.idle_ms == 120000));
 //! ```
 
+mod agent;
 mod base64_field;
 mod ended;
 mod event;
@@ -22,6 +23,7 @@ mod scan;
 mod time;
 mod writer;
 
+pub use agent::{AgentNote, MessageUsage};
 pub use ended::{EndedBy, LimitsReport, WorktreeReport};
 pub use event::{
     Body, ErrorEvent, Event, Exit, Heartbeat, Limits, Output, Payload, Progress, ProgressEvent,

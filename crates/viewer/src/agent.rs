@@ -2,7 +2,7 @@
 //! tool calls as short lines (`Bash: cargo test`), failures, results with
 //! cost and tokens. The JSON lines themselves are the transport, not shown.
 
-use serde::Deserialize;
+use sc_events::AgentNote;
 use serde_json::Value;
 
 use crate::fmt;
@@ -36,49 +36,6 @@ pub struct AgentState {
     open_tasks: std::collections::BTreeSet<String>,
 }
 
-#[derive(Deserialize)]
-struct Note {
-    kind: String,
-    #[serde(default)]
-    text: Option<String>,
-    #[serde(default)]
-    delta: Option<bool>,
-    #[serde(default)]
-    thinking: Option<bool>,
-    #[serde(default)]
-    tool: Option<Value>,
-    #[serde(default)]
-    input: Option<Value>,
-    #[serde(default)]
-    is_error: Option<bool>,
-    #[serde(default)]
-    ok: Option<bool>,
-    #[serde(default)]
-    cost_usd: Option<f64>,
-    #[serde(default)]
-    input_tokens: Option<u64>,
-    #[serde(default)]
-    output_tokens: Option<u64>,
-    #[serde(default)]
-    turns: Option<u64>,
-    #[serde(default)]
-    message: Option<String>,
-    #[serde(default)]
-    id: Option<Value>,
-    #[serde(default)]
-    state: Option<String>,
-    #[serde(default)]
-    background: Option<bool>,
-    #[serde(default)]
-    description: Option<String>,
-    #[serde(default)]
-    open: Option<Vec<Value>>,
-    #[serde(default)]
-    session: Option<Value>,
-    #[serde(default)]
-    model: Option<Value>,
-}
-
 impl AgentState {
     /// The lines an annotation shows (not yet made safe), and the text
     /// being streamed, for a live row.
@@ -94,12 +51,15 @@ impl AgentState {
     }
 
     fn one(&mut self, value: &Value, lines: &mut Vec<String>) {
-        let Ok(note) = Note::deserialize(value) else {
+        // The contract's one definition of the annotation.
+        let Some(note) = AgentNote::from_value(value) else {
             return;
         };
+        let text_of = |v: &Option<Value>| AgentNote::str_of(v);
         match note.kind.as_str() {
             "text" if note.delta == Some(true) => {
-                self.streaming.push_str(note.text.as_deref().unwrap_or(""));
+                self.streaming
+                    .push_str(&text_of(&note.text).unwrap_or_default());
                 // Whole lines go out as they complete; the rest waits.
                 while let Some(at) = self.streaming.find('\n') {
                     let line: String = self.streaming.drain(..=at).collect();
@@ -108,7 +68,7 @@ impl AgentState {
                 }
             }
             "text" => {
-                let text = note.text.unwrap_or_default();
+                let text = text_of(&note.text).unwrap_or_default();
                 if note.thinking == Some(true) {
                     lines.extend(text.lines().map(|l| format!("(thinking) {l}")));
                     return;
@@ -138,7 +98,7 @@ impl AgentState {
                 if note.state.as_deref() == Some("started") {
                     self.open_tasks.insert(id);
                     if note.background == Some(true) {
-                        let what = note.description.unwrap_or_else(|| "a task".into());
+                        let what = text_of(&note.description).unwrap_or_else(|| "a task".into());
                         lines.push(format!("↻ in the background: {what}"));
                     }
                 } else if self.open_tasks.remove(&id) {
@@ -162,20 +122,20 @@ impl AgentState {
                     format!("result: ok{interim}")
                 }];
                 let usage = crate::model::Usage {
-                    cost_usd: note.cost_usd,
-                    input_tokens: note.input_tokens,
-                    output_tokens: note.output_tokens,
+                    cost_usd: AgentNote::f64_of(&note.cost_usd),
+                    input_tokens: AgentNote::u64_of(&note.input_tokens),
+                    output_tokens: AgentNote::u64_of(&note.output_tokens),
                     ok: note.ok,
                 };
                 let usage = fmt::usage(&usage);
                 if !usage.is_empty() {
                     parts.push(usage);
                 }
-                if let Some(turns) = note.turns {
+                if let Some(turns) = AgentNote::u64_of(&note.turns) {
                     parts.push(format!("{turns} turn{}", if turns == 1 { "" } else { "s" }));
                 }
                 if note.ok == Some(false)
-                    && let Some(text) = note.text.filter(|t| !t.is_empty())
+                    && let Some(text) = text_of(&note.text).filter(|t| !t.is_empty())
                 {
                     parts.push(text);
                 }
@@ -200,7 +160,7 @@ impl AgentState {
             }
             "error" => lines.push(format!(
                 "✖ agent error: {}",
-                note.message.unwrap_or_default()
+                text_of(&note.message).unwrap_or_default()
             )),
             _ => {}
         }
