@@ -241,3 +241,133 @@ fn real_gemini_streams_deltas_and_runs_the_command_its_role_allows() {
         "the command's output went back"
     );
 }
+
+/// The real Codex against a Responses API that is unavailable (503) on the
+/// first attempt: sc-spawn retries with `codex exec resume SESSION`, and the
+/// mock sees the first attempt's conversation in the resumed request.
+#[test]
+fn real_codex_retry_resumes_its_session() {
+    let Some(codex) = installed("codex", "SC_CODEX") else {
+        return;
+    };
+    let mock = MockResponses::unavailable_until_resumed();
+    let dir = temp_dir("codex-retry");
+    let home = dir.join("codex-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let provider = format!(
+        "model_providers.mock={{name=\"mock\",base_url=\"http://127.0.0.1:{}/v1\",wire_api=\"responses\",request_max_retries=0,stream_max_retries=0}}",
+        mock.port
+    );
+    let ran = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_sc-spawn"))
+            .args(["--kind", "codex", "--timeout", "120"])
+            .args(["--retries", "2", "--retry-delay", "0.2"])
+            .args(["--prompt", "Say whether the tests pass."])
+            .args(["--agent-arg=-m", "--agent-arg=gpt-5.5"])
+            .args([
+                "--agent-arg=-c",
+                "--agent-arg=model_provider=mock",
+                "--agent-arg=-c",
+            ])
+            .arg(format!("--agent-arg={provider}"))
+            .arg("--cwd")
+            .arg(&dir)
+            .env("SC_CODEX", &codex)
+            .env("CODEX_HOME", &home),
+        Vec::new(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    let describe = String::from_utf8_lossy(&ran.stdout).into_owned();
+    let retries: Vec<&sc_events::Retry> = run
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Retry(r) => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(retries.len(), 1, "{describe}");
+    let starts: Vec<&sc_events::Start> = run
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Start(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    let session = starts[1]
+        .resumes
+        .clone()
+        .expect("the retry resumes a session");
+    assert!(
+        starts[1].argv.iter().any(|a| a == "resume") && starts[1].argv.contains(&session),
+        "{:?}",
+        starts[1].argv
+    );
+    let requests = mock.requests.lock().unwrap().clone();
+    let resumed = requests
+        .iter()
+        .rfind(|b| b.contains("previous attempt"))
+        .expect("a resumed request");
+    assert!(
+        resumed.matches("Say whether the tests pass").count() >= 2,
+        "the first attempt's conversation is not in the resumed request: {resumed}"
+    );
+    assert_eq!(run.exit().code, Some(0), "{describe}");
+    assert_eq!(run.exit().agent_result.as_deref(), Some("ok"));
+}
+
+/// The real Gemini CLI against an API that says it is overloaded on the
+/// first request. Gemini keeps no session when its first request failed, so
+/// the retry that resumes it cannot: the next attempt starts anew, and
+/// succeeds.
+#[test]
+fn real_gemini_retry_starts_anew_when_its_session_was_never_saved() {
+    let Some(gemini) = installed("gemini", "SC_GEMINI") else {
+        return;
+    };
+    let mock = MockGemini::unavailable_until_resumed();
+    let dir = temp_dir("gemini-retry");
+    let home = dir.join("gemini-home");
+    std::fs::create_dir_all(home.join(".gemini")).unwrap();
+    std::fs::write(
+        home.join(".gemini/settings.json"),
+        r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"general":{"enableAutoUpdate":false}}"#,
+    )
+    .unwrap();
+    let ran = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_sc-spawn"))
+            .args(["--kind", "gemini", "--timeout", "120"])
+            .args(["--retries", "3", "--retry-delay", "0.2"])
+            .args(["--prompt", "Say whether the tests pass."])
+            .args(["--model", "gemini-2.5-flash", "--agent-arg=--skip-trust"])
+            .arg("--cwd")
+            .arg(&dir)
+            .env("SC_GEMINI", &gemini)
+            .env("GEMINI_CLI_HOME", &home)
+            .env("GEMINI_API_KEY", "test-key-for-the-mock")
+            .env(
+                "GOOGLE_GEMINI_BASE_URL",
+                format!("http://127.0.0.1:{}", mock.port),
+            ),
+        Vec::new(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    let describe = String::from_utf8_lossy(&ran.stdout).into_owned();
+    let starts: Vec<&sc_events::Start> = run
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Start(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(starts.len(), 3, "{describe}");
+    assert!(
+        starts[1].resumes.is_some(),
+        "the first retry resumes: {describe}"
+    );
+    assert!(starts[2].resumes.is_none(), "then starts anew: {describe}");
+    assert_eq!(run.exit().code, Some(0), "{describe}");
+    assert_eq!(run.exit().agent_result.as_deref(), Some("ok"), "{describe}");
+}

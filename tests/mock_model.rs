@@ -289,7 +289,65 @@ impl MockResponses {
         let (port, requests) = listen(serve_responses);
         MockResponses { port, requests }
     }
+
+    /// A Responses API that answers 503 until a request says
+    /// `previous attempt` (sc-spawn's resumed retry), then says RESUMED.
+    pub fn unavailable_until_resumed() -> MockResponses {
+        let (port, requests) = listen(|stream, seen| {
+            let mut reader = BufReader::new(stream.try_clone()?);
+            let mut writer = stream;
+            let Some((request_line, body)) = read_request(&mut reader)? else {
+                return Ok(());
+            };
+            if !(request_line.starts_with("POST") && request_line.contains("/responses")) {
+                write!(
+                    writer,
+                    "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                )?;
+                return Ok(());
+            }
+            seen.lock().unwrap().push(body.clone());
+            if !body.contains("previous attempt") {
+                let reply = r#"{"error":{"message":"Service Unavailable","type":"server_error"}}"#;
+                write!(
+                    writer,
+                    "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                    reply.len()
+                )?;
+                return writer.flush();
+            }
+            write!(
+                writer,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
+            )?;
+            let sse = |w: &mut TcpStream, data: serde_json::Value| -> std::io::Result<()> {
+                let kind = data["type"].as_str().unwrap_or("").to_owned();
+                write!(w, "event: {kind}\ndata: {data}\n\n")?;
+                w.flush()
+            };
+            sse(
+                &mut writer,
+                serde_json::json!({"type": "response.created", "response": {"id": "resp_r"}}),
+            )?;
+            sse(
+                &mut writer,
+                serde_json::json!({"type": "response.output_item.done", "output_index": 0,
+                "item": {"type": "message", "role": "assistant", "id": "msg_r",
+                    "content": [{"type": "output_text", "text": RESUMED}]}}),
+            )?;
+            sse(
+                &mut writer,
+                serde_json::json!({"type": "response.completed", "response": {"id": "resp_r", "usage": {
+                "input_tokens": 100, "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 105}}}),
+            )
+        });
+        MockResponses { port, requests }
+    }
 }
+
+/// What the mock says to a resumed Codex.
+pub const RESUMED: &str = "Resumed, and done.";
 
 /// Read one HTTP request: its request line and body.
 fn read_request(reader: &mut impl BufRead) -> std::io::Result<Option<(String, String)>> {
@@ -380,6 +438,53 @@ pub const GEMINI_CHUNKS: [&str; 3] = ["Writing ", "the marker ", "now."];
 impl MockGemini {
     pub fn start() -> MockGemini {
         let (port, requests) = listen(serve_gemini);
+        MockGemini { port, requests }
+    }
+
+    /// A Gemini API that says it is overloaded to the first conversation
+    /// request, then says RESUMED.
+    pub fn unavailable_until_resumed() -> MockGemini {
+        let (port, requests) = listen(|stream, seen| {
+            let mut reader = BufReader::new(stream.try_clone()?);
+            let mut writer = stream;
+            let Some((request_line, body)) = read_request(&mut reader)? else {
+                return Ok(());
+            };
+            let conversation = request_line.contains(":streamGenerateContent");
+            if conversation {
+                seen.lock().unwrap().push(body.clone());
+            }
+            // Only the first conversation request fails.
+            if conversation && seen.lock().unwrap().len() == 1 {
+                // 400, which Gemini does not retry itself (it would back off
+                // for minutes on a 503), with the words of an overload.
+                let reply = r#"{"error":{"code":400,"message":"The model is overloaded. Please try again later.","status":"FAILED_PRECONDITION"}}"#;
+                write!(
+                    writer,
+                    "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                    reply.len()
+                )?;
+                return writer.flush();
+            }
+            if !conversation {
+                let reply = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"ok"}]},"finishReason":"STOP"}]}"#;
+                write!(
+                    writer,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                    reply.len()
+                )?;
+                return writer.flush();
+            }
+            write!(
+                writer,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
+            )?;
+            let data = serde_json::json!({"candidates": [{"content": {"role": "model", "parts": [{"text": RESUMED}]},
+                "index": 0, "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": 900, "candidatesTokenCount": 30, "totalTokenCount": 930}});
+            write!(writer, "data: {data}\r\n\r\n")?;
+            writer.flush()
+        });
         MockGemini { port, requests }
     }
 }

@@ -266,13 +266,15 @@ pub struct Worker {
     attempt: u32,
     /// When the first attempt started (`duration_ms` covers them all).
     first_started: Instant,
-    /// How the last attempt was launched, to launch the next one so.
+    /// How the first attempt was launched, to launch the next ones so.
     spec: Option<Spec>,
     tokens: Option<[Token; 2]>,
     /// The agent's session, from any attempt: what a retry resumes.
     session: Option<String>,
     /// The session the attempt being launched resumes.
     resuming: Option<String>,
+    /// The running attempt was launched to resume a session.
+    attempt_resumed: bool,
     /// Spent by earlier attempts, and by this one so far.
     spent_before: Spend,
     spent: Spend,
@@ -315,6 +317,7 @@ impl Worker {
             tokens: None,
             session: None,
             resuming: opts.resumes.clone(),
+            attempt_resumed: opts.resumes.is_some(),
             spent_before: Default::default(),
             spent: Default::default(),
             unpriced_said: false,
@@ -374,7 +377,9 @@ impl Worker {
         }
         self.started = now;
         self.last_output = now;
-        self.spec = Some(spec.clone());
+        // Later attempts start from the first one's command line (a resumed
+        // one's is made anew from it each time).
+        self.spec.get_or_insert_with(|| spec.clone());
         self.tokens = Some(tokens);
         self.life.phase = Phase::Running(Running {
             timeout_at: self.opts.timeout.map(|t| now + t),
@@ -977,8 +982,13 @@ impl Worker {
             .find_map(|s| s.tap.take())
             .map(|t| t.reader);
         self.sources.clear();
-        if let Some(session) = self.watch().and_then(|w| w.session()) {
-            self.session = Some(session.to_owned());
+        match self.watch().and_then(|w| w.session()) {
+            Some(session) => self.session = Some(session.to_owned()),
+            // It was to resume a session and never opened it (the CLI had
+            // not saved it: Gemini keeps none when its first request
+            // failed): the next attempt starts anew.
+            None if self.attempt_resumed => self.session = None,
+            None => {}
         }
         self.life.phase = Phase::Settled { exited_at };
         if let Some(reason) = self.retry_reason() {
@@ -1085,6 +1095,7 @@ impl Worker {
             }
         }
         self.attempt += 1;
+        self.attempt_resumed = resumes.is_some();
         self.resuming = resumes;
         self.final_watch = None;
         if let Err(e) = self.launch(&spec, registry, tokens, out) {
