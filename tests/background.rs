@@ -39,8 +39,7 @@ fn fake_claude_with_a_pause(transcript: &str, pause_s: f64) -> PathBuf {
         dir.join("after.jsonl").display()
     );
     let path = dir.join("claude");
-    std::fs::write(&path, script).unwrap();
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    executable(&path, &script);
     path
 }
 
@@ -112,23 +111,11 @@ fn a_settled_run_that_lingers_is_still_ended() {
     assert_eq!(run.exit().agent_result.as_deref(), Some("ok"));
 }
 
-fn claude_cli() -> Option<PathBuf> {
-    let ci = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/node/node_modules/.bin/claude");
-    std::env::var_os("SC_CLAUDE")
-        .map(PathBuf::from)
-        .or_else(|| ci.exists().then_some(ci))
-}
-
 /// The real Claude Code, a background shell that outlives the grace: the
 /// shell's work and the agent's final answer reach the stream.
 #[test]
 fn real_claude_code_with_a_background_shell_runs_to_its_end() {
-    let Some(claude) = claude_cli() else {
-        assert!(
-            std::env::var_os("SC_REQUIRE_AGENT_CLIS").is_none(),
-            "Claude Code is not installed: run .ci/run, or set SC_CLAUDE"
-        );
-        eprintln!("skipped: Claude Code not installed");
+    let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
         return;
     };
     const FINAL: &str = "The background job wrote its file.";
@@ -156,30 +143,13 @@ fn real_claude_code_with_a_background_shell_runs_to_its_end() {
         })
     });
     let dir = temp_dir("claude-background");
-    let home = dir.join("home");
-    std::fs::create_dir_all(&home).unwrap();
     let ran = run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_sc-spawn"))
-            .args([
-                "--kind",
-                "claude-code",
-                "--role",
-                "bug-fixer",
-                "--timeout",
-                "120",
-            ])
-            .args(["--agent-exit-grace", "1"])
+        sc_spawn_claude(&claude, &mock.url(), &dir)
+            .args(["--role", "bug-fixer", "--agent-exit-grace", "1"])
             .args([
                 "--prompt",
                 "Run the slow job in the background, then report.",
-            ])
-            .arg("--cwd")
-            .arg(&dir)
-            .env("SC_CLAUDE", &claude)
-            .env("ANTHROPIC_BASE_URL", mock.url())
-            .env("ANTHROPIC_API_KEY", "sk-ant-test-key-for-the-mock")
-            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            .env("HOME", &home),
+            ]),
         Vec::new(),
     );
     let run = Captured::parse(&ran.stdout);

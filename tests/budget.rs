@@ -2,7 +2,6 @@
 //! its budget stops, and a model without a known price is said.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sc_events::{Body, Event, Task, to_line};
 
@@ -13,8 +12,7 @@ use crate::util::*;
 fn fake_agent(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
     let body: String = lines.iter().map(|l| format!("echo '{l}'\n")).collect();
     let path = dir.join(name);
-    std::fs::write(&path, format!("#!/bin/sh\n{body}exec sleep 30\n")).unwrap();
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    executable(&path, &format!("#!/bin/sh\n{body}exec sleep 30\n"));
     path
 }
 
@@ -155,24 +153,12 @@ fn a_plan_that_spends_its_budget_ends_its_workers_and_skips_the_rest() {
     assert!(ran.stderr.contains("budget"), "{}", ran.stderr);
 }
 
-fn claude_cli() -> Option<PathBuf> {
-    let ci = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/node/node_modules/.bin/claude");
-    std::env::var_os("SC_CLAUDE")
-        .map(PathBuf::from)
-        .or_else(|| ci.exists().then_some(ci))
-}
-
 /// The real Claude Code: its first message's usage (the mock's model,
 /// claude-sonnet-4-5) crosses a tiny cap while its tool runs; sc ends it
 /// mid-run, and says so.
 #[test]
 fn real_claude_code_is_ended_when_its_usage_crosses_the_cap() {
-    let Some(claude) = claude_cli() else {
-        assert!(
-            std::env::var_os("SC_REQUIRE_AGENT_CLIS").is_none(),
-            "Claude Code is not installed: run .ci/run, or set SC_CLAUDE"
-        );
-        eprintln!("skipped: Claude Code not installed");
+    let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
         return;
     };
     let mock = MockModel::scripted(vec![
@@ -189,27 +175,11 @@ fn real_claude_code_is_ended_when_its_usage_crosses_the_cap() {
         },
     ]);
     let dir = temp_dir("claude-budget");
-    let home = dir.join("home");
-    std::fs::create_dir_all(&home).unwrap();
     let ran = run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_sc-spawn"))
-            .args([
-                "--kind",
-                "claude-code",
-                "--role",
-                "bug-fixer",
-                "--timeout",
-                "120",
-            ])
+        sc_spawn_claude(&claude, &mock.url(), &dir)
+            .args(["--role", "bug-fixer"])
             .args(["--max-cost-usd", "0.005", "--kill-grace", "1"])
-            .args(["--prompt", "Run the long job."])
-            .arg("--cwd")
-            .arg(&dir)
-            .env("SC_CLAUDE", &claude)
-            .env("ANTHROPIC_BASE_URL", mock.url())
-            .env("ANTHROPIC_API_KEY", "sk-ant-test-key-for-the-mock")
-            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            .env("HOME", &home),
+            .args(["--prompt", "Run the long job."]),
         Vec::new(),
     );
     let run = Captured::parse(&ran.stdout);

@@ -13,33 +13,11 @@ use crate::mock_model::{DELTAS, FINAL_TEXT, MockModel, TOOL_COMMAND};
 use crate::util::*;
 
 /// The installed CLI: $SC_CLAUDE, .ci/run's install, or PATH.
-fn claude() -> Option<PathBuf> {
-    if let Some(path) = std::env::var_os("SC_CLAUDE") {
-        return Some(path.into());
-    }
-    let ci = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/node/node_modules/.bin/claude");
-    if ci.exists() {
-        return Some(ci);
-    }
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("claude"))
-            .find(|p| p.is_file())
-    })
-}
-
 #[test]
 fn real_claude_code_streams_live_and_runs_a_real_tool() {
-    let Some(claude) = claude() else {
-        // CI installs the CLI and sets SC_REQUIRE_AGENT_CLIS: there, a
-        // missing CLI fails; on a developer's machine without npm it is said.
-        assert!(
-            std::env::var_os("SC_REQUIRE_AGENT_CLIS").is_none(),
-            "Claude Code is not installed: run .ci/run, or set SC_CLAUDE"
-        );
-        eprintln!(
-            "skipped: Claude Code not installed (npm install @anthropic-ai/claude-code, or set SC_CLAUDE)"
-        );
+    // CI installs the CLI and sets SC_REQUIRE_AGENT_CLIS: there, a missing
+    // CLI fails; on a developer's machine without npm it is said.
+    let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
         return;
     };
     let mock = MockModel::start();
@@ -272,7 +250,8 @@ fn demo_script(id: &str) -> Vec<crate::mock_model::Turn> {
 #[test]
 #[ignore = "records demo/claude-code/*.ndjson with the real Claude Code CLI; run by hand"]
 fn record_the_demo() {
-    let claude = claude().expect("Claude Code installed (.ci/run, or SC_CLAUDE)");
+    let claude =
+        agent_cli("claude", "SC_CLAUDE").expect("Claude Code installed (.ci/run, or SC_CLAUDE)");
     let app = PathBuf::from(DEMO_APP);
     let _ = std::fs::remove_dir_all(&app);
     std::fs::create_dir_all(app.join("src")).unwrap();

@@ -1,7 +1,6 @@
 //! The real Codex and Gemini CLIs (from the npm registry; .ci/run installs
 //! them) through sc-spawn, offline, against the tests' mock model servers.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use sc_events::Body;
@@ -12,23 +11,53 @@ use crate::mock_model::{
 };
 use crate::util::*;
 
-/// An installed CLI: $VARIABLE, .ci/run's install, or PATH; None (said) on
-/// a machine without it, a failure in CI.
-fn installed(name: &str, variable: &str) -> Option<PathBuf> {
-    let found = std::env::var_os(variable).map(PathBuf::from).or_else(|| {
-        let ci = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join(".ci/node/node_modules/.bin")
-            .join(name);
-        ci.exists().then_some(ci)
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("SC_REQUIRE_AGENT_CLIS").is_none(),
-            "{name} is not installed: run .ci/run, or set {variable}"
-        );
-        eprintln!("skipped: {name} not installed (set {variable})");
-    }
-    found
+/// sc-spawn running the real Codex against the mock Responses API on
+/// `port`, in `dir`, with a CODEX_HOME of its own there; the CLI's own
+/// retries off, so that what sc sees is what the API said.
+fn sc_spawn_codex(codex: &std::path::Path, port: u16, dir: &std::path::Path) -> Command {
+    let home = dir.join("codex-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let provider = format!(
+        "model_providers.mock={{name=\"mock\",base_url=\"http://127.0.0.1:{port}/v1\",wire_api=\"responses\",request_max_retries=0,stream_max_retries=0}}"
+    );
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sc-spawn"));
+    command
+        .args(["--kind", "codex", "--timeout", "120"])
+        .args(["--agent-arg=-m", "--agent-arg=gpt-5.5"])
+        .args([
+            "--agent-arg=-c",
+            "--agent-arg=model_provider=mock",
+            "--agent-arg=-c",
+        ])
+        .arg(format!("--agent-arg={provider}"))
+        .arg("--cwd")
+        .arg(dir)
+        .env("SC_CODEX", codex)
+        .env("CODEX_HOME", &home);
+    command
+}
+
+/// sc-spawn running the real Gemini CLI against the mock Gemini API on
+/// `port`, in `dir`, with a home of its own there.
+fn sc_spawn_gemini(gemini: &std::path::Path, port: u16, dir: &std::path::Path) -> Command {
+    let home = dir.join("gemini-home");
+    std::fs::create_dir_all(home.join(".gemini")).unwrap();
+    std::fs::write(
+        home.join(".gemini/settings.json"),
+        r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"general":{"enableAutoUpdate":false}}"#,
+    )
+    .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sc-spawn"));
+    command
+        .args(["--kind", "gemini", "--timeout", "120"])
+        .args(["--model", "gemini-2.5-flash", "--agent-arg=--skip-trust"])
+        .arg("--cwd")
+        .arg(dir)
+        .env("SC_GEMINI", gemini)
+        .env("GEMINI_CLI_HOME", &home)
+        .env("GEMINI_API_KEY", "test-key-for-the-mock")
+        .env("GOOGLE_GEMINI_BASE_URL", format!("http://127.0.0.1:{port}"));
+    command
 }
 
 fn annotations(run: &Captured) -> Vec<(f64, Value)> {
@@ -43,43 +72,15 @@ fn annotations(run: &Captured) -> Vec<(f64, Value)> {
 
 #[test]
 fn real_codex_runs_a_real_command_and_reports_its_usage() {
-    let Some(codex) = installed("codex", "SC_CODEX") else {
+    let Some(codex) = agent_cli("codex", "SC_CODEX") else {
         return;
     };
     let mock = MockResponses::start();
     let dir = temp_dir("codex");
-    let home = dir.join("codex-home");
-    std::fs::create_dir_all(&home).unwrap();
-    let provider = format!(
-        "model_providers.mock={{name=\"mock\",base_url=\"http://127.0.0.1:{}/v1\",wire_api=\"responses\"}}",
-        mock.port
-    );
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sc-spawn"));
+    let mut command = sc_spawn_codex(&codex, mock.port, &dir);
     command
-        .args([
-            "--kind",
-            "codex",
-            "--role",
-            "code-generator",
-            "--timeout",
-            "120",
-        ])
-        .args(["--prompt", "Write the marker file."])
-        .args([
-            "--agent-arg=--ephemeral",
-            "--agent-arg=-m",
-            "--agent-arg=gpt-5.5",
-        ])
-        .args([
-            "--agent-arg=-c",
-            "--agent-arg=model_provider=mock",
-            "--agent-arg=-c",
-        ])
-        .arg(format!("--agent-arg={provider}"))
-        .arg("--cwd")
-        .arg(&dir)
-        .env("SC_CODEX", &codex)
-        .env("CODEX_HOME", &home);
+        .args(["--role", "code-generator", "--agent-arg=--ephemeral"])
+        .args(["--prompt", "Write the marker file."]);
     let (run, status) = Live::start_with(&mut command).finish();
     let notes = annotations(&run);
     let describe = notes
@@ -146,41 +147,17 @@ fn real_codex_runs_a_real_command_and_reports_its_usage() {
 
 #[test]
 fn real_gemini_streams_deltas_and_runs_the_command_its_role_allows() {
-    let Some(gemini) = installed("gemini", "SC_GEMINI") else {
+    let Some(gemini) = agent_cli("gemini", "SC_GEMINI") else {
         return;
     };
     let mock = MockGemini::start();
     let dir = temp_dir("gemini");
-    let home = dir.join("gemini-home");
-    std::fs::create_dir_all(home.join(".gemini")).unwrap();
-    std::fs::write(
-        home.join(".gemini/settings.json"),
-        r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"general":{"enableAutoUpdate":false}}"#,
-    )
-    .unwrap();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_sc-spawn"));
+    let mut command = sc_spawn_gemini(&gemini, mock.port, &dir);
     command
-        .args([
-            "--kind",
-            "gemini",
-            "--timeout",
-            "120",
-            "--prompt",
-            "Write the marker file.",
-        ])
-        .args(["--model", "gemini-2.5-flash", "--agent-arg=--skip-trust"])
+        .args(["--prompt", "Write the marker file."])
         // Gemini offers its shell tool headless only in yolo mode: asked
         // for explicitly, as sc requires.
-        .arg("--dangerously-skip-permissions")
-        .arg("--cwd")
-        .arg(&dir)
-        .env("SC_GEMINI", &gemini)
-        .env("GEMINI_CLI_HOME", &home)
-        .env("GEMINI_API_KEY", "test-key-for-the-mock")
-        .env(
-            "GOOGLE_GEMINI_BASE_URL",
-            format!("http://127.0.0.1:{}", mock.port),
-        );
+        .arg("--dangerously-skip-permissions");
     let (run, status) = Live::start_with(&mut command).finish();
     let notes = annotations(&run);
     let describe = notes
@@ -247,54 +224,21 @@ fn real_gemini_streams_deltas_and_runs_the_command_its_role_allows() {
 /// mock sees the first attempt's conversation in the resumed request.
 #[test]
 fn real_codex_retry_resumes_its_session() {
-    let Some(codex) = installed("codex", "SC_CODEX") else {
+    let Some(codex) = agent_cli("codex", "SC_CODEX") else {
         return;
     };
     let mock = MockResponses::unavailable_until_resumed();
     let dir = temp_dir("codex-retry");
-    let home = dir.join("codex-home");
-    std::fs::create_dir_all(&home).unwrap();
-    let provider = format!(
-        "model_providers.mock={{name=\"mock\",base_url=\"http://127.0.0.1:{}/v1\",wire_api=\"responses\",request_max_retries=0,stream_max_retries=0}}",
-        mock.port
-    );
     let ran = run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_sc-spawn"))
-            .args(["--kind", "codex", "--timeout", "120"])
+        sc_spawn_codex(&codex, mock.port, &dir)
             .args(["--retries", "2", "--retry-delay", "0.2"])
-            .args(["--prompt", "Say whether the tests pass."])
-            .args(["--agent-arg=-m", "--agent-arg=gpt-5.5"])
-            .args([
-                "--agent-arg=-c",
-                "--agent-arg=model_provider=mock",
-                "--agent-arg=-c",
-            ])
-            .arg(format!("--agent-arg={provider}"))
-            .arg("--cwd")
-            .arg(&dir)
-            .env("SC_CODEX", &codex)
-            .env("CODEX_HOME", &home),
+            .args(["--prompt", "Say whether the tests pass."]),
         Vec::new(),
     );
     let run = Captured::parse(&ran.stdout);
     let describe = String::from_utf8_lossy(&ran.stdout).into_owned();
-    let retries: Vec<&sc_events::Retry> = run
-        .events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Retry(r) => Some(r),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(retries.len(), 1, "{describe}");
-    let starts: Vec<&sc_events::Start> = run
-        .events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Start(s) => Some(s),
-            _ => None,
-        })
-        .collect();
+    assert_eq!(retries_of(&run).len(), 1, "{describe}");
+    let starts = starts_of(&run);
     let session = starts[1]
         .resumes
         .clone()
@@ -323,45 +267,20 @@ fn real_codex_retry_resumes_its_session() {
 /// succeeds.
 #[test]
 fn real_gemini_retry_starts_anew_when_its_session_was_never_saved() {
-    let Some(gemini) = installed("gemini", "SC_GEMINI") else {
+    let Some(gemini) = agent_cli("gemini", "SC_GEMINI") else {
         return;
     };
     let mock = MockGemini::unavailable_until_resumed();
     let dir = temp_dir("gemini-retry");
-    let home = dir.join("gemini-home");
-    std::fs::create_dir_all(home.join(".gemini")).unwrap();
-    std::fs::write(
-        home.join(".gemini/settings.json"),
-        r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"general":{"enableAutoUpdate":false}}"#,
-    )
-    .unwrap();
     let ran = run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_sc-spawn"))
-            .args(["--kind", "gemini", "--timeout", "120"])
+        sc_spawn_gemini(&gemini, mock.port, &dir)
             .args(["--retries", "3", "--retry-delay", "0.2"])
-            .args(["--prompt", "Say whether the tests pass."])
-            .args(["--model", "gemini-2.5-flash", "--agent-arg=--skip-trust"])
-            .arg("--cwd")
-            .arg(&dir)
-            .env("SC_GEMINI", &gemini)
-            .env("GEMINI_CLI_HOME", &home)
-            .env("GEMINI_API_KEY", "test-key-for-the-mock")
-            .env(
-                "GOOGLE_GEMINI_BASE_URL",
-                format!("http://127.0.0.1:{}", mock.port),
-            ),
+            .args(["--prompt", "Say whether the tests pass."]),
         Vec::new(),
     );
     let run = Captured::parse(&ran.stdout);
     let describe = String::from_utf8_lossy(&ran.stdout).into_owned();
-    let starts: Vec<&sc_events::Start> = run
-        .events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Start(s) => Some(s),
-            _ => None,
-        })
-        .collect();
+    let starts = starts_of(&run);
     assert_eq!(starts.len(), 3, "{describe}");
     assert!(
         starts[1].resumes.is_some(),

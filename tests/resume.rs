@@ -100,18 +100,16 @@ fn a_cut_off_agent_task_resumes_its_session() {
     let fake = dir.join("claude");
     // The fake agent says its session, records how it was called, and
     // finishes only when called to resume.
-    std::fs::write(
+    executable(
         &fake,
-        format!(
+        &format!(
             "#!/bin/sh\necho \"$*\" >> {log}\n\
              echo '{{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s-77\",\"model\":\"m\"}}'\n\
              case \"$*\" in *--resume*) ;; *) exec sleep 30;; esac\n\
              echo '{{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"done\",\"num_turns\":1,\"total_cost_usd\":0.01}}'\n",
             log = argv_log.display()
         ),
-    )
-    .unwrap();
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    );
     let plan = to_line(&Event::new(
         "fix",
         0,

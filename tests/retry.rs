@@ -1,36 +1,15 @@
 //! Retries: a failed attempt that may pass runs again, visibly, and an
 //! agent's retry resumes its session instead of paying for the work twice.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use nix::sys::signal::Signal;
-use sc_events::{Body, Event, Task, to_line};
+use sc_events::{Event, Task, to_line};
 
 use crate::mock_model::{MockModel, Reply, Turn};
 use crate::util::*;
-
-fn retries_of(run: &Captured) -> Vec<&sc_events::Retry> {
-    run.events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Retry(r) => Some(r),
-            _ => None,
-        })
-        .collect()
-}
-
-fn starts_of(run: &Captured) -> Vec<&sc_events::Start> {
-    run.events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Start(s) => Some(s),
-            _ => None,
-        })
-        .collect()
-}
 
 /// A shell command that fails the first time (it leaves a mark) and
 /// succeeds the next.
@@ -153,24 +132,12 @@ fn an_interrupt_while_waiting_to_retry_ends_the_worker() {
     assert_eq!(status.code(), Some(4));
 }
 
-fn claude_cli() -> Option<PathBuf> {
-    let ci = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".ci/node/node_modules/.bin/claude");
-    std::env::var_os("SC_CLAUDE")
-        .map(PathBuf::from)
-        .or_else(|| ci.exists().then_some(ci))
-}
-
 /// The real Claude Code against a model API that is overloaded (529) for
 /// the first attempt: sc-spawn retries, the retry resumes the session
 /// (the mock sees the earlier conversation), and the task succeeds.
 #[test]
 fn real_claude_code_retry_resumes_the_session_after_an_overloaded_api() {
-    let Some(claude) = claude_cli() else {
-        assert!(
-            std::env::var_os("SC_REQUIRE_AGENT_CLIS").is_none(),
-            "Claude Code is not installed: run .ci/run, or set SC_CLAUDE"
-        );
-        eprintln!("skipped: Claude Code not installed");
+    let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
         return;
     };
     const PROMPT: &str = "Count the files in this directory, then say how many.";
@@ -190,22 +157,12 @@ fn real_claude_code_retry_resumes_the_session_after_an_overloaded_api() {
         })
     });
     let dir = temp_dir("claude-retry");
-    let home = dir.join("home");
-    std::fs::create_dir_all(&home).unwrap();
     let ran = run_bounded(
-        Command::new(env!("CARGO_BIN_EXE_sc-spawn"))
-            .args(["--kind", "claude-code", "--timeout", "120"])
+        sc_spawn_claude(&claude, &mock.url(), &dir)
             .args(["--retries", "2", "--retry-delay", "0.2"])
             .args(["--prompt", PROMPT])
-            .arg("--cwd")
-            .arg(&dir)
-            .env("SC_CLAUDE", &claude)
-            .env("ANTHROPIC_BASE_URL", mock.url())
-            .env("ANTHROPIC_API_KEY", "sk-ant-test-key-for-the-mock")
-            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
             // The CLI's own retries would wait minutes on an overloaded API.
-            .env("CLAUDE_CODE_MAX_RETRIES", "0")
-            .env("HOME", &home),
+            .env("CLAUDE_CODE_MAX_RETRIES", "0"),
         Vec::new(),
     );
     let run = Captured::parse(&ran.stdout);

@@ -493,3 +493,77 @@ pub fn run_bounded(command: &mut Command, input: Vec<u8>) -> Ran {
         status,
     }
 }
+
+/// An installed agent CLI: $VARIABLE, .ci/run's install (.ci/node), or
+/// PATH; None (said on stderr) on a machine without it, and a failure
+/// where CI requires the CLIs (SC_REQUIRE_AGENT_CLIS).
+pub fn agent_cli(name: &str, variable: &str) -> Option<PathBuf> {
+    let found = std::env::var_os(variable).map(PathBuf::from).or_else(|| {
+        let ci = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join(".ci/node/node_modules/.bin")
+            .join(name);
+        if ci.exists() {
+            return Some(ci);
+        }
+        std::env::var_os("PATH").and_then(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .find(|p| p.is_file())
+        })
+    });
+    if found.is_none() {
+        assert!(
+            std::env::var_os("SC_REQUIRE_AGENT_CLIS").is_none(),
+            "{name} is not installed: run .ci/run, or set {variable}"
+        );
+        eprintln!("skipped: {name} not installed (npm install it, or set {variable})");
+    }
+    found
+}
+
+/// sc-spawn running the real Claude Code (`claude`) offline against the
+/// mock model at `url`, in `dir`, with a HOME of its own there.
+pub fn sc_spawn_claude(claude: &std::path::Path, url: &str, dir: &std::path::Path) -> Command {
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).expect("a HOME for the CLI");
+    let mut command = sc_spawn();
+    command
+        .args(["--kind", "claude-code", "--timeout", "120"])
+        .arg("--cwd")
+        .arg(dir)
+        .env("SC_CLAUDE", claude)
+        .env("ANTHROPIC_BASE_URL", url)
+        .env("ANTHROPIC_API_KEY", "sk-ant-test-key-for-the-mock")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .env("HOME", &home);
+    command
+}
+
+/// Write an executable shell script.
+pub fn executable(path: &std::path::Path, script: &str) {
+    std::fs::write(path, script).expect("write the script");
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("make it executable");
+}
+
+/// The stream's `start` events' bodies, in order.
+pub fn starts_of(run: &Captured) -> Vec<&Start> {
+    run.events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Start(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The stream's `retry` events' bodies, in order.
+pub fn retries_of(run: &Captured) -> Vec<&sc_events::Retry> {
+    run.events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Retry(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}

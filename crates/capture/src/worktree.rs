@@ -55,6 +55,19 @@ fn branch_for(id: &str) -> String {
     format!("sc/{}", clean.trim_matches(|c| c == '/' || c == '.'))
 }
 
+/// Where `cwd` is inside the repository at `top` (the worker's directory
+/// in its worktree is the same place).
+fn place_in(cwd: &Path, top: &Path) -> PathBuf {
+    cwd.canonicalize()
+        .ok()
+        .and_then(|c| {
+            c.strip_prefix(top.canonicalize().ok()?)
+                .ok()
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or_default()
+}
+
 /// Make a worktree for worker `id`, for work in `cwd` (inside a git
 /// repository), branching from `base` (a branch) or HEAD.
 pub fn create(cwd: &Path, id: &str, base: Option<&str>) -> Result<Worktree, String> {
@@ -65,15 +78,7 @@ pub fn create(cwd: &Path, id: &str, base: Option<&str>) -> Result<Worktree, Stri
         )
     })?);
     let git_dir = PathBuf::from(git(&top, &["rev-parse", "--absolute-git-dir"])?);
-    let inside = cwd
-        .canonicalize()
-        .ok()
-        .and_then(|c| {
-            c.strip_prefix(top.canonicalize().ok()?)
-                .ok()
-                .map(Path::to_path_buf)
-        })
-        .unwrap_or_default();
+    let inside = place_in(cwd, &top);
     let base = match base {
         Some(branch) => branch.to_owned(),
         None => git(&top, &["rev-parse", "HEAD"])
@@ -131,15 +136,7 @@ pub fn reuse(cwd: &Path, branch: &str) -> Result<Worktree, String> {
             &format!("refs/heads/{branch}"),
         ],
     )?;
-    let inside = cwd
-        .canonicalize()
-        .ok()
-        .and_then(|c| {
-            c.strip_prefix(top.canonicalize().ok()?)
-                .ok()
-                .map(Path::to_path_buf)
-        })
-        .unwrap_or_default();
+    let inside = place_in(cwd, &top);
     let path = git_dir.join("sc-worktrees").join(branch.replace('/', "-"));
     if !path.join(".git").exists() {
         let _ = git(&top, &["worktree", "prune"]);
