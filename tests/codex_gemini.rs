@@ -238,25 +238,8 @@ fn real_codex_retry_resumes_its_session() {
     let run = Captured::parse(&ran.stdout);
     let describe = String::from_utf8_lossy(&ran.stdout).into_owned();
     assert_eq!(retries_of(&run).len(), 1, "{describe}");
-    let starts = starts_of(&run);
-    let session = starts[1]
-        .resumes
-        .clone()
-        .expect("the retry resumes a session");
-    assert!(
-        starts[1].argv.iter().any(|a| a == "resume") && starts[1].argv.contains(&session),
-        "{:?}",
-        starts[1].argv
-    );
     let requests = mock.requests.lock().unwrap().clone();
-    let resumed = requests
-        .iter()
-        .rfind(|b| b.contains("previous attempt"))
-        .expect("a resumed request");
-    assert!(
-        resumed.matches("Say whether the tests pass").count() >= 2,
-        "the first attempt's conversation is not in the resumed request: {resumed}"
-    );
+    assert_resumed(&run, &requests, "resume", "Say whether the tests pass");
     assert_eq!(run.exit().code, Some(0), "{describe}");
     assert_eq!(run.exit().agent_result.as_deref(), Some("ok"));
 }

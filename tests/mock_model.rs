@@ -294,19 +294,9 @@ impl MockResponses {
     /// `previous attempt` (sc-spawn's resumed retry), then says RESUMED.
     pub fn unavailable_until_resumed() -> MockResponses {
         let (port, requests) = listen(|stream, seen| {
-            let mut reader = BufReader::new(stream.try_clone()?);
-            let mut writer = stream;
-            let Some((request_line, body)) = read_request(&mut reader)? else {
+            let Some((mut writer, body)) = responses_request(stream, seen)? else {
                 return Ok(());
             };
-            if !(request_line.starts_with("POST") && request_line.contains("/responses")) {
-                write!(
-                    writer,
-                    "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
-                )?;
-                return Ok(());
-            }
-            seen.lock().unwrap().push(body.clone());
             if !body.contains("previous attempt") {
                 let reply = r#"{"error":{"message":"Service Unavailable","type":"server_error"}}"#;
                 write!(
@@ -377,20 +367,32 @@ fn read_request(reader: &mut impl BufRead) -> std::io::Result<Option<(String, St
     )))
 }
 
-fn serve_responses(stream: TcpStream, seen: &Mutex<Vec<String>>) -> std::io::Result<()> {
+/// Read a request to the Responses API: the stream to answer on and its
+/// body (kept in `seen`); other requests get a 404 and None.
+fn responses_request(
+    stream: TcpStream,
+    seen: &Mutex<Vec<String>>,
+) -> std::io::Result<Option<(TcpStream, String)>> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
     let Some((request_line, body)) = read_request(&mut reader)? else {
-        return Ok(());
+        return Ok(None);
     };
     if !(request_line.starts_with("POST") && request_line.contains("/responses")) {
         write!(
             writer,
             "HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
         )?;
-        return Ok(());
+        return Ok(None);
     }
     seen.lock().unwrap().push(body.clone());
+    Ok(Some((writer, body)))
+}
+
+fn serve_responses(stream: TcpStream, seen: &Mutex<Vec<String>>) -> std::io::Result<()> {
+    let Some((mut writer, body)) = responses_request(stream, seen)? else {
+        return Ok(());
+    };
     write!(
         writer,
         "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"

@@ -175,27 +175,8 @@ fn real_claude_code_retry_resumes_the_session_after_an_overloaded_api() {
         "{}",
         retries[0].reason
     );
-    let starts = starts_of(&run);
-    let session = starts[1]
-        .resumes
-        .clone()
-        .expect("the retry resumes a session");
-    assert!(
-        starts[1].argv.iter().any(|a| a == "--resume") && starts[1].argv.contains(&session),
-        "{:?}",
-        starts[1].argv
-    );
-    // The resumed request carries the first attempt's conversation.
     let requests = mock.requests.lock().unwrap().clone();
-    let resumed = requests
-        .iter()
-        .rfind(|b| b.contains("previous attempt"))
-        .expect("a resumed request");
-    // The first attempt's message, and the retry's, which restates it.
-    assert!(
-        resumed.matches("Count the files").count() >= 2,
-        "the earlier conversation is not in the resumed request: {resumed}"
-    );
+    assert_resumed(&run, &requests, "--resume", "Count the files");
     let exit = run.exit();
     assert_eq!(exit.code, Some(0), "{}", describe());
     assert_eq!(exit.agent_result.as_deref(), Some("ok"));

@@ -567,3 +567,28 @@ pub fn retries_of(run: &Captured) -> Vec<&sc_events::Retry> {
         })
         .collect()
 }
+
+/// A retried agent resumed its session: the second attempt's `start` says
+/// which, its command line carries `flag` and the session id, and the
+/// model saw the first attempt's conversation (`asked`, the task, in the
+/// resumed request beside the retry's restatement of it).
+pub fn assert_resumed(run: &Captured, requests: &[String], flag: &str, asked: &str) {
+    let starts = starts_of(run);
+    let session = starts
+        .get(1)
+        .and_then(|s| s.resumes.clone())
+        .expect("the retry resumes a session");
+    assert!(
+        starts[1].argv.iter().any(|a| a == flag) && starts[1].argv.contains(&session),
+        "{:?}",
+        starts[1].argv
+    );
+    let resumed = requests
+        .iter()
+        .rfind(|b| b.contains("previous attempt"))
+        .expect("a resumed request");
+    assert!(
+        resumed.matches(asked).count() >= 2,
+        "the first attempt's conversation is not in the resumed request: {resumed}"
+    );
+}
