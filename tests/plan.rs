@@ -354,22 +354,26 @@ fn sc_plan_chooses_roles_and_explains() {
     assert_eq!(
         tasks,
         [
-            ("code".into(), Some("code-generator".into()), vec![]),
             (
-                "tests".into(),
-                Some("test-specialist".into()),
-                vec!["code".into()]
+                "oauth2-authentication".into(),
+                Some("code-generator".into()),
+                vec![]
             ),
             (
-                "docs".into(),
+                "oauth2-authentication-tests".into(),
+                Some("test-specialist".into()),
+                vec!["oauth2-authentication".into()]
+            ),
+            (
+                "oauth2-authentication-docs".into(),
                 Some("documentation-specialist".into()),
-                vec!["tests".into()]
+                vec!["oauth2-authentication".into()]
             ),
         ]
     );
     let why = String::from_utf8(out.stderr).unwrap();
     assert!(
-        why.contains("tests (test-specialist): the task asks for tests"),
+        why.contains("oauth2-authentication-tests (test-specialist): it asks for tests"),
         "{why}"
     );
 
@@ -409,7 +413,8 @@ fn sc_plan_reads_the_task_on_stdin_and_a_roles_file() {
     let Body::Task(task) = &plan.events[0].body else {
         panic!()
     };
-    assert_eq!((task.id.as_str(), task.timeout_s), ("repair", Some(42.0)));
+    // The id names the subject; the role's timeout and limits come from the file.
+    assert_eq!((task.id.as_str(), task.timeout_s), ("exporter", Some(42.0)));
     assert_eq!(task.limits.as_ref().and_then(|l| l.nice), Some(7));
     assert_eq!(
         task.prompt.as_deref(),
@@ -495,11 +500,11 @@ fn the_demo_runs_the_whole_pipeline_without_an_agent_cli() {
     let shown = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{shown}");
     assert!(
-        shown.contains("[code] ⚙ Write: /tmp/sc-demo-app/src/oauth2.rs"),
+        shown.contains("[oauth2-authentication] ⚙ Write: /tmp/sc-demo-app/src/oauth2.rs"),
         "{shown}"
     );
     assert!(
-        shown.contains("[tests] ⚙ Bash: cargo test --offline"),
+        shown.contains("[oauth2-authentication-tests] ⚙ Bash: cargo test --offline"),
         "{shown}"
     );
     assert!(shown.contains("3 workers, 3 ok"), "{shown}");

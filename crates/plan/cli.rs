@@ -88,6 +88,12 @@ pub struct Cli {
     #[arg(long)]
     pub demo: bool,
 
+    /// The whole task this one is a part of (a meta-orchestrator's part
+    /// plans itself with it): every prompt carries it, so that no agent
+    /// receives a fragment
+    #[arg(long, value_name = "TASK")]
+    pub within: Option<String>,
+
     /// Write generated documentation to stdout and exit
     #[arg(long, value_enum, hide = true)]
     pub generate: Option<Generate>,

@@ -63,6 +63,7 @@ pub fn run(cli: Cli) -> i32 {
     } else {
         let options = PlanOptions {
             demo: cli.demo,
+            within: cli.within.clone(),
             kind: if cli.demo {
                 "claude-code".into()
             } else {
@@ -123,7 +124,7 @@ const RECORDINGS: [(&str, &[u8]); 3] = [
     ("docs", include_bytes!("../../demo/claude-code/docs.ndjson")),
 ];
 
-/// Point every agent task at a recording (by its role's task id; the
+/// Point every agent task at a recording (by its role; the
 /// code-generator's for roles without one of their own).
 fn use_recordings(plan: &mut Plan) -> Result<(), String> {
     let dir = recordings_dir();
@@ -138,12 +139,13 @@ fn use_recordings(plan: &mut Plan) -> Result<(), String> {
         if task.kind.as_deref() == Some("sc") {
             continue; // a part plans itself, with --demo too
         }
-        let base = task.id.split('-').next().unwrap_or("code");
-        let name = RECORDINGS
-            .iter()
-            .map(|(n, _)| *n)
-            .find(|n| *n == base)
-            .unwrap_or("code");
+        // By role: the code-generator's, the test-specialist's, the
+        // documentation-specialist's; the code-generator's for the others.
+        let name = match task.role.as_deref() {
+            Some("test-specialist") => "tests",
+            Some("documentation-specialist") => "docs",
+            _ => "code",
+        };
         task.replay = Some(
             dir.join(format!("{name}.ndjson"))
                 .to_string_lossy()

@@ -28,6 +28,9 @@ pub struct PlanOptions {
     pub sc_spawn: String,
     /// `--demo`: a part's own plan replays recordings too.
     pub demo: bool,
+    /// `--within`: the whole task this one is a part of, which every prompt
+    /// carries.
+    pub within: Option<String>,
 }
 
 /// A plan, and why it is so.
@@ -69,24 +72,46 @@ pub fn plan(task: &str, opts: &PlanOptions) -> Result<Plan, String> {
             .collect::<Result<_, String>>()?,
         None => pick_roles(task),
     };
+    // Ids name the subject (`json-encoder`); the followers add their
+    // role's id (`json-encoder-tests`). Without a subject, the role's id.
+    let subject = slug(&detect::subject(task));
+    let subject = (subject != "task").then_some(subject);
     let mut tasks: Vec<Task> = Vec::new();
     let mut explanation = Vec::new();
-    for pick in &picks {
+    for (i, pick) in picks.iter().enumerate() {
         let role = opts.catalogue.get(&pick.role).ok_or_else(|| {
             format!(
                 "the roles file has no `{}` role, which this task needs",
                 pick.role
             )
         })?;
-        let id = unique_id(&role.id, &tasks);
-        let prompt = match tasks.first() {
+        let wanted = match (&subject, i, opts.roles.is_some()) {
+            (Some(subject), 0, false) => subject.clone(),
+            (Some(subject), _, false) => format!("{subject}-{}", role.id),
+            _ => role.id.clone(),
+        };
+        let id = unique_id(&wanted, &tasks);
+        // Every prompt keeps the user's whole sentence (and, for a part,
+        // the sentence it came from).
+        let whole = match &opts.within {
+            Some(within) => format!("{task} (part of: {within})"),
             None => task.to_owned(),
+        };
+        let prompt = match tasks.first() {
+            None => whole,
             Some(first) => format!(
-                "{} the work of task `{}` for this task: {task}",
+                "{} the work of task `{}` for this task: {whole}",
                 role.ask, first.id
             ),
         };
-        let depends_on = tasks.last().map(|t| vec![t.id.clone()]).unwrap_or_default();
+        // Followers run as early as they can: tests and documentation both
+        // need the lead's work, not each other's. Roles given with --roles
+        // run in the order given.
+        let depends_on = match (opts.roles.is_some(), tasks.first(), tasks.last()) {
+            (true, _, Some(last)) => vec![last.id.clone()],
+            (false, Some(first), _) => vec![first.id.clone()],
+            _ => Vec::new(),
+        };
         explanation.push(format!("{id} ({}): {}", role.name, pick.why));
         tasks.push(role_task(role, id, prompt, depends_on, &opts.kind));
     }
@@ -123,13 +148,16 @@ fn plan_parts(task: &str, parts: &detect::Parts, opts: &PlanOptions) -> Plan {
         parts.parts.len()
     )];
     for part in &parts.parts {
+        // The part plans itself, with the sentence it came from: no agent
+        // gets a fragment.
         let part_task = parts.task(part);
         let id = unique_id(&slug(part), &tasks);
         let command = format!(
-            "{}{} --kind {} -- {} | {}",
+            "{}{} --kind {} --within {} -- {} | {}",
             shell_quote(&opts.sc_plan),
             if opts.demo { " --demo" } else { "" },
             shell_quote(&opts.kind),
+            shell_quote(task),
             shell_quote(&part_task),
             shell_quote(&opts.sc_spawn)
         );
@@ -140,7 +168,7 @@ fn plan_parts(task: &str, parts: &detect::Parts, opts: &PlanOptions) -> Plan {
             id,
             role: Some("meta-orchestrator".into()),
             kind: Some("sc".into()),
-            prompt: Some(part_task),
+            prompt: Some(format!("{part_task} (part of: {task})")),
             argv: Some(vec!["sh".into(), "-c".into(), command]),
             timeout_s: Some(meta.map_or(7200.0, |m| m.timeout_s)),
             depends_on: Vec::new(),
@@ -225,6 +253,7 @@ mod tests {
             sc_plan: "sc-plan".into(),
             sc_spawn: "sc-spawn".into(),
             demo: false,
+            within: None,
         }
     }
 
@@ -240,12 +269,20 @@ mod tests {
             .iter()
             .map(|t| (t.id.as_str(), t.depends_on.clone()))
             .collect();
+        // Ids name the subject; the documentation needs the code, not the
+        // tests, so it runs beside them.
         assert_eq!(
             ids,
             [
-                ("code", vec![]),
-                ("tests", vec!["code".into()]),
-                ("docs", vec!["tests".into()])
+                ("oauth2-authentication", vec![]),
+                (
+                    "oauth2-authentication-tests",
+                    vec!["oauth2-authentication".into()]
+                ),
+                (
+                    "oauth2-authentication-docs",
+                    vec!["oauth2-authentication".into()]
+                )
             ]
         );
         for task in &plan.tasks {
@@ -303,7 +340,7 @@ mod tests {
         assert_eq!(reset.timeout_s, Some(7200.0));
         assert_eq!(
             reset.argv.as_ref().unwrap()[2],
-            "sc-plan --kind claude-code -- 'Implement password reset with tests' | sc-spawn"
+            "sc-plan --kind claude-code --within 'Implement login, password reset and audit logging, each with tests' -- 'Implement password reset with tests' | sc-spawn"
         );
         assert!(reset.depends_on.is_empty());
     }
