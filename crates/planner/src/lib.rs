@@ -9,6 +9,7 @@
 
 pub mod detect;
 pub mod roles;
+pub mod validate;
 
 use sc_events::Task;
 
@@ -118,7 +119,13 @@ pub fn plan(task: &str, opts: &PlanOptions) -> Result<Plan, String> {
     Ok(Plan { tasks, explanation })
 }
 
-fn role_task(role: &Role, id: String, prompt: String, depends_on: Vec<String>, kind: &str) -> Task {
+pub(crate) fn role_task(
+    role: &Role,
+    id: String,
+    prompt: String,
+    depends_on: Vec<String>,
+    kind: &str,
+) -> Task {
     Task {
         id,
         role: Some(role.name.clone()),
