@@ -11,6 +11,7 @@ mod hardening;
 mod merge;
 mod mock_model;
 mod plan;
+mod planner;
 mod resume;
 mod retry;
 mod spawn;

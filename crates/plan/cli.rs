@@ -88,6 +88,26 @@ pub struct Cli {
     #[arg(long)]
     pub demo: bool,
 
+    /// Let an agent plan the task: claude-code, codex or gemini, run
+    /// headless and read-only (it may read the repository, never change
+    /// it), given the role catalogue and the plan's schema. Its run is part
+    /// of the stream (worker `planner`: its text, its cost); what it proposes
+    /// is checked (known roles, unique ids, dependencies that exist and form
+    /// no cycle, prompts that keep the task; timeouts and grants are the
+    /// roles'). When it fails or proposes an unsound plan, sc-plan says why
+    /// (an `error` event, and on stderr) and uses the rule planner
+    #[arg(long, value_name = "KIND", value_parser = ["claude-code", "codex", "gemini"])]
+    pub planner: Option<String>,
+
+    /// With --planner: fail (exit 1) instead of falling back to the rule
+    /// planner when the agent's plan cannot be used
+    #[arg(long, requires = "planner")]
+    pub planner_strict: bool,
+
+    /// With --planner: the most the planning run may take, in seconds
+    #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = sc_clikit::parse_secs)]
+    pub planner_timeout: f64,
+
     /// The whole task this one is a part of (a meta-orchestrator's part
     /// plans itself with it): every prompt carries it, so that no agent
     /// receives a fragment

@@ -1,5 +1,6 @@
 //! sc-plan: split a task into role-specialised sub-tasks.
 
+mod agent;
 mod cli;
 mod run;
 

@@ -54,7 +54,33 @@ pub fn run(cli: Cli) -> i32 {
             vec![text.trim().to_owned()]
         };
     }
-    let planned: Result<Plan, String> = if cli.kind == "shell" {
+    // The planning agent's events go out first, as they come.
+    let mut stdout = io::stdout();
+    let mut agent_planned = None;
+    if let (Some(planner), false) = (&cli.planner, cli.kind == "shell" || cli.roles.is_some()) {
+        let sentence = task.join(" ");
+        match crate::agent::plan_with_agent(
+            planner,
+            sentence.trim(),
+            &catalogue,
+            &cli.kind,
+            cli.planner_timeout,
+            &sibling("sc-spawn"),
+            &mut stdout,
+        ) {
+            Ok(plan) => agent_planned = Some(plan),
+            Err(message) if cli.planner_strict => {
+                eprintln!("sc-plan: the {planner} planner's plan cannot be used: {message}");
+                return 1;
+            }
+            Err(message) => eprintln!(
+                "sc-plan: the {planner} planner's plan cannot be used: {message}; planning by the rules instead"
+            ),
+        }
+    }
+    let planned: Result<Plan, String> = if let Some(plan) = agent_planned {
+        Ok(plan)
+    } else if cli.kind == "shell" {
         if task.is_empty() {
             Err("no command lines: with --kind shell each TASK argument is a command".into())
         } else {
@@ -99,7 +125,7 @@ pub fn run(cli: Cli) -> i32 {
     for task in planned.tasks {
         out.extend(to_line(&Event::new(task.id.clone(), 0, ts, task)));
     }
-    match io::stdout().write_all(&out) {
+    match stdout.write_all(&out) {
         Ok(()) => 0,
         // `sc-plan ... | head`: the reader chose to stop.
         Err(e) if e.kind() == io::ErrorKind::BrokenPipe => 0,
