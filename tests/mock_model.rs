@@ -336,6 +336,44 @@ impl MockResponses {
     }
 }
 
+impl MockResponses {
+    /// A Responses API whose every answer is one assistant message of
+    /// `text` (a planner's plan, or anything else).
+    pub fn answering(text: String) -> MockResponses {
+        let (port, requests) = listen(move |stream, seen| {
+            let Some((mut writer, _)) = responses_request(stream, seen)? else {
+                return Ok(());
+            };
+            write!(
+                writer,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
+            )?;
+            let sse = |w: &mut TcpStream, data: serde_json::Value| -> std::io::Result<()> {
+                let kind = data["type"].as_str().unwrap_or("").to_owned();
+                write!(w, "event: {kind}\ndata: {data}\n\n")?;
+                w.flush()
+            };
+            sse(
+                &mut writer,
+                serde_json::json!({"type": "response.created", "response": {"id": "resp_p"}}),
+            )?;
+            sse(
+                &mut writer,
+                serde_json::json!({"type": "response.output_item.done", "output_index": 0,
+                "item": {"type": "message", "role": "assistant", "id": "msg_p",
+                    "content": [{"type": "output_text", "text": text}]}}),
+            )?;
+            sse(
+                &mut writer,
+                serde_json::json!({"type": "response.completed", "response": {"id": "resp_p", "usage": {
+                "input_tokens": 800, "input_tokens_details": {"cached_tokens": 0},
+                "output_tokens": 90, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 890}}}),
+            )
+        });
+        MockResponses { port, requests }
+    }
+}
+
 /// What the mock says to a resumed Codex.
 pub const RESUMED: &str = "Resumed, and done.";
 
@@ -440,6 +478,37 @@ pub const GEMINI_CHUNKS: [&str; 3] = ["Writing ", "the marker ", "now."];
 impl MockGemini {
     pub fn start() -> MockGemini {
         let (port, requests) = listen(serve_gemini);
+        MockGemini { port, requests }
+    }
+
+    /// A Gemini API whose every conversation answer is `text`.
+    pub fn answering(text: String) -> MockGemini {
+        let (port, requests) = listen(move |stream, seen| {
+            let mut reader = BufReader::new(stream.try_clone()?);
+            let mut writer = stream;
+            let Some((request_line, body)) = read_request(&mut reader)? else {
+                return Ok(());
+            };
+            if !request_line.contains(":streamGenerateContent") {
+                let reply = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"ok"}]},"finishReason":"STOP"}]}"#;
+                write!(
+                    writer,
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                    reply.len()
+                )?;
+                return writer.flush();
+            }
+            seen.lock().unwrap().push(body);
+            write!(
+                writer,
+                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
+            )?;
+            let data = serde_json::json!({"candidates": [{"content": {"role": "model", "parts": [{"text": text}]},
+                "index": 0, "finishReason": "STOP"}],
+                "usageMetadata": {"promptTokenCount": 900, "candidatesTokenCount": 30, "totalTokenCount": 930}});
+            write!(writer, "data: {data}\r\n\r\n")?;
+            writer.flush()
+        });
         MockGemini { port, requests }
     }
 

@@ -194,3 +194,138 @@ fn a_planner_that_cannot_run_falls_back() {
     let run = Captured::parse(&ran.stdout);
     assert_eq!(tasks_of(&run)[0].0, "json-encoder");
 }
+
+/// sc-plan with the real Codex as planner, against a Responses API that
+/// answers `text`.
+fn plan_with_codex(text: String, n: &str) -> (Ran, crate::mock_model::MockResponses) {
+    let codex = agent_cli("codex", "SC_CODEX").expect("checked by the caller");
+    let mock = crate::mock_model::MockResponses::answering(text);
+    let dir = temp_dir(&format!("codex-planner-{n}"));
+    let home = dir.join("codex-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let provider = format!(
+        "model_providers.mock={{name=\"mock\",base_url=\"http://127.0.0.1:{}/v1\",wire_api=\"responses\",request_max_retries=0,stream_max_retries=0}}",
+        mock.port
+    );
+    let ran = run_bounded(
+        sc_plan()
+            .args(["--planner", "codex"])
+            .args(["--planner-arg=-m", "--planner-arg=gpt-5.5"])
+            .args([
+                "--planner-arg=-c",
+                "--planner-arg=model_provider=mock",
+                "--planner-arg=-c",
+            ])
+            .arg(format!("--planner-arg={provider}"))
+            .arg(TASK)
+            .current_dir(&dir)
+            .env("SC_CODEX", &codex)
+            .env("CODEX_HOME", &home),
+        Vec::new(),
+    );
+    (ran, mock)
+}
+
+#[test]
+fn real_codex_plans_with_its_output_schema() {
+    if agent_cli("codex", "SC_CODEX").is_none() {
+        return;
+    }
+    let plan = json!({"tasks": [
+        {"id": "json-encoder", "role": "performance-optimizer",
+         "prompt": format!("Make the encoder faster: {TASK}"), "depends_on": []}
+    ]});
+    let (ran, mock) = plan_with_codex(plan.to_string(), "good");
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    assert!(
+        run.events
+            .iter()
+            .any(|e| e.worker == "planner" && e.type_name() == "exit")
+    );
+    let tasks = tasks_of(&run);
+    assert_eq!(tasks.len(), 1, "{}", ran.stderr);
+    assert_eq!(
+        (tasks[0].0.as_str(), tasks[0].1.as_str()),
+        ("json-encoder", "performance-optimizer")
+    );
+    // Codex sent the schema as the response's format.
+    let requests = mock.requests.lock().unwrap();
+    assert!(
+        requests
+            .iter()
+            .any(|b| b.contains("json_schema") && b.contains("performance-optimizer")),
+        "the schema was not on the wire"
+    );
+}
+
+#[test]
+fn garbage_from_the_planner_falls_back() {
+    if agent_cli("codex", "SC_CODEX").is_none() {
+        return;
+    }
+    let (ran, _mock) = plan_with_codex("I think you should just try harder.".into(), "garbage");
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("no plan") && ran.stderr.contains("rules"),
+        "{}",
+        ran.stderr
+    );
+    let run = Captured::parse(&ran.stdout);
+    assert_eq!(tasks_of(&run)[0].0, "json-encoder");
+}
+
+#[test]
+fn real_gemini_plans_from_the_schema_in_its_prompt() {
+    let Some(gemini) = agent_cli("gemini", "SC_GEMINI") else {
+        return;
+    };
+    let plan = json!({"tasks": [
+        {"id": "json-encoder", "role": "performance-optimizer",
+         "prompt": format!("Make the encoder faster: {TASK}"), "depends_on": []},
+        {"id": "json-encoder-docs", "role": "documentation-specialist",
+         "prompt": "Document the encoder's speed figures", "depends_on": ["json-encoder"]}
+    ]});
+    // Gemini has no schema option: it answers in prose around the JSON.
+    let mock = crate::mock_model::MockGemini::answering(format!(
+        "Here is the plan:\n```json\n{plan}\n```"
+    ));
+    let dir = temp_dir("gemini-planner");
+    let home = dir.join("gemini-home");
+    std::fs::create_dir_all(home.join(".gemini")).unwrap();
+    std::fs::write(
+        home.join(".gemini/settings.json"),
+        r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"general":{"enableAutoUpdate":false}}"#,
+    )
+    .unwrap();
+    let ran = run_bounded(
+        sc_plan()
+            .args(["--planner", "gemini"])
+            .args([
+                "--planner-arg=--model",
+                "--planner-arg=gemini-2.5-flash",
+                "--planner-arg=--skip-trust",
+            ])
+            .arg(TASK)
+            .current_dir(&dir)
+            .env("SC_GEMINI", &gemini)
+            .env("GEMINI_CLI_HOME", &home)
+            .env("GEMINI_API_KEY", "test-key-for-the-mock")
+            .env(
+                "GOOGLE_GEMINI_BASE_URL",
+                format!("http://127.0.0.1:{}", mock.port),
+            ),
+        Vec::new(),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    let tasks = tasks_of(&run);
+    assert_eq!(tasks.len(), 2, "{}", ran.stderr);
+    assert_eq!(tasks[1].2, ["json-encoder"]);
+    // The schema went in the prompt.
+    let requests = mock.requests.lock().unwrap();
+    assert!(
+        requests.iter().any(|b| b.contains("performance-optimizer")),
+        "no schema in the prompt"
+    );
+}

@@ -18,12 +18,14 @@ pub const PLANNER: &str = "planner";
 
 /// Run the planner agent of `kind` on `task`, its events written to `out`
 /// as they come; the plan it proposes, checked.
+#[allow(clippy::too_many_arguments)] // each is one of sc-plan's flags
 pub fn plan_with_agent(
     kind: &str,
     task: &str,
     catalogue: &Catalogue,
     task_kind: &str,
     timeout_s: f64,
+    extra_args: &[String],
     sc_spawn: &str,
     out: &mut impl Write,
 ) -> Result<Plan, String> {
@@ -59,6 +61,9 @@ pub fn plan_with_agent(
             schema_file = Some(path);
         }
         _ => {} // the schema is in the prompt; Gemini edits nothing headless without approval
+    }
+    for arg in extra_args {
+        command.arg(format!("--agent-arg={arg}"));
     }
     let result = run(command, out);
     if let Some(path) = schema_file {

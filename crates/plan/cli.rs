@@ -104,6 +104,16 @@ pub struct Cli {
     #[arg(long, requires = "planner")]
     pub planner_strict: bool,
 
+    /// With --planner: one more argument for the planner agent's CLI
+    /// (repeatable), e.g. `--planner-arg=--model --planner-arg=opus`
+    #[arg(
+        long,
+        value_name = "ARG",
+        allow_hyphen_values = true,
+        requires = "planner"
+    )]
+    pub planner_arg: Vec<String>,
+
     /// With --planner: the most the planning run may take, in seconds
     #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = sc_clikit::parse_secs)]
     pub planner_timeout: f64,

@@ -65,6 +65,7 @@ pub fn run(cli: Cli) -> i32 {
             &catalogue,
             &cli.kind,
             cli.planner_timeout,
+            &cli.planner_arg,
             &sibling("sc-spawn"),
             &mut stdout,
         ) {
