@@ -127,6 +127,32 @@ fn real_claude_code_plans_and_its_run_is_in_the_stream() {
             task.3
         );
     }
+    // `sc-plan --planner … | sc-spawn`: the planning run passes through, the
+    // tasks run (here a fake agent), and the whole stream holds together.
+    let dir = temp_dir("planner-spawn");
+    let fake = dir.join("claude");
+    executable(
+        &fake,
+        "#!/bin/sh\necho '{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"done\",\"num_turns\":1,\"total_cost_usd\":0.01}'\n",
+    );
+    let spawned = run_bounded(sc_spawn().env("SC_CLAUDE", &fake), ran.stdout.clone());
+    assert_eq!(spawned.status.code(), Some(0), "{}", spawned.stderr);
+    let whole = Captured::parse(&spawned.stdout);
+    assert!(
+        whole
+            .events
+            .iter()
+            .any(|e| e.worker == "planner" && e.type_name() == "exit")
+    );
+    for id in ["json-encoder", "json-encoder-bench"] {
+        assert!(
+            whole
+                .events
+                .iter()
+                .any(|e| e.worker == id && e.type_name() == "exit"),
+            "{id} ran"
+        );
+    }
 }
 
 #[test]
