@@ -12,6 +12,7 @@ mod merge;
 mod mock_model;
 mod plan;
 mod planner;
+mod remote;
 mod resume;
 mod retry;
 mod spawn;

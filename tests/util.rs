@@ -340,6 +340,7 @@ pub fn stream_of(id: &str, n: u64) -> Vec<u8> {
             limits: None,
             attempt: None,
             resumes: None,
+            host: None,
         },
     )));
     for i in 0..n {
@@ -403,6 +404,7 @@ pub fn start_event(id: &str, seq: u64, ts: f64, argv: &[&str]) -> Vec<u8> {
             limits: None,
             attempt: None,
             resumes: None,
+            host: None,
         },
     ))
 }

@@ -254,6 +254,29 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub prices: Option<PathBuf>,
 
+    /// Run the worker on HOST over ssh (`[user@]host[:port]` or an ssh
+    /// config alias): an sc-spawn there runs it, and its stream is this
+    /// worker's own (same id and events, `host` in its start). ssh runs with
+    /// BatchMode=yes (never a password prompt); host keys are checked as ssh
+    /// checks them. A plan task's `host` field does the same
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+
+    /// The ssh command (default: $SC_SSH, else `ssh`), split on spaces,
+    /// e.g. `ssh -F ./ssh_config`
+    #[arg(long, value_name = "CMD")]
+    pub ssh: Option<String>,
+
+    /// The sc-spawn to run on remote hosts (default: `sc-spawn` on their PATH)
+    #[arg(long, value_name = "PATH")]
+    pub remote_sc: Option<String>,
+
+    /// End the worker (as SIGTERM would) when stdin reaches end of file:
+    /// how the local side of --host asks a remote sc-spawn to end, since
+    /// ssh forwards no signal
+    #[arg(long)]
+    pub end_on_stdin_eof: bool,
+
     /// Plan mode: run the plan again using LOG, the stream of an earlier
     /// run of it (--log, or tee), to know what is done: tasks that succeeded
     /// there are not run again (a `skip` with `done`, which counts as

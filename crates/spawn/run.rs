@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use sc_agents::AgentOptions;
 use sc_capture::agent::{Agents, Ask};
+use sc_capture::remote::{Remote, RemoteRun};
 use sc_capture::scheduler::PlanOptions;
 use sc_capture::worker::Retry;
 use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, WorkerOptions, terminal_size};
@@ -139,6 +140,27 @@ pub fn run(cli: Cli) -> i32 {
     let mut spec = spec(&cli, &id);
     spec.argv = command;
     spec.env.extend(extra_env);
+    if let Some(host) = &cli.host {
+        if plan_mode {
+            eprintln!("sc-spawn: --host runs one worker; in a plan, give tasks a `host` field");
+            return EXIT_USAGE;
+        }
+        let run = RemoteRun {
+            id: id.clone(),
+            kind: cli.kind.clone(),
+            cwd: cli.cwd.clone().map(Into::into),
+            env: cli.env.clone(),
+            flags: remote_flags(&cli),
+        };
+        spec.argv = sc_capture::remote::ssh_argv(&remote(&cli, host), &run, &spec.argv);
+        // The command's directory and environment are the remote's.
+        spec.cwd = None;
+        spec.stdin = StdinMode::Held;
+        spec.pty = PtyMode::Off;
+    }
+    if cli.end_on_stdin_eof {
+        end_on_stdin_eof();
+    }
     let timeout = secs(cli.timeout).or_else(|| role.as_ref().and_then(|r| secs(r.timeout_s)));
     let mut worktree = None;
     if cli.worktree && !plan_mode {
@@ -172,8 +194,9 @@ pub fn run(cli: Cli) -> i32 {
         progress: !cli.no_progress,
         // `--kind sc`: the command writes an sc stream; nest it, as plan
         // mode does, instead of wrapping its events as text.
-        nested: cli.kind == "sc",
+        nested: cli.kind == "sc" && cli.host.is_none(),
         agent: agent.clone(),
+        remote: cli.host.clone(),
         agent_grace: Duration::from_secs_f64(cli.agent_exit_grace),
         budget: Some(sc_capture::worker::Budget {
             max_usd: cli.max_cost_usd,
@@ -233,6 +256,8 @@ pub fn run(cli: Cli) -> i32 {
                 agents,
                 replay_speed: cli.replay_speed,
                 path: outer,
+                remote: remote(&cli, ""),
+                remote_flags: remote_flags(&cli),
             },
         ) {
             eprintln!("sc-spawn: cannot read the plan on stdin: {e}");
@@ -347,6 +372,61 @@ fn refuse(cli: &Cli, kind: &str, message: String) -> i32 {
     sc_capture::Worker::refuse(opts, message, &mut out);
     let _ = stdout.lock().write_all(&out);
     127
+}
+
+/// How to reach `host`: the ssh command and the sc-spawn there.
+fn remote(cli: &Cli, host: &str) -> Remote {
+    let ssh = cli
+        .ssh
+        .clone()
+        .or_else(|| {
+            std::env::var("SC_SSH")
+                .ok()
+                .filter(|s| !s.trim().is_empty())
+        })
+        .unwrap_or_else(|| "ssh".into());
+    Remote {
+        host: host.to_owned(),
+        ssh: ssh.split_whitespace().map(OsString::from).collect(),
+        sc_spawn: cli
+            .remote_sc
+            .clone()
+            .unwrap_or_else(|| "sc-spawn".into())
+            .into(),
+    }
+}
+
+/// The flags the remote sc-spawn runs the worker with.
+fn remote_flags(cli: &Cli) -> Vec<OsString> {
+    let mut flags: Vec<String> = vec![
+        "--flush-ms".into(),
+        cli.flush_ms.to_string(),
+        "--max-event-bytes".into(),
+        cli.max_event_bytes.to_string(),
+        "--heartbeat".into(),
+        cli.heartbeat.to_string(),
+        "--stall".into(),
+        cli.stall.to_string(),
+        "--kill-grace".into(),
+        cli.kill_grace.to_string(),
+        "--drain-ms".into(),
+        cli.drain_ms.to_string(),
+    ];
+    if cli.no_progress {
+        flags.push("--no-progress".into());
+    }
+    flags.into_iter().map(OsString::from).collect()
+}
+
+/// `--end-on-stdin-eof`: a thread that waits for stdin's end, then asks
+/// this process to end as SIGTERM would (the poller serves it as ever).
+fn end_on_stdin_eof() {
+    std::thread::spawn(|| {
+        let mut sink = [0u8; 4096];
+        let mut stdin = io::stdin().lock();
+        while matches!(io::Read::read(&mut stdin, &mut sink), Ok(n) if n > 0) {}
+        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM);
+    });
 }
 
 /// The built-in price table, with --prices laid over it.

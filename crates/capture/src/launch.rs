@@ -25,6 +25,10 @@ pub enum StdinMode {
     Null,
     /// sc-spawn's own stdin.
     Inherit,
+    /// A pipe whose write end sc-spawn holds, writing nothing: the worker
+    /// sees end of file when sc-spawn lets go of it (how a remote worker
+    /// over ssh, which forwards no signal, is asked to end).
+    Held,
     /// sc-spawn's own stdin, a terminal whose foreground sc-spawn is: the
     /// worker's process group is made the terminal's foreground, as a shell
     /// does for a job, so that it may read it (a background group reading
@@ -90,6 +94,8 @@ pub struct Launched {
     pub outputs: Vec<(Stream, OwnedFd)>,
     /// How its limits are held.
     pub limits: Applied,
+    /// [`StdinMode::Held`]: the write end of its stdin.
+    pub stdin: Option<OwnedFd>,
 }
 
 /// Launch the worker in a process group of its own (a session of its own on
@@ -106,9 +112,15 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
     }
+    let mut held = None;
     command.stdin(match spec.stdin {
         StdinMode::Null => Stdio::null(),
         StdinMode::Inherit | StdinMode::Terminal => Stdio::inherit(),
+        StdinMode::Held => {
+            let (read, write) = os_pipe::pipe()?;
+            held = Some(OwnedFd::from(write));
+            Stdio::from(read)
+        }
     });
     if spec.stdin == StdinMode::Terminal && spec.pty == PtyMode::Off {
         // SAFETY: signal, getpgrp and tcsetpgrp are async-signal-safe; the
@@ -180,6 +192,7 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
         child,
         outputs,
         limits,
+        stdin: held,
     })
 }
 

@@ -33,6 +33,8 @@ pub mod nest;
 pub mod plan;
 pub mod proctree;
 pub mod progress;
+pub mod relay;
+pub mod remote;
 pub mod resume;
 pub mod router;
 pub mod scheduler;

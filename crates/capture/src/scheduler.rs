@@ -16,6 +16,7 @@ use sc_events::{Body, ErrorEvent, Event, Skip, Task, encode, now_ts, parse_line,
 
 use crate::launch::Spec;
 use crate::plan::{NotRun, Planner};
+use crate::remote::{Remote, RemoteRun, ssh_argv};
 use crate::resume::EarlierRun;
 use crate::worker::WorkerOptions;
 
@@ -71,6 +72,8 @@ pub struct Scheduler {
     agents: Arc<dyn Agents>,
     /// How much faster recorded runs (`replay` tasks) are played.
     replay_speed: f64,
+    remote: Remote,
+    remote_flags: Vec<OsString>,
     /// This sc-spawn's own id path when nested (SC_WORKER), for the
     /// workers' SC_WORKER.
     path: Option<String>,
@@ -97,6 +100,11 @@ pub struct PlanOptions {
     pub replay_speed: f64,
     /// This sc-spawn's own id path when nested (SC_WORKER).
     pub path: Option<String>,
+    /// How tasks with a `host` reach it (the ssh command, the sc-spawn
+    /// there; the host itself comes from the task).
+    pub remote: Remote,
+    /// The flags a remote sc-spawn runs a task's worker with.
+    pub remote_flags: Vec<OsString>,
 }
 
 impl Scheduler {
@@ -108,6 +116,8 @@ impl Scheduler {
             agents,
             replay_speed,
             path,
+            remote,
+            remote_flags,
         } = options;
         Scheduler {
             planner: Planner::default(),
@@ -118,6 +128,8 @@ impl Scheduler {
             agents,
             replay_speed,
             path,
+            remote,
+            remote_flags,
             completed: false,
             stopped: false,
             branches: None,
@@ -381,7 +393,7 @@ impl Scheduler {
             env.extend(vars.iter().map(|(k, v)| (k.into(), v.into())));
         }
         let cwd = task.cwd.as_ref().map(PathBuf::from);
-        let spec = Spec {
+        let mut spec = Spec {
             argv,
             cwd: cwd.clone(),
             env,
@@ -391,6 +403,34 @@ impl Scheduler {
                 .or_else(|| self.template_spec.limits.clone()),
             ..self.template_spec.clone()
         };
+        if let Some(host) = task.host.as_deref().filter(|h| !h.trim().is_empty()) {
+            // On another host: ssh runs an sc-spawn there, whose stream is
+            // this worker's; cwd and env are the remote's, given explicitly.
+            let remote = Remote {
+                host: host.to_owned(),
+                ..self.remote.clone()
+            };
+            let run = RemoteRun {
+                id: task.id.clone(),
+                kind: kind.clone(),
+                cwd: task.cwd.clone().map(Into::into),
+                env: spec.env.clone(),
+                flags: self.remote_flags.clone(),
+            };
+            spec.argv = ssh_argv(&remote, &run, &spec.argv);
+            spec.cwd = None;
+            spec.env = Vec::new();
+            spec.stdin = crate::launch::StdinMode::Held;
+            spec.pty = crate::launch::PtyMode::Off;
+            spec.limits = None;
+            opts.remote = Some(host.to_owned());
+            opts.nested = false;
+            return Launch {
+                task: index,
+                opts,
+                how: How::Run(spec),
+            };
+        }
         let how = match &self.branches {
             None => How::Run(spec),
             Some(branches) => How::Worktree {

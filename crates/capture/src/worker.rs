@@ -73,6 +73,9 @@ pub struct WorkerOptions {
     pub resumes: Option<String>,
     /// An agent's spending: counted always, capped when asked.
     pub budget: Option<Budget>,
+    /// It runs on this host: the command is ssh running a remote sc-spawn,
+    /// whose stream is this worker's own (see [`crate::relay`]).
+    pub remote: Option<String>,
 }
 
 /// What an agent worker may spend, and how its spending is counted.
@@ -145,6 +148,7 @@ impl Default for WorkerOptions {
             retry: None,
             resumes: None,
             budget: None,
+            remote: None,
         }
     }
 }
@@ -173,6 +177,8 @@ struct Source {
     nest: Option<Nest>,
     /// For an agent's stdout: its lines, read as they complete.
     tap: Option<AgentTap>,
+    /// For a remote worker's stdout: the remote sc-spawn's stream.
+    relay: Option<crate::relay::Relay>,
 }
 
 impl Source {
@@ -280,6 +286,13 @@ pub struct Worker {
     spent: Spend,
     /// The worker's model has no known price: said once.
     unpriced_said: bool,
+    /// `StdinMode::Held`: the write end of its stdin, let go to ask a
+    /// remote worker to end.
+    stdin_hold: Option<std::os::fd::OwnedFd>,
+    /// A remote worker: its exit as the remote side wrote it, and what ssh
+    /// said on stderr (for the message when the connection is lost).
+    remote_exit: Option<Exit>,
+    ssh_said: Vec<u8>,
     leaked: bool,
     /// A stop (SIGTTIN) was reported.
     stop_seen: bool,
@@ -321,6 +334,9 @@ impl Worker {
             spent_before: Default::default(),
             spent: Default::default(),
             unpriced_said: false,
+            stdin_hold: None,
+            remote_exit: None,
+            ssh_said: Vec::new(),
             leaked: false,
             stop_seen: false,
             leftover: None,
@@ -381,12 +397,18 @@ impl Worker {
         // one's is made anew from it each time).
         self.spec.get_or_insert_with(|| spec.clone());
         self.tokens = Some(tokens);
+        // A remote worker's heartbeats, stalls and start come from the
+        // remote sc-spawn.
+        let local = self.opts.remote.is_none();
         self.life.phase = Phase::Running(Running {
             timeout_at: self.opts.timeout.map(|t| now + t),
             result_grace_at: None,
-            heartbeat_at: self.opts.heartbeat.map(|h| now + h),
-            stall_at: self.opts.stall.map(|s| now + s),
+            heartbeat_at: self.opts.heartbeat.filter(|_| local).map(|h| now + h),
+            stall_at: self.opts.stall.filter(|_| local).map(|s| now + s),
         });
+        if !local {
+            return Ok(());
+        }
         let cwd = spec
             .cwd
             .clone()
@@ -407,6 +429,7 @@ impl Worker {
             limits: self.limits_report(),
             attempt: (self.attempt > 1).then_some(self.attempt),
             resumes: self.resuming.take(),
+            host: None,
         };
         self.emit(out, start);
         Ok(())
@@ -488,6 +511,7 @@ impl Worker {
         self.pid = launched.pid;
         self.applied = launched.limits;
         self.child = Some(launched.child);
+        self.stdin_hold = launched.stdin;
         for ((stream, fd), token) in launched.outputs.into_iter().zip(tokens) {
             let mut rx = Receiver::from(fd);
             rx.set_nonblocking(true)?;
@@ -507,8 +531,14 @@ impl Worker {
                     .opts
                     .agent
                     .as_ref()
-                    .filter(|_| stream != Stream::Stderr)
+                    .filter(|_| stream != Stream::Stderr && self.opts.remote.is_none())
                     .map(|agent| AgentTap::new(agent.reader())),
+                relay: self
+                    .opts
+                    .remote
+                    .as_deref()
+                    .filter(|_| stream != Stream::Stderr)
+                    .map(|host| crate::relay::Relay::new(host, self.opts.first_seq)),
             });
         }
         Ok(())
@@ -602,6 +632,11 @@ impl Worker {
                 self.close_source(index, out, registry);
                 false
             }
+            Ok(n) if self.opts.remote.is_some() => {
+                self.last_output = now;
+                self.remote_data(index, &scratch[..n], out);
+                true
+            }
             Ok(n) => {
                 self.last_output = now;
                 if let Phase::Running(r) = &mut self.life.phase {
@@ -628,6 +663,26 @@ impl Worker {
                 self.emit(out, ErrorEvent { message });
                 self.close_source(index, out, registry);
                 false
+            }
+        }
+    }
+
+    /// What ssh read from the remote sc-spawn (stdout), or said itself
+    /// (stderr, kept for the message if the connection is lost).
+    fn remote_data(&mut self, index: usize, data: &[u8], out: &mut Vec<u8>) {
+        let id = self.opts.id.clone();
+        let source = &mut self.sources[index];
+        match source.relay.as_mut() {
+            Some(relay) => {
+                relay.push(data, &id, out);
+                self.seq = relay.next_seq();
+                self.bytes = relay.bytes;
+                self.lines = relay.lines;
+            }
+            None => {
+                let room = 16 * 1024usize.saturating_sub(self.ssh_said.len());
+                self.ssh_said
+                    .extend_from_slice(&data[..data.len().min(room)]);
             }
         }
     }
@@ -711,6 +766,17 @@ impl Worker {
     /// End of an output: what is pending is emitted, and its descriptor is
     /// given back now, not when the plan ends.
     fn close_source(&mut self, index: usize, out: &mut Vec<u8>, registry: &Registry) {
+        if let Some(mut relay) = self.sources[index].relay.take() {
+            let id = self.opts.id.clone();
+            relay.finish(&id, out);
+            self.seq = relay.next_seq();
+            self.remote_exit = relay.exit.take();
+            self.bytes = relay.bytes;
+            self.lines = relay.lines;
+            if !relay.noise.is_empty() {
+                self.ssh_said.extend_from_slice(&relay.noise);
+            }
+        }
         self.flush_partial(index, Instant::now(), out, true);
         let source = &mut self.sources[index];
         if source.mid_line {
@@ -782,6 +848,14 @@ impl Worker {
         if self.end_backoff(EndedBy::Interrupted, now) {
             return;
         }
+        if self.opts.remote.is_some() && !escalate {
+            // ssh forwards no signal: letting go of its stdin asks the
+            // remote sc-spawn to end its worker (it then writes its exit).
+            self.stdin_hold = None;
+            self.life
+                .ask_to_end(EndedBy::Interrupted, self.opts.kill_grace, now);
+            return;
+        }
         if self.pid == 0 || !matches!(self.life.phase, Phase::Running(_) | Phase::Draining { .. }) {
             return;
         }
@@ -804,6 +878,11 @@ impl Worker {
     /// End the worker's group politely: SIGTERM now, SIGKILL after the grace.
     pub fn terminate(&mut self, reason: EndedBy, now: Instant) {
         if self.end_backoff(reason.clone(), now) {
+            return;
+        }
+        if self.opts.remote.is_some() {
+            self.stdin_hold = None;
+            self.life.ask_to_end(reason, self.opts.kill_grace, now);
             return;
         }
         if self.pid != 0 && self.life.ask_to_end(reason, self.opts.kill_grace, now) {
@@ -1119,6 +1198,9 @@ impl Worker {
     }
 
     fn finish(&mut self, out: &mut Vec<u8>, worktree: Option<WorktreeReport>) {
+        if self.opts.remote.is_some() && !self.launch_failed {
+            return self.finish_remote(out);
+        }
         let status = self.status;
         let ended = self.life.exited_at().unwrap_or_else(Instant::now);
         let ended_by = self
@@ -1154,6 +1236,60 @@ impl Worker {
         self.applied.cleanup();
         self.life.phase = Phase::Finished;
         // Give everything back now: the parser's state, buffers.
+        self.sources = Vec::new();
+    }
+
+    /// A remote worker ends with the remote side's `exit`, already relayed;
+    /// without one the connection was lost: said, and an `exit` of sc's.
+    fn finish_remote(&mut self, out: &mut Vec<u8>) {
+        self.stdin_hold = None;
+        if let Some(exit) = &self.remote_exit {
+            let code = match (exit.code, &exit.signal) {
+                _ if exit.timed_out => 124,
+                (Some(code), _) => code,
+                (None, Some(signal)) => signal.parse::<Signal>().map_or(1, |s| 128 + s as i32),
+                (None, None) => 1,
+            };
+            let agent_failed = exit.agent_result.as_deref().is_some_and(|r| r != "ok");
+            self.exit_code = Some(if code == 0 && agent_failed { 1 } else { code });
+            self.life.phase = Phase::Finished;
+            self.sources = Vec::new();
+            return;
+        }
+        let host = self.opts.remote.clone().unwrap_or_default();
+        let said = String::from_utf8_lossy(&self.ssh_said);
+        let said = said.trim();
+        let message = if said.is_empty() {
+            format!("the connection to {host} was lost before the worker's exit came")
+        } else {
+            format!(
+                "the connection to {host} was lost before the worker's exit came: {}",
+                first_line(said)
+            )
+        };
+        self.emit(out, ErrorEvent { message });
+        let status = self.status;
+        let ended = self.life.exited_at().unwrap_or_else(Instant::now);
+        let ended_by = match self.life.reason() {
+            Some(reason) => reason.clone(),
+            None => EndedBy::ConnectionLost,
+        };
+        let exit = Exit {
+            code: status.and_then(|s| s.code()),
+            signal: status.and_then(|s| s.signal()).map(name),
+            duration_ms: millis(ended.saturating_duration_since(self.first_started)),
+            timed_out: self.timed_out(),
+            lines: self.lines,
+            bytes: self.bytes,
+            leaked: false,
+            ended_by: Some(ended_by),
+            agent_result: None,
+            worktree: None,
+            cost_usd: None,
+        };
+        self.exit_code = Some(if self.timed_out() { 124 } else { 255 });
+        self.emit(out, exit);
+        self.life.phase = Phase::Finished;
         self.sources = Vec::new();
     }
 

@@ -221,6 +221,12 @@ proptest! {
             agents: std::sync::Arc::new(NoAgents),
             replay_speed: 1.0,
             path: None,
+            remote: sc_capture::remote::Remote {
+                host: String::new(),
+                ssh: vec!["ssh".into()],
+                sc_spawn: "sc-spawn".into(),
+            },
+            remote_flags: Vec::new(),
         });
         let mut out = Vec::new();
         for line in &lines {

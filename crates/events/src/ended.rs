@@ -31,12 +31,14 @@ pub enum EndedBy {
     StoppedOnTheTerminal,
     /// Its cost (or its plan's) reached the cap.
     Budget,
+    /// The connection to the host it ran on was lost.
+    ConnectionLost,
     Other(String),
 }
 
 impl EndedBy {
     /// Every value this version writes, in the contract's words.
-    pub const ALL: [EndedBy; 9] = [
+    pub const ALL: [EndedBy; 10] = [
         EndedBy::Timeout,
         EndedBy::Interrupted,
         EndedBy::DownstreamClosed,
@@ -46,6 +48,7 @@ impl EndedBy {
         EndedBy::ResultWithoutExit,
         EndedBy::StoppedOnTheTerminal,
         EndedBy::Budget,
+        EndedBy::ConnectionLost,
     ];
 
     pub fn as_str(&self) -> &str {
@@ -59,6 +62,7 @@ impl EndedBy {
             EndedBy::ResultWithoutExit => "result without exit",
             EndedBy::StoppedOnTheTerminal => "stopped on the terminal",
             EndedBy::Budget => "budget",
+            EndedBy::ConnectionLost => "connection lost",
             EndedBy::Other(other) => other,
         }
     }

@@ -155,6 +155,10 @@ pub struct Task {
     /// ended (`ended_by: "budget"`) when its running cost reaches it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_cost_usd: Option<f64>,
+    /// Addition to v1: run on this host over ssh (`[user@]host[:port]` or
+    /// an ssh config alias).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// Resource limits of a worker (an addition to v1).
@@ -192,6 +196,10 @@ pub struct Start {
     /// work done and paid for is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumes: Option<String>,
+    /// Addition to v1: the host the worker runs on (`sc-spawn --host`, a
+    /// task's `host`); `pid` is then the pid there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// Which of the worker's outputs the bytes came from.

@@ -142,6 +142,7 @@ pub(crate) fn role_task(
         replay: None,
         retries: None,
         max_cost_usd: None,
+        host: None,
     }
 }
 
@@ -187,6 +188,7 @@ fn plan_parts(task: &str, parts: &detect::Parts, opts: &PlanOptions) -> Plan {
             replay: None,
             retries: None,
             max_cost_usd: None,
+            host: None,
         });
     }
     Plan { tasks, explanation }

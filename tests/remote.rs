@@ -1,0 +1,300 @@
+//! Workers on another host over ssh, against a real sshd on 127.0.0.1
+//! (started here; .ci/run installs openssh-server). Locally without sshd
+//! the tests say they were skipped; in CI a missing sshd fails them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use nix::sys::signal::Signal;
+use sc_events::{Body, Stream};
+
+use crate::util::*;
+
+/// An sshd of the tests' own: its ssh_config (alias `lab`), or None when
+/// no sshd is installed here.
+fn sshd() -> Option<&'static Path> {
+    static SSHD: OnceLock<Option<PathBuf>> = OnceLock::new();
+    SSHD.get_or_init(|| {
+        if !Path::new("/usr/sbin/sshd").exists() {
+            assert!(
+                std::env::var_os("SC_REQUIRE_REMOTE").is_none(),
+                "sshd is not installed: run .ci/run (apt-get install openssh-server)"
+            );
+            eprintln!("skipped: no sshd here (apt-get install openssh-server)");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("sc-sshd-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let port = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        for key in ["host_ed25519", "id_ed25519"] {
+            let ok = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.join(key))
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "ssh-keygen");
+        }
+        std::fs::copy(dir.join("id_ed25519.pub"), dir.join("authorized_keys")).unwrap();
+        let d = dir.display();
+        std::fs::write(
+            dir.join("sshd_config"),
+            format!(
+                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
+                 AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\n\
+                 KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\n\
+                 StrictModes no\nMaxStartups 100:30:200\nMaxSessions 100\n"
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("ssh_config"),
+            format!(
+                "Host lab lab2\n  HostName 127.0.0.1\n  Port {port}\n  User root\n  IdentityFile {d}/id_ed25519\n\
+                 \x20 IdentitiesOnly yes\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n\
+                 \x20 LogLevel ERROR\nHost refused\n  HostName 127.0.0.1\n  Port 1\n  User root\n\
+                 \x20 IdentityFile {d}/id_ed25519\n  StrictHostKeyChecking no\n  UserKnownHostsFile /dev/null\n  LogLevel ERROR\n"
+            ),
+        )
+        .unwrap();
+        // sshd in the foreground, a child of a thread that lives as long as
+        // the tests: when they end, the kernel ends it (PR_SET_PDEATHSIG).
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (config_path, log) = (dir.join("sshd_config"), dir.join("sshd.log"));
+        std::thread::spawn(move || {
+            let mut command = Command::new("/usr/sbin/sshd");
+            command.arg("-D").arg("-f").arg(&config_path).arg("-E").arg(&log);
+            // SAFETY: prctl is async-signal-safe.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut command, || {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                    Ok(())
+                });
+            }
+            let child = command.spawn();
+            let _ = tx.send(child.is_ok());
+            if let Ok(mut child) = child {
+                let _ = child.wait();
+            }
+            loop {
+                std::thread::park();
+            }
+        });
+        assert!(rx.recv().unwrap(), "sshd did not start");
+        let config = dir.join("ssh_config");
+        eventually("sshd answers", || {
+            Command::new("ssh")
+                .arg("-F")
+                .arg(&config)
+                .args(["-o", "BatchMode=yes", "lab", "true"])
+                .status()
+                .is_ok_and(|s| s.success())
+        });
+        Some(config)
+    })
+    .as_deref()
+}
+
+fn over_ssh(config: &Path, host: &str, args: &[&str]) -> Command {
+    let mut command = sc_spawn();
+    command
+        .args(["--host", host, "--ssh"])
+        .arg(format!("ssh -F {}", config.display()))
+        .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
+        .args(args);
+    command
+}
+
+#[test]
+fn a_remote_worker_is_a_local_one_byte_for_byte() {
+    let Some(config) = sshd() else { return };
+    let script =
+        "printf 'one\\ntwo \\377 bytes\\nContinue? '; sleep 0.2; echo yes; echo err >&2; exit 3";
+    let ran = run_bounded(
+        &mut over_ssh(config, "lab", &["--id", "far", "--", "sh", "-c", script]),
+        Vec::new(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    assert_eq!(ran.status.code(), Some(3), "{}", ran.stderr);
+    assert!(
+        run.events.iter().all(|e| e.worker == "far"),
+        "the same worker id"
+    );
+    let start = starts_of(&run)[0];
+    assert_eq!(start.host.as_deref(), Some("lab"));
+    assert_eq!(
+        start.argv,
+        ["sh", "-c", script],
+        "the remote command, as given"
+    );
+    assert_eq!(
+        run.bytes(Stream::Stdout),
+        b"one\ntwo \xff bytes\nContinue? yes\n"
+    );
+    assert_eq!(run.bytes(Stream::Stderr), b"err\n");
+    assert_eq!(run.exit().code, Some(3));
+}
+
+#[test]
+fn hostile_arguments_arrive_exactly() {
+    let Some(config) = sshd() else { return };
+    let hostile = [
+        "it's",
+        "$(touch /tmp/sc-pwned)",
+        "two words",
+        "new\nline",
+        "back\\slash",
+        "\"quoted\"",
+        "*",
+        "",
+    ];
+    let mut args = vec![
+        "--",
+        "sh",
+        "-c",
+        "for a in \"$@\"; do printf '[%s]' \"$a\"; done",
+        "argv0",
+    ];
+    args.extend(hostile);
+    let ran = run_bounded(&mut over_ssh(config, "lab", &args), Vec::new());
+    let run = Captured::parse(&ran.stdout);
+    let want: String = hostile.iter().map(|a| format!("[{a}]")).collect();
+    assert_eq!(String::from_utf8_lossy(&run.bytes(Stream::Stdout)), want);
+    assert!(
+        !Path::new("/tmp/sc-pwned").exists(),
+        "nothing was run by the remote shell"
+    );
+}
+
+#[test]
+fn death_by_signal_stays_a_signal_over_ssh() {
+    let Some(config) = sshd() else { return };
+    let ran = run_bounded(
+        &mut over_ssh(config, "lab", &["--", "sh", "-c", "kill -TERM $$"]),
+        Vec::new(),
+    );
+    assert_eq!(
+        ran.status.code(),
+        Some(143),
+        "128+15, not ssh's 255: {}",
+        ran.stderr
+    );
+    let run = Captured::parse(&ran.stdout);
+    assert_eq!(run.exit().signal.as_deref(), Some("SIGTERM"));
+}
+
+#[test]
+fn a_host_that_refuses_the_connection_is_said() {
+    let Some(config) = sshd() else { return };
+    let ran = run_bounded(
+        &mut over_ssh(config, "refused", &["--", "true"]),
+        Vec::new(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    assert_eq!(ran.status.code(), Some(255));
+    let exit = run.exit();
+    assert_eq!(exit.ended_by.as_deref(), Some("connection lost"));
+    let error = run
+        .events
+        .iter()
+        .find_map(|e| match &e.body {
+            Body::Error(x) => Some(x.message.clone()),
+            _ => None,
+        })
+        .expect("an error");
+    assert!(
+        error.contains("refused") && error.contains("refused"),
+        "{error}"
+    );
+}
+
+#[test]
+fn an_interrupt_ends_the_remote_worker_too() {
+    let Some(config) = sshd() else { return };
+    let mut live = Live::start_with(&mut over_ssh(
+        config,
+        "lab",
+        &["--kill-grace", "2", "--", "sleep", "60"],
+    ));
+    let start = live.until(|e| e.type_name() == "start");
+    let remote_pid = start_pid(&start);
+    live.signal(Signal::SIGINT);
+    let (run, _) = live.finish();
+    let exit = run.exit();
+    assert_eq!(exit.signal.as_deref(), Some("SIGTERM"), "{exit:?}");
+    assert_eq!(exit.ended_by.as_deref(), Some("interrupted"));
+    eventually("the remote worker is gone", || !alive(remote_pid));
+}
+
+/// Two hosts (two aliases of 127.0.0.1) and this machine share a plan;
+/// dependencies hold across them.
+#[test]
+fn two_hosts_and_this_one_share_a_plan() {
+    let Some(config) = sshd() else { return };
+    let task = |id: &str, host: Option<&str>, script: &str, deps: &[&str]| {
+        sc_events::to_line(&sc_events::Event::new(
+            id,
+            0,
+            1.0,
+            sc_events::Task {
+                id: id.into(),
+                argv: Some(vec!["sh".into(), "-c".into(), script.into()]),
+                host: host.map(str::to_owned),
+                depends_on: deps.iter().map(|d| d.to_string()).collect(),
+                env: Some([("GREETING".to_string(), "hello there".to_string())].into()),
+                ..sc_events::Task::default()
+            },
+        ))
+    };
+    let plan = [
+        task("a", Some("lab"), "echo \"$GREETING from a\"", &[]),
+        task("b", Some("lab2"), "echo b; exit 0", &["a"]),
+        task("c", None, "echo c here", &["b"]),
+    ]
+    .concat();
+    let ran = run_bounded(
+        sc_spawn()
+            .arg("--ssh")
+            .arg(format!("ssh -F {}", config.display()))
+            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")]),
+        plan,
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    let hosts: Vec<(String, Option<String>)> = run
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Start(s) => Some((e.worker.clone(), s.host.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            ("a".into(), Some("lab".into())),
+            ("b".into(), Some("lab2".into())),
+            ("c".into(), None)
+        ]
+    );
+    let a: Vec<u8> = run
+        .events
+        .iter()
+        .filter(|e| e.worker == "a")
+        .filter_map(|e| match &e.body {
+            Body::Output(o) => Some(o.payload.as_bytes().to_vec()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(
+        a, b"hello there from a\n",
+        "the task's env reached the remote"
+    );
+}
