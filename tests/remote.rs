@@ -298,3 +298,20 @@ fn two_hosts_and_this_one_share_a_plan() {
         "the task's env reached the remote"
     );
 }
+
+#[test]
+fn a_remote_timeout_is_a_timeout() {
+    let Some(config) = sshd() else { return };
+    let ran = run_bounded(
+        &mut over_ssh(
+            config,
+            "lab",
+            &["--timeout", "0.5", "--kill-grace", "1", "--", "sleep", "30"],
+        ),
+        Vec::new(),
+    );
+    assert_eq!(ran.status.code(), Some(124), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    assert!(run.exit().timed_out);
+    assert_eq!(run.exit().ended_by.as_deref(), Some("timeout"));
+}

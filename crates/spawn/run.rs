@@ -140,6 +140,7 @@ pub fn run(cli: Cli) -> i32 {
     let mut spec = spec(&cli, &id);
     spec.argv = command;
     spec.env.extend(extra_env);
+    let mut remote_backstop = None;
     if let Some(host) = &cli.host {
         if plan_mode {
             eprintln!("sc-spawn: --host runs one worker; in a plan, give tasks a `host` field");
@@ -152,6 +153,15 @@ pub fn run(cli: Cli) -> i32 {
             env: cli.env.clone(),
             flags: remote_flags(&cli),
         };
+        let mut run = run;
+        if let Some(timeout) = secs(cli.timeout) {
+            // The remote side times the worker (its exit then says so); the
+            // local timeout stays as a backstop for a connection that hangs.
+            run.flags
+                .extend(["--timeout".into(), cli.timeout.to_string().into()]);
+            remote_backstop =
+                Some(timeout + Duration::from_secs_f64(cli.kill_grace) + REMOTE_SLACK);
+        }
         spec.argv = sc_capture::remote::ssh_argv(&remote(&cli, host), &run, &spec.argv);
         // The command's directory and environment are the remote's.
         spec.cwd = None;
@@ -161,7 +171,9 @@ pub fn run(cli: Cli) -> i32 {
     if cli.end_on_stdin_eof {
         end_on_stdin_eof();
     }
-    let timeout = secs(cli.timeout).or_else(|| role.as_ref().and_then(|r| secs(r.timeout_s)));
+    let timeout = remote_backstop
+        .or_else(|| secs(cli.timeout))
+        .or_else(|| role.as_ref().and_then(|r| secs(r.timeout_s)));
     let mut worktree = None;
     if cli.worktree && !plan_mode {
         let here = spec
@@ -373,6 +385,10 @@ fn refuse(cli: &Cli, kind: &str, message: String) -> i32 {
     let _ = stdout.lock().write_all(&out);
     127
 }
+
+/// How much longer than a remote worker's own timeout the local side waits
+/// before ending the connection itself.
+const REMOTE_SLACK: Duration = Duration::from_secs(10);
 
 /// How to reach `host`: the ssh command and the sc-spawn there.
 fn remote(cli: &Cli, host: &str) -> Remote {

@@ -410,12 +410,18 @@ impl Scheduler {
                 host: host.to_owned(),
                 ..self.remote.clone()
             };
+            let mut flags = self.remote_flags.clone();
+            if let Some(timeout) = opts.timeout {
+                // Timed there (its exit says so); here only as a backstop.
+                flags.extend(["--timeout".into(), timeout.as_secs_f64().to_string().into()]);
+                opts.timeout = Some(timeout + opts.kill_grace + std::time::Duration::from_secs(10));
+            }
             let run = RemoteRun {
                 id: task.id.clone(),
                 kind: kind.clone(),
                 cwd: task.cwd.clone().map(Into::into),
                 env: spec.env.clone(),
-                flags: self.remote_flags.clone(),
+                flags,
             };
             spec.argv = ssh_argv(&remote, &run, &spec.argv);
             spec.cwd = None;
