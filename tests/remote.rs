@@ -315,3 +315,56 @@ fn a_remote_timeout_is_a_timeout() {
     assert!(run.exit().timed_out);
     assert_eq!(run.exit().ended_by.as_deref(), Some("timeout"));
 }
+
+/// `--hosts 1/lab,1/lab2`: tasks that name no host spread over the list,
+/// never more than a host's slots at once on it.
+#[test]
+fn a_host_list_spreads_the_plan_within_its_slots() {
+    let Some(config) = sshd() else { return };
+    let plan: Vec<u8> = (0..6)
+        .flat_map(|i| {
+            sc_events::to_line(&sc_events::Event::new(
+                format!("t{i}"),
+                0,
+                1.0,
+                sc_events::Task {
+                    id: format!("t{i}"),
+                    argv: Some(vec!["sh".into(), "-c".into(), "sleep 0.2".into()]),
+                    ..sc_events::Task::default()
+                },
+            ))
+        })
+        .collect();
+    let ran = run_bounded(
+        sc_spawn()
+            .args(["-j", "8", "--hosts", "1/lab,1/lab2"])
+            .arg("--ssh")
+            .arg(format!("ssh -F {}", config.display()))
+            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")]),
+        plan,
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    // Walk the stream: how many run on each host at once.
+    let mut host_of = std::collections::HashMap::new();
+    let mut running: std::collections::HashMap<String, usize> = Default::default();
+    let mut used = std::collections::HashSet::new();
+    for e in &run.events {
+        match &e.body {
+            Body::Start(s) => {
+                let host = s.host.clone().expect("every task on a listed host");
+                used.insert(host.clone());
+                let n = running.entry(host.clone()).or_default();
+                *n += 1;
+                assert!(*n <= 1, "two at once on {host}");
+                host_of.insert(e.worker.clone(), host);
+            }
+            Body::Exit(_) => {
+                *running.get_mut(&host_of[&e.worker]).unwrap() -= 1;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(used.len(), 2, "both hosts used");
+    assert_eq!(host_of.len(), 6);
+}

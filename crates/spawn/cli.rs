@@ -262,6 +262,13 @@ pub struct Cli {
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
 
+    /// Plan mode: spread the tasks that name no host over these hosts, at
+    /// most N at once on each (GNU parallel's syntax: `N/[user@]host[:port]`
+    /// entries, comma-separated, or `@FILE` with one a line; `:` is this
+    /// machine; N defaults to 1). -j still bounds the whole plan
+    #[arg(long, value_name = "LIST")]
+    pub hosts: Option<String>,
+
     /// The ssh command (default: $SC_SSH, else `ssh`), split on spaces,
     /// e.g. `ssh -F ./ssh_config`
     #[arg(long, value_name = "CMD")]

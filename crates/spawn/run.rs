@@ -89,6 +89,32 @@ pub fn run(cli: Cli) -> i32 {
             return EXIT_USAGE;
         }
     };
+    let hosts = match &cli.hosts {
+        None => Vec::new(),
+        Some(_) if !plan_mode => {
+            eprintln!("sc-spawn: --hosts spreads a plan's tasks; for one worker, use --host");
+            return EXIT_USAGE;
+        }
+        Some(list) => {
+            let text = match list.strip_prefix('@') {
+                Some(path) => match std::fs::read_to_string(path) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        eprintln!("sc-spawn: --hosts @{path}: {e}");
+                        return EXIT_USAGE;
+                    }
+                },
+                None => list.clone(),
+            };
+            match sc_capture::scheduler::parse_hosts(&text) {
+                Ok(hosts) => hosts,
+                Err(e) => {
+                    eprintln!("sc-spawn: --hosts: {e}");
+                    return EXIT_USAGE;
+                }
+            }
+        }
+    };
     let agents: Arc<dyn Agents> = Arc::new(sc_agents::Catalog::new(agent_options, prices));
     let agent = agents.kind(&cli.kind);
     if cli.budget_usd.is_some() && !plan_mode {
@@ -270,6 +296,7 @@ pub fn run(cli: Cli) -> i32 {
                 path: outer,
                 remote: remote(&cli, ""),
                 remote_flags: remote_flags(&cli),
+                hosts,
             },
         ) {
             eprintln!("sc-spawn: cannot read the plan on stdin: {e}");

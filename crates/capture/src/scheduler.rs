@@ -74,6 +74,10 @@ pub struct Scheduler {
     replay_speed: f64,
     remote: Remote,
     remote_flags: Vec<OsString>,
+    /// `--hosts`, with how many tasks run on each, and which task runs where.
+    hosts: Vec<HostSlots>,
+    host_running: Vec<usize>,
+    task_host: HashMap<usize, usize>,
     /// This sc-spawn's own id path when nested (SC_WORKER), for the
     /// workers' SC_WORKER.
     path: Option<String>,
@@ -84,6 +88,49 @@ pub struct Scheduler {
     /// `--resume LOG`: what an earlier run of this plan did, and the log's
     /// name for messages.
     earlier: Option<(EarlierRun, String)>,
+}
+
+/// `--hosts`: a place tasks that name no host may run, and how many at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostSlots {
+    /// None: this machine (`:`).
+    pub host: Option<String>,
+    pub slots: usize,
+}
+
+/// GNU parallel's `--sshlogin` syntax: `N/[user@]host[:port]` entries,
+/// comma-separated (or one per line), `:` for this machine; N defaults to 1.
+pub fn parse_hosts(list: &str) -> Result<Vec<HostSlots>, String> {
+    let mut hosts = Vec::new();
+    for entry in list
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.starts_with('#'))
+    {
+        let (slots, host) = match entry.split_once('/') {
+            Some((n, host)) if n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() => {
+                let slots: usize = n
+                    .parse()
+                    .map_err(|_| format!("`{entry}`: `{n}` is not a number of slots"))?;
+                (slots, host.trim())
+            }
+            _ => (1, entry),
+        };
+        if slots == 0 {
+            return Err(format!("`{entry}`: a host needs at least 1 slot"));
+        }
+        if host.is_empty() {
+            return Err(format!("`{entry}`: no host"));
+        }
+        hosts.push(HostSlots {
+            host: (host != ":").then(|| host.to_owned()),
+            slots,
+        });
+    }
+    if hosts.is_empty() {
+        return Err("the host list is empty (give `N/host,...`, or `:` for this machine)".into());
+    }
+    Ok(hosts)
 }
 
 /// How a plan's tasks are run: what the scheduler starts from.
@@ -105,6 +152,8 @@ pub struct PlanOptions {
     pub remote: Remote,
     /// The flags a remote sc-spawn runs a task's worker with.
     pub remote_flags: Vec<OsString>,
+    /// `--hosts`: where tasks that name no host run (empty: here).
+    pub hosts: Vec<HostSlots>,
 }
 
 impl Scheduler {
@@ -118,6 +167,7 @@ impl Scheduler {
             path,
             remote,
             remote_flags,
+            hosts,
         } = options;
         Scheduler {
             planner: Planner::default(),
@@ -130,6 +180,9 @@ impl Scheduler {
             path,
             remote,
             remote_flags,
+            host_running: vec![0; hosts.len()],
+            hosts,
+            task_host: HashMap::new(),
             completed: false,
             stopped: false,
             branches: None,
@@ -224,8 +277,31 @@ impl Scheduler {
                     let not_run = self.planner.finished(task, true);
                     self.not_run(not_run, out);
                 }
-                _ => return Some(self.launch(task)),
+                _ => {
+                    // A task that names no host takes a free slot of the list.
+                    let mut assigned = None;
+                    if self.planner.task(task).host.is_none() && !self.hosts.is_empty() {
+                        let free = (0..self.hosts.len())
+                            .filter(|&h| self.host_running[h] < self.hosts[h].slots)
+                            .max_by_key(|&h| self.hosts[h].slots - self.host_running[h]);
+                        let Some(h) = free else {
+                            self.planner.put_back(task);
+                            return None;
+                        };
+                        self.host_running[h] += 1;
+                        self.task_host.insert(task, h);
+                        assigned = self.hosts[h].host.clone();
+                    }
+                    return Some(self.launch(task, assigned));
+                }
             }
+        }
+    }
+
+    /// A task no longer holds its slot of the host list.
+    fn free_slot(&mut self, task: usize) {
+        if let Some(h) = self.task_host.remove(&task) {
+            self.host_running[h] -= 1;
         }
     }
 
@@ -234,6 +310,7 @@ impl Scheduler {
     /// no more than `running` run at once from now on. True when this is
     /// the first time (to be said once).
     pub fn out_of_descriptors(&mut self, task: usize, running: usize) -> bool {
+        self.free_slot(task);
         self.planner.put_back(task);
         let first = self.fd_cap.is_none();
         self.fd_cap = Some(running.max(1));
@@ -242,6 +319,7 @@ impl Scheduler {
 
     /// A worker ended: what it makes impossible is skipped.
     pub fn ended(&mut self, task: usize, ok: bool, out: &mut Vec<u8>) {
+        self.free_slot(task);
         let not_run = self.planner.finished(task, ok);
         self.not_run(not_run, out);
     }
@@ -280,7 +358,7 @@ impl Scheduler {
     }
 
     /// How task `index` is to be launched.
-    fn launch(&self, index: usize) -> Launch {
+    fn launch(&self, index: usize, assigned: Option<String>) -> Launch {
         let task = self.planner.task(index);
         let kind = task.kind.clone().unwrap_or_else(|| "shell".into());
         let mut opts = self.template.clone();
@@ -403,7 +481,8 @@ impl Scheduler {
                 .or_else(|| self.template_spec.limits.clone()),
             ..self.template_spec.clone()
         };
-        if let Some(host) = task.host.as_deref().filter(|h| !h.trim().is_empty()) {
+        let host = task.host.clone().or(assigned);
+        if let Some(host) = host.as_deref().filter(|h| !h.trim().is_empty()) {
             // On another host: ssh runs an sc-spawn there, whose stream is
             // this worker's; cwd and env are the remote's, given explicitly.
             let remote = Remote {
@@ -597,4 +676,33 @@ pub fn sibling(name: &str) -> OsString {
         .filter(|path| path.exists())
         .map(Into::into)
         .unwrap_or_else(|| name.into())
+}
+
+#[cfg(test)]
+mod host_tests {
+    use super::*;
+
+    #[test]
+    fn host_lists_as_parallel_writes_them() {
+        let hosts = parse_hosts("2/lab, me@box:2222\n:\n# a comment").unwrap();
+        assert_eq!(
+            hosts,
+            [
+                HostSlots {
+                    host: Some("lab".into()),
+                    slots: 2
+                },
+                HostSlots {
+                    host: Some("me@box:2222".into()),
+                    slots: 1
+                },
+                HostSlots {
+                    host: None,
+                    slots: 1
+                },
+            ]
+        );
+        assert!(parse_hosts("0/lab").unwrap_err().contains("at least 1"));
+        assert!(parse_hosts(" , ").unwrap_err().contains("empty"));
+    }
 }

@@ -227,6 +227,7 @@ proptest! {
                 sc_spawn: "sc-spawn".into(),
             },
             remote_flags: Vec::new(),
+            hosts: Vec::new(),
         });
         let mut out = Vec::new();
         for line in &lines {
