@@ -17,19 +17,10 @@ use crate::util::*;
 fn sc_spawn_codex(codex: &std::path::Path, port: u16, dir: &std::path::Path) -> Command {
     let home = dir.join("codex-home");
     std::fs::create_dir_all(&home).unwrap();
-    let provider = format!(
-        "model_providers.mock={{name=\"mock\",base_url=\"http://127.0.0.1:{port}/v1\",wire_api=\"responses\",request_max_retries=0,stream_max_retries=0}}"
-    );
     let mut command = Command::new(env!("CARGO_BIN_EXE_sc-spawn"));
     command
         .args(["--kind", "codex", "--timeout", "120"])
-        .args(["--agent-arg=-m", "--agent-arg=gpt-5.5"])
-        .args([
-            "--agent-arg=-c",
-            "--agent-arg=model_provider=mock",
-            "--agent-arg=-c",
-        ])
-        .arg(format!("--agent-arg={provider}"))
+        .args(codex_mock_args(port, "--agent-arg="))
         .arg("--cwd")
         .arg(dir)
         .env("SC_CODEX", codex)
@@ -40,13 +31,7 @@ fn sc_spawn_codex(codex: &std::path::Path, port: u16, dir: &std::path::Path) -> 
 /// sc-spawn running the real Gemini CLI against the mock Gemini API on
 /// `port`, in `dir`, with a home of its own there.
 fn sc_spawn_gemini(gemini: &std::path::Path, port: u16, dir: &std::path::Path) -> Command {
-    let home = dir.join("gemini-home");
-    std::fs::create_dir_all(home.join(".gemini")).unwrap();
-    std::fs::write(
-        home.join(".gemini/settings.json"),
-        r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"general":{"enableAutoUpdate":false}}"#,
-    )
-    .unwrap();
+    let home = gemini_home(dir);
     let mut command = Command::new(env!("CARGO_BIN_EXE_sc-spawn"));
     command
         .args(["--kind", "gemini", "--timeout", "120"])

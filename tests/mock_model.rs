@@ -306,31 +306,7 @@ impl MockResponses {
                 )?;
                 return writer.flush();
             }
-            write!(
-                writer,
-                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
-            )?;
-            let sse = |w: &mut TcpStream, data: serde_json::Value| -> std::io::Result<()> {
-                let kind = data["type"].as_str().unwrap_or("").to_owned();
-                write!(w, "event: {kind}\ndata: {data}\n\n")?;
-                w.flush()
-            };
-            sse(
-                &mut writer,
-                serde_json::json!({"type": "response.created", "response": {"id": "resp_r"}}),
-            )?;
-            sse(
-                &mut writer,
-                serde_json::json!({"type": "response.output_item.done", "output_index": 0,
-                "item": {"type": "message", "role": "assistant", "id": "msg_r",
-                    "content": [{"type": "output_text", "text": RESUMED}]}}),
-            )?;
-            sse(
-                &mut writer,
-                serde_json::json!({"type": "response.completed", "response": {"id": "resp_r", "usage": {
-                "input_tokens": 100, "input_tokens_details": {"cached_tokens": 0},
-                "output_tokens": 5, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 105}}}),
-            )
+            responses_message(&mut writer, "resp_r", RESUMED, (100, 5))
         });
         MockResponses { port, requests }
     }
@@ -344,34 +320,46 @@ impl MockResponses {
             let Some((mut writer, _)) = responses_request(stream, seen)? else {
                 return Ok(());
             };
-            write!(
-                writer,
-                "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
-            )?;
-            let sse = |w: &mut TcpStream, data: serde_json::Value| -> std::io::Result<()> {
-                let kind = data["type"].as_str().unwrap_or("").to_owned();
-                write!(w, "event: {kind}\ndata: {data}\n\n")?;
-                w.flush()
-            };
-            sse(
-                &mut writer,
-                serde_json::json!({"type": "response.created", "response": {"id": "resp_p"}}),
-            )?;
-            sse(
-                &mut writer,
-                serde_json::json!({"type": "response.output_item.done", "output_index": 0,
-                "item": {"type": "message", "role": "assistant", "id": "msg_p",
-                    "content": [{"type": "output_text", "text": text}]}}),
-            )?;
-            sse(
-                &mut writer,
-                serde_json::json!({"type": "response.completed", "response": {"id": "resp_p", "usage": {
-                "input_tokens": 800, "input_tokens_details": {"cached_tokens": 0},
-                "output_tokens": 90, "output_tokens_details": {"reasoning_tokens": 0}, "total_tokens": 890}}}),
-            )
+            responses_message(&mut writer, "resp_p", &text, (800, 90))
         });
         MockResponses { port, requests }
     }
+}
+
+/// Answer a Responses API request with one assistant message of `text`.
+fn responses_message(
+    writer: &mut TcpStream,
+    id: &str,
+    text: &str,
+    tokens: (u64, u64),
+) -> std::io::Result<()> {
+    write!(
+        writer,
+        "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\nconnection: close\r\n\r\n"
+    )?;
+    let sse = |w: &mut TcpStream, data: serde_json::Value| -> std::io::Result<()> {
+        let kind = data["type"].as_str().unwrap_or("").to_owned();
+        write!(w, "event: {kind}\ndata: {data}\n\n")?;
+        w.flush()
+    };
+    sse(
+        writer,
+        serde_json::json!({"type": "response.created", "response": {"id": id}}),
+    )?;
+    sse(
+        writer,
+        serde_json::json!({"type": "response.output_item.done", "output_index": 0,
+        "item": {"type": "message", "role": "assistant", "id": format!("msg_{id}"),
+            "content": [{"type": "output_text", "text": text}]}}),
+    )?;
+    let (input, output) = tokens;
+    sse(
+        writer,
+        serde_json::json!({"type": "response.completed", "response": {"id": id, "usage": {
+        "input_tokens": input, "input_tokens_details": {"cached_tokens": 0},
+        "output_tokens": output, "output_tokens_details": {"reasoning_tokens": 0},
+        "total_tokens": input + output}}}),
+    )
 }
 
 /// What the mock says to a resumed Codex.
@@ -490,13 +478,7 @@ impl MockGemini {
                 return Ok(());
             };
             if !request_line.contains(":streamGenerateContent") {
-                let reply = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"ok"}]},"finishReason":"STOP"}]}"#;
-                write!(
-                    writer,
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
-                    reply.len()
-                )?;
-                return writer.flush();
+                return gemini_side_answer(&mut writer);
             }
             seen.lock().unwrap().push(body);
             write!(
@@ -560,6 +542,17 @@ impl MockGemini {
     }
 }
 
+/// A Gemini request that is not the conversation (a count, a title): ok.
+fn gemini_side_answer(writer: &mut TcpStream) -> std::io::Result<()> {
+    let reply = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"ok"}]},"finishReason":"STOP"}]}"#;
+    write!(
+        writer,
+        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+        reply.len()
+    )?;
+    writer.flush()
+}
+
 fn serve_gemini(stream: TcpStream, seen: &Mutex<Vec<String>>) -> std::io::Result<()> {
     let mut reader = BufReader::new(stream.try_clone()?);
     let mut writer = stream;
@@ -567,13 +560,7 @@ fn serve_gemini(stream: TcpStream, seen: &Mutex<Vec<String>>) -> std::io::Result
         return Ok(());
     };
     if !request_line.contains(":streamGenerateContent") {
-        let reply = r#"{"candidates":[{"content":{"role":"model","parts":[{"text":"ok"}]},"finishReason":"STOP"}]}"#;
-        write!(
-            writer,
-            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
-            reply.len()
-        )?;
-        return Ok(());
+        return gemini_side_answer(&mut writer);
     }
     seen.lock().unwrap().push(body.clone());
     write!(

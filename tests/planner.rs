@@ -229,20 +229,10 @@ fn plan_with_codex(text: String, n: &str) -> (Ran, crate::mock_model::MockRespon
     let dir = temp_dir(&format!("codex-planner-{n}"));
     let home = dir.join("codex-home");
     std::fs::create_dir_all(&home).unwrap();
-    let provider = format!(
-        "model_providers.mock={{name=\"mock\",base_url=\"http://127.0.0.1:{}/v1\",wire_api=\"responses\",request_max_retries=0,stream_max_retries=0}}",
-        mock.port
-    );
     let ran = run_bounded(
         sc_plan()
             .args(["--planner", "codex"])
-            .args(["--planner-arg=-m", "--planner-arg=gpt-5.5"])
-            .args([
-                "--planner-arg=-c",
-                "--planner-arg=model_provider=mock",
-                "--planner-arg=-c",
-            ])
-            .arg(format!("--planner-arg={provider}"))
+            .args(codex_mock_args(mock.port, "--planner-arg="))
             .arg(TASK)
             .current_dir(&dir)
             .env("SC_CODEX", &codex)
@@ -317,13 +307,7 @@ fn real_gemini_plans_from_the_schema_in_its_prompt() {
         "Here is the plan:\n```json\n{plan}\n```"
     ));
     let dir = temp_dir("gemini-planner");
-    let home = dir.join("gemini-home");
-    std::fs::create_dir_all(home.join(".gemini")).unwrap();
-    std::fs::write(
-        home.join(".gemini/settings.json"),
-        r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"general":{"enableAutoUpdate":false}}"#,
-    )
-    .unwrap();
+    let home = gemini_home(&dir);
     let ran = run_bounded(
         sc_plan()
             .args(["--planner", "gemini"])

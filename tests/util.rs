@@ -594,3 +594,36 @@ pub fn assert_resumed(run: &Captured, requests: &[String], flag: &str, asked: &s
         "the first attempt's conversation is not in the resumed request: {resumed}"
     );
 }
+
+/// The arguments that point the real Codex at the tests' mock Responses API
+/// on `port`, its own retries off, each behind `prefix` (`--agent-arg=` for
+/// sc-spawn, `--planner-arg=` for sc-plan).
+pub fn codex_mock_args(port: u16, prefix: &str) -> Vec<String> {
+    let provider = format!(
+        "model_providers.mock={{name=\"mock\",base_url=\"http://127.0.0.1:{port}/v1\",wire_api=\"responses\",request_max_retries=0,stream_max_retries=0}}"
+    );
+    [
+        "-m",
+        "gpt-5.5",
+        "-c",
+        "model_provider=mock",
+        "-c",
+        &provider,
+    ]
+    .iter()
+    .map(|a| format!("{prefix}{a}"))
+    .collect()
+}
+
+/// A home for the real Gemini CLI in `dir`, set up to use an API key (the
+/// mock's): its path, for GEMINI_CLI_HOME.
+pub fn gemini_home(dir: &std::path::Path) -> PathBuf {
+    let home = dir.join("gemini-home");
+    std::fs::create_dir_all(home.join(".gemini")).expect("a home for gemini");
+    std::fs::write(
+        home.join(".gemini/settings.json"),
+        r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"general":{"enableAutoUpdate":false}}"#,
+    )
+    .expect("gemini settings");
+    home
+}
