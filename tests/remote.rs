@@ -368,3 +368,146 @@ fn a_host_list_spreads_the_plan_within_its_slots() {
     assert_eq!(used.len(), 2, "both hosts used");
     assert_eq!(host_of.len(), 6);
 }
+
+/// An ssh that notes each connection's pid, to cut one off from here.
+fn noting_ssh(config: &Path, dir: &Path) -> (PathBuf, PathBuf) {
+    let pids = dir.join("ssh.pids");
+    let ssh = dir.join("ssh");
+    executable(
+        &ssh,
+        &format!(
+            "#!/bin/sh\necho $$ >> '{}'\nexec ssh -F '{}' \"$@\"\n",
+            pids.display(),
+            config.display()
+        ),
+    );
+    (ssh, pids)
+}
+
+fn connections(pids: &Path) -> Vec<i32> {
+    std::fs::read_to_string(pids)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect()
+}
+
+/// `--reconnect`: the connection is cut (its ssh killed) while the worker
+/// runs; sc-spawn connects again and the stream goes on where it broke
+/// off, nothing lost or repeated, the worker's own exit at its end.
+#[test]
+fn a_lost_connection_is_made_again_and_nothing_is_lost() {
+    let Some(config) = sshd() else { return };
+    let dir = temp_dir("reconnect");
+    let (ssh, pids) = noting_ssh(config, &dir);
+    let go = dir.join("go");
+    let script = format!(
+        "echo before; printf 'half a line'; while [ ! -e '{}' ]; do sleep 0.05; done; echo ' and the rest'; echo after; exit 4",
+        go.display()
+    );
+    let mut live = Live::start_with(
+        sc_spawn()
+            .args(["--host", "lab", "--reconnect", "2", "--flush-ms", "10000"])
+            .arg("--ssh")
+            .arg(&ssh)
+            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
+            .args(["--id", "far", "--", "sh", "-c", &script]),
+    );
+    live.until(|e| output(e).is_some_and(|(_, p)| p.as_bytes() == b"before\n"));
+    let first = connections(&pids);
+    assert_eq!(first.len(), 1, "{first:?}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first[0]), Signal::SIGKILL).unwrap();
+    let said = live.until(|e| e.type_name() == "error");
+    let Body::Error(said) = said.body else {
+        unreachable!()
+    };
+    assert!(
+        said.message.contains("connecting again"),
+        "{}",
+        said.message
+    );
+    // Only once it runs on unwatched does the worker go on.
+    std::fs::write(&go, "").unwrap();
+    let (run, status) = live.finish();
+    assert_eq!(status.code(), Some(4));
+    assert_eq!(connections(&pids).len(), 2);
+    assert_eq!(
+        run.bytes(Stream::Stdout),
+        b"before\nhalf a line and the rest\nafter\n"
+    );
+    let seqs: Vec<u64> = run
+        .events
+        .iter()
+        .filter(|e| e.worker == "far")
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(
+        seqs,
+        (0..seqs.len() as u64).collect::<Vec<_>>(),
+        "one seq each, in order"
+    );
+    assert_eq!(run.of_type("start").len(), 1);
+    assert_eq!(run.exit().code, Some(4));
+    assert_eq!(run.exit().ended_by, None);
+    run.check_contract();
+}
+
+/// With `--reconnect`, an interrupt still ends the remote worker (an
+/// `end` request, since the end of ssh's input may be a lost connection).
+#[test]
+fn an_interrupt_ends_a_reconnectable_remote_worker() {
+    let Some(config) = sshd() else { return };
+    let mut live = Live::start_with(&mut over_ssh(
+        config,
+        "lab",
+        &["--reconnect", "3", "--kill-grace", "2", "--", "sleep", "60"],
+    ));
+    let start = live.until(|e| e.type_name() == "start");
+    let remote_pid = start_pid(&start);
+    live.signal(Signal::SIGINT);
+    let (run, status) = live.finish();
+    let exit = run.exit();
+    assert_eq!(exit.signal.as_deref(), Some("SIGTERM"), "{exit:?}");
+    assert_eq!(exit.ended_by.as_deref(), Some("interrupted"));
+    assert_eq!(status.code(), Some(143));
+    eventually("the remote worker is gone", || !alive(remote_pid));
+}
+
+/// Nobody comes back: the worker there ends when its lease runs out.
+#[test]
+fn a_worker_nobody_follows_ends_with_its_lease() {
+    let Some(config) = sshd() else { return };
+    let dir = temp_dir("lease");
+    let (ssh, pids) = noting_ssh(config, &dir);
+    let mut live = Live::start_with(
+        sc_spawn()
+            .args([
+                "--host",
+                "lab",
+                "--reconnect",
+                "1",
+                "--reconnect-lease",
+                "1",
+            ])
+            .arg("--ssh")
+            .arg(&ssh)
+            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
+            .args(["--", "sleep", "60"]),
+    );
+    let start = live.until(|e| e.type_name() == "start");
+    let remote_pid = start_pid(&start);
+    // The local side goes away for good: its connection with it.
+    live.signal(Signal::SIGKILL);
+    let _ = wait_with_deadline(&mut live.child);
+    for pid in connections(&pids) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    eventually("the unfollowed worker is ended", || !alive(remote_pid));
+    let spool = format!("sc-spool-{}-", live.child.id());
+    eventually("its spool is removed", || {
+        !std::fs::read_dir("/tmp")
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(&spool))
+    });
+}

@@ -278,6 +278,38 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub remote_sc: Option<String>,
 
+    /// Remote workers outlive a lost connection: sc-spawn connects again,
+    /// up to N times per worker, and the stream goes on where it broke off,
+    /// nothing lost or repeated. The worker runs detached there meanwhile
+    /// (its stream kept in /tmp/sc-spool-*), for at most --reconnect-lease
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub reconnect: u32,
+
+    /// With --reconnect: how long a remote worker runs on while nobody is
+    /// connected to it, before it is ended as on SIGTERM
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub reconnect_lease: u64,
+
+    /// Internal (--reconnect, on the remote host): run the worker with its
+    /// stream appended to DIR/stream.ndjson, ended when the lease in DIR
+    /// runs out
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub spool: Option<PathBuf>,
+
+    /// Internal: the lease of --spool, in seconds
+    #[arg(long, value_name = "SECS", hide = true, default_value_t = 300)]
+    pub lease: u64,
+
+    /// Internal (--reconnect, on the remote host): follow the stream spooled
+    /// in DIR from --from-byte on, until the --id worker's exit; `end` lines
+    /// on stdin end the worker
+    #[arg(long, value_name = "DIR", hide = true)]
+    pub attach: Option<PathBuf>,
+
+    /// Internal: where --attach starts, in bytes of the spooled stream
+    #[arg(long, value_name = "N", hide = true, default_value_t = 0)]
+    pub from_byte: u64,
+
     /// End the worker (as SIGTERM would) when stdin reaches end of file:
     /// how the local side of --host asks a remote sc-spawn to end, since
     /// ssh forwards no signal

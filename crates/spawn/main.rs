@@ -1,5 +1,6 @@
 //! sc-spawn: run a CLI worker and stream its output as NDJSON events.
 
+mod attach;
 mod cli;
 mod run;
 

@@ -26,6 +26,20 @@ pub fn run(cli: Cli) -> i32 {
     if let Some(what) = cli.generate {
         return sc_clikit::generate::<Cli>("sc-spawn", what);
     }
+    if let Some(dir) = &cli.attach {
+        return crate::attach::attach(dir, cli.id.as_deref().unwrap_or_default(), cli.from_byte);
+    }
+    if let Some(dir) = cli.spool.clone() {
+        crate::attach::watch_lease(dir.clone(), Duration::from_secs(cli.lease));
+        let code = run_here(cli);
+        crate::attach::spool_done(&dir);
+        return code;
+    }
+    run_here(cli)
+}
+
+/// Run the worker or the plan, with this process's stdin and stdout.
+fn run_here(cli: Cli) -> i32 {
     let plan_mode = cli.command.is_empty() && cli.prompt.is_none() && cli.replay.is_none();
     if plan_mode && io::stdin().is_terminal() {
         eprintln!(
@@ -167,18 +181,25 @@ pub fn run(cli: Cli) -> i32 {
     spec.argv = command;
     spec.env.extend(extra_env);
     let mut remote_backstop = None;
+    let mut reconnect = None;
     if let Some(host) = &cli.host {
         if plan_mode {
             eprintln!("sc-spawn: --host runs one worker; in a plan, give tasks a `host` field");
             return EXIT_USAGE;
         }
+        let to = remote(&cli, host);
         let run = RemoteRun {
             id: id.clone(),
             kind: cli.kind.clone(),
             cwd: cli.cwd.clone().map(Into::into),
             env: cli.env.clone(),
             flags: remote_flags(&cli),
+            spool: to.spool_for(&id),
         };
+        reconnect = run.spool.clone().map(|dir| sc_capture::worker::Reconnect {
+            remote: to.clone(),
+            dir,
+        });
         let mut run = run;
         if let Some(timeout) = secs(cli.timeout) {
             // The remote side times the worker (its exit then says so); the
@@ -188,7 +209,7 @@ pub fn run(cli: Cli) -> i32 {
             remote_backstop =
                 Some(timeout + Duration::from_secs_f64(cli.kill_grace) + REMOTE_SLACK);
         }
-        spec.argv = sc_capture::remote::ssh_argv(&remote(&cli, host), &run, &spec.argv);
+        spec.argv = sc_capture::remote::ssh_argv(&to, &run, &spec.argv);
         // The command's directory and environment are the remote's.
         spec.cwd = None;
         spec.stdin = StdinMode::Held;
@@ -235,6 +256,7 @@ pub fn run(cli: Cli) -> i32 {
         nested: cli.kind == "sc" && cli.host.is_none(),
         agent: agent.clone(),
         remote: cli.host.clone(),
+        reconnect,
         agent_grace: Duration::from_secs_f64(cli.agent_exit_grace),
         budget: Some(sc_capture::worker::Budget {
             max_usd: cli.max_cost_usd,
@@ -436,6 +458,8 @@ fn remote(cli: &Cli, host: &str) -> Remote {
             .clone()
             .unwrap_or_else(|| "sc-spawn".into())
             .into(),
+        reconnect: cli.reconnect,
+        lease_s: cli.reconnect_lease,
     }
 }
 

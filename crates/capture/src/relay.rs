@@ -33,6 +33,9 @@ pub struct Relay {
     /// sc writes itself when the connection is lost.
     pub bytes: u64,
     pub lines: u64,
+    /// Bytes of the remote stream taken in (whole lines): where a follower
+    /// picks up again after the connection was lost.
+    pub taken: u64,
 }
 
 impl Relay {
@@ -47,6 +50,23 @@ impl Relay {
             noise: Vec::new(),
             bytes: 0,
             lines: 0,
+            taken: 0,
+        }
+    }
+
+    /// A relay that goes on where an earlier one stopped (the connection
+    /// came back): the remote seq expected next, and the counts so far;
+    /// `next_seq` is the seq here of the next event (events written here
+    /// meanwhile moved it on).
+    pub fn resume(host: &str, next_seq: u64, from: &Relay) -> Relay {
+        let offset = next_seq.saturating_sub(from.expected);
+        Relay {
+            expected: from.expected,
+            remote_pid: from.remote_pid,
+            bytes: from.bytes,
+            lines: from.lines,
+            taken: from.taken,
+            ..Relay::new(host, offset)
         }
     }
 
@@ -74,6 +94,7 @@ impl Relay {
         self.splitter
             .push(data, &mut |piece| pieces.push(piece_bytes(piece)));
         for (line, whole) in pieces {
+            self.taken += line.len() as u64;
             self.line(&line, whole, id, out);
         }
     }
@@ -217,5 +238,27 @@ mod tests {
         assert_eq!(relay.remote_pid, Some(77));
         assert_eq!(relay.exit.as_ref().and_then(|e| e.code), Some(3));
         assert_eq!(relay.next_seq(), 6);
+    }
+
+    #[test]
+    fn a_resumed_relay_goes_on_after_the_events_written_meanwhile() {
+        let a = r#"{"type":"output","worker":"w","seq":0,"ts":1,"stream":"stdout","text":"a\n"}"#;
+        let b = r#"{"type":"output","worker":"w","seq":1,"ts":1,"stream":"stdout","text":"b\n"}"#;
+        let mut first = Relay::new("lab", 0);
+        let mut out = Vec::new();
+        // The connection breaks in the middle of b's line.
+        first.push(format!("{a}\n{}", &b[..20]).as_bytes(), "w", &mut out);
+        assert_eq!(
+            first.taken,
+            a.len() as u64 + 1,
+            "only whole lines are taken"
+        );
+        // One event (the error saying so) was written here meanwhile: seq 1.
+        let mut again = Relay::resume("lab", 2, &first);
+        let mut out = Vec::new();
+        again.push(format!("{b}\n").as_bytes(), "w", &mut out);
+        let event = parse_line(&out).unwrap();
+        assert_eq!(event.seq, 2);
+        assert_eq!((again.lines, again.next_seq()), (2, 3));
     }
 }

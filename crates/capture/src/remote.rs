@@ -19,6 +19,20 @@ pub struct Remote {
     pub ssh: Vec<OsString>,
     /// The sc-spawn to run there (`sc-spawn` on its PATH, or `--remote-sc`).
     pub sc_spawn: OsString,
+    /// `--reconnect N`: a lost connection is made again up to N times, the
+    /// worker running on there meanwhile (0: a lost connection ends it).
+    pub reconnect: u32,
+    /// `--reconnect-lease`: how long a worker there runs on with nobody
+    /// following it, in seconds.
+    pub lease_s: u64,
+}
+
+impl Remote {
+    /// The spool for a worker with this id, when it is to survive a lost
+    /// connection.
+    pub fn spool_for(&self, id: &str) -> Option<String> {
+        (self.reconnect > 0).then(|| spool_dir(id))
+    }
 }
 
 /// What the remote sc-spawn is told besides the command.
@@ -30,6 +44,58 @@ pub struct RemoteRun {
     pub env: Vec<(OsString, OsString)>,
     /// Flags passed on as they are (`--flush-ms 50`, `--heartbeat 5`, …).
     pub flags: Vec<OsString>,
+    /// `--reconnect`: the worker runs detached there, its stream kept in
+    /// this directory, and the connection follows it (see [`attach_argv`]).
+    pub spool: Option<String>,
+}
+
+/// A directory name for a spooled run there, unique to this run and worker.
+pub fn spool_dir(id: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let tidy: String = id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(40)
+        .collect();
+    format!("/tmp/sc-spool-{}-{nanos}-{tidy}", std::process::id())
+}
+
+/// ssh's own options, and the host (a port given as `host:port` passed as
+/// `-p`).
+fn ssh_prefix(remote: &Remote) -> Vec<OsString> {
+    let (host, port) = host_and_port(&remote.host);
+    let mut out: Vec<OsString> = remote.ssh.clone();
+    out.extend(["-o".into(), "BatchMode=yes".into()]);
+    if let Some(port) = port {
+        out.extend(["-p".into(), port.into()]);
+    }
+    out.push(host.into());
+    out.push("--".into());
+    out
+}
+
+/// The command line that follows a spooled worker again after the
+/// connection was lost: its stream from byte `from_byte` on.
+pub fn attach_argv(remote: &Remote, dir: &str, id: &str, from_byte: u64) -> Vec<OsString> {
+    let mut out = ssh_prefix(remote);
+    let mut line: Vec<u8> = b"exec ".to_vec();
+    for arg in [
+        remote.sc_spawn.as_os_str(),
+        OsStr::new("--attach"),
+        OsStr::new(dir),
+        OsStr::new("--from-byte"),
+        OsStr::new(&from_byte.to_string()),
+        OsStr::new("--id"),
+        OsStr::new(id),
+    ] {
+        line.extend(quote(arg));
+        line.push(b' ');
+    }
+    line.pop();
+    out.push(OsString::from_vec(line));
+    out
 }
 
 /// `arg` in single quotes, for a POSIX shell.
@@ -62,21 +128,35 @@ fn host_and_port(host: &str) -> (&str, Option<&str>) {
 /// The local command line: ssh, never asking for a password (a prompt
 /// would hang the run), running the remote sc-spawn with `argv`.
 pub fn ssh_argv(remote: &Remote, run: &RemoteRun, argv: &[OsString]) -> Vec<OsString> {
-    let (host, port) = host_and_port(&remote.host);
-    let mut out: Vec<OsString> = remote.ssh.clone();
-    out.extend(["-o".into(), "BatchMode=yes".into()]);
-    if let Some(port) = port {
-        out.extend(["-p".into(), port.into()]);
-    }
-    out.push(host.into());
-    out.push("--".into());
-    let mut line: Vec<u8> = b"exec ".to_vec();
+    let mut out = ssh_prefix(remote);
+    let mut line: Vec<u8> = match &run.spool {
+        // Detached from the connection (its own session, output to the
+        // spool, the pid noted for end requests; a subshell between so
+        // that the follower is not its parent), then followed.
+        Some(dir) => {
+            let mut head = b"d=".to_vec();
+            head.extend(quote(OsStr::new(dir)));
+            head.extend_from_slice(
+                b"; mkdir -p \"$d\" && : >>\"$d/stream.ndjson\" && : >\"$d/attached\" && ( setsid ",
+            );
+            head
+        }
+        None => b"exec ".to_vec(),
+    };
     let mut word = |arg: &OsStr| {
         line.extend(quote(arg));
         line.push(b' ');
     };
     word(&remote.sc_spawn);
-    word(OsStr::new("--end-on-stdin-eof"));
+    match &run.spool {
+        Some(dir) => {
+            word(OsStr::new("--spool"));
+            word(OsStr::new(dir));
+            word(OsStr::new("--lease"));
+            word(OsStr::new(&remote.lease_s.to_string()));
+        }
+        None => word(OsStr::new("--end-on-stdin-eof")),
+    }
     word(OsStr::new("--id"));
     word(OsStr::new(&run.id));
     word(OsStr::new("--kind"));
@@ -101,6 +181,13 @@ pub fn ssh_argv(remote: &Remote, run: &RemoteRun, argv: &[OsString]) -> Vec<OsSt
         word(arg);
     }
     line.pop();
+    if let Some(dir) = &run.spool {
+        line.extend_from_slice(
+            b" </dev/null >>\"$d/stream.ndjson\" 2>>\"$d/stderr\" & echo $! >\"$d/pid\" ) && ",
+        );
+        let attach = attach_argv(remote, dir, &run.id, 0);
+        line.extend_from_slice(attach.last().expect("a command").as_bytes());
+    }
     out.push(OsString::from_vec(line));
     out
 }
@@ -115,6 +202,8 @@ mod tests {
             host: "me@box:2222".into(),
             ssh: vec!["ssh".into()],
             sc_spawn: "sc-spawn".into(),
+            reconnect: 0,
+            lease_s: 300,
         };
         let run = RemoteRun {
             id: "w".into(),
@@ -137,5 +226,37 @@ mod tests {
         );
         assert_eq!(host_and_port("lab"), ("lab", None));
         assert_eq!(host_and_port("[::1]"), ("[::1]", None));
+    }
+
+    #[test]
+    fn a_spooled_worker_runs_detached_and_is_followed() {
+        let remote = Remote {
+            host: "lab".into(),
+            ssh: vec!["ssh".into()],
+            sc_spawn: "sc-spawn".into(),
+            reconnect: 2,
+            lease_s: 60,
+        };
+        let run = RemoteRun {
+            id: "w".into(),
+            kind: "shell".into(),
+            spool: Some("/tmp/sp it".into()),
+            ..RemoteRun::default()
+        };
+        let argv = ssh_argv(&remote, &run, &["true".into()]);
+        let line = argv.last().unwrap().to_string_lossy().into_owned();
+        assert_eq!(
+            line,
+            "d='/tmp/sp it'; mkdir -p \"$d\" && : >>\"$d/stream.ndjson\" && : >\"$d/attached\" && \
+             ( setsid 'sc-spawn' '--spool' '/tmp/sp it' '--lease' '60' '--id' 'w' '--kind' 'shell' '--' 'true' \
+             </dev/null >>\"$d/stream.ndjson\" 2>>\"$d/stderr\" & echo $! >\"$d/pid\" ) && \
+             exec 'sc-spawn' '--attach' '/tmp/sp it' '--from-byte' '0' '--id' 'w'"
+        );
+        let again = attach_argv(&remote, "/tmp/sp it", "w", 1234);
+        assert_eq!(
+            again.last().unwrap(),
+            "exec 'sc-spawn' '--attach' '/tmp/sp it' '--from-byte' '1234' '--id' 'w'"
+        );
+        assert!(remote.spool_for("a/b c").unwrap().ends_with("-a_b_c"));
     }
 }

@@ -501,7 +501,12 @@ impl Scheduler {
                 cwd: task.cwd.clone().map(Into::into),
                 env: spec.env.clone(),
                 flags,
+                spool: remote.spool_for(&task.id),
             };
+            opts.reconnect = run.spool.clone().map(|dir| crate::worker::Reconnect {
+                remote: remote.clone(),
+                dir,
+            });
             spec.argv = ssh_argv(&remote, &run, &spec.argv);
             spec.cwd = None;
             spec.env = Vec::new();

@@ -76,7 +76,22 @@ pub struct WorkerOptions {
     /// It runs on this host: the command is ssh running a remote sc-spawn,
     /// whose stream is this worker's own (see [`crate::relay`]).
     pub remote: Option<String>,
+    /// `--reconnect`: the remote worker is spooled there, and a lost
+    /// connection is made again.
+    pub reconnect: Option<Reconnect>,
 }
+
+/// How a remote worker is followed again after its connection was lost.
+#[derive(Debug, Clone)]
+pub struct Reconnect {
+    /// The host, the ssh command, and how many times to connect again.
+    pub remote: crate::remote::Remote,
+    /// Its spool there.
+    pub dir: String,
+}
+
+/// The first pause before connecting again (doubled each time after).
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
 
 /// What an agent worker may spend, and how its spending is counted.
 #[derive(Debug, Clone)]
@@ -149,6 +164,7 @@ impl Default for WorkerOptions {
             resumes: None,
             budget: None,
             remote: None,
+            reconnect: None,
         }
     }
 }
@@ -293,6 +309,13 @@ pub struct Worker {
     /// said on stderr (for the message when the connection is lost).
     remote_exit: Option<Exit>,
     ssh_said: Vec<u8>,
+    /// Connections made again so far (`--reconnect`).
+    reconnects: u32,
+    /// The next launch follows the spooled worker again.
+    reconnecting: bool,
+    /// The relay of the connection that was lost: where the next one
+    /// picks up.
+    relay_kept: Option<crate::relay::Relay>,
     leaked: bool,
     /// A stop (SIGTTIN) was reported.
     stop_seen: bool,
@@ -337,6 +360,9 @@ impl Worker {
             stdin_hold: None,
             remote_exit: None,
             ssh_said: Vec::new(),
+            reconnects: 0,
+            reconnecting: false,
+            relay_kept: None,
             leaked: false,
             stop_seen: false,
             leftover: None,
@@ -388,7 +414,7 @@ impl Worker {
             return Err(e);
         }
         let now = Instant::now();
-        if self.attempt == 1 {
+        if self.attempt == 1 && self.reconnects == 0 {
             self.first_started = now;
         }
         self.started = now;
@@ -538,7 +564,12 @@ impl Worker {
                     .remote
                     .as_deref()
                     .filter(|_| stream != Stream::Stderr)
-                    .map(|host| crate::relay::Relay::new(host, self.opts.first_seq)),
+                    .map(|host| match self.relay_kept.take() {
+                        // Connected again: on from where the last one broke,
+                        // after the events written here meanwhile.
+                        Some(kept) => crate::relay::Relay::resume(host, self.seq, &kept),
+                        None => crate::relay::Relay::new(host, self.opts.first_seq),
+                    }),
             });
         }
         Ok(())
@@ -768,14 +799,20 @@ impl Worker {
     fn close_source(&mut self, index: usize, out: &mut Vec<u8>, registry: &Registry) {
         if let Some(mut relay) = self.sources[index].relay.take() {
             let id = self.opts.id.clone();
-            relay.finish(&id, out);
+            // A line cut off by a lost connection comes again whole with the
+            // next one; otherwise it is what the remote side said last.
+            if relay.exit.is_some() || !self.may_reconnect() {
+                relay.finish(&id, out);
+            }
             self.seq = relay.next_seq();
             self.remote_exit = relay.exit.take();
             self.bytes = relay.bytes;
             self.lines = relay.lines;
             if !relay.noise.is_empty() {
                 self.ssh_said.extend_from_slice(&relay.noise);
+                relay.noise.clear();
             }
+            self.relay_kept = Some(relay);
         }
         self.flush_partial(index, Instant::now(), out, true);
         let source = &mut self.sources[index];
@@ -848,10 +885,15 @@ impl Worker {
         if self.end_backoff(EndedBy::Interrupted, now) {
             return;
         }
+        if self.opts.remote.is_some() && escalate {
+            // A spooled worker outlives its connection: the second `end`
+            // has its sc-spawn kill it.
+            self.ask_remote_end();
+        }
         if self.opts.remote.is_some() && !escalate {
             // ssh forwards no signal: letting go of its stdin asks the
             // remote sc-spawn to end its worker (it then writes its exit).
-            self.stdin_hold = None;
+            self.ask_remote_end();
             self.life
                 .ask_to_end(EndedBy::Interrupted, self.opts.kill_grace, now);
             return;
@@ -875,13 +917,73 @@ impl Worker {
         }
     }
 
+    /// Ask the remote side to end its worker: a spooled one (`--reconnect`)
+    /// gets an `end` line, since the end of its input may be a lost
+    /// connection; otherwise its input ends.
+    fn ask_remote_end(&mut self) {
+        if self.opts.reconnect.is_none() {
+            self.stdin_hold = None;
+            return;
+        }
+        if let Some(fd) = &self.stdin_hold {
+            // Five bytes into an empty pipe: this does not block.
+            let _ = nix::unistd::write(fd, b"end\n");
+        }
+    }
+
+    /// A lost connection may still be made again (`--reconnect`).
+    fn may_reconnect(&self) -> bool {
+        self.opts
+            .reconnect
+            .as_ref()
+            .is_some_and(|r| self.reconnects < r.remote.reconnect)
+            && self.life.ending.is_none()
+            && !self.launch_failed
+    }
+
+    /// The connection ended before the remote worker's exit came: connect
+    /// again after a pause, if that may be done.
+    fn schedule_reconnect(&mut self, out: &mut Vec<u8>) -> bool {
+        if self.remote_exit.is_some() || !self.may_reconnect() {
+            return false;
+        }
+        self.reconnects += 1;
+        let delay = RECONNECT_DELAY
+            .saturating_mul(1 << (self.reconnects - 1).min(5))
+            .min(MAX_RETRY_DELAY);
+        let host = self.opts.remote.clone().unwrap_or_default();
+        let said = String::from_utf8_lossy(&self.ssh_said).trim().to_owned();
+        let said = if said.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", first_line(&said))
+        };
+        let limit = self
+            .opts
+            .reconnect
+            .as_ref()
+            .map_or(0, |r| r.remote.reconnect);
+        let message = format!(
+            "the connection to {host} was lost{said}; the worker runs on there: connecting again in {:.1} s ({} of {limit})",
+            delay.as_secs_f64(),
+            self.reconnects
+        );
+        self.emit(out, ErrorEvent { message });
+        self.ssh_said.clear();
+        self.reconnecting = true;
+        self.life.phase = Phase::Backoff {
+            until: Instant::now() + delay,
+        };
+        true
+    }
+
     /// End the worker's group politely: SIGTERM now, SIGKILL after the grace.
     pub fn terminate(&mut self, reason: EndedBy, now: Instant) {
         if self.end_backoff(reason.clone(), now) {
             return;
         }
         if self.opts.remote.is_some() {
-            self.stdin_hold = None;
+            self.ask_remote_end();
             self.life.ask_to_end(reason, self.opts.kill_grace, now);
             return;
         }
@@ -1070,6 +1172,9 @@ impl Worker {
             None => {}
         }
         self.life.phase = Phase::Settled { exited_at };
+        if self.schedule_reconnect(out) {
+            return Settle::Retrying;
+        }
         if let Some(reason) = self.retry_reason() {
             self.schedule_retry(reason, exited_at, out);
             return Settle::Retrying;
@@ -1154,6 +1259,20 @@ impl Worker {
         let (Some(mut spec), Some(tokens)) = (self.spec.clone(), self.tokens) else {
             return;
         };
+        if std::mem::take(&mut self.reconnecting)
+            && let Some(reconnect) = &self.opts.reconnect
+        {
+            // The same attempt, followed again from where it broke off.
+            let from = self.relay_kept.as_ref().map_or(0, |r| r.taken);
+            spec.argv =
+                crate::remote::attach_argv(&reconnect.remote, &reconnect.dir, &self.opts.id, from);
+            if let Err(e) = self.launch(&spec, registry, tokens, out) {
+                self.refuse_launch(&spec, &e, out);
+            }
+            return;
+        }
+        // A new attempt starts a new stream there.
+        self.relay_kept = None;
         let mut resumes = None;
         let resume = self.opts.retry.as_ref().and_then(|r| r.resume.clone());
         if let (Some(resume), Some(session)) = (resume, self.session.clone()) {

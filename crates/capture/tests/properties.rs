@@ -225,6 +225,8 @@ proptest! {
                 host: String::new(),
                 ssh: vec!["ssh".into()],
                 sc_spawn: "sc-spawn".into(),
+                reconnect: 0,
+                lease_s: 300,
             },
             remote_flags: Vec::new(),
             hosts: Vec::new(),

@@ -1,0 +1,187 @@
+//! The remote side of a worker that outlives a dropped connection
+//! (`--reconnect`): `--spool DIR` runs it detached there, its stream
+//! written to DIR, and `--attach DIR --from-byte N` follows that stream
+//! from a byte on, for each connection from the local side.
+//!
+//! DIR holds `stream.ndjson` (the stream), `pid` (the spooling sc-spawn's),
+//! `stderr` (its own complaints) and `attached` (touched while someone
+//! follows: the lease). A follower passes `end` lines on its standard input
+//! to the spooling sc-spawn as SIGTERM (ssh forwards no signal); end of
+//! file is not a request, since a dropped connection looks just the same:
+//! the follower leaves, and the worker runs on while the lease holds (the
+//! local side may connect again), and ends when it runs out.
+
+use std::fs::File;
+use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::signal::{Signal, kill, raise};
+use nix::unistd::Pid;
+use sc_events::parse_head;
+
+/// How often a follower renews the lease, and the spooler looks at it.
+const LEASE_TICK: Duration = Duration::from_secs(1);
+
+fn touch(path: &Path) {
+    let _ = File::create(path);
+}
+
+/// Set when the lease ran out: nobody is coming back for the stream.
+static LEASE_RAN_OUT: AtomicBool = AtomicBool::new(false);
+
+/// A spooling run is over: its spool goes when nobody will read it (the
+/// lease ran out); otherwise the follower removes it after the exit.
+pub fn spool_done(dir: &Path) {
+    if LEASE_RAN_OUT.load(Ordering::SeqCst) {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+/// `--spool DIR --lease SECS`: the spooling sc-spawn ends its worker (as
+/// on SIGTERM) once nobody has followed it for the lease.
+pub fn watch_lease(dir: PathBuf, lease: Duration) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(LEASE_TICK);
+            let idle = std::fs::metadata(dir.join("attached"))
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|at| SystemTime::now().duration_since(at).ok());
+            // A clock step backwards reads as "just renewed".
+            if idle.is_some_and(|idle| idle > lease) || !dir.exists() {
+                LEASE_RAN_OUT.store(true, Ordering::SeqCst);
+                let _ = raise(Signal::SIGTERM);
+                return;
+            }
+        }
+    });
+}
+
+fn spooler(dir: &Path) -> Option<Pid> {
+    std::fs::read_to_string(dir.join("pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<i32>().ok())
+        .map(Pid::from_raw)
+}
+
+/// `--attach DIR --from-byte N --id ID`: write the spooled stream from
+/// byte N on, following it until ID's `exit`, then remove the spool. The
+/// exit status is 0 when the exit was written, 3 when there is nothing
+/// (more) to follow.
+pub fn attach(dir: &Path, id: &str, from_byte: u64) -> i32 {
+    let path = dir.join("stream.ndjson");
+    let Ok(mut file) = File::open(&path) else {
+        eprintln!(
+            "sc-spawn: no run to attach to in {} (it ended, or its lease ran out)",
+            dir.display()
+        );
+        return 3;
+    };
+    touch(&dir.join("attached"));
+    let lease_dir = dir.to_owned();
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(LEASE_TICK);
+            touch(&lease_dir.join("attached"));
+        }
+    });
+    let end_dir = dir.to_owned();
+    std::thread::spawn(move || {
+        for line in io::stdin().lock().lines() {
+            match line {
+                Ok(line) if line.trim() == "end" => {
+                    if let Some(pid) = spooler(&end_dir) {
+                        let _ = kill(pid, Signal::SIGTERM);
+                    }
+                }
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        // The local side keeps this open while it follows: its end is a
+        // lost connection (or a local side gone for good). Stop renewing
+        // the lease now, not at the next write that fails.
+        std::process::exit(0);
+    });
+    // Watched before the first read: nothing written after it is missed.
+    let inotify = match Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
+        .and_then(|i| i.add_watch(&path, AddWatchFlags::IN_MODIFY).map(|_| i))
+    {
+        Ok(inotify) => inotify,
+        Err(e) => {
+            eprintln!("sc-spawn: cannot watch {}: {e}", path.display());
+            return 3;
+        }
+    };
+    if let Err(e) = file.seek(SeekFrom::Start(from_byte)) {
+        eprintln!("sc-spawn: cannot seek {}: {e}", path.display());
+        return 3;
+    }
+    let mut out = io::stdout().lock();
+    let mut partial: Vec<u8> = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => {
+                if !wait_for_more(&inotify, dir) {
+                    // The spooler is gone and wrote no exit: say what it said.
+                    let said = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
+                    eprintln!(
+                        "sc-spawn: the run in {} ended without an exit: {}",
+                        dir.display(),
+                        said.trim()
+                    );
+                    return 3;
+                }
+                continue;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                eprintln!("sc-spawn: reading {}: {e}", path.display());
+                return 3;
+            }
+        };
+        partial.extend_from_slice(&buf[..n]);
+        let Some(last) = partial.iter().rposition(|b| *b == b'\n') else {
+            continue;
+        };
+        let whole: Vec<u8> = partial.drain(..=last).collect();
+        if out.write_all(&whole).and_then(|()| out.flush()).is_err() {
+            return 0; // the connection went again: the next follower goes on
+        }
+        let ended = whole
+            .split_inclusive(|b| *b == b'\n')
+            .any(|line| parse_head(line).is_ok_and(|h| h.worker == id && h.type_name == "exit"));
+        if ended {
+            let _ = std::fs::remove_dir_all(dir);
+            return 0;
+        }
+    }
+}
+
+/// Wait until the stream grows; false when its writer is gone (checked
+/// each second, as a vanished process sends no inotify event).
+fn wait_for_more(inotify: &Inotify, dir: &Path) -> bool {
+    loop {
+        let mut fds = [PollFd::new(inotify.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(1000u16)) {
+            Ok(0) => {
+                if spooler(dir).is_none_or(|pid| kill(pid, None).is_err()) {
+                    return false;
+                }
+            }
+            Ok(_) => {
+                let _ = inotify.read_events();
+                return true;
+            }
+            Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return false,
+        }
+    }
+}
