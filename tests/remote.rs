@@ -452,15 +452,15 @@ fn a_lost_connection_is_made_again_and_nothing_is_lost() {
     run.check_contract();
 }
 
-/// With `--reconnect`, an interrupt still ends the remote worker (an
-/// `end` request, since the end of ssh's input may be a lost connection).
+/// With `--reconnect 0` (no spool there), an interrupt ends the remote
+/// worker by letting go of ssh's input.
 #[test]
-fn an_interrupt_ends_a_reconnectable_remote_worker() {
+fn an_interrupt_ends_an_unspooled_remote_worker() {
     let Some(config) = sshd() else { return };
     let mut live = Live::start_with(&mut over_ssh(
         config,
         "lab",
-        &["--reconnect", "3", "--kill-grace", "2", "--", "sleep", "60"],
+        &["--reconnect", "0", "--kill-grace", "2", "--", "sleep", "60"],
     ));
     let start = live.until(|e| e.type_name() == "start");
     let remote_pid = start_pid(&start);
@@ -473,12 +473,24 @@ fn an_interrupt_ends_a_reconnectable_remote_worker() {
     eventually("the remote worker is gone", || !alive(remote_pid));
 }
 
-/// Nobody comes back: the worker there ends when its lease runs out.
+/// The connection cannot be made again: the task fails (`connection
+/// lost`, 255), and the worker there, followed by nobody, ends when its
+/// lease runs out, its spool removed.
 #[test]
 fn a_worker_nobody_follows_ends_with_its_lease() {
     let Some(config) = sshd() else { return };
     let dir = temp_dir("lease");
     let (ssh, pids) = noting_ssh(config, &dir);
+    // The host is gone after the first connection.
+    let gone = dir.join("ssh-gone");
+    executable(
+        &gone,
+        &format!(
+            "#!/bin/sh\nif [ -s '{}' ]; then echo 'ssh: connect to host lab port 22: No route to host' >&2; exit 255; fi\nexec '{}' \"$@\"\n",
+            pids.display(),
+            ssh.display()
+        ),
+    );
     let mut live = Live::start_with(
         sc_spawn()
             .args([
@@ -490,20 +502,32 @@ fn a_worker_nobody_follows_ends_with_its_lease() {
                 "1",
             ])
             .arg("--ssh")
-            .arg(&ssh)
+            .arg(&gone)
             .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
-            .args(["--", "sleep", "60"]),
+            .args(["--id", "far", "--", "sleep", "60"]),
     );
+    let local_pid = live.child.id();
     let start = live.until(|e| e.type_name() == "start");
     let remote_pid = start_pid(&start);
-    // The local side goes away for good: its connection with it.
-    live.signal(Signal::SIGKILL);
-    let _ = wait_with_deadline(&mut live.child);
-    for pid in connections(&pids) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGKILL);
-    }
+    let first = connections(&pids);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first[0]), Signal::SIGKILL).unwrap();
+    let (run, status) = live.finish();
+    assert_eq!(status.code(), Some(255));
+    assert_eq!(run.exit().ended_by.as_deref(), Some("connection lost"));
+    let errors: Vec<String> = run
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Error(error) => Some(error.message.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(errors.len(), 2, "{errors:?}");
+    assert!(errors[0].contains("connecting again"), "{errors:?}");
+    assert!(errors[1].contains("No route to host"), "{errors:?}");
+    run.check_contract();
     eventually("the unfollowed worker is ended", || !alive(remote_pid));
-    let spool = format!("sc-spool-{}-", live.child.id());
+    let spool = format!("sc-spool-{local_pid}-");
     eventually("its spool is removed", || {
         !std::fs::read_dir("/tmp")
             .unwrap()

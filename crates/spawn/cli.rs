@@ -281,8 +281,9 @@ pub struct Cli {
     /// Remote workers outlive a lost connection: sc-spawn connects again,
     /// up to N times per worker, and the stream goes on where it broke off,
     /// nothing lost or repeated. The worker runs detached there meanwhile
-    /// (its stream kept in /tmp/sc-spool-*), for at most --reconnect-lease
-    #[arg(long, value_name = "N", default_value_t = 0)]
+    /// (its stream kept in /tmp/sc-spool-*), for at most --reconnect-lease.
+    /// 0: a lost connection ends the worker at once
+    #[arg(long, value_name = "N", default_value_t = 3)]
     pub reconnect: u32,
 
     /// With --reconnect: how long a remote worker runs on while nobody is

@@ -801,7 +801,7 @@ impl Worker {
             let id = self.opts.id.clone();
             // A line cut off by a lost connection comes again whole with the
             // next one; otherwise it is what the remote side said last.
-            if relay.exit.is_some() || !self.may_reconnect() {
+            if relay.exit.is_some() || !self.may_reconnect(relay.taken) {
                 relay.finish(&id, out);
             }
             self.seq = relay.next_seq();
@@ -931,12 +931,16 @@ impl Worker {
         }
     }
 
-    /// A lost connection may still be made again (`--reconnect`).
-    fn may_reconnect(&self) -> bool {
-        self.opts
-            .reconnect
-            .as_ref()
-            .is_some_and(|r| self.reconnects < r.remote.reconnect)
+    /// A lost connection may still be made again (`--reconnect`): one that
+    /// brought something (a connection that never came up is not lost;
+    /// it failed, and ssh said why).
+    fn may_reconnect(&self, taken: u64) -> bool {
+        taken > 0
+            && self
+                .opts
+                .reconnect
+                .as_ref()
+                .is_some_and(|r| self.reconnects < r.remote.reconnect)
             && self.life.ending.is_none()
             && !self.launch_failed
     }
@@ -944,7 +948,8 @@ impl Worker {
     /// The connection ended before the remote worker's exit came: connect
     /// again after a pause, if that may be done.
     fn schedule_reconnect(&mut self, out: &mut Vec<u8>) -> bool {
-        if self.remote_exit.is_some() || !self.may_reconnect() {
+        let taken = self.relay_kept.as_ref().map_or(0, |r| r.taken);
+        if self.remote_exit.is_some() || !self.may_reconnect(taken) {
             return false;
         }
         self.reconnects += 1;
