@@ -535,3 +535,103 @@ fn a_worker_nobody_follows_ends_with_its_lease() {
             .any(|e| e.file_name().to_string_lossy().starts_with(&spool))
     });
 }
+
+/// An agent kind on a host: the CLI is the one on that host's PATH (this
+/// machine's PATH has none here), run by the sc-spawn there, which reads
+/// its output; the stream is as a local agent's.
+#[test]
+fn a_real_claude_code_runs_on_a_host() {
+    let Some(config) = sshd() else { return };
+    let Some(claude) = crate::util::agent_cli("claude", "SC_CLAUDE") else {
+        return;
+    };
+    let mock = crate::mock_model::MockModel::start();
+    let dir = temp_dir("remote-claude");
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let claude_dir = claude.parent().unwrap().display().to_string();
+    let mut command = over_ssh(
+        config,
+        "lab",
+        &[
+            "--kind",
+            "claude-code",
+            "--role",
+            "bug-fixer",
+            "--timeout",
+            "120",
+        ],
+    );
+    command
+        .args(["--prompt", "Write the marker file, then say so."])
+        .arg("--cwd")
+        .arg(&dir)
+        .arg("--env")
+        .arg(format!("PATH={claude_dir}:/usr/local/bin:/usr/bin:/bin"))
+        .arg("--env")
+        .arg(format!("ANTHROPIC_BASE_URL={}", mock.url()))
+        .args(["--env", "ANTHROPIC_API_KEY=sk-ant-test-key-for-the-mock"])
+        .args(["--env", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1"])
+        .arg("--env")
+        .arg(format!("HOME={}", home.display()))
+        .env_remove("SC_CLAUDE")
+        .env("PATH", "/usr/bin:/bin");
+    let (run, status) = Live::start_with(&mut command).finish();
+    let exit = run.exit();
+    assert_eq!(status.code(), Some(0), "{exit:?}");
+    assert_eq!(exit.agent_result.as_deref(), Some("ok"));
+    let Body::Start(start) = &run.of_type("start")[0].body else {
+        unreachable!()
+    };
+    assert_eq!(start.host.as_deref(), Some("lab"));
+    assert_eq!(
+        start.argv[0], "claude",
+        "the remote's own claude: {:?}",
+        start.argv
+    );
+    let tool = run.events.iter().find_map(|e| match &e.body {
+        Body::Output(o) => o.agent.clone().filter(|a| a["kind"] == "tool_call"),
+        _ => None,
+    });
+    assert_eq!(tool.expect("a tool call, read there")["tool"], "Bash");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("marker.txt"))
+            .ok()
+            .as_deref(),
+        Some("tool-ran-for-real\n"),
+        "the tool ran in the task's cwd there: {start:?} {}",
+        String::from_utf8_lossy(&run.bytes(Stream::Stdout))
+    );
+    run.check_contract();
+
+    // A plan's agent task with a host: the same, from the task's fields.
+    let env: serde_json::Map<String, serde_json::Value> = [
+        ("PATH", format!("{claude_dir}:/usr/local/bin:/usr/bin:/bin")),
+        ("ANTHROPIC_BASE_URL", mock.url()),
+        ("ANTHROPIC_API_KEY", "sk-ant-test-key-for-the-mock".into()),
+        ("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1".into()),
+        ("HOME", home.display().to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.into()))
+    .collect();
+    let task = serde_json::json!({
+        "type": "task", "worker": "ask", "seq": 0, "ts": 1.0, "id": "ask",
+        "kind": "claude-code", "host": "lab", "prompt": "Say hello.",
+        "cwd": dir, "env": env,
+    });
+    let ran = run_bounded(
+        sc_spawn()
+            .arg("--ssh")
+            .arg(format!("ssh -F {}", config.display()))
+            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
+            .env_remove("SC_CLAUDE")
+            .env("PATH", "/usr/bin:/bin"),
+        format!("{task}\n").into_bytes(),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    assert_eq!(run.exit().agent_result.as_deref(), Some("ok"));
+    assert_eq!(starts_of(&run)[0].host.as_deref(), Some("lab"));
+    run.check_contract();
+}

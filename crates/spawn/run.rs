@@ -88,6 +88,7 @@ fn run_here(cli: Cli) -> i32 {
         }
     };
     let agent_options = AgentOptions {
+        elsewhere: false,
         model: cli.model.clone(),
         max_turns: cli.max_turns,
         dangerously_skip_permissions: cli.dangerously_skip_permissions,
@@ -155,6 +156,7 @@ fn run_here(cli: Cli) -> i32 {
                     permissions: role.as_ref().and_then(|r| r.permissions.get(kind.name())),
                     resume: None,
                     max_budget_usd: cli.max_cost_usd,
+                    elsewhere: cli.host.is_some(),
                 };
                 match kind.command(&ask) {
                     Ok((argv, env)) => {
@@ -188,7 +190,7 @@ fn run_here(cli: Cli) -> i32 {
             return EXIT_USAGE;
         }
         let to = remote(&cli, host);
-        let run = RemoteRun {
+        let mut run = RemoteRun {
             id: id.clone(),
             kind: cli.kind.clone(),
             cwd: cli.cwd.clone().map(Into::into),
@@ -196,11 +198,20 @@ fn run_here(cli: Cli) -> i32 {
             flags: remote_flags(&cli),
             spool: to.spool_for(&id),
         };
+        // An agent is read there: its caps apply there (a plan's tasks get
+        // theirs from the scheduler).
+        if let Some(usd) = cli.max_cost_usd {
+            run.flags
+                .extend(["--max-cost-usd".into(), usd.to_string().into()]);
+        }
+        if let Some(tokens) = cli.max_tokens {
+            run.flags
+                .extend(["--max-tokens".into(), tokens.to_string().into()]);
+        }
         reconnect = run.spool.clone().map(|dir| sc_capture::worker::Reconnect {
             remote: to.clone(),
             dir,
         });
-        let mut run = run;
         if let Some(timeout) = secs(cli.timeout) {
             // The remote side times the worker (its exit then says so); the
             // local timeout stays as a backstop for a connection that hangs.
@@ -478,7 +489,14 @@ fn remote_flags(cli: &Cli) -> Vec<OsString> {
         cli.kill_grace.to_string(),
         "--drain-ms".into(),
         cli.drain_ms.to_string(),
+        // An agent's verdict and spending are read there, so its grace and
+        // caps apply there.
+        "--agent-exit-grace".into(),
+        cli.agent_exit_grace.to_string(),
     ];
+    if let Some(model) = &cli.model {
+        flags.extend(["--model".into(), model.clone()]);
+    }
     if cli.no_progress {
         flags.push("--no-progress".into());
     }

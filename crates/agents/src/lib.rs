@@ -87,6 +87,9 @@ pub struct AgentOptions {
     pub resume: Option<String>,
     /// The most the run may spend (Claude Code enforces it itself too).
     pub max_budget_usd: Option<f64>,
+    /// It runs on another host: the CLI by its name, looked up on that
+    /// host's PATH by the sc-spawn there, not on this one's.
+    pub elsewhere: bool,
 }
 
 impl Default for AgentOptions {
@@ -99,6 +102,7 @@ impl Default for AgentOptions {
             extra_args: Vec::new(),
             resume: None,
             max_budget_usd: None,
+            elsewhere: false,
         }
     }
 }
@@ -148,7 +152,11 @@ pub fn command(
     permissions: Option<&Value>,
     options: &AgentOptions,
 ) -> Result<Launch, String> {
-    let program = find_program(kind)?;
+    let program = if options.elsewhere {
+        PathBuf::from(kind.program().0)
+    } else {
+        find_program(kind)?
+    };
     let mut argv: Vec<OsString> = vec![program.into()];
     let mut push = |args: &[&str]| argv.extend(args.iter().map(OsString::from));
     let grant = |key: &str| permissions.and_then(|p| p.get(key));

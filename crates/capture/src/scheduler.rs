@@ -367,6 +367,12 @@ impl Scheduler {
         opts.first_seq = 1;
         opts.nested = kind == "sc";
         opts.agent = self.agents.kind(&kind);
+        // Where it runs: this machine, or a host over ssh.
+        let host = task
+            .host
+            .clone()
+            .or(assigned)
+            .filter(|h| !h.trim().is_empty());
         let refuse = |opts, message| Launch {
             task: index,
             opts,
@@ -455,7 +461,13 @@ impl Scheduler {
                 resumed(session, "the earlier run of the plan was cut off")
                     .map_err(|e| format!("task `{}`: {e}", task.id))
             }
-            _ => self.task_command(task, &kind, opts.agent.as_deref(), max_budget_usd),
+            _ => self.task_command(
+                task,
+                &kind,
+                opts.agent.as_deref(),
+                max_budget_usd,
+                host.is_some(),
+            ),
         };
         let (argv, extra_env) = match command {
             Ok(command) => command,
@@ -481,8 +493,7 @@ impl Scheduler {
                 .or_else(|| self.template_spec.limits.clone()),
             ..self.template_spec.clone()
         };
-        let host = task.host.clone().or(assigned);
-        if let Some(host) = host.as_deref().filter(|h| !h.trim().is_empty()) {
+        if let Some(host) = host.as_deref() {
             // On another host: ssh runs an sc-spawn there, whose stream is
             // this worker's; cwd and env are the remote's, given explicitly.
             let remote = Remote {
@@ -490,6 +501,15 @@ impl Scheduler {
                 ..self.remote.clone()
             };
             let mut flags = self.remote_flags.clone();
+            // An agent is read there: its caps apply there.
+            if let Some(budget) = &opts.budget {
+                if let Some(usd) = budget.max_usd {
+                    flags.extend(["--max-cost-usd".into(), usd.to_string().into()]);
+                }
+                if let Some(tokens) = budget.max_tokens {
+                    flags.extend(["--max-tokens".into(), tokens.to_string().into()]);
+                }
+            }
             if let Some(timeout) = opts.timeout {
                 // Timed there (its exit says so); here only as a backstop.
                 flags.extend(["--timeout".into(), timeout.as_secs_f64().to_string().into()]);
@@ -596,6 +616,7 @@ impl Scheduler {
         kind: &str,
         agent: Option<&dyn Agent>,
         max_budget_usd: Option<f64>,
+        elsewhere: bool,
     ) -> Result<Command, String> {
         if let Some(recording) = &task.replay {
             // A recorded run, played at its pace, read as the kind it records.
@@ -621,6 +642,7 @@ impl Scheduler {
                 permissions: task.permissions.as_ref(),
                 resume: None,
                 max_budget_usd,
+                elsewhere,
             };
             return agent
                 .command(&ask)
@@ -669,6 +691,7 @@ pub fn agent_resume(
             permissions: permissions.as_ref(),
             resume: Some(session),
             max_budget_usd,
+            elsewhere: false,
         })
     })
 }
