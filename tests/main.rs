@@ -15,6 +15,7 @@ mod planner;
 mod remote;
 mod resume;
 mod retry;
+mod slurm;
 mod spawn;
 mod util;
 mod view;

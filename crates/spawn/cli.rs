@@ -278,6 +278,18 @@ pub struct Cli {
     #[arg(long, value_name = "PATH")]
     pub remote_sc: Option<String>,
 
+    /// Run the worker (plan mode: every task that names no host) as a Slurm
+    /// job step: `srun -u` runs an sc-spawn on the node Slurm picks, whose
+    /// stream is the worker's own; OPTIONS go to srun (`--slurm='-p batch
+    /// --mem 4G'`). A plan task's `slurm` field does the same for one task.
+    /// The srun command is $SC_SRUN, else `srun`
+    #[arg(long, value_name = "OPTIONS", num_args = 0..=1, default_missing_value = "", require_equals = true)]
+    pub slurm: Option<String>,
+
+    /// Internal (--slurm, in the job step): name the node in the start
+    #[arg(long, hide = true)]
+    pub slurm_step: bool,
+
     /// Remote workers outlive a lost connection: sc-spawn connects again,
     /// up to N times per worker, and the stream goes on where it broke off,
     /// nothing lost or repeated. The worker runs detached there meanwhile

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use sc_agents::AgentOptions;
 use sc_capture::agent::{Agents, Ask};
-use sc_capture::remote::{Remote, RemoteRun};
+use sc_capture::remote::{Remote, RemoteRun, Slurm};
 use sc_capture::scheduler::PlanOptions;
 use sc_capture::worker::Retry;
 use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, WorkerOptions, terminal_size};
@@ -156,7 +156,7 @@ fn run_here(cli: Cli) -> i32 {
                     permissions: role.as_ref().and_then(|r| r.permissions.get(kind.name())),
                     resume: None,
                     max_budget_usd: cli.max_cost_usd,
-                    elsewhere: cli.host.is_some(),
+                    elsewhere: cli.host.is_some() || cli.slurm.is_some(),
                 };
                 match kind.command(&ask) {
                     Ok((argv, env)) => {
@@ -184,19 +184,29 @@ fn run_here(cli: Cli) -> i32 {
     spec.env.extend(extra_env);
     let mut remote_backstop = None;
     let mut reconnect = None;
-    if let Some(host) = &cli.host {
-        if plan_mode {
-            eprintln!("sc-spawn: --host runs one worker; in a plan, give tasks a `host` field");
-            return EXIT_USAGE;
-        }
+    if cli.host.is_some() && plan_mode {
+        eprintln!("sc-spawn: --host runs one worker; in a plan, give tasks a `host` field");
+        return EXIT_USAGE;
+    }
+    if cli.host.is_some() && cli.slurm.is_some() {
+        eprintln!("sc-spawn: --host and --slurm both say where the worker runs: give one");
+        return EXIT_USAGE;
+    }
+    let elsewhere = cli
+        .host
+        .clone()
+        .or_else(|| cli.slurm.as_ref().map(|_| "slurm".to_owned()))
+        .filter(|_| !plan_mode);
+    if let Some(host) = &elsewhere {
         let to = remote(&cli, host);
+        let on_slurm = cli.host.is_none();
         let mut run = RemoteRun {
             id: id.clone(),
             kind: cli.kind.clone(),
             cwd: cli.cwd.clone().map(Into::into),
             env: cli.env.clone(),
             flags: remote_flags(&cli),
-            spool: to.spool_for(&id),
+            spool: to.spool_for(&id).filter(|_| !on_slurm),
         };
         // An agent is read there: its caps apply there (a plan's tasks get
         // theirs from the scheduler).
@@ -220,7 +230,11 @@ fn run_here(cli: Cli) -> i32 {
             remote_backstop =
                 Some(timeout + Duration::from_secs_f64(cli.kill_grace) + REMOTE_SLACK);
         }
-        spec.argv = sc_capture::remote::ssh_argv(&to, &run, &spec.argv);
+        spec.argv = if on_slurm {
+            sc_capture::remote::srun_argv(&slurm(&cli), &to.sc_spawn, None, &run, &spec.argv)
+        } else {
+            sc_capture::remote::ssh_argv(&to, &run, &spec.argv)
+        };
         // The command's directory and environment are the remote's.
         spec.cwd = None;
         spec.stdin = StdinMode::Held;
@@ -266,8 +280,16 @@ fn run_here(cli: Cli) -> i32 {
         // mode does, instead of wrapping its events as text.
         nested: cli.kind == "sc" && cli.host.is_none(),
         agent: agent.clone(),
-        remote: cli.host.clone(),
+        remote: cli
+            .host
+            .clone()
+            .or_else(|| cli.slurm.as_ref().map(|_| "slurm".into())),
         reconnect,
+        // In a Slurm job step: the node, for the start.
+        node: cli
+            .slurm_step
+            .then(|| std::env::var("SLURMD_NODENAME").ok())
+            .flatten(),
         agent_grace: Duration::from_secs_f64(cli.agent_exit_grace),
         budget: Some(sc_capture::worker::Budget {
             max_usd: cli.max_cost_usd,
@@ -329,6 +351,8 @@ fn run_here(cli: Cli) -> i32 {
                 path: outer,
                 remote: remote(&cli, ""),
                 remote_flags: remote_flags(&cli),
+                slurm: slurm(&cli),
+                slurm_all: cli.slurm.is_some(),
                 hosts,
             },
         ) {
@@ -449,6 +473,24 @@ fn refuse(cli: &Cli, kind: &str, message: String) -> i32 {
 /// How much longer than a remote worker's own timeout the local side waits
 /// before ending the connection itself.
 const REMOTE_SLACK: Duration = Duration::from_secs(10);
+
+/// How Slurm job steps are run: the srun command, and --slurm's options.
+fn slurm(cli: &Cli) -> Slurm {
+    let srun = std::env::var("SC_SRUN")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "srun".into());
+    Slurm {
+        srun: srun.split_whitespace().map(OsString::from).collect(),
+        options: cli
+            .slurm
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(OsString::from)
+            .collect(),
+    }
+}
 
 /// How to reach `host`: the ssh command and the sc-spawn there.
 fn remote(cli: &Cli, host: &str) -> Remote {

@@ -185,7 +185,10 @@ impl Relay {
                     .get("pid")
                     .and_then(Value::as_u64)
                     .and_then(|p| u32::try_from(p).ok());
-                fields.insert("host".into(), self.host.clone().into());
+                // A Slurm step names its node itself; ssh's host is ours.
+                if !fields.get("host").is_some_and(Value::is_string) {
+                    fields.insert("host".into(), self.host.clone().into());
+                }
                 fields.insert("seq".into(), (seq + self.offset).into());
                 out.extend_from_slice(Value::Object(fields).to_string().as_bytes());
                 out.push(b'\n');

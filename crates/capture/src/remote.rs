@@ -98,6 +98,60 @@ pub fn attach_argv(remote: &Remote, dir: &str, id: &str, from_byte: u64) -> Vec<
     out
 }
 
+/// How to run a worker as a Slurm job step (`--slurm`, a task's `slurm`).
+#[derive(Debug, Clone, Default)]
+pub struct Slurm {
+    /// The srun command (`srun`, or `SC_SRUN`).
+    pub srun: Vec<OsString>,
+    /// `--slurm=OPTIONS`, split on spaces: for every step.
+    pub options: Vec<OsString>,
+}
+
+/// The command line of a Slurm job step running an sc-spawn with `argv`.
+/// srun keeps argv as given (no shell between), takes output unbuffered
+/// (`-u`: a partial line stays live) and passes its stdin to the step, so
+/// that letting go of it ends the worker there, as over ssh.
+pub fn srun_argv(
+    slurm: &Slurm,
+    sc_spawn: &OsStr,
+    task: Option<&sc_events::SlurmTask>,
+    run: &RemoteRun,
+    argv: &[OsString],
+) -> Vec<OsString> {
+    let mut out: Vec<OsString> = slurm.srun.clone();
+    out.extend(["-u", "-Q", "-N1", "-n1", "--job-name"].map(OsString::from));
+    out.push(format!("sc-{}", run.id).into());
+    out.extend(slurm.options.iter().cloned());
+    if let Some(task) = task {
+        let mut option = |flag: &str, value: Option<String>| {
+            if let Some(value) = value {
+                out.push(format!("{flag}={value}").into());
+            }
+        };
+        option("--partition", task.partition.clone());
+        option("--cpus-per-task", task.cpus.map(|c| c.to_string()));
+        option("--mem", task.mem.clone());
+        option("--time", task.time.clone());
+    }
+    out.push(sc_spawn.to_owned());
+    out.extend(["--end-on-stdin-eof", "--slurm-step", "--id"].map(OsString::from));
+    out.push(run.id.clone().into());
+    out.extend(["--kind".into(), run.kind.clone().into()]);
+    if let Some(cwd) = &run.cwd {
+        out.extend(["--cwd".into(), cwd.clone()]);
+    }
+    for (key, value) in &run.env {
+        let mut pair = key.clone();
+        pair.push("=");
+        pair.push(value);
+        out.extend(["--env".into(), pair]);
+    }
+    out.extend(run.flags.iter().cloned());
+    out.push("--".into());
+    out.extend(argv.iter().cloned());
+    out
+}
+
 /// `arg` in single quotes, for a POSIX shell.
 pub fn quote(arg: &OsStr) -> Vec<u8> {
     let mut out = Vec::with_capacity(arg.len() + 2);
@@ -258,5 +312,60 @@ mod tests {
             "exec 'sc-spawn' '--attach' '/tmp/sp it' '--from-byte' '1234' '--id' 'w'"
         );
         assert!(remote.spool_for("a/b c").unwrap().ends_with("-a_b_c"));
+    }
+
+    #[test]
+    fn a_job_step_keeps_argv_as_given_with_the_tasks_resources() {
+        let slurm = Slurm {
+            srun: vec!["srun".into()],
+            options: vec!["-p".into(), "batch".into()],
+        };
+        let run = RemoteRun {
+            id: "w".into(),
+            kind: "shell".into(),
+            ..RemoteRun::default()
+        };
+        let task = sc_events::SlurmTask {
+            cpus: Some(4),
+            mem: Some("4G".into()),
+            ..Default::default()
+        };
+        let argv = srun_argv(
+            &slurm,
+            OsStr::new("sc-spawn"),
+            Some(&task),
+            &run,
+            &["echo".into(), "a b $(x)".into()],
+        );
+        let argv: Vec<String> = argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            argv,
+            [
+                "srun",
+                "-u",
+                "-Q",
+                "-N1",
+                "-n1",
+                "--job-name",
+                "sc-w",
+                "-p",
+                "batch",
+                "--cpus-per-task=4",
+                "--mem=4G",
+                "sc-spawn",
+                "--end-on-stdin-eof",
+                "--slurm-step",
+                "--id",
+                "w",
+                "--kind",
+                "shell",
+                "--",
+                "echo",
+                "a b $(x)"
+            ]
+        );
     }
 }

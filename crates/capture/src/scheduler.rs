@@ -74,6 +74,8 @@ pub struct Scheduler {
     replay_speed: f64,
     remote: Remote,
     remote_flags: Vec<OsString>,
+    slurm: crate::remote::Slurm,
+    slurm_all: bool,
     /// `--hosts`, with how many tasks run on each, and which task runs where.
     hosts: Vec<HostSlots>,
     host_running: Vec<usize>,
@@ -154,6 +156,10 @@ pub struct PlanOptions {
     pub remote_flags: Vec<OsString>,
     /// `--hosts`: where tasks that name no host run (empty: here).
     pub hosts: Vec<HostSlots>,
+    /// How tasks run as Slurm job steps (a task's `slurm`, `--slurm`).
+    pub slurm: crate::remote::Slurm,
+    /// `--slurm`: every task that names no host is a job step.
+    pub slurm_all: bool,
 }
 
 impl Scheduler {
@@ -168,6 +174,8 @@ impl Scheduler {
             remote,
             remote_flags,
             hosts,
+            slurm,
+            slurm_all,
         } = options;
         Scheduler {
             planner: Planner::default(),
@@ -180,6 +188,8 @@ impl Scheduler {
             path,
             remote,
             remote_flags,
+            slurm,
+            slurm_all,
             host_running: vec![0; hosts.len()],
             hosts,
             task_host: HashMap::new(),
@@ -373,6 +383,7 @@ impl Scheduler {
             .clone()
             .or(assigned)
             .filter(|h| !h.trim().is_empty());
+        let on_slurm = host.is_none() && (task.slurm.is_some() || self.slurm_all);
         let refuse = |opts, message| Launch {
             task: index,
             opts,
@@ -466,7 +477,7 @@ impl Scheduler {
                 &kind,
                 opts.agent.as_deref(),
                 max_budget_usd,
-                host.is_some(),
+                host.is_some() || on_slurm,
             ),
         };
         let (argv, extra_env) = match command {
@@ -493,11 +504,12 @@ impl Scheduler {
                 .or_else(|| self.template_spec.limits.clone()),
             ..self.template_spec.clone()
         };
-        if let Some(host) = host.as_deref() {
-            // On another host: ssh runs an sc-spawn there, whose stream is
-            // this worker's; cwd and env are the remote's, given explicitly.
+        if host.is_some() || on_slurm {
+            // On another host: ssh (or srun) runs an sc-spawn there, whose
+            // stream is this worker's; cwd and env are the remote's, given
+            // explicitly.
             let remote = Remote {
-                host: host.to_owned(),
+                host: host.clone().unwrap_or_else(|| "slurm".into()),
                 ..self.remote.clone()
             };
             let mut flags = self.remote_flags.clone();
@@ -521,19 +533,31 @@ impl Scheduler {
                 cwd: task.cwd.clone().map(Into::into),
                 env: spec.env.clone(),
                 flags,
-                spool: remote.spool_for(&task.id),
+                spool: host.as_ref().and_then(|_| remote.spool_for(&task.id)),
             };
             opts.reconnect = run.spool.clone().map(|dir| crate::worker::Reconnect {
                 remote: remote.clone(),
                 dir,
             });
-            spec.argv = ssh_argv(&remote, &run, &spec.argv);
+            spec.argv = if host.is_some() {
+                ssh_argv(&remote, &run, &spec.argv)
+            } else {
+                // Slurm keeps the step's stream in its own hands: a lost
+                // srun is a lost step, not a link to make again.
+                crate::remote::srun_argv(
+                    &self.slurm,
+                    &remote.sc_spawn,
+                    task.slurm.as_ref(),
+                    &run,
+                    &spec.argv,
+                )
+            };
             spec.cwd = None;
             spec.env = Vec::new();
             spec.stdin = crate::launch::StdinMode::Held;
             spec.pty = crate::launch::PtyMode::Off;
             spec.limits = None;
-            opts.remote = Some(host.to_owned());
+            opts.remote = Some(remote.host.clone());
             opts.nested = false;
             return Launch {
                 task: index,

@@ -79,6 +79,9 @@ pub struct WorkerOptions {
     /// `--reconnect`: the remote worker is spooled there, and a lost
     /// connection is made again.
     pub reconnect: Option<Reconnect>,
+    /// The node this worker runs on, said in its `start` (a Slurm job
+    /// step's sc-spawn names it for the side that launched the step).
+    pub node: Option<String>,
 }
 
 /// How a remote worker is followed again after its connection was lost.
@@ -165,6 +168,7 @@ impl Default for WorkerOptions {
             budget: None,
             remote: None,
             reconnect: None,
+            node: None,
         }
     }
 }
@@ -455,7 +459,7 @@ impl Worker {
             limits: self.limits_report(),
             attempt: (self.attempt > 1).then_some(self.attempt),
             resumes: self.resuming.take(),
-            host: None,
+            host: self.opts.node.clone(),
         };
         self.emit(out, start);
         Ok(())

@@ -230,6 +230,8 @@ proptest! {
             },
             remote_flags: Vec::new(),
             hosts: Vec::new(),
+            slurm: Default::default(),
+            slurm_all: false,
         });
         let mut out = Vec::new();
         for line in &lines {

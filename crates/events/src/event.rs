@@ -159,6 +159,27 @@ pub struct Task {
     /// an ssh config alias).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Addition to v1: run as a Slurm job step (`srun`), with these
+    /// resources.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<SlurmTask>,
+}
+
+/// What a task asks of Slurm (an addition to v1); each is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlurmTask {
+    /// The partition (`srun -p`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    /// CPUs for the step (`srun -c`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<u32>,
+    /// Memory, as Slurm writes it (`4G`, `500M`; `srun --mem`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mem: Option<String>,
+    /// Time limit, as Slurm writes it (`30`, `1:00:00`; `srun -t`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
 }
 
 /// Resource limits of a worker (an addition to v1).

@@ -143,6 +143,7 @@ pub(crate) fn role_task(
         retries: None,
         max_cost_usd: None,
         host: None,
+        slurm: None,
     }
 }
 
@@ -189,6 +190,7 @@ fn plan_parts(task: &str, parts: &detect::Parts, opts: &PlanOptions) -> Plan {
             retries: None,
             max_cost_usd: None,
             host: None,
+            slurm: None,
         });
     }
     Plan { tasks, explanation }
