@@ -58,12 +58,34 @@ pub fn signal_group(pgid: u32, signal: Signal) -> bool {
     killpg(Pid::from_raw(pgid), signal).is_ok()
 }
 
-/// Whether any process of group `pgid` is still alive.
+/// Whether any process of group `pgid` is still alive. A zombie is not: an
+/// orphan waits for init to reap it, and an init that is slow to (a
+/// container's) would otherwise hold up the exit for nothing (srun leaves
+/// such a zombie behind for about two seconds).
 pub fn group_alive(pgid: u32) -> bool {
     let Ok(pgid) = i32::try_from(pgid) else {
         return false;
     };
-    pgid > 1 && killpg(Pid::from_raw(pgid), None).is_ok()
+    if pgid <= 1 || killpg(Pid::from_raw(pgid), None).is_err() {
+        return false;
+    }
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return true;
+    };
+    entries.flatten().any(|entry| {
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            return false;
+        };
+        // `pid (comm) state ppid pgrp …`: comm may hold anything, so
+        // from its closing parenthesis on.
+        let mut fields = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace();
+        let state = fields.next().unwrap_or("Z");
+        let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
+        group == Some(pgid) && !matches!(state, "Z" | "X")
+    })
 }
 
 /// Wait up to `grace` for group `pgid` to be gone (after a SIGTERM), then
@@ -93,5 +115,34 @@ mod tests {
         assert!(!signal_group(0, Signal::SIGTERM));
         assert!(!signal_group(1, Signal::SIGTERM));
         assert!(!group_alive(0));
+    }
+
+    /// A group whose only member is a zombie is gone for this purpose; a
+    /// group with a live member is not.
+    #[test]
+    fn a_group_of_zombies_is_not_alive() {
+        use nix::sys::wait::{Id, WaitPidFlag, waitid};
+        use std::os::unix::process::CommandExt;
+        let mut zombie = std::process::Command::new("true")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        // Exited, and not reaped: a zombie, still in its group.
+        waitid(
+            Id::Pid(Pid::from_raw(zombie.id() as i32)),
+            WaitPidFlag::WEXITED | WaitPidFlag::WNOWAIT,
+        )
+        .unwrap();
+        assert!(killpg(Pid::from_raw(zombie.id() as i32), None).is_ok());
+        assert!(!group_alive(zombie.id()));
+        zombie.wait().unwrap();
+        let mut live = std::process::Command::new("sleep")
+            .arg("30")
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        assert!(group_alive(live.id()));
+        live.kill().unwrap();
+        live.wait().unwrap();
     }
 }

@@ -1161,7 +1161,7 @@ impl Worker {
         // keep its id from being reused. Something of it outlived the
         // worker without holding its outputs (a daemon it forgot): sc
         // leaves no orphans behind.
-        if signal_group(self.pid, Signal::SIGTERM) {
+        if crate::signals::group_alive(self.pid) && signal_group(self.pid, Signal::SIGTERM) {
             signal_group(self.pid, Signal::SIGCONT);
             self.leftover = Some(self.pid);
         }
