@@ -635,3 +635,68 @@ fn a_real_claude_code_runs_on_a_host() {
     assert_eq!(starts_of(&run)[0].host.as_deref(), Some("lab"));
     run.check_contract();
 }
+
+/// `--transfer`: a host without sc-spawn gets this one, into a cache named
+/// by its content, once; without it the task fails saying so.
+#[test]
+fn transfer_puts_this_sc_spawn_on_a_host_that_lacks_it() {
+    let Some(config) = sshd() else { return };
+    let ssh = format!("ssh -F {}", config.display());
+    // No sc-spawn on the host's PATH: the connection says so.
+    let ran = run_bounded(
+        sc_spawn()
+            .args(["--host", "lab", "--reconnect", "0", "--ssh", &ssh])
+            .args(["--", "echo", "hi"]),
+        Vec::new(),
+    );
+    assert_eq!(ran.status.code(), Some(255), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    assert!(
+        run.events.iter().any(|e| matches!(&e.body,
+            Body::Error(error) if error.message.contains("sc-spawn") && error.message.contains("not found"))),
+        "{:?}",
+        run.events
+    );
+    let copy = |plan: bool| {
+        let mut command = sc_spawn();
+        command.args(["--transfer", "--ssh", &ssh]);
+        if plan {
+            let task = r#"{"type":"task","worker":"t","seq":0,"ts":1,"id":"t","host":"lab","argv":["echo","hi"]}"#;
+            run_bounded(&mut command, format!("{task}\n").into_bytes())
+        } else {
+            command.args(["--host", "lab", "--", "echo", "hi"]);
+            run_bounded(&mut command, Vec::new())
+        }
+    };
+    let ran = copy(false);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    assert_eq!(run.bytes(Stream::Stdout), b"hi\n");
+    // The copy is this very binary, in the remote user's cache.
+    // The ssh_config logs in as root: its home, from the password file.
+    let home = std::fs::read_to_string("/etc/passwd")
+        .unwrap()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("root:")
+                .map(|rest| rest.split(':').nth(4).unwrap_or("/root").to_owned())
+        })
+        .unwrap();
+    let ours = std::fs::read(env!("CARGO_BIN_EXE_sc-spawn")).unwrap();
+    let cached: Vec<PathBuf> = std::fs::read_dir(Path::new(&home).join(".cache/sc"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| std::fs::read(p).is_ok_and(|bytes| bytes == ours))
+        .collect();
+    assert_eq!(cached.len(), 1, "{cached:?}");
+    let copied_at = std::fs::metadata(&cached[0]).unwrap().modified().unwrap();
+    // A plan's task on the host: there already, not copied again.
+    let ran = copy(true);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    assert_eq!(Captured::parse(&ran.stdout).bytes(Stream::Stdout), b"hi\n");
+    assert_eq!(
+        std::fs::metadata(&cached[0]).unwrap().modified().unwrap(),
+        copied_at
+    );
+}

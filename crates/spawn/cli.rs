@@ -286,6 +286,14 @@ pub struct Cli {
     #[arg(long, value_name = "OPTIONS", num_args = 0..=1, default_missing_value = "", require_equals = true)]
     pub slurm: Option<String>,
 
+    /// Copy this sc-spawn to each remote host that lacks it (or has another
+    /// build) before its first task there: into ~/.cache/sc/ on the host,
+    /// named by the binary's content, once per host and run. The host must
+    /// run the same OS and architecture (a static musl build runs on any
+    /// Linux of the architecture)
+    #[arg(long)]
+    pub transfer: bool,
+
     /// Internal (--slurm, in the job step): name the node in the start
     #[arg(long, hide = true)]
     pub slurm_step: bool,

@@ -12,6 +12,7 @@ use sc_agents::AgentOptions;
 use sc_capture::agent::{Agents, Ask};
 use sc_capture::remote::{Remote, RemoteRun, Slurm};
 use sc_capture::scheduler::PlanOptions;
+use sc_capture::transfer::Transfer;
 use sc_capture::worker::Retry;
 use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, WorkerOptions, terminal_size};
 use sc_events::Limits;
@@ -198,7 +199,20 @@ fn run_here(cli: Cli) -> i32 {
         .or_else(|| cli.slurm.as_ref().map(|_| "slurm".to_owned()))
         .filter(|_| !plan_mode);
     if let Some(host) = &elsewhere {
-        let to = remote(&cli, host);
+        let copy = match transfer(&cli) {
+            Ok(copy) => copy,
+            Err(e) => {
+                eprintln!("sc-spawn: {e}");
+                return EXIT_USAGE;
+            }
+        };
+        let to = remote(&cli, host, copy.filter(|_| cli.host.is_some()));
+        if let Some(copy) = &to.transfer
+            && let Err(message) = copy.to(&to)
+        {
+            // Before the run: its stream says so, as for a CLI not found.
+            return refuse(&cli, &cli.kind, message);
+        }
         let on_slurm = cli.host.is_none();
         let mut run = RemoteRun {
             id: id.clone(),
@@ -349,7 +363,13 @@ fn run_here(cli: Cli) -> i32 {
                 agents,
                 replay_speed: cli.replay_speed,
                 path: outer,
-                remote: remote(&cli, ""),
+                remote: match transfer(&cli) {
+                    Ok(copy) => remote(&cli, "", copy),
+                    Err(e) => {
+                        eprintln!("sc-spawn: {e}");
+                        return EXIT_USAGE;
+                    }
+                },
                 remote_flags: remote_flags(&cli),
                 slurm: slurm(&cli),
                 slurm_all: cli.slurm.is_some(),
@@ -492,8 +512,22 @@ fn slurm(cli: &Cli) -> Slurm {
     }
 }
 
+/// `--transfer`: this sc-spawn, to be copied to the hosts (read once).
+fn transfer(cli: &Cli) -> Result<Option<Transfer>, String> {
+    static MADE: std::sync::OnceLock<Result<Option<Transfer>, String>> = std::sync::OnceLock::new();
+    MADE.get_or_init(|| {
+        if !cli.transfer {
+            return Ok(None);
+        }
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("--transfer: cannot find this sc-spawn: {e}"))?;
+        Transfer::of(&exe).map(Some)
+    })
+    .clone()
+}
+
 /// How to reach `host`: the ssh command and the sc-spawn there.
-fn remote(cli: &Cli, host: &str) -> Remote {
+fn remote(cli: &Cli, host: &str, transfer: Option<Transfer>) -> Remote {
     let ssh = cli
         .ssh
         .clone()
@@ -506,13 +540,17 @@ fn remote(cli: &Cli, host: &str) -> Remote {
     Remote {
         host: host.to_owned(),
         ssh: ssh.split_whitespace().map(OsString::from).collect(),
-        sc_spawn: cli
-            .remote_sc
-            .clone()
-            .unwrap_or_else(|| "sc-spawn".into())
-            .into(),
+        sc_spawn: match &transfer {
+            Some(transfer) => transfer.remote.clone().into(),
+            None => cli
+                .remote_sc
+                .clone()
+                .unwrap_or_else(|| "sc-spawn".into())
+                .into(),
+        },
         reconnect: cli.reconnect,
         lease_s: cli.reconnect_lease,
+        transfer,
     }
 }
 

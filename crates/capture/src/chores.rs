@@ -27,6 +27,11 @@ pub enum Job {
         worktree: Worktree,
         id: String,
     },
+    /// `--transfer`: sc-spawn copied to the host, once per host.
+    Transfer {
+        key: usize,
+        remote: crate::remote::Remote,
+    },
 }
 
 /// A chore done.
@@ -35,6 +40,10 @@ pub enum Done {
     Worktree {
         key: usize,
         result: Result<Worktree, String>,
+    },
+    Transferred {
+        key: usize,
+        result: Result<(), String>,
     },
     Committed {
         key: usize,
@@ -146,6 +155,13 @@ fn run(job: Job) -> Done {
         Job::CommitWorktree { key, worktree, id } => Done::Committed {
             key,
             report: worktree.finish(&id),
+        },
+        Job::Transfer { key, remote } => Done::Transferred {
+            key,
+            result: match &remote.transfer {
+                Some(transfer) => transfer.to_once(&remote),
+                None => Ok(()),
+            },
         },
     }
 }

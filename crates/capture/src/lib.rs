@@ -41,6 +41,7 @@ pub mod scheduler;
 pub mod signals;
 pub mod sink;
 pub mod supervisor;
+pub mod transfer;
 pub mod worker;
 pub mod worktree;
 

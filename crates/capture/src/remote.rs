@@ -25,6 +25,9 @@ pub struct Remote {
     /// `--reconnect-lease`: how long a worker there runs on with nobody
     /// following it, in seconds.
     pub lease_s: u64,
+    /// `--transfer`: this sc-spawn is copied there first (and `sc_spawn`
+    /// is its path in the cache there).
+    pub transfer: Option<crate::transfer::Transfer>,
 }
 
 impl Remote {
@@ -64,7 +67,7 @@ pub fn spool_dir(id: &str) -> String {
 
 /// ssh's own options, and the host (a port given as `host:port` passed as
 /// `-p`).
-fn ssh_prefix(remote: &Remote) -> Vec<OsString> {
+pub fn ssh_prefix(remote: &Remote) -> Vec<OsString> {
     let (host, port) = host_and_port(&remote.host);
     let mut out: Vec<OsString> = remote.ssh.clone();
     out.extend(["-o".into(), "BatchMode=yes".into()]);
@@ -258,6 +261,7 @@ mod tests {
             sc_spawn: "sc-spawn".into(),
             reconnect: 0,
             lease_s: 300,
+            transfer: None,
         };
         let run = RemoteRun {
             id: "w".into(),
@@ -290,6 +294,7 @@ mod tests {
             sc_spawn: "sc-spawn".into(),
             reconnect: 2,
             lease_s: 60,
+            transfer: None,
         };
         let run = RemoteRun {
             id: "w".into(),

@@ -54,6 +54,11 @@ pub enum How {
         /// A branch an earlier run made for the task, to work on again.
         reuse: Option<String>,
     },
+    /// Copy sc-spawn to its host first (`--transfer`), then launch.
+    Transfer {
+        spec: Spec,
+        remote: crate::remote::Remote,
+    },
     /// It cannot run: an `error` saying why, and `exit` 127.
     Refuse(String),
 }
@@ -559,10 +564,14 @@ impl Scheduler {
             spec.limits = None;
             opts.remote = Some(remote.host.clone());
             opts.nested = false;
+            let how = match remote.transfer.is_some() && host.is_some() {
+                true => How::Transfer { spec, remote },
+                false => How::Run(spec),
+            };
             return Launch {
                 task: index,
                 opts,
-                how: How::Run(spec),
+                how,
             };
         }
         let how = match &self.branches {

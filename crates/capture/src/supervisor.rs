@@ -363,6 +363,7 @@ impl Supervisor {
         for done in self.chores.take_done() {
             match done {
                 Done::Worktree { key, result } => self.worktree_made(key, result),
+                Done::Transferred { key, result } => self.transferred(key, result),
                 Done::Committed { key, report } => {
                     if let Some(active) = self.workers.get_mut(key) {
                         active.worker.finish_with(report, self.sink.buffer());
@@ -370,6 +371,36 @@ impl Supervisor {
                     }
                 }
             }
+        }
+    }
+
+    /// sc-spawn is on the task's host (or could not be put there).
+    fn transferred(&mut self, key: usize, result: Result<(), String>) {
+        let Some(active) = self.workers.get_mut(key) else {
+            return;
+        };
+        let out = self.sink.buffer();
+        if let Some(reason) = active.cancelled {
+            active.worker.cancel(reason, out);
+            return self.retire(key);
+        }
+        let Some(spec) = active.spec.take() else {
+            return;
+        };
+        match result {
+            Ok(()) => {
+                let registry = self.poll.registry();
+                if let Err(e) = active
+                    .worker
+                    .launch(&spec, registry, Self::worker_tokens(key), out)
+                {
+                    active.worker.refuse_launch(&spec, &e, out);
+                }
+            }
+            Err(message) => active.worker.refuse_now(message, out),
+        }
+        if self.workers[key].worker.is_finished() {
+            self.retire(key);
         }
     }
 
@@ -581,6 +612,10 @@ impl Supervisor {
                     base,
                     reuse,
                 });
+                pending_spec = Some(spec);
+            }
+            How::Transfer { spec, remote } => {
+                self.chores.submit(Job::Transfer { key, remote });
                 pending_spec = Some(spec);
             }
         }

@@ -227,6 +227,7 @@ proptest! {
                 sc_spawn: "sc-spawn".into(),
                 reconnect: 0,
                 lease_s: 300,
+                transfer: None,
             },
             remote_flags: Vec::new(),
             hosts: Vec::new(),
