@@ -700,3 +700,33 @@ fn transfer_puts_this_sc_spawn_on_a_host_that_lacks_it() {
         copied_at
     );
 }
+
+/// The reader of the stream goes away (`| head`): the remote worker is
+/// ended too, and sc-spawn exits 0.
+#[test]
+fn a_reader_that_goes_away_ends_the_remote_worker() {
+    use std::io::BufRead;
+    let Some(config) = sshd() else { return };
+    let mut child = over_ssh(
+        config,
+        "lab",
+        &["--", "sh", "-c", "while :; do echo tick; sleep 0.05; done"],
+    )
+    .stdin(std::process::Stdio::null())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::null())
+    .spawn()
+    .unwrap();
+    let mut reader = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = Vec::new();
+    reader.read_until(b'\n', &mut line).unwrap();
+    let start = sc_events::parse_line(&line).unwrap();
+    let remote_pid = start_pid(&start);
+    line.clear();
+    reader.read_until(b'\n', &mut line).unwrap();
+    assert!(alive(remote_pid));
+    drop(reader);
+    let status = wait_with_deadline(&mut child);
+    assert_eq!(status.code(), Some(0));
+    eventually("the remote worker is gone", || !alive(remote_pid));
+}

@@ -162,3 +162,25 @@ fn a_plan_mixes_job_steps_and_local_tasks() {
         .collect();
     assert_eq!(text, "built 2\n", "the step had the task's two CPUs");
 }
+
+/// A timeout is timed in the step (its exit says so, 124), and nothing of
+/// the worker is left on the node.
+#[test]
+fn a_job_steps_timeout_is_a_timeout() {
+    let Some(_) = cluster() else { return };
+    let mut live = Live::start_with(&mut on_slurm(&[
+        "--timeout",
+        "0.5",
+        "--kill-grace",
+        "1",
+        "--",
+        "sleep",
+        "30",
+    ]));
+    let step_pid = start_pid(&live.until(|e| e.type_name() == "start"));
+    let (run, status) = live.finish();
+    assert_eq!(status.code(), Some(124));
+    assert!(run.exit().timed_out);
+    assert_eq!(run.exit().ended_by.as_deref(), Some("timeout"));
+    eventually("the step's worker is gone", || !alive(step_pid));
+}
