@@ -184,3 +184,15 @@ fn a_job_steps_timeout_is_a_timeout() {
     assert_eq!(run.exit().ended_by.as_deref(), Some("timeout"));
     eventually("the step's worker is gone", || !alive(step_pid));
 }
+
+/// Arguments reach the step's worker exactly: srun keeps argv as given.
+#[test]
+fn hostile_arguments_arrive_exactly_in_a_job_step() {
+    let Some(_) = cluster() else { return };
+    let hostile = "it's $(touch /tmp/sc-pwned) `id` \"q\" \n two\t; rm -rf /";
+    let ran = run_bounded(&mut on_slurm(&["--", "printf", "%s", hostile]), Vec::new());
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    assert_eq!(run.bytes(Stream::Stdout), hostile.as_bytes());
+    assert!(!Path::new("/tmp/sc-pwned").exists());
+}
