@@ -34,6 +34,60 @@ fn man_pages_are_generated_from_the_clis() {
     }
 }
 
+#[test]
+fn completions_are_generated_from_the_clis() {
+    for (tool, binary) in [
+        ("sc-spawn", env!("CARGO_BIN_EXE_sc-spawn")),
+        ("sc-merge", env!("CARGO_BIN_EXE_sc-merge")),
+        ("sc-view", env!("CARGO_BIN_EXE_sc-view")),
+        ("sc-plan", env!("CARGO_BIN_EXE_sc-plan")),
+    ] {
+        for (shell, file) in [
+            ("bash", format!("{tool}.bash")),
+            ("zsh", format!("_{tool}")),
+            ("fish", format!("{tool}.fish")),
+        ] {
+            let out = std::process::Command::new(binary)
+                .args(["--generate", shell])
+                .output()
+                .unwrap();
+            assert!(out.status.success());
+            let script = String::from_utf8(out.stdout).unwrap();
+            assert!(script.contains(tool), "{shell} completions name {tool}");
+            assert_eq!(
+                script,
+                repo_file(&format!("man/completions/{file}")),
+                "man/completions/{file} is stale: run scripts/gen-docs"
+            );
+        }
+    }
+}
+
+/// The bash completions work in bash: completing `sc-spawn --rec` offers
+/// `--reconnect` and `--reconnect-lease`.
+#[test]
+fn bash_completes_a_flag() {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("man/completions/sc-spawn.bash");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source '{}'; COMP_WORDS=(sc-spawn --rec); COMP_CWORD=1; COMP_LINE='sc-spawn --rec'; COMP_POINT=${{#COMP_LINE}}; f=$(complete -p sc-spawn | sed 's/.*-F \\([^ ]*\\).*/\\1/'); \"$f\" sc-spawn --rec sc-spawn; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display()
+        ))
+        .output()
+        .unwrap();
+    let offered = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        offered.lines().any(|l| l == "--reconnect"),
+        "{offered} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        offered.lines().any(|l| l == "--reconnect-lease"),
+        "{offered}"
+    );
+}
+
 /// The example lines of sc-events(7), with roff's `\e` turned back into `\`.
 fn man_examples() -> Vec<String> {
     repo_file("man/sc-events.7")

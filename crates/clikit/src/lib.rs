@@ -1,6 +1,7 @@
 //! What the sc command lines share: value parsers with messages that say
-//! what to write instead, and the man page generated from a command's own
-//! flag definitions (`--generate man`), so the docs cannot drift.
+//! what to write instead, and the man page and shell completions generated
+//! from a command's own flag definitions (`--generate man|bash|zsh|fish`),
+//! so the docs cannot drift.
 
 use std::io::{self, Write};
 
@@ -11,24 +12,37 @@ use clap::{CommandFactory, ValueEnum};
 pub enum Generate {
     /// The man page, as roff
     Man,
+    /// Completions for bash
+    Bash,
+    /// Completions for zsh
+    Zsh,
+    /// Completions for fish
+    Fish,
 }
 
 /// Write what `what` asks for about `C` to stdout; the exit status.
 pub fn generate<C: CommandFactory>(program: &str, what: Generate) -> i32 {
-    match what {
+    let mut text = Vec::new();
+    let shell = match what {
         Generate::Man => {
-            let mut page = Vec::new();
-            if let Err(e) = clap_mangen::Man::new(C::command()).render(&mut page) {
+            if let Err(e) = clap_mangen::Man::new(C::command()).render(&mut text) {
                 eprintln!("{program}: rendering the man page: {e}");
                 return 2;
             }
-            match io::stdout().write_all(&page) {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("{program}: writing the man page: {e}");
-                    2
-                }
-            }
+            None
+        }
+        Generate::Bash => Some(clap_complete::Shell::Bash),
+        Generate::Zsh => Some(clap_complete::Shell::Zsh),
+        Generate::Fish => Some(clap_complete::Shell::Fish),
+    };
+    if let Some(shell) = shell {
+        clap_complete::generate(shell, &mut C::command(), program, &mut text);
+    }
+    match io::stdout().write_all(&text) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("{program}: writing what --generate asked for: {e}");
+            2
         }
     }
 }

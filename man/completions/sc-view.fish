@@ -1,0 +1,20 @@
+complete -c sc-view -l lines -d 'Lines of output shown under each running worker on a terminal' -r
+complete -c sc-view -l color -d 'When to use colour in sc-view\'s own marks and table' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c sc-view -l worker -d 'Only workers whose id matches (`*` and `?`; repeatable)' -r
+complete -c sc-view -l kind -d 'Only workers of this kind (shell, sc, claude-code, ...; repeatable)' -r
+complete -c sc-view -l speed -d 'With --replay: this many times faster' -r
+complete -c sc-view -l generate -d 'Write generated documentation to stdout and exit' -r -f -a "man\t'The man page, as roff'
+bash\t'Completions for bash'
+zsh\t'Completions for zsh'
+fish\t'Completions for fish'"
+complete -c sc-view -l plain -d 'Plain lines even on a terminal'
+complete -c sc-view -l color-output -d 'Let the workers\' own SGR colour through (never cursor moves or other escapes)'
+complete -c sc-view -l no-redact -d 'Show API keys and tokens as written instead of masking them'
+complete -c sc-view -l follow -d 'Keep reading every FILE as it grows, all at once, until each has been read through and every worker seen in them has exited'
+complete -c sc-view -l replay -d 'Play a saved stream at its recorded pace'
+complete -c sc-view -l raw -d 'Write exactly the bytes of the workers\' output, and nothing else'
+complete -c sc-view -l check -d 'Verify the stream: per worker seq from 0 without gaps, one start and one exit, output bytes equal to the exit\'s count, no malformed line'
+complete -c sc-view -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c sc-view -s V -l version -d 'Print version'
