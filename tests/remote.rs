@@ -21,7 +21,10 @@ fn sshd() -> Option<&'static Path> {
                 std::env::var_os("SC_REQUIRE_REMOTE").is_none(),
                 "sshd is not installed: run .ci/run (apt-get install openssh-server)"
             );
-            eprintln!("skipped: no sshd here (apt-get install openssh-server)");
+            skipped(
+                "ssh remote-worker tests",
+                "no sshd here: .ci/run installs it (apt-get install openssh-server)",
+            );
             return None;
         }
         let dir = std::env::temp_dir().join(format!("sc-sshd-{}", std::process::id()));

@@ -21,7 +21,10 @@ fn cluster() -> Option<&'static str> {
                 std::env::var_os("SC_REQUIRE_REMOTE").is_none(),
                 "Slurm is not installed: run .ci/run (apt-get install slurm-wlm slurmctld slurmd munge)"
             );
-            eprintln!("skipped: no Slurm here (apt-get install slurm-wlm slurmctld slurmd munge)");
+            skipped(
+                "Slurm job-step tests",
+                "no Slurm here: .ci/run installs it (apt-get install slurm-wlm slurmctld slurmd munge)",
+            );
             return None;
         }
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/setup/slurm-up.sh");

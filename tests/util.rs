@@ -499,6 +499,24 @@ pub fn run_bounded(command: &mut Command, input: Vec<u8>) -> Ran {
 /// An installed agent CLI: $VARIABLE, .ci/run's install (.ci/node), or
 /// PATH; None (said on stderr) on a machine without it, and a failure
 /// where CI requires the CLIs (SC_REQUIRE_AGENT_CLIS).
+/// A group of tests that cannot run here (a tool not installed): said on
+/// stderr (which cargo shows only for failures) and, when scripts/test
+/// runs the suite, noted in $SC_SKIP_LOG so that it says so at the end.
+pub fn skipped(group: &str, how_to_run: &str) {
+    eprintln!("skipped: {group} ({how_to_run})");
+    if let Some(log) = std::env::var_os("SC_SKIP_LOG") {
+        use std::io::Write as _;
+        if let Ok(mut file) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+        {
+            // One short line per note, appended whole by each test thread.
+            let _ = file.write_all(format!("{group}\t{how_to_run}\n").as_bytes());
+        }
+    }
+}
+
 pub fn agent_cli(name: &str, variable: &str) -> Option<PathBuf> {
     let found = std::env::var_os(variable).map(PathBuf::from).or_else(|| {
         let ci = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -518,7 +536,10 @@ pub fn agent_cli(name: &str, variable: &str) -> Option<PathBuf> {
             std::env::var_os("SC_REQUIRE_AGENT_CLIS").is_none(),
             "{name} is not installed: run .ci/run, or set {variable}"
         );
-        eprintln!("skipped: {name} not installed (npm install it, or set {variable})");
+        skipped(
+            &format!("tests with the real {name} CLI"),
+            &format!("not installed: .ci/run installs it from npm, or set {variable}"),
+        );
     }
     found
 }
