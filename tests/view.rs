@@ -783,3 +783,115 @@ fn more_workers_than_the_terminal_has_rows_for() {
     assert!(!end.contains("without a row"), "{end}");
     assert_eq!(wait_with_deadline(&mut screen.child).code(), Some(0));
 }
+
+/// `--junit FILE`: a JUnit report of a real run, live through a pipe and
+/// from the saved stream, that the schema CI tools read accepts: one case
+/// per worker, failures, a timeout and a skip said as such, output
+/// redacted and XML-escaped (markup, escapes, a NUL).
+#[test]
+fn junit_report_of_a_run_is_valid_and_says_each_outcome() {
+    if Command::new("xmllint").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("SC_REQUIRE_REMOTE").is_none(),
+            "xmllint is not installed: run .ci/run (apt-get install libxml2-utils)"
+        );
+        skipped(
+            "the JUnit schema test",
+            "no xmllint here: .ci/run installs it (apt-get install libxml2-utils)",
+        );
+        return;
+    }
+    let dir = temp_dir("junit");
+    let line = |value: serde_json::Value| format!("{value}\n");
+    let plan = [
+        line(serde_json::json!({"type":"task","worker":"build","seq":0,"ts":1.0,"id":"build","role":"implementer",
+            "argv":["printf","<ok> & \"done\" \u{1b}[31mred\u{1b}[0m \\000 key sk-ant-api03-abcdefghijklmnop\\n"]})),
+        line(serde_json::json!({"type":"task","worker":"tests","seq":0,"ts":1.0,"id":"tests",
+            "argv":["sh","-c","echo 'assertion failed: ]]>' >&2; exit 3"]})),
+        line(serde_json::json!({"type":"task","worker":"slow","seq":0,"ts":1.0,"id":"slow","timeout_s":0.3,
+            "argv":["sleep","30"]})),
+        line(serde_json::json!({"type":"task","worker":"docs","seq":0,"ts":1.0,"id":"docs",
+            "argv":["true"],"depends_on":["tests"]})),
+    ]
+    .concat();
+    let log = dir.join("run.ndjson");
+    let live_report = dir.join("live.xml");
+    // Live: sc-spawn's stream piped into sc-view.
+    let mut spawn = sc_spawn()
+        .args(["--kill-grace", "1", "--log"])
+        .arg(&log)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    spawn
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(plan.as_bytes())
+        .unwrap();
+    let spawn_out = spawn.stdout.take().unwrap();
+    let viewed = sc_view()
+        .arg("--junit")
+        .arg(&live_report)
+        .stdin(spawn_out)
+        .output()
+        .unwrap();
+    assert_eq!(viewed.status.code(), Some(1), "a task failed");
+    assert_eq!(wait_with_deadline(&mut spawn).code(), Some(1));
+    let saved_report = dir.join("saved.xml");
+    let saved = sc_view()
+        .arg("--junit")
+        .arg(&saved_report)
+        .stdin(std::fs::File::open(&log).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(saved.status.code(), Some(1));
+    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit.xsd");
+    for report in [&live_report, &saved_report] {
+        let valid = Command::new("xmllint")
+            .arg("--noout")
+            .arg("--schema")
+            .arg(&schema)
+            .arg(report)
+            .output()
+            .unwrap();
+        assert!(
+            valid.status.success(),
+            "{}: {}",
+            report.display(),
+            String::from_utf8_lossy(&valid.stderr)
+        );
+        let xml = std::fs::read_to_string(report).unwrap();
+        assert!(
+            xml.contains(r#"tests="4" failures="2" errors="0" skipped="1""#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<testcase name="build" classname="implementer""#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<failure type="exit" message="exited with code 3">"#),
+            "{xml}"
+        );
+        assert!(
+            xml.contains(r#"<failure type="timeout" message="timed out">"#),
+            "{xml}"
+        );
+        assert!(xml.contains(r#"<skipped message="#), "{xml}");
+        assert!(
+            xml.contains("&lt;ok&gt; &amp; &quot;done&quot; \\u{1b}[31mred"),
+            "{xml}"
+        );
+        assert!(xml.contains("\\u{0}"), "a NUL, visible: {xml}");
+        assert!(
+            xml.contains("<system-err>assertion failed: ]]&gt;\n</system-err>"),
+            "{xml}"
+        );
+        assert!(
+            !xml.contains("abcdefghijklmnop"),
+            "redacted as the view: {xml}"
+        );
+    }
+}

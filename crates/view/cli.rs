@@ -112,6 +112,15 @@ pub struct Cli {
     #[arg(long, conflicts_with = "plain")]
     pub check: bool,
 
+    /// Also write the run as a JUnit XML report to FILE (at the end; from a
+    /// live run or a saved stream), for CI test reports: each worker a
+    /// testcase (its role or kind as the class name, its duration), a
+    /// failure for a non-zero exit, signal or timeout, skipped for a
+    /// skipped task, its output (redacted as shown, up to 64 KiB per
+    /// stream) as system-out/system-err
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
+
     /// Write generated documentation to stdout and exit
     #[arg(long, value_enum, hide = true)]
     pub generate: Option<Generate>,

@@ -53,6 +53,8 @@ struct Viewer {
     last_frame: Instant,
     /// Writing failed: the reader of our output is gone.
     closed: bool,
+    /// `--junit FILE`: the workers' output, kept for the report.
+    junit: Option<sc_viewer::junit::Outputs>,
 }
 
 /// --replay: hold each event until its recorded moment.
@@ -125,6 +127,7 @@ pub fn run(cli: Cli) -> i32 {
         }),
         last_frame: Instant::now(),
         closed: false,
+        junit: cli.junit.as_ref().map(|_| Default::default()),
         cli,
     };
     let mut splitter = LineSplitter::new(MAX_LINE);
@@ -237,6 +240,12 @@ impl Viewer {
     }
 
     fn event(&mut self, event: &ViewEvent<'_>) {
+        if let Some(outputs) = &mut self.junit
+            && event.type_name == "output"
+            && let Some((text, _)) = event.payload_text()
+        {
+            outputs.push(&event.worker, event.is_stderr(), &text);
+        }
         if let Some(pacer) = &mut self.pacer {
             let first = *pacer.first_ts.get_or_insert(event.ts);
             // A wild ts (from a hand-written stream) waits long, never panics.
@@ -297,6 +306,25 @@ impl Viewer {
         self.changes = changes;
     }
 
+    /// `--junit FILE`: the report, written whole under a temporary name and
+    /// renamed, so that a CI step never reads half of one.
+    fn write_junit(&mut self) -> Result<(), String> {
+        let (Some(path), Some(outputs)) = (&self.cli.junit, &self.junit) else {
+            return Ok(());
+        };
+        // When the report is written, in UTC, as JUnit readers take it
+        // (no zone suffix).
+        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
+            .to_string()
+            .trim_end_matches('Z')
+            .to_owned();
+        let xml = sc_viewer::junit::render(&self.model, outputs, &stamp);
+        let partial = path.with_extension("xml.partial");
+        std::fs::write(&partial, xml)
+            .and_then(|()| std::fs::rename(&partial, path))
+            .map_err(|e| format!("cannot write the JUnit report {}: {e}", path.display()))
+    }
+
     fn flush(&mut self) {
         let result = match &mut self.output {
             Output::Plain(plain) => plain.flush(),
@@ -335,6 +363,10 @@ impl Viewer {
 
     /// End of the stream: the last state, the table, the exit status.
     fn finish(mut self) -> i32 {
+        if let Err(message) = self.write_junit() {
+            eprintln!("sc-view: {message}");
+            return EXIT_TROUBLE;
+        }
         let now = self.clock();
         match &mut self.output {
             Output::Check(checker) => {

@@ -23,7 +23,7 @@ _sc__view() {
 
     case "${cmd}" in
         sc__view)
-            opts="-h -V --lines --plain --color --color-output --no-redact --follow --worker --kind --replay --speed --raw --check --generate --help --version"
+            opts="-h -V --lines --plain --color --color-output --no-redact --follow --worker --kind --replay --speed --raw --check --junit --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -46,6 +46,10 @@ _sc__view() {
                     return 0
                     ;;
                 --speed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --junit)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

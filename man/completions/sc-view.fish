@@ -5,6 +5,7 @@ never\t''"
 complete -c sc-view -l worker -d 'Only workers whose id matches (`*` and `?`; repeatable)' -r
 complete -c sc-view -l kind -d 'Only workers of this kind (shell, sc, claude-code, ...; repeatable)' -r
 complete -c sc-view -l speed -d 'With --replay: this many times faster' -r
+complete -c sc-view -l junit -d 'Also write the run as a JUnit XML report to FILE (at the end; from a live run or a saved stream), for CI test reports: each worker a testcase (its role or kind as the class name, its duration), a failure for a non-zero exit, signal or timeout, skipped for a skipped task, its output (redacted as shown, up to 64 KiB per stream) as system-out/system-err' -r -F
 complete -c sc-view -l generate -d 'Write generated documentation to stdout and exit' -r -f -a "man\t'The man page, as roff'
 bash\t'Completions for bash'
 zsh\t'Completions for zsh'

@@ -16,6 +16,7 @@ pub mod check;
 pub mod event;
 pub mod fmt;
 pub mod glob;
+pub mod junit;
 pub mod model;
 pub mod plain;
 pub mod table;
