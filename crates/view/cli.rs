@@ -121,6 +121,15 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<std::path::PathBuf>,
 
+    /// Also draw the run as a timeline to FILE (an SVG, at the end): a lane
+    /// per worker (nested ones under their parent), the time it waited for
+    /// dependencies apart from the time it ran, bars coloured by outcome,
+    /// retries and stalls marked, dependency arrows, an agent's cost and
+    /// tokens. Self-contained (no script): for a browser, a README, a CI
+    /// artifact
+    #[arg(long, value_name = "FILE")]
+    pub timeline: Option<std::path::PathBuf>,
+
     /// Write generated documentation to stdout and exit
     #[arg(long, value_enum, hide = true)]
     pub generate: Option<Generate>,

@@ -55,6 +55,8 @@ struct Viewer {
     closed: bool,
     /// `--junit FILE`: the workers' output, kept for the report.
     junit: Option<sc_viewer::junit::Outputs>,
+    /// `--timeline FILE`: what the picture needs.
+    timeline: Option<sc_viewer::timeline::Timeline>,
 }
 
 /// --replay: hold each event until its recorded moment.
@@ -128,6 +130,7 @@ pub fn run(cli: Cli) -> i32 {
         last_frame: Instant::now(),
         closed: false,
         junit: cli.junit.as_ref().map(|_| Default::default()),
+        timeline: cli.timeline.as_ref().map(|_| Default::default()),
         cli,
     };
     let mut splitter = LineSplitter::new(MAX_LINE);
@@ -240,6 +243,9 @@ impl Viewer {
     }
 
     fn event(&mut self, event: &ViewEvent<'_>) {
+        if let Some(timeline) = &mut self.timeline {
+            timeline.event(event);
+        }
         if let Some(outputs) = &mut self.junit
             && event.type_name == "output"
             && let Some((text, _)) = event.payload_text()
@@ -325,6 +331,18 @@ impl Viewer {
             .map_err(|e| format!("cannot write the JUnit report {}: {e}", path.display()))
     }
 
+    /// `--timeline FILE`: the picture, written whole and renamed.
+    fn write_timeline(&mut self) -> Result<(), String> {
+        let (Some(path), Some(timeline)) = (&self.cli.timeline, &self.timeline) else {
+            return Ok(());
+        };
+        let svg = timeline.render(&self.model);
+        let partial = path.with_extension("svg.partial");
+        std::fs::write(&partial, svg)
+            .and_then(|()| std::fs::rename(&partial, path))
+            .map_err(|e| format!("cannot write the timeline {}: {e}", path.display()))
+    }
+
     fn flush(&mut self) {
         let result = match &mut self.output {
             Output::Plain(plain) => plain.flush(),
@@ -363,7 +381,7 @@ impl Viewer {
 
     /// End of the stream: the last state, the table, the exit status.
     fn finish(mut self) -> i32 {
-        if let Err(message) = self.write_junit() {
+        if let Err(message) = self.write_junit().and_then(|()| self.write_timeline()) {
             eprintln!("sc-view: {message}");
             return EXIT_TROUBLE;
         }

@@ -23,7 +23,7 @@ _sc__view() {
 
     case "${cmd}" in
         sc__view)
-            opts="-h -V --lines --plain --color --color-output --no-redact --follow --worker --kind --replay --speed --raw --check --junit --generate --help --version"
+            opts="-h -V --lines --plain --color --color-output --no-redact --follow --worker --kind --replay --speed --raw --check --junit --timeline --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -50,6 +50,10 @@ _sc__view() {
                     return 0
                     ;;
                 --junit)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeline)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

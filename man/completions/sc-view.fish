@@ -6,6 +6,7 @@ complete -c sc-view -l worker -d 'Only workers whose id matches (`*` and `?`; re
 complete -c sc-view -l kind -d 'Only workers of this kind (shell, sc, claude-code, ...; repeatable)' -r
 complete -c sc-view -l speed -d 'With --replay: this many times faster' -r
 complete -c sc-view -l junit -d 'Also write the run as a JUnit XML report to FILE (at the end; from a live run or a saved stream), for CI test reports: each worker a testcase (its role or kind as the class name, its duration), a failure for a non-zero exit, signal or timeout, skipped for a skipped task, its output (redacted as shown, up to 64 KiB per stream) as system-out/system-err' -r -F
+complete -c sc-view -l timeline -d 'Also draw the run as a timeline to FILE (an SVG, at the end): a lane per worker (nested ones under their parent), the time it waited for dependencies apart from the time it ran, bars coloured by outcome, retries and stalls marked, dependency arrows, an agent\'s cost and tokens. Self-contained (no script): for a browser, a README, a CI artifact' -r -F
 complete -c sc-view -l generate -d 'Write generated documentation to stdout and exit' -r -f -a "man\t'The man page, as roff'
 bash\t'Completions for bash'
 zsh\t'Completions for zsh'

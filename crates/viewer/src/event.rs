@@ -47,6 +47,8 @@ pub struct ViewEvent<'a> {
     pub role: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub prompt: Option<Cow<'a, str>>,
+    #[serde(default)]
+    pub depends_on: Option<Vec<String>>,
 
     // progress, error, skip
     #[serde(default)]

@@ -22,6 +22,7 @@ pub mod plain;
 pub mod table;
 pub mod term;
 pub mod text;
+pub mod timeline;
 
 pub use event::ViewEvent;
 pub use model::{Change, Model, Status};
