@@ -17,14 +17,7 @@ fn sshd() -> Option<&'static Path> {
     static SSHD: OnceLock<Option<PathBuf>> = OnceLock::new();
     SSHD.get_or_init(|| {
         if !Path::new("/usr/sbin/sshd").exists() {
-            assert!(
-                std::env::var_os("SC_REQUIRE_REMOTE").is_none(),
-                "sshd is not installed: run .ci/run (apt-get install openssh-server)"
-            );
-            skipped(
-                "ssh remote-worker tests",
-                "no sshd here: .ci/run installs it (apt-get install openssh-server)",
-            );
+            engine_missing("ssh remote-worker tests", "sshd", "openssh-server");
             return None;
         }
         let dir = std::env::temp_dir().join(format!("sc-sshd-{}", std::process::id()));

@@ -517,6 +517,20 @@ pub fn skipped(group: &str, how_to_run: &str) {
     }
 }
 
+/// A tool the tests need (sshd, Slurm, xmllint, Chromium) is not installed
+/// here: under .ci/run (`SC_REQUIRE_REMOTE`) that fails the test; elsewhere
+/// the group is said to be skipped. `packages` are Debian's.
+pub fn engine_missing(group: &str, tool: &str, packages: &str) {
+    assert!(
+        std::env::var_os("SC_REQUIRE_REMOTE").is_none(),
+        "{tool} is not installed: run .ci/run (apt-get install {packages})"
+    );
+    skipped(
+        group,
+        &format!("no {tool} here: .ci/run installs it (apt-get install {packages})"),
+    );
+}
+
 pub fn agent_cli(name: &str, variable: &str) -> Option<PathBuf> {
     let found = std::env::var_os(variable).map(PathBuf::from).or_else(|| {
         let ci = PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -791,14 +791,7 @@ fn more_workers_than_the_terminal_has_rows_for() {
 #[test]
 fn junit_report_of_a_run_is_valid_and_says_each_outcome() {
     if Command::new("xmllint").arg("--version").output().is_err() {
-        assert!(
-            std::env::var_os("SC_REQUIRE_REMOTE").is_none(),
-            "xmllint is not installed: run .ci/run (apt-get install libxml2-utils)"
-        );
-        skipped(
-            "the JUnit schema test",
-            "no xmllint here: .ci/run installs it (apt-get install libxml2-utils)",
-        );
+        engine_missing("the JUnit schema test", "xmllint", "libxml2-utils");
         return;
     }
     let dir = temp_dir("junit");
@@ -905,14 +898,7 @@ fn timeline_of_a_run_renders_in_a_browser() {
         .into_iter()
         .find(|b| Command::new(b).arg("--version").output().is_ok())
     else {
-        assert!(
-            std::env::var_os("SC_REQUIRE_REMOTE").is_none(),
-            "chromium is not installed: run .ci/run (apt-get install chromium)"
-        );
-        skipped(
-            "the timeline browser test",
-            "no chromium here: .ci/run installs it (apt-get install chromium)",
-        );
+        engine_missing("the timeline browser test", "chromium", "chromium");
         return;
     };
     let dir = temp_dir("timeline");

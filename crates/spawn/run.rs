@@ -222,28 +222,17 @@ fn run_here(cli: Cli) -> i32 {
             flags: remote_flags(&cli),
             spool: to.spool_for(&id).filter(|_| !on_slurm),
         };
-        // An agent is read there: its caps apply there (a plan's tasks get
-        // theirs from the scheduler).
-        if let Some(usd) = cli.max_cost_usd {
-            run.flags
-                .extend(["--max-cost-usd".into(), usd.to_string().into()]);
-        }
-        if let Some(tokens) = cli.max_tokens {
-            run.flags
-                .extend(["--max-tokens".into(), tokens.to_string().into()]);
-        }
+        remote_backstop = sc_capture::remote::caps_there(
+            &mut run.flags,
+            cli.max_cost_usd,
+            cli.max_tokens,
+            secs(cli.timeout),
+            Duration::from_secs_f64(cli.kill_grace),
+        );
         reconnect = run.spool.clone().map(|dir| sc_capture::worker::Reconnect {
             remote: to.clone(),
             dir,
         });
-        if let Some(timeout) = secs(cli.timeout) {
-            // The remote side times the worker (its exit then says so); the
-            // local timeout stays as a backstop for a connection that hangs.
-            run.flags
-                .extend(["--timeout".into(), cli.timeout.to_string().into()]);
-            remote_backstop =
-                Some(timeout + Duration::from_secs_f64(cli.kill_grace) + REMOTE_SLACK);
-        }
         spec.argv = if on_slurm {
             sc_capture::remote::srun_argv(&slurm(&cli), &to.sc_spawn, None, &run, &spec.argv)
         } else {
@@ -489,10 +478,6 @@ fn refuse(cli: &Cli, kind: &str, message: String) -> i32 {
     let _ = stdout.lock().write_all(&out);
     127
 }
-
-/// How much longer than a remote worker's own timeout the local side waits
-/// before ending the connection itself.
-const REMOTE_SLACK: Duration = Duration::from_secs(10);
 
 /// How Slurm job steps are run: the srun command, and --slurm's options.
 fn slurm(cli: &Cli) -> Slurm {

@@ -312,8 +312,7 @@ impl Viewer {
         self.changes = changes;
     }
 
-    /// `--junit FILE`: the report, written whole under a temporary name and
-    /// renamed, so that a CI step never reads half of one.
+    /// `--junit FILE`: the report.
     fn write_junit(&mut self) -> Result<(), String> {
         let (Some(path), Some(outputs)) = (&self.cli.junit, &self.junit) else {
             return Ok(());
@@ -325,22 +324,15 @@ impl Viewer {
             .trim_end_matches('Z')
             .to_owned();
         let xml = sc_viewer::junit::render(&self.model, outputs, &stamp);
-        let partial = path.with_extension("xml.partial");
-        std::fs::write(&partial, xml)
-            .and_then(|()| std::fs::rename(&partial, path))
-            .map_err(|e| format!("cannot write the JUnit report {}: {e}", path.display()))
+        write_whole(path, &xml, "the JUnit report")
     }
 
-    /// `--timeline FILE`: the picture, written whole and renamed.
+    /// `--timeline FILE`: the picture.
     fn write_timeline(&mut self) -> Result<(), String> {
         let (Some(path), Some(timeline)) = (&self.cli.timeline, &self.timeline) else {
             return Ok(());
         };
-        let svg = timeline.render(&self.model);
-        let partial = path.with_extension("svg.partial");
-        std::fs::write(&partial, svg)
-            .and_then(|()| std::fs::rename(&partial, path))
-            .map_err(|e| format!("cannot write the timeline {}: {e}", path.display()))
+        write_whole(path, &timeline.render(&self.model), "the timeline")
     }
 
     fn flush(&mut self) {
@@ -429,4 +421,14 @@ impl Viewer {
         let _ = out.flush();
         self.model.exit_code()
     }
+}
+
+/// A report file, written whole under a temporary name and renamed, so that
+/// a CI step never reads half of one.
+fn write_whole(path: &std::path::Path, text: &str, what: &str) -> Result<(), String> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    std::fs::write(&partial, text)
+        .and_then(|()| std::fs::rename(&partial, path))
+        .map_err(|e| format!("cannot write {what} {}: {e}", path.display()))
 }

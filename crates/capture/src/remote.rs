@@ -155,6 +155,31 @@ pub fn srun_argv(
     out
 }
 
+/// How much longer than a remote worker's own timeout the local side waits
+/// before ending the connection itself.
+pub const REMOTE_SLACK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What acts on the remote side rather than here, added to its flags: an
+/// agent's caps (its output is read there) and the timeout (timed there,
+/// so its exit says so). The local timeout to keep as a backstop.
+pub fn caps_there(
+    flags: &mut Vec<OsString>,
+    max_usd: Option<f64>,
+    max_tokens: Option<u64>,
+    timeout: Option<std::time::Duration>,
+    kill_grace: std::time::Duration,
+) -> Option<std::time::Duration> {
+    if let Some(usd) = max_usd {
+        flags.extend(["--max-cost-usd".into(), usd.to_string().into()]);
+    }
+    if let Some(tokens) = max_tokens {
+        flags.extend(["--max-tokens".into(), tokens.to_string().into()]);
+    }
+    let timeout = timeout?;
+    flags.extend(["--timeout".into(), timeout.as_secs_f64().to_string().into()]);
+    Some(timeout + kill_grace + REMOTE_SLACK)
+}
+
 /// `arg` in single quotes, for a POSIX shell.
 pub fn quote(arg: &OsStr) -> Vec<u8> {
     let mut out = Vec::with_capacity(arg.len() + 2);

@@ -518,20 +518,13 @@ impl Scheduler {
                 ..self.remote.clone()
             };
             let mut flags = self.remote_flags.clone();
-            // An agent is read there: its caps apply there.
-            if let Some(budget) = &opts.budget {
-                if let Some(usd) = budget.max_usd {
-                    flags.extend(["--max-cost-usd".into(), usd.to_string().into()]);
-                }
-                if let Some(tokens) = budget.max_tokens {
-                    flags.extend(["--max-tokens".into(), tokens.to_string().into()]);
-                }
-            }
-            if let Some(timeout) = opts.timeout {
-                // Timed there (its exit says so); here only as a backstop.
-                flags.extend(["--timeout".into(), timeout.as_secs_f64().to_string().into()]);
-                opts.timeout = Some(timeout + opts.kill_grace + std::time::Duration::from_secs(10));
-            }
+            opts.timeout = crate::remote::caps_there(
+                &mut flags,
+                opts.budget.as_ref().and_then(|b| b.max_usd),
+                opts.budget.as_ref().and_then(|b| b.max_tokens),
+                opts.timeout,
+                opts.kill_grace,
+            );
             let run = RemoteRun {
                 id: task.id.clone(),
                 kind: kind.clone(),
