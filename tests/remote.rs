@@ -726,3 +726,46 @@ fn a_reader_that_goes_away_ends_the_remote_worker() {
     assert_eq!(status.code(), Some(0));
     eventually("the remote worker is gone", || !alive(remote_pid));
 }
+
+/// Kind `sc` on a host: the remote sc-spawn nests the inner stream
+/// (`far/inner`), and it arrives here as it was nested there.
+#[test]
+fn a_nested_sc_stream_runs_on_a_host() {
+    let Some(config) = sshd() else { return };
+    let ran = run_bounded(
+        &mut over_ssh(
+            config,
+            "lab",
+            &[
+                "--id",
+                "far",
+                "--kind",
+                "sc",
+                "--",
+                env!("CARGO_BIN_EXE_sc-spawn"),
+                "--id",
+                "inner",
+                "--",
+                "echo",
+                "deep",
+            ],
+        ),
+        Vec::new(),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    run.check_contract();
+    let inner: Vec<&sc_events::Event> = run
+        .events
+        .iter()
+        .filter(|e| e.worker == "far/inner")
+        .collect();
+    assert!(
+        inner
+            .iter()
+            .any(|e| output(e).is_some_and(|(_, p)| p.as_bytes() == b"deep\n")),
+        "{:?}",
+        run.events
+    );
+    assert_eq!(starts_of(&run)[0].host.as_deref(), Some("lab"));
+}
