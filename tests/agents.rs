@@ -1,5 +1,5 @@
 //! The agent parsers against real transcripts of Claude Code, Codex and
-//! Gemini CLI (../shared/fixtures/agents): every line parses to an
+//! Gemini CLI (tests/fixtures/agents): every line parses to an
 //! annotation or stays plain output; none is an error.
 
 use std::collections::HashSet;
@@ -9,18 +9,13 @@ use sc_agents::{AgentKind, Parser};
 use serde_json::Value;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/agents")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/agents")
 }
 
 /// Every line of every transcript of one CLI, with the annotations.
 fn annotate(dir: &str, kind: AgentKind) -> Vec<(String, Vec<Option<Value>>)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(fixtures().join(dir))
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e} (../shared beside the checkout)",
-                fixtures().display()
-            )
-        })
+        .unwrap_or_else(|e| panic!("{}: {e} (the repository's fixtures)", fixtures().display()))
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();

@@ -264,3 +264,41 @@ fn check_value(schema: &Value, rule: &Value, value: &Value) -> Result<(), String
     }
     Ok(())
 }
+
+/// A fresh clone has nothing beside it: no test, source or script may read
+/// the steering repository's `../shared` (its fixtures are copied into
+/// tests/fixtures).
+#[test]
+fn nothing_reads_outside_the_repository() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut offenders = Vec::new();
+    let mut dirs = vec![
+        root.join("tests"),
+        root.join("crates"),
+        root.join("scripts"),
+        root.join(".ci"),
+    ];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.ends_with(".ci/node") || path.ends_with("fixtures") {
+                continue;
+            }
+            if path.is_dir() {
+                dirs.push(path);
+            } else if let Ok(text) = std::fs::read_to_string(&path) {
+                let needle = ["..", "/shared/"].concat();
+                if text.contains(&needle) {
+                    offenders.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "these read ../shared, which a fresh clone does not have: {offenders:?}"
+    );
+}

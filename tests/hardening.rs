@@ -128,6 +128,77 @@ fn running_out_of_descriptors_lowers_concurrency_and_loses_no_task() {
 /// field may: a bad one is an error event naming the field and the task,
 /// and the rest of the plan goes on.
 #[test]
+fn fields_of_the_wrong_type_are_refused_not_dropped() {
+    let lines = [
+        r#"{"type":"task","worker":"retries","seq":0,"ts":0,"id":"retries","argv":["true"],"retries":"two"}"#,
+        r#"{"type":"task","worker":"timeout","seq":0,"ts":0,"id":"timeout","argv":["true"],"timeout_s":"ten"}"#,
+        r#"{"type":"task","worker":"deps","seq":0,"ts":0,"id":"deps","argv":["true"],"depends_on":"a"}"#,
+        r#"{"type":"task","worker":"argv","seq":0,"ts":0,"id":"argv","argv":"echo x"}"#,
+        r#"{"type":"task","worker":"after","seq":0,"ts":0,"id":"after","argv":["echo","never"],"depends_on":["argv"]}"#,
+        r#"{"type":"task","worker":"ok","seq":0,"ts":0,"id":"ok","argv":["echo","still here"]}"#,
+    ];
+    let (run, code, _) = run_plan(None, &[], lines.join("\n").into_bytes());
+    assert_eq!(code, 1, "the plan fails: some of its tasks were refused");
+    assert_eq!(texts_of(&run, "ok"), "still here\n");
+    for (id, field) in [
+        ("retries", "retries"),
+        ("timeout", "timeout_s"),
+        ("deps", "depends_on"),
+        ("argv", "argv"),
+    ] {
+        let error = run
+            .events
+            .iter()
+            .find_map(|e| match &e.body {
+                Body::Error(error) if e.worker == id => Some(error.message.clone()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no error for task {id}: {:#?}", run.events));
+        assert!(
+            error.contains(&format!("task `{id}` is not run")) && error.contains(field),
+            "{error}"
+        );
+        assert!(
+            exits(&run)
+                .iter()
+                .any(|(w, e)| *w == id && e.code == Some(127)),
+            "{id} ends as refused"
+        );
+    }
+    assert!(
+        run.events
+            .iter()
+            .any(|e| e.worker == "after" && matches!(&e.body, Body::Skip(_))),
+        "a dependent of a refused task is skipped"
+    );
+}
+
+#[test]
+fn a_roles_file_with_a_wild_timeout_is_a_usage_error() {
+    let roles = temp_file(
+        "wild-roles.json",
+        br#"{"roles":[{"name":"slow","id":"slow","timeout_s":1e300,"instructions":"x","ask":"Do"}]}"#,
+    );
+    let out = sc_spawn()
+        .args([
+            "--roles-file",
+            roles.to_str().unwrap(),
+            "--role",
+            "slow",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("role `slow`: `timeout_s` is 1e300"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn wild_field_values_are_errors_never_panics() {
     let wild = [
         r#"{"type":"task","worker":"huge","seq":0,"ts":0,"id":"huge","argv":["true"],"timeout_s":1e300}"#,

@@ -675,7 +675,7 @@ fn agent_workers_are_shown_as_what_they_do() {
     let fake = temp_file(
         "fake-claude",
         format!(
-            "#!/bin/sh\ngrep -v caic_ {}/../shared/fixtures/agents/claude-code/caic-partial-messages-tool-error-2.1.185.jsonl | grep -v '^$'\n",
+            "#!/bin/sh\ngrep -v caic_ {}/tests/fixtures/agents/claude-code/caic-partial-messages-tool-error-2.1.185.jsonl | grep -v '^$'\n",
             env!("CARGO_MANIFEST_DIR")
         )
         .as_bytes(),

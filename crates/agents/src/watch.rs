@@ -273,7 +273,7 @@ mod tests {
     /// settled) at each result line.
     fn at_results(file: &str) -> (Vec<(bool, bool)>, Watch) {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/fixtures/agents/claude-code")
+            .join("../../tests/fixtures/agents/claude-code")
             .join(file);
         let text =
             std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

@@ -95,6 +95,8 @@ pub struct Scheduler {
     /// `--resume LOG`: what an earlier run of this plan did, and the log's
     /// name for messages.
     earlier: Option<(EarlierRun, String)>,
+    /// Tasks whose line was malformed: why each is refused at its turn.
+    refusals: HashMap<String, String>,
 }
 
 /// `--hosts`: a place tasks that name no host may run, and how many at once.
@@ -202,6 +204,7 @@ impl Scheduler {
             stopped: false,
             branches: None,
             earlier: None,
+            refusals: HashMap::new(),
         }
     }
 
@@ -221,7 +224,7 @@ impl Scheduler {
     pub fn take_line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Line {
         let event = match parse_line(line) {
             Ok(event) => event,
-            Err(_) => return Line::NotEvent,
+            Err(e) => return self.malformed_task(line, &e, out),
         };
         let Body::Task(mut task) = event.body else {
             push_line(line, out);
@@ -237,6 +240,38 @@ impl Scheduler {
                     // parse_line accepted the line: it renames.
                     let _ = rename_line(line, &event.worker, 0, out);
                 }
+                self.not_run(not_run, out);
+                Line::Task
+            }
+            Err(message) => Line::Refused(message),
+        }
+    }
+
+    /// A line that is not a well-formed event. A `task` whose fields are
+    /// of the wrong type (`"retries": "two"`) is not dropped in silence: it
+    /// joins the plan under its id and is refused at its turn (an `error`
+    /// naming the field, `exit` 127), so that its dependents are skipped
+    /// and the plan fails. Anything else is not this scheduler's.
+    fn malformed_task(&mut self, line: &[u8], e: &sc_events::ReadError, out: &mut Vec<u8>) -> Line {
+        let Ok(head) = sc_events::parse_head(line) else {
+            return Line::NotEvent;
+        };
+        if &*head.type_name != "task" {
+            return Line::NotEvent;
+        }
+        let id = head.worker.to_string();
+        let placeholder = Task {
+            id: id.clone(),
+            ..Task::default()
+        };
+        match self.planner.add(placeholder.clone()) {
+            Ok((_, not_run)) => {
+                encode(&Event::new(id.clone(), 0, now_ts(), placeholder), out);
+                let message = format!(
+                    "task `{id}` is not run: {}; fix the plan line (sc-events(7) gives each field's type)",
+                    wrong_fields(line).unwrap_or_else(|| e.to_string())
+                );
+                self.refusals.insert(id, message);
                 self.not_run(not_run, out);
                 Line::Task
             }
@@ -394,6 +429,9 @@ impl Scheduler {
             opts,
             how: How::Refuse(message),
         };
+        if let Some(message) = self.refusals.get(&task.id) {
+            return refuse(opts, message.clone());
+        }
         match task.max_cost_usd {
             None => {}
             Some(usd) if usd > 0.0 && usd.is_finite() => {
@@ -619,6 +657,28 @@ impl Scheduler {
             );
         }
     }
+}
+
+/// Which fields of a malformed task line are of the wrong type, each with
+/// serde's word on it (serde names the type, not the field: each field is
+/// tried alone to find it).
+fn wrong_fields(line: &[u8]) -> Option<String> {
+    let serde_json::Value::Object(fields) = serde_json::from_slice(line).ok()? else {
+        return None;
+    };
+    let problems: Vec<String> = fields
+        .iter()
+        .filter(|(name, _)| !matches!(name.as_str(), "type" | "worker" | "seq" | "ts"))
+        .filter_map(|(name, value)| {
+            let mut alone = serde_json::Map::new();
+            alone.insert("id".into(), "x".into());
+            alone.insert(name.clone(), value.clone());
+            serde_json::from_value::<Task>(serde_json::Value::Object(alone))
+                .err()
+                .map(|e| format!("field `{name}` is {value}: {e}"))
+        })
+        .collect();
+    (!problems.is_empty()).then(|| problems.join("; "))
 }
 
 fn push_line(line: &[u8], out: &mut Vec<u8>) {

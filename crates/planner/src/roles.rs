@@ -47,6 +47,16 @@ impl Catalogue {
             format!("not a roles file ({e}); the form is {{\"roles\": [{{\"name\": ..., \"id\": ..., \"timeout_s\": ..., \"instructions\": ..., \"ask\": ...}}]}}")
         })?;
         for role in file.roles {
+            // A wild timeout would panic where it becomes a duration: said
+            // here, naming the role, before anything runs.
+            if sc_events::duration_from_secs(role.timeout_s).is_none() {
+                return Err(format!(
+                    "role `{}`: `timeout_s` is {:?}: give a number of seconds from 0 to {} (0 for no timeout)",
+                    role.name,
+                    role.timeout_s,
+                    sc_events::MAX_SECS as u64
+                ));
+            }
             match self.roles.iter_mut().find(|r| r.name == role.name) {
                 Some(existing) => *existing = role,
                 None => self.roles.push(role),
@@ -113,6 +123,14 @@ mod tests {
                 .cpu_s,
             Some(600)
         );
+        for wild in ["1e300", "-1"] {
+            let error = catalogue
+                .overlay(&format!(
+                    r#"{{"roles":[{{"name":"slow","id":"s","timeout_s":{wild},"instructions":"x","ask":"Do"}}]}}"#
+                ))
+                .unwrap_err();
+            assert!(error.contains("role `slow`: `timeout_s`"), "{error}");
+        }
         assert!(
             catalogue
                 .overlay("{}")
