@@ -612,3 +612,38 @@ fn worktrees_keep_parallel_workers_apart_and_chain_dependents() {
         ("left\n".into(), "right\n".into())
     );
 }
+
+#[test]
+fn flags_hold_for_a_plan_as_for_one_worker() {
+    // One launch path: `--env` and `--cwd` reach a plan's tasks as they
+    // reach single-worker mode's command (the plan path used to drop them).
+    let dir = temp_dir("one-path");
+    let plan = shell_task("t", "echo \"$GREETING\" && pwd", &[]);
+    let (run, code) = run_plan(
+        &["--env", "GREETING=hello", "--cwd", dir.to_str().unwrap()],
+        &plan,
+    );
+    assert_eq!(code, Some(0));
+    let (one, status) = capture(&[
+        "--env",
+        "GREETING=hello",
+        "--cwd",
+        dir.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "echo \"$GREETING\" && pwd",
+    ]);
+    assert!(status.success());
+    let text = |run: &Captured, id: &str| -> String {
+        run.events
+            .iter()
+            .filter(|e| e.worker == id)
+            .filter_map(output)
+            .map(|(_, p)| String::from_utf8_lossy(p.as_bytes()).into_owned())
+            .collect()
+    };
+    let expected = format!("hello\n{}\n", dir.canonicalize().unwrap().display());
+    assert_eq!(text(&run, "t"), expected);
+    assert_eq!(text(&one, "sh"), expected);
+}

@@ -1,7 +1,7 @@
 //! sc-spawn's job: turn the command line into one worker and supervise it.
 
 use std::ffi::OsString;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::Duration;
@@ -9,13 +9,13 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use sc_agents::AgentOptions;
-use sc_capture::agent::{Agents, Ask};
-use sc_capture::remote::{Remote, RemoteRun, Slurm};
+use sc_capture::agent::Agents;
+use sc_capture::remote::{Remote, Slurm};
 use sc_capture::scheduler::PlanOptions;
 use sc_capture::transfer::Transfer;
 use sc_capture::worker::Retry;
 use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, WorkerOptions, terminal_size};
-use sc_events::Limits;
+use sc_events::{Limits, Task};
 use sc_planner::roles::{Catalogue, Role};
 
 use crate::cli::{Cli, PtyArg};
@@ -139,52 +139,6 @@ fn run_here(cli: Cli) -> i32 {
         );
         return EXIT_USAGE;
     }
-    let mut command = cli.command.clone();
-    let mut extra_env = Vec::new();
-    if let Some(recording) = &cli.replay {
-        command = vec![
-            sc_capture::supervisor::sibling("sc-replay"),
-            "--speed".into(),
-            cli.replay_speed.to_string().into(),
-            recording.into(),
-        ];
-    } else if let Some(prompt) = &cli.prompt {
-        match &agent {
-            Some(kind) => {
-                let ask = Ask {
-                    prompt,
-                    instructions: role.as_ref().map(|r| r.instructions.as_str()),
-                    permissions: role.as_ref().and_then(|r| r.permissions.get(kind.name())),
-                    resume: None,
-                    max_budget_usd: cli.max_cost_usd,
-                    elsewhere: cli.host.is_some() || cli.slurm.is_some(),
-                };
-                match kind.command(&ask) {
-                    Ok((argv, env)) => {
-                        command = argv;
-                        extra_env = env;
-                    }
-                    Err(e) => {
-                        // Like a command that is not found: an error event and exit 127.
-                        return refuse(&cli, kind.name(), e);
-                    }
-                }
-            }
-            None => command = vec!["sh".into(), "-c".into(), prompt.into()],
-        }
-    }
-    let id = match (&cli.id, &role, &agent, command.first()) {
-        (Some(id), ..) => id.clone(),
-        (None, Some(role), _, _) => role.id.clone(),
-        (None, None, Some(kind), _) => kind.name().to_owned(),
-        (None, None, None, Some(program)) => default_id(program),
-        _ => String::new(),
-    };
-    let mut spec = spec(&cli, &id);
-    spec.argv = command;
-    spec.env.extend(extra_env);
-    let mut remote_backstop = None;
-    let mut reconnect = None;
     if cli.host.is_some() && plan_mode {
         eprintln!("sc-spawn: --host runs one worker; in a plan, give tasks a `host` field");
         return EXIT_USAGE;
@@ -193,101 +147,30 @@ fn run_here(cli: Cli) -> i32 {
         eprintln!("sc-spawn: --host and --slurm both say where the worker runs: give one");
         return EXIT_USAGE;
     }
-    let elsewhere = cli
-        .host
-        .clone()
-        .or_else(|| cli.slurm.as_ref().map(|_| "slurm".to_owned()))
-        .filter(|_| !plan_mode);
-    if let Some(host) = &elsewhere {
-        let copy = match transfer(&cli) {
-            Ok(copy) => copy,
-            Err(e) => {
-                eprintln!("sc-spawn: {e}");
-                return EXIT_USAGE;
-            }
-        };
-        let to = remote(&cli, host, copy.filter(|_| cli.host.is_some()));
-        if let Some(copy) = &to.transfer
-            && let Err(message) = copy.to(&to)
-        {
-            // Before the run: its stream says so, as for a CLI not found.
-            return refuse(&cli, &cli.kind, message);
-        }
-        let on_slurm = cli.host.is_none();
-        let mut run = RemoteRun {
-            id: id.clone(),
-            kind: cli.kind.clone(),
-            cwd: cli.cwd.clone().map(Into::into),
-            env: cli.env.clone(),
-            flags: remote_flags(&cli),
-            spool: to.spool_for(&id).filter(|_| !on_slurm),
-        };
-        remote_backstop = sc_capture::remote::caps_there(
-            &mut run.flags,
-            cli.max_cost_usd,
-            cli.max_tokens,
-            secs(cli.timeout),
-            Duration::from_secs_f64(cli.kill_grace),
-        );
-        reconnect = run.spool.clone().map(|dir| sc_capture::worker::Reconnect {
-            remote: to.clone(),
-            dir,
-        });
-        spec.argv = if on_slurm {
-            sc_capture::remote::srun_argv(&slurm(&cli), &to.sc_spawn, None, &run, &spec.argv)
-        } else {
-            sc_capture::remote::ssh_argv(&to, &run, &spec.argv)
-        };
-        // The command's directory and environment are the remote's.
-        spec.cwd = None;
-        spec.stdin = StdinMode::Held;
-        spec.pty = PtyMode::Off;
-    }
     if cli.end_on_stdin_eof {
         end_on_stdin_eof();
     }
-    let timeout = remote_backstop
-        .or_else(|| secs(cli.timeout))
-        .or_else(|| role.as_ref().and_then(|r| secs(r.timeout_s)));
-    let mut worktree = None;
-    if cli.worktree && !plan_mode {
-        let here = spec
-            .cwd
-            .clone()
-            .or_else(|| std::env::current_dir().ok())
-            .unwrap_or_default();
-        match sc_capture::worktree::create(&here, &id, None) {
-            Ok(made) => {
-                spec.cwd = Some(made.cwd.clone());
-                worktree = Some(made);
-            }
-            Err(e) => {
-                eprintln!("sc-spawn: {e}");
-                return EXIT_USAGE;
-            }
+    let copy = match transfer(&cli) {
+        Ok(copy) => copy,
+        Err(e) => {
+            eprintln!("sc-spawn: {e}");
+            return EXIT_USAGE;
         }
-    }
-    let opts = WorkerOptions {
-        worktree,
-        id,
+    };
+    // One launch path: single-worker mode is a plan of one task, made from
+    // the command line; the template below holds for both.
+    let mut spec = spec(&cli);
+    let template = WorkerOptions {
+        id: String::new(),
         kind: cli.kind.clone(),
         flush: Duration::from_millis(cli.flush_ms),
         max_event_bytes: usize::try_from(cli.max_event_bytes).unwrap_or(usize::MAX),
         heartbeat: secs(cli.heartbeat),
         stall: secs(cli.stall),
-        timeout,
+        timeout: secs(cli.timeout).or_else(|| role.as_ref().and_then(|r| secs(r.timeout_s))),
         kill_grace: Duration::from_secs_f64(cli.kill_grace),
         drain: Duration::from_millis(cli.drain_ms),
         progress: !cli.no_progress,
-        // `--kind sc`: the command writes an sc stream; nest it, as plan
-        // mode does, instead of wrapping its events as text.
-        nested: cli.kind == "sc" && cli.host.is_none(),
-        agent: agent.clone(),
-        remote: cli
-            .host
-            .clone()
-            .or_else(|| cli.slurm.as_ref().map(|_| "slurm".into())),
-        reconnect,
         // In a Slurm job step: the node, for the start.
         node: cli
             .slurm_step
@@ -299,23 +182,39 @@ fn run_here(cli: Cli) -> i32 {
             max_tokens: cli.max_tokens,
             model: cli.model.clone(),
         }),
-        retry: (cli.retries > 0 || plan_mode).then(|| Retry {
+        retry: Some(Retry {
             retries: cli.retries,
             delay: Duration::from_secs_f64(cli.retry_delay),
             on_any: cli.retry_on == "any",
-            resume: match (&agent, &cli.prompt, &cli.replay) {
-                (Some(kind), Some(prompt), None) => Some(sc_capture::scheduler::agent_resume(
-                    Arc::clone(kind),
-                    prompt.clone(),
-                    role.as_ref().map(|r| r.instructions.clone()),
-                    role.as_ref()
-                        .and_then(|r| r.permissions.get(kind.name()).cloned()),
-                    cli.max_cost_usd,
-                )),
-                _ => None,
-            },
+            resume: None,
         }),
         ..WorkerOptions::default()
+    };
+    let one = if plan_mode {
+        None
+    } else {
+        if let Some(recording) = &cli.replay {
+            spec.argv = vec![
+                sc_capture::supervisor::sibling("sc-replay"),
+                "--speed".into(),
+                cli.replay_speed.to_string().into(),
+                recording.into(),
+            ];
+        }
+        Some(task_of(&cli, role.as_ref(), agent.as_deref()))
+    };
+    let options = PlanOptions {
+        jobs: usize::try_from(cli.jobs).unwrap_or(usize::MAX),
+        template,
+        template_spec: spec.clone(),
+        agents,
+        replay_speed: cli.replay_speed,
+        path: std::env::var("SC_WORKER").ok().filter(|p| !p.is_empty()),
+        remote: remote(&cli, "", copy),
+        remote_flags: remote_flags(&cli),
+        slurm: slurm(&cli),
+        slurm_all: cli.slurm.is_some(),
+        hosts,
     };
     let stdout = io::stdout();
     let mut supervisor = match Supervisor::new(stdout.as_fd()) {
@@ -340,49 +239,32 @@ fn run_here(cli: Cli) -> i32 {
         }
     }
     let spec_took_terminal = spec.stdin == StdinMode::Terminal;
-    let index = if plan_mode {
-        let outer = std::env::var("SC_WORKER").ok().filter(|p| !p.is_empty());
-        let jobs = usize::try_from(cli.jobs).unwrap_or(usize::MAX);
-        if let Err(e) = supervisor.plan_from(
-            &InputSpec::Stdin,
-            PlanOptions {
-                jobs,
-                template: opts,
-                template_spec: spec,
-                agents,
-                replay_speed: cli.replay_speed,
-                path: outer,
-                remote: match transfer(&cli) {
-                    Ok(copy) => remote(&cli, "", copy),
-                    Err(e) => {
-                        eprintln!("sc-spawn: {e}");
-                        return EXIT_USAGE;
-                    }
-                },
-                remote_flags: remote_flags(&cli),
-                slurm: slurm(&cli),
-                slurm_all: cli.slurm.is_some(),
-                hosts,
-            },
-        ) {
-            eprintln!("sc-spawn: cannot read the plan on stdin: {e}");
-            return EXIT_USAGE;
-        }
-        supervisor.set_worktrees(cli.worktree);
-        supervisor.set_budget(cli.budget_usd);
-        if let Some((run, log)) = earlier {
-            if run.unreadable > 0 {
-                eprintln!(
-                    "sc-spawn: {log}: {} line(s) are not events and were passed over",
-                    run.unreadable
-                );
+    match one {
+        None => {
+            if let Err(e) = supervisor.plan_from(&InputSpec::Stdin, options) {
+                eprintln!("sc-spawn: cannot read the plan on stdin: {e}");
+                return EXIT_USAGE;
             }
-            supervisor.set_earlier(run, log);
         }
-        None
-    } else {
-        Some(supervisor.spawn(opts, &spec))
-    };
+        Some(task) => {
+            if let Err(e) = supervisor.plan_one(task, options) {
+                eprintln!("sc-spawn: {e}");
+                return EXIT_USAGE;
+            }
+        }
+    }
+    supervisor.set_worktrees(cli.worktree);
+    supervisor.set_budget(cli.budget_usd);
+    if let Some((run, log)) = earlier {
+        if run.unreadable > 0 {
+            eprintln!(
+                "sc-spawn: {log}: {} line(s) are not events and were passed over",
+                run.unreadable
+            );
+        }
+        supervisor.set_earlier(run, log);
+    }
+    let index = (!plan_mode).then_some(0);
     let result = supervisor.run();
     if spec_took_terminal {
         sc_capture::take_terminal_back();
@@ -409,14 +291,11 @@ fn run_here(cli: Cli) -> i32 {
     }
 }
 
-fn spec(cli: &Cli, id: &str) -> Spec {
-    // Nested sc-spawns name themselves after this one: `outer/inner`.
-    let path = match std::env::var("SC_WORKER") {
-        Ok(outer) if !outer.is_empty() => format!("{outer}/{id}"),
-        _ => id.to_owned(),
-    };
-    let mut env = vec![(OsString::from("SC_WORKER"), OsString::from(path))];
-    env.extend(cli.env.iter().cloned());
+/// How the workers are launched: single-worker mode's command, and for
+/// every task the directory, environment, stdin, PTY and limits the flags
+/// give (SC_WORKER is each task's own, set where it is launched).
+fn spec(cli: &Cli) -> Spec {
+    let env = cli.env.clone();
     Spec {
         argv: cli.command.clone(),
         cwd: cli.cwd.clone(),
@@ -463,20 +342,26 @@ fn role(cli: &Cli) -> Result<Option<Role>, String> {
     })
 }
 
-/// An agent that cannot be launched (its CLI is missing): the stream still
-/// says so, as an `error` and an `exit` with code 127.
-fn refuse(cli: &Cli, kind: &str, message: String) -> i32 {
-    let id = cli.id.clone().unwrap_or_else(|| kind.to_owned());
-    let stdout = io::stdout();
-    let mut out = Vec::new();
-    let opts = WorkerOptions {
-        id,
-        kind: kind.to_owned(),
-        ..WorkerOptions::default()
+/// Single-worker mode's task: what the command line asks for, as a plan
+/// line would (its command, if any, is the template's argv).
+fn task_of(cli: &Cli, role: Option<&Role>, agent: Option<&dyn sc_capture::agent::Agent>) -> Task {
+    let id = match (&cli.id, role, agent, cli.command.first()) {
+        (Some(id), ..) => id.clone(),
+        (None, Some(role), _, _) => role.id.clone(),
+        (None, None, Some(kind), _) => kind.name().to_owned(),
+        (None, None, None, Some(program)) => default_id(program),
+        _ if cli.replay.is_some() => "replay".into(),
+        _ => "worker".into(),
     };
-    sc_capture::Worker::refuse(opts, message, &mut out);
-    let _ = stdout.lock().write_all(&out);
-    127
+    Task {
+        id,
+        kind: Some(cli.kind.clone()),
+        prompt: cli.prompt.clone().filter(|_| cli.replay.is_none()),
+        instructions: role.map(|r| r.instructions.clone()),
+        permissions: role.and_then(|r| agent.and_then(|a| r.permissions.get(a.name()).cloned())),
+        host: cli.host.clone(),
+        ..Task::default()
+    }
 }
 
 /// How Slurm job steps are run: the srun command, and --slurm's options.

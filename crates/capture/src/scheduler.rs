@@ -97,6 +97,9 @@ pub struct Scheduler {
     earlier: Option<(EarlierRun, String)>,
     /// Tasks whose line was malformed: why each is refused at its turn.
     refusals: HashMap<String, String>,
+    /// Single-worker mode: the one task came from the command line, not as
+    /// a `task` event, so its worker's events start at seq 0.
+    inline: bool,
 }
 
 /// `--hosts`: a place tasks that name no host may run, and how many at once.
@@ -205,7 +208,26 @@ impl Scheduler {
             branches: None,
             earlier: None,
             refusals: HashMap::new(),
+            inline: false,
         }
+    }
+
+    /// Single-worker mode (`sc-spawn -- CMD`): a plan of this one task, made
+    /// from the command line. Its stream has no `task` event: the worker's
+    /// own events start at seq 0, as they always have. Every flag then goes
+    /// through the same launch as a plan line's task.
+    pub fn add_inline(&mut self, task: Task, out: &mut Vec<u8>) -> Result<(), String> {
+        self.inline = true;
+        let (_, not_run) = self.planner.add(task)?;
+        self.not_run(not_run, out);
+        self.input_ended(out);
+        Ok(())
+    }
+
+    /// The seq of a task's first event of its own (0 took the `task` event
+    /// of a plan line).
+    fn first_seq(&self) -> u64 {
+        u64::from(!self.inline)
     }
 
     /// `--resume`: tasks an earlier run did are not run again, and those it
@@ -414,7 +436,7 @@ impl Scheduler {
         let mut opts = self.template.clone();
         opts.id = task.id.clone();
         opts.kind = kind.clone();
-        opts.first_seq = 1;
+        opts.first_seq = self.first_seq();
         opts.nested = kind == "sc";
         opts.agent = self.agents.kind(&kind);
         // Where it runs: this machine, or a host over ssh.
@@ -531,12 +553,19 @@ impl Scheduler {
             Some(path) => format!("{path}/{}", task.id),
             None => task.id.clone(),
         };
+        // The template's environment (`--env`) holds for every task; the
+        // agent's and the task's own come after, and win.
         let mut env: Vec<(OsString, OsString)> = vec![("SC_WORKER".into(), sc_worker.into())];
+        env.extend(self.template_spec.env.iter().cloned());
         env.extend(extra_env);
         if let Some(vars) = &task.env {
             env.extend(vars.iter().map(|(k, v)| (k.into(), v.into())));
         }
-        let cwd = task.cwd.as_ref().map(PathBuf::from);
+        let cwd = task
+            .cwd
+            .as_ref()
+            .map(PathBuf::from)
+            .or_else(|| self.template_spec.cwd.clone());
         let mut spec = Spec {
             argv,
             cwd: cwd.clone(),
@@ -566,7 +595,7 @@ impl Scheduler {
             let run = RemoteRun {
                 id: task.id.clone(),
                 kind: kind.clone(),
-                cwd: task.cwd.clone().map(Into::into),
+                cwd: cwd.clone().map(Into::into),
                 env: spec.env.clone(),
                 flags,
                 spool: host.as_ref().and_then(|_| remote.spool_for(&task.id)),
@@ -634,8 +663,7 @@ impl Scheduler {
     fn not_run(&self, not_run: Vec<NotRun>, out: &mut Vec<u8>) {
         for item in not_run {
             let id = self.planner.task(item.task).id.clone();
-            // The task event took seq 0.
-            let mut seq = 1;
+            let mut seq = self.first_seq();
             if let Some(message) = item.error {
                 encode(
                     &Event::new(id.clone(), seq, now_ts(), ErrorEvent { message }),
@@ -710,6 +738,11 @@ impl Scheduler {
             argv.extend(["--speed".into(), self.replay_speed.to_string().into()]);
             argv.push(recording.into());
             return Ok((argv, Vec::new()));
+        }
+        if task.argv.is_none() && task.prompt.is_none() && !self.template_spec.argv.is_empty() {
+            // Single-worker mode's command, as given (its bytes need not be
+            // UTF-8); an agent kind's output is still read as that agent's.
+            return Ok((self.template_spec.argv.clone(), Vec::new()));
         }
         if let Some(agent) = agent {
             let prompt = task

@@ -32,7 +32,7 @@ use crate::router::{Naming, Router};
 use crate::scheduler::{How, Launch, Line, PlanOptions, Scheduler};
 use crate::signals::{end_group, group_alive, signal_group};
 use crate::sink::Sink;
-use crate::worker::{Settle, Worker, WorkerOptions, is_out_of_descriptors};
+use crate::worker::{Settle, Worker, is_out_of_descriptors};
 
 pub use crate::scheduler::sibling;
 
@@ -80,8 +80,9 @@ struct Active {
 /// Plan mode: tasks read from an input, a worker each.
 struct Plan {
     scheduler: Scheduler,
-    /// The input the plan is read from.
-    input: usize,
+    /// The input the plan is read from (none for single-worker mode's
+    /// plan of one).
+    input: Option<usize>,
 }
 
 pub struct Supervisor {
@@ -187,28 +188,6 @@ impl Supervisor {
             Token(FIRST_WORKER + 2 * key),
             Token(FIRST_WORKER + 2 * key + 1),
         ]
-    }
-
-    /// Launch a worker now; its `start` (or `error` and `exit`) is written.
-    /// Returns its number, for [`Supervisor::exit_code`].
-    pub fn spawn(&mut self, opts: WorkerOptions, spec: &Spec) -> usize {
-        let entry = self.workers.vacant_entry();
-        let tokens = Self::worker_tokens(entry.key());
-        let worker = Worker::spawn(opts, spec, self.poll.registry(), tokens, self.sink.buffer());
-        let number = self.codes.len();
-        self.codes.push(None);
-        let key = entry.key();
-        entry.insert(Active {
-            worker,
-            number,
-            task: None,
-            spec: None,
-            cancelled: None,
-        });
-        if self.workers[key].worker.is_finished() {
-            self.retire(key);
-        }
-        number
     }
 
     /// The exit status of the worker numbered `number` (DESIGN.md); 1 while
@@ -475,7 +454,20 @@ impl Supervisor {
         self.inputs[input].keep_lines();
         self.plan = Some(Plan {
             scheduler: Scheduler::new(options),
-            input,
+            input: Some(input),
+        });
+        Ok(())
+    }
+
+    /// Single-worker mode: a plan of this one task, launched the way a
+    /// plan line's task is. Its worker's exit status is
+    /// `exit_code(0)`. A task that cannot join is an `Err` with why.
+    pub fn plan_one(&mut self, task: sc_events::Task, options: PlanOptions) -> Result<(), String> {
+        let mut scheduler = Scheduler::new(options);
+        scheduler.add_inline(task, self.sink.buffer())?;
+        self.plan = Some(Plan {
+            scheduler,
+            input: None,
         });
         Ok(())
     }
@@ -534,19 +526,21 @@ impl Supervisor {
         let Some(plan) = self.plan.as_mut() else {
             return;
         };
-        let input = &mut self.inputs[plan.input];
-        let route = input.route();
-        let ended = !input.is_open();
-        let out = self.sink.buffer();
-        for line in input.take_lines() {
-            match plan.scheduler.take_line(&line, out) {
-                Line::Task | Line::Event => {}
-                Line::NotEvent => self.router.route(route, Piece::Line(&line), out),
-                Line::Refused(message) => self.router.own_error(route, message, out),
+        if let Some(input) = plan.input {
+            let input = &mut self.inputs[input];
+            let route = input.route();
+            let ended = !input.is_open();
+            let out = self.sink.buffer();
+            for line in input.take_lines() {
+                match plan.scheduler.take_line(&line, out) {
+                    Line::Task | Line::Event => {}
+                    Line::NotEvent => self.router.route(route, Piece::Line(&line), out),
+                    Line::Refused(message) => self.router.own_error(route, message, out),
+                }
             }
-        }
-        if ended {
-            plan.scheduler.input_ended(out);
+            if ended {
+                plan.scheduler.input_ended(out);
+            }
         }
         loop {
             let Some(plan) = self.plan.as_mut() else {

@@ -378,23 +378,6 @@ impl Worker {
         }
     }
 
-    /// Launch a worker and write its `start` event (or `error` and `exit`
-    /// when it cannot be launched). Its outputs are registered with
-    /// `registry` under `tokens`.
-    pub fn spawn(
-        opts: WorkerOptions,
-        spec: &Spec,
-        registry: &Registry,
-        tokens: [Token; 2],
-        out: &mut Vec<u8>,
-    ) -> Worker {
-        let mut worker = Worker::new(opts);
-        if let Err(e) = worker.launch(spec, registry, tokens, out) {
-            worker.refuse_launch(spec, &e, out);
-        }
-        worker
-    }
-
     /// Launch the process and write its `start` event. On failure nothing
     /// is written and the worker is still unlaunched: the caller says so
     /// with [`Worker::refuse_launch`], or tries again later (out of file
@@ -493,14 +476,6 @@ impl Worker {
         self.sources.clear();
         self.applied.cleanup();
         self.pid = 0;
-    }
-
-    /// A worker that cannot be launched at all (an unknown kind, a task
-    /// without a command): its `error`, then its `exit` with code 127.
-    pub fn refuse(opts: WorkerOptions, message: String, out: &mut Vec<u8>) -> Worker {
-        let mut worker = Worker::new(opts);
-        worker.refused(message, out);
-        worker
     }
 
     /// This worker, not launched, cannot be: its `error`, then its `exit`
