@@ -6,6 +6,7 @@ mod background;
 mod budget;
 mod claude;
 mod codex_gemini;
+mod combinations;
 mod docs;
 mod hardening;
 mod merge;

@@ -13,7 +13,7 @@ use crate::util::*;
 
 /// An sshd of the tests' own: its ssh_config (alias `lab`), or None when
 /// no sshd is installed here.
-fn sshd() -> Option<&'static Path> {
+pub(crate) fn sshd() -> Option<&'static Path> {
     static SSHD: OnceLock<Option<PathBuf>> = OnceLock::new();
     SSHD.get_or_init(|| {
         if !Path::new("/usr/sbin/sshd").exists() {
@@ -97,7 +97,7 @@ fn sshd() -> Option<&'static Path> {
     .as_deref()
 }
 
-fn over_ssh(config: &Path, host: &str, args: &[&str]) -> Command {
+pub(crate) fn over_ssh(config: &Path, host: &str, args: &[&str]) -> Command {
     let mut command = sc_spawn();
     command
         .args(["--host", host, "--ssh"])

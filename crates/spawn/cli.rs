@@ -311,6 +311,17 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub reconnect_lease: u64,
 
+    /// Internal (a worker placed on another host or a Slurm step): the task
+    /// as a plan line's JSON, run here as the plan of one, with its retries,
+    /// caps, timeout and limits applied here
+    #[arg(long, value_name = "JSON", hide = true)]
+    pub task: Option<String>,
+
+    /// Internal (with --task): its first attempt resumes this agent session
+    /// (`--resume LOG` of a plan whose task was cut off on that host)
+    #[arg(long, value_name = "SESSION", hide = true)]
+    pub resume_session: Option<String>,
+
     /// Internal (--reconnect, on the remote host): run the worker with its
     /// stream appended to DIR/stream.ndjson, ended when the lease in DIR
     /// runs out

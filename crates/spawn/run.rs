@@ -41,7 +41,20 @@ pub fn run(cli: Cli) -> i32 {
 
 /// Run the worker or the plan, with this process's stdin and stdout.
 fn run_here(cli: Cli) -> i32 {
-    let plan_mode = cli.command.is_empty() && cli.prompt.is_none() && cli.replay.is_none();
+    let plan_mode = cli.command.is_empty()
+        && cli.prompt.is_none()
+        && cli.replay.is_none()
+        && cli.task.is_none();
+    // A task placed here from another sc-spawn (over ssh, or as a Slurm
+    // step): checked like a plan line.
+    let placed = match cli.task.as_deref().map(placed_task) {
+        None => None,
+        Some(Ok(task)) => Some(task),
+        Some(Err(e)) => {
+            eprintln!("sc-spawn: --task: {e}");
+            return EXIT_USAGE;
+        }
+    };
     if plan_mode && io::stdin().is_terminal() {
         eprintln!(
             "sc-spawn: no command, and no plan on stdin: run a command with `sc-spawn -- CMD [ARGS...]`, \
@@ -89,7 +102,9 @@ fn run_here(cli: Cli) -> i32 {
         }
     };
     let agent_options = AgentOptions {
-        elsewhere: false,
+        // A placed task's agent CLI is looked up on the worker's PATH (its
+        // environment as the task gives it), not on this sc-spawn's.
+        elsewhere: placed.is_some(),
         model: cli.model.clone(),
         max_turns: cli.max_turns,
         dangerously_skip_permissions: cli.dangerously_skip_permissions,
@@ -201,7 +216,25 @@ fn run_here(cli: Cli) -> i32 {
                 recording.into(),
             ];
         }
-        Some(task_of(&cli, role.as_ref(), agent.as_deref()))
+        Some(match placed {
+            Some(task) => task,
+            None => task_of(&cli, role.as_ref(), agent.as_deref()),
+        })
+    };
+    // A placed task whose session was cut off: its first attempt resumes it.
+    let earlier = match (&one, &cli.resume_session) {
+        (Some(task), Some(session)) => {
+            let mut run = sc_capture::resume::EarlierRun::default();
+            run.tasks.insert(
+                task.id.clone(),
+                sc_capture::resume::Earlier {
+                    session: Some(session.clone()),
+                    ..Default::default()
+                },
+            );
+            Some((run, "the run that placed it".to_owned()))
+        }
+        _ => earlier,
     };
     let options = PlanOptions {
         jobs: usize::try_from(cli.jobs).unwrap_or(usize::MAX),
@@ -364,6 +397,20 @@ fn task_of(cli: &Cli, role: Option<&Role>, agent: Option<&dyn sc_capture::agent:
     }
 }
 
+/// `--task JSON`: a plan line's task (the `task` event, or its body).
+fn placed_task(json: &str) -> Result<Task, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
+    let mut task: Task = serde_json::from_value(value).map_err(|e| format!("not a task: {e}"))?;
+    if task.id.is_empty() {
+        return Err("the task has no id".into());
+    }
+    // It runs here: where it was to go has been decided.
+    task.host = None;
+    task.slurm = None;
+    Ok(task)
+}
+
 /// How Slurm job steps are run: the srun command, and --slurm's options.
 fn slurm(cli: &Cli) -> Slurm {
     let srun = std::env::var("SC_SRUN")
@@ -445,7 +492,16 @@ fn remote_flags(cli: &Cli) -> Vec<OsString> {
         cli.agent_exit_grace.to_string(),
     ];
     if let Some(model) = &cli.model {
-        flags.extend(["--model".into(), model.clone()]);
+        flags.push(format!("--model={model}"));
+    }
+    if let Some(turns) = cli.max_turns {
+        flags.push(format!("--max-turns={turns}"));
+    }
+    if cli.dangerously_skip_permissions {
+        flags.push("--dangerously-skip-permissions".into());
+    }
+    for arg in &cli.agent_arg {
+        flags.push(format!("--agent-arg={arg}"));
     }
     if cli.no_progress {
         flags.push("--no-progress".into());

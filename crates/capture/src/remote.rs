@@ -38,18 +38,57 @@ impl Remote {
     }
 }
 
-/// What the remote sc-spawn is told besides the command.
+/// What the remote sc-spawn is told: the task itself (it runs there as a
+/// plan of one, so its retries, caps, timeout, limits and resume happen
+/// where the worker is), and how to run it.
 #[derive(Debug, Clone, Default)]
 pub struct RemoteRun {
     pub id: String,
-    pub kind: String,
+    /// The task as a plan line's JSON.
+    pub task: String,
+    /// Its first attempt resumes this agent session.
+    pub resume: Option<String>,
     pub cwd: Option<OsString>,
     pub env: Vec<(OsString, OsString)>,
-    /// Flags passed on as they are (`--flush-ms 50`, `--heartbeat 5`, …).
+    /// Flags passed on as they are (`--flush-ms=50`, `--pty=all`, …).
     pub flags: Vec<OsString>,
     /// `--reconnect`: the worker runs detached there, its stream kept in
     /// this directory, and the connection follows it (see [`attach_argv`]).
     pub spool: Option<String>,
+}
+
+impl RemoteRun {
+    /// The remote sc-spawn's arguments after its mode (`--end-on-stdin-eof`,
+    /// `--spool`): every value joined to its flag with `=`, so that one
+    /// starting with `-` (an id, a directory) is never read as a flag.
+    pub fn args(&self, argv: &[OsString]) -> Vec<OsString> {
+        let mut out: Vec<OsString> = vec![joined("--task", OsStr::new(&self.task))];
+        if let Some(session) = &self.resume {
+            out.push(joined("--resume-session", OsStr::new(session)));
+        }
+        if let Some(cwd) = &self.cwd {
+            out.push(joined("--cwd", cwd));
+        }
+        // The environment goes explicitly, not through ssh's AcceptEnv.
+        for (key, value) in &self.env {
+            let mut pair = key.clone();
+            pair.push("=");
+            pair.push(value);
+            out.push(joined("--env", &pair));
+        }
+        out.extend(self.flags.iter().cloned());
+        out.push("--".into());
+        out.extend(argv.iter().cloned());
+        out
+    }
+}
+
+/// `--flag=value`.
+pub fn joined(flag: &str, value: &OsStr) -> OsString {
+    let mut out = OsString::from(flag);
+    out.push("=");
+    out.push(value);
+    out
 }
 
 /// A directory name for a spooled run there, unique to this run and worker.
@@ -70,12 +109,24 @@ pub fn spool_dir(id: &str) -> String {
 pub fn ssh_prefix(remote: &Remote) -> Vec<OsString> {
     let (host, port) = host_and_port(&remote.host);
     let mut out: Vec<OsString> = remote.ssh.clone();
-    out.extend(["-o".into(), "BatchMode=yes".into()]);
+    // Never a password prompt (it would hang the run); a dead link noticed
+    // in seconds (keepalives), not when TCP gives up; a host that does not
+    // answer said within a bound. A user's own ssh config still applies to
+    // anything not set here.
+    for option in [
+        "BatchMode=yes",
+        "ServerAliveInterval=5",
+        "ServerAliveCountMax=3",
+        "ConnectTimeout=20",
+    ] {
+        out.extend(["-o".into(), option.into()]);
+    }
     if let Some(port) = port {
         out.extend(["-p".into(), port.into()]);
     }
-    out.push(host.into());
+    // The host after `--`: one that starts with `-` is a host, not an option.
     out.push("--".into());
+    out.push(host.into());
     out
 }
 
@@ -85,15 +136,12 @@ pub fn attach_argv(remote: &Remote, dir: &str, id: &str, from_byte: u64) -> Vec<
     let mut out = ssh_prefix(remote);
     let mut line: Vec<u8> = b"exec ".to_vec();
     for arg in [
-        remote.sc_spawn.as_os_str(),
-        OsStr::new("--attach"),
-        OsStr::new(dir),
-        OsStr::new("--from-byte"),
-        OsStr::new(&from_byte.to_string()),
-        OsStr::new("--id"),
-        OsStr::new(id),
+        remote.sc_spawn.clone(),
+        joined("--attach", OsStr::new(dir)),
+        joined("--from-byte", OsStr::new(&from_byte.to_string())),
+        joined("--id", OsStr::new(id)),
     ] {
-        line.extend(quote(arg));
+        line.extend(quote(&arg));
         line.push(b' ');
     }
     line.pop();
@@ -137,21 +185,8 @@ pub fn srun_argv(
         option("--time", task.time.clone());
     }
     out.push(sc_spawn.to_owned());
-    out.extend(["--end-on-stdin-eof", "--slurm-step", "--id"].map(OsString::from));
-    out.push(run.id.clone().into());
-    out.extend(["--kind".into(), run.kind.clone().into()]);
-    if let Some(cwd) = &run.cwd {
-        out.extend(["--cwd".into(), cwd.clone()]);
-    }
-    for (key, value) in &run.env {
-        let mut pair = key.clone();
-        pair.push("=");
-        pair.push(value);
-        out.extend(["--env".into(), pair]);
-    }
-    out.extend(run.flags.iter().cloned());
-    out.push("--".into());
-    out.extend(argv.iter().cloned());
+    out.extend(["--end-on-stdin-eof", "--slurm-step"].map(OsString::from));
+    out.extend(run.args(argv));
     out
 }
 
@@ -159,25 +194,26 @@ pub fn srun_argv(
 /// before ending the connection itself.
 pub const REMOTE_SLACK: std::time::Duration = std::time::Duration::from_secs(10);
 
-/// What acts on the remote side rather than here, added to its flags: an
-/// agent's caps (its output is read there) and the timeout (timed there,
-/// so its exit says so). The local timeout to keep as a backstop.
-pub fn caps_there(
-    flags: &mut Vec<OsString>,
-    max_usd: Option<f64>,
-    max_tokens: Option<u64>,
+/// How long this side waits for a worker placed elsewhere before ending
+/// its connection itself: every attempt's own timeout (timed there) and
+/// grace, the longest pauses between attempts, and some slack. None when
+/// the task has no timeout.
+pub fn backstop(
     timeout: Option<std::time::Duration>,
     kill_grace: std::time::Duration,
+    retries: u32,
+    delay: std::time::Duration,
 ) -> Option<std::time::Duration> {
-    if let Some(usd) = max_usd {
-        flags.extend(["--max-cost-usd".into(), usd.to_string().into()]);
-    }
-    if let Some(tokens) = max_tokens {
-        flags.extend(["--max-tokens".into(), tokens.to_string().into()]);
-    }
-    let timeout = timeout?;
-    flags.extend(["--timeout".into(), timeout.as_secs_f64().to_string().into()]);
-    Some(timeout + kill_grace + REMOTE_SLACK)
+    let attempt = timeout? + kill_grace;
+    let pauses: std::time::Duration = (0..retries)
+        .map(|k| {
+            delay
+                .saturating_mul(1 << k.min(16))
+                .min(std::time::Duration::from_secs(300))
+                .mul_f64(1.25)
+        })
+        .sum();
+    Some(attempt.saturating_mul(retries + 1) + pauses + REMOTE_SLACK)
 }
 
 /// `arg` in single quotes, for a POSIX shell.
@@ -193,6 +229,23 @@ pub fn quote(arg: &OsStr) -> Vec<u8> {
     }
     out.push(b'\'');
     out
+}
+
+/// A host as a plan line or `--hosts` gives it is checked before it
+/// reaches ssh's command line: one that starts with `-` would be an ssh
+/// option, and one with spaces or control characters is no host name.
+pub fn check_host(host: &str) -> Result<(), String> {
+    if host.starts_with('-') {
+        return Err(format!(
+            "host `{host}` starts with `-`: that is no host name (ssh would take it as an option)"
+        ));
+    }
+    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!(
+            "host {host:?} is no host name: give `[user@]host[:port]` or an ssh config alias"
+        ));
+    }
+    Ok(())
 }
 
 /// `user@host:port` → (`user@host`, Some(port)); an alias stays as it is.
@@ -218,8 +271,9 @@ pub fn ssh_argv(remote: &Remote, run: &RemoteRun, argv: &[OsString]) -> Vec<OsSt
         Some(dir) => {
             let mut head = b"d=".to_vec();
             head.extend(quote(OsStr::new(dir)));
+            // 0700: prompts and agent output are the user's alone.
             head.extend_from_slice(
-                b"; mkdir -p \"$d\" && : >>\"$d/stream.ndjson\" && : >\"$d/attached\" && ( setsid ",
+                b"; mkdir -m 700 -p \"$d\" && : >>\"$d/stream.ndjson\" && : >\"$d/attached\" && ( setsid ",
             );
             head
         }
@@ -232,35 +286,13 @@ pub fn ssh_argv(remote: &Remote, run: &RemoteRun, argv: &[OsString]) -> Vec<OsSt
     word(&remote.sc_spawn);
     match &run.spool {
         Some(dir) => {
-            word(OsStr::new("--spool"));
-            word(OsStr::new(dir));
-            word(OsStr::new("--lease"));
-            word(OsStr::new(&remote.lease_s.to_string()));
+            word(&joined("--spool", OsStr::new(dir)));
+            word(&joined("--lease", OsStr::new(&remote.lease_s.to_string())));
         }
         None => word(OsStr::new("--end-on-stdin-eof")),
     }
-    word(OsStr::new("--id"));
-    word(OsStr::new(&run.id));
-    word(OsStr::new("--kind"));
-    word(OsStr::new(&run.kind));
-    if let Some(cwd) = &run.cwd {
-        word(OsStr::new("--cwd"));
-        word(cwd);
-    }
-    // The environment goes explicitly, not through ssh's AcceptEnv.
-    for (key, value) in &run.env {
-        let mut pair = key.clone();
-        pair.push("=");
-        pair.push(value);
-        word(OsStr::new("--env"));
-        word(&pair);
-    }
-    for flag in &run.flags {
-        word(flag);
-    }
-    word(OsStr::new("--"));
-    for arg in argv {
-        word(arg);
+    for arg in run.args(argv) {
+        word(&arg);
     }
     line.pop();
     if let Some(dir) = &run.spool {
@@ -290,7 +322,7 @@ mod tests {
         };
         let run = RemoteRun {
             id: "w".into(),
-            kind: "shell".into(),
+            task: r#"{"id":"w"}"#.into(),
             ..RemoteRun::default()
         };
         let argv = ssh_argv(
@@ -299,14 +331,19 @@ mod tests {
             &["echo".into(), "it's $(rm -rf /) \n two".into()],
         );
         assert_eq!(
-            argv[..6],
-            ["ssh", "-o", "BatchMode=yes", "-p", "2222", "me@box"].map(OsString::from)
+            argv[argv.len() - 5..argv.len() - 1],
+            ["-p", "2222", "--", "me@box"].map(OsString::from)
         );
+        assert!(argv.contains(&OsString::from("BatchMode=yes")));
+        assert!(argv.contains(&OsString::from("ServerAliveInterval=5")));
         let line = argv.last().unwrap().to_string_lossy().into_owned();
         assert_eq!(
             line,
-            "exec 'sc-spawn' '--end-on-stdin-eof' '--id' 'w' '--kind' 'shell' '--' 'echo' 'it'\\''s $(rm -rf /) \n two'"
+            "exec 'sc-spawn' '--end-on-stdin-eof' '--task={\"id\":\"w\"}' '--' 'echo' 'it'\\''s $(rm -rf /) \n two'"
         );
+        assert!(check_host("-oProxyCommand=x").is_err());
+        assert!(check_host("a b").is_err());
+        assert!(check_host("me@box:2222").is_ok());
         assert_eq!(host_and_port("lab"), ("lab", None));
         assert_eq!(host_and_port("[::1]"), ("[::1]", None));
     }
@@ -323,7 +360,7 @@ mod tests {
         };
         let run = RemoteRun {
             id: "w".into(),
-            kind: "shell".into(),
+            task: r#"{"id":"w"}"#.into(),
             spool: Some("/tmp/sp it".into()),
             ..RemoteRun::default()
         };
@@ -331,15 +368,15 @@ mod tests {
         let line = argv.last().unwrap().to_string_lossy().into_owned();
         assert_eq!(
             line,
-            "d='/tmp/sp it'; mkdir -p \"$d\" && : >>\"$d/stream.ndjson\" && : >\"$d/attached\" && \
-             ( setsid 'sc-spawn' '--spool' '/tmp/sp it' '--lease' '60' '--id' 'w' '--kind' 'shell' '--' 'true' \
+            "d='/tmp/sp it'; mkdir -m 700 -p \"$d\" && : >>\"$d/stream.ndjson\" && : >\"$d/attached\" && \
+             ( setsid 'sc-spawn' '--spool=/tmp/sp it' '--lease=60' '--task={\"id\":\"w\"}' '--' 'true' \
              </dev/null >>\"$d/stream.ndjson\" 2>>\"$d/stderr\" & echo $! >\"$d/pid\" ) && \
-             exec 'sc-spawn' '--attach' '/tmp/sp it' '--from-byte' '0' '--id' 'w'"
+             exec 'sc-spawn' '--attach=/tmp/sp it' '--from-byte=0' '--id=w'"
         );
         let again = attach_argv(&remote, "/tmp/sp it", "w", 1234);
         assert_eq!(
             again.last().unwrap(),
-            "exec 'sc-spawn' '--attach' '/tmp/sp it' '--from-byte' '1234' '--id' 'w'"
+            "exec 'sc-spawn' '--attach=/tmp/sp it' '--from-byte=1234' '--id=w'"
         );
         assert!(remote.spool_for("a/b c").unwrap().ends_with("-a_b_c"));
     }
@@ -352,7 +389,7 @@ mod tests {
         };
         let run = RemoteRun {
             id: "w".into(),
-            kind: "shell".into(),
+            task: r#"{"id":"w"}"#.into(),
             ..RemoteRun::default()
         };
         let task = sc_events::SlurmTask {
@@ -388,10 +425,7 @@ mod tests {
                 "sc-spawn",
                 "--end-on-stdin-eof",
                 "--slurm-step",
-                "--id",
-                "w",
-                "--kind",
-                "shell",
+                r#"--task={"id":"w"}"#,
                 "--",
                 "echo",
                 "a b $(x)"

@@ -97,6 +97,8 @@ pub struct Scheduler {
     earlier: Option<(EarlierRun, String)>,
     /// Tasks whose line was malformed: why each is refused at its turn.
     refusals: HashMap<String, String>,
+    /// `--budget-usd`: what the plan may still spend.
+    budget_left: Option<f64>,
     /// Single-worker mode: the one task came from the command line, not as
     /// a `task` event, so its worker's events start at seq 0.
     inline: bool,
@@ -209,6 +211,7 @@ impl Scheduler {
             earlier: None,
             refusals: HashMap::new(),
             inline: false,
+            budget_left: None,
         }
     }
 
@@ -524,6 +527,9 @@ impl Scheduler {
             .as_ref()
             .and_then(|e| e.session.clone())
             .filter(|_| opts.agent.is_some() && task.replay.is_none());
+        if host.is_some() || on_slurm {
+            return self.place_elsewhere(index, opts, host, resume, max_budget_usd);
+        }
         let command = match (&resume, opts.agent.clone(), &task.prompt) {
             (Some(session), Some(agent), Some(prompt)) => {
                 let resumed = agent_resume(
@@ -537,36 +543,14 @@ impl Scheduler {
                 resumed(session, "the earlier run of the plan was cut off")
                     .map_err(|e| format!("task `{}`: {e}", task.id))
             }
-            _ => self.task_command(
-                task,
-                &kind,
-                opts.agent.as_deref(),
-                max_budget_usd,
-                host.is_some() || on_slurm,
-            ),
+            _ => self.task_command(task, &kind, opts.agent.as_deref(), max_budget_usd, false),
         };
         let (argv, extra_env) = match command {
             Ok(command) => command,
             Err(message) => return refuse(opts, message),
         };
-        let sc_worker = match &self.path {
-            Some(path) => format!("{path}/{}", task.id),
-            None => task.id.clone(),
-        };
-        // The template's environment (`--env`) holds for every task; the
-        // agent's and the task's own come after, and win.
-        let mut env: Vec<(OsString, OsString)> = vec![("SC_WORKER".into(), sc_worker.into())];
-        env.extend(self.template_spec.env.iter().cloned());
-        env.extend(extra_env);
-        if let Some(vars) = &task.env {
-            env.extend(vars.iter().map(|(k, v)| (k.into(), v.into())));
-        }
-        let cwd = task
-            .cwd
-            .as_ref()
-            .map(PathBuf::from)
-            .or_else(|| self.template_spec.cwd.clone());
-        let mut spec = Spec {
+        let (env, cwd) = self.env_and_cwd(task, extra_env);
+        let spec = Spec {
             argv,
             cwd: cwd.clone(),
             env,
@@ -576,64 +560,6 @@ impl Scheduler {
                 .or_else(|| self.template_spec.limits.clone()),
             ..self.template_spec.clone()
         };
-        if host.is_some() || on_slurm {
-            // On another host: ssh (or srun) runs an sc-spawn there, whose
-            // stream is this worker's; cwd and env are the remote's, given
-            // explicitly.
-            let remote = Remote {
-                host: host.clone().unwrap_or_else(|| "slurm".into()),
-                ..self.remote.clone()
-            };
-            let mut flags = self.remote_flags.clone();
-            opts.timeout = crate::remote::caps_there(
-                &mut flags,
-                opts.budget.as_ref().and_then(|b| b.max_usd),
-                opts.budget.as_ref().and_then(|b| b.max_tokens),
-                opts.timeout,
-                opts.kill_grace,
-            );
-            let run = RemoteRun {
-                id: task.id.clone(),
-                kind: kind.clone(),
-                cwd: cwd.clone().map(Into::into),
-                env: spec.env.clone(),
-                flags,
-                spool: host.as_ref().and_then(|_| remote.spool_for(&task.id)),
-            };
-            opts.reconnect = run.spool.clone().map(|dir| crate::worker::Reconnect {
-                remote: remote.clone(),
-                dir,
-            });
-            spec.argv = if host.is_some() {
-                ssh_argv(&remote, &run, &spec.argv)
-            } else {
-                // Slurm keeps the step's stream in its own hands: a lost
-                // srun is a lost step, not a link to make again.
-                crate::remote::srun_argv(
-                    &self.slurm,
-                    &remote.sc_spawn,
-                    task.slurm.as_ref(),
-                    &run,
-                    &spec.argv,
-                )
-            };
-            spec.cwd = None;
-            spec.env = Vec::new();
-            spec.stdin = crate::launch::StdinMode::Held;
-            spec.pty = crate::launch::PtyMode::Off;
-            spec.limits = None;
-            opts.remote = Some(remote.host.clone());
-            opts.nested = false;
-            let how = match remote.transfer.is_some() && host.is_some() {
-                true => How::Transfer { spec, remote },
-                false => How::Run(spec),
-            };
-            return Launch {
-                task: index,
-                opts,
-                how,
-            };
-        }
         let how = match &self.branches {
             None => How::Run(spec),
             Some(branches) => How::Worktree {
@@ -657,6 +583,178 @@ impl Scheduler {
             opts,
             how,
         }
+    }
+
+    /// A task's environment (SC_WORKER, the template's `--env`, the
+    /// agent's, the task's own, later ones winning) and directory.
+    fn env_and_cwd(
+        &self,
+        task: &Task,
+        extra_env: Vec<(OsString, OsString)>,
+    ) -> (Vec<(OsString, OsString)>, Option<PathBuf>) {
+        let sc_worker = match &self.path {
+            Some(path) => format!("{path}/{}", task.id),
+            None => task.id.clone(),
+        };
+        let mut env: Vec<(OsString, OsString)> = vec![("SC_WORKER".into(), sc_worker.into())];
+        env.extend(self.template_spec.env.iter().cloned());
+        env.extend(extra_env);
+        if let Some(vars) = &task.env {
+            env.extend(vars.iter().map(|(k, v)| (k.into(), v.into())));
+        }
+        let cwd = task
+            .cwd
+            .as_ref()
+            .map(PathBuf::from)
+            .or_else(|| self.template_spec.cwd.clone());
+        (env, cwd)
+    }
+
+    /// A task placed on another host (ssh) or as a Slurm job step: the
+    /// sc-spawn there is given the task itself and runs it as its plan of
+    /// one, so that its retries (resuming the agent's session there), caps,
+    /// timeout, limits and PTY act where the worker is, and its one `exit`
+    /// (with the verdict and cost) is relayed here as the worker's.
+    fn place_elsewhere(
+        &self,
+        index: usize,
+        mut opts: WorkerOptions,
+        host: Option<String>,
+        resume: Option<String>,
+        max_usd: Option<f64>,
+    ) -> Launch {
+        let task = self.planner.task(index);
+        if let Some(host) = host.as_deref()
+            && let Err(message) = crate::remote::check_host(host)
+        {
+            return Launch {
+                task: index,
+                opts,
+                how: How::Refuse(format!("task `{}`: {message}", task.id)),
+            };
+        }
+        let agent_task = opts.agent.is_some() && task.prompt.is_some() && task.replay.is_none();
+        // A shell task's command is made here (its argv, `sh -c PROMPT`, a
+        // replay); an agent's there, from its prompt, with its CLI there.
+        let argv = if agent_task {
+            Vec::new()
+        } else {
+            match self.task_command(task, opts.kind.as_str(), None, None, true) {
+                Ok((argv, _)) => argv,
+                Err(message) => {
+                    return Launch {
+                        task: index,
+                        opts,
+                        how: How::Refuse(message),
+                    };
+                }
+            }
+        };
+        let (env, cwd) = self.env_and_cwd(task, Vec::new());
+        let retry = opts.retry.take();
+        let budget = opts.budget.take();
+        let limits = task
+            .limits
+            .clone()
+            .or_else(|| self.template_spec.limits.clone());
+        let placed = Task {
+            id: task.id.clone(),
+            kind: Some(opts.kind.clone()),
+            prompt: task.prompt.clone().filter(|_| agent_task),
+            instructions: task.instructions.clone(),
+            permissions: task.permissions.clone(),
+            timeout_s: opts.timeout.map(|t| t.as_secs_f64()),
+            limits,
+            retries: retry.as_ref().map(|r| r.retries).filter(|&r| r > 0),
+            // The plan's budget left, too: a task there cannot spend more.
+            max_cost_usd: match (max_usd, self.budget_left) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            ..Task::default()
+        };
+        let mut flags = self.remote_flags.clone();
+        match self.template_spec.pty {
+            crate::launch::PtyMode::Off => {}
+            crate::launch::PtyMode::All => flags.push("--pty=all".into()),
+            crate::launch::PtyMode::Stdout => flags.push("--pty=stdout".into()),
+        }
+        if let Some(retry) = &retry {
+            flags.push(format!("--retry-delay={}", retry.delay.as_secs_f64()).into());
+            if retry.on_any {
+                flags.push("--retry-on=any".into());
+            }
+        }
+        if let Some(tokens) = budget.as_ref().and_then(|b| b.max_tokens) {
+            flags.push(format!("--max-tokens={tokens}").into());
+        }
+        let remote = Remote {
+            host: host.clone().unwrap_or_else(|| "slurm".into()),
+            ..self.remote.clone()
+        };
+        let run = RemoteRun {
+            id: task.id.clone(),
+            task: serde_json::to_string(&placed).unwrap_or_default(),
+            resume,
+            cwd: cwd.map(Into::into),
+            env,
+            flags,
+            spool: host.as_ref().and_then(|_| remote.spool_for(&task.id)),
+        };
+        // Timed there; this side only keeps a backstop past every attempt.
+        opts.timeout = crate::remote::backstop(
+            opts.timeout,
+            opts.kill_grace,
+            placed.retries.unwrap_or(0),
+            retry
+                .as_ref()
+                .map_or(std::time::Duration::ZERO, |r| r.delay),
+        );
+        opts.reconnect = run.spool.clone().map(|dir| crate::worker::Reconnect {
+            remote: remote.clone(),
+            dir,
+        });
+        let argv = if host.is_some() {
+            ssh_argv(&remote, &run, &argv)
+        } else {
+            // Slurm keeps the step's stream in its own hands: a lost srun is
+            // a lost step, not a link to make again.
+            crate::remote::srun_argv(
+                &self.slurm,
+                &remote.sc_spawn,
+                task.slurm.as_ref(),
+                &run,
+                &argv,
+            )
+        };
+        // This side runs only ssh (or srun): no directory, environment,
+        // terminal or limits of the worker's here.
+        let spec = Spec {
+            argv,
+            cwd: None,
+            env: Vec::new(),
+            stdin: crate::launch::StdinMode::Held,
+            pty: crate::launch::PtyMode::Off,
+            limits: None,
+            ..self.template_spec.clone()
+        };
+        opts.remote = Some(remote.host.clone());
+        opts.nested = false;
+        let how = match remote.transfer.is_some() && host.is_some() {
+            true => How::Transfer { spec, remote },
+            false => How::Run(spec),
+        };
+        Launch {
+            task: index,
+            opts,
+            how,
+        }
+    }
+
+    /// `--budget-usd`: what the plan may still spend (a task placed
+    /// elsewhere is capped by it there).
+    pub fn set_budget_left(&mut self, usd: Option<f64>) {
+        self.budget_left = usd;
     }
 
     /// Tasks that will never run get their `error` (if any) and `skip`.

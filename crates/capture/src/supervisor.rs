@@ -542,10 +542,19 @@ impl Supervisor {
                 plan.scheduler.input_ended(out);
             }
         }
+        let left = self.budget_usd.map(|budget| {
+            let running: f64 = self
+                .workers
+                .iter()
+                .filter_map(|(_, a)| a.worker.spent_usd())
+                .sum();
+            (budget - self.spent_usd - running).max(0.0)
+        });
         loop {
             let Some(plan) = self.plan.as_mut() else {
                 return;
             };
+            plan.scheduler.set_budget_left(left);
             let Some(launch) = plan.scheduler.next_launch(self.sink.buffer()) else {
                 return;
             };

@@ -1449,6 +1449,10 @@ impl Worker {
     /// What the worker has spent, over every attempt, in USD (None when
     /// its model has no known price, or it is no agent).
     pub fn spent_usd(&self) -> Option<f64> {
+        if self.opts.remote.is_some() {
+            // Counted there, over every attempt; known here with its exit.
+            return self.remote_exit.as_ref().and_then(|e| e.cost_usd);
+        }
         self.total_spend().usd
     }
 
