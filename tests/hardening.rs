@@ -766,3 +766,43 @@ fn at_every_descriptor_count_a_plan_ends_with_a_clear_word() {
         "no count left the plan short of descriptors"
     );
 }
+
+#[test]
+fn leftover_groups_end_together_within_the_kill_grace() {
+    // Four tasks each leave a process that ignores SIGTERM and holds none
+    // of their outputs: at the end, all four groups get their one grace
+    // together, then SIGKILL (they were waited for one by one, 5 s each).
+    let dir = temp_dir("leftovers");
+    let pids = dir.join("pids");
+    let lines: Vec<String> = (0..4)
+        .map(|n| {
+            let script = format!(
+                "sh -c 'trap \"\" TERM; echo $$ >> {}; exec sleep 60' >/dev/null 2>&1 </dev/null & exit 0",
+                pids.display()
+            );
+            format!(
+                r#"{{"type":"task","worker":"t{n}","seq":0,"ts":0,"id":"t{n}","argv":["sh","-c",{}]}}"#,
+                serde_json::Value::from(script)
+            )
+        })
+        .collect();
+    let started = std::time::Instant::now();
+    let (run, code, _) = run_plan(
+        None,
+        &["-j", "4", "--kill-grace", "1"],
+        lines.join("\n").into_bytes(),
+    );
+    let took = started.elapsed();
+    assert_eq!(code, 0);
+    assert_eq!(exits(&run).len(), 4);
+    assert!(
+        took < std::time::Duration::from_secs(6),
+        "one grace of 1 s for all four, not 4 × 5 s: {took:?}"
+    );
+    let text = std::fs::read_to_string(&pids).unwrap();
+    let left: Vec<u32> = text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+    assert_eq!(left.len(), 4);
+    for pid in left {
+        eventually("the leftover is gone", || !alive(pid));
+    }
+}

@@ -89,14 +89,89 @@ pub fn group_alive(pgid: u32) -> bool {
 }
 
 /// Wait up to `grace` for group `pgid` to be gone (after a SIGTERM), then
-/// SIGKILL what is left. The group is not our child, so nothing signals its
-/// end: this looks every few milliseconds, and is only used at exit.
+/// SIGKILL what is left.
 pub fn end_group(pgid: u32, grace: Duration) {
-    let give_up = Instant::now() + grace;
-    while group_alive(pgid) && Instant::now() < give_up {
-        std::thread::sleep(Duration::from_millis(10));
+    end_groups(&[(pgid, Instant::now() + grace)]);
+}
+
+/// Groups that outlived their workers (SIGTERM sent), ended together: each
+/// may take until its own deadline (its `--kill-grace`), and the wait ends
+/// as soon as every member has gone, or at the last deadline; then what is
+/// left gets SIGKILL. Their members are not our children, so nothing would
+/// tell of their end: each is watched through a pidfd, and one blocking
+/// poll(2) waits on them all, without a polling loop.
+pub fn end_groups(groups: &[(u32, Instant)]) {
+    let Some(last) = groups.iter().map(|(_, at)| *at).max() else {
+        return;
+    };
+    let pgids: Vec<i32> = groups
+        .iter()
+        .filter_map(|(pgid, _)| i32::try_from(*pgid).ok())
+        .filter(|&pgid| pgid > 1)
+        .collect();
+    let mut watched: Vec<std::os::fd::OwnedFd> =
+        members(&pgids).into_iter().filter_map(pidfd).collect();
+    loop {
+        let now = Instant::now();
+        if watched.is_empty() || now >= last {
+            break;
+        }
+        let wait = last - now;
+        let mut fds: Vec<nix::poll::PollFd<'_>> = watched
+            .iter()
+            .map(|fd| {
+                nix::poll::PollFd::new(std::os::fd::AsFd::as_fd(fd), nix::poll::PollFlags::POLLIN)
+            })
+            .collect();
+        let ms = u16::try_from(wait.as_millis().max(1)).unwrap_or(u16::MAX);
+        match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => break,
+        }
+        let gone: Vec<bool> = fds
+            .iter()
+            .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        let mut index = 0;
+        watched.retain(|_| {
+            index += 1;
+            !gone[index - 1]
+        });
     }
-    signal_group(pgid, Signal::SIGKILL);
+    for (pgid, _) in groups {
+        if group_alive(*pgid) {
+            signal_group(*pgid, Signal::SIGKILL);
+        }
+    }
+}
+
+/// The live processes of these groups (one look at /proc).
+fn members(pgids: &[i32]) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+            let state = fields.next()?;
+            let group: i32 = fields.nth(1)?.parse().ok()?;
+            (pgids.contains(&group) && !matches!(state, "Z" | "X")).then_some(pid)
+        })
+        .collect()
+}
+
+/// A descriptor that becomes readable when process `pid` exits.
+fn pidfd(pid: i32) -> Option<std::os::fd::OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor
+    // (or -1); nothing else is touched.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    let fd = i32::try_from(fd).ok().filter(|&fd| fd >= 0)?;
+    // SAFETY: the descriptor was just made and is owned by nobody else.
+    Some(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use crate::launch::Spec;
 use crate::lines::Piece;
 use crate::router::{Naming, Router};
 use crate::scheduler::{How, Launch, Line, PlanOptions, Scheduler};
-use crate::signals::{end_group, group_alive, signal_group};
+use crate::signals::{group_alive, signal_group};
 use crate::sink::Sink;
 use crate::worker::{Settle, Worker, is_out_of_descriptors};
 
@@ -279,9 +279,9 @@ impl Supervisor {
             }
             self.dispatch();
         }
-        for (pgid, _) in std::mem::take(&mut self.leftovers) {
-            end_group(pgid, self.grace);
-        }
+        // What outlived its worker is ended together, each within its own
+        // kill grace, not one after another.
+        crate::signals::end_groups(&std::mem::take(&mut self.leftovers));
         for input in &mut self.inputs {
             input.end_command(self.grace);
         }
