@@ -769,3 +769,35 @@ fn a_nested_sc_stream_runs_on_a_host() {
     );
     assert_eq!(starts_of(&run)[0].host.as_deref(), Some("lab"));
 }
+
+/// Ctrl-C while the link is down (sc-spawn waits to connect again): the
+/// `end` still reaches the worker there, which ends now (not when its
+/// lease runs out), and its own exit comes back.
+#[test]
+fn an_interrupt_while_reconnecting_ends_the_remote_worker() {
+    let Some(config) = sshd() else { return };
+    let dir = temp_dir("reconnect-interrupt");
+    let (ssh, pids) = noting_ssh(config, &dir);
+    let mut live = Live::start_with(
+        sc_spawn()
+            .args(["--host", "lab", "--reconnect", "2", "--kill-grace", "1"])
+            .arg("--ssh")
+            .arg(&ssh)
+            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
+            .args(["--id", "far", "--", "sh", "-c", "echo up; exec sleep 120"]),
+    );
+    let start = live.until(|e| e.type_name() == "start");
+    let remote_pid = start_pid(&start);
+    live.until(|e| output(e).is_some_and(|(_, p)| p.as_bytes() == b"up\n"));
+    let first = connections(&pids);
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first[0]), Signal::SIGKILL).unwrap();
+    live.until(
+        |e| matches!(&e.body, Body::Error(error) if error.message.contains("connecting again")),
+    );
+    live.signal(Signal::SIGINT);
+    let (run, _) = live.finish();
+    eventually("the remote worker is gone", || !alive(remote_pid));
+    let exit = run.exit();
+    assert_eq!(exit.ended_by.as_deref(), Some("interrupted"), "{exit:?}");
+    run.check_contract();
+}

@@ -320,6 +320,9 @@ pub struct Worker {
     /// The relay of the connection that was lost: where the next one
     /// picks up.
     relay_kept: Option<crate::relay::Relay>,
+    /// Asked to end while the link was down: said to the remote side as
+    /// soon as it is connected again.
+    end_on_reconnect: Option<EndedBy>,
     leaked: bool,
     /// A stop (SIGTTIN) was reported.
     stop_seen: bool,
@@ -367,6 +370,7 @@ impl Worker {
             reconnects: 0,
             reconnecting: false,
             relay_kept: None,
+            end_on_reconnect: None,
             leaked: false,
             stop_seen: false,
             leftover: None,
@@ -984,6 +988,14 @@ impl Worker {
         if !matches!(self.life.phase, Phase::Backoff { .. }) {
             return false;
         }
+        if self.reconnecting {
+            // The worker runs on there while the link is down: connect now,
+            // not after the pause, and the `end` goes with the connection
+            // (see on_timers); its own exit then comes back.
+            self.end_on_reconnect.get_or_insert(reason);
+            self.life.phase = Phase::Backoff { until: now };
+            return true;
+        }
         self.life.ending.get_or_insert(crate::lifecycle::Ending {
             reason,
             stage: crate::lifecycle::Stage::Asked { kill_at: now },
@@ -1018,6 +1030,12 @@ impl Worker {
         if let Phase::Backoff { until } = self.life.phase {
             if until <= now && self.life.ending.is_none() {
                 self.relaunch(registry, out);
+                if let Some(reason) = self.end_on_reconnect.take()
+                    && matches!(self.life.phase, Phase::Running(_))
+                {
+                    self.ask_remote_end();
+                    self.life.ask_to_end(reason, self.opts.kill_grace, now);
+                }
             }
             return;
         }
