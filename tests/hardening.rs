@@ -776,9 +776,14 @@ fn leftover_groups_end_together_within_the_kill_grace() {
     let pids = dir.join("pids");
     let lines: Vec<String> = (0..4)
         .map(|n| {
+            // The worker exits only once its leftover has said it ignores
+            // SIGTERM (it gets one the moment the worker exits).
+            let mine = dir.join(format!("pid{n}"));
             let script = format!(
-                "sh -c 'trap \"\" TERM; echo $$ >> {}; exec sleep 60' >/dev/null 2>&1 </dev/null & exit 0",
-                pids.display()
+                "sh -c 'trap \"\" TERM; echo $$ > {mine}; echo $$ >> {pids}; exec sleep 60' >/dev/null 2>&1 </dev/null & \
+                 while [ ! -s {mine} ]; do sleep 0.01; done; exit 0",
+                mine = mine.display(),
+                pids = pids.display()
             );
             format!(
                 r#"{{"type":"task","worker":"t{n}","seq":0,"ts":0,"id":"t{n}","argv":["sh","-c",{}]}}"#,

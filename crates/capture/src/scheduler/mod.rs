@@ -15,10 +15,15 @@ use crate::agent::{Agent, Agents, Ask};
 use sc_events::{Body, ErrorEvent, Event, Skip, Task, encode, now_ts, parse_line, rename_line};
 
 use crate::launch::Spec;
+
+mod hosts;
+mod place;
+
 use crate::plan::{NotRun, Planner};
-use crate::remote::{Remote, RemoteRun, ssh_argv};
+use crate::remote::Remote;
 use crate::resume::EarlierRun;
 use crate::worker::WorkerOptions;
+pub use hosts::{HostSlots, parse_hosts};
 
 /// What became of one line of the plan.
 #[derive(Debug, PartialEq, Eq)]
@@ -102,49 +107,6 @@ pub struct Scheduler {
     /// Single-worker mode: the one task came from the command line, not as
     /// a `task` event, so its worker's events start at seq 0.
     inline: bool,
-}
-
-/// `--hosts`: a place tasks that name no host may run, and how many at once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostSlots {
-    /// None: this machine (`:`).
-    pub host: Option<String>,
-    pub slots: usize,
-}
-
-/// GNU parallel's `--sshlogin` syntax: `N/[user@]host[:port]` entries,
-/// comma-separated (or one per line), `:` for this machine; N defaults to 1.
-pub fn parse_hosts(list: &str) -> Result<Vec<HostSlots>, String> {
-    let mut hosts = Vec::new();
-    for entry in list
-        .split([',', '\n'])
-        .map(str::trim)
-        .filter(|e| !e.is_empty() && !e.starts_with('#'))
-    {
-        let (slots, host) = match entry.split_once('/') {
-            Some((n, host)) if n.bytes().all(|b| b.is_ascii_digit()) && !n.is_empty() => {
-                let slots: usize = n
-                    .parse()
-                    .map_err(|_| format!("`{entry}`: `{n}` is not a number of slots"))?;
-                (slots, host.trim())
-            }
-            _ => (1, entry),
-        };
-        if slots == 0 {
-            return Err(format!("`{entry}`: a host needs at least 1 slot"));
-        }
-        if host.is_empty() {
-            return Err(format!("`{entry}`: no host"));
-        }
-        hosts.push(HostSlots {
-            host: (host != ":").then(|| host.to_owned()),
-            slots,
-        });
-    }
-    if hosts.is_empty() {
-        return Err("the host list is empty (give `N/host,...`, or `:` for this machine)".into());
-    }
-    Ok(hosts)
 }
 
 /// How a plan's tasks are run: what the scheduler starts from.
@@ -610,147 +572,6 @@ impl Scheduler {
         (env, cwd)
     }
 
-    /// A task placed on another host (ssh) or as a Slurm job step: the
-    /// sc-spawn there is given the task itself and runs it as its plan of
-    /// one, so that its retries (resuming the agent's session there), caps,
-    /// timeout, limits and PTY act where the worker is, and its one `exit`
-    /// (with the verdict and cost) is relayed here as the worker's.
-    fn place_elsewhere(
-        &self,
-        index: usize,
-        mut opts: WorkerOptions,
-        host: Option<String>,
-        resume: Option<String>,
-        max_usd: Option<f64>,
-    ) -> Launch {
-        let task = self.planner.task(index);
-        if let Some(host) = host.as_deref()
-            && let Err(message) = crate::remote::check_host(host)
-        {
-            return Launch {
-                task: index,
-                opts,
-                how: How::Refuse(format!("task `{}`: {message}", task.id)),
-            };
-        }
-        let agent_task = opts.agent.is_some() && task.prompt.is_some() && task.replay.is_none();
-        // A shell task's command is made here (its argv, `sh -c PROMPT`, a
-        // replay); an agent's there, from its prompt, with its CLI there.
-        let argv = if agent_task {
-            Vec::new()
-        } else {
-            match self.task_command(task, opts.kind.as_str(), None, None, true) {
-                Ok((argv, _)) => argv,
-                Err(message) => {
-                    return Launch {
-                        task: index,
-                        opts,
-                        how: How::Refuse(message),
-                    };
-                }
-            }
-        };
-        let (env, cwd) = self.env_and_cwd(task, Vec::new());
-        let retry = opts.retry.take();
-        let budget = opts.budget.take();
-        let limits = task
-            .limits
-            .clone()
-            .or_else(|| self.template_spec.limits.clone());
-        let placed = Task {
-            id: task.id.clone(),
-            kind: Some(opts.kind.clone()),
-            prompt: task.prompt.clone().filter(|_| agent_task),
-            instructions: task.instructions.clone(),
-            permissions: task.permissions.clone(),
-            timeout_s: opts.timeout.map(|t| t.as_secs_f64()),
-            limits,
-            retries: retry.as_ref().map(|r| r.retries).filter(|&r| r > 0),
-            // The plan's budget left, too: a task there cannot spend more.
-            max_cost_usd: match (max_usd, self.budget_left) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
-            ..Task::default()
-        };
-        let mut flags = self.remote_flags.clone();
-        match self.template_spec.pty {
-            crate::launch::PtyMode::Off => {}
-            crate::launch::PtyMode::All => flags.push("--pty=all".into()),
-            crate::launch::PtyMode::Stdout => flags.push("--pty=stdout".into()),
-        }
-        if let Some(retry) = &retry {
-            flags.push(format!("--retry-delay={}", retry.delay.as_secs_f64()).into());
-            if retry.on_any {
-                flags.push("--retry-on=any".into());
-            }
-        }
-        if let Some(tokens) = budget.as_ref().and_then(|b| b.max_tokens) {
-            flags.push(format!("--max-tokens={tokens}").into());
-        }
-        let remote = Remote {
-            host: host.clone().unwrap_or_else(|| "slurm".into()),
-            ..self.remote.clone()
-        };
-        let run = RemoteRun {
-            id: task.id.clone(),
-            task: serde_json::to_string(&placed).unwrap_or_default(),
-            resume,
-            cwd: cwd.map(Into::into),
-            env,
-            flags,
-            spool: host.as_ref().and_then(|_| remote.spool_for(&task.id)),
-        };
-        // Timed there; this side only keeps a backstop past every attempt.
-        opts.timeout = crate::remote::backstop(
-            opts.timeout,
-            opts.kill_grace,
-            placed.retries.unwrap_or(0),
-            retry
-                .as_ref()
-                .map_or(std::time::Duration::ZERO, |r| r.delay),
-        );
-        opts.reconnect = run.spool.clone().map(|dir| crate::worker::Reconnect {
-            remote: remote.clone(),
-            dir,
-        });
-        let argv = if host.is_some() {
-            ssh_argv(&remote, &run, &argv)
-        } else {
-            // Slurm keeps the step's stream in its own hands: a lost srun is
-            // a lost step, not a link to make again.
-            crate::remote::srun_argv(
-                &self.slurm,
-                &remote.sc_spawn,
-                task.slurm.as_ref(),
-                &run,
-                &argv,
-            )
-        };
-        // This side runs only ssh (or srun): no directory, environment,
-        // terminal or limits of the worker's here.
-        let spec = Spec {
-            argv,
-            cwd: None,
-            env: Vec::new(),
-            stdin: crate::launch::StdinMode::Held,
-            pty: crate::launch::PtyMode::Off,
-            limits: None,
-            ..self.template_spec.clone()
-        };
-        opts.remote = Some(remote.host.clone());
-        opts.nested = false;
-        let how = match remote.transfer.is_some() && host.is_some() {
-            true => How::Transfer { spec, remote },
-            false => How::Run(spec),
-        };
-        Launch {
-            task: index,
-            opts,
-            how,
-        }
-    }
-
     /// `--budget-usd`: what the plan may still spend (a task placed
     /// elsewhere is capped by it there).
     pub fn set_budget_left(&mut self, usd: Option<f64>) {
@@ -921,33 +742,4 @@ pub fn sibling(name: &str) -> OsString {
         .filter(|path| path.exists())
         .map(Into::into)
         .unwrap_or_else(|| name.into())
-}
-
-#[cfg(test)]
-mod host_tests {
-    use super::*;
-
-    #[test]
-    fn host_lists_as_parallel_writes_them() {
-        let hosts = parse_hosts("2/lab, me@box:2222\n:\n# a comment").unwrap();
-        assert_eq!(
-            hosts,
-            [
-                HostSlots {
-                    host: Some("lab".into()),
-                    slots: 2
-                },
-                HostSlots {
-                    host: Some("me@box:2222".into()),
-                    slots: 1
-                },
-                HostSlots {
-                    host: None,
-                    slots: 1
-                },
-            ]
-        );
-        assert!(parse_hosts("0/lab").unwrap_err().contains("at least 1"));
-        assert!(parse_hosts(" , ").unwrap_err().contains("empty"));
-    }
 }
