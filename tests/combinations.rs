@@ -5,7 +5,6 @@
 //! (tests/remote.rs); each case failed before placement became one seam.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use sc_events::{Body, Stream};
 
@@ -21,7 +20,7 @@ fn stand_in_claude(dir: &Path, usd: f64, result: &str) -> PathBuf {
     executable(
         &bin.join("claude"),
         &format!(
-            "#!/bin/sh\necho run >> '{runs}'\n\
+            "#!/bin/sh\necho \"$*\" >> '{runs}'\n\
              echo '{{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"sess-1\",\"model\":\"claude-sonnet-4-5\"}}'\n\
              echo '{{\"type\":\"result\",\"subtype\":\"{result}\",\"is_error\":{error},\"result\":\"done\",\"session_id\":\"sess-1\",\"total_cost_usd\":{usd}}}'\n",
             runs = dir.join("runs").display()
@@ -36,9 +35,12 @@ fn runs(dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
-/// sc-spawn with the worker's PATH there holding `bin`, and none here.
-fn with_path_there(command: &mut Command, bin: &Path) {
+/// The stand-in as a `claude-code` worker on `lab` with `args`: its PATH
+/// there holds `bin`, and this machine has no `claude` at all.
+fn run_stand_in(config: &Path, bin: &Path, args: &[&str]) -> (Captured, Ran) {
+    let mut command = over_ssh(config, "lab", &["--kind", "claude-code", "--prompt", "hi"]);
     command
+        .args(args)
         .arg("--env")
         .arg(format!(
             "PATH={}:/usr/local/bin:/usr/bin:/bin",
@@ -46,6 +48,8 @@ fn with_path_there(command: &mut Command, bin: &Path) {
         ))
         .env_remove("SC_CLAUDE")
         .env("PATH", "/usr/bin:/bin");
+    let ran = run_bounded(&mut command, Vec::new());
+    (Captured::parse(&ran.stdout), ran)
 }
 
 #[test]
@@ -53,14 +57,7 @@ fn a_remote_agent_that_succeeds_runs_once_and_is_paid_once() {
     let Some(config) = sshd() else { return };
     let dir = temp_dir("combo-agent-ok");
     let bin = stand_in_claude(&dir, 0.25, "success");
-    let mut command = over_ssh(
-        config,
-        "lab",
-        &["--kind", "claude-code", "--prompt", "hi", "--retries", "2"],
-    );
-    with_path_there(&mut command, &bin);
-    let ran = run_bounded(&mut command, Vec::new());
-    let run = Captured::parse(&ran.stdout);
+    let (run, ran) = run_stand_in(config, &bin, &["--retries", "2"]);
     assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
     let exit = run.exit();
     assert_eq!(exit.agent_result.as_deref(), Some("ok"));
@@ -74,14 +71,10 @@ fn a_remote_agent_that_fails_is_retried_there_resuming_its_session() {
     let Some(config) = sshd() else { return };
     let dir = temp_dir("combo-agent-retry");
     let bin = stand_in_claude(&dir, 0.25, "error_during_execution");
-    let mut command = over_ssh(
+    let (run, ran) = run_stand_in(
         config,
-        "lab",
+        &bin,
         &[
-            "--kind",
-            "claude-code",
-            "--prompt",
-            "hi",
             "--retries",
             "1",
             "--retry-delay",
@@ -90,9 +83,6 @@ fn a_remote_agent_that_fails_is_retried_there_resuming_its_session() {
             "any",
         ],
     );
-    with_path_there(&mut command, &bin);
-    let ran = run_bounded(&mut command, Vec::new());
-    let run = Captured::parse(&ran.stdout);
     assert_eq!(ran.status.code(), Some(1), "{}", ran.stderr);
     assert_eq!(runs(&dir), 2, "the first attempt and one retry");
     assert_eq!(retries_of(&run).len(), 1);
@@ -249,4 +239,48 @@ fn ids_and_directories_that_start_with_a_dash_arrive_as_given() {
     assert_eq!(run.exit().code, Some(127));
     assert!(run.events.iter().any(|e| matches!(&e.body,
         Body::Error(error) if error.message.contains("starts with `-`"))));
+}
+
+#[test]
+fn a_plan_resumed_after_a_cut_off_resumes_the_agents_session_on_its_host() {
+    let Some(config) = sshd() else { return };
+    let dir = temp_dir("combo-resume");
+    let bin = stand_in_claude(&dir, 0.1, "success");
+    // The earlier run: the task started there in session sess-0 and was cut
+    // off (no exit). This machine has no `claude`.
+    let task = serde_json::json!({
+        "type": "task", "worker": "fix", "seq": 0, "ts": 1.0, "id": "fix",
+        "kind": "claude-code", "host": "lab", "prompt": "fix it",
+        "env": {"PATH": format!("{}:/usr/bin:/bin", bin.display())},
+    })
+    .to_string();
+    let start = serde_json::json!({
+        "type": "start", "worker": "fix", "seq": 1, "ts": 2.0, "argv": ["claude"],
+        "pid": 4242, "cwd": "/", "kind": "claude-code", "pty": false, "schema": 1,
+        "resumes": "sess-0", "host": "lab",
+    });
+    let log = temp_file(
+        "combo-resume.ndjson",
+        format!("{task}\n{start}\n").as_bytes(),
+    );
+    let ran = run_bounded(
+        sc_spawn()
+            .arg("--resume")
+            .arg(&log)
+            .arg("--ssh")
+            .arg(format!("ssh -F {}", config.display()))
+            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
+            .env_remove("SC_CLAUDE")
+            .env("PATH", "/usr/bin:/bin"),
+        format!("{task}\n").into_bytes(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    assert_eq!(starts_of(&run)[0].resumes.as_deref(), Some("sess-0"));
+    let args = std::fs::read_to_string(dir.join("runs")).unwrap();
+    assert_eq!(args.lines().count(), 1);
+    assert!(
+        args.contains("--resume sess-0"),
+        "the CLI there resumed the session: {args}"
+    );
 }

@@ -66,7 +66,6 @@ impl Agent for Cli {
         let options = AgentOptions {
             resume: ask.resume.map(str::to_owned),
             max_budget_usd: ask.max_budget_usd.or(self.options.max_budget_usd),
-            elsewhere: ask.elsewhere || self.options.elsewhere,
             ..self.options.clone()
         };
         command(

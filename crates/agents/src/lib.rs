@@ -87,8 +87,9 @@ pub struct AgentOptions {
     pub resume: Option<String>,
     /// The most the run may spend (Claude Code enforces it itself too).
     pub max_budget_usd: Option<f64>,
-    /// It runs on another host: the CLI by its name, looked up on that
-    /// host's PATH by the sc-spawn there, not on this one's.
+    /// A task placed here by another sc-spawn (`--task`): the CLI by its
+    /// name, looked up on the worker's PATH (the task's environment), not
+    /// on this sc-spawn's.
     pub elsewhere: bool,
 }
 

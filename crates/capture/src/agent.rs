@@ -34,9 +34,6 @@ pub struct Ask<'a> {
     pub resume: Option<&'a str>,
     /// The most the run may spend (a CLI that has a cap of its own gets it).
     pub max_budget_usd: Option<f64>,
-    /// It runs on another host: the CLI by its name, found on that host's
-    /// PATH (whether this machine has it does not matter).
-    pub elsewhere: bool,
 }
 
 /// One agent CLI.

@@ -72,20 +72,22 @@ pub fn group_alive(pgid: u32) -> bool {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return true;
     };
-    entries.flatten().any(|entry| {
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            return false;
-        };
-        // `pid (comm) state ppid pgrp …`: comm may hold anything, so
-        // from its closing parenthesis on.
-        let mut fields = stat
-            .rsplit_once(')')
-            .map_or("", |(_, rest)| rest)
-            .split_whitespace();
-        let state = fields.next().unwrap_or("Z");
-        let group = fields.nth(1).and_then(|g| g.parse::<i32>().ok());
-        group == Some(pgid) && !matches!(state, "Z" | "X")
-    })
+    entries
+        .flatten()
+        .any(|entry| live_in(&entry).is_some_and(|(_, group)| group == pgid))
+}
+
+/// A /proc entry's pid and process group, if it is a process that has not
+/// exited (a zombie is gone for this purpose).
+fn live_in(entry: &std::fs::DirEntry) -> Option<(i32, i32)> {
+    let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
+    let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
+    // `pid (comm) state ppid pgrp …`: comm may hold anything, so from its
+    // closing parenthesis on.
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    let state = fields.next()?;
+    let group: i32 = fields.nth(1)?.parse().ok()?;
+    (!matches!(state, "Z" | "X")).then_some((pid, group))
 }
 
 /// Wait up to `grace` for group `pgid` to be gone (after a SIGTERM), then
@@ -128,16 +130,14 @@ pub fn end_groups(groups: &[(u32, Instant)]) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(_) => break,
         }
+        // A pidfd that polls readable (or hung up) is a process gone.
         let gone: Vec<bool> = fds
             .iter()
             .map(|fd| fd.revents().is_some_and(|r| !r.is_empty()))
             .collect();
         drop(fds);
-        let mut index = 0;
-        watched.retain(|_| {
-            index += 1;
-            !gone[index - 1]
-        });
+        let mut gone = gone.into_iter();
+        watched.retain(|_| !gone.next().unwrap_or(false));
     }
     for (pgid, _) in groups {
         if group_alive(*pgid) {
@@ -153,14 +153,9 @@ fn members(pgids: &[i32]) -> Vec<i32> {
     };
     entries
         .flatten()
-        .filter_map(|entry| {
-            let pid: i32 = entry.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(entry.path().join("stat")).ok()?;
-            let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
-            let state = fields.next()?;
-            let group: i32 = fields.nth(1)?.parse().ok()?;
-            (pgids.contains(&group) && !matches!(state, "Z" | "X")).then_some(pid)
-        })
+        .filter_map(|entry| live_in(&entry))
+        .filter(|(_, group)| pgids.contains(group))
+        .map(|(pid, _)| pid)
         .collect()
 }
 

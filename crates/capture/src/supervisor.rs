@@ -483,19 +483,14 @@ impl Supervisor {
         let Some(budget) = self.budget_usd.filter(|_| !self.budget_spent) else {
             return;
         };
-        let running: f64 = self
-            .workers
-            .iter()
-            .filter_map(|(_, a)| a.worker.spent_usd())
-            .sum();
-        if self.spent_usd + running < budget {
+        let spent = self.plan_spent();
+        if spent < budget {
             return;
         }
         self.budget_spent = true;
         if let Some(program) = self.notices {
             eprintln!(
-                "{program}: the plan's budget of ${budget} is spent (${:.4}): ending its workers",
-                self.spent_usd + running
+                "{program}: the plan's budget of ${budget} is spent (${spent:.4}): ending its workers"
             );
         }
         for (_, active) in self.workers.iter_mut() {
@@ -505,6 +500,17 @@ impl Supervisor {
             active.worker.terminate(sc_events::EndedBy::Budget, now);
         }
         self.stop_plan("budget");
+    }
+
+    /// What the workers have spent so far: those finished, and those
+    /// running (a worker placed elsewhere counts with its relayed exit).
+    fn plan_spent(&self) -> f64 {
+        let running: f64 = self
+            .workers
+            .iter()
+            .filter_map(|(_, a)| a.worker.spent_usd())
+            .sum();
+        self.spent_usd + running
     }
 
     /// Plan mode, `--resume`: what an earlier run of the plan did.
@@ -542,14 +548,9 @@ impl Supervisor {
                 plan.scheduler.input_ended(out);
             }
         }
-        let left = self.budget_usd.map(|budget| {
-            let running: f64 = self
-                .workers
-                .iter()
-                .filter_map(|(_, a)| a.worker.spent_usd())
-                .sum();
-            (budget - self.spent_usd - running).max(0.0)
-        });
+        let left = self
+            .budget_usd
+            .map(|budget| (budget - self.plan_spent()).max(0.0));
         loop {
             let Some(plan) = self.plan.as_mut() else {
                 return;

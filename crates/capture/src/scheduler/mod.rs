@@ -46,6 +46,17 @@ pub struct Launch {
     pub how: How,
 }
 
+impl Launch {
+    /// A task that cannot run: an `error` saying why, and `exit` 127.
+    fn refused(task: usize, opts: WorkerOptions, message: String) -> Launch {
+        Launch {
+            task,
+            opts,
+            how: How::Refuse(message),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub enum How {
     /// Launch with this spec.
@@ -411,11 +422,7 @@ impl Scheduler {
             .or(assigned)
             .filter(|h| !h.trim().is_empty());
         let on_slurm = host.is_none() && (task.slurm.is_some() || self.slurm_all);
-        let refuse = |opts, message| Launch {
-            task: index,
-            opts,
-            how: How::Refuse(message),
-        };
+        let refuse = |opts, message| Launch::refused(index, opts, message);
         if let Some(message) = self.refusals.get(&task.id) {
             return refuse(opts, message.clone());
         }
@@ -449,19 +456,6 @@ impl Scheduler {
             });
         }
         let max_budget_usd = opts.budget.as_ref().and_then(|b| b.max_usd);
-        if let (Some(retry), Some(agent), None) =
-            (opts.retry.as_mut(), opts.agent.clone(), &task.replay)
-        {
-            retry.resume = task.prompt.clone().map(|prompt| {
-                agent_resume(
-                    agent,
-                    prompt,
-                    task.instructions.clone(),
-                    task.permissions.clone(),
-                    max_budget_usd,
-                )
-            });
-        }
         match task.timeout_s {
             None => {}
             Some(0.0) => opts.timeout = None,
@@ -492,6 +486,21 @@ impl Scheduler {
         if host.is_some() || on_slurm {
             return self.place_elsewhere(index, opts, host, resume, max_budget_usd);
         }
+        // Here, a failed agent attempt's retry resumes its session (there,
+        // the sc-spawn that runs it does).
+        if let (Some(retry), Some(agent), None) =
+            (opts.retry.as_mut(), opts.agent.clone(), &task.replay)
+        {
+            retry.resume = task.prompt.clone().map(|prompt| {
+                agent_resume(
+                    agent,
+                    prompt,
+                    task.instructions.clone(),
+                    task.permissions.clone(),
+                    max_budget_usd,
+                )
+            });
+        }
         let command = match (&resume, opts.agent.clone(), &task.prompt) {
             (Some(session), Some(agent), Some(prompt)) => {
                 let resumed = agent_resume(
@@ -505,7 +514,7 @@ impl Scheduler {
                 resumed(session, "the earlier run of the plan was cut off")
                     .map_err(|e| format!("task `{}`: {e}", task.id))
             }
-            _ => self.task_command(task, &kind, opts.agent.as_deref(), max_budget_usd, false),
+            _ => self.task_command(task, &kind, opts.agent.as_deref(), max_budget_usd),
         };
         let (argv, extra_env) = match command {
             Ok(command) => command,
@@ -649,7 +658,6 @@ impl Scheduler {
         kind: &str,
         agent: Option<&dyn Agent>,
         max_budget_usd: Option<f64>,
-        elsewhere: bool,
     ) -> Result<Command, String> {
         if let Some(recording) = &task.replay {
             // A recorded run, played at its pace, read as the kind it records.
@@ -680,7 +688,6 @@ impl Scheduler {
                 permissions: task.permissions.as_ref(),
                 resume: None,
                 max_budget_usd,
-                elsewhere,
             };
             return agent
                 .command(&ask)
@@ -729,7 +736,6 @@ pub fn agent_resume(
             permissions: permissions.as_ref(),
             resume: Some(session),
             max_budget_usd,
-            elsewhere: false,
         })
     })
 }

@@ -27,11 +27,7 @@ impl Scheduler {
         if let Some(host) = host.as_deref()
             && let Err(message) = crate::remote::check_host(host)
         {
-            return Launch {
-                task: index,
-                opts,
-                how: How::Refuse(format!("task `{}`: {message}", task.id)),
-            };
+            return Launch::refused(index, opts, format!("task `{}`: {message}", task.id));
         }
         let agent_task = opts.agent.is_some() && task.prompt.is_some() && task.replay.is_none();
         // A shell task's command is made here (its argv, `sh -c PROMPT`, a
@@ -39,15 +35,9 @@ impl Scheduler {
         let argv = if agent_task {
             Vec::new()
         } else {
-            match self.task_command(task, opts.kind.as_str(), None, None, true) {
+            match self.task_command(task, opts.kind.as_str(), None, None) {
                 Ok((argv, _)) => argv,
-                Err(message) => {
-                    return Launch {
-                        task: index,
-                        opts,
-                        how: How::Refuse(message),
-                    };
-                }
+                Err(message) => return Launch::refused(index, opts, message),
             }
         };
         let (env, cwd) = self.env_and_cwd(task, Vec::new());
