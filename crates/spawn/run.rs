@@ -10,9 +10,9 @@ use std::sync::Arc;
 
 use sc_agents::AgentOptions;
 use sc_capture::agent::Agents;
-use sc_capture::remote::{Remote, Slurm};
-use sc_capture::scheduler::PlanOptions;
-use sc_capture::transfer::Transfer;
+use sc_capture::placement::remote::{Remote, Slurm};
+use sc_capture::placement::transfer::Transfer;
+use sc_capture::plan::scheduler::PlanOptions;
 use sc_capture::worker::Retry;
 use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, WorkerOptions, terminal_size};
 use sc_events::{Limits, Task};
@@ -72,7 +72,7 @@ fn run_here(cli: Cli) -> i32 {
     }
     // Read before the log (which may be the same file) is opened to append.
     let earlier = match &cli.resume {
-        Some(path) => match sc_capture::resume::read(path) {
+        Some(path) => match sc_capture::plan::resume::read(path) {
             Ok(run) => Some((run, path.display().to_string())),
             Err(e) => {
                 eprintln!(
@@ -137,7 +137,7 @@ fn run_here(cli: Cli) -> i32 {
                 },
                 None => list.clone(),
             };
-            match sc_capture::scheduler::parse_hosts(&text) {
+            match sc_capture::plan::scheduler::parse_hosts(&text) {
                 Ok(hosts) => hosts,
                 Err(e) => {
                     eprintln!("sc-spawn: --hosts: {e}");
@@ -224,10 +224,10 @@ fn run_here(cli: Cli) -> i32 {
     // A placed task whose session was cut off: its first attempt resumes it.
     let earlier = match (&one, &cli.resume_session) {
         (Some(task), Some(session)) => {
-            let mut run = sc_capture::resume::EarlierRun::default();
+            let mut run = sc_capture::plan::resume::EarlierRun::default();
             run.tasks.insert(
                 task.id.clone(),
-                sc_capture::resume::Earlier {
+                sc_capture::plan::resume::Earlier {
                     session: Some(session.clone()),
                     ..Default::default()
                 },

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use anstream::{AutoStream, ColorChoice};
 use indicatif::ProgressDrawTarget;
-use sc_capture::lines::{LineSplitter, Piece};
+use sc_capture::output::lines::{LineSplitter, Piece};
 use sc_capture::terminal_size;
 use sc_events::now_ts;
 use sc_viewer::check::Checker;

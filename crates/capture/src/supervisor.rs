@@ -24,17 +24,17 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
-use crate::chores::{Chores, Done, Job};
-use crate::input::{Input, InputSpec};
-use crate::launch::Spec;
-use crate::lines::Piece;
-use crate::router::{Naming, Router};
-use crate::scheduler::{How, Launch, Line, PlanOptions, Scheduler};
-use crate::signals::{group_alive, signal_group};
-use crate::sink::Sink;
+use crate::merge::input::{Input, InputSpec};
+use crate::merge::router::{Naming, Router};
+use crate::output::lines::Piece;
+use crate::output::sink::Sink;
+use crate::plan::chores::{Chores, Done, Job};
+use crate::plan::scheduler::{How, Launch, Line, PlanOptions, Scheduler};
+use crate::process::launch::Spec;
+use crate::process::signals::{group_alive, signal_group};
 use crate::worker::{Settle, Worker, is_out_of_descriptors};
 
-pub use crate::scheduler::sibling;
+pub use crate::plan::scheduler::sibling;
 
 const SIGNALS: Token = Token(0);
 const SINK: Token = Token(1);
@@ -281,7 +281,7 @@ impl Supervisor {
         }
         // What outlived its worker is ended together, each within its own
         // kill grace, not one after another.
-        crate::signals::end_groups(&std::mem::take(&mut self.leftovers));
+        crate::process::signals::end_groups(&std::mem::take(&mut self.leftovers));
         for input in &mut self.inputs {
             input.end_command(self.grace);
         }
@@ -383,7 +383,11 @@ impl Supervisor {
         }
     }
 
-    fn worktree_made(&mut self, key: usize, result: Result<crate::worktree::Worktree, String>) {
+    fn worktree_made(
+        &mut self,
+        key: usize,
+        result: Result<crate::plan::worktree::Worktree, String>,
+    ) {
         let Some(active) = self.workers.get_mut(key) else {
             return;
         };
@@ -514,7 +518,7 @@ impl Supervisor {
     }
 
     /// Plan mode, `--resume`: what an earlier run of the plan did.
-    pub fn set_earlier(&mut self, earlier: crate::resume::EarlierRun, log: String) {
+    pub fn set_earlier(&mut self, earlier: crate::plan::resume::EarlierRun, log: String) {
         if let Some(plan) = self.plan.as_mut() {
             plan.scheduler.set_earlier(earlier, log);
         }

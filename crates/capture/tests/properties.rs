@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 use sc_capture::agent::{Agent, Agents};
-use sc_capture::framer::Framer;
-use sc_capture::lines::{LineSplitter, Piece};
-use sc_capture::nest::Nest;
+use sc_capture::merge::router::{Naming, Router};
+use sc_capture::output::framer::Framer;
+use sc_capture::output::lines::{LineSplitter, Piece};
+use sc_capture::output::nest::Nest;
+use sc_capture::plan::scheduler::{Line, PlanOptions, Scheduler};
 use sc_capture::plan::{Planner, TaskState};
-use sc_capture::router::{Naming, Router};
-use sc_capture::scheduler::{Line, PlanOptions, Scheduler};
 
 /// No agent kinds: plan lines of kind shell and sc only.
 struct NoAgents;
@@ -221,7 +221,7 @@ proptest! {
             agents: std::sync::Arc::new(NoAgents),
             replay_speed: 1.0,
             path: None,
-            remote: sc_capture::remote::Remote {
+            remote: sc_capture::placement::remote::Remote {
                 host: String::new(),
                 ssh: vec!["ssh".into()],
                 sc_spawn: "sc-spawn".into(),

@@ -5,7 +5,7 @@
 //! when its outputs are readable, when a child exited, when a signal came and
 //! what time it is; the worker answers with events and with the next moment
 //! it needs to be woken ([`Worker::deadline`]), which its
-//! [`Lifecycle`](crate::lifecycle::Lifecycle) state machine derives from the
+//! [`Lifecycle`](crate::worker::lifecycle::Lifecycle) state machine derives from the
 //! state it is in.
 
 use std::io::{self, Read};
@@ -24,15 +24,17 @@ use sc_events::{
 use serde_json::Value;
 
 use crate::agent::{Agent, AgentReader, Spend};
-use crate::framer::Framer;
-use crate::launch::{Launched, PtyMode, Spec, launch};
-use crate::lifecycle::{Lifecycle, Pausable, Phase, Running};
-use crate::limits::{Applied, MemoryBy};
-use crate::nest::Nest;
-use crate::proctree::ProcessTree;
-use crate::signals::{Seen, name, peek_child, signal_group};
-use crate::sink::Sink;
-use crate::worktree::Worktree;
+use crate::output::framer::Framer;
+use crate::process::launch::{Launched, PtyMode, Spec, launch};
+pub mod lifecycle;
+
+use crate::output::nest::Nest;
+use crate::output::sink::Sink;
+use crate::plan::worktree::Worktree;
+use crate::process::limits::{Applied, MemoryBy};
+use crate::process::proctree::ProcessTree;
+use crate::process::signals::{Seen, name, peek_child, signal_group};
+use lifecycle::{Lifecycle, Pausable, Phase, Running};
 
 /// How a worker is watched. Durations of `None` turn a timer off.
 #[derive(Debug, Clone)]
@@ -74,7 +76,7 @@ pub struct WorkerOptions {
     /// An agent's spending: counted always, capped when asked.
     pub budget: Option<Budget>,
     /// It runs on this host: the command is ssh running a remote sc-spawn,
-    /// whose stream is this worker's own (see [`crate::relay`]).
+    /// whose stream is this worker's own (see [`crate::placement::relay`]).
     pub remote: Option<String>,
     /// `--reconnect`: the remote worker is spooled there, and a lost
     /// connection is made again.
@@ -88,7 +90,7 @@ pub struct WorkerOptions {
 #[derive(Debug, Clone)]
 pub struct Reconnect {
     /// The host, the ssh command, and how many times to connect again.
-    pub remote: crate::remote::Remote,
+    pub remote: crate::placement::remote::Remote,
     /// Its spool there.
     pub dir: String,
 }
@@ -198,7 +200,7 @@ struct Source {
     /// For an agent's stdout: its lines, read as they complete.
     tap: Option<AgentTap>,
     /// For a remote worker's stdout: the remote sc-spawn's stream.
-    relay: Option<crate::relay::Relay>,
+    relay: Option<crate::placement::relay::Relay>,
 }
 
 impl Source {
@@ -319,7 +321,7 @@ pub struct Worker {
     reconnecting: bool,
     /// The relay of the connection that was lost: where the next one
     /// picks up.
-    relay_kept: Option<crate::relay::Relay>,
+    relay_kept: Option<crate::placement::relay::Relay>,
     /// Asked to end while the link was down: said to the remote side as
     /// soon as it is connected again.
     end_on_reconnect: Option<EndedBy>,
@@ -550,8 +552,8 @@ impl Worker {
                     .map(|host| match self.relay_kept.take() {
                         // Connected again: on from where the last one broke,
                         // after the events written here meanwhile.
-                        Some(kept) => crate::relay::Relay::resume(host, self.seq, &kept),
-                        None => crate::relay::Relay::new(host, self.opts.first_seq),
+                        Some(kept) => crate::placement::relay::Relay::resume(host, self.seq, &kept),
+                        None => crate::placement::relay::Relay::new(host, self.opts.first_seq),
                     }),
             });
         }
@@ -996,10 +998,12 @@ impl Worker {
             self.life.phase = Phase::Backoff { until: now };
             return true;
         }
-        self.life.ending.get_or_insert(crate::lifecycle::Ending {
-            reason,
-            stage: crate::lifecycle::Stage::Asked { kill_at: now },
-        });
+        self.life
+            .ending
+            .get_or_insert(crate::worker::lifecycle::Ending {
+                reason,
+                stage: crate::worker::lifecycle::Stage::Asked { kill_at: now },
+            });
         true
     }
 
@@ -1154,7 +1158,8 @@ impl Worker {
         // keep its id from being reused. Something of it outlived the
         // worker without holding its outputs (a daemon it forgot): sc
         // leaves no orphans behind.
-        if crate::signals::group_alive(self.pid) && signal_group(self.pid, Signal::SIGTERM) {
+        if crate::process::signals::group_alive(self.pid) && signal_group(self.pid, Signal::SIGTERM)
+        {
             signal_group(self.pid, Signal::SIGCONT);
             self.leftover = Some(self.pid);
         }
@@ -1266,8 +1271,12 @@ impl Worker {
         {
             // The same attempt, followed again from where it broke off.
             let from = self.relay_kept.as_ref().map_or(0, |r| r.taken);
-            spec.argv =
-                crate::remote::attach_argv(&reconnect.remote, &reconnect.dir, &self.opts.id, from);
+            spec.argv = crate::placement::remote::attach_argv(
+                &reconnect.remote,
+                &reconnect.dir,
+                &self.opts.id,
+                from,
+            );
             if let Err(e) = self.launch(&spec, registry, tokens, out) {
                 self.refuse_launch(&spec, &e, out);
             }
@@ -1609,7 +1618,7 @@ impl Chunks<'_> {
         match std::str::from_utf8(chunk) {
             Ok(text) => {
                 let progress = if self.progress {
-                    crate::progress::detect(text)
+                    crate::output::progress::detect(text)
                 } else {
                     None
                 };

@@ -14,14 +14,14 @@ use std::sync::Arc;
 use crate::agent::{Agent, Agents, Ask};
 use sc_events::{Body, ErrorEvent, Event, Skip, Task, encode, now_ts, parse_line, rename_line};
 
-use crate::launch::Spec;
+use crate::process::launch::Spec;
 
 mod hosts;
 mod place;
 
+use crate::placement::remote::Remote;
+use crate::plan::resume::EarlierRun;
 use crate::plan::{NotRun, Planner};
-use crate::remote::Remote;
-use crate::resume::EarlierRun;
 use crate::worker::WorkerOptions;
 pub use hosts::{HostSlots, parse_hosts};
 
@@ -73,7 +73,7 @@ pub enum How {
     /// Copy sc-spawn to its host first (`--transfer`), then launch.
     Transfer {
         spec: Spec,
-        remote: crate::remote::Remote,
+        remote: crate::placement::remote::Remote,
     },
     /// It cannot run: an `error` saying why, and `exit` 127.
     Refuse(String),
@@ -95,7 +95,7 @@ pub struct Scheduler {
     replay_speed: f64,
     remote: Remote,
     remote_flags: Vec<OsString>,
-    slurm: crate::remote::Slurm,
+    slurm: crate::placement::remote::Slurm,
     slurm_all: bool,
     /// `--hosts`, with how many tasks run on each, and which task runs where.
     hosts: Vec<HostSlots>,
@@ -142,7 +142,7 @@ pub struct PlanOptions {
     /// `--hosts`: where tasks that name no host run (empty: here).
     pub hosts: Vec<HostSlots>,
     /// How tasks run as Slurm job steps (a task's `slurm`, `--slurm`).
-    pub slurm: crate::remote::Slurm,
+    pub slurm: crate::placement::remote::Slurm,
     /// `--slurm`: every task that names no host is a job step.
     pub slurm_all: bool,
 }

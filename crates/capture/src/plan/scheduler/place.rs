@@ -5,8 +5,8 @@
 use sc_events::Task;
 
 use super::{How, Launch, Scheduler};
-use crate::launch::Spec;
-use crate::remote::{Remote, RemoteRun, ssh_argv};
+use crate::placement::remote::{Remote, RemoteRun, ssh_argv};
+use crate::process::launch::Spec;
 use crate::worker::WorkerOptions;
 
 impl Scheduler {
@@ -25,7 +25,7 @@ impl Scheduler {
     ) -> Launch {
         let task = self.planner.task(index);
         if let Some(host) = host.as_deref()
-            && let Err(message) = crate::remote::check_host(host)
+            && let Err(message) = crate::placement::remote::check_host(host)
         {
             return Launch::refused(index, opts, format!("task `{}`: {message}", task.id));
         }
@@ -65,9 +65,9 @@ impl Scheduler {
         };
         let mut flags = self.remote_flags.clone();
         match self.template_spec.pty {
-            crate::launch::PtyMode::Off => {}
-            crate::launch::PtyMode::All => flags.push("--pty=all".into()),
-            crate::launch::PtyMode::Stdout => flags.push("--pty=stdout".into()),
+            crate::process::launch::PtyMode::Off => {}
+            crate::process::launch::PtyMode::All => flags.push("--pty=all".into()),
+            crate::process::launch::PtyMode::Stdout => flags.push("--pty=stdout".into()),
         }
         if let Some(retry) = &retry {
             flags.push(format!("--retry-delay={}", retry.delay.as_secs_f64()).into());
@@ -92,7 +92,7 @@ impl Scheduler {
             spool: host.as_ref().and_then(|_| remote.spool_for(&task.id)),
         };
         // Timed there; this side only keeps a backstop past every attempt.
-        opts.timeout = crate::remote::backstop(
+        opts.timeout = crate::placement::remote::backstop(
             opts.timeout,
             opts.kill_grace,
             placed.retries.unwrap_or(0),
@@ -109,7 +109,7 @@ impl Scheduler {
         } else {
             // Slurm keeps the step's stream in its own hands: a lost srun is
             // a lost step, not a link to make again.
-            crate::remote::srun_argv(
+            crate::placement::remote::srun_argv(
                 &self.slurm,
                 &remote.sc_spawn,
                 task.slurm.as_ref(),
@@ -123,8 +123,8 @@ impl Scheduler {
             argv,
             cwd: None,
             env: Vec::new(),
-            stdin: crate::launch::StdinMode::Held,
-            pty: crate::launch::PtyMode::Off,
+            stdin: crate::process::launch::StdinMode::Held,
+            pty: crate::process::launch::PtyMode::Off,
             limits: None,
             ..self.template_spec.clone()
         };

@@ -13,7 +13,7 @@ use sc_events::{
     ErrorEvent, Event, OutputEncoder, Stream, TsText, encode, now_ts, parse_head, rename_line,
 };
 
-use crate::lines::Piece;
+use crate::output::lines::Piece;
 
 /// How an input's worker ids appear in the merged stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
-use crate::worktree::{self, Worktree};
+use crate::plan::worktree::{self, Worktree};
 
 /// Something to do off the poller's thread, for the worker at `key`.
 #[derive(Debug)]
@@ -30,7 +30,7 @@ pub enum Job {
     /// `--transfer`: sc-spawn copied to the host, once per host.
     Transfer {
         key: usize,
-        remote: crate::remote::Remote,
+        remote: crate::placement::remote::Remote,
     },
 }
 

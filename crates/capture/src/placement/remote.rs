@@ -27,7 +27,7 @@ pub struct Remote {
     pub lease_s: u64,
     /// `--transfer`: this sc-spawn is copied there first (and `sc_spawn`
     /// is its path in the cache there).
-    pub transfer: Option<crate::transfer::Transfer>,
+    pub transfer: Option<crate::placement::transfer::Transfer>,
 }
 
 impl Remote {

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use sc_events::{ErrorEvent, Event, encode, now_ts, parse_head, rename_line};
 
-use crate::lines::{LineSplitter, Piece};
+use crate::output::lines::{LineSplitter, Piece};
 
 /// The longest nested event line kept whole.
 const MAX_LINE: usize = 8 * 1024 * 1024;

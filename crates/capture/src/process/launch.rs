@@ -14,7 +14,7 @@ use nix::pty::{Winsize, openpty};
 use nix::sys::termios::{self, LocalFlags, OutputFlags, SetArg};
 use sc_events::{Limits, Stream};
 
-use crate::limits::{Applied, apply};
+use crate::process::limits::{Applied, apply};
 
 /// What the worker reads on stdin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -9,7 +9,7 @@ use sc_events::{
 };
 use serde_json::Value;
 
-use crate::lines::{LineSplitter, Piece};
+use crate::output::lines::{LineSplitter, Piece};
 
 /// The longest remote event line kept whole.
 const MAX_LINE: usize = 8 * 1024 * 1024;

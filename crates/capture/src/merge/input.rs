@@ -16,10 +16,10 @@ use mio::{Interest, Registry, Token};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::Signal;
 
-use crate::lines::{LineSplitter, Piece};
-use crate::router::Router;
-use crate::signals::{end_group, signal_group};
-use crate::sink::Sink;
+use crate::merge::router::Router;
+use crate::output::lines::{LineSplitter, Piece};
+use crate::output::sink::Sink;
+use crate::process::signals::{end_group, signal_group};
 
 /// Where an input comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -294,7 +294,9 @@ impl Input {
         }
         let how = match (status.code(), status.signal()) {
             (Some(code), _) => format!("exited with code {code}"),
-            (None, Some(signal)) => format!("was killed by {}", crate::signals::name(signal)),
+            (None, Some(signal)) => {
+                format!("was killed by {}", crate::process::signals::name(signal))
+            }
             _ => "failed".into(),
         };
         let message = format!(

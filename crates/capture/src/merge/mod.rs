@@ -1,0 +1,5 @@
+//! The merge layer: event streams read from files, FIFOs, stdin and
+//! producer commands, routed into one stream with worker ids kept unique.
+
+pub mod input;
+pub mod router;
