@@ -130,10 +130,43 @@ pub struct Ending {
 }
 
 /// A worker's phase and its ending, with the one place deadlines come from.
+/// Its fields are its own: every change of state is one of the transitions
+/// below, each checking that it starts from a state it may leave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lifecycle {
-    pub phase: Phase,
-    pub ending: Option<Ending>,
+    phase: Phase,
+    ending: Option<Ending>,
+}
+
+/// The timers a running attempt is given at its launch.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Timers {
+    pub timeout: Option<Duration>,
+    pub heartbeat: Option<Duration>,
+    pub stall: Option<Duration>,
+}
+
+/// What [`Lifecycle::take_due`] found due (each reported once).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Due {
+    pub timed_out: bool,
+    /// An agent said its result and has not exited within its grace.
+    pub result_grace: bool,
+    pub heartbeat: bool,
+    pub stall: bool,
+    /// The worker exited, but its outputs stayed open past the drain.
+    pub leaked: bool,
+}
+
+/// What an agent's latest line means for its result grace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grace {
+    /// Nothing changes.
+    Keep,
+    /// A result with no background work open: it should exit by then.
+    Start(Instant),
+    /// Work opened again: no grace runs.
+    Stop,
 }
 
 impl Lifecycle {
@@ -144,8 +177,182 @@ impl Lifecycle {
         }
     }
 
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
     pub fn is_finished(&self) -> bool {
         self.phase == Phase::Finished
+    }
+
+    pub fn is_preparing(&self) -> bool {
+        self.phase == Phase::Preparing
+    }
+
+    pub fn is_running(&self) -> bool {
+        matches!(self.phase, Phase::Running(_))
+    }
+
+    /// Waiting for its next attempt (or to connect again).
+    pub fn is_waiting(&self) -> bool {
+        matches!(self.phase, Phase::Backoff { .. })
+    }
+
+    /// Something (a timeout, an interrupt, a cap) is ending it.
+    pub fn is_ending(&self) -> bool {
+        self.ending.is_some()
+    }
+
+    /// Preparing or waiting → Running: an attempt was launched now.
+    pub fn launched(&mut self, now: Instant, timers: Timers) {
+        debug_assert!(matches!(
+            self.phase,
+            Phase::Preparing | Phase::Backoff { .. }
+        ));
+        self.phase = Phase::Running(Running {
+            timeout_at: timers.timeout.map(|t| now + t),
+            result_grace_at: None,
+            heartbeat_at: timers.heartbeat.map(|h| now + h),
+            stall_at: timers.stall.map(|s| now + s),
+        });
+    }
+
+    /// Running → Draining: the process was seen to exit now; its outputs
+    /// are read on for up to `drain`.
+    pub fn exited(&mut self, now: Instant, drain: Duration) {
+        if self.is_running() {
+            self.phase = Phase::Draining {
+                exited_at: now,
+                drain: Pausable::started(drain, now),
+            };
+        }
+    }
+
+    /// Draining → Settled, once its outputs are closed: when it exited.
+    pub fn settle(&mut self) -> Option<Instant> {
+        let Phase::Draining { exited_at, .. } = self.phase else {
+            return None;
+        };
+        self.phase = Phase::Settled { exited_at };
+        Some(exited_at)
+    }
+
+    /// Settled → Backoff: the next attempt (or connection) is due then.
+    pub fn back_off(&mut self, until: Instant) {
+        debug_assert!(matches!(self.phase, Phase::Settled { .. }));
+        self.phase = Phase::Backoff { until };
+    }
+
+    /// The next attempt is due now: waited long enough, nobody ended it.
+    pub fn relaunch_due(&self, now: Instant) -> bool {
+        matches!(self.phase, Phase::Backoff { until } if until <= now) && self.ending.is_none()
+    }
+
+    /// Ended while waiting for its next attempt: the last attempt's
+    /// outcome is the worker's.
+    pub fn ended_while_waiting(&self) -> bool {
+        self.is_waiting() && self.ending.is_some()
+    }
+
+    /// Waiting: the next launch is due now rather than after its pause
+    /// (a link to make again at once, to say `end` over it).
+    pub fn hurry(&mut self, now: Instant) {
+        if self.is_waiting() {
+            self.phase = Phase::Backoff { until: now };
+        }
+    }
+
+    /// Waiting: ended for `reason` without a next attempt. False when it
+    /// was not waiting.
+    pub fn end_waiting(&mut self, reason: EndedBy, now: Instant) -> bool {
+        if !self.is_waiting() {
+            return false;
+        }
+        self.ending.get_or_insert(Ending {
+            reason,
+            stage: Stage::Asked { kill_at: now },
+        });
+        true
+    }
+
+    /// Preparing → Finished: never launched (interrupted first). False
+    /// when it had left Preparing.
+    pub fn cancel(&mut self) -> bool {
+        if self.phase != Phase::Preparing {
+            return false;
+        }
+        self.phase = Phase::Finished;
+        true
+    }
+
+    /// Its `exit` event is written.
+    pub fn finished(&mut self) {
+        self.phase = Phase::Finished;
+    }
+
+    /// Output came now: the silence that makes a stall starts again.
+    pub fn output_seen(&mut self, now: Instant, stall: Option<Duration>) {
+        if let Phase::Running(r) = &mut self.phase {
+            r.stall_at = stall.map(|s| now + s);
+        }
+    }
+
+    /// An agent's result grace starts or stops (not once it is being ended).
+    pub fn result_grace(&mut self, grace: Grace) {
+        if self.ending.is_some() {
+            return;
+        }
+        if let Phase::Running(r) = &mut self.phase {
+            match grace {
+                Grace::Keep => {}
+                Grace::Start(at) => r.result_grace_at = Some(at),
+                Grace::Stop => r.result_grace_at = None,
+            }
+        }
+    }
+
+    /// Stop or restart the drain clock: it only runs while sc reads.
+    pub fn hold_drain(&mut self, held: bool, now: Instant) {
+        if let Phase::Draining { drain, .. } = &mut self.phase {
+            if held {
+                drain.pause(now);
+            } else {
+                drain.resume(now);
+            }
+        }
+    }
+
+    /// The timers due at `now`, each taken so that it is acted on once (a
+    /// heartbeat is due again `heartbeat` later).
+    pub fn take_due(&mut self, now: Instant, heartbeat: Option<Duration>) -> Due {
+        let mut due = Due::default();
+        match &mut self.phase {
+            Phase::Running(r) => {
+                let take = |at: &mut Option<Instant>| {
+                    let hit = at.is_some_and(|t| t <= now);
+                    if hit {
+                        *at = None;
+                    }
+                    hit
+                };
+                due.timed_out = take(&mut r.timeout_at);
+                due.result_grace = take(&mut r.result_grace_at);
+                due.stall = take(&mut r.stall_at);
+                if let (Some(at), Some(every)) = (r.heartbeat_at, heartbeat)
+                    && at <= now
+                {
+                    r.heartbeat_at = Some(now + every);
+                    due.heartbeat = true;
+                }
+            }
+            Phase::Draining { drain, .. } if drain.expired(now) => {
+                // The leak is reported once.
+                drain.spend();
+                due.leaked = true;
+            }
+            _ => {}
+        }
+        due
     }
 
     /// The process has been seen to exit.
@@ -228,7 +435,7 @@ impl Lifecycle {
             && matches!(self.ending, Some(Ending { stage: Stage::Killed { close_at }, .. }) if close_at <= now)
     }
 
-    fn is_alive_or_draining(&self) -> bool {
+    pub fn is_alive_or_draining(&self) -> bool {
         matches!(self.phase, Phase::Running(_) | Phase::Draining { .. })
     }
 

@@ -1,0 +1,141 @@
+//! What a worker is told at its making: its id and kind, its timers, and
+//! the policies composed around its attempts (retries, budget, the remote
+//! side it follows).
+
+use std::time::Duration;
+
+use crate::agent::Agent;
+use crate::plan::worktree::Worktree;
+
+/// How a worker is watched. Durations of `None` turn a timer off.
+#[derive(Debug, Clone)]
+pub struct WorkerOptions {
+    pub id: String,
+    /// `shell` for a plain command, `sc` for a nested stream, or an agent kind.
+    pub kind: String,
+    /// How long a partial line may wait before it is emitted.
+    pub flush: Duration,
+    pub max_event_bytes: usize,
+    pub heartbeat: Option<Duration>,
+    pub stall: Option<Duration>,
+    pub timeout: Option<Duration>,
+    /// From SIGTERM to SIGKILL.
+    pub kill_grace: Duration,
+    /// How long to keep reading after the worker exited while another
+    /// process (a grandchild) still holds its outputs open. The clock stops
+    /// while sc itself holds output back (its own reader is slow).
+    pub drain: Duration,
+    /// Annotate output events with detected progress.
+    pub progress: bool,
+    /// The seq of the first event written (1 when the plan's `task` event
+    /// already took 0).
+    pub first_seq: u64,
+    /// The worker's stdout is itself an sc stream (kind `sc`): re-emit its
+    /// events as `ID/inner` instead of wrapping them as output.
+    pub nested: bool,
+    /// An agent CLI: its output lines are read into `agent` annotations.
+    pub agent: Option<std::sync::Arc<dyn Agent>>,
+    /// How long an agent may run on after its result before it is ended.
+    pub agent_grace: Duration,
+    /// The worker's own git worktree (`--worktree`), finished at its exit.
+    pub worktree: Option<Worktree>,
+    /// Run a failed attempt again (`--retries`).
+    pub retry: Option<Retry>,
+    /// The first attempt resumes this agent session (`--resume`): said in
+    /// its `start`.
+    pub resumes: Option<String>,
+    /// An agent's spending: counted always, capped when asked.
+    pub budget: Option<Budget>,
+    /// It runs on this host: the command is ssh running a remote sc-spawn,
+    /// whose stream is this worker's own (see [`crate::placement::relay`]).
+    pub remote: Option<String>,
+    /// `--reconnect`: the remote worker is spooled there, and a lost
+    /// connection is made again.
+    pub reconnect: Option<Reconnect>,
+    /// The node this worker runs on, said in its `start` (a Slurm job
+    /// step's sc-spawn names it for the side that launched the step).
+    pub node: Option<String>,
+}
+
+/// How a remote worker is followed again after its connection was lost.
+#[derive(Debug, Clone)]
+pub struct Reconnect {
+    /// The host, the ssh command, and how many times to connect again.
+    pub remote: crate::placement::remote::Remote,
+    /// Its spool there.
+    pub dir: String,
+}
+
+/// What an agent worker may spend, and how its spending is counted.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    /// Ended (`ended_by: "budget"`) when its running cost reaches this.
+    pub max_usd: Option<f64>,
+    /// Ended when its tokens reach this (for models with no known price).
+    pub max_tokens: Option<u64>,
+    /// The model it was asked to use, when the agent does not say.
+    pub model: Option<String>,
+}
+
+/// When and how a failed attempt runs again.
+#[derive(Clone)]
+pub struct Retry {
+    /// Attempts after the first, at most.
+    pub retries: u32,
+    /// The first pause; each next one doubles, with jitter.
+    pub delay: Duration,
+    /// Any failure is retried, not only those that may pass by themselves
+    /// (an agent's overloaded API or lost network, an agent that exited
+    /// without a result).
+    pub on_any: bool,
+    /// For an agent: the command line that resumes its session (the
+    /// session id, why the last attempt ended), so that the work done and
+    /// paid for is kept.
+    pub resume: Option<Resume>,
+}
+
+/// Builds the argv and extra environment that resume an agent's session.
+pub type Resume = std::sync::Arc<
+    dyn Fn(&str, &str) -> Result<(Vec<std::ffi::OsString>, crate::agent::EnvPairs), String>
+        + Send
+        + Sync,
+>;
+
+impl std::fmt::Debug for Retry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Retry")
+            .field("retries", &self.retries)
+            .field("delay", &self.delay)
+            .field("on_any", &self.on_any)
+            .field("resume", &self.resume.is_some())
+            .finish()
+    }
+}
+
+impl Default for WorkerOptions {
+    fn default() -> Self {
+        WorkerOptions {
+            id: "worker".into(),
+            kind: "shell".into(),
+            flush: Duration::from_millis(50),
+            max_event_bytes: 64 * 1024,
+            heartbeat: Some(Duration::from_secs(5)),
+            stall: Some(Duration::from_secs(120)),
+            timeout: None,
+            kill_grace: Duration::from_secs(5),
+            drain: Duration::from_millis(1000),
+            progress: true,
+            first_seq: 0,
+            nested: false,
+            agent: None,
+            agent_grace: Duration::from_secs(10),
+            worktree: None,
+            retry: None,
+            resumes: None,
+            budget: None,
+            remote: None,
+            reconnect: None,
+            node: None,
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! The local side of a worker placed elsewhere (a host over ssh, a Slurm
+//! job step): what runs here is only the connection, and the worker's
+//! stream is the remote sc-spawn's, relayed. This is everything that
+//! differs for such a worker: its verdict and cost come from the relayed
+//! `exit`; ending it is asked over the connection; a lost connection of a
+//! spooled worker is made again (`--reconnect`), an `end` asked meanwhile
+//! going with the new one.
+
+use std::os::fd::OwnedFd;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use sc_events::{EndedBy, Exit};
+
+use crate::placement::relay::Relay;
+
+use super::exit::first_line;
+use super::options::Reconnect;
+use super::retry::MAX_RETRY_DELAY;
+
+/// The first pause before connecting again (doubled each time after).
+const RECONNECT_DELAY: Duration = Duration::from_secs(1);
+
+/// What ssh may say on stderr that is kept for messages.
+const SAID_KEPT: usize = 16 * 1024;
+
+#[derive(Debug)]
+pub struct Relayed {
+    host: String,
+    reconnect: Option<Reconnect>,
+    /// The current connection's relay, or the lost one's (where the next
+    /// connection picks up).
+    relay: Option<Relay>,
+    /// The remote worker's exit, as the remote side wrote it.
+    exit: Option<Exit>,
+    /// What ssh (or srun) said itself, for the message when the
+    /// connection is lost.
+    said: Vec<u8>,
+    /// Connections made again so far.
+    reconnects: u32,
+    /// The next launch follows the spooled worker again.
+    reconnecting: bool,
+    /// Asked to end while the link was down: said as soon as it is up.
+    end_on_reconnect: Option<EndedBy>,
+    /// The write end of the connection's stdin: let go of (or written
+    /// `end` to) to ask the remote side to end its worker.
+    stdin: Option<OwnedFd>,
+}
+
+impl Relayed {
+    pub fn new(host: String, reconnect: Option<Reconnect>) -> Relayed {
+        Relayed {
+            host,
+            reconnect,
+            relay: None,
+            exit: None,
+            said: Vec::new(),
+            reconnects: 0,
+            reconnecting: false,
+            end_on_reconnect: None,
+            stdin: None,
+        }
+    }
+
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// A connection was made. Its stream goes on from where a lost one
+    /// broke (after the events written here meanwhile, `next_seq` on), or
+    /// starts at `first_seq`.
+    pub fn connected(&mut self, stdin: Option<OwnedFd>, next_seq: u64, first_seq: u64) {
+        self.stdin = stdin;
+        let again = std::mem::take(&mut self.reconnecting);
+        self.relay = Some(match self.relay.take() {
+            Some(kept) if again => Relay::resume(&self.host, next_seq, &kept),
+            _ => Relay::new(&self.host, first_seq),
+        });
+    }
+
+    /// The remote stream's bytes: relayed into `out`.
+    pub fn push(&mut self, data: &[u8], id: &str, out: &mut Vec<u8>) {
+        if let Some(relay) = &mut self.relay {
+            relay.push(data, id, out);
+        }
+    }
+
+    /// The next seq here, and the worker's output lines and bytes so far.
+    pub fn position(&self) -> Option<(u64, u64, u64)> {
+        self.relay
+            .as_ref()
+            .map(|r| (r.next_seq(), r.lines, r.bytes))
+    }
+
+    /// What the connection said on its stderr (kept, within a bound).
+    pub fn said(&mut self, data: &[u8]) {
+        let room = SAID_KEPT.saturating_sub(self.said.len());
+        self.said.extend_from_slice(&data[..data.len().min(room)]);
+    }
+
+    /// The remote stream ended. A line cut off by a lost connection that
+    /// will be made again comes whole with the next one; otherwise it is
+    /// what the remote side said last.
+    pub fn closed(&mut self, id: &str, out: &mut Vec<u8>, ending: bool, launch_failed: bool) {
+        let Some(relay) = &self.relay else {
+            return;
+        };
+        let taken = relay.taken;
+        let again = self.may_reconnect(taken, ending, launch_failed);
+        let Some(relay) = &mut self.relay else {
+            return;
+        };
+        if relay.exit.is_some() || !again {
+            relay.finish(id, out);
+        }
+        self.exit = relay.exit.take().or(self.exit.take());
+        if !relay.noise.is_empty() {
+            let noise = std::mem::take(&mut relay.noise);
+            self.said(&noise);
+        }
+    }
+
+    /// A lost connection may be made again (`--reconnect`): one that
+    /// brought something (a connection that never came up is not lost; it
+    /// failed, and ssh said why), attempts left, nobody ending the worker.
+    fn may_reconnect(&self, taken: u64, ending: bool, launch_failed: bool) -> bool {
+        taken > 0
+            && self
+                .reconnect
+                .as_ref()
+                .is_some_and(|r| self.reconnects < r.remote.reconnect)
+            && !ending
+            && !launch_failed
+    }
+
+    /// The connection ended before the remote worker's exit came: when it
+    /// may be made again, the pause before that and what to say.
+    pub fn plan_reconnect(
+        &mut self,
+        ending: bool,
+        launch_failed: bool,
+    ) -> Option<(Duration, String)> {
+        let taken = self.relay.as_ref().map_or(0, |r| r.taken);
+        if self.exit.is_some() || !self.may_reconnect(taken, ending, launch_failed) {
+            return None;
+        }
+        self.reconnects += 1;
+        let delay = RECONNECT_DELAY
+            .saturating_mul(1 << (self.reconnects - 1).min(5))
+            .min(MAX_RETRY_DELAY);
+        let said = String::from_utf8_lossy(&self.said).trim().to_owned();
+        let said = if said.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", first_line(&said))
+        };
+        let limit = self.reconnect.as_ref().map_or(0, |r| r.remote.reconnect);
+        let message = format!(
+            "the connection to {} was lost{said}; the worker runs on there: connecting again in {:.1} s ({} of {limit})",
+            self.host,
+            delay.as_secs_f64(),
+            self.reconnects
+        );
+        self.said.clear();
+        self.reconnecting = true;
+        Some((delay, message))
+    }
+
+    /// Waiting to connect again.
+    pub fn is_reconnecting(&self) -> bool {
+        self.reconnecting
+    }
+
+    /// The command that follows the spooled worker again from where its
+    /// stream broke off, when a connection is to be made again.
+    pub fn reconnect_argv(&self, id: &str) -> Option<Vec<std::ffi::OsString>> {
+        if !self.reconnecting {
+            return None;
+        }
+        let reconnect = self.reconnect.as_ref()?;
+        let from = self.relay.as_ref().map_or(0, |r| r.taken);
+        Some(crate::placement::remote::attach_argv(
+            &reconnect.remote,
+            &reconnect.dir,
+            id,
+            from,
+        ))
+    }
+
+    /// Asked to end while the link is down: kept for the next connection.
+    pub fn end_when_connected(&mut self, reason: EndedBy) {
+        self.end_on_reconnect.get_or_insert(reason);
+    }
+
+    pub fn take_end_when_connected(&mut self) -> Option<EndedBy> {
+        self.end_on_reconnect.take()
+    }
+
+    /// Ask the remote side to end its worker (ssh forwards no signal): a
+    /// spooled one (`--reconnect`) gets an `end` line, since the end of its
+    /// input may be a lost connection (a second `end` has it killed);
+    /// otherwise its input ends.
+    pub fn ask_end(&mut self) {
+        if self.reconnect.is_none() {
+            self.stdin = None;
+            return;
+        }
+        if let Some(fd) = &self.stdin {
+            // Five bytes into an empty pipe: this does not block.
+            let _ = nix::unistd::write(fd, b"end\n");
+        }
+    }
+
+    /// The connection is done with.
+    pub fn let_go(&mut self) {
+        self.stdin = None;
+    }
+
+    /// The remote worker's exit, once relayed.
+    pub fn exit(&self) -> Option<&Exit> {
+        self.exit.as_ref()
+    }
+
+    /// What it spent there over every attempt, known with its exit.
+    pub fn spent_usd(&self) -> Option<f64> {
+        self.exit.as_ref().and_then(|e| e.cost_usd)
+    }
+
+    /// The status sc-spawn reports for the worker, from its relayed exit.
+    pub fn exit_code(&self) -> Option<i32> {
+        self.exit.as_ref().map(code_of)
+    }
+
+    /// Said when the connection was lost for good before the exit came.
+    pub fn lost_message(&self) -> String {
+        let said = String::from_utf8_lossy(&self.said);
+        match said.trim() {
+            "" => format!(
+                "the connection to {} was lost before the worker's exit came",
+                self.host
+            ),
+            said => format!(
+                "the connection to {} was lost before the worker's exit came: {}",
+                self.host,
+                first_line(said)
+            ),
+        }
+    }
+}
+
+/// The status of a relayed exit: its code, 124 for a timeout, 128+N for
+/// signal N, and 1 for an agent whose result was no success.
+fn code_of(exit: &Exit) -> i32 {
+    let code = match (exit.code, &exit.signal) {
+        _ if exit.timed_out => 124,
+        (Some(code), _) => code,
+        (None, Some(signal)) => signal.parse::<Signal>().map_or(1, |s| 128 + s as i32),
+        (None, None) => 1,
+    };
+    let agent_failed = exit.agent_result.as_deref().is_some_and(|r| r != "ok");
+    if code == 0 && agent_failed { 1 } else { code }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::placement::remote::Remote;
+
+    fn exit(code: Option<i32>, signal: Option<&str>) -> Exit {
+        Exit {
+            code,
+            signal: signal.map(str::to_owned),
+            duration_ms: 1,
+            timed_out: false,
+            lines: 0,
+            bytes: 0,
+            leaked: false,
+            ended_by: None,
+            agent_result: None,
+            worktree: None,
+            cost_usd: None,
+        }
+    }
+
+    #[test]
+    fn a_relayed_exit_gives_the_status_it_would_here() {
+        assert_eq!(code_of(&exit(Some(3), None)), 3);
+        assert_eq!(code_of(&exit(None, Some("SIGTERM"))), 143);
+        assert_eq!(code_of(&exit(None, Some("SIGNOPE"))), 1);
+        let timed_out = Exit {
+            timed_out: true,
+            ..exit(None, Some("SIGKILL"))
+        };
+        assert_eq!(code_of(&timed_out), 124);
+        let no_result = Exit {
+            agent_result: Some("missing".into()),
+            ..exit(Some(0), None)
+        };
+        assert_eq!(code_of(&no_result), 1);
+    }
+
+    fn spooled(times: u32) -> Relayed {
+        let remote = Remote {
+            host: "h".into(),
+            ssh: vec!["ssh".into()],
+            sc_spawn: "sc-spawn".into(),
+            reconnect: times,
+            lease_s: 60,
+            transfer: None,
+        };
+        Relayed::new(
+            "h".into(),
+            Some(Reconnect {
+                remote,
+                dir: "/tmp/sc-spool-x".into(),
+            }),
+        )
+    }
+
+    /// A connection that brought one whole line, then broke.
+    fn lost(relayed: &mut Relayed, first: bool) {
+        relayed.connected(None, if first { 0 } else { 1 }, 0);
+        let mut out = Vec::new();
+        relayed.push(b"not an event\n", "w", &mut out);
+        relayed.said(b"Connection reset by peer\r\n");
+        relayed.closed("w", &mut out, false, false);
+    }
+
+    #[test]
+    fn a_lost_link_is_made_again_as_often_as_asked_with_doubling_pauses() {
+        let mut relayed = spooled(2);
+        lost(&mut relayed, true);
+        let (delay, message) = relayed.plan_reconnect(false, false).unwrap();
+        assert_eq!(delay, Duration::from_secs(1));
+        assert!(
+            message.contains("lost (Connection reset by peer)"),
+            "{message}"
+        );
+        assert!(message.ends_with("(1 of 2)"), "{message}");
+        let argv = relayed.reconnect_argv("w").unwrap();
+        let line = argv.last().unwrap().to_string_lossy().into_owned();
+        assert!(line.contains("'--from-byte=13'"), "{line}");
+        lost(&mut relayed, false);
+        assert_eq!(relayed.reconnect_argv("w"), None, "connected: none due");
+        assert_eq!(
+            relayed.plan_reconnect(false, false).unwrap().0,
+            Duration::from_secs(2)
+        );
+        lost(&mut relayed, false);
+        assert_eq!(
+            relayed.plan_reconnect(false, false),
+            None,
+            "no attempts left"
+        );
+    }
+
+    #[test]
+    fn no_reconnection_while_it_is_being_ended_or_without_a_spool() {
+        let mut relayed = spooled(3);
+        lost(&mut relayed, true);
+        assert_eq!(relayed.plan_reconnect(true, false), None);
+        let mut plain = Relayed::new("h".into(), None);
+        lost(&mut plain, true);
+        assert_eq!(plain.plan_reconnect(false, false), None);
+        assert!(plain.lost_message().ends_with(": Connection reset by peer"));
+    }
+}
