@@ -512,4 +512,56 @@ mod tests {
         drain.resume(now + second * 11);
         assert_eq!(drain.deadline(), None);
     }
+
+    #[test]
+    fn an_attempt_goes_through_its_states_in_order() {
+        let now = Instant::now();
+        let second = Duration::from_secs(1);
+        let mut life = Lifecycle::preparing();
+        life.launched(
+            now,
+            Timers {
+                timeout: Some(second * 9),
+                heartbeat: None,
+                stall: Some(second),
+            },
+        );
+        assert!(life.is_running());
+        life.output_seen(now + second / 2, Some(second));
+        let due = life.take_due(now + second, None);
+        assert!(!due.stall, "output put the stall off");
+        assert!(life.take_due(now + second * 2, None).stall);
+        // Not yet exited: nothing settles.
+        assert_eq!(life.settle(), None);
+        life.exited(now + second * 3, second);
+        assert!(life.has_exited());
+        assert_eq!(life.settle(), Some(now + second * 3));
+        life.back_off(now + second * 5);
+        assert!(life.is_waiting());
+        assert!(!life.relaunch_due(now + second * 4));
+        assert!(life.relaunch_due(now + second * 5));
+        life.hurry(now + second * 4);
+        assert!(life.relaunch_due(now + second * 4));
+        // Ended while waiting: no relaunch, its end is due at once.
+        assert!(life.end_waiting(EndedBy::Interrupted, now));
+        assert!(!life.relaunch_due(now + second * 9));
+        assert!(life.ended_while_waiting());
+        assert_eq!(life.reason(), Some(&EndedBy::Interrupted));
+    }
+
+    #[test]
+    fn only_an_unlaunched_worker_is_cancelled_and_no_grace_starts_while_ending() {
+        let now = Instant::now();
+        let mut life = running(now);
+        assert!(!life.cancel());
+        life.result_grace(Grace::Start(now));
+        assert!(life.take_due(now, None).result_grace);
+        life.ask_to_end(EndedBy::Timeout, Duration::from_secs(1), now);
+        life.result_grace(Grace::Start(now));
+        assert!(!life.take_due(now, None).result_grace);
+        assert!(!life.end_waiting(EndedBy::Interrupted, now), "not waiting");
+        let mut fresh = Lifecycle::preparing();
+        assert!(fresh.cancel());
+        assert!(fresh.is_finished());
+    }
 }

@@ -17,37 +17,32 @@
 
 pub mod budget;
 pub mod exit;
+mod finish;
 pub mod lifecycle;
 mod options;
 mod outputs;
 pub mod relayed;
 pub mod retry;
+mod start;
 pub mod watch;
 
-use std::io;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, ExitStatus};
 use std::time::{Duration, Instant};
 
-use mio::unix::pipe::Receiver;
-use mio::{Interest, Registry, Token};
+use mio::{Registry, Token};
 use nix::sys::signal::Signal;
-use sc_events::{
-    Body, EndedBy, ErrorEvent, Event, Exit, Heartbeat, Limits, LimitsReport, SCHEMA_VERSION, Skip,
-    Stall, Start, Stream, WorktreeReport, encode, now_ts,
-};
+use sc_events::{Body, EndedBy, ErrorEvent, Event, Heartbeat, Limits, Stall, encode, now_ts};
 
-use crate::output::framer::Framer;
-use crate::output::nest::Nest;
 use crate::plan::worktree::Worktree;
-use crate::process::launch::{Launched, PtyMode, Spec, launch};
+use crate::process::launch::Spec;
 use crate::process::limits::Applied;
 use crate::process::proctree::ProcessTree;
 use crate::process::signals::{Seen, name, peek_child, signal_group};
 
 use budget::Spending;
-use exit::{launch_error_message, millis};
-use lifecycle::{Lifecycle, Timers};
+use exit::millis;
+use lifecycle::Lifecycle;
 pub use options::{Budget, Reconnect, Resume, Retry, WorkerOptions};
 use outputs::Source;
 use relayed::Relayed;
@@ -147,169 +142,6 @@ impl Worker {
             exit_code: None,
             opts,
         }
-    }
-
-    /// Launch the process and write its `start` event. On failure nothing
-    /// is written and the worker is still unlaunched: the caller says so
-    /// with [`Worker::refuse_launch`], or tries again later (out of file
-    /// descriptors while other workers run).
-    pub fn launch(
-        &mut self,
-        spec: &Spec,
-        registry: &Registry,
-        tokens: [Token; 2],
-        out: &mut Vec<u8>,
-    ) -> io::Result<()> {
-        self.limits = spec.limits.clone();
-        let launched = launch(spec)?;
-        if let Err(e) = self.adopt(launched, registry, tokens) {
-            // Registered nothing that stays: end what was started.
-            self.abandon();
-            return Err(e);
-        }
-        let now = Instant::now();
-        if self.attempts.number() == 1 && !self.life.is_waiting() {
-            self.first_started = now;
-        }
-        self.started = now;
-        self.last_output = now;
-        // Later attempts start from the first one's command line (a resumed
-        // one's is made anew from it each time).
-        self.spec.get_or_insert_with(|| spec.clone());
-        self.tokens = Some(tokens);
-        // A remote worker's heartbeats, stalls and start come from the
-        // remote sc-spawn.
-        let local = self.relayed.is_none();
-        self.life.launched(
-            now,
-            Timers {
-                timeout: self.opts.timeout,
-                heartbeat: self.opts.heartbeat.filter(|_| local),
-                stall: self.opts.stall.filter(|_| local),
-            },
-        );
-        if !local {
-            return Ok(());
-        }
-        let cwd = spec
-            .cwd
-            .clone()
-            .or_else(|| std::env::current_dir().ok())
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let attempt = self.attempts.number();
-        let start = Start {
-            argv: spec
-                .argv
-                .iter()
-                .map(|a| a.to_string_lossy().into_owned())
-                .collect(),
-            pid: self.pid,
-            cwd,
-            kind: self.opts.kind.clone(),
-            pty: spec.pty != PtyMode::Off,
-            schema: SCHEMA_VERSION,
-            limits: self.limits_report(),
-            attempt: (attempt > 1).then_some(attempt),
-            resumes: self.attempts.take_resuming(),
-            host: self.opts.node.clone(),
-        };
-        self.emit(out, start);
-        Ok(())
-    }
-
-    /// A launch that failed: its `error`, then its `exit` with code 127.
-    pub fn refuse_launch(&mut self, spec: &Spec, e: &io::Error, out: &mut Vec<u8>) {
-        let program = spec
-            .argv
-            .first()
-            .map(|p| p.to_string_lossy())
-            .unwrap_or_default();
-        let message = match &spec.cwd {
-            // ENOENT names no file: say which was missing.
-            Some(cwd) if e.kind() == io::ErrorKind::NotFound && !cwd.is_dir() => format!(
-                "cannot run `{program}` in {}: no such directory (check the task's `cwd`, or --cwd)",
-                cwd.display()
-            ),
-            _ => launch_error_message(&program, e),
-        };
-        self.refuse_now(message, out);
-    }
-
-    /// A launch half done (registering its outputs failed): kill it and
-    /// give everything back.
-    fn abandon(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            signal_group(self.pid, Signal::SIGKILL);
-            let _ = child.wait();
-        }
-        self.sources.clear();
-        self.applied.cleanup();
-        self.pid = 0;
-    }
-
-    /// This worker, not launched, cannot be: its `error`, then its `exit`
-    /// with code 127.
-    pub fn refuse_now(&mut self, message: String, out: &mut Vec<u8>) {
-        self.emit(out, ErrorEvent { message });
-        self.launch_failed = true;
-        self.finish(out, None);
-    }
-
-    /// Not launched after all (interrupted while it was being prepared):
-    /// a `skip` with the reason.
-    pub fn cancel(&mut self, reason: &str, out: &mut Vec<u8>) {
-        if !self.life.cancel() {
-            return;
-        }
-        let skip = Skip {
-            reason: reason.to_owned(),
-            done: false,
-        };
-        self.emit(out, skip);
-        self.exit_code = Some(1);
-    }
-
-    fn adopt(
-        &mut self,
-        launched: Launched,
-        registry: &Registry,
-        tokens: [Token; 2],
-    ) -> io::Result<()> {
-        self.pid = launched.pid;
-        self.applied = launched.limits;
-        self.child = Some(launched.child);
-        let local = self.relayed.is_none();
-        match &mut self.relayed {
-            Some(relayed) => relayed.connected(launched.stdin, self.seq, self.opts.first_seq),
-            // Each attempt's lines are read anew.
-            None => {
-                self.watch = self
-                    .opts
-                    .agent
-                    .as_ref()
-                    .map(|agent| AgentWatch::new(agent.reader(), self.opts.agent_grace));
-            }
-        }
-        for ((stream, fd), token) in launched.outputs.into_iter().zip(tokens) {
-            let mut rx = Receiver::from(fd);
-            rx.set_nonblocking(true)?;
-            registry.register(&mut rx, token, Interest::READABLE)?;
-            self.sources.push(Source {
-                stream,
-                rx: Some(rx),
-                token,
-                framer: Framer::new(self.opts.max_event_bytes, self.opts.flush),
-                encoder: sc_events::OutputEncoder::new(&self.opts.id, stream),
-                // Read once before the first readiness event: cheap, and it
-                // catches output written before registration.
-                readable: true,
-                mid_line: false,
-                nest: (self.opts.nested && stream != Stream::Stderr).then(Nest::default),
-                tapped: local && stream != Stream::Stderr && self.watch.is_some(),
-            });
-        }
-        Ok(())
     }
 
     pub fn id(&self) -> &str {
@@ -543,7 +375,7 @@ impl Worker {
 
     /// After an agent's lines: its result grace, and its spending against
     /// its cap (`ended_by: "budget"`).
-    fn after_agent_lines(&mut self, now: Instant, out: &mut Vec<u8>) {
+    pub(super) fn after_agent_lines(&mut self, now: Instant, out: &mut Vec<u8>) {
         let Some(watch) = &mut self.watch else {
             return;
         };
@@ -648,34 +480,6 @@ impl Worker {
         self.life.back_off(Instant::now() + delay);
     }
 
-    /// The next attempt (or, for a remote worker whose link was lost, the
-    /// same attempt followed again from where it broke off).
-    fn relaunch(&mut self, registry: &Registry, out: &mut Vec<u8>) {
-        let (Some(mut spec), Some(tokens)) = (self.spec.clone(), self.tokens) else {
-            return;
-        };
-        match self
-            .relayed
-            .as_ref()
-            .and_then(|r| r.reconnect_argv(&self.opts.id))
-        {
-            Some(argv) => spec.argv = argv,
-            None => {
-                if let Err(message) = self.attempts.next(&mut spec) {
-                    self.emit(out, ErrorEvent { message });
-                }
-            }
-        }
-        if let Err(e) = self.launch(&spec, registry, tokens, out) {
-            self.refuse_launch(&spec, &e, out);
-        }
-    }
-
-    /// The worktree is committed: write the `exit` event.
-    pub fn finish_with(&mut self, worktree: WorktreeReport, out: &mut Vec<u8>) {
-        self.finish(out, Some(worktree));
-    }
-
     /// A process group that outlived the worker and was sent SIGTERM: to be
     /// ended for good after the grace.
     pub fn take_leftover(&mut self) -> Option<u32> {
@@ -684,103 +488,6 @@ impl Worker {
 
     pub fn kill_grace(&self) -> Duration {
         self.opts.kill_grace
-    }
-
-    fn finish(&mut self, out: &mut Vec<u8>, worktree: Option<WorktreeReport>) {
-        if let Some(relayed) = &mut self.relayed {
-            relayed.let_go();
-            if !self.launch_failed {
-                return self.finish_remote(out);
-            }
-        }
-        let status = self.status;
-        let ended = self.life.exited_at().unwrap_or_else(Instant::now);
-        let ended_by = self
-            .life
-            .reason()
-            .cloned()
-            .or_else(|| exit::limit_hit(self.limits.as_ref(), &self.applied, status));
-        let exit = Exit {
-            code: if self.launch_failed {
-                Some(127)
-            } else {
-                status.and_then(|s| s.code())
-            },
-            signal: status.and_then(|s| s.signal()).map(name),
-            // Every attempt's, and the pauses between them.
-            duration_ms: millis(ended.saturating_duration_since(self.first_started)),
-            timed_out: self.timed_out(),
-            lines: self.lines,
-            bytes: self.bytes,
-            leaked: self.leaked,
-            ended_by,
-            agent_result: self.agent_result().map(str::to_owned),
-            worktree,
-            cost_usd: self
-                .opts
-                .agent
-                .as_ref()
-                .and_then(|_| self.spending.total().usd)
-                .map(|usd| (usd * 1e6).round() / 1e6),
-        };
-        self.exit_code = Some(self.compute_exit_code());
-        self.emit(out, exit);
-        self.applied.cleanup();
-        self.life.finished();
-        // Give everything back now: the parser's state, buffers.
-        self.sources = Vec::new();
-    }
-
-    /// A remote worker ends with the remote side's `exit`, already relayed;
-    /// without one the connection was lost: said, and an `exit` of sc's.
-    fn finish_remote(&mut self, out: &mut Vec<u8>) {
-        let Some(relayed) = &self.relayed else {
-            return;
-        };
-        self.sources = Vec::new();
-        if let Some(code) = relayed.exit_code() {
-            self.exit_code = Some(code);
-            self.life.finished();
-            return;
-        }
-        let message = relayed.lost_message();
-        self.emit(out, ErrorEvent { message });
-        let status = self.status;
-        let ended = self.life.exited_at().unwrap_or_else(Instant::now);
-        let exit = Exit {
-            code: status.and_then(|s| s.code()),
-            signal: status.and_then(|s| s.signal()).map(name),
-            duration_ms: millis(ended.saturating_duration_since(self.first_started)),
-            timed_out: self.timed_out(),
-            lines: self.lines,
-            bytes: self.bytes,
-            leaked: false,
-            ended_by: Some(
-                self.life
-                    .reason()
-                    .cloned()
-                    .unwrap_or(EndedBy::ConnectionLost),
-            ),
-            agent_result: None,
-            worktree: None,
-            cost_usd: None,
-        };
-        self.exit_code = Some(if self.timed_out() { 124 } else { 255 });
-        self.emit(out, exit);
-        self.life.finished();
-    }
-
-    fn timed_out(&self) -> bool {
-        self.life.reason() == Some(&EndedBy::Timeout)
-    }
-
-    /// An agent's verdict (`ok`, `error`, `missing`); None for no agent.
-    fn agent_result(&self) -> Option<&'static str> {
-        self.opts.agent.as_ref()?;
-        if self.launch_failed {
-            return None;
-        }
-        Some(self.watch.as_ref().map_or("missing", AgentWatch::verdict))
     }
 
     /// What the worker has spent, over every attempt, in USD (None when
@@ -793,33 +500,7 @@ impl Worker {
         }
     }
 
-    /// The limits as the start event reports them.
-    fn limits_report(&self) -> Option<LimitsReport> {
-        let limits = self.limits.clone()?;
-        Some(LimitsReport {
-            limits,
-            memory_by: self.applied.memory_by.map(|by| by.as_str().to_owned()),
-        })
-    }
-
-    /// The exit status sc-spawn reports for this worker (DESIGN.md): the
-    /// worker's code, 128+N for signal N, 124 for a timeout, 127 when it
-    /// could not be launched; 1 for a task that never ran. Known once it
-    /// has finished.
-    pub fn exit_code(&self) -> i32 {
-        self.exit_code.unwrap_or(1)
-    }
-
-    fn compute_exit_code(&self) -> i32 {
-        exit::status_code(
-            self.status,
-            self.launch_failed,
-            self.timed_out(),
-            self.agent_result(),
-        )
-    }
-
-    fn emit(&mut self, out: &mut Vec<u8>, body: impl Into<Body>) {
+    pub(super) fn emit(&mut self, out: &mut Vec<u8>, body: impl Into<Body>) {
         let event = Event::new(self.opts.id.clone(), self.seq, now_ts(), body);
         self.seq += 1;
         encode(&event, out);
