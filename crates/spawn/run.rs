@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use sc_agents::AgentOptions;
 use sc_capture::agent::Agents;
-use sc_capture::placement::remote::{Remote, Slurm};
 use sc_capture::placement::transfer::Transfer;
+use sc_capture::placement::{slurm::Slurm, ssh::Remote};
 use sc_capture::plan::scheduler::PlanOptions;
 use sc_capture::worker::Retry;
 use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, WorkerOptions, terminal_size};

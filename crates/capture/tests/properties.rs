@@ -221,7 +221,7 @@ proptest! {
             agents: std::sync::Arc::new(NoAgents),
             replay_speed: 1.0,
             path: None,
-            remote: sc_capture::placement::remote::Remote {
+            remote: sc_capture::placement::ssh::Remote {
                 host: String::new(),
                 ssh: vec!["ssh".into()],
                 sc_spawn: "sc-spawn".into(),

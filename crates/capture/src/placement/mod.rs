@@ -1,7 +1,59 @@
-//! The placement layer: where a worker runs when that is not this machine
-//! (another host over ssh, a Slurm job step), the sc-spawn copied there,
-//! and the stream relayed back from it.
+//! The placement layer: where a worker runs when that is not this machine.
+//!
+//! A placement is one type behind [`Elsewhere`]: it makes the local command
+//! that runs an sc-spawn there with the task ([`run::RemoteRun`]), and says
+//! whether and how the worker is followed again after a lost connection.
+//! Everything else is the same for every placement: the sc-spawn there runs
+//! the task as its plan of one (retries, caps, timeout, limits, PTY and
+//! resume act where the worker is), and its stream comes back relayed
+//! ([`relay`]), its one `exit` the worker's. The scheduler decides the
+//! placement of a task in one place (`Scheduler::placement`); a new one (a
+//! container, another engine) is a new module implementing [`Elsewhere`].
+//!
+//! - [`ssh`]: another host over ssh, spooled there with `--reconnect`.
+//! - [`slurm`]: a Slurm job step.
+//! - [`run`]: what the sc-spawn there is told, quoted for its shell.
+//! - [`relay`]: its stream relayed here.
+//! - [`transfer`]: sc-spawn copied to a host that lacks it.
+
+use std::ffi::OsString;
+use std::fmt;
 
 pub mod relay;
-pub mod remote;
+pub mod run;
+pub mod slurm;
+pub mod ssh;
 pub mod transfer;
+
+/// A place a worker runs, other than here.
+pub trait Elsewhere: fmt::Debug + Send + Sync {
+    /// Its name, said as `host` in the stream and in messages.
+    fn name(&self) -> &str;
+
+    /// The local command that runs the sc-spawn there with `run`, its
+    /// worker's command being `argv` (empty for an agent's, made there).
+    fn command(&self, run: &run::RemoteRun, argv: &[OsString]) -> Vec<OsString>;
+
+    /// A worker there outlives a lost connection, its stream kept in a
+    /// spool: the spool's directory for worker `id`. None: a lost
+    /// connection is a lost worker.
+    fn spool(&self, _id: &str) -> Option<String> {
+        None
+    }
+
+    /// How many times a lost connection is made again.
+    fn reconnects(&self) -> u32 {
+        0
+    }
+
+    /// The command that follows a spooled worker again, from byte `from`
+    /// of its stream.
+    fn attach(&self, _dir: &str, _id: &str, _from: u64) -> Option<Vec<OsString>> {
+        None
+    }
+
+    /// The ssh destination sc-spawn is copied to first (`--transfer`).
+    fn transfer(&self) -> Option<&ssh::Remote> {
+        None
+    }
+}

@@ -9,7 +9,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use crate::placement::remote::{Remote, quote};
+use crate::placement::run::quote;
+use crate::placement::ssh::Remote;
 
 /// The local binary to copy, and its name in the cache there (relative to
 /// the remote home, where ssh's commands start).
@@ -64,7 +65,7 @@ impl Transfer {
         let script = format!(
             "p={path}; [ -x \"$p\" ] && exit 0; mkdir -p .cache/sc && cat > \"$p.$$\" && chmod 755 \"$p.$$\" && mv -f \"$p.$$\" \"$p\""
         );
-        let mut argv = crate::placement::remote::ssh_prefix(remote);
+        let mut argv = crate::placement::ssh::ssh_prefix(remote);
         argv.push(OsString::from(script));
         let file = std::fs::File::open(&self.local)
             .map_err(|e| format!("--transfer: cannot read {}: {e}", self.local.display()))?;

@@ -30,7 +30,7 @@ pub enum Job {
     /// `--transfer`: sc-spawn copied to the host, once per host.
     Transfer {
         key: usize,
-        remote: crate::placement::remote::Remote,
+        remote: crate::placement::ssh::Remote,
     },
 }
 

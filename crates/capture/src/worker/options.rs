@@ -60,8 +60,8 @@ pub struct WorkerOptions {
 /// How a remote worker is followed again after its connection was lost.
 #[derive(Debug, Clone)]
 pub struct Reconnect {
-    /// The host, the ssh command, and how many times to connect again.
-    pub remote: crate::placement::remote::Remote,
+    /// Where it runs: how to follow it, and how many times.
+    pub place: std::sync::Arc<dyn crate::placement::Elsewhere>,
     /// Its spool there.
     pub dir: String,
 }

@@ -128,7 +128,7 @@ impl Relayed {
             && self
                 .reconnect
                 .as_ref()
-                .is_some_and(|r| self.reconnects < r.remote.reconnect)
+                .is_some_and(|r| self.reconnects < r.place.reconnects())
             && !ending
             && !launch_failed
     }
@@ -154,7 +154,7 @@ impl Relayed {
         } else {
             format!(" ({})", first_line(&said))
         };
-        let limit = self.reconnect.as_ref().map_or(0, |r| r.remote.reconnect);
+        let limit = self.reconnect.as_ref().map_or(0, |r| r.place.reconnects());
         let message = format!(
             "the connection to {} was lost{said}; the worker runs on there: connecting again in {:.1} s ({} of {limit})",
             self.host,
@@ -179,12 +179,7 @@ impl Relayed {
         }
         let reconnect = self.reconnect.as_ref()?;
         let from = self.relay.as_ref().map_or(0, |r| r.taken);
-        Some(crate::placement::remote::attach_argv(
-            &reconnect.remote,
-            &reconnect.dir,
-            id,
-            from,
-        ))
+        reconnect.place.attach(&reconnect.dir, id, from)
     }
 
     /// Asked to end while the link is down: kept for the next connection.
@@ -264,7 +259,8 @@ fn code_of(exit: &Exit) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::placement::remote::Remote;
+    use crate::placement::ssh::Remote;
+    use std::sync::Arc;
 
     fn exit(code: Option<i32>, signal: Option<&str>) -> Exit {
         Exit {
@@ -311,7 +307,7 @@ mod tests {
         Relayed::new(
             "h".into(),
             Some(Reconnect {
-                remote,
+                place: Arc::new(remote),
                 dir: "/tmp/sc-spool-x".into(),
             }),
         )

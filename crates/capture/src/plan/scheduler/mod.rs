@@ -19,7 +19,7 @@ use crate::process::launch::Spec;
 mod hosts;
 mod place;
 
-use crate::placement::remote::Remote;
+use crate::placement::ssh::Remote;
 use crate::plan::resume::EarlierRun;
 use crate::plan::{NotRun, Planner};
 use crate::worker::WorkerOptions;
@@ -73,7 +73,7 @@ pub enum How {
     /// Copy sc-spawn to its host first (`--transfer`), then launch.
     Transfer {
         spec: Spec,
-        remote: crate::placement::remote::Remote,
+        remote: crate::placement::ssh::Remote,
     },
     /// It cannot run: an `error` saying why, and `exit` 127.
     Refuse(String),
@@ -95,7 +95,7 @@ pub struct Scheduler {
     replay_speed: f64,
     remote: Remote,
     remote_flags: Vec<OsString>,
-    slurm: crate::placement::remote::Slurm,
+    slurm: crate::placement::slurm::Slurm,
     slurm_all: bool,
     /// `--hosts`, with how many tasks run on each, and which task runs where.
     hosts: Vec<HostSlots>,
@@ -142,7 +142,7 @@ pub struct PlanOptions {
     /// `--hosts`: where tasks that name no host run (empty: here).
     pub hosts: Vec<HostSlots>,
     /// How tasks run as Slurm job steps (a task's `slurm`, `--slurm`).
-    pub slurm: crate::placement::remote::Slurm,
+    pub slurm: crate::placement::slurm::Slurm,
     /// `--slurm`: every task that names no host is a job step.
     pub slurm_all: bool,
 }
@@ -415,17 +415,14 @@ impl Scheduler {
         opts.first_seq = self.first_seq();
         opts.nested = kind == "sc";
         opts.agent = self.agents.kind(&kind);
-        // Where it runs: this machine, or a host over ssh.
-        let host = task
-            .host
-            .clone()
-            .or(assigned)
-            .filter(|h| !h.trim().is_empty());
-        let on_slurm = host.is_none() && (task.slurm.is_some() || self.slurm_all);
         let refuse = |opts, message| Launch::refused(index, opts, message);
         if let Some(message) = self.refusals.get(&task.id) {
             return refuse(opts, message.clone());
         }
+        let place = match self.placement(task, assigned) {
+            Ok(place) => place,
+            Err(message) => return refuse(opts, message),
+        };
         match task.max_cost_usd {
             None => {}
             Some(usd) if usd > 0.0 && usd.is_finite() => {
@@ -483,8 +480,8 @@ impl Scheduler {
             .as_ref()
             .and_then(|e| e.session.clone())
             .filter(|_| opts.agent.is_some() && task.replay.is_none());
-        if host.is_some() || on_slurm {
-            return self.place_elsewhere(index, opts, host, resume, max_budget_usd);
+        if let Some(place) = place {
+            return self.place_elsewhere(index, opts, place, resume, max_budget_usd);
         }
         // Here, a failed agent attempt's retry resumes its session (there,
         // the sc-spawn that runs it does).

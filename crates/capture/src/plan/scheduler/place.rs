@@ -1,15 +1,52 @@
-//! Where a task's worker runs, when that is not here: the one place a
-//! task placed on another host (ssh) or as a Slurm job step is made into
-//! the local command that runs it there.
+//! Where a task's worker runs: the one place that is decided
+//! ([`Scheduler::placement`]), and a task placed elsewhere (another host
+//! over ssh, a Slurm job step) made into the local command that runs it
+//! there.
+
+use std::sync::Arc;
 
 use sc_events::Task;
 
 use super::{How, Launch, Scheduler};
-use crate::placement::remote::{Remote, RemoteRun, ssh_argv};
+use crate::placement::Elsewhere;
+use crate::placement::run::RemoteRun;
+use crate::placement::slurm::SlurmStep;
+use crate::placement::ssh::Remote;
 use crate::process::launch::Spec;
 use crate::worker::WorkerOptions;
 
 impl Scheduler {
+    /// Where task `index` runs: here (None), on its host (its own `host`,
+    /// or `assigned` from `--hosts`), or as a Slurm job step (its `slurm`,
+    /// or `--slurm`). A host that is no host name is refused.
+    pub(super) fn placement(
+        &self,
+        task: &Task,
+        assigned: Option<String>,
+    ) -> Result<Option<Arc<dyn Elsewhere>>, String> {
+        let host = task
+            .host
+            .clone()
+            .or(assigned)
+            .filter(|h| !h.trim().is_empty());
+        if let Some(host) = host {
+            crate::placement::ssh::check_host(&host)
+                .map_err(|message| format!("task `{}`: {message}", task.id))?;
+            return Ok(Some(Arc::new(Remote {
+                host,
+                ..self.remote.clone()
+            })));
+        }
+        if task.slurm.is_some() || self.slurm_all {
+            return Ok(Some(Arc::new(SlurmStep {
+                slurm: self.slurm.clone(),
+                sc_spawn: self.remote.sc_spawn.clone(),
+                task: task.slurm.clone(),
+            })));
+        }
+        Ok(None)
+    }
+
     /// A task placed on another host (ssh) or as a Slurm job step: the
     /// sc-spawn there is given the task itself and runs it as its plan of
     /// one, so that its retries (resuming the agent's session there), caps,
@@ -19,16 +56,11 @@ impl Scheduler {
         &self,
         index: usize,
         mut opts: WorkerOptions,
-        host: Option<String>,
+        place: Arc<dyn Elsewhere>,
         resume: Option<String>,
         max_usd: Option<f64>,
     ) -> Launch {
         let task = self.planner.task(index);
-        if let Some(host) = host.as_deref()
-            && let Err(message) = crate::placement::remote::check_host(host)
-        {
-            return Launch::refused(index, opts, format!("task `{}`: {message}", task.id));
-        }
         let agent_task = opts.agent.is_some() && task.prompt.is_some() && task.replay.is_none();
         // A shell task's command is made here (its argv, `sh -c PROMPT`, a
         // replay); an agent's there, from its prompt, with its CLI there.
@@ -78,10 +110,6 @@ impl Scheduler {
         if let Some(tokens) = budget.as_ref().and_then(|b| b.max_tokens) {
             flags.push(format!("--max-tokens={tokens}").into());
         }
-        let remote = Remote {
-            host: host.clone().unwrap_or_else(|| "slurm".into()),
-            ..self.remote.clone()
-        };
         let run = RemoteRun {
             id: task.id.clone(),
             task: serde_json::to_string(&placed).unwrap_or_default(),
@@ -89,10 +117,10 @@ impl Scheduler {
             cwd: cwd.map(Into::into),
             env,
             flags,
-            spool: host.as_ref().and_then(|_| remote.spool_for(&task.id)),
+            spool: place.spool(&task.id),
         };
         // Timed there; this side only keeps a backstop past every attempt.
-        opts.timeout = crate::placement::remote::backstop(
+        opts.timeout = crate::placement::run::backstop(
             opts.timeout,
             opts.kill_grace,
             placed.retries.unwrap_or(0),
@@ -101,22 +129,10 @@ impl Scheduler {
                 .map_or(std::time::Duration::ZERO, |r| r.delay),
         );
         opts.reconnect = run.spool.clone().map(|dir| crate::worker::Reconnect {
-            remote: remote.clone(),
+            place: place.clone(),
             dir,
         });
-        let argv = if host.is_some() {
-            ssh_argv(&remote, &run, &argv)
-        } else {
-            // Slurm keeps the step's stream in its own hands: a lost srun is
-            // a lost step, not a link to make again.
-            crate::placement::remote::srun_argv(
-                &self.slurm,
-                &remote.sc_spawn,
-                task.slurm.as_ref(),
-                &run,
-                &argv,
-            )
-        };
+        let argv = place.command(&run, &argv);
         // This side runs only ssh (or srun): no directory, environment,
         // terminal or limits of the worker's here.
         let spec = Spec {
@@ -128,11 +144,14 @@ impl Scheduler {
             limits: None,
             ..self.template_spec.clone()
         };
-        opts.remote = Some(remote.host.clone());
+        opts.remote = Some(place.name().to_owned());
         opts.nested = false;
-        let how = match remote.transfer.is_some() && host.is_some() {
-            true => How::Transfer { spec, remote },
-            false => How::Run(spec),
+        let how = match place.transfer() {
+            Some(remote) => How::Transfer {
+                spec,
+                remote: remote.clone(),
+            },
+            None => How::Run(spec),
         };
         Launch {
             task: index,

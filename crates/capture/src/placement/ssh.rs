@@ -1,6 +1,7 @@
-//! Running a worker on another host over ssh: the command line that runs
-//! a remote sc-spawn with the worker's command, quoted so that it arrives
-//! exactly whatever its arguments hold.
+//! Placed on another host over ssh: the command line that runs a remote
+//! sc-spawn with the worker's task, quoted so that it arrives exactly
+//! whatever its arguments hold, detached into a spool there when it is to
+//! outlive a lost connection, and followed again after one.
 //!
 //! ssh joins its arguments with spaces and the remote shell parses the
 //! result again: each argument is therefore put in single quotes (a quote
@@ -9,6 +10,8 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
+
+use super::run::{RemoteRun, joined, quote, spool_dir};
 
 /// How to reach a host.
 #[derive(Debug, Clone)]
@@ -36,72 +39,6 @@ impl Remote {
     pub fn spool_for(&self, id: &str) -> Option<String> {
         (self.reconnect > 0).then(|| spool_dir(id))
     }
-}
-
-/// What the remote sc-spawn is told: the task itself (it runs there as a
-/// plan of one, so its retries, caps, timeout, limits and resume happen
-/// where the worker is), and how to run it.
-#[derive(Debug, Clone, Default)]
-pub struct RemoteRun {
-    pub id: String,
-    /// The task as a plan line's JSON.
-    pub task: String,
-    /// Its first attempt resumes this agent session.
-    pub resume: Option<String>,
-    pub cwd: Option<OsString>,
-    pub env: Vec<(OsString, OsString)>,
-    /// Flags passed on as they are (`--flush-ms=50`, `--pty=all`, …).
-    pub flags: Vec<OsString>,
-    /// `--reconnect`: the worker runs detached there, its stream kept in
-    /// this directory, and the connection follows it (see [`attach_argv`]).
-    pub spool: Option<String>,
-}
-
-impl RemoteRun {
-    /// The remote sc-spawn's arguments after its mode (`--end-on-stdin-eof`,
-    /// `--spool`): every value joined to its flag with `=`, so that one
-    /// starting with `-` (an id, a directory) is never read as a flag.
-    pub fn args(&self, argv: &[OsString]) -> Vec<OsString> {
-        let mut out: Vec<OsString> = vec![joined("--task", OsStr::new(&self.task))];
-        if let Some(session) = &self.resume {
-            out.push(joined("--resume-session", OsStr::new(session)));
-        }
-        if let Some(cwd) = &self.cwd {
-            out.push(joined("--cwd", cwd));
-        }
-        // The environment goes explicitly, not through ssh's AcceptEnv.
-        for (key, value) in &self.env {
-            let mut pair = key.clone();
-            pair.push("=");
-            pair.push(value);
-            out.push(joined("--env", &pair));
-        }
-        out.extend(self.flags.iter().cloned());
-        out.push("--".into());
-        out.extend(argv.iter().cloned());
-        out
-    }
-}
-
-/// `--flag=value`.
-pub fn joined(flag: &str, value: &OsStr) -> OsString {
-    let mut out = OsString::from(flag);
-    out.push("=");
-    out.push(value);
-    out
-}
-
-/// A directory name for a spooled run there, unique to this run and worker.
-pub fn spool_dir(id: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let tidy: String = id
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .take(40)
-        .collect();
-    format!("/tmp/sc-spool-{}-{nanos}-{tidy}", std::process::id())
 }
 
 /// ssh's own options, and the host (a port given as `host:port` passed as
@@ -146,88 +83,6 @@ pub fn attach_argv(remote: &Remote, dir: &str, id: &str, from_byte: u64) -> Vec<
     }
     line.pop();
     out.push(OsString::from_vec(line));
-    out
-}
-
-/// How to run a worker as a Slurm job step (`--slurm`, a task's `slurm`).
-#[derive(Debug, Clone, Default)]
-pub struct Slurm {
-    /// The srun command (`srun`, or `SC_SRUN`).
-    pub srun: Vec<OsString>,
-    /// `--slurm=OPTIONS`, split on spaces: for every step.
-    pub options: Vec<OsString>,
-}
-
-/// The command line of a Slurm job step running an sc-spawn with `argv`.
-/// srun keeps argv as given (no shell between), takes output unbuffered
-/// (`-u`: a partial line stays live) and passes its stdin to the step, so
-/// that letting go of it ends the worker there, as over ssh.
-pub fn srun_argv(
-    slurm: &Slurm,
-    sc_spawn: &OsStr,
-    task: Option<&sc_events::SlurmTask>,
-    run: &RemoteRun,
-    argv: &[OsString],
-) -> Vec<OsString> {
-    let mut out: Vec<OsString> = slurm.srun.clone();
-    out.extend(["-u", "-Q", "-N1", "-n1", "--job-name"].map(OsString::from));
-    out.push(format!("sc-{}", run.id).into());
-    out.extend(slurm.options.iter().cloned());
-    if let Some(task) = task {
-        let mut option = |flag: &str, value: Option<String>| {
-            if let Some(value) = value {
-                out.push(format!("{flag}={value}").into());
-            }
-        };
-        option("--partition", task.partition.clone());
-        option("--cpus-per-task", task.cpus.map(|c| c.to_string()));
-        option("--mem", task.mem.clone());
-        option("--time", task.time.clone());
-    }
-    out.push(sc_spawn.to_owned());
-    out.extend(["--end-on-stdin-eof", "--slurm-step"].map(OsString::from));
-    out.extend(run.args(argv));
-    out
-}
-
-/// How much longer than a remote worker's own timeout the local side waits
-/// before ending the connection itself.
-pub const REMOTE_SLACK: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// How long this side waits for a worker placed elsewhere before ending
-/// its connection itself: every attempt's own timeout (timed there) and
-/// grace, the longest pauses between attempts, and some slack. None when
-/// the task has no timeout.
-pub fn backstop(
-    timeout: Option<std::time::Duration>,
-    kill_grace: std::time::Duration,
-    retries: u32,
-    delay: std::time::Duration,
-) -> Option<std::time::Duration> {
-    let attempt = timeout? + kill_grace;
-    let pauses: std::time::Duration = (0..retries)
-        .map(|k| {
-            delay
-                .saturating_mul(1 << k.min(16))
-                .min(std::time::Duration::from_secs(300))
-                .mul_f64(1.25)
-        })
-        .sum();
-    Some(attempt.saturating_mul(retries + 1) + pauses + REMOTE_SLACK)
-}
-
-/// `arg` in single quotes, for a POSIX shell.
-pub fn quote(arg: &OsStr) -> Vec<u8> {
-    let mut out = Vec::with_capacity(arg.len() + 2);
-    out.push(b'\'');
-    for &b in arg.as_bytes() {
-        if b == b'\'' {
-            out.extend_from_slice(b"'\\''");
-        } else {
-            out.push(b);
-        }
-    }
-    out.push(b'\'');
     out
 }
 
@@ -306,6 +161,32 @@ pub fn ssh_argv(remote: &Remote, run: &RemoteRun, argv: &[OsString]) -> Vec<OsSt
     out
 }
 
+impl super::Elsewhere for Remote {
+    fn name(&self) -> &str {
+        &self.host
+    }
+
+    fn command(&self, run: &RemoteRun, argv: &[OsString]) -> Vec<OsString> {
+        ssh_argv(self, run, argv)
+    }
+
+    fn spool(&self, id: &str) -> Option<String> {
+        self.spool_for(id)
+    }
+
+    fn reconnects(&self) -> u32 {
+        self.reconnect
+    }
+
+    fn attach(&self, dir: &str, id: &str, from: u64) -> Option<Vec<OsString>> {
+        Some(attach_argv(self, dir, id, from))
+    }
+
+    fn transfer(&self) -> Option<&Remote> {
+        self.transfer.is_some().then_some(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -379,57 +260,5 @@ mod tests {
             "exec 'sc-spawn' '--attach=/tmp/sp it' '--from-byte=1234' '--id=w'"
         );
         assert!(remote.spool_for("a/b c").unwrap().ends_with("-a_b_c"));
-    }
-
-    #[test]
-    fn a_job_step_keeps_argv_as_given_with_the_tasks_resources() {
-        let slurm = Slurm {
-            srun: vec!["srun".into()],
-            options: vec!["-p".into(), "batch".into()],
-        };
-        let run = RemoteRun {
-            id: "w".into(),
-            task: r#"{"id":"w"}"#.into(),
-            ..RemoteRun::default()
-        };
-        let task = sc_events::SlurmTask {
-            cpus: Some(4),
-            mem: Some("4G".into()),
-            ..Default::default()
-        };
-        let argv = srun_argv(
-            &slurm,
-            OsStr::new("sc-spawn"),
-            Some(&task),
-            &run,
-            &["echo".into(), "a b $(x)".into()],
-        );
-        let argv: Vec<String> = argv
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect();
-        assert_eq!(
-            argv,
-            [
-                "srun",
-                "-u",
-                "-Q",
-                "-N1",
-                "-n1",
-                "--job-name",
-                "sc-w",
-                "-p",
-                "batch",
-                "--cpus-per-task=4",
-                "--mem=4G",
-                "sc-spawn",
-                "--end-on-stdin-eof",
-                "--slurm-step",
-                r#"--task={"id":"w"}"#,
-                "--",
-                "echo",
-                "a b $(x)"
-            ]
-        );
     }
 }

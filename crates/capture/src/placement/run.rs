@@ -1,0 +1,113 @@
+//! What a worker placed elsewhere is told, whatever the placement: the
+//! remote sc-spawn's arguments (the task itself, its resume, cwd, env and
+//! flags), quoted for the shell there, and how long this side waits for it.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+/// What the remote sc-spawn is told: the task itself (it runs there as a
+/// plan of one, so its retries, caps, timeout, limits and resume happen
+/// where the worker is), and how to run it.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteRun {
+    pub id: String,
+    /// The task as a plan line's JSON.
+    pub task: String,
+    /// Its first attempt resumes this agent session.
+    pub resume: Option<String>,
+    pub cwd: Option<OsString>,
+    pub env: Vec<(OsString, OsString)>,
+    /// Flags passed on as they are (`--flush-ms=50`, `--pty=all`, …).
+    pub flags: Vec<OsString>,
+    /// `--reconnect`: the worker runs detached there, its stream kept in
+    /// this directory, and the connection follows it (see [`attach_argv`]).
+    pub spool: Option<String>,
+}
+
+impl RemoteRun {
+    /// The remote sc-spawn's arguments after its mode (`--end-on-stdin-eof`,
+    /// `--spool`): every value joined to its flag with `=`, so that one
+    /// starting with `-` (an id, a directory) is never read as a flag.
+    pub fn args(&self, argv: &[OsString]) -> Vec<OsString> {
+        let mut out: Vec<OsString> = vec![joined("--task", OsStr::new(&self.task))];
+        if let Some(session) = &self.resume {
+            out.push(joined("--resume-session", OsStr::new(session)));
+        }
+        if let Some(cwd) = &self.cwd {
+            out.push(joined("--cwd", cwd));
+        }
+        // The environment goes explicitly, not through ssh's AcceptEnv.
+        for (key, value) in &self.env {
+            let mut pair = key.clone();
+            pair.push("=");
+            pair.push(value);
+            out.push(joined("--env", &pair));
+        }
+        out.extend(self.flags.iter().cloned());
+        out.push("--".into());
+        out.extend(argv.iter().cloned());
+        out
+    }
+}
+
+/// `--flag=value`.
+pub fn joined(flag: &str, value: &OsStr) -> OsString {
+    let mut out = OsString::from(flag);
+    out.push("=");
+    out.push(value);
+    out
+}
+
+/// A directory name for a spooled run there, unique to this run and worker.
+pub fn spool_dir(id: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let tidy: String = id
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .take(40)
+        .collect();
+    format!("/tmp/sc-spool-{}-{nanos}-{tidy}", std::process::id())
+}
+
+/// How much longer than a remote worker's own timeout the local side waits
+/// before ending the connection itself.
+pub const REMOTE_SLACK: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long this side waits for a worker placed elsewhere before ending
+/// its connection itself: every attempt's own timeout (timed there) and
+/// grace, the longest pauses between attempts, and some slack. None when
+/// the task has no timeout.
+pub fn backstop(
+    timeout: Option<std::time::Duration>,
+    kill_grace: std::time::Duration,
+    retries: u32,
+    delay: std::time::Duration,
+) -> Option<std::time::Duration> {
+    let attempt = timeout? + kill_grace;
+    let pauses: std::time::Duration = (0..retries)
+        .map(|k| {
+            delay
+                .saturating_mul(1 << k.min(16))
+                .min(std::time::Duration::from_secs(300))
+                .mul_f64(1.25)
+        })
+        .sum();
+    Some(attempt.saturating_mul(retries + 1) + pauses + REMOTE_SLACK)
+}
+
+/// `arg` in single quotes, for a POSIX shell.
+pub fn quote(arg: &OsStr) -> Vec<u8> {
+    let mut out = Vec::with_capacity(arg.len() + 2);
+    out.push(b'\'');
+    for &b in arg.as_bytes() {
+        if b == b'\'' {
+            out.extend_from_slice(b"'\\''");
+        } else {
+            out.push(b);
+        }
+    }
+    out.push(b'\'');
+    out
+}

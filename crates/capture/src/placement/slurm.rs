@@ -1,0 +1,124 @@
+//! Placed as a Slurm job step: srun runs the sc-spawn there with the
+//! worker's task; the step's stream is its own (a lost srun is a lost
+//! step, not a link to make again).
+
+use std::ffi::{OsStr, OsString};
+
+use super::run::RemoteRun;
+
+/// How to run a worker as a Slurm job step (`--slurm`, a task's `slurm`).
+#[derive(Debug, Clone, Default)]
+pub struct Slurm {
+    /// The srun command (`srun`, or `SC_SRUN`).
+    pub srun: Vec<OsString>,
+    /// `--slurm=OPTIONS`, split on spaces: for every step.
+    pub options: Vec<OsString>,
+}
+
+/// The command line of a Slurm job step running an sc-spawn with `argv`.
+/// srun keeps argv as given (no shell between), takes output unbuffered
+/// (`-u`: a partial line stays live) and passes its stdin to the step, so
+/// that letting go of it ends the worker there, as over ssh.
+pub fn srun_argv(
+    slurm: &Slurm,
+    sc_spawn: &OsStr,
+    task: Option<&sc_events::SlurmTask>,
+    run: &RemoteRun,
+    argv: &[OsString],
+) -> Vec<OsString> {
+    let mut out: Vec<OsString> = slurm.srun.clone();
+    out.extend(["-u", "-Q", "-N1", "-n1", "--job-name"].map(OsString::from));
+    out.push(format!("sc-{}", run.id).into());
+    out.extend(slurm.options.iter().cloned());
+    if let Some(task) = task {
+        let mut option = |flag: &str, value: Option<String>| {
+            if let Some(value) = value {
+                out.push(format!("{flag}={value}").into());
+            }
+        };
+        option("--partition", task.partition.clone());
+        option("--cpus-per-task", task.cpus.map(|c| c.to_string()));
+        option("--mem", task.mem.clone());
+        option("--time", task.time.clone());
+    }
+    out.push(sc_spawn.to_owned());
+    out.extend(["--end-on-stdin-eof", "--slurm-step"].map(OsString::from));
+    out.extend(run.args(argv));
+    out
+}
+
+/// One task's job step: how srun is run, the sc-spawn it starts, and the
+/// task's own resources.
+#[derive(Debug, Clone)]
+pub struct SlurmStep {
+    pub slurm: Slurm,
+    pub sc_spawn: OsString,
+    pub task: Option<sc_events::SlurmTask>,
+}
+
+impl super::Elsewhere for SlurmStep {
+    fn name(&self) -> &str {
+        "slurm"
+    }
+
+    fn command(&self, run: &RemoteRun, argv: &[OsString]) -> Vec<OsString> {
+        srun_argv(&self.slurm, &self.sc_spawn, self.task.as_ref(), run, argv)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_step_keeps_argv_as_given_with_the_tasks_resources() {
+        let slurm = Slurm {
+            srun: vec!["srun".into()],
+            options: vec!["-p".into(), "batch".into()],
+        };
+        let run = RemoteRun {
+            id: "w".into(),
+            task: r#"{"id":"w"}"#.into(),
+            ..RemoteRun::default()
+        };
+        let task = sc_events::SlurmTask {
+            cpus: Some(4),
+            mem: Some("4G".into()),
+            ..Default::default()
+        };
+        let argv = srun_argv(
+            &slurm,
+            OsStr::new("sc-spawn"),
+            Some(&task),
+            &run,
+            &["echo".into(), "a b $(x)".into()],
+        );
+        let argv: Vec<String> = argv
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            argv,
+            [
+                "srun",
+                "-u",
+                "-Q",
+                "-N1",
+                "-n1",
+                "--job-name",
+                "sc-w",
+                "-p",
+                "batch",
+                "--cpus-per-task=4",
+                "--mem=4G",
+                "sc-spawn",
+                "--end-on-stdin-eof",
+                "--slurm-step",
+                r#"--task={"id":"w"}"#,
+                "--",
+                "echo",
+                "a b $(x)"
+            ]
+        );
+    }
+}
