@@ -1,0 +1,246 @@
+//! A task made into what launches it: its kind, caps, retries and timeout
+//! checked, the session it resumes, and its command here (or, placed
+//! elsewhere, handed to [`place`](super::place)).
+
+use super::*;
+
+impl Scheduler {
+    /// How task `index` is to be launched.
+    pub(super) fn launch(&self, index: usize, assigned: Option<String>) -> Launch {
+        let task = self.planner.task(index);
+        let kind = task.kind.clone().unwrap_or_else(|| "shell".into());
+        let mut opts = self.template.clone();
+        opts.id = task.id.clone();
+        opts.kind = kind.clone();
+        opts.first_seq = self.first_seq();
+        opts.nested = kind == "sc";
+        opts.agent = self.agents.kind(&kind);
+        let refuse = |opts, message| Launch::refused(index, opts, message);
+        if let Some(message) = self.refusals.get(&task.id) {
+            return refuse(opts, message.clone());
+        }
+        let place = match self.placement(task, assigned) {
+            Ok(place) => place,
+            Err(message) => return refuse(opts, message),
+        };
+        match task.max_cost_usd {
+            None => {}
+            Some(usd) if usd > 0.0 && usd.is_finite() => {
+                if let Some(budget) = opts.budget.as_mut() {
+                    budget.max_usd = Some(usd);
+                }
+            }
+            Some(usd) => {
+                return refuse(
+                    opts,
+                    format!(
+                        "task `{}`: `max_cost_usd` is {usd:?}: give an amount of dollars above 0",
+                        task.id
+                    ),
+                );
+            }
+        }
+        if let Some(retries) = task.retries {
+            let template = opts.retry.clone().unwrap_or(crate::worker::Retry {
+                retries: 0,
+                delay: std::time::Duration::from_secs(2),
+                on_any: false,
+                resume: None,
+            });
+            opts.retry = Some(crate::worker::Retry {
+                retries,
+                ..template
+            });
+        }
+        let max_budget_usd = opts.budget.as_ref().and_then(|b| b.max_usd);
+        match task.timeout_s {
+            None => {}
+            Some(0.0) => opts.timeout = None,
+            Some(t) => match sc_events::duration_from_secs(t) {
+                Some(timeout) => opts.timeout = Some(timeout),
+                None => {
+                    return refuse(
+                        opts,
+                        format!(
+                            "task `{}`: `timeout_s` is {t:?}: give a number of seconds from 0 to {} \
+                         (0, or no field, for no timeout)",
+                            task.id,
+                            sc_events::MAX_SECS as u64
+                        ),
+                    );
+                }
+            },
+        }
+        let earlier = self
+            .earlier
+            .as_ref()
+            .and_then(|(run, _)| run.get(&task.id).cloned());
+        // Cut off in the earlier run: its agent resumes that session.
+        let resume = earlier
+            .as_ref()
+            .and_then(|e| e.session.clone())
+            .filter(|_| opts.agent.is_some() && task.replay.is_none());
+        if let Some(place) = place {
+            return self.place_elsewhere(index, opts, place, resume, max_budget_usd);
+        }
+        // Here, a failed agent attempt's retry resumes its session (there,
+        // the sc-spawn that runs it does).
+        if let (Some(retry), Some(agent), None) =
+            (opts.retry.as_mut(), opts.agent.clone(), &task.replay)
+        {
+            retry.resume = task.prompt.clone().map(|prompt| {
+                agent_resume(
+                    agent,
+                    prompt,
+                    task.instructions.clone(),
+                    task.permissions.clone(),
+                    max_budget_usd,
+                )
+            });
+        }
+        let command = match (&resume, opts.agent.clone(), &task.prompt) {
+            (Some(session), Some(agent), Some(prompt)) => {
+                let resumed = agent_resume(
+                    agent,
+                    prompt.clone(),
+                    task.instructions.clone(),
+                    task.permissions.clone(),
+                    max_budget_usd,
+                );
+                opts.resumes = Some(session.clone());
+                resumed(session, "the earlier run of the plan was cut off")
+                    .map_err(|e| format!("task `{}`: {e}", task.id))
+            }
+            _ => self.task_command(task, &kind, opts.agent.as_deref(), max_budget_usd),
+        };
+        let (argv, extra_env) = match command {
+            Ok(command) => command,
+            Err(message) => return refuse(opts, message),
+        };
+        let (env, cwd) = self.env_and_cwd(task, extra_env);
+        let spec = Spec {
+            argv,
+            cwd: cwd.clone(),
+            env,
+            limits: task
+                .limits
+                .clone()
+                .or_else(|| self.template_spec.limits.clone()),
+            ..self.template_spec.clone()
+        };
+        let how = match &self.branches {
+            None => How::Run(spec),
+            Some(branches) => How::Worktree {
+                spec,
+                here: cwd
+                    .or_else(|| std::env::current_dir().ok())
+                    .unwrap_or_default(),
+                // The first dependency's branch holds the work this task
+                // builds on.
+                base: task
+                    .depends_on
+                    .iter()
+                    .find_map(|dep| branches.get(dep))
+                    .cloned(),
+                // `--resume`: the branch the earlier run made is used again.
+                reuse: earlier.and_then(|e| e.branch),
+            },
+        };
+        Launch {
+            task: index,
+            opts,
+            how,
+        }
+    }
+
+    /// A task's environment (SC_WORKER, the template's `--env`, the
+    /// agent's, the task's own, later ones winning) and directory.
+    pub(super) fn env_and_cwd(
+        &self,
+        task: &Task,
+        extra_env: Vec<(OsString, OsString)>,
+    ) -> (Vec<(OsString, OsString)>, Option<PathBuf>) {
+        let sc_worker = match &self.path {
+            Some(path) => format!("{path}/{}", task.id),
+            None => task.id.clone(),
+        };
+        let mut env: Vec<(OsString, OsString)> = vec![("SC_WORKER".into(), sc_worker.into())];
+        env.extend(self.template_spec.env.iter().cloned());
+        env.extend(extra_env);
+        if let Some(vars) = &task.env {
+            env.extend(vars.iter().map(|(k, v)| (k.into(), v.into())));
+        }
+        let cwd = task
+            .cwd
+            .as_ref()
+            .map(PathBuf::from)
+            .or_else(|| self.template_spec.cwd.clone());
+        (env, cwd)
+    }
+
+    /// The command a task runs: its argv, or its prompt through `sh -c`;
+    /// for an agent kind, the CLI's headless command line for its prompt,
+    /// with the role's instructions and grant. With the environment it
+    /// needs.
+    pub(super) fn task_command(
+        &self,
+        task: &Task,
+        kind: &str,
+        agent: Option<&dyn Agent>,
+        max_budget_usd: Option<f64>,
+    ) -> Result<Command, String> {
+        if let Some(recording) = &task.replay {
+            // A recorded run, played at its pace, read as the kind it records.
+            let mut argv: Vec<OsString> = vec![sibling("sc-replay")];
+            argv.extend(["--speed".into(), self.replay_speed.to_string().into()]);
+            argv.push(recording.into());
+            return Ok((argv, Vec::new()));
+        }
+        if task.argv.is_none() && task.prompt.is_none() && !self.template_spec.argv.is_empty() {
+            // Single-worker mode's command, as given (its bytes need not be
+            // UTF-8); an agent kind's output is still read as that agent's.
+            return Ok((self.template_spec.argv.clone(), Vec::new()));
+        }
+        if let Some(agent) = agent {
+            let prompt = task
+                .prompt
+                .as_deref()
+                .filter(|p| !p.trim().is_empty())
+                .ok_or_else(|| {
+                    format!(
+                        "task `{}` of kind `{kind}` has no `prompt`: nothing to ask the agent",
+                        task.id
+                    )
+                })?;
+            let ask = Ask {
+                prompt,
+                instructions: task.instructions.as_deref(),
+                permissions: task.permissions.as_ref(),
+                resume: None,
+                max_budget_usd,
+            };
+            return agent
+                .command(&ask)
+                .map_err(|e| format!("task `{}`: {e}", task.id));
+        }
+        if !matches!(kind, "shell" | "sc") {
+            return Err(format!(
+                "task `{}`: unknown worker kind `{kind}` (known: shell, sc, {})",
+                task.id,
+                self.agents.names().join(", ")
+            ));
+        }
+        match (&task.argv, &task.prompt) {
+            (Some(argv), _) if !argv.is_empty() => {
+                Ok((argv.iter().map(OsString::from).collect(), Vec::new()))
+            }
+            (_, Some(prompt)) if !prompt.trim().is_empty() => {
+                Ok((vec!["sh".into(), "-c".into(), prompt.into()], Vec::new()))
+            }
+            _ => Err(format!(
+                "task `{}` has neither `argv` nor `prompt`: nothing to run",
+                task.id
+            )),
+        }
+    }
+}
