@@ -13,7 +13,7 @@ use sc_events::{Body, Stream};
 use crate::util::*;
 
 /// The cluster's node name, or None when Slurm is not installed here.
-fn cluster() -> Option<&'static str> {
+pub(crate) fn cluster() -> Option<&'static str> {
     static NODE: OnceLock<Option<String>> = OnceLock::new();
     NODE.get_or_init(|| {
         if !Path::new("/usr/sbin/slurmctld").exists() {
@@ -89,8 +89,8 @@ fn death_by_signal_stays_a_signal_in_a_job_step() {
     assert_eq!(run.exit().signal.as_deref(), Some("SIGTERM"));
 }
 
-/// Ctrl-C ends the step's worker gracefully (TERM, its exit written
-/// there), and nothing of it is left on the node.
+/// Ctrl-C ends the step's worker as it would here (SIGINT, its exit
+/// written there), and nothing of it is left on the node.
 #[test]
 fn an_interrupt_ends_the_job_step() {
     let Some(_) = cluster() else { return };
@@ -100,7 +100,7 @@ fn an_interrupt_ends_the_job_step() {
         "--",
         "sh",
         "-c",
-        "trap 'echo bye; exit 7' TERM; echo ready; while :; do sleep 0.1; done",
+        "trap 'echo bye; exit 7' INT; echo ready; while :; do sleep 0.1; done",
     ]));
     let start = live.until(|e| e.type_name() == "start");
     let step_pid = start_pid(&start);

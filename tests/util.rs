@@ -227,6 +227,14 @@ impl Live {
         (Captured::parse(&self.seen.concat()), status)
     }
 
+    /// Read the rest of the stream and wait for sc-spawn to exit: the
+    /// stream's bytes as they came.
+    pub fn finish_bytes(mut self) -> (Vec<u8>, ExitStatus) {
+        while self.next().is_some() {}
+        let status = wait_with_deadline(&mut self.child);
+        (self.seen.concat(), status)
+    }
+
     pub fn signal(&self, signal: nix::sys::signal::Signal) {
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), signal)
             .expect("signal sc-spawn");

@@ -5,14 +5,14 @@
 //!
 //! DIR holds `stream.ndjson` (the stream), `pid` (the spooling sc-spawn's),
 //! `stderr` (its own complaints) and `attached` (touched while someone
-//! follows: the lease). A follower passes `end` lines on its standard input
-//! to the spooling sc-spawn as SIGTERM (ssh forwards no signal); end of
+//! follows: the lease). A follower passes `end SIGNAL` lines on its standard
+//! input to the spooling sc-spawn as that signal (ssh forwards none); end of
 //! file is not a request, since a dropped connection looks just the same:
 //! the follower leaves, and the worker runs on while the lease holds (the
 //! local side may connect again), and ends when it runs out.
 
 use std::fs::File;
-use std::io::{self, BufRead, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -92,17 +92,11 @@ pub fn attach(dir: &Path, id: &str, from_byte: u64) -> i32 {
     });
     let end_dir = dir.to_owned();
     std::thread::spawn(move || {
-        for line in io::stdin().lock().lines() {
-            match line {
-                Ok(line) if line.trim() == "end" => {
-                    if let Some(pid) = spooler(&end_dir) {
-                        let _ = kill(pid, Signal::SIGTERM);
-                    }
-                }
-                Ok(_) => {}
-                Err(_) => break,
+        sc_capture::placement::run::read_end_requests(&mut io::stdin().lock(), |signal| {
+            if let Some(pid) = spooler(&end_dir) {
+                let _ = kill(pid, signal);
             }
-        }
+        });
         // The local side keeps this open while it follows: its end is a
         // lost connection (or a local side gone for good). Stop renewing
         // the lease now, not at the next write that fails.

@@ -509,14 +509,20 @@ fn remote_flags(cli: &Cli) -> Vec<OsString> {
     flags.into_iter().map(OsString::from).collect()
 }
 
-/// `--end-on-stdin-eof`: a thread that waits for stdin's end, then asks
-/// this process to end as SIGTERM would (the poller serves it as ever).
+/// `--end-on-stdin-eof`: a thread that reads the connection's stdin. An
+/// `end SIGINT` line (the local side's Ctrl-C) is raised here as that
+/// signal, so that the worker ends as it would have there; end of file
+/// with no request asks this process to end as SIGTERM would (the local
+/// side is gone). The poller serves either as ever.
 fn end_on_stdin_eof() {
     std::thread::spawn(|| {
-        let mut sink = [0u8; 4096];
-        let mut stdin = io::stdin().lock();
-        while matches!(io::Read::read(&mut stdin, &mut sink), Ok(n) if n > 0) {}
-        let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM);
+        let raise = |signal| {
+            let _ = nix::sys::signal::raise(signal);
+        };
+        let asked = sc_capture::placement::run::read_end_requests(&mut io::stdin().lock(), raise);
+        if !asked {
+            raise(nix::sys::signal::Signal::SIGTERM);
+        }
     });
 }
 

@@ -111,3 +111,87 @@ pub fn quote(arg: &OsStr) -> Vec<u8> {
     out.push(b'\'');
     out
 }
+
+/// What the local side writes on the connection's stdin to ask the sc-spawn
+/// there to end its worker as `signal` would (ssh forwards no signal):
+/// `end SIGINT`, so that Ctrl-C there is Ctrl-C here.
+pub fn end_line(signal: nix::sys::signal::Signal) -> Vec<u8> {
+    format!("end {}\n", signal.as_str()).into_bytes()
+}
+
+/// A line of the connection's stdin read there: the signal it asks for
+/// (`end` alone is SIGTERM), or None for no request. Only the signals that
+/// end a worker politely are taken.
+pub fn parse_end_line(line: &[u8]) -> Option<nix::sys::signal::Signal> {
+    use nix::sys::signal::Signal;
+    let line = std::str::from_utf8(line).ok()?.trim();
+    let rest = line.strip_prefix("end")?;
+    let signal = match rest.trim() {
+        "" => Signal::SIGTERM,
+        name => name.parse::<Signal>().ok()?,
+    };
+    matches!(signal, Signal::SIGINT | Signal::SIGTERM | Signal::SIGHUP).then_some(signal)
+}
+
+/// Reads a connection's stdin there: each end request is handed to `on_end`;
+/// at end of file, `at_eof` says whether a request came at all. Lines are
+/// short requests: one longer than a bound is no request.
+pub fn read_end_requests(
+    input: &mut impl std::io::Read,
+    mut on_end: impl FnMut(nix::sys::signal::Signal),
+) -> bool {
+    const MAX_REQUEST: usize = 64;
+    let mut asked = false;
+    let mut line: Vec<u8> = Vec::new();
+    let mut chunk = [0u8; 512];
+    let mut too_long = false;
+    loop {
+        let n = match input.read(&mut chunk) {
+            Ok(0) | Err(_) => return asked,
+            Ok(n) => n,
+        };
+        for &byte in &chunk[..n] {
+            if byte != b'\n' {
+                too_long |= line.len() >= MAX_REQUEST;
+                if !too_long {
+                    line.push(byte);
+                }
+                continue;
+            }
+            if !too_long && let Some(signal) = parse_end_line(&line) {
+                asked = true;
+                on_end(signal);
+            }
+            line.clear();
+            too_long = false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use nix::sys::signal::Signal;
+
+    use super::*;
+
+    #[test]
+    fn end_requests_name_a_polite_signal_or_none() {
+        assert_eq!(
+            parse_end_line(&end_line(Signal::SIGINT)),
+            Some(Signal::SIGINT)
+        );
+        assert_eq!(parse_end_line(b"end"), Some(Signal::SIGTERM));
+        assert_eq!(parse_end_line(b"end SIGKILL"), None);
+        assert_eq!(parse_end_line(b"end SIGNOPE"), None);
+        assert_eq!(parse_end_line(b"endless"), None);
+        assert_eq!(parse_end_line(b"\xff"), None);
+        let mut input: &[u8] = b"noise\nend SIGINT\nend SIG".as_slice();
+        let mut seen = Vec::new();
+        assert!(read_end_requests(&mut input, |s| seen.push(s)));
+        assert_eq!(seen, [Signal::SIGINT]);
+        let long = [b"end ".as_slice(), &[b' '; 100], b"SIGINT\n"].concat();
+        assert!(!read_end_requests(&mut long.as_slice(), |_| panic!(
+            "no request"
+        )));
+    }
+}

@@ -213,14 +213,14 @@ impl Worker {
     /// sc-spawn got an interrupting signal: pass it to the worker's group,
     /// or SIGKILL on the second one.
     pub fn interrupt(&mut self, signal: Signal, escalate: bool, now: Instant) {
-        if self.end_waiting(EndedBy::Interrupted, now) {
+        if self.end_waiting(EndedBy::Interrupted, signal, now) {
             return;
         }
         if let Some(relayed) = &mut self.relayed {
             // ssh forwards no signal: the remote side is asked over the
             // connection (a second `end` has a spooled worker killed, and
             // the connection here is killed below).
-            relayed.ask_end();
+            relayed.ask_end(signal);
             if !escalate {
                 self.life
                     .ask_to_end(EndedBy::Interrupted, self.opts.kill_grace, now);
@@ -248,11 +248,11 @@ impl Worker {
 
     /// End the worker's group politely: SIGTERM now, SIGKILL after the grace.
     pub fn terminate(&mut self, reason: EndedBy, now: Instant) {
-        if self.end_waiting(reason.clone(), now) {
+        if self.end_waiting(reason.clone(), Signal::SIGTERM, now) {
             return;
         }
         if let Some(relayed) = &mut self.relayed {
-            relayed.ask_end();
+            relayed.ask_end(Signal::SIGTERM);
             self.life.ask_to_end(reason, self.opts.kill_grace, now);
             return;
         }
@@ -267,13 +267,13 @@ impl Worker {
     /// outcome. A remote worker whose link is down runs on there: the link
     /// is made now, not after its pause, and the `end` goes with it (its
     /// own exit then comes back). True when it was waiting.
-    fn end_waiting(&mut self, reason: EndedBy, now: Instant) -> bool {
+    fn end_waiting(&mut self, reason: EndedBy, signal: Signal, now: Instant) -> bool {
         if !self.life.is_waiting() {
             return false;
         }
         match &mut self.relayed {
             Some(relayed) if relayed.is_reconnecting() => {
-                relayed.end_when_connected(reason);
+                relayed.end_when_connected(reason, signal);
                 self.life.hurry(now);
             }
             _ => {
@@ -308,10 +308,10 @@ impl Worker {
                     .relayed
                     .as_mut()
                     .and_then(Relayed::take_end_when_connected);
-                if let (Some(reason), Some(relayed)) = (end, &mut self.relayed)
+                if let (Some((reason, signal)), Some(relayed)) = (end, &mut self.relayed)
                     && self.life.is_running()
                 {
-                    relayed.ask_end();
+                    relayed.ask_end(signal);
                     self.life.ask_to_end(reason, self.opts.kill_grace, now);
                 }
             }

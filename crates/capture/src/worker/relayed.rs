@@ -41,7 +41,7 @@ pub struct Relayed {
     /// The next launch follows the spooled worker again.
     reconnecting: bool,
     /// Asked to end while the link was down: said as soon as it is up.
-    end_on_reconnect: Option<EndedBy>,
+    end_on_reconnect: Option<(EndedBy, Signal)>,
     /// The write end of the connection's stdin: let go of (or written
     /// `end` to) to ask the remote side to end its worker.
     stdin: Option<OwnedFd>,
@@ -183,26 +183,27 @@ impl Relayed {
     }
 
     /// Asked to end while the link is down: kept for the next connection.
-    pub fn end_when_connected(&mut self, reason: EndedBy) {
-        self.end_on_reconnect.get_or_insert(reason);
+    pub fn end_when_connected(&mut self, reason: EndedBy, signal: Signal) {
+        self.end_on_reconnect.get_or_insert((reason, signal));
     }
 
-    pub fn take_end_when_connected(&mut self) -> Option<EndedBy> {
+    pub fn take_end_when_connected(&mut self) -> Option<(EndedBy, Signal)> {
         self.end_on_reconnect.take()
     }
 
-    /// Ask the remote side to end its worker (ssh forwards no signal): a
-    /// spooled one (`--reconnect`) gets an `end` line, since the end of its
-    /// input may be a lost connection (a second `end` has it killed);
-    /// otherwise its input ends.
-    pub fn ask_end(&mut self) {
+    /// Ask the remote side to end its worker as `signal` would (ssh
+    /// forwards no signal): an `end SIGNAL` line. A spooled worker's
+    /// connection stays (its end may be a lost link; a second `end` has it
+    /// killed); otherwise the input ends after it, which alone also asks
+    /// the remote side to end (SIGTERM).
+    pub fn ask_end(&mut self, signal: Signal) {
+        if let Some(fd) = &self.stdin {
+            // A dozen bytes into a pipe nothing else is written to: this
+            // does not block.
+            let _ = nix::unistd::write(fd, &crate::placement::run::end_line(signal));
+        }
         if self.reconnect.is_none() {
             self.stdin = None;
-            return;
-        }
-        if let Some(fd) = &self.stdin {
-            // Five bytes into an empty pipe: this does not block.
-            let _ = nix::unistd::write(fd, b"end\n");
         }
     }
 
