@@ -18,5 +18,6 @@ mod resume;
 mod retry;
 mod slurm;
 mod spawn;
+mod spool;
 mod util;
 mod view;

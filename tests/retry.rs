@@ -183,3 +183,51 @@ fn real_claude_code_retry_resumes_the_session_after_an_overloaded_api() {
     assert_eq!(ran.status.code(), Some(0));
     assert!(overloaded.load(Ordering::SeqCst) >= 1);
 }
+
+/// A failed Claude Code run whose own words hold a number like a status
+/// ("500 of 502 tests") is the agent's verdict, not an API outage: it is
+/// not retried. What tells an outage is the CLI's structured field
+/// (`api_error_status`), not the text.
+#[test]
+fn an_agents_own_words_are_not_an_api_error() {
+    let run_with = |status: &str, text: &str| {
+        let dir = temp_dir("words-not-status");
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        executable(
+            &bin.join("claude"),
+            &format!(
+                "#!/bin/sh\necho run >> '{runs}'\n\
+                 echo '{{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s-1\",\"model\":\"claude-sonnet-4-5\"}}'\n\
+                 echo '{{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":true,\"api_error_status\":{status},\"result\":\"{text}\",\"session_id\":\"s-1\",\"total_cost_usd\":0.01}}'\n",
+                runs = dir.join("runs").display()
+            ),
+        );
+        let ran = run_bounded(
+            sc_spawn()
+                .args(["--kind", "claude-code", "--prompt", "fix the tests"])
+                .args(["--retries", "2", "--retry-delay", "0.05"])
+                .env_remove("SC_CLAUDE")
+                .env("PATH", format!("{}:/usr/bin:/bin", bin.display())),
+            Vec::new(),
+        );
+        Captured::parse(&ran.stdout);
+        std::fs::read_to_string(dir.join("runs"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(
+        run_with(
+            "null",
+            "Fixed 500 of 502 tests; 2 still fail (HTTP 503 handler)"
+        ),
+        1,
+        "the agent's verdict stands"
+    );
+    assert_eq!(
+        run_with("529", "API Error: Repeated 529 Overloaded errors"),
+        3,
+        "an overloaded API is retried"
+    );
+}

@@ -22,6 +22,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::{Signal, kill, raise};
 use nix::unistd::Pid;
+use sc_capture::placement::run::{Request, read_requests};
 use sc_events::parse_head;
 
 /// How often a follower renews the lease, and the spooler looks at it.
@@ -30,6 +31,9 @@ const LEASE_TICK: Duration = Duration::from_secs(1);
 fn touch(path: &Path) {
     let _ = File::create(path);
 }
+
+/// The followed worker's exit was written to the local side.
+static EXIT_WRITTEN: AtomicBool = AtomicBool::new(false);
 
 /// Set when the lease ran out: nobody is coming back for the stream.
 static LEASE_RAN_OUT: AtomicBool = AtomicBool::new(false);
@@ -62,6 +66,33 @@ pub fn watch_lease(dir: PathBuf, lease: Duration) {
     });
 }
 
+/// Spools of finished runs whose exit never reached their local side (the
+/// connection was lost as it was sent) and that nobody came back for
+/// within the lease: removed as spooled run `mine` starts, so that they do
+/// not pile up. Only beside it, and only its owner's.
+pub fn sweep(mine: &Path, lease: Duration) {
+    use std::os::unix::fs::MetadataExt;
+    let (Some(parent), Ok(me)) = (mine.parent(), std::fs::metadata(mine).map(|m| m.uid())) else {
+        return;
+    };
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let dir = entry.path();
+        let ours = entry.file_name().to_string_lossy().starts_with("sc-spool-")
+            && entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me);
+        let running = spooler(&dir).is_some_and(|pid| kill(pid, None).is_ok());
+        let idle = std::fs::metadata(dir.join("attached"))
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|at| SystemTime::now().duration_since(at).ok());
+        if ours && dir != mine && !running && idle.is_some_and(|idle| idle > lease) {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
+}
+
 fn spooler(dir: &Path) -> Option<Pid> {
     std::fs::read_to_string(dir.join("pid"))
         .ok()
@@ -70,7 +101,8 @@ fn spooler(dir: &Path) -> Option<Pid> {
 }
 
 /// `--attach DIR --from-byte N --id ID`: write the spooled stream from
-/// byte N on, following it until ID's `exit`, then remove the spool. The
+/// byte N on, following it until ID's `exit`, then remove the spool once
+/// the local side says it has that exit (`done`). The
 /// exit status is 0 when the exit was written, 3 when there is nothing
 /// (more) to follow.
 pub fn attach(dir: &Path, id: &str, from_byte: u64) -> i32 {
@@ -90,17 +122,29 @@ pub fn attach(dir: &Path, id: &str, from_byte: u64) -> i32 {
             touch(&lease_dir.join("attached"));
         }
     });
+    // The local side's requests: `end SIGNAL` goes to the spooler as that
+    // signal; `done` (its exit arrived there) lets the spool go.
+    let (done_tx, done) = std::sync::mpsc::channel::<bool>();
     let end_dir = dir.to_owned();
     std::thread::spawn(move || {
-        sc_capture::placement::run::read_end_requests(&mut io::stdin().lock(), |signal| {
-            if let Some(pid) = spooler(&end_dir) {
-                let _ = kill(pid, signal);
+        read_requests(&mut io::stdin().lock(), |request| match request {
+            Request::End(signal) => {
+                if let Some(pid) = spooler(&end_dir) {
+                    let _ = kill(pid, signal);
+                }
+            }
+            Request::Done => {
+                let _ = done_tx.send(true);
             }
         });
         // The local side keeps this open while it follows: its end is a
         // lost connection (or a local side gone for good). Stop renewing
-        // the lease now, not at the next write that fails.
-        std::process::exit(0);
+        // the lease now, not at the next write that fails — unless the
+        // exit was written and waits to be confirmed.
+        if !EXIT_WRITTEN.load(Ordering::SeqCst) {
+            std::process::exit(0);
+        }
+        let _ = done_tx.send(false);
     });
     // Watched before the first read: nothing written after it is missed.
     let inotify = match Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
@@ -146,14 +190,21 @@ pub fn attach(dir: &Path, id: &str, from_byte: u64) -> i32 {
             continue;
         };
         let whole: Vec<u8> = partial.drain(..=last).collect();
-        if out.write_all(&whole).and_then(|()| out.flush()).is_err() {
-            return 0; // the connection went again: the next follower goes on
-        }
         let ended = whole
             .split_inclusive(|b| *b == b'\n')
             .any(|line| parse_head(line).is_ok_and(|h| h.worker == id && h.type_name == "exit"));
+        // Said before the write: the local side may answer at once.
+        EXIT_WRITTEN.store(ended, Ordering::SeqCst);
+        if out.write_all(&whole).and_then(|()| out.flush()).is_err() {
+            return 0; // the connection went again: the next follower goes on
+        }
         if ended {
-            let _ = std::fs::remove_dir_all(dir);
+            // The spool goes once the local side says it has the exit; a
+            // connection lost before that leaves it for the next follower
+            // (or, nobody coming, for the next spooled run's sweep).
+            if done.recv().unwrap_or(false) {
+                let _ = std::fs::remove_dir_all(dir);
+            }
             return 0;
         }
     }

@@ -31,7 +31,9 @@ pub fn run(cli: Cli) -> i32 {
         return crate::attach::attach(dir, cli.id.as_deref().unwrap_or_default(), cli.from_byte);
     }
     if let Some(dir) = cli.spool.clone() {
-        crate::attach::watch_lease(dir.clone(), Duration::from_secs(cli.lease));
+        let lease = Duration::from_secs(cli.lease);
+        crate::attach::sweep(&dir, lease);
+        crate::attach::watch_lease(dir.clone(), lease);
         let code = run_here(cli);
         crate::attach::spool_done(&dir);
         return code;
@@ -516,12 +518,14 @@ fn remote_flags(cli: &Cli) -> Vec<OsString> {
 /// side is gone). The poller serves either as ever.
 fn end_on_stdin_eof() {
     std::thread::spawn(|| {
-        let raise = |signal| {
-            let _ = nix::sys::signal::raise(signal);
-        };
-        let asked = sc_capture::placement::run::read_end_requests(&mut io::stdin().lock(), raise);
+        use sc_capture::placement::run::{Request, read_requests};
+        let asked = read_requests(&mut io::stdin().lock(), |request| {
+            if let Request::End(signal) = request {
+                let _ = nix::sys::signal::raise(signal);
+            }
+        });
         if !asked {
-            raise(nix::sys::signal::Signal::SIGTERM);
+            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM);
         }
     });
 }

@@ -225,6 +225,10 @@ fn claude(o: &Map<String, Value>) -> Option<Value> {
                 "kind": "result",
                 "ok": !is_error && str_of(o, "subtype").is_none_or(|s| s == "success"),
                 "text": o.get("result"),
+                // The model API's HTTP status when it failed (null when it
+                // did not): what tells an outage, not the text, which may
+                // be the model's own words.
+                "api_status": o.get("api_error_status").cloned().unwrap_or(Value::Null),
                 // Cumulative for the session: the last result is the total.
                 "cost_usd": o.get("total_cost_usd"),
                 "input_tokens": tokens("input_tokens"),

@@ -92,10 +92,22 @@ impl Watch {
                 self.result = note["ok"].as_bool().or(self.result);
                 self.results += 1;
                 self.settled = !self.busy();
+                let text = note["text"].as_str().unwrap_or("");
+                let transient = match note.get("api_status") {
+                    // The CLI says how its API answered: that alone counts
+                    // (the text may be the model's own words).
+                    Some(status) => status.as_u64().is_some_and(is_transient_status),
+                    // Otherwise the text is the CLI's error message.
+                    None => is_transient(text),
+                };
                 if self.result == Some(true) {
                     self.trouble = None;
-                } else if let Some(text) = note["text"].as_str().filter(|t| is_transient(t)) {
-                    self.trouble = Some(text.to_owned());
+                } else if transient {
+                    self.trouble = Some(if text.is_empty() {
+                        format!("API status {}", note["api_status"])
+                    } else {
+                        text.to_owned()
+                    });
                 }
             }
             Some("task") => {
@@ -202,6 +214,12 @@ impl Watch {
     }
 }
 
+/// An HTTP status of a model API that may pass by itself: timed out, too
+/// many requests, a server error or overload.
+pub fn is_transient_status(status: u64) -> bool {
+    matches!(status, 408 | 429 | 500..=599)
+}
+
 /// Whether an agent's error message reports a failure that may pass by
 /// itself: an overloaded or rate-limited model API, a server error (5xx),
 /// the network. A task the model judged failed is not one.
@@ -235,7 +253,18 @@ pub fn is_transient(message: &str) -> bool {
         "stream disconnected",
     ];
     let lower = message.to_ascii_lowercase();
-    SIGNS.iter().any(|sign| lower.contains(sign))
+    SIGNS.iter().any(|sign| {
+        // A status code counts as a word of its own, not inside a number.
+        lower.match_indices(sign).any(|(at, _)| {
+            let digits = sign.bytes().all(|b| b.is_ascii_digit());
+            let bytes = lower.as_bytes();
+            let before = at.checked_sub(1).map(|i| bytes[i]);
+            let after = bytes.get(at + sign.len()).copied();
+            !digits
+                || !(before.is_some_and(|b| b.is_ascii_digit())
+                    || after.is_some_and(|b| b.is_ascii_digit()))
+        })
+    })
 }
 
 /// Tokens of an annotation's usage figures. `cached_is_part`: the input
@@ -350,6 +379,7 @@ mod tests {
             assert!(is_transient(message), "{message}");
         }
         for message in [
+            "request 15003 failed validation",
             "Not logged in · Please run /login",
             "Invalid API key",
             "max turns reached",
@@ -364,6 +394,14 @@ mod tests {
         assert!(watch.trouble().is_some());
         watch.note(&serde_json::json!({"kind": "result", "ok": true, "text": "done"}));
         assert_eq!(watch.trouble(), None);
+        // A structured status is believed over the words.
+        let mut watch = Watch::default();
+        watch.note(&serde_json::json!({"kind": "result", "ok": false, "api_status": null, "text": "500 tests pass, 2 fail"}));
+        assert_eq!(watch.trouble(), None);
+        watch.note(
+            &serde_json::json!({"kind": "result", "ok": false, "api_status": 529, "text": ""}),
+        );
+        assert_eq!(watch.trouble(), Some("API status 529"));
     }
 
     #[test]

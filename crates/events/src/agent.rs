@@ -66,6 +66,10 @@ pub struct AgentNote {
     pub cached_input_tokens: Option<Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub turns: Option<Value>,
+    /// result, Claude: the model API's HTTP status when it failed (null
+    /// when it did not): what tells an outage worth a retry, not the text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_status: Option<Value>,
 
     /// error: what went wrong.
     #[serde(default, skip_serializing_if = "Option::is_none")]

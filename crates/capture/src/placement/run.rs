@@ -112,42 +112,54 @@ pub fn quote(arg: &OsStr) -> Vec<u8> {
     out
 }
 
-/// What the local side writes on the connection's stdin to ask the sc-spawn
-/// there to end its worker as `signal` would (ssh forwards no signal):
-/// `end SIGINT`, so that Ctrl-C there is Ctrl-C here.
-pub fn end_line(signal: nix::sys::signal::Signal) -> Vec<u8> {
-    format!("end {}\n", signal.as_str()).into_bytes()
+/// What the local side says on a connection's stdin (ssh forwards no
+/// signal): one short line each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Request {
+    /// `end SIGNAL`: end the worker as that signal would, so that Ctrl-C
+    /// there is Ctrl-C here (`end` alone is SIGTERM).
+    End(nix::sys::signal::Signal),
+    /// `done`: the worker's exit has arrived here; a spool may go.
+    Done,
 }
 
-/// A line of the connection's stdin read there: the signal it asks for
-/// (`end` alone is SIGTERM), or None for no request. Only the signals that
-/// end a worker politely are taken.
-pub fn parse_end_line(line: &[u8]) -> Option<nix::sys::signal::Signal> {
-    use nix::sys::signal::Signal;
-    let line = std::str::from_utf8(line).ok()?.trim();
-    let rest = line.strip_prefix("end")?;
-    let signal = match rest.trim() {
-        "" => Signal::SIGTERM,
-        name => name.parse::<Signal>().ok()?,
-    };
-    matches!(signal, Signal::SIGINT | Signal::SIGTERM | Signal::SIGHUP).then_some(signal)
+impl Request {
+    pub fn line(self) -> Vec<u8> {
+        match self {
+            Request::End(signal) => format!("end {}\n", signal.as_str()).into_bytes(),
+            Request::Done => b"done\n".to_vec(),
+        }
+    }
+
+    /// A line read there: the request, or None for no request. Only the
+    /// signals that end a worker politely are taken.
+    pub fn parse(line: &[u8]) -> Option<Request> {
+        use nix::sys::signal::Signal;
+        let line = std::str::from_utf8(line).ok()?.trim();
+        if line == "done" {
+            return Some(Request::Done);
+        }
+        let signal = match line.strip_prefix("end")?.trim() {
+            "" => Signal::SIGTERM,
+            name => name.parse::<Signal>().ok()?,
+        };
+        matches!(signal, Signal::SIGINT | Signal::SIGTERM | Signal::SIGHUP)
+            .then_some(Request::End(signal))
+    }
 }
 
-/// Reads a connection's stdin there: each end request is handed to `on_end`;
-/// at end of file, `at_eof` says whether a request came at all. Lines are
-/// short requests: one longer than a bound is no request.
-pub fn read_end_requests(
-    input: &mut impl std::io::Read,
-    mut on_end: impl FnMut(nix::sys::signal::Signal),
-) -> bool {
+/// Reads a connection's stdin there, handing each request to `on`, until
+/// end of file; true when an `end` came. Lines are short requests: one
+/// longer than a bound is none.
+pub fn read_requests(input: &mut impl std::io::Read, mut on: impl FnMut(Request)) -> bool {
     const MAX_REQUEST: usize = 64;
-    let mut asked = false;
+    let mut ended = false;
     let mut line: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 512];
     let mut too_long = false;
     loop {
         let n = match input.read(&mut chunk) {
-            Ok(0) | Err(_) => return asked,
+            Ok(0) | Err(_) => return ended,
             Ok(n) => n,
         };
         for &byte in &chunk[..n] {
@@ -158,9 +170,9 @@ pub fn read_end_requests(
                 }
                 continue;
             }
-            if !too_long && let Some(signal) = parse_end_line(&line) {
-                asked = true;
-                on_end(signal);
+            if !too_long && let Some(request) = Request::parse(&line) {
+                ended |= matches!(request, Request::End(_));
+                on(request);
             }
             line.clear();
             too_long = false;
@@ -175,22 +187,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn end_requests_name_a_polite_signal_or_none() {
+    fn requests_are_short_lines_with_polite_signals_only() {
+        let end = |s| Some(Request::End(s));
         assert_eq!(
-            parse_end_line(&end_line(Signal::SIGINT)),
-            Some(Signal::SIGINT)
+            Request::parse(&Request::End(Signal::SIGINT).line()),
+            end(Signal::SIGINT)
         );
-        assert_eq!(parse_end_line(b"end"), Some(Signal::SIGTERM));
-        assert_eq!(parse_end_line(b"end SIGKILL"), None);
-        assert_eq!(parse_end_line(b"end SIGNOPE"), None);
-        assert_eq!(parse_end_line(b"endless"), None);
-        assert_eq!(parse_end_line(b"\xff"), None);
-        let mut input: &[u8] = b"noise\nend SIGINT\nend SIG".as_slice();
+        assert_eq!(Request::parse(&Request::Done.line()), Some(Request::Done));
+        assert_eq!(Request::parse(b"end"), end(Signal::SIGTERM));
+        assert_eq!(Request::parse(b"end SIGKILL"), None);
+        assert_eq!(Request::parse(b"end SIGNOPE"), None);
+        assert_eq!(Request::parse(b"endless"), None);
+        assert_eq!(Request::parse(b"\xff"), None);
+        let mut input: &[u8] = b"noise\ndone\nend SIGINT\nend SIG".as_slice();
         let mut seen = Vec::new();
-        assert!(read_end_requests(&mut input, |s| seen.push(s)));
-        assert_eq!(seen, [Signal::SIGINT]);
+        assert!(read_requests(&mut input, |r| seen.push(r)));
+        assert_eq!(seen, [Request::Done, Request::End(Signal::SIGINT)]);
         let long = [b"end ".as_slice(), &[b' '; 100], b"SIGINT\n"].concat();
-        assert!(!read_end_requests(&mut long.as_slice(), |_| panic!(
+        assert!(!read_requests(&mut long.as_slice(), |_| panic!(
             "no request"
         )));
     }

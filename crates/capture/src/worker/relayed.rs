@@ -13,6 +13,7 @@ use nix::sys::signal::Signal;
 use sc_events::{EndedBy, Exit};
 
 use crate::placement::relay::Relay;
+use crate::placement::run::Request;
 
 use super::exit::first_line;
 use super::options::Reconnect;
@@ -45,6 +46,8 @@ pub struct Relayed {
     /// The write end of the connection's stdin: let go of (or written
     /// `end` to) to ask the remote side to end its worker.
     stdin: Option<OwnedFd>,
+    /// `done` was said on this connection.
+    done_said: bool,
 }
 
 impl Relayed {
@@ -59,6 +62,7 @@ impl Relayed {
             reconnecting: false,
             end_on_reconnect: None,
             stdin: None,
+            done_said: false,
         }
     }
 
@@ -71,6 +75,7 @@ impl Relayed {
     /// starts at `first_seq`.
     pub fn connected(&mut self, stdin: Option<OwnedFd>, next_seq: u64, first_seq: u64) {
         self.stdin = stdin;
+        self.done_said = false;
         let again = std::mem::take(&mut self.reconnecting);
         self.relay = Some(match self.relay.take() {
             Some(kept) if again => Relay::resume(&self.host, next_seq, &kept),
@@ -78,10 +83,20 @@ impl Relayed {
         });
     }
 
-    /// The remote stream's bytes: relayed into `out`.
+    /// The remote stream's bytes: relayed into `out`. Once the worker's
+    /// exit is here, a spooled one's follower is told (`done`): its spool
+    /// may go, and not before (the exit could be lost on the way).
     pub fn push(&mut self, data: &[u8], id: &str, out: &mut Vec<u8>) {
-        if let Some(relay) = &mut self.relay {
-            relay.push(data, id, out);
+        let Some(relay) = &mut self.relay else {
+            return;
+        };
+        relay.push(data, id, out);
+        if relay.exit.is_some()
+            && self.reconnect.is_some()
+            && let Some(fd) = &self.stdin
+            && !std::mem::replace(&mut self.done_said, true)
+        {
+            let _ = nix::unistd::write(fd, &Request::Done.line());
         }
     }
 
@@ -200,7 +215,7 @@ impl Relayed {
         if let Some(fd) = &self.stdin {
             // A dozen bytes into a pipe nothing else is written to: this
             // does not block.
-            let _ = nix::unistd::write(fd, &crate::placement::run::end_line(signal));
+            let _ = nix::unistd::write(fd, &Request::End(signal).line());
         }
         if self.reconnect.is_none() {
             self.stdin = None;
