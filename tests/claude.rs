@@ -361,7 +361,41 @@ fn a_result_without_an_exit_is_ended_after_the_grace() {
     assert_eq!(exit.ended_by.as_deref(), Some("result without exit"));
     assert_eq!(exit.agent_result.as_deref(), Some("ok"));
     assert_eq!(exit.signal.as_deref(), Some("SIGTERM"));
-    assert_eq!(code, Some(143));
+    // Its work succeeded: being ended for lingering after it is no failure.
+    assert_eq!(code, Some(0));
+    // A failed result that lingers stays a failure.
+    let failed = r#"{"type":"result","subtype":"error_during_execution","is_error":true,"result":"no","num_turns":1,"total_cost_usd":0.01}"#;
+    let fake = fake_agent("lingers-failed", &[INIT, failed], 0, true);
+    let (_, code) = run_fake(&fake, &["--agent-exit-grace", "0.3"]);
+    assert_eq!(code, Some(1));
+}
+
+/// Reported by review: an agent whose result was ok but which lingered
+/// past its grace ended 143, and its plan's dependents were skipped.
+#[test]
+fn the_dependents_of_an_agent_that_lingered_after_its_ok_run() {
+    let result = r#"{"type":"result","subtype":"success","is_error":false,"result":"done","num_turns":1,"total_cost_usd":0.01}"#;
+    let fake = fake_agent("lingers-dep", &[INIT, result], 0, true);
+    let plan = [
+        r#"{"type":"task","worker":"fix","seq":0,"ts":1.0,"id":"fix","kind":"claude-code","prompt":"go"}"#,
+        r#"{"type":"task","worker":"check","seq":0,"ts":1.0,"id":"check","argv":["true"],"depends_on":["fix"]}"#,
+    ]
+    .join("\n")
+        + "\n";
+    let ran = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_sc-spawn"))
+            .args(["--agent-exit-grace", "0.3", "--kill-grace", "0.5"])
+            .env("SC_CLAUDE", &fake),
+        plan.into_bytes(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    assert!(
+        run.events
+            .iter()
+            .any(|e| e.worker == "check" && e.type_name() == "start"),
+        "the dependent ran"
+    );
 }
 
 /// Reported by review: the grace after a result was not among the

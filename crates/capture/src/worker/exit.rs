@@ -12,19 +12,23 @@ use crate::process::limits::{Applied, MemoryBy};
 use crate::process::signals::name;
 
 /// The status of a local worker: its code, 128+N for signal N, 124 for a
-/// timeout, 127 when it could not be launched; an agent that exits 0
-/// without a successful result did not succeed (1).
+/// timeout, 127 when it could not be launched. An agent is judged by its
+/// result: one that exits 0 without a successful result did not succeed
+/// (1), and one ended for lingering after its result (`ended_by`: result
+/// without exit) succeeded or failed as that result says.
 pub fn status_code(
     status: Option<ExitStatus>,
     launch_failed: bool,
-    timed_out: bool,
+    ended_by: Option<&EndedBy>,
     verdict: Option<&str>,
 ) -> i32 {
     if launch_failed {
         return 127;
     }
-    if timed_out {
-        return 124;
+    match ended_by {
+        Some(EndedBy::Timeout) => return 124,
+        Some(EndedBy::ResultWithoutExit) => return i32::from(verdict != Some("ok")),
+        _ => {}
     }
     let code = status.map_or(1, |status| {
         status
@@ -132,14 +136,22 @@ mod tests {
 
     #[test]
     fn statuses_follow_the_design() {
-        assert_eq!(status_code(exited(0), false, false, None), 0);
-        assert_eq!(status_code(exited(3), false, false, None), 3);
-        assert_eq!(status_code(killed(libc::SIGTERM), false, false, None), 143);
-        assert_eq!(status_code(killed(libc::SIGKILL), false, true, None), 124);
-        assert_eq!(status_code(None, true, false, None), 127);
-        assert_eq!(status_code(exited(0), false, false, Some("missing")), 1);
-        assert_eq!(status_code(exited(0), false, false, Some("ok")), 0);
-        assert_eq!(status_code(exited(2), false, false, Some("error")), 2);
+        let timeout = Some(&EndedBy::Timeout);
+        let lingered = Some(&EndedBy::ResultWithoutExit);
+        assert_eq!(status_code(exited(0), false, None, None), 0);
+        assert_eq!(status_code(exited(3), false, None, None), 3);
+        assert_eq!(status_code(killed(libc::SIGTERM), false, None, None), 143);
+        assert_eq!(
+            status_code(killed(libc::SIGKILL), false, timeout, None),
+            124
+        );
+        assert_eq!(status_code(None, true, None, None), 127);
+        assert_eq!(status_code(exited(0), false, None, Some("missing")), 1);
+        assert_eq!(status_code(exited(0), false, None, Some("ok")), 0);
+        assert_eq!(status_code(exited(2), false, None, Some("error")), 2);
+        let term = killed(libc::SIGTERM);
+        assert_eq!(status_code(term, false, lingered, Some("ok")), 0);
+        assert_eq!(status_code(term, false, lingered, Some("error")), 1);
     }
 
     #[test]

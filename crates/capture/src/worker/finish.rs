@@ -129,7 +129,7 @@ impl Worker {
         exit::status_code(
             self.status,
             self.launch_failed,
-            self.timed_out(),
+            self.life.reason(),
             self.agent_result(),
         )
     }

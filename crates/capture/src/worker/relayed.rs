@@ -259,16 +259,21 @@ impl Relayed {
     }
 }
 
-/// The status of a relayed exit: its code, 124 for a timeout, 128+N for
-/// signal N, and 1 for an agent whose result was no success.
+/// The status of a relayed exit, as [`super::exit::status_code`] gives it
+/// here: its code, 124 for a timeout, 128+N for signal N, and an agent
+/// judged by its result (ended for lingering after it, too).
 fn code_of(exit: &Exit) -> i32 {
+    let verdict = exit.agent_result.as_deref();
+    if exit.ended_by == Some(EndedBy::ResultWithoutExit) {
+        return i32::from(verdict != Some("ok"));
+    }
     let code = match (exit.code, &exit.signal) {
         _ if exit.timed_out => 124,
         (Some(code), _) => code,
         (None, Some(signal)) => signal.parse::<Signal>().map_or(1, |s| 128 + s as i32),
         (None, None) => 1,
     };
-    let agent_failed = exit.agent_result.as_deref().is_some_and(|r| r != "ok");
+    let agent_failed = verdict.is_some_and(|r| r != "ok");
     if code == 0 && agent_failed { 1 } else { code }
 }
 
@@ -309,6 +314,12 @@ mod tests {
             ..exit(Some(0), None)
         };
         assert_eq!(code_of(&no_result), 1);
+        let lingered = Exit {
+            ended_by: Some(EndedBy::ResultWithoutExit),
+            agent_result: Some("ok".into()),
+            ..exit(None, Some("SIGTERM"))
+        };
+        assert_eq!(code_of(&lingered), 0);
     }
 
     fn spooled(times: u32) -> Relayed {
