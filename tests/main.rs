@@ -4,6 +4,7 @@
 mod agents;
 mod background;
 mod budget;
+mod chores;
 mod claude;
 mod codex_gemini;
 mod docs;

@@ -43,16 +43,23 @@ impl Transfer {
 
     /// [`Transfer::to`] once per host for this process: later tasks on a
     /// host get the first one's outcome.
+    /// Copies to different hosts run side by side: only the copy to one
+    /// host is waited for by that host's other tasks.
     pub fn to_once(&self, remote: &Remote) -> Result<(), String> {
-        static DONE: std::sync::Mutex<Vec<(String, Result<(), String>)>> =
-            std::sync::Mutex::new(Vec::new());
-        let mut done = DONE.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, result)) = done.iter().find(|(host, _)| *host == remote.host) {
-            return result.clone();
-        }
-        let result = self.to(remote);
-        done.push((remote.host.clone(), result.clone()));
-        result
+        type Once = std::sync::Arc<std::sync::OnceLock<Result<(), String>>>;
+        static HOSTS: std::sync::Mutex<Vec<(String, Once)>> = std::sync::Mutex::new(Vec::new());
+        let once: Once = {
+            let mut hosts = HOSTS.lock().unwrap_or_else(|e| e.into_inner());
+            match hosts.iter().find(|(host, _)| *host == remote.host) {
+                Some((_, once)) => once.clone(),
+                None => {
+                    let once = Once::default();
+                    hosts.push((remote.host.clone(), once.clone()));
+                    once
+                }
+            }
+        };
+        once.get_or_init(|| self.to(remote)).clone()
     }
 
     /// Copy it to `remote`'s host unless it is there already. Blocking (an

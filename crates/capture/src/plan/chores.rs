@@ -1,8 +1,11 @@
 //! Slow, blocking work taken off the poller's thread: git. Making a
 //! worktree, and committing what a worker changed in it, can take seconds on
 //! a large repository; meanwhile every other worker's output, its timers and
-//! Ctrl-C must still be served. One helper thread does these chores in
-//! order and wakes the poller (a mio `Waker`) as each is done.
+//! Ctrl-C must still be served. One helper thread does the git chores in
+//! order (git locks its repository anyway); a copy of sc-spawn to a host
+//! (`--transfer`) runs on a thread of its own, since a host that does not
+//! answer must hold up only the tasks placed there. Each wakes the poller
+//! (a mio `Waker`) as it is done.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -54,58 +57,69 @@ pub enum Done {
 pub struct Chores {
     waker: Arc<mio::Waker>,
     jobs: Option<Sender<Job>>,
-    done: Option<Receiver<Done>>,
+    done_tx: Sender<Done>,
+    done: Receiver<Done>,
     thread: Option<JoinHandle<()>>,
     pending: usize,
 }
 
 impl Chores {
     /// Chores that wake the poller through `waker` when one is done. The
-    /// thread starts with the first job.
+    /// git thread starts with the first git job.
     pub fn new(waker: Arc<mio::Waker>) -> Chores {
+        let (done_tx, done) = channel();
         Chores {
             waker,
             jobs: None,
-            done: None,
+            done_tx,
+            done,
             thread: None,
             pending: 0,
         }
     }
 
     pub fn submit(&mut self, job: Job) {
+        self.pending += 1;
+        if let Job::Transfer { key, remote } = job {
+            let (done, waker) = (self.done_tx.clone(), Arc::clone(&self.waker));
+            let spawned = std::thread::Builder::new()
+                .name("sc-transfer".into())
+                .spawn(move || {
+                    let _ = done.send(run(Job::Transfer { key, remote }));
+                    let _ = waker.wake();
+                });
+            if let Err(e) = spawned {
+                let result = Err(format!(
+                    "--transfer: cannot start a thread to copy sc-spawn: {e}"
+                ));
+                let _ = self.done_tx.send(Done::Transferred { key, result });
+                let _ = self.waker.wake();
+            }
+            return;
+        }
         if self.jobs.is_none() {
             let (job_tx, job_rx) = channel::<Job>();
-            let (done_tx, done_rx) = channel();
-            let waker = Arc::clone(&self.waker);
-            let thread = std::thread::Builder::new()
+            let (done, waker) = (self.done_tx.clone(), Arc::clone(&self.waker));
+            self.thread = std::thread::Builder::new()
                 .name("sc-chores".into())
                 .spawn(move || {
                     for job in job_rx {
-                        if done_tx.send(run(job)).is_err() {
+                        if done.send(run(job)).is_err() {
                             return;
                         }
                         let _ = waker.wake();
                     }
                 })
                 .ok();
-            self.thread = thread;
             self.jobs = Some(job_tx);
-            self.done = Some(done_rx);
         }
-        match self.thread {
-            Some(_) => {
-                self.pending += 1;
-                if let Some(jobs) = &self.jobs {
-                    let _ = jobs.send(job);
-                }
+        match (&self.thread, &self.jobs) {
+            (Some(_), Some(jobs)) => {
+                let _ = jobs.send(job);
             }
             // No thread could be made: do it here rather than not at all.
-            None => {
-                let done = run(job);
-                self.pending += 1;
-                let (tx, rx) = channel();
-                let _ = tx.send(done);
-                self.done = Some(rx);
+            _ => {
+                let _ = self.done_tx.send(run(job));
                 let _ = self.waker.wake();
             }
         }
@@ -113,10 +127,7 @@ impl Chores {
 
     /// Chores done since the last call.
     pub fn take_done(&mut self) -> Vec<Done> {
-        let done: Vec<Done> = match &self.done {
-            Some(rx) => rx.try_iter().collect(),
-            None => Vec::new(),
-        };
+        let done: Vec<Done> = self.done.try_iter().collect();
         self.pending -= done.len();
         done
     }
