@@ -384,7 +384,8 @@ fn interrupt_mid_run(place: Place) {
     let Some(cell) = Cell::new(place, "interrupt") else {
         return;
     };
-    let mut sc = place.one(&["--kill-grace", "2"]);
+    let id = format!("--id={}", cell.mark);
+    let mut sc = place.one(&["--kill-grace", "2", &id]);
     sc.args(cell.env())
         // One process that says it is up and then waits: a shell between
         // would fork, and a SIGINT that lands in the fork is lost to it
@@ -394,6 +395,23 @@ fn interrupt_mid_run(place: Place) {
         .env("PATH", cell.local_path());
     let mut live = Live::start_with(&mut sc);
     live.until(|e| output(e).is_some() && text(e).contains("up"));
+    if place == Place::Ssh {
+        // The worker is spooled there (--reconnect): prompts and output
+        // in its spool are the user's alone.
+        let tidy: String = cell
+            .mark
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        let spool = std::fs::read_dir("/tmp")
+            .unwrap()
+            .flatten()
+            .find(|e| e.file_name().to_string_lossy().ends_with(&tidy))
+            .expect("the spool there");
+        let mode =
+            std::os::unix::fs::PermissionsExt::mode(&spool.metadata().unwrap().permissions());
+        assert_eq!(mode & 0o777, 0o700, "{}", spool.path().display());
+    }
     live.signal(Signal::SIGINT);
     let (stream, status) = live.finish_bytes();
     let run = cell.checked(&stream);
@@ -511,4 +529,74 @@ fn a_host_that_is_an_option_is_refused() {
     assert_eq!(run.exit().code, Some(127));
     assert!(run.events.iter().any(|e| matches!(&e.body,
         Body::Error(error) if error.message.contains("starts with `-`"))));
+}
+
+/// The real Claude Code on a host, its API overloaded at first: the
+/// sc-spawn there retries it, resuming its session (the mock sees the
+/// earlier conversation), and one `exit` comes back with the verdict.
+#[test]
+fn real_claude_code_on_a_host_is_retried_there_resuming_its_session() {
+    use std::sync::Arc;
+    use std::sync::atomic::AtomicUsize;
+
+    use crate::mock_model::{MockModel, Reply, Turn};
+
+    let Some(cell) = Cell::new(Place::Ssh, "real-claude") else {
+        return;
+    };
+    let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
+        return;
+    };
+    let overloaded = Arc::new(AtomicUsize::new(0));
+    let seen = overloaded.clone();
+    let mock = MockModel::replying(move |body| {
+        Some(if body.contains("previous attempt") {
+            Reply::Turn(Turn {
+                pieces: vec!["Nothing to count.".into()],
+                tool: None,
+            })
+        } else {
+            seen.fetch_add(1, Ordering::SeqCst);
+            Reply::Error(529)
+        })
+    });
+    let home = cell.dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut sc = Place::Ssh.one(&[
+        "--kind",
+        "claude-code",
+        "--prompt",
+        "Count the files here, then say how many.",
+        "--retries",
+        "2",
+        "--retry-delay",
+        "0.2",
+    ]);
+    sc.arg(format!("--cwd={}", cell.dir.display()))
+        .arg(format!("--env=SC_MATRIX={}", cell.mark))
+        .arg(format!(
+            "--env=PATH={}:/usr/local/bin:/usr/bin:/bin",
+            claude.parent().unwrap().display()
+        ))
+        .arg(format!("--env=ANTHROPIC_BASE_URL={}", mock.url()))
+        .arg("--env=ANTHROPIC_API_KEY=sk-ant-test-key-for-the-mock")
+        .arg("--env=CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1")
+        .arg("--env=CLAUDE_CODE_MAX_RETRIES=0")
+        .arg(format!("--env=HOME={}", home.display()))
+        .env_remove("SC_CLAUDE")
+        .env("PATH", "/usr/bin:/bin");
+    let ran = run_bounded(&mut sc, Vec::new());
+    let run = cell.checked(&ran.stdout);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    assert_eq!(retries_of(&run).len(), 1, "retried once, there");
+    let requests = mock.requests.lock().unwrap().clone();
+    assert_resumed(&run, &requests, "--resume", "Count the files");
+    let exit = run.exit();
+    assert_eq!(exit.agent_result.as_deref(), Some("ok"));
+    assert!(
+        starts_of(&run)
+            .iter()
+            .all(|s| s.host.as_deref() == Some("lab"))
+    );
+    assert!(overloaded.load(Ordering::SeqCst) >= 1);
 }
