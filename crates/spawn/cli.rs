@@ -333,8 +333,9 @@ pub struct Cli {
     pub lease: u64,
 
     /// Internal (--reconnect, on the remote host): follow the stream spooled
-    /// in DIR from --from-byte on, until the --id worker's exit; `end` lines
-    /// on stdin end the worker
+    /// in DIR from --from-byte on, until the --id worker's exit; `end SIGNAL`
+    /// lines on stdin end the worker with that signal, `done` (its exit
+    /// arrived) lets the spool go
     #[arg(long, value_name = "DIR", hide = true)]
     pub attach: Option<PathBuf>,
 
@@ -342,9 +343,10 @@ pub struct Cli {
     #[arg(long, value_name = "N", hide = true, default_value_t = 0)]
     pub from_byte: u64,
 
-    /// End the worker (as SIGTERM would) when stdin reaches end of file:
-    /// how the local side of --host asks a remote sc-spawn to end, since
-    /// ssh forwards no signal
+    /// End the worker when stdin says `end SIGNAL` (with that signal: Ctrl-C
+    /// on the local side is SIGINT here) or reaches end of file (as SIGTERM
+    /// would): how the local side of --host or --slurm asks a remote sc-spawn
+    /// to end, since ssh forwards no signal
     #[arg(long)]
     pub end_on_stdin_eof: bool,
 

@@ -3,6 +3,7 @@
 mod attach;
 mod cli;
 mod run;
+mod setup;
 
 use clap::Parser;
 

@@ -1,20 +1,14 @@
 //! sc-spawn's job: turn the command line into one worker and supervise it.
 
 use std::ffi::OsString;
-use std::io::{self, IsTerminal};
+use std::io::{self};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use sc_agents::AgentOptions;
-use sc_capture::agent::Agents;
 use sc_capture::placement::transfer::Transfer;
 use sc_capture::placement::{slurm::Slurm, ssh::Remote};
-use sc_capture::plan::scheduler::PlanOptions;
-use sc_capture::worker::Retry;
-use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, WorkerOptions, terminal_size};
+use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, terminal_size};
 use sc_events::{Limits, Task};
 use sc_planner::roles::{Catalogue, Role};
 
@@ -43,214 +37,18 @@ pub fn run(cli: Cli) -> i32 {
 
 /// Run the worker or the plan, with this process's stdin and stdout.
 fn run_here(cli: Cli) -> i32 {
-    let plan_mode = cli.command.is_empty()
-        && cli.prompt.is_none()
-        && cli.replay.is_none()
-        && cli.task.is_none();
-    // A task placed here from another sc-spawn (over ssh, or as a Slurm
-    // step): checked like a plan line.
-    let placed = match cli.task.as_deref().map(placed_task) {
-        None => None,
-        Some(Ok(task)) => Some(task),
-        Some(Err(e)) => {
-            eprintln!("sc-spawn: --task: {e}");
-            return EXIT_USAGE;
+    match crate::setup::prepare(&cli) {
+        Ok(run) => supervise(&cli, run),
+        Err(message) => {
+            eprintln!("sc-spawn: {message}");
+            EXIT_USAGE
         }
-    };
-    if plan_mode && io::stdin().is_terminal() {
-        eprintln!(
-            "sc-spawn: no command, and no plan on stdin: run a command with `sc-spawn -- CMD [ARGS...]`, \
-             an agent with `sc-spawn --kind claude-code --prompt TEXT`, or pipe a plan in \
-             (`sc-plan TASK | sc-spawn`); see --help"
-        );
-        return EXIT_USAGE;
     }
-    if !plan_mode && cli.resume.is_some() {
-        eprintln!(
-            "sc-spawn: --resume LOG re-runs a plan read on stdin (`sc-spawn --resume run.ndjson < plan.ndjson`); \
-             to run a failed worker again, use --retries"
-        );
-        return EXIT_USAGE;
-    }
-    // Read before the log (which may be the same file) is opened to append.
-    let earlier = match &cli.resume {
-        Some(path) => match sc_capture::plan::resume::read(path) {
-            Ok(run) => Some((run, path.display().to_string())),
-            Err(e) => {
-                eprintln!(
-                    "sc-spawn: cannot read the earlier run {}: {e} (give the stream an earlier run wrote with --log)",
-                    path.display()
-                );
-                return EXIT_USAGE;
-            }
-        },
-        None => None,
-    };
-    if plan_mode && (cli.stdin || cli.id.is_some()) {
-        eprintln!(
-            "sc-spawn: --stdin and --id need a command: in plan mode stdin is the plan and ids come from it"
-        );
-        return EXIT_USAGE;
-    }
-    if cli.prompt.is_some() && !cli.command.is_empty() {
-        eprintln!("sc-spawn: give either --prompt or a command after --, not both");
-        return EXIT_USAGE;
-    }
-    let role = match role(&cli) {
-        Ok(role) => role,
-        Err(e) => {
-            eprintln!("sc-spawn: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let agent_options = AgentOptions {
-        // A placed task's agent CLI is looked up on the worker's PATH (its
-        // environment as the task gives it), not on this sc-spawn's.
-        elsewhere: placed.is_some(),
-        model: cli.model.clone(),
-        max_turns: cli.max_turns,
-        dangerously_skip_permissions: cli.dangerously_skip_permissions,
-        replay_speed: cli.replay_speed,
-        extra_args: cli.agent_arg.clone(),
-        resume: None,
-        max_budget_usd: cli.max_cost_usd,
-    };
-    let prices = match prices(&cli) {
-        Ok(prices) => Arc::new(prices),
-        Err(e) => {
-            eprintln!("sc-spawn: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    let hosts = match &cli.hosts {
-        None => Vec::new(),
-        Some(_) if !plan_mode => {
-            eprintln!("sc-spawn: --hosts spreads a plan's tasks; for one worker, use --host");
-            return EXIT_USAGE;
-        }
-        Some(list) => {
-            let text = match list.strip_prefix('@') {
-                Some(path) => match std::fs::read_to_string(path) {
-                    Ok(text) => text,
-                    Err(e) => {
-                        eprintln!("sc-spawn: --hosts @{path}: {e}");
-                        return EXIT_USAGE;
-                    }
-                },
-                None => list.clone(),
-            };
-            match sc_capture::plan::scheduler::parse_hosts(&text) {
-                Ok(hosts) => hosts,
-                Err(e) => {
-                    eprintln!("sc-spawn: --hosts: {e}");
-                    return EXIT_USAGE;
-                }
-            }
-        }
-    };
-    let agents: Arc<dyn Agents> = Arc::new(sc_agents::Catalog::new(agent_options, prices));
-    let agent = agents.kind(&cli.kind);
-    if cli.budget_usd.is_some() && !plan_mode {
-        eprintln!(
-            "sc-spawn: --budget-usd caps a plan's workers together; for one worker, use --max-cost-usd"
-        );
-        return EXIT_USAGE;
-    }
-    if cli.host.is_some() && plan_mode {
-        eprintln!("sc-spawn: --host runs one worker; in a plan, give tasks a `host` field");
-        return EXIT_USAGE;
-    }
-    if cli.host.is_some() && cli.slurm.is_some() {
-        eprintln!("sc-spawn: --host and --slurm both say where the worker runs: give one");
-        return EXIT_USAGE;
-    }
-    if cli.end_on_stdin_eof {
-        end_on_stdin_eof();
-    }
-    let copy = match transfer(&cli) {
-        Ok(copy) => copy,
-        Err(e) => {
-            eprintln!("sc-spawn: {e}");
-            return EXIT_USAGE;
-        }
-    };
-    // One launch path: single-worker mode is a plan of one task, made from
-    // the command line; the template below holds for both.
-    let mut spec = spec(&cli);
-    let template = WorkerOptions {
-        id: String::new(),
-        kind: cli.kind.clone(),
-        flush: Duration::from_millis(cli.flush_ms),
-        max_event_bytes: usize::try_from(cli.max_event_bytes).unwrap_or(usize::MAX),
-        heartbeat: secs(cli.heartbeat),
-        stall: secs(cli.stall),
-        timeout: secs(cli.timeout).or_else(|| role.as_ref().and_then(|r| secs(r.timeout_s))),
-        kill_grace: Duration::from_secs_f64(cli.kill_grace),
-        drain: Duration::from_millis(cli.drain_ms),
-        progress: !cli.no_progress,
-        // In a Slurm job step: the node, for the start.
-        node: cli
-            .slurm_step
-            .then(|| std::env::var("SLURMD_NODENAME").ok())
-            .flatten(),
-        agent_grace: Duration::from_secs_f64(cli.agent_exit_grace),
-        budget: Some(sc_capture::worker::Budget {
-            max_usd: cli.max_cost_usd,
-            max_tokens: cli.max_tokens,
-            model: cli.model.clone(),
-        }),
-        retry: Some(Retry {
-            retries: cli.retries,
-            delay: Duration::from_secs_f64(cli.retry_delay),
-            on_any: cli.retry_on == "any",
-            resume: None,
-        }),
-        ..WorkerOptions::default()
-    };
-    let one = if plan_mode {
-        None
-    } else {
-        if let Some(recording) = &cli.replay {
-            spec.argv = vec![
-                sc_capture::supervisor::sibling("sc-replay"),
-                "--speed".into(),
-                cli.replay_speed.to_string().into(),
-                recording.into(),
-            ];
-        }
-        Some(match placed {
-            Some(task) => task,
-            None => task_of(&cli, role.as_ref(), agent.as_deref()),
-        })
-    };
-    // A placed task whose session was cut off: its first attempt resumes it.
-    let earlier = match (&one, &cli.resume_session) {
-        (Some(task), Some(session)) => {
-            let mut run = sc_capture::plan::resume::EarlierRun::default();
-            run.tasks.insert(
-                task.id.clone(),
-                sc_capture::plan::resume::Earlier {
-                    session: Some(session.clone()),
-                    ..Default::default()
-                },
-            );
-            Some((run, "the run that placed it".to_owned()))
-        }
-        _ => earlier,
-    };
-    let options = PlanOptions {
-        jobs: usize::try_from(cli.jobs).unwrap_or(usize::MAX),
-        template,
-        template_spec: spec.clone(),
-        agents,
-        replay_speed: cli.replay_speed,
-        path: std::env::var("SC_WORKER").ok().filter(|p| !p.is_empty()),
-        remote: remote(&cli, "", copy),
-        remote_flags: remote_flags(&cli),
-        slurm: slurm(&cli),
-        slurm_all: cli.slurm.is_some(),
-        hosts,
-    };
+}
+
+/// The poller, run over what [`crate::setup::prepare`] made; sc-spawn's
+/// own exit status.
+fn supervise(cli: &Cli, run: crate::setup::Prepared) -> i32 {
     let stdout = io::stdout();
     let mut supervisor = match Supervisor::new(stdout.as_fd()) {
         Ok(supervisor) => supervisor,
@@ -273,35 +71,34 @@ fn run_here(cli: Cli) -> i32 {
             }
         }
     }
-    let spec_took_terminal = spec.stdin == StdinMode::Terminal;
-    match one {
-        None => {
-            if let Err(e) = supervisor.plan_from(&InputSpec::Stdin, options) {
-                eprintln!("sc-spawn: cannot read the plan on stdin: {e}");
-                return EXIT_USAGE;
-            }
-        }
-        Some(task) => {
-            if let Err(e) = supervisor.plan_one(task, options) {
-                eprintln!("sc-spawn: {e}");
-                return EXIT_USAGE;
-            }
-        }
+    if cli.end_on_stdin_eof {
+        end_on_stdin_eof();
+    }
+    let took_terminal = run.options.template_spec.stdin == StdinMode::Terminal;
+    let single = run.one.is_some();
+    let planned = match run.one {
+        None => supervisor
+            .plan_from(&InputSpec::Stdin, run.options)
+            .map_err(|e| format!("cannot read the plan on stdin: {e}")),
+        Some(task) => supervisor.plan_one(task, run.options),
+    };
+    if let Err(message) = planned {
+        eprintln!("sc-spawn: {message}");
+        return EXIT_USAGE;
     }
     supervisor.set_worktrees(cli.worktree);
     supervisor.set_budget(cli.budget_usd);
-    if let Some((run, log)) = earlier {
-        if run.unreadable > 0 {
+    if let Some((earlier, log)) = run.earlier {
+        if earlier.unreadable > 0 {
             eprintln!(
                 "sc-spawn: {log}: {} line(s) are not events and were passed over",
-                run.unreadable
+                earlier.unreadable
             );
         }
-        supervisor.set_earlier(run, log);
+        supervisor.set_earlier(earlier, log);
     }
-    let index = (!plan_mode).then_some(0);
     let result = supervisor.run();
-    if spec_took_terminal {
+    if took_terminal {
         sc_capture::take_terminal_back();
     }
     match result {
@@ -314,9 +111,9 @@ fn run_here(cli: Cli) -> i32 {
                 // Like `rg ... | head`: the reader chose to stop; not an error.
                 return 0;
             }
-            match index {
-                Some(number) => supervisor.exit_code(number),
-                None => i32::from(report.plan_succeeded != Some(true)),
+            match single {
+                true => supervisor.exit_code(0),
+                false => i32::from(report.plan_succeeded != Some(true)),
             }
         }
         Err(e) => {
@@ -329,7 +126,7 @@ fn run_here(cli: Cli) -> i32 {
 /// How the workers are launched: single-worker mode's command, and for
 /// every task the directory, environment, stdin, PTY and limits the flags
 /// give (SC_WORKER is each task's own, set where it is launched).
-fn spec(cli: &Cli) -> Spec {
+pub(crate) fn spec(cli: &Cli) -> Spec {
     let env = cli.env.clone();
     Spec {
         argv: cli.command.clone(),
@@ -357,7 +154,7 @@ fn spec(cli: &Cli) -> Spec {
 }
 
 /// The role named by --role, from the built-in catalogue and --roles-file.
-fn role(cli: &Cli) -> Result<Option<Role>, String> {
+pub(crate) fn role(cli: &Cli) -> Result<Option<Role>, String> {
     let Some(name) = &cli.role else {
         return Ok(None);
     };
@@ -379,7 +176,11 @@ fn role(cli: &Cli) -> Result<Option<Role>, String> {
 
 /// Single-worker mode's task: what the command line asks for, as a plan
 /// line would (its command, if any, is the template's argv).
-fn task_of(cli: &Cli, role: Option<&Role>, agent: Option<&dyn sc_capture::agent::Agent>) -> Task {
+pub(crate) fn task_of(
+    cli: &Cli,
+    role: Option<&Role>,
+    agent: Option<&dyn sc_capture::agent::Agent>,
+) -> Task {
     let id = match (&cli.id, role, agent, cli.command.first()) {
         (Some(id), ..) => id.clone(),
         (None, Some(role), _, _) => role.id.clone(),
@@ -400,7 +201,7 @@ fn task_of(cli: &Cli, role: Option<&Role>, agent: Option<&dyn sc_capture::agent:
 }
 
 /// `--task JSON`: a plan line's task (the `task` event, or its body).
-fn placed_task(json: &str) -> Result<Task, String> {
+pub(crate) fn placed_task(json: &str) -> Result<Task, String> {
     let value: serde_json::Value =
         serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
     let mut task: Task = serde_json::from_value(value).map_err(|e| format!("not a task: {e}"))?;
@@ -414,7 +215,7 @@ fn placed_task(json: &str) -> Result<Task, String> {
 }
 
 /// How Slurm job steps are run: the srun command, and --slurm's options.
-fn slurm(cli: &Cli) -> Slurm {
+pub(crate) fn slurm(cli: &Cli) -> Slurm {
     let srun = std::env::var("SC_SRUN")
         .ok()
         .filter(|s| !s.trim().is_empty())
@@ -432,7 +233,7 @@ fn slurm(cli: &Cli) -> Slurm {
 }
 
 /// `--transfer`: this sc-spawn, to be copied to the hosts (read once).
-fn transfer(cli: &Cli) -> Result<Option<Transfer>, String> {
+pub(crate) fn transfer(cli: &Cli) -> Result<Option<Transfer>, String> {
     static MADE: std::sync::OnceLock<Result<Option<Transfer>, String>> = std::sync::OnceLock::new();
     MADE.get_or_init(|| {
         if !cli.transfer {
@@ -446,7 +247,7 @@ fn transfer(cli: &Cli) -> Result<Option<Transfer>, String> {
 }
 
 /// How to reach `host`: the ssh command and the sc-spawn there.
-fn remote(cli: &Cli, host: &str, transfer: Option<Transfer>) -> Remote {
+pub(crate) fn remote(cli: &Cli, host: &str, transfer: Option<Transfer>) -> Remote {
     let ssh = cli
         .ssh
         .clone()
@@ -474,7 +275,7 @@ fn remote(cli: &Cli, host: &str, transfer: Option<Transfer>) -> Remote {
 }
 
 /// The flags the remote sc-spawn runs the worker with.
-fn remote_flags(cli: &Cli) -> Vec<OsString> {
+pub(crate) fn remote_flags(cli: &Cli) -> Vec<OsString> {
     let mut flags: Vec<String> = vec![
         "--flush-ms".into(),
         cli.flush_ms.to_string(),
@@ -531,7 +332,7 @@ fn end_on_stdin_eof() {
 }
 
 /// The built-in price table, with --prices laid over it.
-fn prices(cli: &Cli) -> Result<sc_agents::Prices, String> {
+pub(crate) fn prices(cli: &Cli) -> Result<sc_agents::Prices, String> {
     let mut prices = sc_agents::Prices::built_in();
     if let Some(path) = &cli.prices {
         let json = std::fs::read_to_string(path)
@@ -560,6 +361,6 @@ fn default_id(program: &OsString) -> String {
         .unwrap_or_else(|| "worker".into())
 }
 
-fn secs(value: f64) -> Option<Duration> {
+pub(crate) fn secs(value: f64) -> Option<Duration> {
     (value > 0.0).then(|| Duration::from_secs_f64(value))
 }

@@ -43,7 +43,7 @@ complete -c sc-spawn -l task -d 'Internal (a worker placed on another host or a 
 complete -c sc-spawn -l resume-session -d 'Internal (with --task): its first attempt resumes this agent session (`--resume LOG` of a plan whose task was cut off on that host)' -r
 complete -c sc-spawn -l spool -d 'Internal (--reconnect, on the remote host): run the worker with its stream appended to DIR/stream.ndjson, ended when the lease in DIR runs out' -r -F
 complete -c sc-spawn -l lease -d 'Internal: the lease of --spool, in seconds' -r
-complete -c sc-spawn -l attach -d 'Internal (--reconnect, on the remote host): follow the stream spooled in DIR from --from-byte on, until the --id worker\'s exit; `end` lines on stdin end the worker' -r -F
+complete -c sc-spawn -l attach -d 'Internal (--reconnect, on the remote host): follow the stream spooled in DIR from --from-byte on, until the --id worker\'s exit; `end SIGNAL` lines on stdin end the worker with that signal, `done` (its exit arrived) lets the spool go' -r -F
 complete -c sc-spawn -l from-byte -d 'Internal: where --attach starts, in bytes of the spooled stream' -r
 complete -c sc-spawn -l resume -d 'Plan mode: run the plan again using LOG, the stream of an earlier run of it (--log, or tee), to know what is done: tasks that succeeded there are not run again (a `skip` with `done`, which counts as success, and their dependents may start at once); tasks that failed, were skipped or never started run; an agent task that was cut off resumes its session; with --worktree, tasks work on the branches the earlier run made. LOG may also be this run\'s --log (it is read first)' -r -F
 complete -c sc-spawn -l log -d 'Also write the stream to FILE (for `sc-view --follow FILE` elsewhere)' -r -F
@@ -57,6 +57,6 @@ complete -c sc-spawn -l dangerously-skip-permissions -d 'Let the agent skip its 
 complete -c sc-spawn -l worktree -d 'Run each worker in a git worktree of its own, on a branch of its own (sc/ID, from its first dependency\'s branch or HEAD), so that parallel agents never edit the same files; at its end its changes are committed there and its exit event says the branch and a diff stat'
 complete -c sc-spawn -l transfer -d 'Copy this sc-spawn to each remote host that lacks it (or has another build) before its first task there: into ~/.cache/sc/ on the host, named by the binary\'s content, once per host and run. The host must run the same OS and architecture (a static musl build runs on any Linux of the architecture)'
 complete -c sc-spawn -l slurm-step -d 'Internal (--slurm, in the job step): name the node in the start'
-complete -c sc-spawn -l end-on-stdin-eof -d 'End the worker (as SIGTERM would) when stdin reaches end of file: how the local side of --host asks a remote sc-spawn to end, since ssh forwards no signal'
+complete -c sc-spawn -l end-on-stdin-eof -d 'End the worker when stdin says `end SIGNAL` (with that signal: Ctrl-C on the local side is SIGINT here) or reaches end of file (as SIGTERM would): how the local side of --host or --slurm asks a remote sc-spawn to end, since ssh forwards no signal'
 complete -c sc-spawn -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sc-spawn -s V -l version -d 'Print version'

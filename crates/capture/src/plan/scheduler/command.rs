@@ -23,54 +23,10 @@ impl Scheduler {
             Ok(place) => place,
             Err(message) => return refuse(opts, message),
         };
-        match task.max_cost_usd {
-            None => {}
-            Some(usd) if usd > 0.0 && usd.is_finite() => {
-                if let Some(budget) = opts.budget.as_mut() {
-                    budget.max_usd = Some(usd);
-                }
-            }
-            Some(usd) => {
-                return refuse(
-                    opts,
-                    format!(
-                        "task `{}`: `max_cost_usd` is {usd:?}: give an amount of dollars above 0",
-                        task.id
-                    ),
-                );
-            }
-        }
-        if let Some(retries) = task.retries {
-            let template = opts.retry.clone().unwrap_or(crate::worker::Retry {
-                retries: 0,
-                delay: std::time::Duration::from_secs(2),
-                on_any: false,
-                resume: None,
-            });
-            opts.retry = Some(crate::worker::Retry {
-                retries,
-                ..template
-            });
+        if let Err(message) = task_fields(task, &mut opts) {
+            return refuse(opts, message);
         }
         let max_budget_usd = opts.budget.as_ref().and_then(|b| b.max_usd);
-        match task.timeout_s {
-            None => {}
-            Some(0.0) => opts.timeout = None,
-            Some(t) => match sc_events::duration_from_secs(t) {
-                Some(timeout) => opts.timeout = Some(timeout),
-                None => {
-                    return refuse(
-                        opts,
-                        format!(
-                            "task `{}`: `timeout_s` is {t:?}: give a number of seconds from 0 to {} \
-                         (0, or no field, for no timeout)",
-                            task.id,
-                            sc_events::MAX_SECS as u64
-                        ),
-                    );
-                }
-            },
-        }
         let earlier = self
             .earlier
             .as_ref()
@@ -243,4 +199,51 @@ impl Scheduler {
             )),
         }
     }
+}
+
+/// A task's own caps, retries and timeout laid over the template's; the
+/// error names a value out of range and what to give instead.
+fn task_fields(task: &Task, opts: &mut WorkerOptions) -> Result<(), String> {
+    match task.max_cost_usd {
+        None => {}
+        Some(usd) if usd > 0.0 && usd.is_finite() => {
+            if let Some(budget) = opts.budget.as_mut() {
+                budget.max_usd = Some(usd);
+            }
+        }
+        Some(usd) => {
+            return Err(format!(
+                "task `{}`: `max_cost_usd` is {usd:?}: give an amount of dollars above 0",
+                task.id
+            ));
+        }
+    }
+    if let Some(retries) = task.retries {
+        let template = opts.retry.clone().unwrap_or(crate::worker::Retry {
+            retries: 0,
+            delay: std::time::Duration::from_secs(2),
+            on_any: false,
+            resume: None,
+        });
+        opts.retry = Some(crate::worker::Retry {
+            retries,
+            ..template
+        });
+    }
+    match task.timeout_s {
+        None => {}
+        Some(0.0) => opts.timeout = None,
+        Some(t) => match sc_events::duration_from_secs(t) {
+            Some(timeout) => opts.timeout = Some(timeout),
+            None => {
+                return Err(format!(
+                    "task `{}`: `timeout_s` is {t:?}: give a number of seconds from 0 to {} \
+                     (0, or no field, for no timeout)",
+                    task.id,
+                    sc_events::MAX_SECS as u64
+                ));
+            }
+        },
+    }
+    Ok(())
 }

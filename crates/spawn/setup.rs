@@ -1,0 +1,219 @@
+//! What the command line makes before anything runs: its combinations
+//! checked (a usage error names the problem and what to give instead), the
+//! earlier run read (`--resume`), the roles, prices, hosts and the worker
+//! template, and for single-worker mode the task of one.
+
+use std::io::{self, IsTerminal};
+use std::sync::Arc;
+use std::time::Duration;
+
+use sc_capture::WorkerOptions;
+use sc_capture::agent::Agents;
+use sc_capture::plan::resume::{Earlier, EarlierRun};
+use sc_capture::plan::scheduler::{HostSlots, PlanOptions};
+use sc_capture::worker::{Budget, Retry};
+use sc_events::Task;
+use sc_planner::roles::Role;
+
+use crate::cli::Cli;
+use crate::run::{
+    placed_task, prices, remote, remote_flags, role, secs, slurm, spec, task_of, transfer,
+};
+
+/// A run ready to supervise.
+pub struct Prepared {
+    pub options: PlanOptions,
+    /// Single-worker mode: its task (None: a plan on stdin).
+    pub one: Option<Task>,
+    /// What an earlier run left done, and where it was read.
+    pub earlier: Option<(EarlierRun, String)>,
+}
+
+/// Everything checked and made; the error is the usage message.
+pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
+    let plan_mode = cli.command.is_empty()
+        && cli.prompt.is_none()
+        && cli.replay.is_none()
+        && cli.task.is_none();
+    // A task placed here from another sc-spawn (over ssh, or as a Slurm
+    // step): checked like a plan line.
+    let placed = cli
+        .task
+        .as_deref()
+        .map(placed_task)
+        .transpose()
+        .map_err(|e| format!("--task: {e}"))?;
+    check_combinations(cli, plan_mode)?;
+    // Read before the log (which may be the same file) is opened to append.
+    let earlier = earlier_run(cli)?;
+    let role = role(cli)?;
+    let agent_options = sc_agents::AgentOptions {
+        // A placed task's agent CLI is looked up on the worker's PATH (its
+        // environment as the task gives it), not on this sc-spawn's.
+        elsewhere: placed.is_some(),
+        model: cli.model.clone(),
+        max_turns: cli.max_turns,
+        dangerously_skip_permissions: cli.dangerously_skip_permissions,
+        replay_speed: cli.replay_speed,
+        extra_args: cli.agent_arg.clone(),
+        resume: None,
+        max_budget_usd: cli.max_cost_usd,
+    };
+    let prices = Arc::new(prices(cli)?);
+    let hosts = hosts(cli, plan_mode)?;
+    let agents: Arc<dyn Agents> = Arc::new(sc_agents::Catalog::new(agent_options, prices));
+    let agent = agents.kind(&cli.kind);
+    let copy = transfer(cli)?;
+    // One launch path: single-worker mode is a plan of one task, made from
+    // the command line; the template below holds for both.
+    let mut spec = spec(cli);
+    let one = if plan_mode {
+        None
+    } else {
+        if let Some(recording) = &cli.replay {
+            spec.argv = vec![
+                sc_capture::supervisor::sibling("sc-replay"),
+                "--speed".into(),
+                cli.replay_speed.to_string().into(),
+                recording.into(),
+            ];
+        }
+        Some(match placed {
+            Some(task) => task,
+            None => task_of(cli, role.as_ref(), agent.as_deref()),
+        })
+    };
+    // A placed task whose session was cut off: its first attempt resumes it.
+    let earlier = match (&one, &cli.resume_session) {
+        (Some(task), Some(session)) => {
+            let mut run = EarlierRun::default();
+            let cut_off = Earlier {
+                session: Some(session.clone()),
+                ..Default::default()
+            };
+            run.tasks.insert(task.id.clone(), cut_off);
+            Some((run, "the run that placed it".to_owned()))
+        }
+        _ => earlier,
+    };
+    let options = PlanOptions {
+        jobs: usize::try_from(cli.jobs).unwrap_or(usize::MAX),
+        template: template(cli, role.as_ref()),
+        template_spec: spec,
+        agents,
+        replay_speed: cli.replay_speed,
+        path: std::env::var("SC_WORKER").ok().filter(|p| !p.is_empty()),
+        remote: remote(cli, "", copy),
+        remote_flags: remote_flags(cli),
+        slurm: slurm(cli),
+        slurm_all: cli.slurm.is_some(),
+        hosts,
+    };
+    Ok(Prepared {
+        options,
+        one,
+        earlier,
+    })
+}
+
+/// Flags that do not go together, or not with this mode.
+fn check_combinations(cli: &Cli, plan_mode: bool) -> Result<(), String> {
+    let refuse = |message: &str| Err(message.to_owned());
+    if plan_mode && io::stdin().is_terminal() {
+        return refuse(
+            "no command, and no plan on stdin: run a command with `sc-spawn -- CMD [ARGS...]`, \
+             an agent with `sc-spawn --kind claude-code --prompt TEXT`, or pipe a plan in \
+             (`sc-plan TASK | sc-spawn`); see --help",
+        );
+    }
+    if !plan_mode && cli.resume.is_some() {
+        return refuse(
+            "--resume LOG re-runs a plan read on stdin (`sc-spawn --resume run.ndjson < plan.ndjson`); \
+             to run a failed worker again, use --retries",
+        );
+    }
+    if plan_mode && (cli.stdin || cli.id.is_some()) {
+        return refuse(
+            "--stdin and --id need a command: in plan mode stdin is the plan and ids come from it",
+        );
+    }
+    if cli.prompt.is_some() && !cli.command.is_empty() {
+        return refuse("give either --prompt or a command after --, not both");
+    }
+    if cli.hosts.is_some() && !plan_mode {
+        return refuse("--hosts spreads a plan's tasks; for one worker, use --host");
+    }
+    if cli.budget_usd.is_some() && !plan_mode {
+        return refuse(
+            "--budget-usd caps a plan's workers together; for one worker, use --max-cost-usd",
+        );
+    }
+    if cli.host.is_some() && plan_mode {
+        return refuse("--host runs one worker; in a plan, give tasks a `host` field");
+    }
+    if cli.host.is_some() && cli.slurm.is_some() {
+        return refuse("--host and --slurm both say where the worker runs: give one");
+    }
+    Ok(())
+}
+
+/// `--resume LOG`: what the earlier run left done.
+fn earlier_run(cli: &Cli) -> Result<Option<(EarlierRun, String)>, String> {
+    let Some(path) = &cli.resume else {
+        return Ok(None);
+    };
+    match sc_capture::plan::resume::read(path) {
+        Ok(run) => Ok(Some((run, path.display().to_string()))),
+        Err(e) => Err(format!(
+            "cannot read the earlier run {}: {e} (give the stream an earlier run wrote with --log)",
+            path.display()
+        )),
+    }
+}
+
+/// `--hosts LIST` or `--hosts @FILE`: where a plan's tasks that name no
+/// host run, with how many at once on each.
+fn hosts(cli: &Cli, plan_mode: bool) -> Result<Vec<HostSlots>, String> {
+    let Some(list) = cli.hosts.as_ref().filter(|_| plan_mode) else {
+        return Ok(Vec::new());
+    };
+    let text = match list.strip_prefix('@') {
+        Some(path) => std::fs::read_to_string(path).map_err(|e| format!("--hosts @{path}: {e}"))?,
+        None => list.clone(),
+    };
+    sc_capture::plan::scheduler::parse_hosts(&text).map_err(|e| format!("--hosts: {e}"))
+}
+
+/// How every worker is watched, from the flags (and the role's timeout).
+fn template(cli: &Cli, role: Option<&Role>) -> WorkerOptions {
+    WorkerOptions {
+        id: String::new(),
+        kind: cli.kind.clone(),
+        flush: Duration::from_millis(cli.flush_ms),
+        max_event_bytes: usize::try_from(cli.max_event_bytes).unwrap_or(usize::MAX),
+        heartbeat: secs(cli.heartbeat),
+        stall: secs(cli.stall),
+        timeout: secs(cli.timeout).or_else(|| role.and_then(|r| secs(r.timeout_s))),
+        kill_grace: Duration::from_secs_f64(cli.kill_grace),
+        drain: Duration::from_millis(cli.drain_ms),
+        progress: !cli.no_progress,
+        // In a Slurm job step: the node, for the start.
+        node: cli
+            .slurm_step
+            .then(|| std::env::var("SLURMD_NODENAME").ok())
+            .flatten(),
+        agent_grace: Duration::from_secs_f64(cli.agent_exit_grace),
+        budget: Some(Budget {
+            max_usd: cli.max_cost_usd,
+            max_tokens: cli.max_tokens,
+            model: cli.model.clone(),
+        }),
+        retry: Some(Retry {
+            retries: cli.retries,
+            delay: Duration::from_secs_f64(cli.retry_delay),
+            on_any: cli.retry_on == "any",
+            resume: None,
+        }),
+        ..WorkerOptions::default()
+    }
+}
