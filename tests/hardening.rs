@@ -50,16 +50,6 @@ fn run_plan(limit: Option<u32>, args: &[&str], plan: Vec<u8>) -> (Captured, i32,
     (stream, ran.status.code().unwrap_or(-1), ran.stderr)
 }
 
-fn exits(run: &Captured) -> Vec<(&str, &sc_events::Exit)> {
-    run.events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Exit(exit) => Some((e.worker.as_str(), exit)),
-            _ => None,
-        })
-        .collect()
-}
-
 fn texts_of(run: &Captured, worker: &str) -> String {
     run.events
         .iter()
@@ -98,7 +88,7 @@ fn two_thousand_tasks_run_under_a_low_descriptor_limit() {
     }
     let (run, code, stderr) = run_plan(Some(256), &["-j", "8"], plan);
     assert_eq!(code, 0, "{stderr}");
-    let exits = exits(&run);
+    let exits = run.exits();
     assert_eq!(exits.len(), 2000);
     assert!(exits.iter().all(|(_, e)| e.code == Some(0)));
     assert_eq!(texts_of(&run, "t1999"), "1999\n");
@@ -115,7 +105,7 @@ fn running_out_of_descriptors_lowers_concurrency_and_loses_no_task() {
     }
     let (run, code, stderr) = run_plan(Some(48), &["-j", "60"], plan);
     assert_eq!(code, 0, "{stderr}");
-    assert_eq!(exits(&run).len(), 60);
+    assert_eq!(run.exits().len(), 60);
     assert!(run.of_type("error").is_empty());
     assert_eq!(
         stderr.matches("out of file descriptors").count(),
@@ -159,7 +149,7 @@ fn fields_of_the_wrong_type_are_refused_not_dropped() {
             "{error}"
         );
         assert!(
-            exits(&run)
+            run.exits()
                 .iter()
                 .any(|(w, e)| *w == id && e.code == Some(127)),
             "{id} ends as refused"
@@ -244,7 +234,7 @@ fn wild_field_values_are_errors_never_panics() {
     );
     // The limits are extreme, not invalid: the task runs within them.
     assert!(
-        exits(&run)
+        run.exits()
             .iter()
             .any(|(w, e)| *w == "limits" && e.code == Some(0))
     );
@@ -287,7 +277,7 @@ fn layered_chained_and_fanned_in_plans_start_at_once() {
     plan.extend(task("fan-in", &["echo", "all in"], &wide));
     let (run, code, _) = run_plan(None, &["-j", "8"], plan);
     assert_eq!(code, 0);
-    assert_eq!(exits(&run).len(), 90 + 1000 + 201);
+    assert_eq!(run.exits().len(), 90 + 1000 + 201);
     assert_eq!(texts_of(&run, "fan-in"), "all in\n");
 }
 
@@ -570,7 +560,8 @@ fn git_does_not_hold_up_other_workers() {
     std::fs::write(&gate, "").unwrap();
     let (run, status) = live.finish();
     assert!(status.success());
-    let writer = exits(&run)
+    let writer = run
+        .exits()
         .into_iter()
         .find(|(w, _)| *w == "writer")
         .map(|(_, e)| e.clone())
@@ -799,7 +790,7 @@ fn leftover_groups_end_together_within_the_kill_grace() {
     );
     let took = started.elapsed();
     assert_eq!(code, 0);
-    assert_eq!(exits(&run).len(), 4);
+    assert_eq!(run.exits().len(), 4);
     assert!(
         took < std::time::Duration::from_secs(6),
         "one grace of 1 s for all four, not 4 × 5 s: {took:?}"

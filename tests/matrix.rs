@@ -230,16 +230,6 @@ fn marked(mark: &str) -> Vec<u32> {
         .collect()
 }
 
-fn exits(run: &Captured) -> Vec<(&str, &sc_events::Exit)> {
-    run.events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Exit(exit) => Some((e.worker.as_str(), exit)),
-            _ => None,
-        })
-        .collect()
-}
-
 fn shell_success(place: Place) {
     let Some(cell) = Cell::new(place, "shell-ok") else {
         return;
@@ -345,7 +335,7 @@ fn budget_cap(place: Place) {
         _ => None,
     });
     assert_eq!(skip, Some("budget"));
-    let spent: f64 = exits(&run).iter().filter_map(|(_, e)| e.cost_usd).sum();
+    let spent: f64 = run.exits().iter().filter_map(|(_, e)| e.cost_usd).sum();
     assert_eq!(spent, 5.0, "the money counted once");
 }
 
@@ -369,7 +359,7 @@ fn resume_after_interrupt(place: Place) {
     let (stream, _) = live.finish_bytes();
     let log = temp_file(&format!("{}.log", cell.mark), &stream);
     let first = cell.checked(&stream);
-    assert_eq!(exits(&first)[0].1.ended_by.as_deref(), Some("interrupted"));
+    assert_eq!(first.exits()[0].1.ended_by.as_deref(), Some("interrupted"));
     // Run again with the log: the task resumes its session where it ran.
     cell.claude(0.1, "success");
     let (run, ran) = cell.run_plan(&["--resume", log.to_str().unwrap()], &plan);

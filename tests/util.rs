@@ -104,6 +104,17 @@ impl Captured {
             .collect()
     }
 
+    /// Every worker's `exit`, in stream order.
+    pub fn exits(&self) -> Vec<(&str, &sc_events::Exit)> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.body {
+                Body::Exit(exit) => Some((e.worker.as_str(), exit)),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn exit(&self) -> &sc_events::Exit {
         match self.of_type("exit").as_slice() {
             [event] => match &event.body {
