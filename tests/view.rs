@@ -3,26 +3,24 @@
 
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use sc_events::Stream;
 
 use crate::util::*;
 
-fn sc_view() -> Command {
+pub(crate) fn sc_view() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sc-view"));
     command.env_remove("GITHUB_ACTIONS").env("NO_COLOR", "1");
     command
 }
 
-struct Viewed {
-    stdout: String,
-    stderr: String,
-    code: Option<i32>,
+pub(crate) struct Viewed {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: Option<i32>,
 }
 
-fn view(args: &[&str], input: &[u8]) -> Viewed {
+pub(crate) fn view(args: &[&str], input: &[u8]) -> Viewed {
     view_with(sc_view().args(args), input)
 }
 
@@ -415,7 +413,7 @@ fn follow_reads_every_file_named() {
 }
 
 /// An output event annotated with progress, as sc-spawn writes them.
-fn progress_event(id: &str, seq: u64, ts: f64, text: &str, percent: f64) -> Vec<u8> {
+pub(crate) fn progress_event(id: &str, seq: u64, ts: f64, text: &str, percent: f64) -> Vec<u8> {
     sc_events::to_line(&sc_events::Event::new(
         id,
         seq,
@@ -432,7 +430,7 @@ fn progress_event(id: &str, seq: u64, ts: f64, text: &str, percent: f64) -> Vec<
     ))
 }
 
-fn task_event(id: &str, ts: f64) -> Vec<u8> {
+pub(crate) fn task_event(id: &str, ts: f64) -> Vec<u8> {
     let task = sc_events::Task {
         id: id.into(),
         role: Some("documentation-specialist".into()),
@@ -442,7 +440,7 @@ fn task_event(id: &str, ts: f64) -> Vec<u8> {
     sc_events::to_line(&sc_events::Event::new(id, 0, ts, task))
 }
 
-fn skip_event(id: &str, ts: f64, reason: &str) -> Vec<u8> {
+pub(crate) fn skip_event(id: &str, ts: f64, reason: &str) -> Vec<u8> {
     let skip = sc_events::Skip {
         reason: reason.into(),
         done: false,
@@ -450,7 +448,7 @@ fn skip_event(id: &str, ts: f64, reason: &str) -> Vec<u8> {
     sc_events::to_line(&sc_events::Event::new(id, 1, ts, skip))
 }
 
-fn now() -> f64 {
+pub(crate) fn now() -> f64 {
     sc_events::now_ts()
 }
 
@@ -484,507 +482,4 @@ fn replay_keeps_the_recorded_pace() {
     );
     assert!(viewed.stdout.contains("[w] later"), "{}", viewed.stdout);
     assert_eq!(viewed.code, Some(0));
-}
-
-/// What the output asked the terminal to do beyond drawing text.
-#[derive(Default)]
-struct Requests {
-    bells: usize,
-    titles: usize,
-    clipboard: usize,
-}
-
-impl vt100::Callbacks for Requests {
-    fn audible_bell(&mut self, _: &mut vt100::Screen) {
-        self.bells += 1;
-    }
-    fn set_window_title(&mut self, _: &mut vt100::Screen, _: &[u8]) {
-        self.titles += 1;
-    }
-    fn copy_to_clipboard(&mut self, _: &mut vt100::Screen, _: &[u8], _: &[u8]) {
-        self.clipboard += 1;
-    }
-}
-
-/// The terminal view under a real pseudo-terminal, read through a terminal
-/// emulator, as a person would see it.
-struct Screen {
-    parser: Arc<Mutex<vt100::Parser<Requests>>>,
-    child: std::process::Child,
-    stdin: Option<std::process::ChildStdin>,
-}
-
-impl Screen {
-    fn start(args: &[&str]) -> Screen {
-        let size = nix::pty::Winsize {
-            ws_row: 30,
-            ws_col: 100,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        let pty = nix::pty::openpty(&size, None).unwrap();
-        let slave = std::fs::File::from(pty.slave);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sc-view"))
-            .args(args)
-            .env_remove("NO_COLOR")
-            .env("TERM", "xterm-256color")
-            .stdin(Stdio::piped())
-            .stdout(slave.try_clone().unwrap())
-            .stderr(slave)
-            .spawn()
-            .unwrap();
-        let (rows, cols) = (
-            std::num::NonZeroU16::new(30).unwrap(),
-            std::num::NonZeroU16::new(100).unwrap(),
-        );
-        let parser = Arc::new(Mutex::new(vt100::Parser::new_with_callbacks(
-            rows,
-            cols,
-            0,
-            Requests::default(),
-        )));
-        let sink = parser.clone();
-        let mut master = std::fs::File::from(pty.master);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = master.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                sink.lock().unwrap().process(&buf[..n]);
-            }
-        });
-        let stdin = child.stdin.take();
-        Screen {
-            parser,
-            child,
-            stdin,
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.stdin.as_mut().unwrap().write_all(bytes).unwrap();
-    }
-
-    /// The screen, row by row (full-width rows would run together in
-    /// `contents()`).
-    fn contents(&self) -> String {
-        let parser = self.parser.lock().unwrap();
-        let rows: Vec<String> = parser
-            .screen()
-            .rows(0, 100)
-            .map(|r| r.trim_end().to_owned())
-            .collect();
-        rows.join("\n")
-    }
-
-    /// Wait (bounded) until the screen shows what `want` looks for.
-    fn until(&self, what: &str, want: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let contents = self.contents();
-            if want(&contents) {
-                return contents;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "screen never showed {what}:\n{contents}"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-    }
-}
-
-#[test]
-fn terminal_view_shows_rows_lines_and_the_end() {
-    let mut screen = Screen::start(&["--lines", "2"]);
-    let t = now();
-    screen.send(
-        &[
-            start_event("build", 0, t, &["make"]),
-            output_event("build", 1, t, Stream::Stdout, b"one\ntwo\nthree\n"),
-            progress_event("build", 2, t, "[3/10] compiling\r", 30.0),
-            start_event("lint", 0, t, &["lint"]),
-            output_event(
-                "lint",
-                1,
-                t,
-                Stream::Stdout,
-                b"\x1b[2J\x1b]0;pwned\x07checking\n",
-            ),
-            task_event("docs", t),
-        ]
-        .concat(),
-    );
-    // Mid-run: a row per worker with its latest line and a bar, its last
-    // lines under it, and the summary.
-    let mid = screen.until("two running rows", |s| {
-        s.contains("running 2") && s.contains("checking")
-    });
-    assert!(
-        mid.contains("queued 1 (docs)"),
-        "pending tasks are shown:\n{mid}"
-    );
-    let screen_rows: Vec<&str> = mid.lines().collect();
-    let build_row = screen_rows
-        .iter()
-        .position(|l| l.contains("build") && l.contains("[3/10] compiling"))
-        .expect(&mid);
-    assert!(screen_rows[build_row].contains("30%"), "{mid}");
-    assert!(screen_rows[build_row + 1].contains("two"), "{mid}");
-    assert!(screen_rows[build_row + 2].contains("three"), "{mid}");
-    assert!(
-        mid.contains("\\x1b[2J\\x1b]0;pwned\\x07checking"),
-        "hostile bytes shown escaped:\n{mid}"
-    );
-    {
-        let parser = screen.parser.lock().unwrap();
-        let requests = parser.callbacks();
-        assert_eq!(
-            (requests.bells, requests.titles, requests.clipboard),
-            (0, 0, 0),
-            "no bell, title or clipboard"
-        );
-    }
-
-    screen.send(
-        &[
-            exit_event("build", 3, t + 1.0, Some(0), None, 1000, 31),
-            exit_event("lint", 2, t + 1.0, None, Some("SIGKILL"), 1000, 29),
-            skip_event("docs", t + 1.0, "build failed"),
-        ]
-        .concat(),
-    );
-    drop(screen.stdin.take());
-    let end = screen.until("the table", |s| s.contains("3 workers"));
-    assert!(end.contains("⊘ skipped: build failed"), "{end}");
-    assert!(
-        end.contains("build") && end.contains("✔ exit 0 after 1.0s"),
-        "{end}"
-    );
-    assert!(end.contains("✖ killed by SIGKILL"), "{end}");
-    assert!(end.contains("WORKER"), "{end}");
-    assert!(!end.contains("running 2"), "the live rows are gone:\n{end}");
-    let status = wait_with_deadline(&mut screen.child);
-    assert_eq!(status.code(), Some(1));
-}
-
-#[test]
-fn agent_workers_are_shown_as_what_they_do() {
-    // A Claude Code transcript through sc-spawn (as its CLI), then sc-view.
-    let fake = temp_file(
-        "fake-claude",
-        format!(
-            "#!/bin/sh\ngrep -v caic_ {}/tests/fixtures/agents/claude-code/caic-partial-messages-tool-error-2.1.185.jsonl | grep -v '^$'\n",
-            env!("CARGO_MANIFEST_DIR")
-        )
-        .as_bytes(),
-    );
-    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let stream = sc_spawn()
-        .args([
-            "--kind",
-            "claude-code",
-            "--id",
-            "agent",
-            "--prompt",
-            "Read the file",
-        ])
-        .env("SC_CLAUDE", &fake)
-        .output()
-        .unwrap()
-        .stdout;
-    let viewed = view(&[], &stream);
-    let lines: Vec<&str> = viewed.stdout.lines().skip(1).take(5).collect();
-    assert_eq!(
-        lines,
-        [
-            "[agent] session started (claude-haiku-4-5-20251001)",
-            "[agent] ⚙ Read: /workspace/nonexistent_file.txt",
-            "[agent] ✖ the tool call failed",
-            "[agent] The file `nonexistent_file.txt` does not exist in `/workspace`.",
-            "[agent] result: ok · $0.02 · 18/406 tok · 2 turns",
-        ],
-        "{}",
-        viewed.stdout
-    );
-    assert!(viewed.stdout.contains("agent   ✔ ok"), "{}", viewed.stdout);
-    assert!(viewed.stdout.contains("$0.02 · 18/406 tok"));
-    assert!(
-        !viewed.stdout.contains("stream_event"),
-        "the JSON transport is not shown"
-    );
-}
-
-#[test]
-fn the_reader_going_away_ends_sc_view_quietly() {
-    let stream: Vec<u8> = std::iter::once(start_event("w", 0, 1.0, &["yes"]))
-        .chain((1..=20_000).map(|i| output_event("w", i, 1.0, Stream::Stdout, b"y\n")))
-        .collect::<Vec<_>>()
-        .concat();
-    let mut child = sc_view()
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&stream);
-    });
-    let mut stdout = child.stdout.take().unwrap();
-    assert_eq!(first_line(&mut stdout), b"[w] started: yes\n");
-    drop(stdout); // like `| head -1`
-    let status = wait_with_deadline(&mut child);
-    writer.join().unwrap();
-    assert_eq!(status.code(), Some(0));
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .unwrap()
-        .read_to_string(&mut stderr)
-        .unwrap();
-    assert_eq!(stderr, "", "quietly");
-}
-
-#[test]
-fn more_workers_than_the_terminal_has_rows_for() {
-    // 30 rows, 3 lines a worker with --lines 2: room for 9 rows; 20 run.
-    let mut screen = Screen::start(&["--lines", "2"]);
-    let t = now();
-    let starts: Vec<u8> = (0..20)
-        .flat_map(|i| {
-            let id = format!("w{i:02}");
-            [
-                start_event(&id, 0, t, &["job"]),
-                output_event(
-                    &id,
-                    1,
-                    t,
-                    Stream::Stdout,
-                    format!("{id} working\n").as_bytes(),
-                ),
-            ]
-            .concat()
-        })
-        .collect();
-    screen.send(&starts);
-    let mid = screen.until("the summary", |s| s.contains("running 20"));
-    assert!(mid.contains("running without a row"), "{mid}");
-    assert!(mid.lines().count() <= 30);
-    // As workers end, waiting ones get their rows.
-    let ends: Vec<u8> = (0..20)
-        .flat_map(|i| exit_event(&format!("w{i:02}"), 2, t + 1.0, Some(0), None, 1000, 11))
-        .collect();
-    screen.send(&ends);
-    drop(screen.stdin.take());
-    let end = screen.until("the end", |s| s.contains("20 workers, 20 ok"));
-    assert!(!end.contains("without a row"), "{end}");
-    assert_eq!(wait_with_deadline(&mut screen.child).code(), Some(0));
-}
-
-/// `--junit FILE`: a JUnit report of a real run, live through a pipe and
-/// from the saved stream, that the schema CI tools read accepts: one case
-/// per worker, failures, a timeout and a skip said as such, output
-/// redacted and XML-escaped (markup, escapes, a NUL).
-#[test]
-fn junit_report_of_a_run_is_valid_and_says_each_outcome() {
-    if Command::new("xmllint").arg("--version").output().is_err() {
-        engine_missing("the JUnit schema test", "xmllint", "libxml2-utils");
-        return;
-    }
-    let dir = temp_dir("junit");
-    let line = |value: serde_json::Value| format!("{value}\n");
-    let plan = [
-        line(serde_json::json!({"type":"task","worker":"build","seq":0,"ts":1.0,"id":"build","role":"implementer",
-            "argv":["printf","<ok> & \"done\" \u{1b}[31mred\u{1b}[0m \\000 key sk-ant-api03-abcdefghijklmnop\\n"]})),
-        line(serde_json::json!({"type":"task","worker":"tests","seq":0,"ts":1.0,"id":"tests",
-            "argv":["sh","-c","echo 'assertion failed: ]]>' >&2; exit 3"]})),
-        line(serde_json::json!({"type":"task","worker":"slow","seq":0,"ts":1.0,"id":"slow","timeout_s":0.3,
-            "argv":["sleep","30"]})),
-        line(serde_json::json!({"type":"task","worker":"docs","seq":0,"ts":1.0,"id":"docs",
-            "argv":["true"],"depends_on":["tests"]})),
-    ]
-    .concat();
-    let log = dir.join("run.ndjson");
-    let live_report = dir.join("live.xml");
-    // Live: sc-spawn's stream piped into sc-view.
-    let mut spawn = sc_spawn()
-        .args(["--kill-grace", "1", "--log"])
-        .arg(&log)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    spawn
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(plan.as_bytes())
-        .unwrap();
-    let spawn_out = spawn.stdout.take().unwrap();
-    let viewed = sc_view()
-        .arg("--junit")
-        .arg(&live_report)
-        .stdin(spawn_out)
-        .output()
-        .unwrap();
-    assert_eq!(viewed.status.code(), Some(1), "a task failed");
-    assert_eq!(wait_with_deadline(&mut spawn).code(), Some(1));
-    let saved_report = dir.join("saved.xml");
-    let saved = sc_view()
-        .arg("--junit")
-        .arg(&saved_report)
-        .stdin(std::fs::File::open(&log).unwrap())
-        .output()
-        .unwrap();
-    assert_eq!(saved.status.code(), Some(1));
-    let schema = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/junit.xsd");
-    for report in [&live_report, &saved_report] {
-        let valid = Command::new("xmllint")
-            .arg("--noout")
-            .arg("--schema")
-            .arg(&schema)
-            .arg(report)
-            .output()
-            .unwrap();
-        assert!(
-            valid.status.success(),
-            "{}: {}",
-            report.display(),
-            String::from_utf8_lossy(&valid.stderr)
-        );
-        let xml = std::fs::read_to_string(report).unwrap();
-        assert!(
-            xml.contains(r#"tests="4" failures="2" errors="0" skipped="1""#),
-            "{xml}"
-        );
-        assert!(
-            xml.contains(r#"<testcase name="build" classname="implementer""#),
-            "{xml}"
-        );
-        assert!(
-            xml.contains(r#"<failure type="exit" message="exited with code 3">"#),
-            "{xml}"
-        );
-        assert!(
-            xml.contains(r#"<failure type="timeout" message="timed out">"#),
-            "{xml}"
-        );
-        assert!(xml.contains(r#"<skipped message="#), "{xml}");
-        assert!(
-            xml.contains("&lt;ok&gt; &amp; &quot;done&quot; \\u{1b}[31mred"),
-            "{xml}"
-        );
-        assert!(xml.contains("\\u{0}"), "a NUL, visible: {xml}");
-        assert!(
-            xml.contains("<system-err>assertion failed: ]]&gt;\n</system-err>"),
-            "{xml}"
-        );
-        assert!(
-            !xml.contains("abcdefghijklmnop"),
-            "redacted as the view: {xml}"
-        );
-    }
-}
-
-/// `--timeline FILE`: a real run drawn as an SVG that a real browser
-/// (headless Chromium) renders with a lane per worker, in the outcome's
-/// colours; the dependency arrow and the retry are in it.
-#[test]
-fn timeline_of_a_run_renders_in_a_browser() {
-    let Some(chromium) = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|b| Command::new(b).arg("--version").output().is_ok())
-    else {
-        engine_missing("the timeline browser test", "chromium", "chromium");
-        return;
-    };
-    let dir = temp_dir("timeline");
-    let flaky = dir.join("flaky");
-    let line = |value: serde_json::Value| format!("{value}\n");
-    let plan = [
-        line(serde_json::json!({"type":"task","worker":"build","seq":0,"ts":1.0,"id":"build",
-            "argv":["sh","-c","sleep 0.3"]})),
-        line(serde_json::json!({"type":"task","worker":"tests","seq":0,"ts":1.0,"id":"tests",
-            "argv":["sh","-c","sleep 0.2; exit 3"],"depends_on":["build"]})),
-        line(serde_json::json!({"type":"task","worker":"slow","seq":0,"ts":1.0,"id":"slow","timeout_s":0.4,
-            "argv":["sleep","30"]})),
-        line(serde_json::json!({"type":"task","worker":"flaky","seq":0,"ts":1.0,"id":"flaky","retries":1,
-            "argv":["sh","-c", format!("[ -e '{0}' ] || {{ touch '{0}'; exit 1; }}; sleep 0.2", flaky.display())]})),
-        line(serde_json::json!({"type":"task","worker":"docs","seq":0,"ts":1.0,"id":"docs",
-            "argv":["true"],"depends_on":["tests"]})),
-    ]
-    .concat();
-    let ran = run_bounded(
-        sc_spawn().args([
-            "--kill-grace",
-            "1",
-            "--retry-on",
-            "any",
-            "--retry-delay",
-            "0.1",
-        ]),
-        plan.into_bytes(),
-    );
-    let svg = dir.join("run.svg");
-    let viewed = sc_view()
-        .arg("--timeline")
-        .arg(&svg)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .and_then(|mut child| {
-            child.stdin.take().unwrap().write_all(&ran.stdout)?;
-            child.wait()
-        })
-        .unwrap();
-    assert_eq!(viewed.code(), Some(1));
-    let text = std::fs::read_to_string(&svg).unwrap();
-    assert!(!text.contains("<script"), "no script");
-    assert_eq!(
-        text.matches(r#"class="dep""#).count(),
-        1,
-        "build → tests (docs never ran)"
-    );
-    assert_eq!(text.matches(r#"class="retry""#).count(), 1);
-    assert_eq!(text.matches(r#"class="skip""#).count(), 1);
-    let png = dir.join("run.png");
-    let shot = Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--hide-scrollbars",
-        ])
-        .arg("--window-size=1100,250")
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", svg.display()))
-        .output()
-        .unwrap();
-    assert!(png.exists(), "{}", String::from_utf8_lossy(&shot.stderr));
-    let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(&png).unwrap()));
-    let mut reader = decoder.read_info().unwrap();
-    let mut pixels = vec![0; reader.output_buffer_size()];
-    let info = reader.next_frame(&mut pixels).unwrap();
-    let channels = info.color_type.samples();
-    // The rows that hold a pixel of each outcome's colour.
-    let rows_with = |rgb: [u8; 3]| -> usize {
-        (0..info.height as usize)
-            .filter(|&row| {
-                let start = row * info.line_size;
-                pixels[start..start + info.line_size]
-                    .chunks(channels)
-                    .any(|px| px[..3].iter().zip(rgb).all(|(a, b)| a.abs_diff(b) <= 8))
-            })
-            .count()
-    };
-    let green = rows_with([0x2e, 0x7d, 0x32]);
-    let red = rows_with([0xc6, 0x28, 0x28]);
-    let orange = rows_with([0xef, 0x6c, 0x00]);
-    // Two green lanes (build, flaky) and the legend; bars are 16 px high.
-    assert!(green >= 30, "green rows {green}");
-    assert!(red >= 14, "red rows {red}");
-    assert!(orange >= 14, "orange rows {orange}");
 }
