@@ -8,12 +8,14 @@
 //! and runs that part in turn.
 
 pub mod detect;
+pub mod parts;
 pub mod roles;
 pub mod validate;
 
 use sc_events::Task;
 
-use crate::detect::{Pick, pick_roles, split_parts};
+use crate::detect::{Pick, pick_roles};
+use crate::parts::split_parts;
 use crate::roles::{Catalogue, Role};
 
 /// How to plan.
@@ -149,7 +151,7 @@ pub(crate) fn role_task(
 
 /// One meta-orchestrator task per part, of kind `sc`: its command plans and
 /// runs the part, so the part's workers appear as `part/worker`.
-fn plan_parts(task: &str, parts: &detect::Parts, opts: &PlanOptions) -> Plan {
+fn plan_parts(task: &str, parts: &parts::Parts, opts: &PlanOptions) -> Plan {
     let meta = opts.catalogue.get("meta-orchestrator");
     let mut tasks: Vec<Task> = Vec::new();
     let mut explanation = vec![format!(
