@@ -128,6 +128,8 @@ fn every_event_type_has_a_valid_example_in_the_man_page() {
     assert_eq!(
         types,
         [
+            "answer",
+            "ask",
             "error",
             "exit",
             "heartbeat",

@@ -61,6 +61,8 @@ pub enum Body {
     Error(ErrorEvent),
     Exit(Exit),
     Retry(Retry),
+    Ask(Ask),
+    Answer(Answer),
     /// An event type this version does not know (a later schema's addition):
     /// kept whole so that tools pass it on unchanged.
     Other {
@@ -84,6 +86,8 @@ impl Body {
             Body::Error(_) => "error",
             Body::Exit(_) => "exit",
             Body::Retry(_) => "retry",
+            Body::Ask(_) => "ask",
+            Body::Answer(_) => "answer",
             Body::Other { type_name, .. } => type_name,
         }
     }
@@ -110,6 +114,8 @@ into_body!(
     ErrorEvent => Error,
     Exit => Exit,
     Retry => Retry,
+    Ask => Ask,
+    Answer => Answer,
 );
 
 /// A plan entry: what sc-spawn's plan mode runs.
@@ -330,6 +336,44 @@ pub struct Retry {
     pub duration_ms: u64,
     /// How long until the next attempt starts.
     pub delay_ms: u64,
+}
+
+/// Addition to v1 (`sc-spawn --ask`): the agent asks for a decision it
+/// cannot take alone — a tool outside its grant, a question to the user —
+/// and waits. Exactly one `answer` with the same `ask` follows before the
+/// worker's `exit`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Ask {
+    /// Unique in the stream; stable across nesting and hosts.
+    pub ask: String,
+    /// The tool it wants to use (`Bash`, `Write`, `AskUserQuestion`, ...).
+    pub tool: String,
+    /// The tool's input as the agent gave it: the command, the file and its
+    /// change, the questions.
+    pub input: Value,
+    /// Why, where the agent says.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// The decisions it takes (`["allow","deny"]`).
+    pub choices: Vec<String>,
+    /// Where an answer can be sent (the run's control socket), if anywhere.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
+}
+
+/// Addition to v1: the decision on an `ask`, and who took it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    /// The `ask` answered.
+    pub ask: String,
+    /// `allow` or `deny`.
+    pub decision: String,
+    /// `person`, `command` (--ask-cmd), `timeout` (--ask-timeout), or
+    /// `agent` (the agent withdrew the ask).
+    pub by: String,
+    /// Said to the agent with a denial, or why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 /// A task that will not run.

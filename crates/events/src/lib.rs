@@ -26,8 +26,8 @@ mod writer;
 pub use agent::{AgentNote, MessageUsage};
 pub use ended::{EndedBy, LimitsReport, WorktreeReport};
 pub use event::{
-    Body, ErrorEvent, Event, Exit, Heartbeat, Limits, Output, Payload, Progress, ProgressEvent,
-    Retry, SCHEMA_VERSION, Skip, SlurmTask, Stall, Start, Stream, Task,
+    Answer, Ask, Body, ErrorEvent, Event, Exit, Heartbeat, Limits, Output, Payload, Progress,
+    ProgressEvent, Retry, SCHEMA_VERSION, Skip, SlurmTask, Stall, Start, Stream, Task,
 };
 pub use reader::{Head, ReadError, parse_head, parse_line};
 pub use rename::rename_line;

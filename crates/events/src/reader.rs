@@ -190,6 +190,8 @@ fn body_of(type_name: String, fields: Map<String, Value>) -> Result<Body, ReadEr
         "error" => Body::Error(typed::<ErrorEvent>(&type_name, fields)?),
         "exit" => Body::Exit(typed::<Exit>(&type_name, fields)?),
         "retry" => Body::Retry(typed::<Retry>(&type_name, fields)?),
+        "ask" => Body::Ask(typed::<crate::event::Ask>(&type_name, fields)?),
+        "answer" => Body::Answer(typed::<crate::event::Answer>(&type_name, fields)?),
         _ => Body::Other { type_name, fields },
     })
 }

@@ -3,8 +3,9 @@
 //! Per worker: seq from 0 without gaps, exactly one `start` and one `exit`
 //! (a skipped task has neither; a worker that could not be launched has an
 //! `error` and an `exit` but no `start`), nothing after its `exit`, and
-//! output byte totals equal to the `exit` event's `bytes`. And no line of
-//! the stream that is not an event.
+//! output byte totals equal to the `exit` event's `bytes`, and every `ask`
+//! answered exactly once before its `exit`. And no line of the stream that
+//! is not an event.
 
 use std::collections::HashMap;
 
@@ -26,6 +27,8 @@ struct Seen {
     payload_bytes: u64,
     exit_bytes: Option<u64>,
     after_exit: u64,
+    /// Asks not answered yet.
+    open_asks: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -85,6 +88,31 @@ impl Checker {
             "exit" => {
                 seen.exits += 1;
                 seen.exit_bytes = event.bytes_count();
+                for ask in std::mem::take(&mut seen.open_asks) {
+                    seen.problems
+                        .push(format!("ask {ask} was never answered before the exit"));
+                }
+            }
+            "ask" => match event.ask.as_deref() {
+                Some(ask) if seen.open_asks.iter().any(|a| a == ask) => seen
+                    .problems
+                    .push(format!("ask {ask} asked twice (seq {})", event.seq)),
+                Some(ask) => seen.open_asks.push(ask.to_owned()),
+                None => seen
+                    .problems
+                    .push(format!("ask event seq {} has no ask id", event.seq)),
+            },
+            "answer" => {
+                let ask = event.ask.as_deref().unwrap_or("");
+                match seen.open_asks.iter().position(|a| a == ask) {
+                    Some(at) => {
+                        seen.open_asks.remove(at);
+                    }
+                    None => seen.problems.push(format!(
+                        "answer seq {} to ask {ask:?}, which is not open",
+                        event.seq
+                    )),
+                }
             }
             "output" => match event.payload() {
                 Some(payload) => seen.payload_bytes += payload.len() as u64,
@@ -226,5 +254,26 @@ mod tests {
             r#"{"type":"exit","worker":"n","seq":1,"ts":1,"code":127,"signal":null,"duration_ms":0,"timed_out":false,"lines":0,"bytes":0}"#,
         ]);
         assert!(ok, "{report:?}");
+    }
+
+    #[test]
+    fn every_ask_is_answered_once_before_the_exit() {
+        const ASK: &str = r#"{"type":"ask","worker":"w","seq":1,"ts":1,"ask":"w/1","tool":"Bash","input":{"command":"touch x"},"choices":["allow","deny"]}"#;
+        const ANSWER: &str = r#"{"type":"answer","worker":"w","seq":2,"ts":1,"ask":"w/1","decision":"deny","by":"timeout"}"#;
+        const END: &str = r#"{"type":"exit","worker":"w","seq":3,"ts":1,"code":0,"signal":null,"duration_ms":1,"timed_out":false,"lines":0,"bytes":0}"#;
+        let (report, ok) = check(&[START, ASK, ANSWER, END]);
+        assert!(ok, "{report:?}");
+        let unanswered = END.replace("\"seq\":3", "\"seq\":2");
+        let (report, ok) = check(&[START, ASK, &unanswered]);
+        assert!(!ok);
+        assert!(report[0].contains("never answered"), "{report:?}");
+        let stray = ANSWER.replace("\"seq\":2", "\"seq\":1");
+        let (report, ok) = check(&[
+            START,
+            &stray,
+            END.replace("\"seq\":3", "\"seq\":2").as_str(),
+        ]);
+        assert!(!ok);
+        assert!(report[0].contains("not open"), "{report:?}");
     }
 }

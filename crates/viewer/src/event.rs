@@ -90,6 +90,16 @@ pub struct ViewEvent<'a> {
     /// skip: done by an earlier run (`--resume`).
     #[serde(default)]
     pub done: Option<bool>,
+
+    // ask and answer (`--ask`)
+    #[serde(borrow, default)]
+    pub ask: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub tool: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub decision: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub by: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
