@@ -2,6 +2,7 @@
 //! processes.
 
 mod agents;
+mod asks;
 mod background;
 mod budget;
 mod chores;

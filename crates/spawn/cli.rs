@@ -132,6 +132,31 @@ pub struct Cli {
     #[arg(long, value_name = "WHICH", default_value = "transient", value_parser = ["transient", "any"])]
     pub retry_on: String,
 
+    /// Agent workers ask for what their grant does not allow, and wait: each
+    /// request (a command, a file to write, a question) is an `ask` event,
+    /// and its decision an `answer` event (a plan task's `ask` field does
+    /// the same for one task). Answered by --ask-cmd, else --ask-default
+    /// after --ask-timeout. Claude Code asks through its stdio control
+    /// protocol; an agent that cannot ask is said so once
+    #[arg(long)]
+    pub ask: bool,
+
+    /// With --ask: a policy command, run (`sh -c`) for each ask with the
+    /// `ask` event on its stdin. Its first line decides: `allow`, or `deny`
+    /// with an optional message after it (`deny no writes outside src/`);
+    /// nothing (or anything else) leaves the ask to --ask-default
+    #[arg(long, value_name = "CMD")]
+    pub ask_cmd: Option<String>,
+
+    /// With --ask: how long an ask waits for its answer before
+    /// --ask-default decides it (`by: "timeout"`); 0 waits for ever
+    #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = parse_secs)]
+    pub ask_timeout: f64,
+
+    /// With --ask: the decision when an ask's time is up
+    #[arg(long, value_name = "DECISION", default_value = "deny", value_parser = ["deny", "allow"])]
+    pub ask_default: String,
+
     /// Seconds from SIGTERM to SIGKILL when sc-spawn ends a worker
     #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
     pub kill_grace: f64,

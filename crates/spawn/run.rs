@@ -132,6 +132,7 @@ pub(crate) fn spec(cli: &Cli) -> Spec {
         argv: cli.command.clone(),
         cwd: cli.cwd.clone(),
         env,
+        input: None,
         stdin: if cli.stdin && sc_capture::owns_terminal() {
             // The worker reads the terminal: it becomes the foreground job.
             StdinMode::Terminal

@@ -11,7 +11,7 @@ use sc_capture::WorkerOptions;
 use sc_capture::agent::Agents;
 use sc_capture::plan::resume::{Earlier, EarlierRun};
 use sc_capture::plan::scheduler::{HostSlots, PlanOptions};
-use sc_capture::worker::{Budget, Retry};
+use sc_capture::worker::{AskPolicy, Budget, Retry};
 use sc_events::Task;
 use sc_planner::roles::Role;
 
@@ -58,6 +58,7 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
         extra_args: cli.agent_arg.clone(),
         resume: None,
         max_budget_usd: cli.max_cost_usd,
+        converse: false,
     };
     let prices = Arc::new(prices(cli)?);
     let hosts = hosts(cli, plan_mode)?;
@@ -213,6 +214,11 @@ fn template(cli: &Cli, role: Option<&Role>) -> WorkerOptions {
             delay: Duration::from_secs_f64(cli.retry_delay),
             on_any: cli.retry_on == "any",
             resume: None,
+        }),
+        ask: cli.ask.then(|| AskPolicy {
+            command: cli.ask_cmd.clone(),
+            timeout: secs(cli.ask_timeout),
+            default_allow: cli.ask_default == "allow",
         }),
         ..WorkerOptions::default()
     }

@@ -12,6 +12,10 @@ complete -c sc-spawn -l retries -d 'Run a failed attempt again, up to N more tim
 complete -c sc-spawn -l retry-delay -d 'The pause before the first retry; each next one doubles (at most 300 s), with ±25% jitter' -r
 complete -c sc-spawn -l retry-on -d 'Which failures are retried: `transient` (those that may pass by themselves) or `any` (a non-zero exit of any worker too)' -r -f -a "transient\t''
 any\t''"
+complete -c sc-spawn -l ask-cmd -d 'With --ask: a policy command, run (`sh -c`) for each ask with the `ask` event on its stdin. Its first line decides: `allow`, or `deny` with an optional message after it (`deny no writes outside src/`); nothing (or anything else) leaves the ask to --ask-default' -r
+complete -c sc-spawn -l ask-timeout -d 'With --ask: how long an ask waits for its answer before --ask-default decides it (`by: "timeout"`); 0 waits for ever' -r
+complete -c sc-spawn -l ask-default -d 'With --ask: the decision when an ask\'s time is up' -r -f -a "deny\t''
+allow\t''"
 complete -c sc-spawn -l kill-grace -d 'Seconds from SIGTERM to SIGKILL when sc-spawn ends a worker' -r
 complete -c sc-spawn -l drain-ms -d 'After the worker exits, how long to keep reading while a process it started still holds its output open; then that process group is ended and the exit event says leaked' -r
 complete -c sc-spawn -l max-rss-mib -d 'Limit the memory of the worker\'s process tree, in MiB: a cgroup v2 of its own where one can be made (the kernel ends the worker), else RLIMIT_DATA per process (allocations beyond it fail). In plan mode, for tasks without limits of their own' -r
@@ -52,6 +56,7 @@ bash\t'Completions for bash'
 zsh\t'Completions for zsh'
 fish\t'Completions for fish'"
 complete -c sc-spawn -l stdin -d 'Pass sc-spawn\'s stdin to the worker (default: /dev/null, since agent CLIs wait for ever on an inherited stdin that never closes)'
+complete -c sc-spawn -l ask -d 'Agent workers ask for what their grant does not allow, and wait: each request (a command, a file to write, a question) is an `ask` event, and its decision an `answer` event (a plan task\'s `ask` field does the same for one task). Answered by --ask-cmd, else --ask-default after --ask-timeout. Claude Code asks through its stdio control protocol; an agent that cannot ask is said so once'
 complete -c sc-spawn -l no-progress -d 'Do not annotate output events with detected progress'
 complete -c sc-spawn -l dangerously-skip-permissions -d 'Let the agent skip its permission checks (--dangerously-skip-permissions, --yolo, ...). Never implied: only this flag passes such an option'
 complete -c sc-spawn -l worktree -d 'Run each worker in a git worktree of its own, on a branch of its own (sc/ID, from its first dependency\'s branch or HEAD), so that parallel agents never edit the same files; at its end its changes are committed there and its exit event says the branch and a diff stat'

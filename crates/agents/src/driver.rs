@@ -2,12 +2,11 @@
 //! kind's command line, and a reader of its output that keeps the run's
 //! verdict, session, open background work and spending.
 
-use std::ffi::OsString;
 use std::sync::Arc;
 
 use serde_json::Value;
 
-use sc_capture::agent::{Agent, AgentReader, Agents, Ask, EnvPairs, Spend};
+use sc_capture::agent::{Agent, AgentAsk, AgentCommand, AgentReader, Agents, Ask, Spend};
 
 use crate::prices::Prices;
 use crate::{AgentKind, AgentOptions, Parser, Watch, command};
@@ -62,10 +61,11 @@ impl Agent for Cli {
         self.kind.name()
     }
 
-    fn command(&self, ask: &Ask<'_>) -> Result<(Vec<OsString>, EnvPairs), String> {
+    fn command(&self, ask: &Ask<'_>) -> Result<AgentCommand, String> {
         let options = AgentOptions {
             resume: ask.resume.map(str::to_owned),
             max_budget_usd: ask.max_budget_usd.or(self.options.max_budget_usd),
+            converse: ask.converse && self.converses(),
             ..self.options.clone()
         };
         command(
@@ -75,7 +75,17 @@ impl Agent for Cli {
             ask.permissions,
             &options,
         )
-        .map(|launch| (launch.argv, launch.env))
+        .map(|launch| AgentCommand {
+            argv: launch.argv,
+            env: launch.env,
+            input: launch.input,
+        })
+    }
+
+    fn converses(&self) -> bool {
+        // Claude Code's stdio control protocol; Codex's app-server and the
+        // ACP agents are still to come.
+        self.kind == AgentKind::ClaudeCode
     }
 
     fn reader(&self) -> Box<dyn AgentReader> {
@@ -132,5 +142,17 @@ impl AgentReader for Reader {
             usd: spend.usd,
             tokens: spend.tokens,
         }
+    }
+
+    fn take_asks(&mut self) -> Vec<AgentAsk> {
+        self.watch.take_asks()
+    }
+
+    fn take_withdrawn(&mut self) -> Vec<String> {
+        self.watch.take_withdrawn()
+    }
+
+    fn answer(&self, ask: &AgentAsk, allow: bool, message: Option<&str>) -> Vec<u8> {
+        crate::parse::answer_line(self.parser.kind(), ask, allow, message)
     }
 }

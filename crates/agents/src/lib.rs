@@ -91,6 +91,9 @@ pub struct AgentOptions {
     /// name, looked up on the worker's PATH (the task's environment), not
     /// on this sc-spawn's.
     pub elsewhere: bool,
+    /// Run with the CLI's approval channel (`--ask`): the prompt goes on
+    /// stdin, which stays open for the answers.
+    pub converse: bool,
 }
 
 impl Default for AgentOptions {
@@ -104,6 +107,7 @@ impl Default for AgentOptions {
             resume: None,
             max_budget_usd: None,
             elsewhere: false,
+            converse: false,
         }
     }
 }
@@ -113,6 +117,8 @@ impl Default for AgentOptions {
 pub struct Launch {
     pub argv: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
+    /// Written to its stdin first, which stays open (`converse`).
+    pub input: Option<Vec<u8>>,
 }
 
 /// The program of `kind`: `$SC_CLAUDE` (and the like) or PATH. The error
@@ -159,6 +165,7 @@ pub fn command(
         find_program(kind)?
     };
     let mut argv: Vec<OsString> = vec![program.into()];
+    let mut input = None;
     let mut push = |args: &[&str]| argv.extend(args.iter().map(OsString::from));
     let grant = |key: &str| permissions.and_then(|p| p.get(key));
     let list = |key: &str| {
@@ -177,14 +184,37 @@ pub fn command(
     };
     match kind {
         AgentKind::ClaudeCode => {
-            push(&[
-                "-p",
-                prompt,
-                "--output-format",
-                "stream-json",
-                "--verbose",
-                "--include-partial-messages",
-            ]);
+            if options.converse {
+                // Its stdio control protocol (what the Agent SDKs speak):
+                // the prompt is the first line of its stdin, and what it
+                // may not do alone comes out as a `control_request`
+                // answered there.
+                push(&[
+                    "-p",
+                    "--input-format",
+                    "stream-json",
+                    "--output-format",
+                    "stream-json",
+                    "--verbose",
+                    "--include-partial-messages",
+                    "--permission-prompt-tool",
+                    "stdio",
+                ]);
+                let line = serde_json::json!({
+                    "type": "user",
+                    "message": {"role": "user", "content": prompt},
+                });
+                input = Some(format!("{line}\n").into_bytes());
+            } else {
+                push(&[
+                    "-p",
+                    prompt,
+                    "--output-format",
+                    "stream-json",
+                    "--verbose",
+                    "--include-partial-messages",
+                ]);
+            }
             if let Some(session) = &options.resume {
                 push(&["--resume", session]);
             }
@@ -297,7 +327,7 @@ pub fn command(
         .iter()
         .map(|(k, v)| (OsString::from(k), OsString::from(v)))
         .collect();
-    Ok(Launch { argv, env })
+    Ok(Launch { argv, env, input })
 }
 
 #[cfg(test)]

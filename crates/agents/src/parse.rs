@@ -10,6 +10,9 @@
 //! - `{"kind":"task","id":..,"state":"started"|"completed"|..,"background":bool}`: work the agent
 //!   runs beside its turns (Claude Code's background shells and subagents) started or ended
 //! - `{"kind":"tasks","open":[ids]}`: the agent's list of open background tasks
+//! - `{"kind":"ask","id":..,"tool":..,"input":{..},"description":..}`: it asks for a decision
+//!   (Claude Code's `can_use_tool` control request, under `--ask`)
+//! - `{"kind":"ask_withdrawn","id":..}`: it no longer waits for that decision
 //!
 //! A line this parser does not know gets no annotation: it stays plain
 //! output, never an error.
@@ -38,6 +41,10 @@ impl Parser {
             output_tokens: 0,
             cached_tokens: 0,
         }
+    }
+
+    pub fn kind(&self) -> AgentKind {
+        self.kind
     }
 
     /// The annotation for one complete line (with or without its `\n`).
@@ -120,8 +127,47 @@ fn str_of<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     o.get(key)?.as_str()
 }
 
+/// The line that answers `ask` on a conversing agent's stdin: Claude
+/// Code's `control_response` (an allow passes the input on unchanged).
+pub fn answer_line(
+    kind: AgentKind,
+    ask: &sc_capture::agent::AgentAsk,
+    allow: bool,
+    message: Option<&str>,
+) -> Vec<u8> {
+    if kind != AgentKind::ClaudeCode {
+        return Vec::new();
+    }
+    let response = if allow {
+        json!({"behavior": "allow", "updatedInput": ask.input})
+    } else {
+        json!({"behavior": "deny", "message": message.unwrap_or("denied")})
+    };
+    let line = json!({
+        "type": "control_response",
+        "response": {"subtype": "success", "request_id": ask.id, "response": response},
+    });
+    format!("{line}\n").into_bytes()
+}
+
 fn claude(o: &Map<String, Value>) -> Option<Value> {
     match str_of(o, "type")? {
+        // Under --ask: a tool outside its grant, or a question to the user.
+        "control_request" => {
+            let request = o.get("request")?.as_object()?;
+            (str_of(request, "subtype")? == "can_use_tool").then(|| {
+                json!({
+                    "kind": "ask",
+                    "id": o.get("request_id"),
+                    "tool": request.get("tool_name"),
+                    "input": request.get("input").cloned().unwrap_or_else(|| json!({})),
+                    "description": request.get("description").or_else(|| request.get("decision_reason")),
+                })
+            })
+        }
+        "control_cancel_request" => {
+            Some(json!({"kind": "ask_withdrawn", "id": o.get("request_id")}))
+        }
         "system" => match str_of(o, "subtype")? {
             "init" => Some(json!({
                 "kind": "init",

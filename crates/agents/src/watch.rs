@@ -50,6 +50,10 @@ pub struct Watch {
     reported_usd: Option<f64>,
     /// The last result's tokens, cumulative for the run.
     result_tokens: Tokens,
+    /// Decisions asked for and not yet taken by the worker.
+    asks: Vec<sc_capture::agent::AgentAsk>,
+    /// Asks withdrawn and not yet taken by the worker.
+    withdrawn: Vec<String>,
 }
 
 impl Watch {
@@ -74,6 +78,21 @@ impl Watch {
                     self.reported_usd = Some(usd);
                 }
                 self.result_tokens = tokens_of(note, true);
+            }
+            Some("ask") => {
+                if let (Some(id), Some(tool)) = (id_of(&note["id"]), note["tool"].as_str()) {
+                    self.asks.push(sc_capture::agent::AgentAsk {
+                        id,
+                        tool: tool.to_owned(),
+                        input: note["input"].clone(),
+                        reason: note["description"].as_str().map(str::to_owned),
+                    });
+                }
+            }
+            Some("ask_withdrawn") => {
+                if let Some(id) = id_of(&note["id"]) {
+                    self.withdrawn.push(id);
+                }
             }
             Some("error") => {
                 let message = note["message"].as_str().unwrap_or("");
@@ -203,6 +222,16 @@ impl Watch {
             usd,
             tokens: self.result_tokens.total() + since.total(),
         }
+    }
+
+    /// Decisions asked for since the last call.
+    pub fn take_asks(&mut self) -> Vec<sc_capture::agent::AgentAsk> {
+        std::mem::take(&mut self.asks)
+    }
+
+    /// Asks withdrawn since the last call.
+    pub fn take_withdrawn(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.withdrawn)
     }
 
     /// The ids of the open tasks.

@@ -34,6 +34,29 @@ pub struct Ask<'a> {
     pub resume: Option<&'a str>,
     /// The most the run may spend (a CLI that has a cap of its own gets it).
     pub max_budget_usd: Option<f64>,
+    /// Run it with its approval channel (`--ask`): what it may not do alone
+    /// it asks for, and waits for the answer on its stdin.
+    pub converse: bool,
+}
+
+/// How to run an agent for an [`Ask`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AgentCommand {
+    pub argv: Vec<OsString>,
+    pub env: EnvPairs,
+    /// Written to its stdin first, which stays open (a CLI that takes its
+    /// prompt there when it converses).
+    pub input: Option<Vec<u8>>,
+}
+
+/// A decision an agent asks for (a tool outside its grant, a question).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AgentAsk {
+    /// The agent's own id of the request.
+    pub id: String,
+    pub tool: String,
+    pub input: Value,
+    pub reason: Option<String>,
 }
 
 /// One agent CLI.
@@ -42,7 +65,13 @@ pub trait Agent: Send + Sync + fmt::Debug {
 
     /// Its headless command line for `ask`, and what to add to its
     /// environment; the error says what is missing (the CLI, a prompt).
-    fn command(&self, ask: &Ask<'_>) -> Result<(Vec<OsString>, EnvPairs), String>;
+    fn command(&self, ask: &Ask<'_>) -> Result<AgentCommand, String>;
+
+    /// Whether it can ask for decisions (`--ask`): it has an approval
+    /// channel sc speaks.
+    fn converses(&self) -> bool {
+        false
+    }
 
     /// A reader for one worker's output lines.
     fn reader(&self) -> Box<dyn AgentReader>;
@@ -95,4 +124,19 @@ pub trait AgentReader: Send + fmt::Debug {
 
     /// What it has spent; `model` stands in when it did not name its own.
     fn spend(&self, model: Option<&str>) -> Spend;
+
+    /// The decisions it asked for since the last call.
+    fn take_asks(&mut self) -> Vec<AgentAsk> {
+        Vec::new()
+    }
+
+    /// Asks it withdrew since the last call (its own ids).
+    fn take_withdrawn(&mut self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The line that answers `ask` on its stdin.
+    fn answer(&self, _ask: &AgentAsk, _allow: bool, _message: Option<&str>) -> Vec<u8> {
+        Vec::new()
+    }
 }

@@ -161,6 +161,10 @@ pub struct Task {
     /// ended (`ended_by: "budget"`) when its running cost reaches it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_cost_usd: Option<f64>,
+    /// Addition to v1: an agent task asks for what it may not do alone
+    /// (`sc-spawn --ask`), and waits for the answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask: Option<bool>,
     /// Addition to v1: run on this host over ssh (`[user@]host[:port]` or
     /// an ssh config alias).
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -144,6 +144,7 @@ pub(crate) fn role_task(
         replay: None,
         retries: None,
         max_cost_usd: None,
+        ask: None,
         host: None,
         slurm: None,
     }
@@ -191,6 +192,7 @@ fn plan_parts(task: &str, parts: &parts::Parts, opts: &PlanOptions) -> Plan {
             replay: None,
             retries: None,
             max_cost_usd: None,
+            ask: None,
             host: None,
             slurm: None,
         });

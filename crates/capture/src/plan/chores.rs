@@ -35,6 +35,11 @@ pub enum Job {
         key: usize,
         remote: crate::placement::ssh::Remote,
     },
+    /// `--ask-cmd`: the policy command run for an ask.
+    Policy {
+        key: usize,
+        job: crate::worker::converse::PolicyJob,
+    },
 }
 
 /// A chore done.
@@ -51,6 +56,13 @@ pub enum Done {
     Committed {
         key: usize,
         report: sc_events::WorktreeReport,
+    },
+    /// A policy command's decision: `(allow, message)`, or None to leave
+    /// the ask to the default.
+    Policy {
+        key: usize,
+        ask: String,
+        decision: Option<(bool, Option<String>)>,
     },
 }
 
@@ -80,6 +92,32 @@ impl Chores {
 
     pub fn submit(&mut self, job: Job) {
         self.pending += 1;
+        if let Job::Policy { key, job } = job {
+            // Each on a thread of its own: a slow policy holds up only its
+            // ask (whose time still runs out).
+            let (done, waker) = (self.done_tx.clone(), Arc::clone(&self.waker));
+            let ask = job.ask.clone();
+            let spawned = std::thread::Builder::new()
+                .name("sc-ask-cmd".into())
+                .spawn(move || {
+                    let decision = run_policy(&job);
+                    let _ = done.send(Done::Policy {
+                        key,
+                        ask: job.ask,
+                        decision,
+                    });
+                    let _ = waker.wake();
+                });
+            if spawned.is_err() {
+                let _ = self.done_tx.send(Done::Policy {
+                    key,
+                    ask,
+                    decision: None,
+                });
+                let _ = self.waker.wake();
+            }
+            return;
+        }
         if let Job::Transfer { key, remote } = job {
             let (done, waker) = (self.done_tx.clone(), Arc::clone(&self.waker));
             let spawned = std::thread::Builder::new()
@@ -147,6 +185,57 @@ impl Drop for Chores {
     }
 }
 
+/// Run a policy command for an ask: the `ask` event on its stdin, its
+/// first line the decision (`allow`, or `deny` and an optional message);
+/// anything else, or a command that fails to run, leaves the ask open.
+fn run_policy(job: &crate::worker::converse::PolicyJob) -> Option<(bool, Option<String>)> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(&job.command)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .ok()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        let mut line = job.event.clone();
+        line.push(b'\n');
+        let _ = stdin.write_all(&line);
+    }
+    let output = child.wait_with_output().ok()?;
+    parse_decision(&String::from_utf8_lossy(&output.stdout))
+}
+
+/// A policy command's first line: `allow`, or `deny [MESSAGE]`.
+fn parse_decision(text: &str) -> Option<(bool, Option<String>)> {
+    let line = text.lines().next()?.trim();
+    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    let message = Some(rest.trim().to_owned()).filter(|m| !m.is_empty());
+    match word {
+        "allow" => Some((true, message)),
+        "deny" => Some((false, message)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_decision;
+
+    #[test]
+    fn a_policy_decides_with_its_first_line_or_not_at_all() {
+        assert_eq!(parse_decision("allow\n"), Some((true, None)));
+        assert_eq!(
+            parse_decision("deny no writes outside src/\nmore"),
+            Some((false, Some("no writes outside src/".into())))
+        );
+        assert_eq!(parse_decision(""), None);
+        assert_eq!(parse_decision("maybe\n"), None);
+        assert_eq!(parse_decision("\nallow"), None, "the first line decides");
+    }
+}
+
 fn run(job: Job) -> Done {
     match job {
         Job::MakeWorktree {
@@ -166,6 +255,11 @@ fn run(job: Job) -> Done {
         Job::CommitWorktree { key, worktree, id } => Done::Committed {
             key,
             report: worktree.finish(&id),
+        },
+        Job::Policy { key, job } => Done::Policy {
+            key,
+            decision: run_policy(&job),
+            ask: job.ask,
         },
         Job::Transfer { key, remote } => Done::Transferred {
             key,

@@ -82,6 +82,9 @@ pub struct Spec {
     pub pty_size: (u16, u16),
     /// Resource limits applied at launch.
     pub limits: Option<Limits>,
+    /// With [`StdinMode::Held`]: written to its stdin first (a conversing
+    /// agent's prompt), by the worker.
+    pub input: Option<Vec<u8>>,
 }
 
 /// A launched worker.

@@ -317,6 +317,9 @@ impl Supervisor {
             if !self.sink.is_full() {
                 worker.pump(&mut self.scratch, &mut self.sink, registry);
             }
+            for job in worker.take_policy_jobs() {
+                self.chores.submit(Job::Policy { key, job });
+            }
             match worker.settle(self.sink.buffer()) {
                 Settle::NotYet => {}
                 Settle::Retrying => {

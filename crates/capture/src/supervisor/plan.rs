@@ -13,6 +13,13 @@ impl Supervisor {
             match done {
                 Done::Worktree { key, result } => self.worktree_made(key, result),
                 Done::Transferred { key, result } => self.transferred(key, result),
+                Done::Policy { key, ask, decision } => {
+                    if let Some(active) = self.workers.get_mut(key) {
+                        active
+                            .worker
+                            .policy_answer(&ask, decision, self.sink.buffer());
+                    }
+                }
                 Done::Committed { key, report } => {
                     if let Some(active) = self.workers.get_mut(key) {
                         active.worker.finish_with(report, self.sink.buffer());

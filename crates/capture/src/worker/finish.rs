@@ -21,6 +21,7 @@ impl Worker {
     }
 
     pub(super) fn finish(&mut self, out: &mut Vec<u8>, worktree: Option<WorktreeReport>) {
+        self.abandon_asks(out);
         if let Some(relayed) = &mut self.relayed {
             relayed.let_go();
             if !self.launch_failed {

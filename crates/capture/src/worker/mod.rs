@@ -16,6 +16,7 @@
 //! differs for a worker placed elsewhere), [`exit`] (its status).
 
 pub mod budget;
+pub mod converse;
 pub mod exit;
 mod finish;
 pub mod lifecycle;
@@ -41,9 +42,10 @@ use crate::process::proctree::ProcessTree;
 use crate::process::signals::{Seen, name, peek_child, signal_group};
 
 use budget::Spending;
+use converse::{Conversation, PolicyJob};
 use exit::millis;
 use lifecycle::Lifecycle;
-pub use options::{Budget, Reconnect, Resume, Retry, WorkerOptions};
+pub use options::{AskPolicy, Budget, Reconnect, Resume, Retry, WorkerOptions};
 use outputs::Source;
 use relayed::Relayed;
 use retry::{AgentOutcome, Attempts, Outcome};
@@ -93,6 +95,10 @@ pub struct Worker {
     watch: Option<AgentWatch>,
     /// Placed elsewhere: the connection's side of it.
     relayed: Option<Relayed>,
+    /// `--ask`: a conversing agent's stdin, and its open asks.
+    conversation: Option<Conversation>,
+    /// Policy commands to run for asks, taken by the supervisor.
+    policy_jobs: Vec<PolicyJob>,
     leaked: bool,
     /// A stop (SIGTTIN) was reported.
     stop_seen: bool,
@@ -133,6 +139,8 @@ impl Worker {
             spending: Spending::new(opts.budget.take()),
             watch: None,
             relayed,
+            conversation: None,
+            policy_jobs: Vec::new(),
             leaked: false,
             stop_seen: false,
             leftover: None,
@@ -295,7 +303,13 @@ impl Worker {
             .iter()
             .filter(|s| s.is_open())
             .filter_map(|s| s.framer.deadline());
-        self.life.deadline().into_iter().chain(flush).min()
+        let talk = self.conversation.as_ref().and_then(Conversation::deadline);
+        self.life
+            .deadline()
+            .into_iter()
+            .chain(flush)
+            .chain(talk)
+            .min()
     }
 
     /// Do what is due at `now`: flush partial lines, time out, escalate,
@@ -323,6 +337,14 @@ impl Worker {
         for index in 0..self.sources.len() {
             if self.sources[index].is_open() {
                 self.flush_partial(index, now, out, false);
+            }
+        }
+        if let Some(talk) = &mut self.conversation {
+            talk.on_timer(now);
+            let allow = talk.default_allow();
+            for ask in talk.timed_out(now) {
+                let message = Some("no answer in time (--ask-timeout)".to_owned());
+                self.decide(&ask, allow, "timeout", message, out);
             }
         }
         let due = self.life.take_due(now, self.opts.heartbeat);
@@ -379,13 +401,98 @@ impl Worker {
         let Some(watch) = &mut self.watch else {
             return;
         };
-        self.life.result_grace(watch.grace(now));
+        let grace = watch.grace(now);
+        if let (lifecycle::Grace::Start(_), Some(talk)) = (grace, &mut self.conversation) {
+            // Its run is over: a CLI that reads its prompts on stdin ends
+            // when that closes.
+            talk.finish();
+        }
+        self.life.result_grace(grace);
+        let asks = watch.reader_mut().take_asks();
+        let withdrawn = watch.reader_mut().take_withdrawn();
         let counted = self.spending.count(watch.reader());
         if let Some(message) = counted.warning {
             self.emit(out, ErrorEvent { message });
         }
         if counted.over {
             self.terminate(EndedBy::Budget, now);
+        }
+        self.asked(asks, withdrawn, now, out);
+    }
+
+    /// The decisions the agent asked for, and the asks it withdrew: `ask`
+    /// and `answer` events, and policy commands to run.
+    fn asked(
+        &mut self,
+        asks: Vec<crate::agent::AgentAsk>,
+        withdrawn: Vec<String>,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) {
+        let Some(talk) = &mut self.conversation else {
+            return;
+        };
+        let mut events: Vec<sc_events::Body> = Vec::new();
+        for ask in asks {
+            let (event, job) = talk.ask(&self.opts.id, ask, now);
+            events.push(event.into());
+            self.policy_jobs.extend(job);
+        }
+        for id in withdrawn {
+            events.extend(talk.withdrawn(&id).map(Into::into));
+        }
+        for event in events {
+            self.emit(out, event);
+        }
+    }
+
+    /// Policy commands to run for asks (`--ask-cmd`), off the poller's thread.
+    pub fn take_policy_jobs(&mut self) -> Vec<PolicyJob> {
+        std::mem::take(&mut self.policy_jobs)
+    }
+
+    /// A policy command's decision on ask `ask`: `(allow, message)`, or
+    /// None when it left the ask to the default. An ask no longer open
+    /// (timed out meanwhile) is left as it was answered.
+    pub fn policy_answer(
+        &mut self,
+        ask: &str,
+        decision: Option<(bool, Option<String>)>,
+        out: &mut Vec<u8>,
+    ) {
+        let Some((allow, message)) = decision else {
+            return;
+        };
+        self.decide(ask, allow, "command", message, out);
+    }
+
+    /// Answer ask `ask`, if it is still open.
+    fn decide(
+        &mut self,
+        ask: &str,
+        allow: bool,
+        by: &str,
+        message: Option<String>,
+        out: &mut Vec<u8>,
+    ) {
+        let (Some(talk), Some(watch)) = (&mut self.conversation, &self.watch) else {
+            return;
+        };
+        if let Some(answer) = talk.answer(ask, allow, by, message, watch.reader(), Instant::now()) {
+            self.emit(out, answer);
+        }
+    }
+
+    /// Asks still open as the worker ends: each gets its answer before the
+    /// exit.
+    fn abandon_asks(&mut self, out: &mut Vec<u8>) {
+        let answers = self
+            .conversation
+            .take()
+            .map(|mut talk| talk.abandon())
+            .unwrap_or_default();
+        for answer in answers {
+            self.emit(out, answer);
         }
     }
 
@@ -473,6 +580,7 @@ impl Worker {
             delay_ms: millis(delay),
         };
         self.emit(out, event);
+        self.abandon_asks(out);
         self.spending.next_attempt();
         self.applied.cleanup();
         self.leaked = false;

@@ -55,6 +55,8 @@ pub struct WorkerOptions {
     /// The node this worker runs on, said in its `start` (a Slurm job
     /// step's sc-spawn names it for the side that launched the step).
     pub node: Option<String>,
+    /// `--ask`: an agent asks for what it may not do alone, and is answered.
+    pub ask: Option<AskPolicy>,
 }
 
 /// How a remote worker is followed again after its connection was lost.
@@ -95,11 +97,31 @@ pub struct Retry {
 }
 
 /// Builds the argv and extra environment that resume an agent's session.
-pub type Resume = std::sync::Arc<
-    dyn Fn(&str, &str) -> Result<(Vec<std::ffi::OsString>, crate::agent::EnvPairs), String>
-        + Send
-        + Sync,
->;
+pub type Resume =
+    std::sync::Arc<dyn Fn(&str, &str) -> Result<crate::agent::AgentCommand, String> + Send + Sync>;
+
+/// How a conversing agent's asks are answered (`--ask`): by a policy
+/// command, else a person, else the default when the time is up.
+#[derive(Debug, Clone)]
+pub struct AskPolicy {
+    /// `--ask-cmd`: run per ask (`sh -c`), the `ask` event on its stdin; it
+    /// prints `allow` or `deny` (and a message), or nothing to pass.
+    pub command: Option<String>,
+    /// `--ask-timeout`: how long an ask waits (None: for ever).
+    pub timeout: Option<Duration>,
+    /// `--ask-default`: the decision when the time is up.
+    pub default_allow: bool,
+}
+
+impl Default for AskPolicy {
+    fn default() -> Self {
+        AskPolicy {
+            command: None,
+            timeout: Some(Duration::from_secs(300)),
+            default_allow: false,
+        }
+    }
+}
 
 impl std::fmt::Debug for Retry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -136,6 +158,7 @@ impl Default for WorkerOptions {
             remote: None,
             reconnect: None,
             node: None,
+            ask: None,
         }
     }
 }

@@ -140,9 +140,10 @@ impl Attempts {
             return Ok(());
         };
         match resume(&session, "the previous attempt failed") {
-            Ok((argv, env)) => {
-                spec.argv = argv;
-                spec.env.extend(env);
+            Ok(command) => {
+                spec.argv = command.argv;
+                spec.env.extend(command.env);
+                spec.input = command.input;
                 self.resumed = true;
                 self.resuming = Some(session);
                 Ok(())
@@ -166,10 +167,10 @@ mod tests {
             delay: Duration::from_secs(2),
             on_any,
             resume: Some(Arc::new(|session: &str, _why: &str| {
-                Ok((
-                    vec!["agent".into(), "--resume".into(), session.into()],
-                    Vec::new(),
-                ))
+                Ok(crate::agent::AgentCommand {
+                    argv: vec!["agent".into(), "--resume".into(), session.into()],
+                    ..Default::default()
+                })
             })),
         }
     }

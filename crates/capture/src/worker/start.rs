@@ -17,6 +17,7 @@ use crate::process::launch::{Launched, PtyMode, Spec, launch};
 use crate::process::signals::signal_group;
 
 use super::Worker;
+use super::converse::Conversation;
 use super::exit::launch_error_message;
 use super::lifecycle::Timers;
 use super::outputs::Source;
@@ -36,7 +37,7 @@ impl Worker {
     ) -> io::Result<()> {
         self.limits = spec.limits.clone();
         let launched = launch(spec)?;
-        if let Err(e) = self.adopt(launched, registry, tokens) {
+        if let Err(e) = self.adopt(launched, spec.input.as_deref(), registry, tokens) {
             // Registered nothing that stays: end what was started.
             self.abandon();
             return Err(e);
@@ -64,6 +65,17 @@ impl Worker {
         );
         if !local {
             return Ok(());
+        }
+        if let (Some(agent), Some(_)) = (&self.opts.agent, &self.opts.ask)
+            && !agent.converses()
+        {
+            let message = format!(
+                "{} cannot ask for decisions yet: --ask is ignored for it, and it does what its \
+                 grant allows",
+                agent.name()
+            );
+            self.opts.ask = None;
+            self.emit(out, ErrorEvent { message });
         }
         let cwd = spec
             .cwd
@@ -147,6 +159,7 @@ impl Worker {
     pub(super) fn adopt(
         &mut self,
         launched: Launched,
+        input: Option<&[u8]>,
         registry: &Registry,
         tokens: [Token; 2],
     ) -> io::Result<()> {
@@ -163,6 +176,13 @@ impl Worker {
                     .agent
                     .as_ref()
                     .map(|agent| AgentWatch::new(agent.reader(), self.opts.agent_grace));
+                // `--ask`: its stdin is held, for the prompt and the answers.
+                self.conversation = match (launched.stdin, &self.opts.ask, &self.watch) {
+                    (Some(stdin), Some(policy), Some(_)) => {
+                        Some(Conversation::new(stdin, input, policy.clone()))
+                    }
+                    _ => None,
+                };
             }
         }
         for ((stream, fd), token) in launched.outputs.into_iter().zip(tokens) {

@@ -41,6 +41,10 @@ impl AgentWatch {
         self.reader.as_ref()
     }
 
+    pub fn reader_mut(&mut self) -> &mut dyn AgentReader {
+        self.reader.as_mut()
+    }
+
     /// A framed chunk of its stdout; the annotation when it completes a line.
     pub fn push(&mut self, chunk: &[u8]) -> Option<Value> {
         if !self.too_long {

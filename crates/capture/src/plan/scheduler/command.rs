@@ -27,6 +27,9 @@ impl Scheduler {
             return refuse(opts, message);
         }
         let max_budget_usd = opts.budget.as_ref().and_then(|b| b.max_usd);
+        // `--ask` (or the task's `ask`): an agent that can ask runs with its
+        // approval channel; one that cannot is told so by its worker.
+        let converse = opts.ask.is_some() && opts.agent.as_ref().is_some_and(|a| a.converses());
         let earlier = self
             .earlier
             .as_ref()
@@ -51,6 +54,7 @@ impl Scheduler {
                     task.instructions.clone(),
                     task.permissions.clone(),
                     max_budget_usd,
+                    converse,
                 )
             });
         }
@@ -62,22 +66,29 @@ impl Scheduler {
                     task.instructions.clone(),
                     task.permissions.clone(),
                     max_budget_usd,
+                    converse,
                 );
                 opts.resumes = Some(session.clone());
                 resumed(session, "the earlier run of the plan was cut off")
                     .map_err(|e| format!("task `{}`: {e}", task.id))
             }
-            _ => self.task_command(task, &kind, opts.agent.as_deref(), max_budget_usd),
+            _ => self.task_command(task, &kind, opts.agent.as_deref(), max_budget_usd, converse),
         };
-        let (argv, extra_env) = match command {
+        let command = match command {
             Ok(command) => command,
             Err(message) => return refuse(opts, message),
         };
-        let (env, cwd) = self.env_and_cwd(task, extra_env);
+        let (env, cwd) = self.env_and_cwd(task, command.env);
         let spec = Spec {
-            argv,
+            argv: command.argv,
             cwd: cwd.clone(),
             env,
+            // A conversing agent's stdin stays open for its answers.
+            stdin: match command.input {
+                Some(_) => crate::process::launch::StdinMode::Held,
+                None => self.template_spec.stdin,
+            },
+            input: command.input,
             limits: task
                 .limits
                 .clone()
@@ -144,18 +155,25 @@ impl Scheduler {
         kind: &str,
         agent: Option<&dyn Agent>,
         max_budget_usd: Option<f64>,
+        converse: bool,
     ) -> Result<Command, String> {
         if let Some(recording) = &task.replay {
             // A recorded run, played at its pace, read as the kind it records.
             let mut argv: Vec<OsString> = vec![sibling("sc-replay")];
             argv.extend(["--speed".into(), self.replay_speed.to_string().into()]);
             argv.push(recording.into());
-            return Ok((argv, Vec::new()));
+            return Ok(Command {
+                argv,
+                ..Command::default()
+            });
         }
         if task.argv.is_none() && task.prompt.is_none() && !self.template_spec.argv.is_empty() {
             // Single-worker mode's command, as given (its bytes need not be
             // UTF-8); an agent kind's output is still read as that agent's.
-            return Ok((self.template_spec.argv.clone(), Vec::new()));
+            return Ok(Command {
+                argv: self.template_spec.argv.clone(),
+                ..Command::default()
+            });
         }
         if let Some(agent) = agent {
             let prompt = task
@@ -174,6 +192,7 @@ impl Scheduler {
                 permissions: task.permissions.as_ref(),
                 resume: None,
                 max_budget_usd,
+                converse,
             };
             return agent
                 .command(&ask)
@@ -187,12 +206,14 @@ impl Scheduler {
             ));
         }
         match (&task.argv, &task.prompt) {
-            (Some(argv), _) if !argv.is_empty() => {
-                Ok((argv.iter().map(OsString::from).collect(), Vec::new()))
-            }
-            (_, Some(prompt)) if !prompt.trim().is_empty() => {
-                Ok((vec!["sh".into(), "-c".into(), prompt.into()], Vec::new()))
-            }
+            (Some(argv), _) if !argv.is_empty() => Ok(Command {
+                argv: argv.iter().map(OsString::from).collect(),
+                ..Command::default()
+            }),
+            (_, Some(prompt)) if !prompt.trim().is_empty() => Ok(Command {
+                argv: vec!["sh".into(), "-c".into(), prompt.into()],
+                ..Command::default()
+            }),
             _ => Err(format!(
                 "task `{}` has neither `argv` nor `prompt`: nothing to run",
                 task.id
@@ -217,6 +238,9 @@ fn task_fields(task: &Task, opts: &mut WorkerOptions) -> Result<(), String> {
                 task.id
             ));
         }
+    }
+    if let Some(ask) = task.ask {
+        opts.ask = ask.then(|| opts.ask.clone().unwrap_or_default());
     }
     if let Some(retries) = task.retries {
         let template = opts.retry.clone().unwrap_or(crate::worker::Retry {

@@ -470,7 +470,7 @@ fn push_line(line: &[u8], out: &mut Vec<u8>) {
 }
 
 /// A command line and what to add to its environment.
-type Command = (Vec<OsString>, Vec<(OsString, OsString)>);
+type Command = crate::agent::AgentCommand;
 
 impl Scheduler {}
 
@@ -483,6 +483,7 @@ pub fn agent_resume(
     instructions: Option<String>,
     permissions: Option<serde_json::Value>,
     max_budget_usd: Option<f64>,
+    converse: bool,
 ) -> crate::worker::Resume {
     Arc::new(move |session: &str, why: &str| {
         let again = format!(
@@ -495,6 +496,7 @@ pub fn agent_resume(
             permissions: permissions.as_ref(),
             resume: Some(session),
             max_budget_usd,
+            converse,
         })
     })
 }

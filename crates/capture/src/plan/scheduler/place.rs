@@ -67,8 +67,8 @@ impl Scheduler {
         let argv = if agent_task {
             Vec::new()
         } else {
-            match self.task_command(task, opts.kind.as_str(), None, None) {
-                Ok((argv, _)) => argv,
+            match self.task_command(task, opts.kind.as_str(), None, None, false) {
+                Ok(command) => command.argv,
                 Err(message) => return Launch::refused(index, opts, message),
             }
         };

@@ -1,0 +1,363 @@
+//! A conversing agent's side of `--ask`: its stdin held open, the prompt
+//! written there first, each decision it asks for turned into an `ask`
+//! event, and exactly one `answer` for each — from the policy command, or
+//! the default when the ask's time is up, or the agent withdrawing it —
+//! written back to the agent in its own protocol.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+use sc_events::{Answer, Ask};
+
+use crate::agent::{AgentAsk, AgentReader};
+
+use super::options::AskPolicy;
+
+/// While the agent does not read its stdin (the pipe is full), what is
+/// left is written again this much later.
+const WRITE_AGAIN: Duration = Duration::from_millis(5);
+
+/// An ask waiting for its answer.
+#[derive(Debug)]
+struct Open {
+    /// Its id in the stream.
+    id: String,
+    agent: AgentAsk,
+    /// When the default decides it.
+    until: Option<Instant>,
+}
+
+/// A policy command to run for an ask, off the poller's thread.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PolicyJob {
+    pub ask: String,
+    pub command: String,
+    /// The `ask` event as a line: the command's stdin.
+    pub event: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub struct Conversation {
+    stdin: Option<OwnedFd>,
+    /// Bytes not written yet (the agent is not reading).
+    pending: Vec<u8>,
+    retry_at: Option<Instant>,
+    policy: AskPolicy,
+    open: Vec<Open>,
+    /// Asks so far: each one's id is the worker's and a number.
+    asked: u32,
+    /// The run is over: stdin goes once no ask is open.
+    closing: bool,
+}
+
+impl Conversation {
+    /// The agent's stdin (non-blocking from here on), and what is written
+    /// there first.
+    pub fn new(stdin: OwnedFd, opening: Option<&[u8]>, policy: AskPolicy) -> Conversation {
+        let _ = set_nonblocking(&stdin);
+        let mut conversation = Conversation {
+            stdin: Some(stdin),
+            pending: Vec::new(),
+            retry_at: None,
+            policy,
+            open: Vec::new(),
+            asked: 0,
+            closing: false,
+        };
+        if let Some(bytes) = opening {
+            conversation.write(bytes, Instant::now());
+        }
+        conversation
+    }
+
+    /// The agent asks: the `ask` event, and the policy command to run for
+    /// it, if there is one.
+    pub fn ask(&mut self, worker: &str, agent: AgentAsk, now: Instant) -> (Ask, Option<PolicyJob>) {
+        self.asked += 1;
+        let id = format!("{worker}/{}", self.asked);
+        let event = Ask {
+            ask: id.clone(),
+            tool: agent.tool.clone(),
+            input: agent.input.clone(),
+            reason: agent.reason.clone(),
+            choices: vec!["allow".into(), "deny".into()],
+            control: None,
+        };
+        let job = self.policy.command.clone().map(|command| PolicyJob {
+            ask: id.clone(),
+            command,
+            event: serde_json::to_vec(&event).unwrap_or_default(),
+        });
+        self.open.push(Open {
+            id,
+            agent,
+            until: self.policy.timeout.map(|t| now + t),
+        });
+        (event, job)
+    }
+
+    /// Decide ask `id` (when it is still open): written to the agent, and
+    /// the `answer` event. None for an ask that is not open (answered
+    /// already, or unknown).
+    pub fn answer(
+        &mut self,
+        id: &str,
+        allow: bool,
+        by: &str,
+        message: Option<String>,
+        reader: &dyn AgentReader,
+        now: Instant,
+    ) -> Option<Answer> {
+        let at = self.open.iter().position(|o| o.id == id)?;
+        let open = self.open.remove(at);
+        let line = reader.answer(&open.agent, allow, message.as_deref());
+        self.write(&line, now);
+        self.close_if_done();
+        Some(Answer {
+            ask: open.id,
+            decision: if allow { "allow" } else { "deny" }.into(),
+            by: by.into(),
+            message,
+        })
+    }
+
+    /// The agent withdrew its ask (its own id): answered `by: "agent"`.
+    pub fn withdrawn(&mut self, agent_id: &str) -> Option<Answer> {
+        let at = self.open.iter().position(|o| o.agent.id == agent_id)?;
+        let open = self.open.remove(at);
+        self.close_if_done();
+        Some(Answer {
+            ask: open.id,
+            decision: "deny".into(),
+            by: "agent".into(),
+            message: Some("the agent withdrew it".into()),
+        })
+    }
+
+    /// Asks whose time is up at `now`: their ids, to be decided by the
+    /// default.
+    pub fn timed_out(&self, now: Instant) -> Vec<String> {
+        self.open
+            .iter()
+            .filter(|o| o.until.is_some_and(|t| t <= now))
+            .map(|o| o.id.clone())
+            .collect()
+    }
+
+    pub fn default_allow(&self) -> bool {
+        self.policy.default_allow
+    }
+
+    /// The worker ended with asks open: each is answered (`by: "agent"`:
+    /// it is gone), so that every ask has its answer before the exit.
+    pub fn abandon(&mut self) -> Vec<Answer> {
+        self.stdin = None;
+        self.pending.clear();
+        self.open
+            .drain(..)
+            .map(|open| Answer {
+                ask: open.id,
+                decision: "deny".into(),
+                by: "agent".into(),
+                message: Some("the worker ended before an answer came".into()),
+            })
+            .collect()
+    }
+
+    /// Its run is over (a settled result): its stdin is closed, which ends
+    /// a CLI that reads its prompts there, once no ask is open.
+    pub fn finish(&mut self) {
+        self.closing = true;
+        self.close_if_done();
+    }
+
+    fn close_if_done(&mut self) {
+        if self.closing && self.open.is_empty() && self.pending.is_empty() {
+            self.stdin = None;
+        }
+    }
+
+    /// The next moment it needs: an ask's time up, or writing again.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.open
+            .iter()
+            .filter_map(|o| o.until)
+            .chain(self.retry_at)
+            .min()
+    }
+
+    /// Write what is pending again, if it is time.
+    pub fn on_timer(&mut self, now: Instant) {
+        if self.retry_at.is_some_and(|t| t <= now) {
+            self.write(&[], now);
+            self.close_if_done();
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8], now: Instant) {
+        self.pending.extend_from_slice(bytes);
+        self.retry_at = None;
+        let Some(stdin) = &self.stdin else {
+            self.pending.clear();
+            return;
+        };
+        while !self.pending.is_empty() {
+            match nix::unistd::write(stdin.as_fd(), &self.pending) {
+                Ok(n) => {
+                    self.pending.drain(..n);
+                }
+                Err(nix::errno::Errno::EINTR) => {}
+                Err(nix::errno::Errno::EAGAIN) => {
+                    self.retry_at = Some(now + WRITE_AGAIN);
+                    return;
+                }
+                // It closed its stdin (it is ending): nothing more reaches it.
+                Err(_) => {
+                    self.pending.clear();
+                    self.stdin = None;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> nix::Result<()> {
+    use nix::fcntl::{FcntlArg, OFlag, fcntl};
+    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
+    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+
+    use super::*;
+    use crate::agent::Spend;
+
+    /// Answers as `ALLOW id` / `DENY id message`.
+    #[derive(Debug)]
+    struct Plain;
+
+    impl AgentReader for Plain {
+        fn line(&mut self, _: &[u8]) -> Option<serde_json::Value> {
+            None
+        }
+        fn result(&self) -> Option<bool> {
+            None
+        }
+        fn results(&self) -> u32 {
+            0
+        }
+        fn settled(&self) -> bool {
+            false
+        }
+        fn session(&self) -> Option<&str> {
+            None
+        }
+        fn trouble(&self) -> Option<&str> {
+            None
+        }
+        fn model(&self) -> Option<&str> {
+            None
+        }
+        fn spend(&self, _: Option<&str>) -> Spend {
+            Spend::default()
+        }
+        fn answer(&self, ask: &AgentAsk, allow: bool, message: Option<&str>) -> Vec<u8> {
+            match allow {
+                true => format!("ALLOW {}\n", ask.id).into_bytes(),
+                false => format!("DENY {} {}\n", ask.id, message.unwrap_or("")).into_bytes(),
+            }
+        }
+    }
+
+    fn asked(id: &str) -> AgentAsk {
+        AgentAsk {
+            id: id.into(),
+            tool: "Bash".into(),
+            input: serde_json::json!({"command": "touch x"}),
+            reason: None,
+        }
+    }
+
+    fn pipe() -> (std::fs::File, OwnedFd) {
+        let (read, write) = nix::unistd::pipe().unwrap();
+        (std::fs::File::from(read), write)
+    }
+
+    #[test]
+    fn each_ask_gets_one_answer_written_back_in_the_agents_words() {
+        let (mut read, write) = pipe();
+        let now = Instant::now();
+        let policy = AskPolicy {
+            command: Some("my-policy".into()),
+            timeout: Some(Duration::from_secs(1)),
+            default_allow: false,
+        };
+        let mut talk = Conversation::new(write, Some(b"PROMPT\n"), policy);
+        let (event, job) = talk.ask("w", asked("r1"), now);
+        assert_eq!(event.ask, "w/1");
+        assert_eq!(event.choices, ["allow", "deny"]);
+        let job = job.expect("the policy command runs for it");
+        assert!(
+            String::from_utf8(job.event)
+                .unwrap()
+                .contains("\"touch x\"")
+        );
+        let answer = talk
+            .answer("w/1", true, "command", None, &Plain, now)
+            .unwrap();
+        assert_eq!(
+            (answer.decision.as_str(), answer.by.as_str()),
+            ("allow", "command")
+        );
+        assert!(
+            talk.answer("w/1", false, "person", None, &Plain, now)
+                .is_none(),
+            "once"
+        );
+        talk.ask("w", asked("r2"), now);
+        assert_eq!(talk.deadline(), Some(now + Duration::from_secs(1)));
+        assert!(talk.timed_out(now).is_empty());
+        assert_eq!(talk.timed_out(now + Duration::from_secs(1)), ["w/2"]);
+        talk.answer(
+            "w/2",
+            talk.default_allow(),
+            "timeout",
+            Some("no answer".into()),
+            &Plain,
+            now,
+        );
+        talk.finish();
+        drop(talk);
+        let mut written = String::new();
+        read.read_to_string(&mut written).unwrap();
+        assert_eq!(written, "PROMPT\nALLOW r1\nDENY r2 no answer\n");
+    }
+
+    #[test]
+    fn stdin_closes_only_once_no_ask_is_open() {
+        let (mut read, write) = pipe();
+        let now = Instant::now();
+        let mut talk = Conversation::new(write, None, AskPolicy::default());
+        talk.ask("w", asked("r1"), now);
+        talk.finish();
+        assert!(talk.stdin.is_some(), "an ask is open");
+        let withdrawn = talk.withdrawn("r1").unwrap();
+        assert_eq!(
+            (withdrawn.ask.as_str(), withdrawn.by.as_str()),
+            ("w/1", "agent")
+        );
+        assert!(talk.stdin.is_none());
+        let mut rest = Vec::new();
+        read.read_to_end(&mut rest).unwrap();
+        assert!(rest.is_empty());
+        let (_read, write) = pipe();
+        let mut ended = Conversation::new(write, None, AskPolicy::default());
+        ended.ask("w", asked("r9"), now);
+        let answers = ended.abandon();
+        assert_eq!(answers.len(), 1);
+        assert_eq!(answers[0].by, "agent");
+    }
+}
