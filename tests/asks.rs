@@ -188,3 +188,122 @@ fn an_agent_that_cannot_ask_is_said_so_once() {
     assert_eq!(said.len(), 1, "{said:?}");
     assert!(said[0].contains("codex cannot ask"), "{said:?}");
 }
+
+fn sc_ctl(runtime: &Path, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sc-ctl"))
+        .args(args)
+        .env("XDG_RUNTIME_DIR", runtime)
+        .output()
+        .unwrap()
+}
+
+/// A person answers from another terminal: `sc-ctl asks` finds the run
+/// with no flags (this user's runtime folder), `sc-ctl answer` decides,
+/// the stream says `by: "person"`, and a second answer is refused.
+#[test]
+fn sc_ctl_answers_an_ask_from_another_process() {
+    let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
+        return;
+    };
+    let mock = MockModel::start();
+    let runtime = temp_dir("ask-runtime");
+    let (mut command, dir) = asking(&claude, &mock, "ask-person", &["--ask-timeout", "0"]);
+    command.env("XDG_RUNTIME_DIR", &runtime);
+    let mut live = Live::start_with(&mut command);
+    let asked = live.until(|e| e.type_name() == "ask");
+    let Body::Ask(ask) = &asked.body else {
+        unreachable!()
+    };
+    // The socket and its folder are the user's alone.
+    let control = PathBuf::from(
+        ask.control
+            .clone()
+            .expect("the ask names its control socket"),
+    );
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(mode(control.parent().unwrap()), 0o700);
+    assert_eq!(mode(&control), 0o600);
+    let listed = sc_ctl(&runtime, &["asks", "--json"]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let listed: serde_json::Value =
+        serde_json::from_slice(listed.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(listed["ask"], ask.ask.as_str());
+    assert_eq!(listed["worker"], asked.worker.as_str());
+    let answered = sc_ctl(&runtime, &["answer", &ask.ask, "allow"]);
+    assert!(
+        answered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&answered.stderr)
+    );
+    let again = sc_ctl(&runtime, &["answer", &ask.ask, "deny"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no open ask"));
+    let (stream, status) = live.finish_bytes();
+    checked(&stream);
+    let run = Captured::parse(&stream);
+    let (_, answers) = asks_and_answers(&run);
+    assert_eq!(answers.len(), 1);
+    assert_eq!(
+        (answers[0].decision.as_str(), answers[0].by.as_str()),
+        ("allow", "person")
+    );
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        dir.join("marker.txt").exists(),
+        "allowed by a person: the tool ran"
+    );
+    // The run is over: its socket is gone, and sc-ctl says there is no run.
+    assert!(!control.exists());
+    let none = sc_ctl(&runtime, &["asks"]);
+    assert_eq!(none.status.code(), Some(3));
+}
+
+/// What reaches the control socket is checked: garbage, unknown requests,
+/// bad decisions and overlong lines get an error reply each, and nothing
+/// changes; the connection stays usable.
+#[test]
+fn the_control_socket_refuses_what_is_not_a_request() {
+    use std::io::{BufRead, BufReader, Write};
+    let runtime = temp_dir("ask-fuzz");
+    let control = runtime.join("sc").join("fuzz.sock");
+    let mut live = Live::start_with(
+        sc_spawn()
+            .arg("--ask")
+            .arg(format!("--control={}", control.display()))
+            .args(["--", "sleep", "30"]),
+    );
+    live.until(|e| e.type_name() == "start");
+    let stream = std::os::unix::net::UnixStream::connect(&control).unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let mut reader = BufReader::new(stream);
+    let long = "x".repeat(100_000);
+    for garbage in [
+        "not json",
+        "\u{1b}[2J",
+        r#"{"op":"shell","cmd":"touch /tmp/sc-pwned"}"#,
+        r#"{"op":"answer","ask":"w/1","decision":"sure"}"#,
+        r#"{"op":"answer","ask":"w/1","decision":"allow"}"#,
+        long.as_str(),
+    ] {
+        writer.write_all(garbage.as_bytes()).unwrap();
+        writer.write_all(b"\n").unwrap();
+        let mut reply = String::new();
+        reader.read_line(&mut reply).unwrap();
+        let reply: serde_json::Value = serde_json::from_str(&reply).unwrap();
+        assert_eq!(reply["ok"], false, "{garbage:.40}: {reply}");
+        assert!(reply["error"].as_str().is_some_and(|e| !e.is_empty()));
+    }
+    writer.write_all(b"{\"op\":\"asks\"}\n").unwrap();
+    let mut reply = String::new();
+    reader.read_line(&mut reply).unwrap();
+    assert_eq!(reply.trim(), r#"{"ok":true}"#);
+    live.signal(Signal::SIGTERM);
+    let (run, _) = live.finish();
+    assert!(run.of_type("answer").is_empty());
+    assert!(!Path::new("/tmp/sc-pwned").exists());
+}

@@ -20,6 +20,7 @@ fn man_pages_are_generated_from_the_clis() {
         ("sc-merge", env!("CARGO_BIN_EXE_sc-merge")),
         ("sc-view", env!("CARGO_BIN_EXE_sc-view")),
         ("sc-plan", env!("CARGO_BIN_EXE_sc-plan")),
+        ("sc-ctl", env!("CARGO_BIN_EXE_sc-ctl")),
     ] {
         let out = std::process::Command::new(binary)
             .args(["--generate", "man"])
@@ -41,6 +42,7 @@ fn completions_are_generated_from_the_clis() {
         ("sc-merge", env!("CARGO_BIN_EXE_sc-merge")),
         ("sc-view", env!("CARGO_BIN_EXE_sc-view")),
         ("sc-plan", env!("CARGO_BIN_EXE_sc-plan")),
+        ("sc-ctl", env!("CARGO_BIN_EXE_sc-ctl")),
     ] {
         for (shell, file) in [
             ("bash", format!("{tool}.bash")),

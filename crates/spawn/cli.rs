@@ -153,6 +153,12 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = parse_secs)]
     pub ask_timeout: f64,
 
+    /// With --ask: the run's control socket, where `sc-ctl answer` (a
+    /// person, from any terminal of this user) decides asks [default: a
+    /// private one in $XDG_RUNTIME_DIR/sc or /tmp/sc-UID, named in each ask]
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
+
     /// With --ask: the decision when an ask's time is up
     #[arg(long, value_name = "DECISION", default_value = "deny", value_parser = ["deny", "allow"])]
     pub ask_default: String,

@@ -74,6 +74,16 @@ fn supervise(cli: &Cli, run: crate::setup::Prepared) -> i32 {
     if cli.end_on_stdin_eof {
         end_on_stdin_eof();
     }
+    if cli.ask || cli.control.is_some() {
+        let path = crate::setup::control_path(cli);
+        if let Err(e) = supervisor.set_control(&path) {
+            eprintln!(
+                "sc-spawn: cannot serve the control socket {}: {e} (give another with --control PATH)",
+                path.display()
+            );
+            return EXIT_USAGE;
+        }
+    }
     let took_terminal = run.options.template_spec.stdin == StdinMode::Terminal;
     let single = run.one.is_some();
     let planned = match run.one {

@@ -185,6 +185,13 @@ fn hosts(cli: &Cli, plan_mode: bool) -> Result<Vec<HostSlots>, String> {
     sc_capture::plan::scheduler::parse_hosts(&text).map_err(|e| format!("--hosts: {e}"))
 }
 
+/// Where the run's control socket is (`--control`, or this user's default).
+pub fn control_path(cli: &Cli) -> std::path::PathBuf {
+    cli.control
+        .clone()
+        .unwrap_or_else(sc_capture::control::default_path)
+}
+
 /// How every worker is watched, from the flags (and the role's timeout).
 fn template(cli: &Cli, role: Option<&Role>) -> WorkerOptions {
     WorkerOptions {
@@ -219,6 +226,7 @@ fn template(cli: &Cli, role: Option<&Role>) -> WorkerOptions {
             command: cli.ask_cmd.clone(),
             timeout: secs(cli.ask_timeout),
             default_allow: cli.ask_default == "allow",
+            control: Some(control_path(cli).display().to_string()),
         }),
         ..WorkerOptions::default()
     }

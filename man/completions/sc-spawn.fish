@@ -14,6 +14,7 @@ complete -c sc-spawn -l retry-on -d 'Which failures are retried: `transient` (th
 any\t''"
 complete -c sc-spawn -l ask-cmd -d 'With --ask: a policy command, run (`sh -c`) for each ask with the `ask` event on its stdin. Its first line decides: `allow`, or `deny` with an optional message after it (`deny no writes outside src/`); nothing (or anything else) leaves the ask to --ask-default' -r
 complete -c sc-spawn -l ask-timeout -d 'With --ask: how long an ask waits for its answer before --ask-default decides it (`by: "timeout"`); 0 waits for ever' -r
+complete -c sc-spawn -l control -d 'With --ask: the run\'s control socket, where `sc-ctl answer` (a person, from any terminal of this user) decides asks [default: a private one in $XDG_RUNTIME_DIR/sc or /tmp/sc-UID, named in each ask]' -r -F
 complete -c sc-spawn -l ask-default -d 'With --ask: the decision when an ask\'s time is up' -r -f -a "deny\t''
 allow\t''"
 complete -c sc-spawn -l kill-grace -d 'Seconds from SIGTERM to SIGKILL when sc-spawn ends a worker' -r

@@ -17,6 +17,7 @@
 //! - [`supervisor`]: the single mio poller that runs it all.
 
 pub mod agent;
+pub mod control;
 pub mod merge;
 pub mod output;
 pub mod placement;

@@ -219,23 +219,6 @@ fn parse_decision(text: &str) -> Option<(bool, Option<String>)> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::parse_decision;
-
-    #[test]
-    fn a_policy_decides_with_its_first_line_or_not_at_all() {
-        assert_eq!(parse_decision("allow\n"), Some((true, None)));
-        assert_eq!(
-            parse_decision("deny no writes outside src/\nmore"),
-            Some((false, Some("no writes outside src/".into())))
-        );
-        assert_eq!(parse_decision(""), None);
-        assert_eq!(parse_decision("maybe\n"), None);
-        assert_eq!(parse_decision("\nallow"), None, "the first line decides");
-    }
-}
-
 fn run(job: Job) -> Done {
     match job {
         Job::MakeWorktree {
@@ -268,5 +251,22 @@ fn run(job: Job) -> Done {
                 None => Ok(()),
             },
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_decision;
+
+    #[test]
+    fn a_policy_decides_with_its_first_line_or_not_at_all() {
+        assert_eq!(parse_decision("allow\n"), Some((true, None)));
+        assert_eq!(
+            parse_decision("deny no writes outside src/\nmore"),
+            Some((false, Some("no writes outside src/".into())))
+        );
+        assert_eq!(parse_decision(""), None);
+        assert_eq!(parse_decision("maybe\n"), None);
+        assert_eq!(parse_decision("\nallow"), None, "the first line decides");
     }
 }

@@ -24,6 +24,7 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
+use crate::control::{Reply, Request};
 use crate::merge::input::{Input, InputSpec};
 use crate::merge::router::{Naming, Router};
 use crate::output::lines::Piece;
@@ -43,6 +44,8 @@ const SINK: Token = Token(1);
 const WAKER: Token = Token(2);
 /// Inputs' tokens start here.
 const FIRST_INPUT: usize = 3;
+/// The control socket's listener, then its clients.
+const FIRST_CONTROL: usize = usize::MAX / 8;
 /// Workers' tokens start here: two per slot of the slab.
 const FIRST_WORKER: usize = usize::MAX / 4;
 
@@ -119,6 +122,8 @@ pub struct Supervisor {
     /// What finished workers spent.
     spent_usd: f64,
     budget_spent: bool,
+    /// `--ask`: where a person answers the run's asks.
+    control: Option<crate::control::server::ControlServer>,
 }
 
 impl Supervisor {
@@ -155,6 +160,7 @@ impl Supervisor {
             budget_usd: None,
             spent_usd: 0.0,
             budget_spent: false,
+            control: None,
         })
     }
 
@@ -341,6 +347,59 @@ impl Supervisor {
         }
     }
 
+    /// Serve the control socket: `asks` lists the open asks of every
+    /// worker, `answer` decides one (refused when it is not open).
+    fn serve_control(&mut self, token: Token) {
+        let Some(control) = &mut self.control else {
+            return;
+        };
+        let requests = control.on_ready(token, self.poll.registry());
+        for (client, request) in requests {
+            let reply = match request {
+                Err(message) => Reply::error(message),
+                Ok(Request::Asks) => Reply {
+                    ok: true,
+                    asks: self
+                        .workers
+                        .iter()
+                        .flat_map(|(_, a)| a.worker.open_asks())
+                        .collect(),
+                    ..Reply::default()
+                },
+                Ok(Request::Answer {
+                    ask,
+                    decision,
+                    message,
+                }) => {
+                    let allow = decision == "allow";
+                    let out = self.sink.buffer();
+                    let answered = self
+                        .workers
+                        .iter_mut()
+                        .any(|(_, a)| a.worker.answer_by_person(&ask, allow, message.clone(), out));
+                    match answered {
+                        true => Reply::ok(),
+                        false => Reply::error(format!(
+                            "no open ask {ask:?} in this run (answered already, or unknown): see sc-ctl asks"
+                        )),
+                    }
+                }
+            };
+            if let Some(control) = &mut self.control {
+                control.reply(client, &reply);
+            }
+        }
+    }
+
+    /// Serve a control socket at `path` (`--ask`, `--control`): where a
+    /// person answers the run's asks.
+    pub fn set_control(&mut self, path: &std::path::Path) -> io::Result<()> {
+        let server =
+            crate::control::server::ControlServer::bind(path, self.poll.registry(), FIRST_CONTROL)?;
+        self.control = Some(server);
+        Ok(())
+    }
+
     /// A worker finished: its slot, descriptors and buffers are given back,
     /// its exit code kept, and its task's dependents told.
     fn retire(&mut self, key: usize) {
@@ -373,11 +432,13 @@ impl Supervisor {
     fn dispatch(&mut self) {
         let now = Instant::now();
         let mut got_signals = false;
+        let mut control_ready = Vec::new();
         for event in self.events.iter() {
             match event.token() {
                 SIGNALS => got_signals = true,
                 SINK => self.sink.on_writable(),
                 WAKER => {} // chores are taken at the top of the loop
+                Token(t) if (FIRST_CONTROL..FIRST_WORKER).contains(&t) => control_ready.push(t),
                 Token(t) if t >= FIRST_WORKER => {
                     if let Some(active) = self.workers.get_mut((t - FIRST_WORKER) / 2) {
                         active.worker.on_readable(Token(t));
@@ -389,6 +450,9 @@ impl Supervisor {
                     }
                 }
             }
+        }
+        for token in control_ready {
+            self.serve_control(Token(token));
         }
         if !got_signals {
             return;

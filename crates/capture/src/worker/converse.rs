@@ -23,6 +23,8 @@ struct Open {
     /// Its id in the stream.
     id: String,
     agent: AgentAsk,
+    /// Its `ask` event, for those who list open asks.
+    event: Ask,
     /// When the default decides it.
     until: Option<Instant>,
 }
@@ -81,7 +83,7 @@ impl Conversation {
             input: agent.input.clone(),
             reason: agent.reason.clone(),
             choices: vec!["allow".into(), "deny".into()],
-            control: None,
+            control: self.policy.control.clone(),
         };
         let job = self.policy.command.clone().map(|command| PolicyJob {
             ask: id.clone(),
@@ -91,6 +93,7 @@ impl Conversation {
         self.open.push(Open {
             id,
             agent,
+            event: event.clone(),
             until: self.policy.timeout.map(|t| now + t),
         });
         (event, job)
@@ -142,6 +145,11 @@ impl Conversation {
             .filter(|o| o.until.is_some_and(|t| t <= now))
             .map(|o| o.id.clone())
             .collect()
+    }
+
+    /// The asks still open, as their events.
+    pub fn open(&self) -> impl Iterator<Item = &Ask> {
+        self.open.iter().map(|o| &o.event)
     }
 
     pub fn default_allow(&self) -> bool {
@@ -294,6 +302,7 @@ mod tests {
             command: Some("my-policy".into()),
             timeout: Some(Duration::from_secs(1)),
             default_allow: false,
+            control: None,
         };
         let mut talk = Conversation::new(write, Some(b"PROMPT\n"), policy);
         let (event, job) = talk.ask("w", asked("r1"), now);

@@ -466,6 +466,41 @@ impl Worker {
         self.decide(ask, allow, "command", message, out);
     }
 
+    /// Its asks still open, as `ask` events with the worker's id.
+    pub fn open_asks(&self) -> Vec<serde_json::Value> {
+        let Some(talk) = &self.conversation else {
+            return Vec::new();
+        };
+        talk.open()
+            .filter_map(|ask| {
+                let mut value = serde_json::to_value(ask).ok()?;
+                let object = value.as_object_mut()?;
+                object.insert("type".into(), "ask".into());
+                object.insert("worker".into(), self.opts.id.clone().into());
+                Some(value)
+            })
+            .collect()
+    }
+
+    /// A person's answer to ask `ask` (the control socket): false when it
+    /// is not this worker's open ask.
+    pub fn answer_by_person(
+        &mut self,
+        ask: &str,
+        allow: bool,
+        message: Option<String>,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let open = self
+            .conversation
+            .as_ref()
+            .is_some_and(|talk| talk.open().any(|a| a.ask == ask));
+        if open {
+            self.decide(ask, allow, "person", message, out);
+        }
+        open
+    }
+
     /// Answer ask `ask`, if it is still open.
     fn decide(
         &mut self,

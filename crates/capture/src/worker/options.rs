@@ -111,6 +111,9 @@ pub struct AskPolicy {
     pub timeout: Option<Duration>,
     /// `--ask-default`: the decision when the time is up.
     pub default_allow: bool,
+    /// The run's control socket, said in each `ask` (where `sc-ctl answer`
+    /// reaches it).
+    pub control: Option<String>,
 }
 
 impl Default for AskPolicy {
@@ -119,6 +122,7 @@ impl Default for AskPolicy {
             command: None,
             timeout: Some(Duration::from_secs(300)),
             default_allow: false,
+            control: None,
         }
     }
 }

@@ -1,0 +1,152 @@
+//! A run's control socket: where a person (`sc-ctl`, `sc-view`) answers
+//! the asks of a run's agents from any terminal. One request a line, one
+//! reply a line, both JSON:
+//!
+//! - `{"op":"asks"}` → `{"ok":true,"asks":[ASK, ...]}`, each the `ask`
+//!   event (with its `worker`) of an ask still open;
+//! - `{"op":"answer","ask":ID,"decision":"allow"|"deny","message":TEXT}` →
+//!   `{"ok":true}`, or `{"ok":false,"error":...}` for an ask that is not
+//!   open (answered already, or unknown).
+//!
+//! The socket and its folder are the user's alone (0700), and a peer of
+//! another user is refused. Nothing from it reaches a shell.
+
+pub mod server;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The longest request line taken.
+pub const MAX_REQUEST: usize = 64 * 1024;
+
+/// A request on the control socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// The asks still open.
+    Asks,
+    /// Decide an ask.
+    Answer {
+        ask: String,
+        decision: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+}
+
+/// The reply to one request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Reply {
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub asks: Vec<Value>,
+}
+
+impl Reply {
+    pub fn ok() -> Reply {
+        Reply {
+            ok: true,
+            ..Reply::default()
+        }
+    }
+
+    pub fn error(message: impl Into<String>) -> Reply {
+        Reply {
+            ok: false,
+            error: Some(message.into()),
+            ..Reply::default()
+        }
+    }
+
+    /// As a line.
+    pub fn line(&self) -> Vec<u8> {
+        let mut line = serde_json::to_vec(self).unwrap_or_else(|_| b"{\"ok\":false}".to_vec());
+        line.push(b'\n');
+        line
+    }
+}
+
+/// Read one request line; the error says what is wrong with it.
+pub fn parse_request(line: &[u8]) -> Result<Request, String> {
+    let text = std::str::from_utf8(line).map_err(|_| "the request is not UTF-8".to_owned())?;
+    let request: Request = serde_json::from_str(text.trim()).map_err(|e| {
+        format!(
+            "not a request ({e}): send {{\"op\":\"asks\"}} or \
+             {{\"op\":\"answer\",\"ask\":ID,\"decision\":\"allow\"|\"deny\"}}"
+        )
+    })?;
+    if let Request::Answer { decision, .. } = &request
+        && !matches!(decision.as_str(), "allow" | "deny")
+    {
+        return Err(format!("decision {decision:?}: give allow or deny"));
+    }
+    Ok(request)
+}
+
+/// The folder of this user's run sockets: `$XDG_RUNTIME_DIR/sc`, else
+/// `sc-UID` in the temp folder.
+pub fn runs_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => Path::new(&dir).join("sc"),
+        None => std::env::temp_dir().join(format!("sc-{}", nix::unistd::getuid())),
+    }
+}
+
+/// This run's default socket.
+pub fn default_path() -> PathBuf {
+    runs_dir().join(format!("run-{}.sock", std::process::id()))
+}
+
+/// The run sockets in `dir`, newest first.
+pub fn run_sockets(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(std::time::SystemTime, PathBuf)> = entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            name.starts_with("run-") && name.ends_with(".sock")
+        })
+        .map(|e| {
+            let at = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .unwrap_or(std::time::UNIX_EPOCH);
+            (at, e.path())
+        })
+        .collect();
+    found.sort_by_key(|found| std::cmp::Reverse(found.0));
+    found.into_iter().map(|(_, p)| p).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requests_are_checked_before_anything_is_done() {
+        assert_eq!(parse_request(br#"{"op":"asks"}"#), Ok(Request::Asks));
+        assert_eq!(
+            parse_request(br#"{"op":"answer","ask":"w/1","decision":"deny","message":"no"}"#),
+            Ok(Request::Answer {
+                ask: "w/1".into(),
+                decision: "deny".into(),
+                message: Some("no".into()),
+            })
+        );
+        assert!(parse_request(br#"{"op":"answer","ask":"w/1","decision":"maybe"}"#).is_err());
+        assert!(parse_request(br#"{"op":"rm -rf"}"#).is_err());
+        assert!(parse_request(b"\xff").is_err());
+        assert!(parse_request(b"").is_err());
+        assert_eq!(
+            Reply::error("x").line(),
+            b"{\"ok\":false,\"error\":\"x\"}\n"
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! sc-ctl's work: one request to each run's control socket, the replies
+//! said as a careful CLI says them.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sc_capture::control::{Reply, Request, run_sockets, runs_dir};
+
+use crate::cli::{Cli, Command};
+
+const EXIT_REFUSED: i32 = 1;
+const EXIT_USAGE: i32 = 2;
+const EXIT_NO_RUN: i32 = 3;
+
+/// How long a run may take to reply (its poller serves the socket between
+/// other work).
+const REPLY_WITHIN: Duration = Duration::from_secs(10);
+
+pub fn run(cli: Cli) -> i32 {
+    if let Some(what) = cli.generate {
+        return sc_clikit::generate::<Cli>("sc-ctl", what);
+    }
+    let Some(command) = cli.command else {
+        eprintln!(
+            "sc-ctl: say what to do: `sc-ctl asks`, `sc-ctl answer ASK allow|deny`, `sc-ctl runs` (see --help)"
+        );
+        return EXIT_USAGE;
+    };
+    let runs = match &cli.control {
+        Some(path) => vec![path.clone()],
+        None => run_sockets(&runs_dir()),
+    };
+    match command {
+        Command::Runs => {
+            let live: Vec<&PathBuf> = runs
+                .iter()
+                .filter(|p| ask(p, &Request::Asks).is_ok())
+                .collect();
+            for path in &live {
+                println!("{}", path.display());
+            }
+            if live.is_empty() {
+                no_run(&cli.control)
+            } else {
+                0
+            }
+        }
+        Command::Asks { json } => {
+            let mut reached = 0;
+            for path in &runs {
+                let Ok(reply) = ask(path, &Request::Asks) else {
+                    continue;
+                };
+                reached += 1;
+                for event in reply.asks {
+                    if json {
+                        println!("{event}");
+                    } else {
+                        println!("{}", describe(&event));
+                    }
+                }
+            }
+            if reached == 0 {
+                no_run(&cli.control)
+            } else {
+                0
+            }
+        }
+        Command::Answer {
+            ask: id,
+            decision,
+            message,
+        } => {
+            let request = Request::Answer {
+                ask: id.clone(),
+                decision,
+                message,
+            };
+            let mut reached = 0;
+            let mut refusal = None;
+            for path in &runs {
+                match ask(path, &request) {
+                    Ok(reply) if reply.ok => return 0,
+                    Ok(reply) => {
+                        reached += 1;
+                        refusal = reply.error;
+                    }
+                    Err(_) => {}
+                }
+            }
+            if reached == 0 {
+                return no_run(&cli.control);
+            }
+            let why = match (refusal, reached) {
+                (Some(error), 1) => error,
+                _ => format!(
+                    "no open ask {id:?} in the {reached} runs of this user (answered already, or unknown): see sc-ctl asks"
+                ),
+            };
+            eprintln!("sc-ctl: {why}");
+            EXIT_REFUSED
+        }
+    }
+}
+
+fn no_run(control: &Option<PathBuf>) -> i32 {
+    match control {
+        Some(path) => eprintln!(
+            "sc-ctl: no run answers at {} (it ended, or it is no sc-spawn control socket)",
+            path.display()
+        ),
+        None => eprintln!(
+            "sc-ctl: no run of this user serves a control socket in {} (runs started with sc-spawn --ask do)",
+            runs_dir().display()
+        ),
+    }
+    EXIT_NO_RUN
+}
+
+/// One request to the run at `path`, and its reply.
+fn ask(path: &Path, request: &Request) -> std::io::Result<Reply> {
+    let mut stream = UnixStream::connect(path)?;
+    stream.set_read_timeout(Some(REPLY_WITHIN))?;
+    let mut line = serde_json::to_vec(request).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    let mut reply = String::new();
+    BufReader::new(&stream).read_line(&mut reply)?;
+    serde_json::from_str(&reply).map_err(std::io::Error::other)
+}
+
+/// An open ask as one line: its id, worker, tool and what it wants.
+fn describe(event: &serde_json::Value) -> String {
+    let text = |key: &str| event[key].as_str().unwrap_or("?").to_owned();
+    let input = &event["input"];
+    let what = input["command"]
+        .as_str()
+        .or_else(|| input["file_path"].as_str())
+        .map(str::to_owned)
+        .unwrap_or_else(|| input.to_string());
+    let what: String = what.chars().filter(|c| !c.is_control()).take(200).collect();
+    format!(
+        "{}\t{}\t{}\t{what}",
+        text("ask"),
+        text("worker"),
+        text("tool")
+    )
+}
