@@ -93,6 +93,15 @@ fn a_policy_command_allows_what_the_agent_asks() {
         "allowed: the tool ran"
     );
     assert_eq!(run.exit().agent_result.as_deref(), Some("ok"));
+    // sc-view says who waited for what, and who decided.
+    let file = temp_file("asks-view.ndjson", &ran.stdout);
+    let viewed = crate::view::sc_view().arg(&file).output().unwrap();
+    let text = String::from_utf8_lossy(&viewed.stdout);
+    assert!(
+        text.contains("? needs input: Bash echo tool-ran-for-real"),
+        "{text}"
+    );
+    assert!(text.contains("✔ allowed by command: Bash"), "{text}");
 }
 
 #[test]

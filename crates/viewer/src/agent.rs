@@ -181,7 +181,7 @@ impl AgentState {
 }
 
 /// A tool's input in a few words: its command, file, pattern or query.
-fn summary(input: Option<&Value>) -> String {
+pub fn summary(input: Option<&Value>) -> String {
     let Some(input) = input else {
         return String::new();
     };

@@ -100,6 +100,8 @@ pub struct ViewEvent<'a> {
     pub decision: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub by: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    pub input: Option<&'a RawValue>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -89,6 +89,10 @@ pub struct Worker {
     stderr: LineAssembler,
     /// An agent worker: its annotations are shown, its JSON lines are not.
     pub agent: Option<AgentState>,
+    /// `--ask`: what it asked and waits for (ask id, in a few words).
+    pub asking: Vec<(String, String)>,
+    /// Its asks that were denied (tool, in a few words), for reports.
+    pub denied: Vec<String>,
 }
 
 impl Worker {
@@ -120,6 +124,8 @@ impl Worker {
             stdout: LineAssembler::default(),
             stderr: LineAssembler::default(),
             agent: None,
+            asking: Vec::new(),
+            denied: Vec::new(),
         }
     }
 
@@ -407,6 +413,52 @@ impl Model {
                         "↻ attempt {attempt} ended: {reason}; attempt {} in {delay}",
                         attempt + 1
                     ),
+                    dropped: 0,
+                });
+            }
+            "ask" => {
+                let id = event.ask.as_deref().unwrap_or("?").to_owned();
+                let input: Option<serde_json::Value> = event
+                    .input
+                    .and_then(|raw| serde_json::from_str(raw.get()).ok());
+                let tool = safe(event.tool.as_deref().unwrap_or("a tool"), safety);
+                let what = safe(&crate::agent::summary(input.as_ref()), safety);
+                let what = format!("{tool} {what}").trim().to_owned();
+                worker.lines += 1;
+                changes.push(Change::Line {
+                    worker: index,
+                    stderr: false,
+                    text: format!("? needs input: {what} (sc-ctl answer {id} allow|deny)"),
+                    dropped: 0,
+                });
+                worker.asking.push((id, what));
+            }
+            "answer" => {
+                let id = event.ask.as_deref().unwrap_or("?");
+                let what = match worker.asking.iter().position(|(a, _)| a == id) {
+                    Some(at) => worker.asking.remove(at).1,
+                    None => id.to_owned(),
+                };
+                let decision = event.decision.as_deref().unwrap_or("?");
+                let by = event.by.as_deref().unwrap_or("?");
+                let message = event
+                    .message
+                    .as_deref()
+                    .map(|m| format!(": {}", safe(m, safety)))
+                    .unwrap_or_default();
+                let mark = if decision == "allow" {
+                    "✔ allowed"
+                } else {
+                    "✘ denied"
+                };
+                if decision != "allow" {
+                    worker.denied.push(what.clone());
+                }
+                worker.lines += 1;
+                changes.push(Change::Line {
+                    worker: index,
+                    stderr: false,
+                    text: format!("{mark} by {}: {what}{message}", safe(by, safety)),
                     dropped: 0,
                 });
             }

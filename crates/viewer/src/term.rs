@@ -220,11 +220,15 @@ fn row_message(w: &Worker, now: f64) -> String {
     } else {
         format!("{usage} · ")
     };
+    // Waiting for an answer says so, and what it waits for, first.
+    let latest = match w.asking.first() {
+        Some((id, what)) => format!("⏸ needs input: {what} ({id})"),
+        None => w.latest.clone(),
+    };
     format!(
-        "{} lines · {} · {usage}{}",
+        "{} lines · {} · {usage}{latest}",
         fmt::count(w.lines),
         fmt::duration(elapsed),
-        w.latest
     )
 }
 
@@ -250,6 +254,14 @@ fn summary(model: &Model, waiting: usize, palette: &Palette) -> String {
     ];
     if count(Status::Skipped) > 0 {
         parts.push(format!("skipped {}", count(Status::Skipped)));
+    }
+    let asking = model
+        .workers
+        .iter()
+        .filter(|w| !w.asking.is_empty())
+        .count();
+    if asking > 0 {
+        parts.push(format!("{asking} need input"));
     }
     if waiting > 0 {
         parts.push(format!(
