@@ -316,3 +316,88 @@ fn the_control_socket_refuses_what_is_not_a_request() {
     assert!(run.of_type("answer").is_empty());
     assert!(!Path::new("/tmp/sc-pwned").exists());
 }
+
+/// An ask of a worker on an ssh host surfaces here and is answered here:
+/// `sc-ctl` reaches this run's socket, and the answer travels over the
+/// connection to the run there, whose `answer` comes back in the stream.
+#[test]
+fn an_ask_on_an_ssh_host_is_answered_here() {
+    let Some(config) = crate::remote::sshd() else {
+        return;
+    };
+    let placed = crate::remote::over_ssh(
+        config,
+        "lab",
+        &["--kind", "claude-code", "--ask", "--ask-timeout", "0"],
+    );
+    answered_here(placed, "ask-ssh");
+}
+
+/// The same for a worker that runs as a Slurm job step.
+#[test]
+fn an_ask_in_a_slurm_step_is_answered_here() {
+    if crate::slurm::cluster().is_none() {
+        return;
+    }
+    let mut placed = sc_spawn();
+    placed
+        .args(["--slurm", "--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
+        .args(["--kind", "claude-code", "--ask", "--ask-timeout", "0"]);
+    answered_here(placed, "ask-slurm");
+}
+
+fn answered_here(mut command: Command, name: &str) {
+    let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
+        return;
+    };
+    let mock = MockModel::start();
+    let runtime = temp_dir(&format!("{name}-runtime"));
+    let dir = temp_dir(name);
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).unwrap();
+    command
+        .args(["--prompt", "Write the marker file, then say so."])
+        .arg(format!("--cwd={}", dir.display()))
+        .arg(format!(
+            "--env=PATH={}:/usr/local/bin:/usr/bin:/bin",
+            claude.parent().unwrap().display()
+        ))
+        .arg(format!("--env=ANTHROPIC_BASE_URL={}", mock.url()))
+        .arg("--env=ANTHROPIC_API_KEY=sk-ant-test-key-for-the-mock")
+        .arg("--env=CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1")
+        .arg(format!("--env=HOME={}", home.display()))
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env_remove("SC_CLAUDE")
+        .env("PATH", "/usr/bin:/bin");
+    let mut live = Live::start_with(&mut command);
+    let asked = live.until(|e| e.type_name() == "ask");
+    let Body::Ask(ask) = &asked.body else {
+        unreachable!()
+    };
+    let listed = sc_ctl(&runtime, &["asks"]);
+    assert!(
+        String::from_utf8_lossy(&listed.stdout).contains(&ask.ask),
+        "{}",
+        String::from_utf8_lossy(&listed.stdout)
+    );
+    let answered = sc_ctl(&runtime, &["answer", &ask.ask, "allow"]);
+    assert!(
+        answered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&answered.stderr)
+    );
+    let (stream, status) = live.finish_bytes();
+    checked(&stream);
+    let run = Captured::parse(&stream);
+    let (_, answers) = asks_and_answers(&run);
+    assert_eq!(answers.len(), 1, "{:?}", run.events);
+    assert_eq!(
+        (answers[0].decision.as_str(), answers[0].by.as_str()),
+        ("allow", "person")
+    );
+    assert_eq!(status.code(), Some(0));
+    assert!(
+        dir.join("marker.txt").exists(),
+        "allowed here: the tool ran there"
+    );
+}

@@ -136,6 +136,11 @@ pub fn attach(dir: &Path, id: &str, from_byte: u64) -> i32 {
             Request::Done => {
                 let _ = done_tx.send(true);
             }
+            // A decision taken on the local side, for the spooled run's
+            // control socket.
+            Request::Answer(request) => {
+                sc_capture::placement::run::forward_answer(&end_dir.join("control.sock"), &request);
+            }
         });
         // The local side keeps this open while it follows: its end is a
         // lost connection (or a local side gone for good). Stop renewing

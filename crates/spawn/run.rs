@@ -72,7 +72,7 @@ fn supervise(cli: &Cli, run: crate::setup::Prepared) -> i32 {
         }
     }
     if cli.end_on_stdin_eof {
-        end_on_stdin_eof();
+        end_on_stdin_eof(crate::setup::control_path(cli));
     }
     if cli.ask || cli.control.is_some() {
         let path = crate::setup::control_path(cli);
@@ -328,13 +328,19 @@ pub(crate) fn remote_flags(cli: &Cli) -> Vec<OsString> {
 /// signal, so that the worker ends as it would have there; end of file
 /// with no request asks this process to end as SIGTERM would (the local
 /// side is gone). The poller serves either as ever.
-fn end_on_stdin_eof() {
-    std::thread::spawn(|| {
+fn end_on_stdin_eof(control: std::path::PathBuf) {
+    std::thread::spawn(move || {
         use sc_capture::placement::run::{Request, read_requests};
-        let asked = read_requests(&mut io::stdin().lock(), |request| {
-            if let Request::End(signal) = request {
+        let asked = read_requests(&mut io::stdin().lock(), |request| match request {
+            Request::End(signal) => {
                 let _ = nix::sys::signal::raise(signal);
             }
+            // A decision taken on the local side, for this run's own
+            // control socket.
+            Request::Answer(answer) => {
+                sc_capture::placement::run::forward_answer(&control, &answer);
+            }
+            Request::Done => {}
         });
         if !asked {
             let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM);

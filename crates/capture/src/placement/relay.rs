@@ -36,6 +36,8 @@ pub struct Relay {
     /// Bytes of the remote stream taken in (whole lines): where a follower
     /// picks up again after the connection was lost.
     pub taken: u64,
+    /// `--ask`: the asks of the remote worker not answered yet, as events.
+    pub open_asks: Vec<Value>,
 }
 
 impl Relay {
@@ -51,6 +53,7 @@ impl Relay {
             bytes: 0,
             lines: 0,
             taken: 0,
+            open_asks: Vec::new(),
         }
     }
 
@@ -66,6 +69,7 @@ impl Relay {
             bytes: from.bytes,
             lines: from.lines,
             taken: from.taken,
+            open_asks: from.open_asks.clone(),
             ..Relay::new(host, offset)
         }
     }
@@ -172,7 +176,33 @@ impl Relay {
                 }
                 self.pass(line, seq, id, out);
             }
+            "ask" | "answer" => {
+                self.track_ask(line);
+                self.pass(line, seq, id, out);
+            }
             _ => self.pass(line, seq, id, out),
+        }
+    }
+
+    /// An ask of the remote worker opens, or its answer closes it: what
+    /// this side lists and answers (over the connection).
+    fn track_ask(&mut self, line: &[u8]) {
+        let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(line) else {
+            return;
+        };
+        let Some(ask) = fields.get("ask").and_then(Value::as_str).map(str::to_owned) else {
+            return;
+        };
+        match fields.get("type").and_then(Value::as_str) {
+            Some("ask") => {
+                let mut event = Value::Object(fields);
+                // Answered here, through this run's own control socket.
+                if let Some(object) = event.as_object_mut() {
+                    object.remove("control");
+                }
+                self.open_asks.push(event);
+            }
+            _ => self.open_asks.retain(|open| open["ask"] != ask.as_str()),
         }
     }
 

@@ -114,20 +114,29 @@ pub fn quote(arg: &OsStr) -> Vec<u8> {
 
 /// What the local side says on a connection's stdin (ssh forwards no
 /// signal): one short line each.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Request {
     /// `end SIGNAL`: end the worker as that signal would, so that Ctrl-C
     /// there is Ctrl-C here (`end` alone is SIGTERM).
     End(nix::sys::signal::Signal),
     /// `done`: the worker's exit has arrived here; a spool may go.
     Done,
+    /// `answer {"ask":..,"decision":..,"message":..}`: a decision taken
+    /// here on an ask of the worker there, for its run's control socket.
+    Answer(crate::control::Request),
 }
 
 impl Request {
-    pub fn line(self) -> Vec<u8> {
+    pub fn line(&self) -> Vec<u8> {
         match self {
             Request::End(signal) => format!("end {}\n", signal.as_str()).into_bytes(),
             Request::Done => b"done\n".to_vec(),
+            Request::Answer(request) => {
+                let mut line = b"answer ".to_vec();
+                line.extend(serde_json::to_vec(&request).unwrap_or_default());
+                line.push(b'\n');
+                line
+            }
         }
     }
 
@@ -139,6 +148,14 @@ impl Request {
         if line == "done" {
             return Some(Request::Done);
         }
+        if let Some(json) = line.strip_prefix("answer ") {
+            return match crate::control::parse_request(json.as_bytes()) {
+                Ok(request @ crate::control::Request::Answer { .. }) => {
+                    Some(Request::Answer(request))
+                }
+                _ => None,
+            };
+        }
         let signal = match line.strip_prefix("end")?.trim() {
             "" => Signal::SIGTERM,
             name => name.parse::<Signal>().ok()?,
@@ -149,10 +166,10 @@ impl Request {
 }
 
 /// Reads a connection's stdin there, handing each request to `on`, until
-/// end of file; true when an `end` came. Lines are short requests: one
-/// longer than a bound is none.
+/// end of file; true when an `end` came. Lines are short requests (an
+/// answer's message aside): one longer than a bound is none.
 pub fn read_requests(input: &mut impl std::io::Read, mut on: impl FnMut(Request)) -> bool {
-    const MAX_REQUEST: usize = 64;
+    const MAX_REQUEST: usize = crate::control::MAX_REQUEST;
     let mut ended = false;
     let mut line: Vec<u8> = Vec::new();
     let mut chunk = [0u8; 512];
@@ -180,6 +197,22 @@ pub fn read_requests(input: &mut impl std::io::Read, mut on: impl FnMut(Request)
     }
 }
 
+/// Hand a decision taken on the local side to the run's control socket at
+/// `path` (on the worker's host), and wait for its reply.
+pub fn forward_answer(path: &std::path::Path, request: &crate::control::Request) {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(path) else {
+        return;
+    };
+    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let mut line = serde_json::to_vec(request).unwrap_or_default();
+    line.push(b'\n');
+    if stream.write_all(&line).is_ok() {
+        let mut reply = String::new();
+        let _ = BufReader::new(&stream).read_line(&mut reply);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use nix::sys::signal::Signal;
@@ -199,11 +232,22 @@ mod tests {
         assert_eq!(Request::parse(b"end SIGNOPE"), None);
         assert_eq!(Request::parse(b"endless"), None);
         assert_eq!(Request::parse(b"\xff"), None);
+        let answer = Request::Answer(crate::control::Request::Answer {
+            ask: "w/1".into(),
+            decision: "deny".into(),
+            message: Some("not\nthat".into()),
+        });
+        assert_eq!(Request::parse(&answer.line()), Some(answer));
+        assert_eq!(Request::parse(br#"answer {"op":"asks"}"#), None);
+        assert_eq!(
+            Request::parse(br#"answer {"op":"answer","ask":"w","decision":"rm"}"#),
+            None
+        );
         let mut input: &[u8] = b"noise\ndone\nend SIGINT\nend SIG".as_slice();
         let mut seen = Vec::new();
         assert!(read_requests(&mut input, |r| seen.push(r)));
         assert_eq!(seen, [Request::Done, Request::End(Signal::SIGINT)]);
-        let long = [b"end ".as_slice(), &[b' '; 100], b"SIGINT\n"].concat();
+        let long = [b"end ".as_slice(), &[b' '; 70_000], b"SIGINT\n"].concat();
         assert!(!read_requests(&mut long.as_slice(), |_| panic!(
             "no request"
         )));

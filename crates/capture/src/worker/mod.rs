@@ -468,6 +468,9 @@ impl Worker {
 
     /// Its asks still open, as `ask` events with the worker's id.
     pub fn open_asks(&self) -> Vec<serde_json::Value> {
+        if let Some(relayed) = &self.relayed {
+            return relayed.open_asks();
+        }
         let Some(talk) = &self.conversation else {
             return Vec::new();
         };
@@ -491,6 +494,9 @@ impl Worker {
         message: Option<String>,
         out: &mut Vec<u8>,
     ) -> bool {
+        if let Some(relayed) = &mut self.relayed {
+            return relayed.answer(ask, allow, message);
+        }
         let open = self
             .conversation
             .as_ref()

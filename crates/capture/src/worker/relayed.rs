@@ -222,6 +222,34 @@ impl Relayed {
         }
     }
 
+    /// The remote worker's asks still open, as events.
+    pub fn open_asks(&self) -> Vec<serde_json::Value> {
+        self.relay
+            .as_ref()
+            .map(|r| r.open_asks.clone())
+            .unwrap_or_default()
+    }
+
+    /// A person's answer here to ask `ask` of the worker there: sent over
+    /// the connection to its run's control socket (its `answer` event then
+    /// comes back in the stream). False when it is not open.
+    pub fn answer(&mut self, ask: &str, allow: bool, message: Option<String>) -> bool {
+        let open = self
+            .relay
+            .as_ref()
+            .is_some_and(|r| r.open_asks.iter().any(|a| a["ask"] == ask));
+        let Some(fd) = self.stdin.as_ref().filter(|_| open) else {
+            return false;
+        };
+        let request = Request::Answer(crate::control::Request::Answer {
+            ask: ask.to_owned(),
+            decision: if allow { "allow" } else { "deny" }.into(),
+            message,
+        });
+        // One short line into a pipe nothing else fills: it does not block.
+        nix::unistd::write(fd, &request.line()).is_ok()
+    }
+
     /// The connection is done with.
     pub fn let_go(&mut self) {
         self.stdin = None;

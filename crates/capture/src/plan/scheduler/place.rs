@@ -110,6 +110,25 @@ impl Scheduler {
         if let Some(tokens) = budget.as_ref().and_then(|b| b.max_tokens) {
             flags.push(format!("--max-tokens={tokens}").into());
         }
+        // `--ask`: the worker there asks, its policy and default act there,
+        // and a person's answer here goes to its run over the connection.
+        let spool = place.spool(&task.id);
+        if let Some(ask) = opts.ask.take() {
+            flags.push("--ask".into());
+            let wait = ask.timeout.map_or(0.0, |t| t.as_secs_f64());
+            flags.push(format!("--ask-timeout={wait}").into());
+            let default = if ask.default_allow { "allow" } else { "deny" };
+            flags.push(format!("--ask-default={default}").into());
+            if let Some(command) = &ask.command {
+                flags.push(crate::placement::run::joined(
+                    "--ask-cmd",
+                    std::ffi::OsStr::new(command),
+                ));
+            }
+            if let Some(dir) = &spool {
+                flags.push(format!("--control={dir}/control.sock").into());
+            }
+        }
         let run = RemoteRun {
             id: task.id.clone(),
             task: serde_json::to_string(&placed).unwrap_or_default(),
@@ -117,7 +136,7 @@ impl Scheduler {
             cwd: cwd.map(Into::into),
             env,
             flags,
-            spool: place.spool(&task.id),
+            spool,
         };
         // Timed there; this side only keeps a backstop past every attempt.
         opts.timeout = crate::placement::run::backstop(
