@@ -401,3 +401,75 @@ fn answered_here(mut command: Command, name: &str) {
         "allowed here: the tool ran there"
     );
 }
+
+/// `sc-ctl say` reaches the model in the same session; `sc-ctl stop` ends
+/// the worker as Ctrl-C would, its open ask answered first.
+#[test]
+fn sc_ctl_says_and_stops() {
+    let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
+        return;
+    };
+    let mock = MockModel::start();
+    let runtime = temp_dir("ask-say-runtime");
+    let (mut command, _dir) = asking(
+        &claude,
+        &mock,
+        "ask-say",
+        &["--id", "fixer", "--ask-timeout", "0", "--kill-grace", "2"],
+    );
+    command.env("XDG_RUNTIME_DIR", &runtime);
+    let mut live = Live::start_with(&mut command);
+    let asked = live.until(|e| e.type_name() == "ask");
+    let Body::Ask(ask) = &asked.body else {
+        unreachable!()
+    };
+    let said = sc_ctl(
+        &runtime,
+        &["say", "fixer", "Remember the style guide, please."],
+    );
+    assert!(
+        said.status.success(),
+        "{}",
+        String::from_utf8_lossy(&said.stderr)
+    );
+    let unknown = sc_ctl(&runtime, &["say", "nobody", "hello"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no running worker"));
+    let answered = sc_ctl(&runtime, &["answer", &ask.ask, "allow"]);
+    assert!(answered.status.success());
+    // The message reached the model with the rest of the conversation.
+    eventually("the model hears what was said", || {
+        mock.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.contains("Remember the style guide"))
+    });
+    let (stream, _) = live.finish_bytes();
+    checked(&stream);
+
+    // stop: a worker waiting on an ask is ended; its ask answered first.
+    let (mut command, _dir) = asking(
+        &claude,
+        &mock,
+        "ask-stop",
+        &["--id", "stopper", "--ask-timeout", "0", "--kill-grace", "2"],
+    );
+    command.env("XDG_RUNTIME_DIR", &runtime);
+    let mut live = Live::start_with(&mut command);
+    let pid = start_pid(&live.until(|e| e.type_name() == "start"));
+    live.until(|e| e.type_name() == "ask");
+    let stopped = sc_ctl(&runtime, &["stop", "stopper"]);
+    assert!(
+        stopped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
+    let (stream, _) = live.finish_bytes();
+    checked(&stream);
+    let run = Captured::parse(&stream);
+    assert_eq!(run.exit().ended_by.as_deref(), Some("interrupted"));
+    let (_, answers) = asks_and_answers(&run);
+    assert_eq!(answers.len(), 1);
+    eventually("the agent is gone", || !alive(pid));
+}

@@ -22,6 +22,8 @@ Examples:
   sc-ctl answer fix/1 allow
   sc-ctl answer fix/2 deny --message 'no network, use the vendored copy'
   sc-ctl asks --json | jq -r '.ask'
+  sc-ctl say fix 'the tests live in tests/, not src/'
+  sc-ctl stop fix
 
 Exit status: 0 on success; 1 when the ask is not open (answered already, or unknown) or a run \
 refused the request; 2 for a usage error; 3 when no run is there to ask.
@@ -58,6 +60,19 @@ pub enum Command {
         /// One `ask` event a line (JSON), for scripts
         #[arg(long)]
         json: bool,
+    },
+    /// Tell a running agent something: it reaches the model in the same
+    /// session, as the user's next message (an agent run with --ask)
+    Say {
+        /// The worker's id
+        worker: String,
+        /// What to tell it
+        text: String,
+    },
+    /// End a running worker, as Ctrl-C would
+    Stop {
+        /// The worker's id
+        worker: String,
     },
     /// Decide an ask: allow or deny
     Answer {

@@ -68,6 +68,10 @@ pub fn run(cli: Cli) -> i32 {
                 0
             }
         }
+        Command::Say { worker, text } => {
+            first_taker(&runs, &Request::Say { worker, text }, &cli.control)
+        }
+        Command::Stop { worker } => first_taker(&runs, &Request::Stop { worker }, &cli.control),
         Command::Answer {
             ask: id,
             decision,
@@ -102,6 +106,26 @@ pub fn run(cli: Cli) -> i32 {
             eprintln!("sc-ctl: {why}");
             EXIT_REFUSED
         }
+    }
+}
+
+/// `request` to each run until one takes it: 0, 1 with the last refusal,
+/// or 3 when no run was reached.
+fn first_taker(runs: &[PathBuf], request: &Request, control: &Option<PathBuf>) -> i32 {
+    let mut refusal = None;
+    for path in runs {
+        match ask(path, request) {
+            Ok(reply) if reply.ok => return 0,
+            Ok(reply) => refusal = reply.error.or(refusal),
+            Err(_) => {}
+        }
+    }
+    match refusal {
+        Some(why) => {
+            eprintln!("sc-ctl: {why}");
+            EXIT_REFUSED
+        }
+        None => no_run(control),
     }
 }
 

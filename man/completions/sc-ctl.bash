@@ -28,6 +28,12 @@ _sc__ctl() {
             sc__ctl,runs)
                 cmd="sc__ctl__subcmd__runs"
                 ;;
+            sc__ctl,say)
+                cmd="sc__ctl__subcmd__say"
+                ;;
+            sc__ctl,stop)
+                cmd="sc__ctl__subcmd__stop"
+                ;;
             sc__ctl__subcmd__help,answer)
                 cmd="sc__ctl__subcmd__help__subcmd__answer"
                 ;;
@@ -40,6 +46,12 @@ _sc__ctl() {
             sc__ctl__subcmd__help,runs)
                 cmd="sc__ctl__subcmd__help__subcmd__runs"
                 ;;
+            sc__ctl__subcmd__help,say)
+                cmd="sc__ctl__subcmd__help__subcmd__say"
+                ;;
+            sc__ctl__subcmd__help,stop)
+                cmd="sc__ctl__subcmd__help__subcmd__stop"
+                ;;
             *)
                 ;;
         esac
@@ -47,7 +59,7 @@ _sc__ctl() {
 
     case "${cmd}" in
         sc__ctl)
-            opts="-h -V --control --generate --help --version runs asks answer help"
+            opts="-h -V --control --generate --help --version runs asks say stop answer help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -109,7 +121,7 @@ _sc__ctl() {
             return 0
             ;;
         sc__subcmd__ctl__subcmd__help)
-            opts="runs asks answer help"
+            opts="runs asks say stop answer help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -178,7 +190,71 @@ _sc__ctl() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        sc__subcmd__ctl__subcmd__help__subcmd__say)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sc__subcmd__ctl__subcmd__help__subcmd__stop)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         sc__subcmd__ctl__subcmd__runs)
+            opts="-h --control --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --control)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sc__subcmd__ctl__subcmd__say)
+            opts="-h --control --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --control)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        sc__subcmd__ctl__subcmd__stop)
             opts="-h --control --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )

@@ -33,6 +33,8 @@ complete -c sc-ctl -n "__fish_sc_ctl_needs_command" -s h -l help -d 'Print help 
 complete -c sc-ctl -n "__fish_sc_ctl_needs_command" -s V -l version -d 'Print version'
 complete -c sc-ctl -n "__fish_sc_ctl_needs_command" -f -a "runs" -d 'The runs that serve a control socket, newest first'
 complete -c sc-ctl -n "__fish_sc_ctl_needs_command" -f -a "asks" -d 'The asks still open, with their worker, tool and input'
+complete -c sc-ctl -n "__fish_sc_ctl_needs_command" -f -a "say" -d 'Tell a running agent something: it reaches the model in the same session, as the user\'s next message (an agent run with --ask)'
+complete -c sc-ctl -n "__fish_sc_ctl_needs_command" -f -a "stop" -d 'End a running worker, as Ctrl-C would'
 complete -c sc-ctl -n "__fish_sc_ctl_needs_command" -f -a "answer" -d 'Decide an ask: allow or deny'
 complete -c sc-ctl -n "__fish_sc_ctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand runs" -l control -d 'The run\'s control socket [default: every run of this user]' -r -F
@@ -40,10 +42,16 @@ complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand runs" -s h -l help -d 'Pri
 complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand asks" -l control -d 'The run\'s control socket [default: every run of this user]' -r -F
 complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand asks" -l json -d 'One `ask` event a line (JSON), for scripts'
 complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand asks" -s h -l help -d 'Print help'
+complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand say" -l control -d 'The run\'s control socket [default: every run of this user]' -r -F
+complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand say" -s h -l help -d 'Print help'
+complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand stop" -l control -d 'The run\'s control socket [default: every run of this user]' -r -F
+complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand stop" -s h -l help -d 'Print help'
 complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand answer" -l message -d 'Said to the agent with the decision (why a denial, say)' -r
 complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand answer" -l control -d 'The run\'s control socket [default: every run of this user]' -r -F
 complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand answer" -s h -l help -d 'Print help'
-complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks answer help" -f -a "runs" -d 'The runs that serve a control socket, newest first'
-complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks answer help" -f -a "asks" -d 'The asks still open, with their worker, tool and input'
-complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks answer help" -f -a "answer" -d 'Decide an ask: allow or deny'
-complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks answer help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks say stop answer help" -f -a "runs" -d 'The runs that serve a control socket, newest first'
+complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks say stop answer help" -f -a "asks" -d 'The asks still open, with their worker, tool and input'
+complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks say stop answer help" -f -a "say" -d 'Tell a running agent something: it reaches the model in the same session, as the user\'s next message (an agent run with --ask)'
+complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks say stop answer help" -f -a "stop" -d 'End a running worker, as Ctrl-C would'
+complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks say stop answer help" -f -a "answer" -d 'Decide an ask: allow or deny'
+complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks say stop answer help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -152,6 +152,17 @@ impl AgentReader for Reader {
         self.watch.take_withdrawn()
     }
 
+    fn say(&self, text: &str) -> Vec<u8> {
+        if self.parser.kind() != AgentKind::ClaudeCode {
+            return Vec::new();
+        }
+        let line = serde_json::json!({
+            "type": "user",
+            "message": {"role": "user", "content": text},
+        });
+        format!("{line}\n").into_bytes()
+    }
+
     fn answer(&self, ask: &AgentAsk, allow: bool, message: Option<&str>) -> Vec<u8> {
         crate::parse::answer_line(self.parser.kind(), ask, allow, message)
     }

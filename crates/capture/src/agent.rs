@@ -135,6 +135,12 @@ pub trait AgentReader: Send + fmt::Debug {
         Vec::new()
     }
 
+    /// The line that tells it `text` as the user's next message on its
+    /// stdin (empty where it takes none).
+    fn say(&self, _text: &str) -> Vec<u8> {
+        Vec::new()
+    }
+
     /// The line that answers `ask` on its stdin.
     fn answer(&self, _ask: &AgentAsk, _allow: bool, _message: Option<&str>) -> Vec<u8> {
         Vec::new()

@@ -6,7 +6,9 @@
 //!   event (with its `worker`) of an ask still open;
 //! - `{"op":"answer","ask":ID,"decision":"allow"|"deny","message":TEXT}` →
 //!   `{"ok":true}`, or `{"ok":false,"error":...}` for an ask that is not
-//!   open (answered already, or unknown).
+//!   open (answered already, or unknown);
+//! - `{"op":"say","worker":ID,"text":TEXT}`: the agent's next user message;
+//! - `{"op":"stop","worker":ID}`: the worker ended, as on Ctrl-C.
 //!
 //! The socket and its folder are the user's alone (0700), and a peer of
 //! another user is refused. Nothing from it reaches a shell.
@@ -34,6 +36,11 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
+    /// Tell a running agent something: it reaches the model in the same
+    /// session, as the user's next message.
+    Say { worker: String, text: String },
+    /// End a worker, as Ctrl-C would end it.
+    Stop { worker: String },
 }
 
 /// The reply to one request.

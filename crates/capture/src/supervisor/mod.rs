@@ -384,11 +384,35 @@ impl Supervisor {
                         )),
                     }
                 }
+                Ok(Request::Say { worker, text }) => match self.running(&worker) {
+                    Some(active) => match active.worker.say(&text) {
+                        Ok(()) => Reply::ok(),
+                        Err(message) => Reply::error(message),
+                    },
+                    None => Reply::error(format!("no running worker {worker:?} in this run")),
+                },
+                Ok(Request::Stop { worker }) => match self.running(&worker) {
+                    Some(active) => {
+                        active
+                            .worker
+                            .interrupt(Signal::SIGINT, false, Instant::now());
+                        Reply::ok()
+                    }
+                    None => Reply::error(format!("no running worker {worker:?} in this run")),
+                },
             };
             if let Some(control) = &mut self.control {
                 control.reply(client, &reply);
             }
         }
+    }
+
+    /// The worker named `id`, while it runs.
+    fn running(&mut self, id: &str) -> Option<&mut Active> {
+        self.workers
+            .iter_mut()
+            .map(|(_, active)| active)
+            .find(|active| active.worker.id() == id && !active.worker.is_finished())
     }
 
     /// Serve a control socket at `path` (`--ask`, `--control`): where a

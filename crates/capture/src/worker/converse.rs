@@ -124,6 +124,16 @@ impl Conversation {
         })
     }
 
+    /// Write `line` (a message for the agent) while its stdin is open;
+    /// false when it is closed (its run is over).
+    pub fn tell(&mut self, line: &[u8], now: Instant) -> bool {
+        if self.stdin.is_none() || self.closing || line.is_empty() {
+            return false;
+        }
+        self.write(line, now);
+        true
+    }
+
     /// The agent withdrew its ask (its own id): answered `by: "agent"`.
     pub fn withdrawn(&mut self, agent_id: &str) -> Option<Answer> {
         let at = self.open.iter().position(|o| o.agent.id == agent_id)?;

@@ -507,6 +507,23 @@ impl Worker {
         open
     }
 
+    /// Tell the agent `text` as the user's next message (`sc-ctl say`).
+    pub fn say(&mut self, text: &str) -> Result<(), String> {
+        let (Some(talk), Some(watch)) = (&mut self.conversation, &self.watch) else {
+            return Err(format!(
+                "{} takes no messages: only an agent run with --ask does",
+                self.opts.id
+            ));
+        };
+        match talk.tell(&watch.reader().say(text), Instant::now()) {
+            true => Ok(()),
+            false => Err(format!(
+                "{}'s run is over: it takes no more messages",
+                self.opts.id
+            )),
+        }
+    }
+
     /// Answer ask `ask`, if it is still open.
     fn decide(
         &mut self,
