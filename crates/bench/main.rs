@@ -6,7 +6,10 @@
 //!   reports write→arrival latency percentiles.
 //! - `sc-bench measure`: runs a command and reports its wall time, CPU time
 //!   and peak memory.
+//! - `sc-bench asks`: the latency of `--ask`, from an agent's request to
+//!   its `ask` event, and from an answer to the agent's stdin.
 
+mod asks;
 mod latency;
 mod measure;
 mod writer;
@@ -17,6 +20,8 @@ fn main() {
         Some("timed-writer") => writer::main(&args[1..]),
         Some("latency") => latency::main(&args[1..]),
         Some("measure") => measure::main(&args[1..]),
+        Some("asks") => asks::main(&args[1..]),
+        Some("fake-claude") => asks::fake_claude(&args[1..]),
         _ => {
             eprintln!("usage: sc-bench timed-writer|latency|measure ... (see scripts/bench)");
             2

@@ -78,7 +78,7 @@ fn supervise(cli: &Cli, run: crate::setup::Prepared) -> i32 {
         let path = crate::setup::control_path(cli);
         if let Err(e) = supervisor.set_control(&path) {
             eprintln!(
-                "sc-spawn: cannot serve the control socket {}: {e} (give another with --control PATH)",
+                "sc-spawn: cannot serve the control socket {}: {e}",
                 path.display()
             );
             return EXIT_USAGE;

@@ -34,8 +34,18 @@ impl ControlServer {
     /// Listen at `path` (its folder made the user's alone), registered
     /// with the poller under tokens from `first` on.
     pub fn bind(path: &Path, registry: &Registry, first: usize) -> io::Result<ControlServer> {
-        if let Some(dir) = path.parent() {
-            private_dir(dir)?;
+        // The default folder is made the user's alone; a path given (a
+        // spool, a folder of the user's choosing) is taken as it is: the
+        // socket itself is 0600 and a peer of another user is refused.
+        match path.parent() {
+            Some(dir) if dir == super::runs_dir() => private_dir(dir)?,
+            Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)?;
+            }
+            _ => {}
         }
         // A socket left by a run that died is replaced; anything else is not.
         if let Ok(meta) = std::fs::symlink_metadata(path) {
