@@ -137,6 +137,20 @@ fn an_unanswered_ask_is_denied_when_its_time_is_up() {
         requests.iter().any(|r| r.contains("no answer in time")),
         "the denial's message reached the model"
     );
+    // The JUnit report lists what was denied.
+    let stream = temp_file("asks-denied.ndjson", &ran.stdout);
+    let report = dir.join("junit.xml");
+    let viewed = crate::view::sc_view()
+        .arg(format!("--junit={}", report.display()))
+        .arg(&stream)
+        .output()
+        .unwrap();
+    assert!(viewed.status.success());
+    let xml = std::fs::read_to_string(&report).unwrap();
+    assert!(
+        xml.contains("sc: denied: Bash echo tool-ran-for-real"),
+        "{xml}"
+    );
 }
 
 #[test]

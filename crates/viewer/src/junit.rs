@@ -161,7 +161,18 @@ fn case(xml: &mut String, worker: &Worker, outputs: &Outputs, safety: Safety) {
         _ => {}
     }
     for (stderr, tag) in [(false, "system-out"), (true, "system-err")] {
-        if let Some(text) = outputs.of(&worker.id, stderr, safety) {
+        let mut text = outputs.of(&worker.id, stderr, safety);
+        // What the agent asked for and was refused (--ask), said first:
+        // a reviewer of the report sees what it was not allowed to do.
+        if !stderr && !worker.denied.is_empty() {
+            let denied: String = worker
+                .denied
+                .iter()
+                .map(|what| format!("sc: denied: {what}\n"))
+                .collect();
+            text = Some(denied + &text.unwrap_or_default());
+        }
+        if let Some(text) = text {
             let _ = writeln!(xml, "      <{tag}>{}</{tag}>", escape(&text));
         }
     }
