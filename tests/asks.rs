@@ -487,3 +487,64 @@ fn sc_ctl_says_and_stops() {
     assert_eq!(answers.len(), 1);
     eventually("the agent is gone", || !alive(pid));
 }
+
+/// Under `--ask`, an agent that reaches its cap is asked about, not ended:
+/// "continue past $1.00?" goes to the policy (or a person); allowed, it
+/// goes on; denied, it ends as over budget.
+#[test]
+fn a_budget_cap_reached_under_ask_is_a_question() {
+    let run_with = |policy: &str| {
+        let dir = temp_dir("ask-budget");
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        // A stand-in Claude Code that speaks the stdio protocol: its prompt
+        // on stdin, a million input tokens spent ($3 at Sonnet's price), a
+        // result, and an exit when its stdin closes.
+        executable(
+            &bin.join("claude"),
+            "#!/bin/sh\nread prompt\n\
+             echo '{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s-1\",\"model\":\"claude-sonnet-4-5\"}'\n\
+             echo '{\"type\":\"assistant\",\"message\":{\"id\":\"m1\",\"model\":\"claude-sonnet-4-5\",\"role\":\"assistant\",\"content\":[{\"type\":\"text\",\"text\":\"working\"}],\"usage\":{\"input_tokens\":1000000,\"output_tokens\":10}}}'\n\
+             echo '{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"done\",\"session_id\":\"s-1\",\"total_cost_usd\":3.0}'\n\
+             while read line; do :; done\n",
+        );
+        let ran = run_bounded(
+            sc_spawn()
+                .args(["--kind", "claude-code", "--prompt", "spend", "--ask"])
+                .args(["--max-cost-usd", "1", "--ask-cmd", policy])
+                .env_remove("SC_CLAUDE")
+                .env("PATH", format!("{}:/usr/bin:/bin", bin.display())),
+            Vec::new(),
+        );
+        checked(&ran.stdout);
+        (Captured::parse(&ran.stdout), ran)
+    };
+    // The policy sees the cap's ask: tool `budget`, what is spent.
+    let (run, ran) = run_with("grep -q '\"tool\":\"budget\"' && echo deny over budget");
+    let (asks, answers) = asks_and_answers(&run);
+    assert_eq!(asks.len(), 1, "{:?}", run.events);
+    assert_eq!(asks[0].tool, "budget");
+    assert!(
+        asks[0]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("continue past $1.00"),
+        "{:?}",
+        asks[0]
+    );
+    assert_eq!(
+        (answers[0].decision.as_str(), answers[0].by.as_str()),
+        ("deny", "command")
+    );
+    assert_eq!(run.exit().ended_by.as_deref(), Some("budget"));
+    assert_ne!(ran.status.code(), Some(0));
+    let (run, ran) = run_with("echo allow");
+    let (_, answers) = asks_and_answers(&run);
+    assert_eq!(
+        (answers[0].decision.as_str(), answers[0].by.as_str()),
+        ("allow", "command")
+    );
+    assert_eq!(run.exit().ended_by, None, "it went on past the cap");
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+}

@@ -136,8 +136,10 @@ pub struct Cli {
     /// request (a command, a file to write, a question) is an `ask` event,
     /// and its decision an `answer` event (a plan task's `ask` field does
     /// the same for one task). Answered by --ask-cmd, else --ask-default
-    /// after --ask-timeout. Claude Code asks through its stdio control
-    /// protocol; an agent that cannot ask is said so once
+    /// after --ask-timeout. A cap reached (--max-cost-usd, --max-tokens) is
+    /// asked about too (tool `budget`: go on past it?) instead of ending the
+    /// worker. Claude Code asks through its stdio control protocol; an agent
+    /// that cannot ask is said so once
     #[arg(long)]
     pub ask: bool,
 

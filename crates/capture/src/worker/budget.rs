@@ -39,6 +39,27 @@ impl Spending {
         self.before.plus(self.now)
     }
 
+    /// The cap as it stands: (USD, tokens).
+    pub fn cap(&self) -> (Option<f64>, Option<u64>) {
+        self.cap
+            .as_ref()
+            .map_or((None, None), |c| (c.max_usd, c.max_tokens))
+    }
+
+    /// A person (or policy) let it go on past its cap (`--ask`): the cap
+    /// moves on by as much again as it was, from what is spent now.
+    pub fn extend_cap(&mut self) {
+        let total = self.total();
+        if let Some(cap) = &mut self.cap {
+            if let Some(max) = cap.max_usd {
+                cap.max_usd = Some(total.usd.unwrap_or(max).max(max) + max);
+            }
+            if let Some(max) = cap.max_tokens {
+                cap.max_tokens = Some(total.tokens.max(max) + max);
+            }
+        }
+    }
+
     /// The attempt ended: what it spent is kept, the next counts anew.
     pub fn next_attempt(&mut self) {
         self.before = self.total();
@@ -124,6 +145,16 @@ mod tests {
         let second = spending.counted(spend(None, 100), Some("m-x".into()));
         assert_eq!(second.warning, None);
         assert!(second.over);
+    }
+
+    #[test]
+    fn a_cap_let_go_on_past_moves_on_by_as_much_again() {
+        let mut spending = capped(Some(1.0), Some(100));
+        assert!(spending.counted(spend(Some(1.2), 120), None).over);
+        spending.extend_cap();
+        assert_eq!(spending.cap(), (Some(2.2), Some(220)));
+        assert!(!spending.counted(spend(Some(2.0), 200), None).over);
+        assert!(spending.counted(spend(Some(2.3), 200), None).over);
     }
 
     #[test]

@@ -23,6 +23,8 @@ struct Open {
     /// Its id in the stream.
     id: String,
     agent: AgentAsk,
+    /// sc's own ask (a budget cap reached), answered to sc, not the agent.
+    own: bool,
     /// Its `ask` event, for those who list open asks.
     event: Ask,
     /// When the default decides it.
@@ -92,6 +94,7 @@ impl Conversation {
         });
         self.open.push(Open {
             id,
+            own: agent.id.is_empty(),
             agent,
             event: event.clone(),
             until: self.policy.timeout.map(|t| now + t),
@@ -113,8 +116,10 @@ impl Conversation {
     ) -> Option<Answer> {
         let at = self.open.iter().position(|o| o.id == id)?;
         let open = self.open.remove(at);
-        let line = reader.answer(&open.agent, allow, message.as_deref());
-        self.write(&line, now);
+        if !open.own {
+            let line = reader.answer(&open.agent, allow, message.as_deref());
+            self.write(&line, now);
+        }
         self.close_if_done();
         Some(Answer {
             ask: open.id,
@@ -134,9 +139,17 @@ impl Conversation {
         true
     }
 
+    /// Whether ask `id` is sc's own (a budget cap), not the agent's.
+    pub fn is_own(&self, id: &str) -> bool {
+        self.open.iter().any(|o| o.id == id && o.own)
+    }
+
     /// The agent withdrew its ask (its own id): answered `by: "agent"`.
     pub fn withdrawn(&mut self, agent_id: &str) -> Option<Answer> {
-        let at = self.open.iter().position(|o| o.agent.id == agent_id)?;
+        let at = self
+            .open
+            .iter()
+            .position(|o| o.agent.id == agent_id && !o.own)?;
         let open = self.open.remove(at);
         self.close_if_done();
         Some(Answer {

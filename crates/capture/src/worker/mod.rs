@@ -402,11 +402,6 @@ impl Worker {
             return;
         };
         let grace = watch.grace(now);
-        if let (lifecycle::Grace::Start(_), Some(talk)) = (grace, &mut self.conversation) {
-            // Its run is over: a CLI that reads its prompts on stdin ends
-            // when that closes.
-            talk.finish();
-        }
         self.life.result_grace(grace);
         let asks = watch.reader_mut().take_asks();
         let withdrawn = watch.reader_mut().take_withdrawn();
@@ -414,10 +409,23 @@ impl Worker {
         if let Some(message) = counted.warning {
             self.emit(out, ErrorEvent { message });
         }
+        let mut asks = asks;
         if counted.over {
-            self.terminate(EndedBy::Budget, now);
+            match &self.conversation {
+                // Under --ask, a cap reached is a question, not an end.
+                Some(talk) if !talk.open().any(|a| a.tool == "budget") => {
+                    asks.push(self.budget_ask());
+                }
+                Some(_) => {}
+                None => self.terminate(EndedBy::Budget, now),
+            }
         }
         self.asked(asks, withdrawn, now, out);
+        if let (lifecycle::Grace::Start(_), Some(talk)) = (grace, &mut self.conversation) {
+            // Its run is over: a CLI that reads its prompts on stdin ends
+            // when that closes (once what it asked is answered).
+            talk.finish();
+        }
     }
 
     /// The decisions the agent asked for, and the asks it withdrew: `ask`
@@ -443,6 +451,35 @@ impl Worker {
         }
         for event in events {
             self.emit(out, event);
+        }
+    }
+
+    /// sc's own ask when a cap is reached under `--ask`: go on past it?
+    fn budget_ask(&self) -> crate::agent::AgentAsk {
+        let spent = self.spending.total();
+        let (max_usd, max_tokens) = self.spending.cap();
+        let reason = match max_usd {
+            Some(max) => format!(
+                "it has spent ${:.2} of ${max:.2}: continue past ${max:.2}?",
+                spent.usd.unwrap_or(0.0)
+            ),
+            None => format!(
+                "it has used {} of {} tokens: continue past them?",
+                spent.tokens,
+                max_tokens.unwrap_or(0)
+            ),
+        };
+        crate::agent::AgentAsk {
+            // No id of the agent's: the answer is sc's to act on.
+            id: String::new(),
+            tool: "budget".into(),
+            input: serde_json::json!({
+                "spent_usd": spent.usd,
+                "max_cost_usd": max_usd,
+                "tokens": spent.tokens,
+                "max_tokens": max_tokens,
+            }),
+            reason: Some(reason),
         }
     }
 
@@ -536,8 +573,16 @@ impl Worker {
         let (Some(talk), Some(watch)) = (&mut self.conversation, &self.watch) else {
             return;
         };
-        if let Some(answer) = talk.answer(ask, allow, by, message, watch.reader(), Instant::now()) {
+        let budget = talk.is_own(ask);
+        let now = Instant::now();
+        if let Some(answer) = talk.answer(ask, allow, by, message, watch.reader(), now) {
             self.emit(out, answer);
+            // sc's own ask: a cap let go on past, or the end it was.
+            match (budget, allow) {
+                (true, true) => self.spending.extend_cap(),
+                (true, false) => self.terminate(EndedBy::Budget, now),
+                _ => {}
+            }
         }
     }
 
