@@ -465,3 +465,54 @@ fn aider(line: &str) -> Option<Value> {
         "cost_usd": session,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claudes_control_requests_are_asks_and_answers_are_its_control_responses() {
+        let mut parser = Parser::new(AgentKind::ClaudeCode);
+        let request = br#"{"type":"control_request","request_id":"r-7","request":{"subtype":"can_use_tool","tool_name":"Bash","input":{"command":"touch x"},"tool_use_id":"t1","description":"Create x"}}"#;
+        let note = parser.line(request).unwrap();
+        assert_eq!(note["kind"], "ask");
+        assert_eq!(note["id"], "r-7");
+        assert_eq!(note["tool"], "Bash");
+        assert_eq!(note["input"]["command"], "touch x");
+        assert_eq!(note["description"], "Create x");
+        // Other control requests (an interrupt's) are no asks.
+        assert_eq!(
+            parser.line(br#"{"type":"control_request","request_id":"r-8","request":{"subtype":"interrupt"}}"#),
+            None
+        );
+        let cancel = parser
+            .line(br#"{"type":"control_cancel_request","request_id":"r-7"}"#)
+            .unwrap();
+        assert_eq!(cancel["kind"], "ask_withdrawn");
+        let ask = sc_capture::agent::AgentAsk {
+            id: "r-7".into(),
+            tool: "Bash".into(),
+            input: json!({"command": "touch x"}),
+            reason: None,
+        };
+        let allow: Value =
+            serde_json::from_slice(&answer_line(AgentKind::ClaudeCode, &ask, true, None)).unwrap();
+        assert_eq!(allow["type"], "control_response");
+        assert_eq!(allow["response"]["request_id"], "r-7");
+        assert_eq!(allow["response"]["response"]["behavior"], "allow");
+        assert_eq!(
+            allow["response"]["response"]["updatedInput"]["command"],
+            "touch x"
+        );
+        let deny: Value = serde_json::from_slice(&answer_line(
+            AgentKind::ClaudeCode,
+            &ask,
+            false,
+            Some("no \"x\"\n"),
+        ))
+        .unwrap();
+        assert_eq!(deny["response"]["response"]["behavior"], "deny");
+        assert_eq!(deny["response"]["response"]["message"], "no \"x\"\n");
+        assert!(answer_line(AgentKind::Codex, &ask, true, None).is_empty());
+    }
+}

@@ -312,3 +312,37 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    /// Whatever reaches a connection's stdin there, or the control socket:
+    /// no panic, and only a request that reads back as itself is taken.
+    #[test]
+    fn requests_on_the_wire_are_taken_only_when_whole(bytes in tricky_bytes(2048)) {
+        use sc_capture::placement::run::{Request, read_requests};
+        let mut seen = Vec::new();
+        read_requests(&mut bytes.as_slice(), |request| seen.push(request));
+        for request in seen {
+            prop_assert_eq!(Request::parse(&request.line()), Some(request.clone()));
+        }
+        let _ = sc_capture::control::parse_request(&bytes);
+    }
+
+    /// Every request written is read back as itself, whatever its text.
+    #[test]
+    fn an_answer_crosses_the_wire_unchanged(
+        ask in "[a-z/0-9-]{1,20}",
+        allow in any::<bool>(),
+        message in proptest::option::of(any::<String>()),
+    ) {
+        use sc_capture::placement::run::{Request, read_requests};
+        let request = Request::Answer(sc_capture::control::Request::Answer {
+            ask,
+            decision: if allow { "allow" } else { "deny" }.into(),
+            message,
+        });
+        let line = request.line();
+        let mut seen = Vec::new();
+        read_requests(&mut line.as_slice(), |r| seen.push(r));
+        prop_assert_eq!(seen, vec![request]);
+    }
+}
