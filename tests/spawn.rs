@@ -429,7 +429,9 @@ fn heartbeats_and_one_stall_while_silent() {
     let (run, _) = capture(&["--heartbeat", "0.1", "--stall", "0.3", "--", "sleep", "1"]);
     let beats = run.of_type("heartbeat");
     assert!(beats.len() >= 3, "{} heartbeats", beats.len());
-    for beat in beats {
+    // The last beat may fall in the instant the worker exits, before its
+    // exit is seen: a process that is gone has no memory to report.
+    for beat in &beats[..beats.len() - 1] {
         let Body::Heartbeat(h) = &beat.body else {
             unreachable!()
         };

@@ -38,6 +38,8 @@ struct Screen {
     parser: Arc<Mutex<vt100::Parser<Requests>>>,
     child: std::process::Child,
     stdin: Option<std::process::ChildStdin>,
+    /// The terminal's keyboard: what is written here, the view reads as keys.
+    keyboard: std::fs::File,
 }
 
 impl Screen {
@@ -71,6 +73,7 @@ impl Screen {
         )));
         let sink = parser.clone();
         let mut master = std::fs::File::from(pty.master);
+        let keyboard = master.try_clone().unwrap();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = master.read(&mut buf) {
@@ -85,6 +88,7 @@ impl Screen {
             parser,
             child,
             stdin,
+            keyboard,
         }
     }
 
@@ -308,4 +312,42 @@ fn more_workers_than_the_terminal_has_rows_for() {
     let end = screen.until("the end", |s| s.contains("20 workers, 20 ok"));
     assert!(!end.contains("without a row"), "{end}");
     assert_eq!(wait_with_deadline(&mut screen.child).code(), Some(0));
+}
+
+/// `--ask` on the terminal view: a worker waiting on an ask says so on its
+/// row, the summary says which keys answer, and pressing `a` sends the
+/// answer to the control socket the ask names.
+#[test]
+fn a_key_answers_the_ask_on_screen() {
+    use std::os::unix::net::UnixListener;
+    let dir = temp_dir("view-keys");
+    let control = dir.join("control.sock");
+    let listener = UnixListener::bind(&control).unwrap();
+    let mut screen = Screen::start(&[]);
+    let t = now();
+    let ask = serde_json::json!({
+        "type": "ask", "worker": "fix", "seq": 1, "ts": t, "ask": "fix/1", "tool": "Bash",
+        "input": {"command": "rm -rf build/"}, "choices": ["allow", "deny"],
+        "control": control,
+    });
+    screen.send(
+        &[
+            start_event("fix", 0, t, &["claude"]),
+            format!("{ask}\n").into_bytes(),
+        ]
+        .concat(),
+    );
+    let shown = screen.until("the ask", |s| s.contains("a: allow, d: deny fix/1"));
+    assert!(shown.contains("needs input: Bash rm -rf build/"), "{shown}");
+    screen.keyboard.write_all(b"a").unwrap();
+    let (stream, _) = listener.accept().unwrap();
+    let mut request = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(&stream), &mut request).unwrap();
+    let request: serde_json::Value = serde_json::from_str(&request).unwrap();
+    assert_eq!(request["op"], "answer");
+    assert_eq!(request["ask"], "fix/1");
+    assert_eq!(request["decision"], "allow");
+    (&stream).write_all(b"{\"ok\":true}\n").unwrap();
+    drop(screen.stdin.take());
+    let _ = wait_with_deadline(&mut screen.child);
 }

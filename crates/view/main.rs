@@ -1,6 +1,7 @@
 //! sc-view: show an sc event stream to a person.
 
 mod cli;
+mod keys;
 mod run;
 mod source;
 

@@ -106,6 +106,12 @@ pub fn run(cli: Cli) -> i32 {
         Output::Plain(Plain::new(out, github, palette))
     };
     let rx = source::spawn(cli.files.clone(), cli.follow);
+    // On a terminal, keys answer asks (`a`, `d`).
+    let keys = if matches!(output, Output::Term(_)) {
+        crate::keys::Keys::start()
+    } else {
+        None
+    };
     let mut viewer = Viewer {
         palette,
         // Lines under each worker are only shown by the terminal view.
@@ -139,6 +145,18 @@ pub fn run(cli: Cli) -> i32 {
     let mut caught_up = 0;
     let followed = viewer.cli.files.len();
     loop {
+        if crate::keys::stopped(&keys) {
+            // Interrupted: the terminal is given back as it was, the view
+            // ends as the signal would have ended it.
+            drop(keys);
+            viewer.finish();
+            return 130;
+        }
+        if let Some(keys) = &keys {
+            while let Some(key) = keys.key() {
+                viewer.key(key);
+            }
+        }
         let chunk = if matches!(viewer.output, Output::Term(_)) {
             match rx.recv_timeout(FRAME) {
                 Ok(chunk) => chunk,
@@ -178,6 +196,23 @@ pub fn run(cli: Cli) -> i32 {
 }
 
 impl Viewer {
+    /// A key on the terminal view: `a` (or `y`) allows, `d` (or `n`)
+    /// denies the oldest open ask.
+    fn key(&mut self, key: u8) {
+        let allow = match key {
+            b'a' | b'y' => true,
+            b'd' | b'n' => false,
+            _ => return,
+        };
+        let Some(ask) = self.model.oldest_ask().cloned() else {
+            return;
+        };
+        let control = ask.control.unwrap_or_default();
+        // The decision taken comes back in the stream as its `answer`; a
+        // refusal (answered meanwhile, the run gone) changes nothing.
+        let _ = crate::keys::answer(&control, &ask.id, allow);
+    }
+
     fn piece(&mut self, piece: Piece<'_>) {
         self.line_no += 1;
         let line = match piece {

@@ -102,6 +102,8 @@ pub struct ViewEvent<'a> {
     pub by: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub input: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    pub control: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -52,6 +52,16 @@ pub struct Usage {
     pub ok: Option<bool>,
 }
 
+/// An ask waiting for its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenAsk {
+    pub id: String,
+    /// What is asked, in a few words (made safe).
+    pub what: String,
+    /// Where an answer can be sent.
+    pub control: Option<String>,
+}
+
 #[derive(Debug)]
 pub struct Worker {
     pub id: String,
@@ -89,8 +99,8 @@ pub struct Worker {
     stderr: LineAssembler,
     /// An agent worker: its annotations are shown, its JSON lines are not.
     pub agent: Option<AgentState>,
-    /// `--ask`: what it asked and waits for (ask id, in a few words).
-    pub asking: Vec<(String, String)>,
+    /// `--ask`: what it asked and waits for, oldest first.
+    pub asking: Vec<OpenAsk>,
     /// Its asks that were denied (tool, in a few words), for reports.
     pub denied: Vec<String>,
 }
@@ -431,12 +441,16 @@ impl Model {
                     text: format!("? needs input: {what} (sc-ctl answer {id} allow|deny)"),
                     dropped: 0,
                 });
-                worker.asking.push((id, what));
+                worker.asking.push(OpenAsk {
+                    id,
+                    what,
+                    control: event.control.as_deref().map(str::to_owned),
+                });
             }
             "answer" => {
                 let id = event.ask.as_deref().unwrap_or("?");
-                let what = match worker.asking.iter().position(|(a, _)| a == id) {
-                    Some(at) => worker.asking.remove(at).1,
+                let what = match worker.asking.iter().position(|a| a.id == id) {
+                    Some(at) => worker.asking.remove(at).what,
                     None => id.to_owned(),
                 };
                 let decision = event.decision.as_deref().unwrap_or("?");
@@ -519,6 +533,14 @@ impl Model {
     }
 
     /// Every worker ended (and there was at least one).
+    /// The oldest open ask that names where to answer it (`--ask`).
+    pub fn oldest_ask(&self) -> Option<&OpenAsk> {
+        self.workers
+            .iter()
+            .flat_map(|w| w.asking.first())
+            .find(|ask| ask.control.is_some())
+    }
+
     pub fn all_ended(&self) -> bool {
         !self.workers.is_empty() && self.workers.iter().all(|w| w.status.is_final())
     }

@@ -222,7 +222,7 @@ fn row_message(w: &Worker, now: f64) -> String {
     };
     // Waiting for an answer says so, and what it waits for, first.
     let latest = match w.asking.first() {
-        Some((id, what)) => format!("⏸ needs input: {what} ({id})"),
+        Some(ask) => format!("⏸ needs input: {} ({})", ask.what, ask.id),
         None => w.latest.clone(),
     };
     format!(
@@ -262,6 +262,10 @@ fn summary(model: &Model, waiting: usize, palette: &Palette) -> String {
         .count();
     if asking > 0 {
         parts.push(format!("{asking} need input"));
+        // The oldest open ask that can be answered from here.
+        if let Some(ask) = model.oldest_ask() {
+            parts.push(format!("a: allow, d: deny {}", ask.id));
+        }
     }
     if waiting > 0 {
         parts.push(format!(

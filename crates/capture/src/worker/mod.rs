@@ -570,20 +570,24 @@ impl Worker {
         message: Option<String>,
         out: &mut Vec<u8>,
     ) {
+        let now = Instant::now();
+        // sc's own ask (a cap reached): denied, the worker is ended before
+        // the answer lets its stdin close, so that it cannot slip out with
+        // a clean exit first; allowed, the cap moves on.
+        let budget = self.conversation.as_ref().is_some_and(|t| t.is_own(ask));
+        if budget && !allow {
+            self.terminate(EndedBy::Budget, now);
+        }
         let (Some(talk), Some(watch)) = (&mut self.conversation, &self.watch) else {
             return;
         };
-        let budget = talk.is_own(ask);
-        let now = Instant::now();
-        if let Some(answer) = talk.answer(ask, allow, by, message, watch.reader(), now) {
-            self.emit(out, answer);
-            // sc's own ask: a cap let go on past, or the end it was.
-            match (budget, allow) {
-                (true, true) => self.spending.extend_cap(),
-                (true, false) => self.terminate(EndedBy::Budget, now),
-                _ => {}
-            }
+        let Some(answer) = talk.answer(ask, allow, by, message, watch.reader(), now) else {
+            return;
+        };
+        if budget && allow {
+            self.spending.extend_cap();
         }
+        self.emit(out, answer);
     }
 
     /// Asks still open as the worker ends: each gets its answer before the

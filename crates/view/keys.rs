@@ -1,0 +1,114 @@
+//! Keys on the terminal view: `a` allows and `d` denies the oldest open
+//! ask (`sc-spawn --ask`), through the control socket its `ask` event
+//! names. The terminal is read without line editing or echo while the view
+//! runs, and given back as it was however the view ends (Ctrl-C included).
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use nix::sys::termios::{
+    LocalFlags, SetArg, SpecialCharacterIndices, Termios, tcgetattr, tcsetattr,
+};
+
+/// The terminal's keys, read in a thread of their own.
+pub struct Keys {
+    rx: Receiver<u8>,
+    tty: File,
+    saved: Termios,
+    /// SIGINT, SIGTERM or SIGHUP came: the view ends (the terminal given
+    /// back first).
+    pub stop: Arc<AtomicBool>,
+}
+
+impl Keys {
+    /// Keys from the controlling terminal, else from the terminal the view
+    /// is drawn on; None where there is none.
+    pub fn start() -> Option<Keys> {
+        let tty = File::options()
+            .read(true)
+            .write(true)
+            .open("/dev/tty")
+            .or_else(|_| {
+                File::options()
+                    .read(true)
+                    .write(true)
+                    .open("/proc/self/fd/1")
+            })
+            .ok()?;
+        let saved = tcgetattr(&tty).ok()?;
+        let mut raw = saved.clone();
+        // Each key as it is pressed, not echoed; Ctrl-C still interrupts.
+        raw.local_flags
+            .remove(LocalFlags::ICANON | LocalFlags::ECHO);
+        raw.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
+        raw.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
+        tcsetattr(&tty, SetArg::TCSANOW, &raw).ok()?;
+        let stop = Arc::new(AtomicBool::new(false));
+        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            let _ = signal_hook::flag::register(signal, Arc::clone(&stop));
+        }
+        let (tx, rx) = channel();
+        let mut reader = tty.try_clone().ok()?;
+        std::thread::spawn(move || {
+            let mut key = [0u8; 1];
+            while matches!(reader.read(&mut key), Ok(1)) {
+                if tx.send(key[0]).is_err() {
+                    return;
+                }
+            }
+        });
+        Some(Keys {
+            rx,
+            tty,
+            saved,
+            stop,
+        })
+    }
+
+    /// A key pressed since the last call.
+    pub fn key(&self) -> Option<u8> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl Drop for Keys {
+    fn drop(&mut self) {
+        let _ = tcsetattr(&self.tty, SetArg::TCSANOW, &self.saved);
+    }
+}
+
+/// Answer ask `ask` at the control socket `control`: the error says why
+/// not.
+pub fn answer(control: &str, ask: &str, allow: bool) -> Result<(), String> {
+    let mut stream =
+        UnixStream::connect(control).map_err(|e| format!("cannot reach {control}: {e}"))?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    let request = serde_json::json!({
+        "op": "answer",
+        "ask": ask,
+        "decision": if allow { "allow" } else { "deny" },
+    });
+    let mut line = request.to_string().into_bytes();
+    line.push(b'\n');
+    stream.write_all(&line).map_err(|e| e.to_string())?;
+    let mut reply = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut reply)
+        .map_err(|e| e.to_string())?;
+    let reply: serde_json::Value = serde_json::from_str(&reply).map_err(|e| e.to_string())?;
+    match reply["ok"].as_bool() {
+        Some(true) => Ok(()),
+        _ => Err(reply["error"].as_str().unwrap_or("refused").to_owned()),
+    }
+}
+
+/// Whether SIGINT and the like came while keys were read.
+pub fn stopped(keys: &Option<Keys>) -> bool {
+    keys.as_ref()
+        .is_some_and(|k| k.stop.load(Ordering::Relaxed))
+}
