@@ -548,3 +548,59 @@ fn a_budget_cap_reached_under_ask_is_a_question() {
     assert_eq!(run.exit().ended_by, None, "it went on past the cap");
     assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
 }
+
+/// `sc-view --attach`: a run already going is watched from its first
+/// event, with no --log set up, until it ends; the run's own copy of its
+/// stream goes with it.
+#[test]
+fn sc_view_attaches_to_a_run_that_is_going() {
+    let runtime = temp_dir("attach-runtime");
+    let dir = temp_dir("attach");
+    let gate = dir.join("gate");
+    nix::unistd::mkfifo(&gate, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let script = format!("echo one; cat '{}'; echo two", gate.display());
+    let mut live = Live::start_with(
+        sc_spawn()
+            .args(["--ask", "--id", "job", "--", "sh", "-c", &script])
+            .env("XDG_RUNTIME_DIR", &runtime),
+    );
+    live.until(|e| output(e).is_some() && text(e) == "one\n");
+    // No RUN: this user's newest run.
+    let mut viewer = Command::new(env!("CARGO_BIN_EXE_sc-view"))
+        .args(["--plain", "--attach"])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(viewer.stdout.take().unwrap()));
+    let mut text = String::new();
+    // The run goes on only once the viewer has shown its first line.
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        text.push_str(&line);
+        text.push('\n');
+        if line.contains("[job] one") {
+            break;
+        }
+    }
+    std::fs::write(&gate, "").unwrap();
+    let (_, status) = live.finish();
+    assert!(status.success());
+    for line in lines {
+        text.push_str(&line.unwrap());
+        text.push('\n');
+    }
+    assert!(wait_with_deadline(&mut viewer).success(), "{text}");
+    assert!(text.contains("[job] one"), "{text}");
+    assert!(text.contains("[job] two"), "{text}");
+    assert!(text.contains("1 worker, 1 ok"), "{text}");
+    let left: Vec<_> = std::fs::read_dir(runtime.join("sc"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the run's socket and stream are gone: {left:?}"
+    );
+}

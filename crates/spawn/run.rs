@@ -58,23 +58,8 @@ fn supervise(cli: &Cli, run: crate::setup::Prepared) -> i32 {
         }
     };
     supervisor.set_notices("sc-spawn");
-    if let Some(path) = &cli.log {
-        match std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
-            Ok(file) => supervisor.set_log(file),
-            Err(e) => {
-                eprintln!("sc-spawn: cannot open the log {}: {e}", path.display());
-                return EXIT_USAGE;
-            }
-        }
-    }
-    if cli.end_on_stdin_eof {
-        end_on_stdin_eof(crate::setup::control_path(cli));
-    }
-    if cli.ask || cli.control.is_some() {
+    let controlled = cli.ask || cli.control.is_some();
+    if controlled {
         let path = crate::setup::control_path(cli);
         if let Err(e) = supervisor.set_control(&path) {
             eprintln!(
@@ -83,6 +68,39 @@ fn supervise(cli: &Cli, run: crate::setup::Prepared) -> i32 {
             );
             return EXIT_USAGE;
         }
+    }
+    // A run with a control socket keeps its stream beside it (unless it
+    // has a log of its own), so that `sc-view --attach` can follow it from
+    // its first event; removed when the run ends.
+    let own_log = (controlled && cli.log.is_none())
+        .then(|| crate::setup::control_path(cli).with_extension("ndjson"));
+    if let Some(path) = cli.log.clone().or(own_log.clone()) {
+        let mut options = std::fs::OpenOptions::new();
+        options.create(true).append(true);
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&path) {
+            Ok(file) => {
+                supervisor.set_log(file);
+                supervisor.set_log_path(path);
+            }
+            Err(e) => {
+                eprintln!("sc-spawn: cannot open the log {}: {e}", path.display());
+                return EXIT_USAGE;
+            }
+        }
+    }
+    let code = supervise_with(cli, run, &mut supervisor);
+    drop(supervisor);
+    if let Some(path) = own_log {
+        let _ = std::fs::remove_file(path);
+    }
+    code
+}
+
+/// The run itself, its supervisor set up.
+fn supervise_with(cli: &Cli, run: crate::setup::Prepared, supervisor: &mut Supervisor) -> i32 {
+    if cli.end_on_stdin_eof {
+        end_on_stdin_eof(crate::setup::control_path(cli));
     }
     let took_terminal = run.options.template_spec.stdin == StdinMode::Terminal;
     let single = run.one.is_some();

@@ -86,6 +86,13 @@ pub struct Cli {
     #[arg(long, requires = "files")]
     pub follow: bool,
 
+    /// Watch a run that is already going, from its first event, until it
+    /// ends: RUN is its control socket or its pid; without RUN, this
+    /// user's newest run (runs started with sc-spawn --ask or --control;
+    /// `sc-ctl runs` lists them)
+    #[arg(long, value_name = "RUN", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["files", "follow"])]
+    pub attach: Option<String>,
+
     /// Only workers whose id matches (`*` and `?`; repeatable)
     #[arg(long, value_name = "GLOB")]
     pub worker: Vec<String>,

@@ -59,6 +59,28 @@ struct Viewer {
     timeline: Option<sc_viewer::timeline::Timeline>,
 }
 
+/// `--attach RUN`: the run's socket, and the file its stream goes to.
+fn attach(run: &str) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+    use std::io::{BufRead, BufReader};
+    let socket = sc_capture::control::find_run(Some(run))?;
+    let mut stream = std::os::unix::net::UnixStream::connect(&socket)
+        .map_err(|e| format!("cannot reach {}: {e} (the run ended?)", socket.display()))?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+    stream
+        .write_all(b"{\"op\":\"log\"}\n")
+        .map_err(|e| e.to_string())?;
+    let mut reply = String::new();
+    BufReader::new(&stream)
+        .read_line(&mut reply)
+        .map_err(|e| e.to_string())?;
+    let reply: sc_capture::control::Reply =
+        serde_json::from_str(&reply).map_err(|e| format!("{}: {e}", socket.display()))?;
+    match reply.log {
+        Some(log) => Ok((socket, log.into())),
+        None => Err(reply.error.unwrap_or_else(|| "the run keeps no log".into())),
+    }
+}
+
 /// --replay: hold each event until its recorded moment.
 struct Pacer {
     speed: f64,
@@ -104,6 +126,22 @@ pub fn run(cli: Cli) -> i32 {
         let github = std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| !v.is_empty());
         let out = BufWriter::with_capacity(64 * 1024, io::stdout());
         Output::Plain(Plain::new(out, github, palette))
+    };
+    // --attach: the run's stream, from the file it keeps while it runs.
+    let mut cli = cli;
+    let attached = match cli.attach.take() {
+        None => None,
+        Some(run) => match attach(&run) {
+            Ok((socket, log)) => {
+                cli.files = vec![log];
+                cli.follow = true;
+                Some(socket)
+            }
+            Err(message) => {
+                eprintln!("sc-view: --attach: {message}");
+                return EXIT_TROUBLE;
+            }
+        },
     };
     let rx = source::spawn(cli.files.clone(), cli.follow);
     // On a terminal, keys answer asks (`a`, `d`).
@@ -157,11 +195,15 @@ pub fn run(cli: Cli) -> i32 {
                 viewer.key(key);
             }
         }
-        let chunk = if matches!(viewer.output, Output::Term(_)) {
+        let chunk = if matches!(viewer.output, Output::Term(_)) || attached.is_some() {
             match rx.recv_timeout(FRAME) {
                 Ok(chunk) => chunk,
                 Err(RecvTimeoutError::Timeout) => {
                     viewer.frame(true);
+                    let run_over = attached.as_ref().is_some_and(|socket| !socket.exists());
+                    if run_over && caught_up >= followed && viewer.model.all_ended() {
+                        break;
+                    }
                     continue;
                 }
                 Err(RecvTimeoutError::Disconnected) => Chunk::End,
@@ -187,7 +229,11 @@ pub fn run(cli: Cli) -> i32 {
         // Following: done when every file has been read through once and
         // every worker seen in any of them has ended.
         let all_read = caught_up >= followed;
-        if viewer.closed || (viewer.cli.follow && all_read && viewer.model.all_ended()) {
+        // Attached: done when the run is (its socket gone) and every worker
+        // seen has ended.
+        let run_over = attached.as_ref().is_none_or(|socket| !socket.exists());
+        if viewer.closed || (viewer.cli.follow && all_read && run_over && viewer.model.all_ended())
+        {
             break;
         }
     }

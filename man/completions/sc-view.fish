@@ -2,6 +2,7 @@ complete -c sc-view -l lines -d 'Lines of output shown under each running worker
 complete -c sc-view -l color -d 'When to use colour in sc-view\'s own marks and table' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c sc-view -l attach -d 'Watch a run that is already going, from its first event, until it ends: RUN is its control socket or its pid; without RUN, this user\'s newest run (runs started with sc-spawn --ask or --control; `sc-ctl runs` lists them)' -r
 complete -c sc-view -l worker -d 'Only workers whose id matches (`*` and `?`; repeatable)' -r
 complete -c sc-view -l kind -d 'Only workers of this kind (shell, sc, claude-code, ...; repeatable)' -r
 complete -c sc-view -l speed -d 'With --replay: this many times faster' -r

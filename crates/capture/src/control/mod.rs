@@ -8,7 +8,9 @@
 //!   `{"ok":true}`, or `{"ok":false,"error":...}` for an ask that is not
 //!   open (answered already, or unknown);
 //! - `{"op":"say","worker":ID,"text":TEXT}`: the agent's next user message;
-//! - `{"op":"stop","worker":ID}`: the worker ended, as on Ctrl-C.
+//! - `{"op":"stop","worker":ID}`: the worker ended, as on Ctrl-C;
+//! - `{"op":"log"}` → `{"ok":true,"log":PATH}`: the file the run's stream
+//!   is written to as it goes (`sc-view --attach` follows it).
 //!
 //! The socket and its folder are the user's alone (0700), and a peer of
 //! another user is refused. Nothing from it reaches a shell.
@@ -41,6 +43,8 @@ pub enum Request {
     Say { worker: String, text: String },
     /// End a worker, as Ctrl-C would end it.
     Stop { worker: String },
+    /// Where the run's stream is written as it goes (for `sc-view --attach`).
+    Log,
 }
 
 /// The reply to one request.
@@ -51,6 +55,9 @@ pub struct Reply {
     pub error: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub asks: Vec<Value>,
+    /// `log`: the file the run's stream is written to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
 }
 
 impl Reply {
@@ -106,6 +113,27 @@ pub fn runs_dir() -> PathBuf {
 /// This run's default socket.
 pub fn default_path() -> PathBuf {
     runs_dir().join(format!("run-{}.sock", std::process::id()))
+}
+
+/// Resolve a run as `sc-view --attach RUN` and `sc-ctl` name it: a socket
+/// path, a pid (its socket in this user's folder), or none (the newest).
+pub fn find_run(run: Option<&str>) -> Result<PathBuf, String> {
+    match run.filter(|r| !r.is_empty()) {
+        Some(pid) if pid.bytes().all(|b| b.is_ascii_digit()) => {
+            let path = runs_dir().join(format!("run-{pid}.sock"));
+            match path.exists() {
+                true => Ok(path),
+                false => Err(format!("no run {pid} serves a control socket ({} is not there)", path.display())),
+            }
+        }
+        Some(path) => Ok(PathBuf::from(path)),
+        None => run_sockets(&runs_dir()).into_iter().next().ok_or_else(|| {
+            format!(
+                "no run of this user serves a control socket in {} (runs started with sc-spawn --ask or --control do)",
+                runs_dir().display()
+            )
+        }),
+    }
 }
 
 /// The run sockets in `dir`, newest first.

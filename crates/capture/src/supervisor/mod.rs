@@ -124,6 +124,9 @@ pub struct Supervisor {
     budget_spent: bool,
     /// `--ask`: where a person answers the run's asks.
     control: Option<crate::control::server::ControlServer>,
+    /// Where the stream is also written (`--log`, or the run's own for
+    /// `sc-view --attach`).
+    log_path: Option<std::path::PathBuf>,
 }
 
 impl Supervisor {
@@ -161,6 +164,7 @@ impl Supervisor {
             spent_usd: 0.0,
             budget_spent: false,
             control: None,
+            log_path: None,
         })
     }
 
@@ -171,6 +175,11 @@ impl Supervisor {
     }
 
     /// Also write the stream to `file`.
+    /// Say where the log is (for the control socket's `log`).
+    pub fn set_log_path(&mut self, path: std::path::PathBuf) {
+        self.log_path = Some(path);
+    }
+
     pub fn set_log(&mut self, file: std::fs::File) {
         self.sink.set_log(file);
     }
@@ -390,6 +399,14 @@ impl Supervisor {
                         Err(message) => Reply::error(message),
                     },
                     None => Reply::error(format!("no running worker {worker:?} in this run")),
+                },
+                Ok(Request::Log) => match &self.log_path {
+                    Some(path) => Reply {
+                        ok: true,
+                        log: Some(path.display().to_string()),
+                        ..Reply::default()
+                    },
+                    None => Reply::error("this run writes its stream nowhere but its stdout"),
                 },
                 Ok(Request::Stop { worker }) => match self.running(&worker) {
                     Some(active) => {
