@@ -114,16 +114,24 @@ pub trait AgentReader: Send + fmt::Debug {
     fn settled(&self) -> bool;
 
     /// Its session id, once it said it.
-    fn session(&self) -> Option<&str>;
+    fn session(&self) -> Option<&str> {
+        None
+    }
 
     /// Why it failed, when that failure may pass by itself (worth a retry).
-    fn trouble(&self) -> Option<&str>;
+    fn trouble(&self) -> Option<&str> {
+        None
+    }
 
     /// The model it said it uses.
-    fn model(&self) -> Option<&str>;
+    fn model(&self) -> Option<&str> {
+        None
+    }
 
     /// What it has spent; `model` stands in when it did not name its own.
-    fn spend(&self, model: Option<&str>) -> Spend;
+    fn spend(&self, _model: Option<&str>) -> Spend {
+        Spend::default()
+    }
 
     /// The decisions it asked for since the last call.
     fn take_asks(&mut self) -> Vec<AgentAsk> {

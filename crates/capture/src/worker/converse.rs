@@ -264,7 +264,6 @@ mod tests {
     use std::io::Read;
 
     use super::*;
-    use crate::agent::Spend;
 
     /// Answers as `ALLOW id` / `DENY id message`.
     #[derive(Debug)]
@@ -282,18 +281,6 @@ mod tests {
         }
         fn settled(&self) -> bool {
             false
-        }
-        fn session(&self) -> Option<&str> {
-            None
-        }
-        fn trouble(&self) -> Option<&str> {
-            None
-        }
-        fn model(&self) -> Option<&str> {
-            None
-        }
-        fn spend(&self, _: Option<&str>) -> Spend {
-            Spend::default()
         }
         fn answer(&self, ask: &AgentAsk, allow: bool, message: Option<&str>) -> Vec<u8> {
             match allow {

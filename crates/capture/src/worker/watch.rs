@@ -99,7 +99,6 @@ impl AgentWatch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::Spend;
 
     /// A reader of lines `result ok`, `result error`, `open`, `closed`.
     #[derive(Debug, Default)]
@@ -132,18 +131,6 @@ mod tests {
         }
         fn settled(&self) -> bool {
             self.results > 0 && !self.open
-        }
-        fn session(&self) -> Option<&str> {
-            None
-        }
-        fn trouble(&self) -> Option<&str> {
-            None
-        }
-        fn model(&self) -> Option<&str> {
-            None
-        }
-        fn spend(&self, _model: Option<&str>) -> Spend {
-            Spend::default()
         }
     }
 
