@@ -46,7 +46,7 @@ const WAKER: Token = Token(2);
 const FIRST_INPUT: usize = 3;
 /// The control socket's listener, then its clients.
 const FIRST_CONTROL: usize = usize::MAX / 8;
-/// Workers' tokens start here: two per slot of the slab.
+/// Workers' tokens start here: three per slot of the slab.
 const FIRST_WORKER: usize = usize::MAX / 4;
 
 /// The longest input line kept whole by default; longer ones are passed on
@@ -200,10 +200,13 @@ impl Supervisor {
         self.grace = grace;
     }
 
-    fn worker_tokens(key: usize) -> [Token; 2] {
+    /// A worker's tokens: its two outputs, and its stdin when sc writes
+    /// to it (a conversing agent).
+    fn worker_tokens(key: usize) -> [Token; 3] {
         [
-            Token(FIRST_WORKER + 2 * key),
-            Token(FIRST_WORKER + 2 * key + 1),
+            Token(FIRST_WORKER + 3 * key),
+            Token(FIRST_WORKER + 3 * key + 1),
+            Token(FIRST_WORKER + 3 * key + 2),
         ]
     }
 
@@ -481,7 +484,7 @@ impl Supervisor {
                 WAKER => {} // chores are taken at the top of the loop
                 Token(t) if (FIRST_CONTROL..FIRST_WORKER).contains(&t) => control_ready.push(t),
                 Token(t) if t >= FIRST_WORKER => {
-                    if let Some(active) = self.workers.get_mut((t - FIRST_WORKER) / 2) {
+                    if let Some(active) = self.workers.get_mut((t - FIRST_WORKER) / 3) {
                         active.worker.on_readable(Token(t));
                     }
                 }

@@ -3,9 +3,15 @@
 //! event, and exactly one `answer` for each — from the policy command, or
 //! the default when the ask's time is up, or the agent withdrawing it —
 //! written back to the agent in its own protocol.
+//!
+//! Its stdin is written without blocking: what the pipe does not take now
+//! (the agent is not reading) waits for the poller to say it is writable.
 
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::time::{Duration, Instant};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
 
 use sc_events::{Answer, Ask};
 
@@ -13,8 +19,8 @@ use crate::agent::{AgentAsk, AgentReader};
 
 use super::options::AskPolicy;
 
-/// While the agent does not read its stdin (the pipe is full), what is
-/// left is written again this much later.
+/// Without the poller (its stdin could not be registered), what the pipe
+/// did not take is written again this much later.
 const WRITE_AGAIN: Duration = Duration::from_millis(5);
 
 /// An ask waiting for its answer.
@@ -43,6 +49,8 @@ pub struct PolicyJob {
 #[derive(Debug)]
 pub struct Conversation {
     stdin: Option<OwnedFd>,
+    /// The poller its stdin is registered with (writable), and its token.
+    poller: Option<(Registry, Token)>,
     /// Bytes not written yet (the agent is not reading).
     pending: Vec<u8>,
     retry_at: Option<Instant>,
@@ -57,10 +65,24 @@ pub struct Conversation {
 impl Conversation {
     /// The agent's stdin (non-blocking from here on), and what is written
     /// there first.
-    pub fn new(stdin: OwnedFd, opening: Option<&[u8]>, policy: AskPolicy) -> Conversation {
+    pub fn new(
+        stdin: OwnedFd,
+        opening: Option<&[u8]>,
+        policy: AskPolicy,
+        poller: Option<(&Registry, Token)>,
+    ) -> Conversation {
         let _ = set_nonblocking(&stdin);
+        let poller = poller.and_then(|(registry, token)| {
+            let registry = registry.try_clone().ok()?;
+            let raw = stdin.as_raw_fd();
+            registry
+                .register(&mut SourceFd(&raw), token, Interest::WRITABLE)
+                .ok()?;
+            Some((registry, token))
+        });
         let mut conversation = Conversation {
             stdin: Some(stdin),
+            poller,
             pending: Vec::new(),
             retry_at: None,
             policy,
@@ -182,7 +204,7 @@ impl Conversation {
     /// The worker ended with asks open: each is answered (`by: "agent"`:
     /// it is gone), so that every ask has its answer before the exit.
     pub fn abandon(&mut self) -> Vec<Answer> {
-        self.stdin = None;
+        self.close();
         self.pending.clear();
         self.open
             .drain(..)
@@ -204,8 +226,17 @@ impl Conversation {
 
     fn close_if_done(&mut self) {
         if self.closing && self.open.is_empty() && self.pending.is_empty() {
-            self.stdin = None;
+            self.close();
         }
+    }
+
+    /// Its stdin closed: taken off the poller first.
+    fn close(&mut self) {
+        if let (Some(stdin), Some((registry, _))) = (&self.stdin, &self.poller) {
+            let raw = stdin.as_raw_fd();
+            let _ = registry.deregister(&mut SourceFd(&raw));
+        }
+        self.stdin = None;
     }
 
     /// The next moment it needs: an ask's time up, or writing again.
@@ -217,7 +248,20 @@ impl Conversation {
             .min()
     }
 
-    /// Write what is pending again, if it is time.
+    /// Whether `token` is its stdin's.
+    pub fn owns(&self, token: Token) -> bool {
+        self.poller.as_ref().is_some_and(|(_, t)| *t == token)
+    }
+
+    /// The agent's stdin takes bytes again: what waited is written.
+    pub fn on_writable(&mut self, now: Instant) {
+        if !self.pending.is_empty() {
+            self.write(&[], now);
+            self.close_if_done();
+        }
+    }
+
+    /// Write what is pending again, if it is time (no poller).
     pub fn on_timer(&mut self, now: Instant) {
         if self.retry_at.is_some_and(|t| t <= now) {
             self.write(&[], now);
@@ -238,14 +282,17 @@ impl Conversation {
                     self.pending.drain(..n);
                 }
                 Err(nix::errno::Errno::EINTR) => {}
+                // The poller says when it takes more; without one, later.
                 Err(nix::errno::Errno::EAGAIN) => {
-                    self.retry_at = Some(now + WRITE_AGAIN);
+                    if self.poller.is_none() {
+                        self.retry_at = Some(now + WRITE_AGAIN);
+                    }
                     return;
                 }
                 // It closed its stdin (it is ending): nothing more reaches it.
                 Err(_) => {
                     self.pending.clear();
-                    self.stdin = None;
+                    self.close();
                     return;
                 }
             }
@@ -314,7 +361,7 @@ mod tests {
             default_allow: false,
             control: None,
         };
-        let mut talk = Conversation::new(write, Some(b"PROMPT\n"), policy);
+        let mut talk = Conversation::new(write, Some(b"PROMPT\n"), policy, None);
         let (event, job) = talk.ask("w", asked("r1"), now);
         assert_eq!(event.ask, "w/1");
         assert_eq!(event.choices, ["allow", "deny"]);
@@ -359,7 +406,7 @@ mod tests {
     fn stdin_closes_only_once_no_ask_is_open() {
         let (mut read, write) = pipe();
         let now = Instant::now();
-        let mut talk = Conversation::new(write, None, AskPolicy::default());
+        let mut talk = Conversation::new(write, None, AskPolicy::default(), None);
         talk.ask("w", asked("r1"), now);
         talk.finish();
         assert!(talk.stdin.is_some(), "an ask is open");
@@ -373,10 +420,45 @@ mod tests {
         read.read_to_end(&mut rest).unwrap();
         assert!(rest.is_empty());
         let (_read, write) = pipe();
-        let mut ended = Conversation::new(write, None, AskPolicy::default());
+        let mut ended = Conversation::new(write, None, AskPolicy::default(), None);
         ended.ask("w", asked("r9"), now);
         let answers = ended.abandon();
         assert_eq!(answers.len(), 1);
         assert_eq!(answers[0].by, "agent");
+    }
+
+    #[test]
+    fn what_a_full_pipe_does_not_take_waits_for_the_poller_not_a_timer() {
+        let (mut read, write) = pipe();
+        let mut poll = mio::Poll::new().unwrap();
+        let token = Token(7);
+        let big = vec![b'x'; 1 << 20];
+        let now = Instant::now();
+        let mut talk = Conversation::new(
+            write,
+            Some(&big),
+            AskPolicy::default(),
+            Some((poll.registry(), token)),
+        );
+        assert!(!talk.pending.is_empty(), "a pipe takes less than a MiB");
+        assert_eq!(talk.deadline(), None, "no timer: the poller says when");
+        let mut events = mio::Events::with_capacity(4);
+        let mut got = Vec::new();
+        let mut chunk = vec![0u8; 1 << 16];
+        while got.len() < big.len() {
+            let n = read.read(&mut chunk).unwrap();
+            got.extend_from_slice(&chunk[..n]);
+            if !talk.pending.is_empty() {
+                poll.poll(&mut events, Some(Duration::from_millis(10)))
+                    .unwrap();
+                if events.iter().any(|e| e.token() == token && e.is_writable()) {
+                    talk.on_writable(now);
+                }
+            }
+        }
+        assert_eq!(got.len(), big.len());
+        assert!(talk.pending.is_empty());
+        talk.finish();
+        assert!(talk.stdin.is_none());
     }
 }

@@ -88,7 +88,7 @@ pub struct Worker {
     launch_failed: bool,
     /// How the first attempt was launched, to launch the next ones so.
     spec: Option<Spec>,
-    tokens: Option<[Token; 2]>,
+    tokens: Option<[Token; 3]>,
     attempts: Attempts,
     spending: Spending,
     /// An agent's watch over its running (or last) attempt.
@@ -185,8 +185,13 @@ impl Worker {
         self.sources.iter().any(|s| s.is_open() && s.readable)
     }
 
-    /// The poller reported `token` readable.
+    /// The poller reported `token` ready: an output readable, or a
+    /// conversing agent's stdin writable.
     pub fn on_readable(&mut self, token: Token) {
+        if let Some(talk) = self.conversation.as_mut().filter(|t| t.owns(token)) {
+            talk.on_writable(Instant::now());
+            return;
+        }
         if let Some(source) = self.sources.iter_mut().find(|s| s.token == token) {
             source.readable = true;
         }

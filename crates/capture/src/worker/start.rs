@@ -32,7 +32,7 @@ impl Worker {
         &mut self,
         spec: &Spec,
         registry: &Registry,
-        tokens: [Token; 2],
+        tokens: [Token; 3],
         out: &mut Vec<u8>,
     ) -> io::Result<()> {
         self.limits = spec.limits.clone();
@@ -161,7 +161,7 @@ impl Worker {
         launched: Launched,
         input: Option<&[u8]>,
         registry: &Registry,
-        tokens: [Token; 2],
+        tokens: [Token; 3],
     ) -> io::Result<()> {
         self.pid = launched.pid;
         self.applied = launched.limits;
@@ -178,14 +178,18 @@ impl Worker {
                     .map(|agent| AgentWatch::new(agent.reader(), self.opts.agent_grace));
                 // `--ask`: its stdin is held, for the prompt and the answers.
                 self.conversation = match (launched.stdin, &self.opts.ask, &self.watch) {
-                    (Some(stdin), Some(policy), Some(_)) => {
-                        Some(Conversation::new(stdin, input, policy.clone()))
-                    }
+                    (Some(stdin), Some(policy), Some(_)) => Some(Conversation::new(
+                        stdin,
+                        input,
+                        policy.clone(),
+                        Some((registry, tokens[2])),
+                    )),
                     _ => None,
                 };
             }
         }
         for ((stream, fd), token) in launched.outputs.into_iter().zip(tokens) {
+            // (The third token is the stdin's, above.)
             let mut rx = Receiver::from(fd);
             rx.set_nonblocking(true)?;
             registry.register(&mut rx, token, Interest::READABLE)?;
