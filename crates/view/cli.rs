@@ -17,6 +17,10 @@ a terminal: plain lines, `[ID] text` (`[ID:err]` for stderr), one line when a wo
 one when it ends, `\\r` redraws collapsed to their final state; with GITHUB_ACTIONS set, each \
 worker's output in a ::group:: when it ends. Both end with a table of every worker.
 
+An agent waiting on an ask (sc-spawn --ask) shows as `needs input` with what it asks; on a \
+terminal, `a` allows and `d` denies the oldest open ask (through the control socket the ask \
+names), and the summary says so. --attach watches a run that is already going.
+
 Worker output is untrusted: it can never move the cursor, clear the screen, set the title, write \
 the clipboard or ring the bell; control characters are shown escaped (\\x1b). What looks like an \
 API key or token is masked (--no-redact to turn off); the stream itself is not changed.
