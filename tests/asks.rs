@@ -604,3 +604,56 @@ fn sc_view_attaches_to_a_run_that_is_going() {
         "the run's socket and stream are gone: {left:?}"
     );
 }
+
+/// A question the agent puts to the user (Claude's AskUserQuestion) is an
+/// ask whose choices are its options; answering with one of them gives
+/// the agent that answer.
+#[test]
+fn a_question_is_answered_with_one_of_its_options() {
+    let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
+        return;
+    };
+    let question = serde_json::json!({"questions": [{
+        "question": "Which file should I change?", "header": "File", "multiSelect": false,
+        "options": [
+            {"label": "alpha.txt", "description": "the first"},
+            {"label": "beta.txt", "description": "the second"},
+        ],
+    }]});
+    let mock = MockModel::scripted(vec![
+        crate::mock_model::Turn {
+            pieces: vec!["Let me ask.".into()],
+            tool: Some(("AskUserQuestion".into(), question)),
+        },
+        crate::mock_model::Turn {
+            pieces: vec!["Understood.".into()],
+            tool: None,
+        },
+    ]);
+    let (mut command, _dir) = asking(
+        &claude,
+        &mock,
+        "ask-question",
+        &["--ask-cmd", "echo beta.txt"],
+    );
+    let ran = run_bounded(&mut command, Vec::new());
+    checked(&ran.stdout);
+    let run = Captured::parse(&ran.stdout);
+    let (asks, answers) = asks_and_answers(&run);
+    assert_eq!(asks.len(), 1, "{:?}", run.events);
+    assert_eq!(asks[0].tool, "AskUserQuestion");
+    assert_eq!(asks[0].choices, ["alpha.txt", "beta.txt", "deny"]);
+    assert_eq!(
+        (answers[0].decision.as_str(), answers[0].by.as_str()),
+        ("beta.txt", "command")
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let requests = mock.requests.lock().unwrap().clone();
+    let last = requests
+        .iter()
+        .rfind(|r| r.contains("tool_result"))
+        .expect("the answer went back");
+    let result = &last[last.rfind("tool_result").unwrap()..];
+    assert!(result.contains("beta.txt"), "{result}");
+    assert!(!result.contains("\"is_error\":true"), "{result}");
+}

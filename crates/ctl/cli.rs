@@ -74,12 +74,11 @@ pub enum Command {
         /// The worker's id
         worker: String,
     },
-    /// Decide an ask: allow or deny
+    /// Decide an ask: allow, deny, or one of a question's options
     Answer {
         /// The ask's id (as `sc-ctl asks` and the `ask` event say it)
         ask: String,
-        /// allow, or deny
-        #[arg(value_parser = ["allow", "deny"])]
+        /// allow, deny, or one of a question's options (its `choices`)
         decision: String,
         /// Said to the agent with the decision (why a denial, say)
         #[arg(long, value_name = "TEXT")]

@@ -81,7 +81,7 @@ _sc__ctl() {
             return 0
             ;;
         sc__subcmd__ctl__subcmd__answer)
-            opts="-h --message --control --help allow deny"
+            opts="-h --message --control --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -35,7 +35,7 @@ complete -c sc-ctl -n "__fish_sc_ctl_needs_command" -f -a "runs" -d 'The runs th
 complete -c sc-ctl -n "__fish_sc_ctl_needs_command" -f -a "asks" -d 'The asks still open, with their worker, tool and input'
 complete -c sc-ctl -n "__fish_sc_ctl_needs_command" -f -a "say" -d 'Tell a running agent something: it reaches the model in the same session, as the user\'s next message (an agent run with --ask)'
 complete -c sc-ctl -n "__fish_sc_ctl_needs_command" -f -a "stop" -d 'End a running worker, as Ctrl-C would'
-complete -c sc-ctl -n "__fish_sc_ctl_needs_command" -f -a "answer" -d 'Decide an ask: allow or deny'
+complete -c sc-ctl -n "__fish_sc_ctl_needs_command" -f -a "answer" -d 'Decide an ask: allow, deny, or one of a question\'s options'
 complete -c sc-ctl -n "__fish_sc_ctl_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand runs" -l control -d 'The run\'s control socket [default: every run of this user]' -r -F
 complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand runs" -s h -l help -d 'Print help'
@@ -53,5 +53,5 @@ complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_
 complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks say stop answer help" -f -a "asks" -d 'The asks still open, with their worker, tool and input'
 complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks say stop answer help" -f -a "say" -d 'Tell a running agent something: it reaches the model in the same session, as the user\'s next message (an agent run with --ask)'
 complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks say stop answer help" -f -a "stop" -d 'End a running worker, as Ctrl-C would'
-complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks say stop answer help" -f -a "answer" -d 'Decide an ask: allow or deny'
+complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks say stop answer help" -f -a "answer" -d 'Decide an ask: allow, deny, or one of a question\'s options'
 complete -c sc-ctl -n "__fish_sc_ctl_using_subcommand help; and not __fish_seen_subcommand_from runs asks say stop answer help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-use sc_capture::agent::{Agent, AgentAsk, AgentCommand, AgentReader, Agents, Ask, Spend};
+use sc_capture::agent::{Agent, AgentAsk, AgentCommand, AgentReader, Agents, Ask, Decision, Spend};
 
 use crate::prices::Prices;
 use crate::{AgentKind, AgentOptions, Parser, Watch, command};
@@ -163,7 +163,7 @@ impl AgentReader for Reader {
         format!("{line}\n").into_bytes()
     }
 
-    fn answer(&self, ask: &AgentAsk, allow: bool, message: Option<&str>) -> Vec<u8> {
-        crate::parse::answer_line(self.parser.kind(), ask, allow, message)
+    fn answer(&self, ask: &AgentAsk, decision: Decision<'_>, message: Option<&str>) -> Vec<u8> {
+        crate::parse::answer_line(self.parser.kind(), ask, decision, message)
     }
 }

@@ -128,20 +128,30 @@ fn str_of<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
 }
 
 /// The line that answers `ask` on a conversing agent's stdin: Claude
-/// Code's `control_response` (an allow passes the input on unchanged).
+/// Code's `control_response`. An allow passes the input on unchanged; an
+/// option chosen for a question (AskUserQuestion) passes it on with the
+/// answer (`answers`: the question → the option's label).
 pub fn answer_line(
     kind: AgentKind,
     ask: &sc_capture::agent::AgentAsk,
-    allow: bool,
+    decision: sc_capture::agent::Decision<'_>,
     message: Option<&str>,
 ) -> Vec<u8> {
+    use sc_capture::agent::Decision;
     if kind != AgentKind::ClaudeCode {
         return Vec::new();
     }
-    let response = if allow {
-        json!({"behavior": "allow", "updatedInput": ask.input})
-    } else {
-        json!({"behavior": "deny", "message": message.unwrap_or("denied")})
+    let response = match decision {
+        Decision::Allow => json!({"behavior": "allow", "updatedInput": ask.input}),
+        Decision::Deny => json!({"behavior": "deny", "message": message.unwrap_or("denied")}),
+        Decision::Choice(label) => {
+            let mut input = ask.input.clone();
+            let question = ask.input["questions"][0]["question"].as_str().unwrap_or("");
+            if let Some(object) = input.as_object_mut() {
+                object.insert("answers".into(), json!({ question: label }));
+            }
+            json!({"behavior": "allow", "updatedInput": input})
+        }
     };
     let line = json!({
         "type": "control_response",
@@ -495,8 +505,14 @@ mod tests {
             input: json!({"command": "touch x"}),
             reason: None,
         };
-        let allow: Value =
-            serde_json::from_slice(&answer_line(AgentKind::ClaudeCode, &ask, true, None)).unwrap();
+        use sc_capture::agent::Decision;
+        let allow: Value = serde_json::from_slice(&answer_line(
+            AgentKind::ClaudeCode,
+            &ask,
+            Decision::Allow,
+            None,
+        ))
+        .unwrap();
         assert_eq!(allow["type"], "control_response");
         assert_eq!(allow["response"]["request_id"], "r-7");
         assert_eq!(allow["response"]["response"]["behavior"], "allow");
@@ -507,12 +523,32 @@ mod tests {
         let deny: Value = serde_json::from_slice(&answer_line(
             AgentKind::ClaudeCode,
             &ask,
-            false,
+            Decision::Deny,
             Some("no \"x\"\n"),
         ))
         .unwrap();
         assert_eq!(deny["response"]["response"]["behavior"], "deny");
         assert_eq!(deny["response"]["response"]["message"], "no \"x\"\n");
-        assert!(answer_line(AgentKind::Codex, &ask, true, None).is_empty());
+        assert!(answer_line(AgentKind::Codex, &ask, Decision::Allow, None).is_empty());
+        let question = sc_capture::agent::AgentAsk {
+            id: "r-9".into(),
+            tool: "AskUserQuestion".into(),
+            input: json!({"questions": [{"question": "Which?", "options": [{"label": "a"}]}]}),
+            reason: None,
+        };
+        let chosen: Value = serde_json::from_slice(&answer_line(
+            AgentKind::ClaudeCode,
+            &question,
+            Decision::Choice("a"),
+            None,
+        ))
+        .unwrap();
+        let response = &chosen["response"]["response"];
+        assert_eq!(response["behavior"], "allow");
+        assert_eq!(response["updatedInput"]["answers"]["Which?"], "a");
+        assert_eq!(
+            response["updatedInput"]["questions"][0]["options"][0]["label"],
+            "a"
+        );
     }
 }

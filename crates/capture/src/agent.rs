@@ -49,6 +49,26 @@ pub struct AgentCommand {
     pub input: Option<Vec<u8>>,
 }
 
+/// What an ask is answered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision<'a> {
+    Allow,
+    Deny,
+    /// One of a question's options (its label).
+    Choice(&'a str),
+}
+
+impl<'a> Decision<'a> {
+    /// `allow`, `deny`, or an option's label.
+    pub fn of(decision: &'a str) -> Decision<'a> {
+        match decision {
+            "allow" => Decision::Allow,
+            "deny" => Decision::Deny,
+            label => Decision::Choice(label),
+        }
+    }
+}
+
 /// A decision an agent asks for (a tool outside its grant, a question).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AgentAsk {
@@ -150,7 +170,7 @@ pub trait AgentReader: Send + fmt::Debug {
     }
 
     /// The line that answers `ask` on its stdin.
-    fn answer(&self, _ask: &AgentAsk, _allow: bool, _message: Option<&str>) -> Vec<u8> {
+    fn answer(&self, _ask: &AgentAsk, _decision: Decision<'_>, _message: Option<&str>) -> Vec<u8> {
         Vec::new()
     }
 }

@@ -4,7 +4,7 @@
 //!
 //! - `{"op":"asks"}` → `{"ok":true,"asks":[ASK, ...]}`, each the `ask`
 //!   event (with its `worker`) of an ask still open;
-//! - `{"op":"answer","ask":ID,"decision":"allow"|"deny","message":TEXT}` →
+//! - `{"op":"answer","ask":ID,"decision":"allow"|"deny"|OPTION,"message":TEXT}` →
 //!   `{"ok":true}`, or `{"ok":false,"error":...}` for an ask that is not
 //!   open (answered already, or unknown);
 //! - `{"op":"say","worker":ID,"text":TEXT}`: the agent's next user message;
@@ -93,10 +93,15 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
              {{\"op\":\"answer\",\"ask\":ID,\"decision\":\"allow\"|\"deny\"}}"
         )
     })?;
+    // Which decisions an ask takes is the ask's to say (allow or deny, or
+    // a question's options); here only that there is one, and not a novel.
     if let Request::Answer { decision, .. } = &request
-        && !matches!(decision.as_str(), "allow" | "deny")
+        && (decision.trim().is_empty() || decision.len() > 200)
     {
-        return Err(format!("decision {decision:?}: give allow or deny"));
+        return Err(format!(
+            "decision {:?}: give allow, deny, or one of a question's options",
+            decision.chars().take(40).collect::<String>()
+        ));
     }
     Ok(request)
 }
@@ -175,7 +180,7 @@ mod tests {
                 message: Some("no".into()),
             })
         );
-        assert!(parse_request(br#"{"op":"answer","ask":"w/1","decision":"maybe"}"#).is_err());
+        assert!(parse_request(br#"{"op":"answer","ask":"w/1","decision":""}"#).is_err());
         assert!(parse_request(br#"{"op":"rm -rf"}"#).is_err());
         assert!(parse_request(b"\xff").is_err());
         assert!(parse_request(b"").is_err());

@@ -240,7 +240,7 @@ mod tests {
         assert_eq!(Request::parse(&answer.line()), Some(answer));
         assert_eq!(Request::parse(br#"answer {"op":"asks"}"#), None);
         assert_eq!(
-            Request::parse(br#"answer {"op":"answer","ask":"w","decision":"rm"}"#),
+            Request::parse(br#"answer {"op":"answer","ask":"w","decision":""}"#),
             None
         );
         let mut input: &[u8] = b"noise\ndone\nend SIGINT\nend SIG".as_slice();

@@ -57,12 +57,12 @@ pub enum Done {
         key: usize,
         report: sc_events::WorktreeReport,
     },
-    /// A policy command's decision: `(allow, message)`, or None to leave
-    /// the ask to the default.
+    /// A policy command's first line (its decision), or None when it said
+    /// nothing (the ask is left to the default).
     Policy {
         key: usize,
         ask: String,
-        decision: Option<(bool, Option<String>)>,
+        decision: Option<String>,
     },
 }
 
@@ -186,9 +186,9 @@ impl Drop for Chores {
 }
 
 /// Run a policy command for an ask: the `ask` event on its stdin, its
-/// first line the decision (`allow`, or `deny` and an optional message);
-/// anything else, or a command that fails to run, leaves the ask open.
-fn run_policy(job: &crate::worker::converse::PolicyJob) -> Option<(bool, Option<String>)> {
+/// first line the decision (the worker reads it); a command that fails to
+/// run leaves the ask open.
+fn run_policy(job: &crate::worker::converse::PolicyJob) -> Option<String> {
     use std::io::Write;
     use std::process::{Command, Stdio};
     let mut child = Command::new("sh")
@@ -204,19 +204,7 @@ fn run_policy(job: &crate::worker::converse::PolicyJob) -> Option<(bool, Option<
         let _ = stdin.write_all(&line);
     }
     let output = child.wait_with_output().ok()?;
-    parse_decision(&String::from_utf8_lossy(&output.stdout))
-}
-
-/// A policy command's first line: `allow`, or `deny [MESSAGE]`.
-fn parse_decision(text: &str) -> Option<(bool, Option<String>)> {
-    let line = text.lines().next()?.trim();
-    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-    let message = Some(rest.trim().to_owned()).filter(|m| !m.is_empty());
-    match word {
-        "allow" => Some((true, message)),
-        "deny" => Some((false, message)),
-        _ => None,
-    }
+    first_line(&String::from_utf8_lossy(&output.stdout))
 }
 
 fn run(job: Job) -> Done {
@@ -254,19 +242,24 @@ fn run(job: Job) -> Done {
     }
 }
 
+/// A policy command's first line, if it said anything.
+fn first_line(text: &str) -> Option<String> {
+    let line = text.lines().next()?.trim();
+    (!line.is_empty()).then(|| line.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_decision;
+    use super::first_line;
 
     #[test]
     fn a_policy_decides_with_its_first_line_or_not_at_all() {
-        assert_eq!(parse_decision("allow\n"), Some((true, None)));
+        assert_eq!(first_line("allow\n").as_deref(), Some("allow"));
         assert_eq!(
-            parse_decision("deny no writes outside src/\nmore"),
-            Some((false, Some("no writes outside src/".into())))
+            first_line("deny no writes outside src/\nmore").as_deref(),
+            Some("deny no writes outside src/")
         );
-        assert_eq!(parse_decision(""), None);
-        assert_eq!(parse_decision("maybe\n"), None);
-        assert_eq!(parse_decision("\nallow"), None, "the first line decides");
+        assert_eq!(first_line(""), None);
+        assert_eq!(first_line("\nallow"), None, "the first line decides");
     }
 }

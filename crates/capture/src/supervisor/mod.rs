@@ -383,15 +383,15 @@ impl Supervisor {
                     decision,
                     message,
                 }) => {
-                    let allow = decision == "allow";
                     let out = self.sink.buffer();
-                    let answered = self
-                        .workers
-                        .iter_mut()
-                        .any(|(_, a)| a.worker.answer_by_person(&ask, allow, message.clone(), out));
+                    let answered = self.workers.iter_mut().find_map(|(_, a)| {
+                        a.worker
+                            .answer_by_person(&ask, &decision, message.clone(), out)
+                    });
                     match answered {
-                        true => Reply::ok(),
-                        false => Reply::error(format!(
+                        Some(Ok(())) => Reply::ok(),
+                        Some(Err(message)) => Reply::error(message),
+                        None => Reply::error(format!(
                             "no open ask {ask:?} in this run (answered already, or unknown): see sc-ctl asks"
                         )),
                     }

@@ -15,7 +15,7 @@ use mio::{Interest, Registry, Token};
 
 use sc_events::{Answer, Ask};
 
-use crate::agent::{AgentAsk, AgentReader};
+use crate::agent::{AgentAsk, AgentReader, Decision};
 
 use super::options::AskPolicy;
 
@@ -106,7 +106,7 @@ impl Conversation {
             tool: agent.tool.clone(),
             input: agent.input.clone(),
             reason: agent.reason.clone(),
-            choices: vec!["allow".into(), "deny".into()],
+            choices: choices_of(&agent),
             control: self.policy.control.clone(),
         };
         let job = self.policy.command.clone().map(|command| PolicyJob {
@@ -124,31 +124,56 @@ impl Conversation {
         (event, job)
     }
 
-    /// Decide ask `id` (when it is still open): written to the agent, and
-    /// the `answer` event. None for an ask that is not open (answered
-    /// already, or unknown).
+    /// Decide ask `id` with `decision` (one of its choices): written to the
+    /// agent, and the `answer` event. The error says why not (not open:
+    /// answered already, or unknown; not one of its choices).
     pub fn answer(
         &mut self,
         id: &str,
-        allow: bool,
+        decision: &str,
         by: &str,
         message: Option<String>,
         reader: &dyn AgentReader,
         now: Instant,
-    ) -> Option<Answer> {
-        let at = self.open.iter().position(|o| o.id == id)?;
+    ) -> Result<Answer, String> {
+        let at = self
+            .open
+            .iter()
+            .position(|o| o.id == id)
+            .ok_or_else(|| format!("no open ask {id:?} (answered already, or unknown)"))?;
+        let choices = &self.open[at].event.choices;
+        if !choices.iter().any(|c| c == decision) {
+            return Err(format!(
+                "{decision:?} is no answer to {id}: give one of {}",
+                choices.join(", ")
+            ));
+        }
         let open = self.open.remove(at);
         if !open.own {
-            let line = reader.answer(&open.agent, allow, message.as_deref());
+            let line = reader.answer(&open.agent, Decision::of(decision), message.as_deref());
             self.write(&line, now);
         }
         self.close_if_done();
-        Some(Answer {
+        Ok(Answer {
             ask: open.id,
-            decision: if allow { "allow" } else { "deny" }.into(),
+            decision: decision.to_owned(),
             by: by.into(),
             message,
         })
+    }
+
+    /// What the default decides for ask `id` when its time is up: `allow`
+    /// only where that is a choice and the default allows.
+    pub fn default_for(&self, id: &str) -> &'static str {
+        let allowable = self
+            .open
+            .iter()
+            .any(|o| o.id == id && o.event.choices.iter().any(|c| c == "allow"));
+        if allowable && self.policy.default_allow {
+            "allow"
+        } else {
+            "deny"
+        }
     }
 
     /// Write `line` (a message for the agent) while its stdin is open;
@@ -195,10 +220,6 @@ impl Conversation {
     /// The asks still open, as their events.
     pub fn open(&self) -> impl Iterator<Item = &Ask> {
         self.open.iter().map(|o| &o.event)
-    }
-
-    pub fn default_allow(&self) -> bool {
-        self.policy.default_allow
     }
 
     /// The worker ended with asks open: each is answered (`by: "agent"`:
@@ -300,6 +321,26 @@ impl Conversation {
     }
 }
 
+/// The decisions an ask takes: a question's options (and `deny`), else
+/// allow or deny.
+fn choices_of(agent: &AgentAsk) -> Vec<String> {
+    let labels: Vec<String> = agent.input["questions"][0]["options"]
+        .as_array()
+        .map(|options| {
+            options
+                .iter()
+                .filter_map(|o| o["label"].as_str())
+                .filter(|l| !matches!(*l, "allow" | "deny"))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    match labels.is_empty() {
+        true => vec!["allow".into(), "deny".into()],
+        false => labels.into_iter().chain(["deny".to_owned()]).collect(),
+    }
+}
+
 fn set_nonblocking(fd: &OwnedFd) -> nix::Result<()> {
     use nix::fcntl::{FcntlArg, OFlag, fcntl};
     let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
@@ -329,10 +370,13 @@ mod tests {
         fn settled(&self) -> bool {
             false
         }
-        fn answer(&self, ask: &AgentAsk, allow: bool, message: Option<&str>) -> Vec<u8> {
-            match allow {
-                true => format!("ALLOW {}\n", ask.id).into_bytes(),
-                false => format!("DENY {} {}\n", ask.id, message.unwrap_or("")).into_bytes(),
+        fn answer(&self, ask: &AgentAsk, decision: Decision<'_>, message: Option<&str>) -> Vec<u8> {
+            match decision {
+                Decision::Allow => format!("ALLOW {}\n", ask.id).into_bytes(),
+                Decision::Deny => {
+                    format!("DENY {} {}\n", ask.id, message.unwrap_or("")).into_bytes()
+                }
+                Decision::Choice(label) => format!("CHOSE {} {label}\n", ask.id).into_bytes(),
             }
         }
     }
@@ -371,30 +415,37 @@ mod tests {
                 .unwrap()
                 .contains("\"touch x\"")
         );
+        assert!(
+            talk.answer("w/1", "maybe", "person", None, &Plain, now)
+                .is_err(),
+            "no choice"
+        );
         let answer = talk
-            .answer("w/1", true, "command", None, &Plain, now)
+            .answer("w/1", "allow", "command", None, &Plain, now)
             .unwrap();
         assert_eq!(
             (answer.decision.as_str(), answer.by.as_str()),
             ("allow", "command")
         );
         assert!(
-            talk.answer("w/1", false, "person", None, &Plain, now)
-                .is_none(),
+            talk.answer("w/1", "deny", "person", None, &Plain, now)
+                .is_err(),
             "once"
         );
         talk.ask("w", asked("r2"), now);
         assert_eq!(talk.deadline(), Some(now + Duration::from_secs(1)));
         assert!(talk.timed_out(now).is_empty());
         assert_eq!(talk.timed_out(now + Duration::from_secs(1)), ["w/2"]);
+        let default = talk.default_for("w/2");
         talk.answer(
             "w/2",
-            talk.default_allow(),
+            default,
             "timeout",
             Some("no answer".into()),
             &Plain,
             now,
-        );
+        )
+        .unwrap();
         talk.finish();
         drop(talk);
         let mut written = String::new();

@@ -344,13 +344,22 @@ impl Worker {
                 self.flush_partial(index, now, out, false);
             }
         }
-        if let Some(talk) = &mut self.conversation {
-            talk.on_timer(now);
-            let allow = talk.default_allow();
-            for ask in talk.timed_out(now) {
-                let message = Some("no answer in time (--ask-timeout)".to_owned());
-                self.decide(&ask, allow, "timeout", message, out);
+        let timed_out: Vec<(String, &'static str)> = match &mut self.conversation {
+            Some(talk) => {
+                talk.on_timer(now);
+                let due = talk.timed_out(now);
+                due.into_iter()
+                    .map(|ask| {
+                        let decision = talk.default_for(&ask);
+                        (ask, decision)
+                    })
+                    .collect()
             }
+            None => Vec::new(),
+        };
+        for (ask, decision) in timed_out {
+            let message = Some("no answer in time (--ask-timeout)".to_owned());
+            let _ = self.decide(&ask, decision, "timeout", message, out);
         }
         let due = self.life.take_due(now, self.opts.heartbeat);
         if due.timed_out {
@@ -493,19 +502,20 @@ impl Worker {
         std::mem::take(&mut self.policy_jobs)
     }
 
-    /// A policy command's decision on ask `ask`: `(allow, message)`, or
-    /// None when it left the ask to the default. An ask no longer open
-    /// (timed out meanwhile) is left as it was answered.
-    pub fn policy_answer(
-        &mut self,
-        ask: &str,
-        decision: Option<(bool, Option<String>)>,
-        out: &mut Vec<u8>,
-    ) {
-        let Some((allow, message)) = decision else {
+    /// A policy command's first line on ask `ask`: `allow`, `deny` and a
+    /// message, or one of a question's options; anything else (or nothing)
+    /// leaves the ask to the default. An ask no longer open (timed out
+    /// meanwhile) is left as it was answered.
+    pub fn policy_answer(&mut self, ask: &str, line: Option<String>, out: &mut Vec<u8>) {
+        let Some(line) = line.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()) else {
             return;
         };
-        self.decide(ask, allow, "command", message, out);
+        let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((&line, ""));
+        let message = Some(rest.trim().to_owned()).filter(|m| !m.is_empty());
+        let _ = match word {
+            "allow" | "deny" => self.decide(ask, word, "command", message, out),
+            _ => self.decide(ask, &line, "command", None, out),
+        };
     }
 
     /// Its asks still open, as `ask` events with the worker's id.
@@ -527,26 +537,23 @@ impl Worker {
             .collect()
     }
 
-    /// A person's answer to ask `ask` (the control socket): false when it
-    /// is not this worker's open ask.
+    /// A person's answer to ask `ask` (the control socket): None when it
+    /// is not this worker's open ask; the error says why it was refused.
     pub fn answer_by_person(
         &mut self,
         ask: &str,
-        allow: bool,
+        decision: &str,
         message: Option<String>,
         out: &mut Vec<u8>,
-    ) -> bool {
+    ) -> Option<Result<(), String>> {
         if let Some(relayed) = &mut self.relayed {
-            return relayed.answer(ask, allow, message);
+            return relayed.answer(ask, decision, message);
         }
         let open = self
             .conversation
             .as_ref()
             .is_some_and(|talk| talk.open().any(|a| a.ask == ask));
-        if open {
-            self.decide(ask, allow, "person", message, out);
-        }
-        open
+        open.then(|| self.decide(ask, decision, "person", message, out))
     }
 
     /// Tell the agent `text` as the user's next message (`sc-ctl say`).
@@ -566,33 +573,36 @@ impl Worker {
         }
     }
 
-    /// Answer ask `ask`, if it is still open.
+    /// Answer ask `ask` with `decision`: the error says why not.
     fn decide(
         &mut self,
         ask: &str,
-        allow: bool,
+        decision: &str,
         by: &str,
         message: Option<String>,
         out: &mut Vec<u8>,
-    ) {
+    ) -> Result<(), String> {
         let now = Instant::now();
         // sc's own ask (a cap reached): denied, the worker is ended before
         // the answer lets its stdin close, so that it cannot slip out with
         // a clean exit first; allowed, the cap moves on.
         let budget = self.conversation.as_ref().is_some_and(|t| t.is_own(ask));
-        if budget && !allow {
+        let open = self.conversation.as_ref().is_some_and(|t| {
+            t.open()
+                .any(|a| a.ask == ask && a.choices.iter().any(|c| c == decision))
+        });
+        if budget && open && decision == "deny" {
             self.terminate(EndedBy::Budget, now);
         }
         let (Some(talk), Some(watch)) = (&mut self.conversation, &self.watch) else {
-            return;
+            return Err("this worker asks nothing".into());
         };
-        let Some(answer) = talk.answer(ask, allow, by, message, watch.reader(), now) else {
-            return;
-        };
-        if budget && allow {
+        let answer = talk.answer(ask, decision, by, message, watch.reader(), now)?;
+        if budget && decision == "allow" {
             self.spending.extend_cap();
         }
         self.emit(out, answer);
+        Ok(())
     }
 
     /// Asks still open as the worker ends: each gets its answer before the

@@ -232,22 +232,43 @@ impl Relayed {
 
     /// A person's answer here to ask `ask` of the worker there: sent over
     /// the connection to its run's control socket (its `answer` event then
-    /// comes back in the stream). False when it is not open.
-    pub fn answer(&mut self, ask: &str, allow: bool, message: Option<String>) -> bool {
-        let open = self
+    /// comes back in the stream). None when it is not open; the error when
+    /// the decision is none of its choices.
+    pub fn answer(
+        &mut self,
+        ask: &str,
+        decision: &str,
+        message: Option<String>,
+    ) -> Option<Result<(), String>> {
+        let event = self
             .relay
-            .as_ref()
-            .is_some_and(|r| r.open_asks.iter().any(|a| a["ask"] == ask));
-        let Some(fd) = self.stdin.as_ref().filter(|_| open) else {
-            return false;
-        };
+            .as_ref()?
+            .open_asks
+            .iter()
+            .find(|a| a["ask"] == ask)?
+            .clone();
+        let choices: Vec<&str> = event["choices"]
+            .as_array()
+            .map(|c| c.iter().filter_map(|c| c.as_str()).collect())
+            .unwrap_or_default();
+        if !choices.contains(&decision) {
+            return Some(Err(format!(
+                "{decision:?} is no answer to {ask}: give one of {}",
+                choices.join(", ")
+            )));
+        }
+        let fd = self.stdin.as_ref()?;
         let request = Request::Answer(crate::control::Request::Answer {
             ask: ask.to_owned(),
-            decision: if allow { "allow" } else { "deny" }.into(),
+            decision: decision.to_owned(),
             message,
         });
         // One short line into a pipe nothing else fills: it does not block.
-        nix::unistd::write(fd, &request.line()).is_ok()
+        Some(
+            nix::unistd::write(fd, &request.line())
+                .map(|_| ())
+                .map_err(|e| format!("the connection did not take the answer: {e}")),
+        )
     }
 
     /// The connection is done with.
