@@ -187,14 +187,14 @@ fn an_agent_that_cannot_ask_is_said_so_once() {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     executable(
-        &bin.join("codex"),
-        "#!/bin/sh\necho '{\"type\":\"thread.started\",\"thread_id\":\"t-1\"}'\n\
-         echo '{\"type\":\"turn.completed\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}'\n",
+        &bin.join("gemini"),
+        "#!/bin/sh\necho '{\"type\":\"init\",\"session_id\":\"s-1\",\"model\":\"gemini-2.5-flash\"}'\n\
+         echo '{\"type\":\"result\",\"status\":\"success\",\"stats\":{\"input_tokens\":1,\"output_tokens\":1}}'\n",
     );
     let ran = run_bounded(
         sc_spawn()
-            .args(["--ask", "--kind", "codex", "--prompt", "hi"])
-            .env_remove("SC_CODEX")
+            .args(["--ask", "--kind", "gemini", "--prompt", "hi"])
+            .env_remove("SC_GEMINI")
             .env("PATH", format!("{}:/usr/bin:/bin", bin.display())),
         Vec::new(),
     );
@@ -209,7 +209,7 @@ fn an_agent_that_cannot_ask_is_said_so_once() {
         })
         .collect();
     assert_eq!(said.len(), 1, "{said:?}");
-    assert!(said[0].contains("codex cannot ask"), "{said:?}");
+    assert!(said[0].contains("gemini cannot ask"), "{said:?}");
 }
 
 fn sc_ctl(runtime: &Path, args: &[&str]) -> std::process::Output {

@@ -258,3 +258,80 @@ fn real_gemini_retry_starts_anew_when_its_session_was_never_saved() {
     assert_eq!(run.exit().code, Some(0), "{describe}");
     assert_eq!(run.exit().agent_result.as_deref(), Some("ok"), "{describe}");
 }
+
+/// `--ask` with the real Codex: it runs as `codex app-server`, asks before
+/// its command runs, and is answered — allowed by a policy, the command
+/// runs; unanswered, it is declined at the timeout and the model goes on.
+#[test]
+fn real_codex_asks_through_its_app_server() {
+    let Some(codex) = agent_cli("codex", "SC_CODEX") else {
+        return;
+    };
+    let run_with = |name: &str, args: &[&str]| {
+        let mock = MockResponses::start();
+        let dir = temp_dir(name);
+        let ran = run_bounded(
+            sc_spawn_codex(&codex, mock.port, &dir)
+                .arg("--ask")
+                .args(args)
+                .args(["--prompt", "Write the marker file."]),
+            Vec::new(),
+        );
+        (Captured::parse(&ran.stdout), ran, dir)
+    };
+    let (run, ran, dir) = run_with("codex-ask-allow", &["--ask-cmd", "echo allow"]);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let asks: Vec<&sc_events::Ask> = run
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Ask(ask) => Some(ask),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(asks.len(), 1, "{:?}", run.events);
+    assert_eq!(asks[0].tool, "shell");
+    assert!(
+        asks[0].input["command"]
+            .as_str()
+            .is_some_and(|c| c.contains(CODEX_COMMAND)),
+        "{:?}",
+        asks[0]
+    );
+    let answers: Vec<&sc_events::Answer> = run
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Answer(answer) => Some(answer),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        (answers[0].decision.as_str(), answers[0].by.as_str()),
+        ("allow", "command")
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("marker.txt"))
+            .ok()
+            .as_deref(),
+        Some("codex-tool-ran\n"),
+        "allowed: the command ran"
+    );
+    let exit = run.exit();
+    assert_eq!(exit.agent_result.as_deref(), Some("ok"));
+    let texts: String = annotations(&run)
+        .iter()
+        .filter(|(_, a)| a["kind"] == "text" && a["delta"] == false)
+        .filter_map(|(_, a)| a["text"].as_str().map(str::to_owned))
+        .collect();
+    assert!(texts.contains(CODEX_TEXT), "{texts}");
+
+    let (run, ran, dir) = run_with("codex-ask-deny", &["--ask-timeout", "0.5"]);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    assert!(
+        !dir.join("marker.txt").exists(),
+        "declined: the command did not run"
+    );
+    assert!(run.events.iter().any(|e| matches!(&e.body,
+        Body::Answer(a) if a.decision == "deny" && a.by == "timeout")));
+}

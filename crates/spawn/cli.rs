@@ -138,8 +138,8 @@ pub struct Cli {
     /// the same for one task). Answered by --ask-cmd, else --ask-default
     /// after --ask-timeout. A cap reached (--max-cost-usd, --max-tokens) is
     /// asked about too (tool `budget`: go on past it?) instead of ending the
-    /// worker. Claude Code asks through its stdio control protocol; an agent
-    /// that cannot ask is said so once
+    /// worker. Claude Code asks through its stdio control protocol, Codex
+    /// through `codex app-server`; an agent that cannot ask is said so once
     #[arg(long)]
     pub ask: bool,
 

@@ -83,9 +83,9 @@ impl Agent for Cli {
     }
 
     fn converses(&self) -> bool {
-        // Claude Code's stdio control protocol; Codex's app-server and the
-        // ACP agents are still to come.
-        self.kind == AgentKind::ClaudeCode
+        // Claude Code's stdio control protocol, Codex's app-server; the ACP
+        // agents are still to come.
+        matches!(self.kind, AgentKind::ClaudeCode | AgentKind::Codex)
     }
 
     fn reader(&self) -> Box<dyn AgentReader> {
@@ -93,6 +93,8 @@ impl Agent for Cli {
             parser: Parser::new(self.kind),
             watch: Watch::default(),
             prices: Arc::clone(&self.prices),
+            later: None,
+            replies: Vec::new(),
         })
     }
 }
@@ -103,13 +105,46 @@ struct Reader {
     parser: Parser,
     watch: Watch,
     prices: Arc<Prices>,
+    /// Codex's app-server: the `turn/start` line, sent once its thread is
+    /// there.
+    later: Option<String>,
+    replies: Vec<Vec<u8>>,
 }
 
 impl AgentReader for Reader {
     fn line(&mut self, line: &[u8]) -> Option<Value> {
         let note = self.parser.line(line)?;
         self.watch.note(&note);
+        // Codex's thread is there: its turn goes now.
+        if note["kind"] == "init"
+            && let (Some(thread), Some(later)) = (note["session"].as_str(), self.later.take())
+        {
+            let line = later.replace(crate::CODEX_THREAD, thread);
+            self.replies.push(format!("{line}\n").into_bytes());
+        }
         Some(note)
+    }
+
+    fn opened(&mut self, input: &[u8]) -> Vec<u8> {
+        let text = String::from_utf8_lossy(input);
+        if !text.contains(crate::CODEX_THREAD) {
+            return input.to_vec();
+        }
+        let mut now = String::new();
+        for line in text.lines() {
+            match line.contains(crate::CODEX_THREAD) {
+                true => self.later = Some(line.to_owned()),
+                false => {
+                    now.push_str(line);
+                    now.push('\n');
+                }
+            }
+        }
+        now.into_bytes()
+    }
+
+    fn take_replies(&mut self) -> Vec<Vec<u8>> {
+        std::mem::take(&mut self.replies)
     }
 
     fn result(&self) -> Option<bool> {

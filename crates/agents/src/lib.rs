@@ -71,6 +71,10 @@ impl AgentKind {
     }
 }
 
+/// Stands for the thread's id in the `turn/start` line of Codex's
+/// app-server opening until the thread is there.
+pub const CODEX_THREAD: &str = "{{sc:thread}}";
+
 /// What a launch may add to the kind's defaults.
 #[derive(Debug, Clone)]
 pub struct AgentOptions {
@@ -242,6 +246,46 @@ pub fn command(
             if options.dangerously_skip_permissions {
                 push(&["--dangerously-skip-permissions"]);
             }
+        }
+        AgentKind::Codex if options.converse => {
+            // `codex app-server`: JSON-RPC on its stdio, where it asks for
+            // what its approval policy does not let it do alone. The model
+            // and sandbox go with the thread; `-c` settings on its line.
+            push(&["app-server"]);
+            let mut model = options.model.clone();
+            let mut extra = options.extra_args.iter();
+            while let Some(arg) = extra.next() {
+                match arg.as_str() {
+                    "-m" | "--model" => model = extra.next().cloned().or(model),
+                    other => argv.push(other.into()),
+                }
+            }
+            let sandbox = grant("sandbox")
+                .and_then(Value::as_str)
+                .unwrap_or("workspace-write");
+            let mut thread = serde_json::json!({
+                "approvalPolicy": "untrusted", "sandbox": sandbox, "ephemeral": true,
+            });
+            if let Some(model) = model {
+                thread["model"] = model.into();
+            }
+            let lines = [
+                serde_json::json!({"id": 1, "method": "initialize",
+                    "params": {"clientInfo": {"name": "sc", "title": "sc", "version": env!("CARGO_PKG_VERSION")}}}),
+                serde_json::json!({"method": "initialized"}),
+                serde_json::json!({"id": 2, "method": "thread/start", "params": thread}),
+                // Sent once the thread is there (its id filled in): see
+                // the reader's `opened`.
+                serde_json::json!({"id": 3, "method": "turn/start", "params": {
+                    "threadId": CODEX_THREAD, "input": [{"type": "text", "text": with_instructions}]}}),
+            ];
+            input = Some(
+                lines
+                    .iter()
+                    .map(|l| format!("{l}\n"))
+                    .collect::<String>()
+                    .into_bytes(),
+            );
         }
         AgentKind::Codex => {
             // `codex exec resume SESSION PROMPT` takes no --sandbox: the

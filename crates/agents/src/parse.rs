@@ -67,6 +67,9 @@ impl Parser {
     }
 
     fn codex(&mut self, o: &Map<String, Value>) -> Option<Value> {
+        if o.contains_key("method") || (o.contains_key("id") && o.contains_key("result")) {
+            return self.codex_app_server(o);
+        }
         match str_of(o, "type")? {
             "thread.started" => {
                 Some(json!({"kind": "init", "session": o.get("thread_id"), "model": Value::Null}))
@@ -123,6 +126,70 @@ impl Parser {
     }
 }
 
+impl Parser {
+    /// Codex's app-server (`--ask`): JSON-RPC responses, notifications and
+    /// its requests for approval, read into the same annotations as
+    /// `codex exec --json`'s.
+    fn codex_app_server(&mut self, o: &Map<String, Value>) -> Option<Value> {
+        let params = o.get("params").cloned().unwrap_or(Value::Null);
+        let Some(method) = str_of(o, "method") else {
+            // The answer to `thread/start` (id 2): its thread is the session.
+            return (o.get("id")? == 2).then(|| {
+                json!({"kind": "init", "session": o["result"]["thread"]["id"], "model": Value::Null})
+            });
+        };
+        let item = &params["item"];
+        match (method, item["type"].as_str()) {
+            ("item/agentMessage/delta", _) => {
+                Some(json!({"kind": "text", "text": params["delta"], "delta": true}))
+            }
+            ("item/completed", Some("agentMessage")) => {
+                Some(json!({"kind": "text", "text": item["text"], "delta": false}))
+            }
+            ("item/started", Some("commandExecution")) => Some(json!({
+                "kind": "tool_call", "id": item["id"], "tool": "shell",
+                "input": {"command": item["command"]},
+            })),
+            ("item/completed", Some("commandExecution")) => Some(json!({
+                "kind": "tool_result", "id": item["id"],
+                "is_error": item["status"] != "completed" || item["exitCode"].as_i64().is_some_and(|c| c != 0),
+            })),
+            ("thread/tokenUsage/updated", _) => {
+                let total = &params["tokenUsage"]["total"];
+                let n = |k: &str| total[k].as_u64().unwrap_or(0);
+                self.input_tokens = n("inputTokens");
+                self.output_tokens = n("outputTokens");
+                self.cached_tokens = n("cachedInputTokens");
+                None
+            }
+            ("turn/completed", _) => {
+                self.turns += 1;
+                let turn = &params["turn"];
+                Some(json!({
+                    "kind": "result",
+                    "ok": turn["status"] == "completed",
+                    "text": turn["error"]["message"],
+                    "cost_usd": Value::Null,
+                    "input_tokens": self.input_tokens,
+                    "output_tokens": self.output_tokens,
+                    "cached_input_tokens": self.cached_tokens,
+                    "turns": self.turns,
+                }))
+            }
+            ("item/commandExecution/requestApproval", _) => Some(json!({
+                "kind": "ask", "id": o.get("id"), "tool": "shell",
+                "input": {"command": params["command"], "cwd": params["cwd"]},
+                "description": params["reason"],
+            })),
+            ("item/fileChange/requestApproval", _) => Some(json!({
+                "kind": "ask", "id": o.get("id"), "tool": "apply_patch",
+                "input": params, "description": params["reason"],
+            })),
+            _ => None,
+        }
+    }
+}
+
 fn str_of<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     o.get(key)?.as_str()
 }
@@ -138,6 +205,18 @@ pub fn answer_line(
     message: Option<&str>,
 ) -> Vec<u8> {
     use sc_capture::agent::Decision;
+    if kind == AgentKind::Codex {
+        // JSON-RPC: the request's own id (a number), and its decision.
+        let id: Value = ask
+            .id
+            .parse::<u64>()
+            .map_or_else(|_| ask.id.clone().into(), Into::into);
+        let decision = match decision {
+            Decision::Allow => "accept",
+            Decision::Deny | Decision::Choice(_) => "decline",
+        };
+        return format!("{}\n", json!({"id": id, "result": {"decision": decision}})).into_bytes();
+    }
     if kind != AgentKind::ClaudeCode {
         return Vec::new();
     }
@@ -529,7 +608,7 @@ mod tests {
         .unwrap();
         assert_eq!(deny["response"]["response"]["behavior"], "deny");
         assert_eq!(deny["response"]["response"]["message"], "no \"x\"\n");
-        assert!(answer_line(AgentKind::Codex, &ask, Decision::Allow, None).is_empty());
+        assert!(answer_line(AgentKind::Gemini, &ask, Decision::Allow, None).is_empty());
         let question = sc_capture::agent::AgentAsk {
             id: "r-9".into(),
             tool: "AskUserQuestion".into(),

@@ -153,6 +153,18 @@ pub trait AgentReader: Send + fmt::Debug {
         Spend::default()
     }
 
+    /// What sc writes to its stdin first (its command's `input`), and what
+    /// of it is sent now: a protocol whose next step waits on what the
+    /// agent says (a thread id) keeps that step for [`Self::take_replies`].
+    fn opened(&mut self, input: &[u8]) -> Vec<u8> {
+        input.to_vec()
+    }
+
+    /// Lines its protocol needs sent now, after what it said.
+    fn take_replies(&mut self) -> Vec<Vec<u8>> {
+        Vec::new()
+    }
+
     /// The decisions it asked for since the last call.
     fn take_asks(&mut self) -> Vec<AgentAsk> {
         Vec::new()

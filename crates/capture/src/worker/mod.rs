@@ -419,6 +419,12 @@ impl Worker {
         self.life.result_grace(grace);
         let asks = watch.reader_mut().take_asks();
         let withdrawn = watch.reader_mut().take_withdrawn();
+        let replies = watch.reader_mut().take_replies();
+        if let Some(talk) = &mut self.conversation {
+            for reply in replies {
+                talk.tell(&reply, now);
+            }
+        }
         let counted = self.spending.count(watch.reader());
         if let Some(message) = counted.warning {
             self.emit(out, ErrorEvent { message });

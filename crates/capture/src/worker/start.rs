@@ -177,13 +177,17 @@ impl Worker {
                     .as_ref()
                     .map(|agent| AgentWatch::new(agent.reader(), self.opts.agent_grace));
                 // `--ask`: its stdin is held, for the prompt and the answers.
-                self.conversation = match (launched.stdin, &self.opts.ask, &self.watch) {
-                    (Some(stdin), Some(policy), Some(_)) => Some(Conversation::new(
-                        stdin,
-                        input,
-                        policy.clone(),
-                        Some((registry, tokens[2])),
-                    )),
+                self.conversation = match (launched.stdin, &self.opts.ask, &mut self.watch) {
+                    (Some(stdin), Some(policy), Some(watch)) => {
+                        // The reader knows its protocol: what goes now.
+                        let input = input.map(|bytes| watch.reader_mut().opened(bytes));
+                        Some(Conversation::new(
+                            stdin,
+                            input.as_deref(),
+                            policy.clone(),
+                            Some((registry, tokens[2])),
+                        ))
+                    }
                     _ => None,
                 };
             }
