@@ -657,3 +657,56 @@ fn a_question_is_answered_with_one_of_its_options() {
     assert!(result.contains("beta.txt"), "{result}");
     assert!(!result.contains("\"is_error\":true"), "{result}");
 }
+
+/// A plan of agents that ask at once: each ask is its worker's own, each
+/// is answered, and each answer reaches the agent that asked.
+#[test]
+fn a_plan_of_asking_agents_gets_each_answer_to_its_asker() {
+    let dir = temp_dir("ask-plan");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    // A stand-in Claude Code: asks to touch a file named after its prompt,
+    // does it only when allowed, then reports and waits for its stdin to
+    // close.
+    executable(
+        &bin.join("claude"),
+        &format!(
+            "#!/bin/sh\nread prompt\nname=$(printf %s \"$prompt\" | sed 's/.*touch \\([a-z]*\\).*/\\1/')\n\
+             echo '{{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s\",\"model\":\"claude-sonnet-4-5\"}}'\n\
+             echo \"{{\\\"type\\\":\\\"control_request\\\",\\\"request_id\\\":\\\"r1\\\",\\\"request\\\":{{\\\"subtype\\\":\\\"can_use_tool\\\",\\\"tool_name\\\":\\\"Bash\\\",\\\"input\\\":{{\\\"command\\\":\\\"touch $name\\\"}}}}}}\"\n\
+             read answer\ncase \"$answer\" in *allow*) touch '{dir}'/\"$name\";; esac\n\
+             echo '{{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"done\",\"session_id\":\"s\",\"total_cost_usd\":0.01}}'\n\
+             while read line; do :; done\n",
+            dir = dir.display()
+        ),
+    );
+    let task = |id: &str| {
+        format!(
+            "{}\n",
+            serde_json::json!({"type": "task", "worker": id, "seq": 0, "ts": 1.0, "id": id,
+                "kind": "claude-code", "prompt": format!("please touch {id}")})
+        )
+    };
+    // The policy allows the first task's ask and denies the second's.
+    let policy = "grep -q 'touch first' && echo allow || echo deny";
+    let ran = run_bounded(
+        sc_spawn()
+            .args(["--ask", "-j", "2", "--ask-cmd", policy])
+            .env_remove("SC_CLAUDE")
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display())),
+        (task("first") + &task("second")).into_bytes(),
+    );
+    checked(&ran.stdout);
+    let run = Captured::parse(&ran.stdout);
+    let (asks, answers) = asks_and_answers(&run);
+    assert_eq!((asks.len(), answers.len()), (2, 2), "{:?}", run.events);
+    let decided: std::collections::HashMap<&str, &str> = answers
+        .iter()
+        .map(|a| (a.ask.as_str(), a.decision.as_str()))
+        .collect();
+    assert_eq!(decided.get("first/1"), Some(&"allow"));
+    assert_eq!(decided.get("second/1"), Some(&"deny"));
+    assert!(dir.join("first").exists(), "the allowed ask's agent acted");
+    assert!(!dir.join("second").exists(), "the denied one did not");
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+}
