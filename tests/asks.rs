@@ -665,21 +665,7 @@ fn a_plan_of_asking_agents_gets_each_answer_to_its_asker() {
     let dir = temp_dir("ask-plan");
     let bin = dir.join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    // A stand-in Claude Code: asks to touch a file named after its prompt,
-    // does it only when allowed, then reports and waits for its stdin to
-    // close.
-    executable(
-        &bin.join("claude"),
-        &format!(
-            "#!/bin/sh\nread prompt\nname=$(printf %s \"$prompt\" | sed 's/.*touch \\([a-z]*\\).*/\\1/')\n\
-             echo '{{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s\",\"model\":\"claude-sonnet-4-5\"}}'\n\
-             echo \"{{\\\"type\\\":\\\"control_request\\\",\\\"request_id\\\":\\\"r1\\\",\\\"request\\\":{{\\\"subtype\\\":\\\"can_use_tool\\\",\\\"tool_name\\\":\\\"Bash\\\",\\\"input\\\":{{\\\"command\\\":\\\"touch $name\\\"}}}}}}\"\n\
-             read answer\ncase \"$answer\" in *allow*) touch '{dir}'/\"$name\";; esac\n\
-             echo '{{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"done\",\"session_id\":\"s\",\"total_cost_usd\":0.01}}'\n\
-             while read line; do :; done\n",
-            dir = dir.display()
-        ),
-    );
+    stand_in_asker(&bin, &dir);
     let task = |id: &str| {
         format!(
             "{}\n",
@@ -709,4 +695,63 @@ fn a_plan_of_asking_agents_gets_each_answer_to_its_asker() {
     assert!(dir.join("first").exists(), "the allowed ask's agent acted");
     assert!(!dir.join("second").exists(), "the denied one did not");
     assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+}
+
+/// A stand-in Claude Code in `bin` that speaks the stdio protocol: it asks
+/// to touch a file (in `dir`) named after the last word of its prompt,
+/// does it only when allowed, then reports and waits for its stdin to
+/// close.
+fn stand_in_asker(bin: &Path, dir: &Path) {
+    executable(
+        &bin.join("claude"),
+        &format!(
+            "#!/bin/sh\nread prompt\nname=$(printf %s \"$prompt\" | sed 's/.*touch \\([a-z]*\\).*/\\1/')\n\
+             echo '{{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s\",\"model\":\"claude-sonnet-4-5\"}}'\n\
+             echo \"{{\\\"type\\\":\\\"control_request\\\",\\\"request_id\\\":\\\"r1\\\",\\\"request\\\":{{\\\"subtype\\\":\\\"can_use_tool\\\",\\\"tool_name\\\":\\\"Bash\\\",\\\"input\\\":{{\\\"command\\\":\\\"touch $name\\\"}}}}}}\"\n\
+             read answer\ncase \"$answer\" in *allow*) touch '{dir}'/\"$name\";; esac\n\
+             echo '{{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"done\",\"session_id\":\"s\",\"total_cost_usd\":0.01}}'\n\
+             while read line; do :; done\n",
+            dir = dir.display()
+        ),
+    );
+}
+
+/// The asks of a nested run (kind `sc`: an inner `sc-spawn --ask`) come up
+/// in the outer stream, and `sc-ctl` answers them at the inner run's
+/// socket, which their `control` names.
+#[test]
+fn an_ask_of_a_nested_run_is_answered() {
+    let runtime = temp_dir("ask-nested-runtime");
+    let dir = temp_dir("ask-nested");
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    stand_in_asker(&bin, &dir);
+    let mut live = Live::start_with(
+        sc_spawn()
+            .args(["--kind", "sc", "--id", "outer", "--"])
+            .arg(env!("CARGO_BIN_EXE_sc-spawn"))
+            .args(["--ask", "--ask-timeout", "0", "--kind", "claude-code"])
+            .args(["--id", "inner", "--prompt", "please touch nested"])
+            .env_remove("SC_CLAUDE")
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("PATH", format!("{}:/usr/bin:/bin", bin.display())),
+    );
+    let asked = live.until(|e| e.type_name() == "ask");
+    assert_eq!(asked.worker, "outer/inner");
+    let Body::Ask(ask) = &asked.body else {
+        unreachable!()
+    };
+    let answered = sc_ctl(&runtime, &["answer", &ask.ask, "allow"]);
+    assert!(
+        answered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&answered.stderr)
+    );
+    let (stream, status) = live.finish_bytes();
+    checked(&stream);
+    assert!(status.success());
+    assert!(
+        dir.join("nested").exists(),
+        "the inner agent got the answer"
+    );
 }
