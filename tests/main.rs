@@ -3,6 +3,7 @@
 
 mod agents;
 mod asks;
+mod asks_placed;
 mod background;
 mod budget;
 mod chores;

@@ -6,6 +6,7 @@
 //!   instructions and its least-privilege grant.
 //! - [`parse::Parser`]: each CLI's JSON lines into the normalized annotation.
 
+mod app_server;
 pub mod driver;
 pub mod parse;
 pub mod prices;

@@ -1,0 +1,229 @@
+//! A worker's side of `--ask`: what an agent asked (and sc itself, at a
+//! cap) turned into `ask` events and policy commands, the answers from a
+//! policy, a person or the clock written back, messages said to it, and
+//! every ask answered before the exit.
+
+use std::time::Instant;
+
+use sc_events::{EndedBy, ErrorEvent};
+
+use super::Worker;
+use super::converse::PolicyJob;
+use super::lifecycle;
+
+impl Worker {
+    /// After an agent's lines: its result grace, and its spending against
+    /// its cap (`ended_by: "budget"`).
+    pub(super) fn after_agent_lines(&mut self, now: Instant, out: &mut Vec<u8>) {
+        let Some(watch) = &mut self.watch else {
+            return;
+        };
+        let grace = watch.grace(now);
+        self.life.result_grace(grace);
+        let asks = watch.reader_mut().take_asks();
+        let withdrawn = watch.reader_mut().take_withdrawn();
+        let replies = watch.reader_mut().take_replies();
+        if let Some(talk) = &mut self.conversation {
+            for reply in replies {
+                talk.tell(&reply, now);
+            }
+        }
+        let counted = self.spending.count(watch.reader());
+        if let Some(message) = counted.warning {
+            self.emit(out, ErrorEvent { message });
+        }
+        let mut asks = asks;
+        if counted.over {
+            match &self.conversation {
+                // Under --ask, a cap reached is a question, not an end.
+                Some(talk) if !talk.open().any(|a| a.tool == "budget") => {
+                    asks.push(self.budget_ask());
+                }
+                Some(_) => {}
+                None => self.terminate(EndedBy::Budget, now),
+            }
+        }
+        self.asked(asks, withdrawn, now, out);
+        if let (lifecycle::Grace::Start(_), Some(talk)) = (grace, &mut self.conversation) {
+            // Its run is over: a CLI that reads its prompts on stdin ends
+            // when that closes (once what it asked is answered).
+            talk.finish();
+        }
+    }
+
+    /// The decisions the agent asked for, and the asks it withdrew: `ask`
+    /// and `answer` events, and policy commands to run.
+    fn asked(
+        &mut self,
+        asks: Vec<crate::agent::AgentAsk>,
+        withdrawn: Vec<String>,
+        now: Instant,
+        out: &mut Vec<u8>,
+    ) {
+        let Some(talk) = &mut self.conversation else {
+            return;
+        };
+        let mut events: Vec<sc_events::Body> = Vec::new();
+        for ask in asks {
+            let (event, job) = talk.ask(&self.opts.id, ask, now);
+            events.push(event.into());
+            self.policy_jobs.extend(job);
+        }
+        for id in withdrawn {
+            events.extend(talk.withdrawn(&id).map(Into::into));
+        }
+        for event in events {
+            self.emit(out, event);
+        }
+    }
+
+    /// sc's own ask when a cap is reached under `--ask`: go on past it?
+    fn budget_ask(&self) -> crate::agent::AgentAsk {
+        let spent = self.spending.total();
+        let (max_usd, max_tokens) = self.spending.cap();
+        let reason = match max_usd {
+            Some(max) => format!(
+                "it has spent ${:.2} of ${max:.2}: continue past ${max:.2}?",
+                spent.usd.unwrap_or(0.0)
+            ),
+            None => format!(
+                "it has used {} of {} tokens: continue past them?",
+                spent.tokens,
+                max_tokens.unwrap_or(0)
+            ),
+        };
+        crate::agent::AgentAsk {
+            // No id of the agent's: the answer is sc's to act on.
+            id: String::new(),
+            tool: "budget".into(),
+            input: serde_json::json!({
+                "spent_usd": spent.usd,
+                "max_cost_usd": max_usd,
+                "tokens": spent.tokens,
+                "max_tokens": max_tokens,
+            }),
+            reason: Some(reason),
+        }
+    }
+
+    /// Policy commands to run for asks (`--ask-cmd`), off the poller's thread.
+    pub fn take_policy_jobs(&mut self) -> Vec<PolicyJob> {
+        std::mem::take(&mut self.policy_jobs)
+    }
+
+    /// A policy command's first line on ask `ask`: `allow`, `deny` and a
+    /// message, or one of a question's options; anything else (or nothing)
+    /// leaves the ask to the default. An ask no longer open (timed out
+    /// meanwhile) is left as it was answered.
+    pub fn policy_answer(&mut self, ask: &str, line: Option<String>, out: &mut Vec<u8>) {
+        let Some(line) = line.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()) else {
+            return;
+        };
+        let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((&line, ""));
+        let message = Some(rest.trim().to_owned()).filter(|m| !m.is_empty());
+        let _ = match word {
+            "allow" | "deny" => self.decide(ask, word, "command", message, out),
+            _ => self.decide(ask, &line, "command", None, out),
+        };
+    }
+
+    /// Its asks still open, as `ask` events with the worker's id.
+    pub fn open_asks(&self) -> Vec<serde_json::Value> {
+        if let Some(relayed) = &self.relayed {
+            return relayed.open_asks();
+        }
+        let Some(talk) = &self.conversation else {
+            return Vec::new();
+        };
+        talk.open()
+            .filter_map(|ask| {
+                let mut value = serde_json::to_value(ask).ok()?;
+                let object = value.as_object_mut()?;
+                object.insert("type".into(), "ask".into());
+                object.insert("worker".into(), self.opts.id.clone().into());
+                Some(value)
+            })
+            .collect()
+    }
+
+    /// A person's answer to ask `ask` (the control socket): None when it
+    /// is not this worker's open ask; the error says why it was refused.
+    pub fn answer_by_person(
+        &mut self,
+        ask: &str,
+        decision: &str,
+        message: Option<String>,
+        out: &mut Vec<u8>,
+    ) -> Option<Result<(), String>> {
+        if let Some(relayed) = &mut self.relayed {
+            return relayed.answer(ask, decision, message);
+        }
+        let open = self
+            .conversation
+            .as_ref()
+            .is_some_and(|talk| talk.open().any(|a| a.ask == ask));
+        open.then(|| self.decide(ask, decision, "person", message, out))
+    }
+
+    /// Tell the agent `text` as the user's next message (`sc-ctl say`).
+    pub fn say(&mut self, text: &str) -> Result<(), String> {
+        let (Some(talk), Some(watch)) = (&mut self.conversation, &self.watch) else {
+            return Err(format!(
+                "{} takes no messages: only an agent run with --ask does",
+                self.opts.id
+            ));
+        };
+        match talk.tell(&watch.reader().say(text), Instant::now()) {
+            true => Ok(()),
+            false => Err(format!(
+                "{}'s run is over: it takes no more messages",
+                self.opts.id
+            )),
+        }
+    }
+
+    /// Answer ask `ask` with `decision`: the error says why not.
+    pub(super) fn decide(
+        &mut self,
+        ask: &str,
+        decision: &str,
+        by: &str,
+        message: Option<String>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        let now = Instant::now();
+        // sc's own ask (a cap reached): denied, the worker is ended before
+        // the answer lets its stdin close, so that it cannot slip out with
+        // a clean exit first; allowed, the cap moves on.
+        let budget = self.conversation.as_ref().is_some_and(|t| t.is_own(ask));
+        let open = self.conversation.as_ref().is_some_and(|t| {
+            t.open()
+                .any(|a| a.ask == ask && a.choices.iter().any(|c| c == decision))
+        });
+        if budget && open && decision == "deny" {
+            self.terminate(EndedBy::Budget, now);
+        }
+        let (Some(talk), Some(watch)) = (&mut self.conversation, &self.watch) else {
+            return Err("this worker asks nothing".into());
+        };
+        let answer = talk.answer(ask, decision, by, message, watch.reader(), now)?;
+        if budget && decision == "allow" {
+            self.spending.extend_cap();
+        }
+        self.emit(out, answer);
+        Ok(())
+    }
+
+    /// Asks still open as the worker ends: each gets its answer before the
+    /// exit.
+    pub(super) fn abandon_asks(&mut self, out: &mut Vec<u8>) {
+        let answers = self
+            .conversation
+            .take()
+            .map(|mut talk| talk.abandon())
+            .unwrap_or_default();
+        for answer in answers {
+            self.emit(out, answer);
+        }
+    }
+}
