@@ -52,7 +52,10 @@ pub(crate) fn asks_and_answers(run: &Captured) -> (Vec<&sc_events::Ask>, Vec<&sc
 
 /// What a user checks of every such run: the stream whole for sc-view.
 pub(crate) fn checked(stream: &[u8]) {
-    let file = temp_file("asks.ndjson", stream);
+    // A file of its own: tests run side by side.
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = temp_file(&format!("asks-{n}.ndjson"), stream);
     let view = Command::new(env!("CARGO_BIN_EXE_sc-view"))
         .arg("--check")
         .arg(&file)
@@ -60,7 +63,8 @@ pub(crate) fn checked(stream: &[u8]) {
         .unwrap();
     assert!(
         view.status.success(),
-        "sc-view --check: {}",
+        "sc-view --check: {}{}",
+        String::from_utf8_lossy(&view.stdout),
         String::from_utf8_lossy(&view.stderr)
     );
 }
