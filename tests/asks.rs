@@ -600,3 +600,66 @@ pub(crate) fn stand_in_asker(bin: &Path, dir: &Path) {
         ),
     );
 }
+
+/// Records `demo/claude-code/ask.ndjson`: the real Claude Code under
+/// `--ask`, its Bash call asked about and allowed, for `scripts/demo --ask`
+/// (run with `cargo test --test integration record_the_ask_demo -- --ignored`).
+#[test]
+#[ignore]
+fn record_the_ask_demo() {
+    let claude =
+        agent_cli("claude", "SC_CLAUDE").expect("Claude Code installed (.ci/run, or SC_CLAUDE)");
+    let mock = MockModel::start();
+    let (mut command, _dir) = asking(
+        &claude,
+        &mock,
+        "record-ask",
+        &["--id", "fix", "--heartbeat", "0", "--ask-cmd", "echo allow"],
+    );
+    let ran = run_bounded(&mut command, Vec::new());
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let out =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/claude-code/ask.ndjson");
+    std::fs::write(out, &ran.stdout).unwrap();
+}
+
+/// A recorded agent replayed under `--ask` (`scripts/demo --ask`, no CLI
+/// and no key) plays its side of the approval channel: its recorded ask is
+/// an ask here, and the replay waits for the answer before it goes on.
+#[test]
+fn a_recorded_agent_replayed_under_ask_waits_for_its_answer() {
+    let recording =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/claude-code/ask.ndjson");
+    let ran = run_bounded(
+        sc_spawn()
+            .args(["--ask", "--ask-cmd", "sleep 0.3; echo deny not in the demo"])
+            .args([
+                "--kind",
+                "claude-code",
+                "--replay-speed",
+                "20",
+                "--heartbeat",
+                "0",
+            ])
+            .arg("--replay")
+            .arg(&recording)
+            .env_remove("SC_CLAUDE"),
+        Vec::new(),
+    );
+    checked(&ran.stdout);
+    let run = Captured::parse(&ran.stdout);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let (asks, answers) = asks_and_answers(&run);
+    assert_eq!((asks.len(), answers.len()), (1, 1), "{:?}", run.events);
+    assert_eq!(
+        (answers[0].decision.as_str(), answers[0].by.as_str()),
+        ("deny", "command")
+    );
+    // What the recording has after its ask comes only after the answer.
+    let seq_of = |pred: &dyn Fn(&sc_events::Event) -> bool| {
+        run.events.iter().find(|e| pred(e)).map(|e| e.seq).unwrap()
+    };
+    let answered = seq_of(&|e| e.type_name() == "answer");
+    let after = seq_of(&|e| output(e).is_some() && text(e).contains("\"tool_result\""));
+    assert!(answered < after, "the replay waited for the answer");
+}

@@ -7,9 +7,14 @@
 //! run exactly as it went, with no CLI and no key. Given raw output (an
 //! agent's JSON lines), it writes a line every 40 ms, or at the lines' own
 //! `timestamp` where they have one.
+//!
+//! With `--converse` (an agent replayed under `sc-spawn --ask`) it plays
+//! the agent's side of its approval channel too: at each recorded request
+//! for a decision (Claude Code's `control_request`) it waits for the
+//! answer on its stdin before it goes on, the pauses after it kept.
 
-use std::io::{self, Write};
-use std::time::Instant;
+use std::io::{self, BufRead, Write};
+use std::time::{Duration, Instant};
 
 use sc_events::{Body, Event, Stream, parse_line};
 
@@ -17,12 +22,13 @@ fn main() {
     std::process::exit(run(std::env::args().skip(1).collect()));
 }
 
-const USAGE: &str = "usage: sc-replay [--speed X] [--worker ID] FILE";
+const USAGE: &str = "usage: sc-replay [--speed X] [--worker ID] [--converse] FILE";
 
 fn run(args: Vec<String>) -> i32 {
     let mut speed = 1.0f64;
     let mut worker: Option<String> = None;
     let mut file = None;
+    let mut converse = false;
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -35,6 +41,7 @@ fn run(args: Vec<String>) -> i32 {
                 None => return usage("--speed takes a number above 0"),
             },
             "--worker" => worker = args.next(),
+            "--converse" => converse = true,
             "-h" | "--help" => {
                 println!(
                     "{USAGE}\nPlay a recorded worker (an sc stream, or raw output lines) again at its recorded pace."
@@ -57,8 +64,9 @@ fn run(args: Vec<String>) -> i32 {
     };
     let lines: Vec<&[u8]> = data.split_inclusive(|b| *b == b'\n').collect();
     let events: Vec<Event> = lines.iter().filter_map(|l| parse_line(l).ok()).collect();
+    let mut answers = Answers::new(converse);
     if events.is_empty() {
-        return raw(&lines, speed);
+        return raw(&lines, speed, &mut answers);
     }
     let id = worker.or_else(|| {
         events
@@ -70,7 +78,45 @@ fn run(args: Vec<String>) -> i32 {
         eprintln!("sc-replay: {file}: no worker with output in the stream");
         return 2;
     };
-    replay_stream(&events, &id, speed)
+    replay_stream(&events, &id, speed, &mut answers)
+}
+
+/// `--converse`: the answers on stdin, waited for after each recorded ask.
+struct Answers {
+    on: bool,
+    /// Time spent waiting for answers: the recording's clock runs on
+    /// after it.
+    waited: Duration,
+}
+
+impl Answers {
+    fn new(on: bool) -> Answers {
+        Answers {
+            on,
+            waited: Duration::ZERO,
+        }
+    }
+
+    /// After `written`: when it held a request for a decision, wait for a
+    /// line on stdin (its answer; the end of stdin is an answer too).
+    fn after(&mut self, written: &[u8]) {
+        if !self.on {
+            return;
+        }
+        let asks = written
+            .split(|b| *b == b'\n')
+            .filter(|line| line.starts_with(b"{\"type\":\"control_request\""))
+            .count();
+        let started = Instant::now();
+        let mut stdin = io::stdin().lock();
+        for _ in 0..asks {
+            let mut answer = String::new();
+            if stdin.read_line(&mut answer).unwrap_or(0) == 0 {
+                break;
+            }
+        }
+        self.waited += started.elapsed();
+    }
 }
 
 fn usage(problem: &str) -> i32 {
@@ -87,13 +133,13 @@ fn wait_until(started: Instant, at: f64, speed: f64) {
     }
 }
 
-fn replay_stream(events: &[Event], id: &str, speed: f64) -> i32 {
+fn replay_stream(events: &[Event], id: &str, speed: f64, answers: &mut Answers) -> i32 {
     let started = Instant::now();
     let mut first_ts = None;
     let (mut stdout, mut stderr) = (io::stdout().lock(), io::stderr().lock());
     for event in events.iter().filter(|e| e.worker == id) {
         let first = *first_ts.get_or_insert(event.ts);
-        wait_until(started, event.ts - first, speed);
+        wait_until(started + answers.waited, event.ts - first, speed);
         match &event.body {
             Body::Output(output) => {
                 let target: &mut dyn Write = if output.stream == Stream::Stderr {
@@ -108,6 +154,7 @@ fn replay_stream(events: &[Event], id: &str, speed: f64) -> i32 {
                 {
                     return 0; // the reader is gone
                 }
+                answers.after(output.payload.as_bytes());
             }
             Body::Exit(exit) => {
                 return exit.code.unwrap_or(1);
@@ -119,7 +166,7 @@ fn replay_stream(events: &[Event], id: &str, speed: f64) -> i32 {
 }
 
 /// Raw lines: a Gemini-style `timestamp` paces them; else 40 ms apiece.
-fn raw(lines: &[&[u8]], speed: f64) -> i32 {
+fn raw(lines: &[&[u8]], speed: f64, answers: &mut Answers) -> i32 {
     let started = Instant::now();
     let mut first: Option<f64> = None;
     let mut stdout = io::stdout().lock();
@@ -135,7 +182,7 @@ fn raw(lines: &[&[u8]], speed: f64) -> i32 {
             }
             _ => i as f64 * 0.04,
         };
-        wait_until(started, at, speed);
+        wait_until(started + answers.waited, at, speed);
         if stdout
             .write_all(line)
             .and_then(|()| stdout.flush())
@@ -143,6 +190,7 @@ fn raw(lines: &[&[u8]], speed: f64) -> i32 {
         {
             return 0;
         }
+        answers.after(line);
     }
     0
 }

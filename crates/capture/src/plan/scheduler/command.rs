@@ -74,10 +74,16 @@ impl Scheduler {
             }
             _ => self.task_command(task, &kind, opts.agent.as_deref(), max_budget_usd, converse),
         };
-        let command = match command {
+        let mut command = match command {
             Ok(command) => command,
             Err(message) => return refuse(opts, message),
         };
+        // A recorded agent replayed under --ask plays its side of the
+        // approval channel: it waits at each recorded ask for the answer.
+        if converse && command.argv.first() == Some(&sibling("sc-replay")) {
+            command.argv.insert(1, "--converse".into());
+            command.input.get_or_insert_with(Vec::new);
+        }
         let (env, cwd) = self.env_and_cwd(task, command.env);
         let spec = Spec {
             argv: command.argv,
