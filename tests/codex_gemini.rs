@@ -281,14 +281,7 @@ fn real_codex_asks_through_its_app_server() {
     };
     let (run, ran, dir) = run_with("codex-ask-allow", &["--ask-cmd", "echo allow"]);
     assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
-    let asks: Vec<&sc_events::Ask> = run
-        .events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Ask(ask) => Some(ask),
-            _ => None,
-        })
-        .collect();
+    let (asks, answers) = crate::asks::asks_and_answers(&run);
     assert_eq!(asks.len(), 1, "{:?}", run.events);
     assert_eq!(asks[0].tool, "shell");
     assert!(
@@ -298,14 +291,7 @@ fn real_codex_asks_through_its_app_server() {
         "{:?}",
         asks[0]
     );
-    let answers: Vec<&sc_events::Answer> = run
-        .events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Answer(answer) => Some(answer),
-            _ => None,
-        })
-        .collect();
+
     assert_eq!(
         (answers[0].decision.as_str(), answers[0].by.as_str()),
         ("allow", "command")
