@@ -321,3 +321,48 @@ fn real_codex_asks_through_its_app_server() {
     assert!(run.events.iter().any(|e| matches!(&e.body,
         Body::Answer(a) if a.decision == "deny" && a.by == "timeout")));
 }
+
+/// `--ask` with the real Gemini CLI: its `-p` mode cannot ask, so it runs
+/// over ACP (`gemini --acp`, sc the client); its shell command comes as a
+/// permission request, answered with the option of the right kind.
+#[test]
+fn real_gemini_asks_over_acp() {
+    let Some(gemini) = agent_cli("gemini", "SC_GEMINI") else {
+        return;
+    };
+    let run_with = |name: &str, policy: &str| {
+        let mock = MockGemini::start();
+        let dir = temp_dir(name);
+        let ran = run_bounded(
+            sc_spawn_gemini(&gemini, mock.port, &dir)
+                .args(["--ask", "--ask-cmd", policy])
+                .args(["--prompt", "Write the marker file."]),
+            Vec::new(),
+        );
+        (Captured::parse(&ran.stdout), ran, dir)
+    };
+    let (run, ran, dir) = run_with("gemini-ask-allow", "echo allow");
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let (asks, answers) = crate::asks::asks_and_answers(&run);
+    assert_eq!(asks.len(), 1, "{:?}", run.events);
+    assert_eq!(
+        (answers[0].decision.as_str(), answers[0].by.as_str()),
+        ("allow", "command")
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("marker.txt"))
+            .ok()
+            .as_deref(),
+        Some("gemini-tool-ran\n"),
+        "allowed: the command ran"
+    );
+    assert_eq!(run.exit().agent_result.as_deref(), Some("ok"));
+    let (run, ran, dir) = run_with("gemini-ask-deny", "echo deny");
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    assert!(
+        !dir.join("marker.txt").exists(),
+        "rejected: the command did not run"
+    );
+    let (_, answers) = crate::asks::asks_and_answers(&run);
+    assert_eq!(answers[0].decision, "deny");
+}

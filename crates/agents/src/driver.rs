@@ -83,9 +83,12 @@ impl Agent for Cli {
     }
 
     fn converses(&self) -> bool {
-        // Claude Code's stdio control protocol, Codex's app-server; the ACP
-        // agents are still to come.
-        matches!(self.kind, AgentKind::ClaudeCode | AgentKind::Codex)
+        // Claude Code's stdio control protocol, Codex's app-server, Gemini
+        // over ACP.
+        matches!(
+            self.kind,
+            AgentKind::ClaudeCode | AgentKind::Codex | AgentKind::Gemini
+        )
     }
 
     fn reader(&self) -> Box<dyn AgentReader> {
@@ -125,17 +128,21 @@ impl AgentReader for Reader {
         Some(note)
     }
 
-    fn opened(&mut self, input: &[u8]) -> Vec<u8> {
+    fn opened(&mut self, input: &[u8], cwd: &std::path::Path) -> Vec<u8> {
         let text = String::from_utf8_lossy(input);
-        if !text.contains(crate::CODEX_THREAD) {
+        if !text.contains(crate::CODEX_THREAD) && !text.contains(crate::WORKER_CWD) {
             return input.to_vec();
         }
+        // JSON strings: the directory as one.
+        let cwd = serde_json::to_string(&cwd.to_string_lossy()).unwrap_or_default();
+        let quoted = format!("\"{}\"", crate::WORKER_CWD);
         let mut now = String::new();
         for line in text.lines() {
+            let line = line.replace(&quoted, &cwd);
             match line.contains(crate::CODEX_THREAD) {
-                true => self.later = Some(line.to_owned()),
+                true => self.later = Some(line),
                 false => {
-                    now.push_str(line);
+                    now.push_str(&line);
                     now.push('\n');
                 }
             }

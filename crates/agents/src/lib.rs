@@ -6,6 +6,7 @@
 //!   instructions and its least-privilege grant.
 //! - [`parse::Parser`]: each CLI's JSON lines into the normalized annotation.
 
+mod acp;
 mod app_server;
 pub mod driver;
 pub mod parse;
@@ -72,9 +73,13 @@ impl AgentKind {
     }
 }
 
-/// Stands for the thread's id in the `turn/start` line of Codex's
-/// app-server opening until the thread is there.
+/// Stands for the session's (thread's) id in the opening's last step
+/// (Codex's `turn/start`, ACP's `session/prompt`) until the agent has
+/// said it: that line is sent then.
 pub const CODEX_THREAD: &str = "{{sc:thread}}";
+
+/// Stands for the worker's directory in an opening (ACP's `session/new`).
+pub const WORKER_CWD: &str = "{{sc:cwd}}";
 
 /// What a launch may add to the kind's defaults.
 #[derive(Debug, Clone)]
@@ -314,6 +319,31 @@ pub fn command(
                 argv.push(session.into());
             }
             argv.push(with_instructions.clone().into());
+        }
+        AgentKind::Gemini if options.converse => {
+            // The Agent Client Protocol (`gemini --acp`): its `-p` mode
+            // cannot ask; over ACP a tool it may not run alone comes as
+            // `session/request_permission`.
+            push(&["--acp"]);
+            if let Some(model) = &options.model {
+                push(&["--model", model]);
+            }
+            let lines = [
+                serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                    "protocolVersion": 1,
+                    "clientCapabilities": {"fs": {"readTextFile": false, "writeTextFile": false}, "terminal": false}}}),
+                serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "session/new",
+                    "params": {"cwd": WORKER_CWD, "mcpServers": []}}),
+                serde_json::json!({"jsonrpc": "2.0", "id": 3, "method": "session/prompt", "params": {
+                    "sessionId": CODEX_THREAD, "prompt": [{"type": "text", "text": with_instructions}]}}),
+            ];
+            input = Some(
+                lines
+                    .iter()
+                    .map(|l| format!("{l}\n"))
+                    .collect::<String>()
+                    .into_bytes(),
+            );
         }
         AgentKind::Gemini => {
             push(&["-p", &with_instructions, "--output-format", "stream-json"]);

@@ -61,6 +61,7 @@ impl Parser {
         match self.kind {
             AgentKind::ClaudeCode => claude(object),
             AgentKind::Codex => self.codex(object),
+            AgentKind::Gemini if object.contains_key("jsonrpc") => self.acp(object),
             AgentKind::Gemini => gemini(object),
             AgentKind::Aider => None,
         }
@@ -141,6 +142,9 @@ pub fn answer_line(
     message: Option<&str>,
 ) -> Vec<u8> {
     use sc_capture::agent::Decision;
+    if kind == AgentKind::Gemini {
+        return crate::acp::answer_line(ask, matches!(decision, Decision::Allow));
+    }
     if kind == AgentKind::Codex {
         // JSON-RPC: the request's own id (a number), and its decision.
         let id: Value = ask
@@ -544,7 +548,7 @@ mod tests {
         .unwrap();
         assert_eq!(deny["response"]["response"]["behavior"], "deny");
         assert_eq!(deny["response"]["response"]["message"], "no \"x\"\n");
-        assert!(answer_line(AgentKind::Gemini, &ask, Decision::Allow, None).is_empty());
+        assert!(answer_line(AgentKind::Aider, &ask, Decision::Allow, None).is_empty());
         let question = sc_capture::agent::AgentAsk {
             id: "r-9".into(),
             tool: "AskUserQuestion".into(),

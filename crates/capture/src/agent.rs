@@ -153,10 +153,10 @@ pub trait AgentReader: Send + fmt::Debug {
         Spend::default()
     }
 
-    /// What sc writes to its stdin first (its command's `input`), and what
-    /// of it is sent now: a protocol whose next step waits on what the
+    /// What sc writes to its stdin first (its command's `input`; the
+    /// worker runs in `cwd`), and what of it is sent now: a protocol whose next step waits on what the
     /// agent says (a thread id) keeps that step for [`Self::take_replies`].
-    fn opened(&mut self, input: &[u8]) -> Vec<u8> {
+    fn opened(&mut self, input: &[u8], _cwd: &std::path::Path) -> Vec<u8> {
         input.to_vec()
     }
 

@@ -37,7 +37,12 @@ impl Worker {
     ) -> io::Result<()> {
         self.limits = spec.limits.clone();
         let launched = launch(spec)?;
-        if let Err(e) = self.adopt(launched, spec.input.as_deref(), registry, tokens) {
+        let cwd = spec
+            .cwd
+            .clone()
+            .or_else(|| std::env::current_dir().ok())
+            .unwrap_or_default();
+        if let Err(e) = self.adopt(launched, spec.input.as_deref(), &cwd, registry, tokens) {
             // Registered nothing that stays: end what was started.
             self.abandon();
             return Err(e);
@@ -160,6 +165,7 @@ impl Worker {
         &mut self,
         launched: Launched,
         input: Option<&[u8]>,
+        cwd: &std::path::Path,
         registry: &Registry,
         tokens: [Token; 3],
     ) -> io::Result<()> {
@@ -180,7 +186,7 @@ impl Worker {
                 self.conversation = match (launched.stdin, &self.opts.ask, &mut self.watch) {
                     (Some(stdin), Some(policy), Some(watch)) => {
                         // The reader knows its protocol: what goes now.
-                        let input = input.map(|bytes| watch.reader_mut().opened(bytes));
+                        let input = input.map(|bytes| watch.reader_mut().opened(bytes, cwd));
                         Some(Conversation::new(
                             stdin,
                             input.as_deref(),
