@@ -139,7 +139,8 @@ pub struct Cli {
     /// after --ask-timeout. A cap reached (--max-cost-usd, --max-tokens) is
     /// asked about too (tool `budget`: go on past it?) instead of ending the
     /// worker. Claude Code asks through its stdio control protocol, Codex
-    /// through `codex app-server`; an agent that cannot ask is said so once
+    /// through `codex app-server`, Gemini over ACP (`gemini --acp`); an agent
+    /// that cannot ask (aider) is said so once
     #[arg(long)]
     pub ask: bool,
 
