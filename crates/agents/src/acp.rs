@@ -75,6 +75,24 @@ impl Parser {
     }
 }
 
+/// An ACP request of the agent's that sc does not serve (`fs/…`,
+/// `terminal/…`, an agent's own): answered with a JSON-RPC error, so that
+/// the agent goes on instead of waiting for ever.
+pub fn unknown_request(kind: crate::AgentKind, line: &[u8]) -> Option<Vec<u8>> {
+    if kind != crate::AgentKind::Gemini {
+        return None;
+    }
+    let value: Value = serde_json::from_slice(line).ok()?;
+    let method = value.get("method")?.as_str()?;
+    let id = value.get("id")?;
+    if value.get("jsonrpc").is_none() || method == "session/request_permission" {
+        return None;
+    }
+    let error = json!({"jsonrpc": "2.0", "id": id, "error": {
+        "code": -32601, "message": format!("sc does not serve {method}")}});
+    Some(format!("{error}\n").into_bytes())
+}
+
 /// The answer to a `session/request_permission`: the option of the kind
 /// the decision means (`allow_once`, `reject_once`; option ids differ
 /// from agent to agent), or `cancelled` when it offers none.
@@ -109,6 +127,36 @@ pub fn answer_line(ask: &sc_capture::agent::AgentAsk, allow: bool) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_request_sc_does_not_serve_is_answered_with_an_error() {
+        let gemini = crate::AgentKind::Gemini;
+        let reply = unknown_request(
+            gemini,
+            br#"{"jsonrpc":"2.0","id":7,"method":"fs/read_text_file","params":{"path":"/etc/passwd"}}"#,
+        )
+        .unwrap();
+        let reply: Value = serde_json::from_slice(&reply).unwrap();
+        assert_eq!(reply["id"], 7);
+        assert_eq!(reply["error"]["code"], -32601);
+        // Permissions are asks; notifications (no id) and responses are
+        // not requests.
+        for line in [
+            br#"{"jsonrpc":"2.0","id":0,"method":"session/request_permission","params":{}}"#
+                .as_slice(),
+            br#"{"jsonrpc":"2.0","method":"session/update","params":{}}"#,
+            br#"{"jsonrpc":"2.0","id":2,"result":{"sessionId":"s"}}"#,
+        ] {
+            assert_eq!(unknown_request(gemini, line), None);
+        }
+        assert_eq!(
+            unknown_request(
+                crate::AgentKind::Codex,
+                br#"{"jsonrpc":"2.0","id":1,"method":"x"}"#
+            ),
+            None
+        );
+    }
 
     #[test]
     fn a_permission_is_answered_with_the_option_of_its_kind() {

@@ -114,8 +114,17 @@ struct Reader {
     replies: Vec<Vec<u8>>,
 }
 
+impl Reader {
+    fn kind(&self) -> AgentKind {
+        self.parser.kind()
+    }
+}
+
 impl AgentReader for Reader {
     fn line(&mut self, line: &[u8]) -> Option<Value> {
+        if let Some(reply) = crate::acp::unknown_request(self.kind(), line) {
+            self.replies.push(reply);
+        }
         let note = self.parser.line(line)?;
         self.watch.note(&note);
         // Codex's thread is there: its turn goes now.
@@ -151,6 +160,7 @@ impl AgentReader for Reader {
     }
 
     fn take_replies(&mut self) -> Vec<Vec<u8>> {
+        // (ACP requests it does not know are answered with an error here.)
         std::mem::take(&mut self.replies)
     }
 
