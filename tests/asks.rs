@@ -30,45 +30,6 @@ pub(crate) fn asking(
     (command, dir)
 }
 
-pub(crate) fn asks_and_answers(run: &Captured) -> (Vec<&sc_events::Ask>, Vec<&sc_events::Answer>) {
-    let asks = run
-        .events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Ask(ask) => Some(ask),
-            _ => None,
-        })
-        .collect();
-    let answers = run
-        .events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Answer(answer) => Some(answer),
-            _ => None,
-        })
-        .collect();
-    (asks, answers)
-}
-
-/// What a user checks of every such run: the stream whole for sc-view.
-pub(crate) fn checked(stream: &[u8]) {
-    // A file of its own: tests run side by side.
-    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let file = temp_file(&format!("asks-{n}.ndjson"), stream);
-    let view = Command::new(env!("CARGO_BIN_EXE_sc-view"))
-        .arg("--check")
-        .arg(&file)
-        .output()
-        .unwrap();
-    assert!(
-        view.status.success(),
-        "sc-view --check: {}{}",
-        String::from_utf8_lossy(&view.stdout),
-        String::from_utf8_lossy(&view.stderr)
-    );
-}
-
 #[test]
 fn a_policy_command_allows_what_the_agent_asks() {
     let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
@@ -80,10 +41,10 @@ fn a_policy_command_allows_what_the_agent_asks() {
     let policy = "grep -q marker.txt && echo allow || echo deny not that";
     let (mut command, dir) = asking(&claude, &mock, "ask-allow", &["--ask-cmd", policy]);
     let ran = run_bounded(&mut command, Vec::new());
-    checked(&ran.stdout);
+    assert_view_checks(&ran.stdout);
     let run = Captured::parse(&ran.stdout);
     assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
-    let (asks, answers) = asks_and_answers(&run);
+    let (asks, answers) = run.asks_and_answers();
     assert_eq!(asks.len(), 1, "{:?}", run.events);
     assert_eq!(asks[0].tool, "Bash");
     assert_eq!(asks[0].input["command"], TOOL_COMMAND);
@@ -127,9 +88,9 @@ fn an_unanswered_ask_is_denied_when_its_time_is_up() {
         &["--ask-cmd", "cat > /dev/null", "--ask-timeout", "0.5"],
     );
     let ran = run_bounded(&mut command, Vec::new());
-    checked(&ran.stdout);
+    assert_view_checks(&ran.stdout);
     let run = Captured::parse(&ran.stdout);
-    let (asks, answers) = asks_and_answers(&run);
+    let (asks, answers) = run.asks_and_answers();
     assert_eq!((asks.len(), answers.len()), (1, 1), "{:?}", run.events);
     assert_eq!(
         (answers[0].decision.as_str(), answers[0].by.as_str()),
@@ -181,9 +142,9 @@ fn ctrl_c_with_an_ask_open_answers_it_and_leaves_nothing_running() {
     live.until(|e| e.type_name() == "ask");
     live.signal(Signal::SIGINT);
     let (stream, _) = live.finish_bytes();
-    checked(&stream);
+    assert_view_checks(&stream);
     let run = Captured::parse(&stream);
-    let (asks, answers) = asks_and_answers(&run);
+    let (asks, answers) = run.asks_and_answers();
     assert_eq!((asks.len(), answers.len()), (1, 1));
     assert_eq!(answers[0].by, "agent", "{:?}", answers[0]);
     assert_eq!(run.exit().ended_by.as_deref(), Some("interrupted"));
@@ -210,14 +171,7 @@ fn an_agent_that_cannot_ask_is_said_so_once() {
     // It ran (aider writes no verdict sc could call a success: that is
     // its own matter); --ask was said once not to hold for it.
     assert_eq!(run.exit().code, Some(0), "{}", ran.stderr);
-    let said: Vec<String> = run
-        .events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Error(error) => Some(error.message.clone()),
-            _ => None,
-        })
-        .collect();
+    let said: Vec<String> = run.errors();
     assert_eq!(said.len(), 1, "{said:?}");
     assert!(said[0].contains("aider cannot ask"), "{said:?}");
 }
@@ -277,9 +231,9 @@ fn sc_ctl_answers_an_ask_from_another_process() {
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("no open ask"));
     let (stream, status) = live.finish_bytes();
-    checked(&stream);
+    assert_view_checks(&stream);
     let run = Captured::parse(&stream);
-    let (_, answers) = asks_and_answers(&run);
+    let (_, answers) = run.asks_and_answers();
     assert_eq!(answers.len(), 1);
     assert_eq!(
         (answers[0].decision.as_str(), answers[0].by.as_str()),
@@ -385,7 +339,7 @@ fn sc_ctl_says_and_stops() {
             .any(|r| r.contains("Remember the style guide"))
     });
     let (stream, _) = live.finish_bytes();
-    checked(&stream);
+    assert_view_checks(&stream);
 
     // stop: a worker waiting on an ask is ended; its ask answered first.
     let (mut command, _dir) = asking(
@@ -405,10 +359,10 @@ fn sc_ctl_says_and_stops() {
         String::from_utf8_lossy(&stopped.stderr)
     );
     let (stream, _) = live.finish_bytes();
-    checked(&stream);
+    assert_view_checks(&stream);
     let run = Captured::parse(&stream);
     assert_eq!(run.exit().ended_by.as_deref(), Some("interrupted"));
-    let (_, answers) = asks_and_answers(&run);
+    let (_, answers) = run.asks_and_answers();
     assert_eq!(answers.len(), 1);
     eventually("the agent is gone", || !alive(pid));
 }
@@ -441,12 +395,12 @@ fn a_budget_cap_reached_under_ask_is_a_question() {
                 .env("PATH", format!("{}:/usr/bin:/bin", bin.display())),
             Vec::new(),
         );
-        checked(&ran.stdout);
+        assert_view_checks(&ran.stdout);
         (Captured::parse(&ran.stdout), ran)
     };
     // The policy sees the cap's ask: tool `budget`, what is spent.
     let (run, ran) = run_with("grep -q '\"tool\":\"budget\"' && echo deny over budget");
-    let (asks, answers) = asks_and_answers(&run);
+    let (asks, answers) = run.asks_and_answers();
     assert_eq!(asks.len(), 1, "{:?}", run.events);
     assert_eq!(asks[0].tool, "budget");
     assert!(
@@ -465,7 +419,7 @@ fn a_budget_cap_reached_under_ask_is_a_question() {
     assert_eq!(run.exit().ended_by.as_deref(), Some("budget"));
     assert_ne!(ran.status.code(), Some(0));
     let (run, ran) = run_with("echo allow");
-    let (_, answers) = asks_and_answers(&run);
+    let (_, answers) = run.asks_and_answers();
     assert_eq!(
         (answers[0].decision.as_str(), answers[0].by.as_str()),
         ("allow", "command")
@@ -562,9 +516,9 @@ fn a_question_is_answered_with_one_of_its_options() {
         &["--ask-cmd", "echo beta.txt"],
     );
     let ran = run_bounded(&mut command, Vec::new());
-    checked(&ran.stdout);
+    assert_view_checks(&ran.stdout);
     let run = Captured::parse(&ran.stdout);
-    let (asks, answers) = asks_and_answers(&run);
+    let (asks, answers) = run.asks_and_answers();
     assert_eq!(asks.len(), 1, "{:?}", run.events);
     assert_eq!(asks[0].tool, "AskUserQuestion");
     assert_eq!(asks[0].choices, ["alpha.txt", "beta.txt", "deny"]);
@@ -647,10 +601,10 @@ fn a_recorded_agent_replayed_under_ask_waits_for_its_answer() {
             .env_remove("SC_CLAUDE"),
         Vec::new(),
     );
-    checked(&ran.stdout);
+    assert_view_checks(&ran.stdout);
     let run = Captured::parse(&ran.stdout);
     assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
-    let (asks, answers) = asks_and_answers(&run);
+    let (asks, answers) = run.asks_and_answers();
     assert_eq!((asks.len(), answers.len()), (1, 1), "{:?}", run.events);
     assert_eq!(
         (answers[0].decision.as_str(), answers[0].by.as_str()),

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use sc_events::Body;
 
-use crate::asks::{asks_and_answers, checked, sc_ctl, stand_in_asker};
+use crate::asks::{sc_ctl, stand_in_asker};
 use crate::mock_model::MockModel;
 use crate::util::*;
 
@@ -80,9 +80,9 @@ fn answered_here(mut command: Command, name: &str) {
         String::from_utf8_lossy(&answered.stderr)
     );
     let (stream, status) = live.finish_bytes();
-    checked(&stream);
+    assert_view_checks(&stream);
     let run = Captured::parse(&stream);
-    let (_, answers) = asks_and_answers(&run);
+    let (_, answers) = run.asks_and_answers();
     assert_eq!(answers.len(), 1, "{:?}", run.events);
     assert_eq!(
         (answers[0].decision.as_str(), answers[0].by.as_str()),
@@ -119,9 +119,9 @@ fn a_plan_of_asking_agents_gets_each_answer_to_its_asker() {
             .env("PATH", format!("{}:/usr/bin:/bin", bin.display())),
         (task("first") + &task("second")).into_bytes(),
     );
-    checked(&ran.stdout);
+    assert_view_checks(&ran.stdout);
     let run = Captured::parse(&ran.stdout);
-    let (asks, answers) = asks_and_answers(&run);
+    let (asks, answers) = run.asks_and_answers();
     assert_eq!((asks.len(), answers.len()), (2, 2), "{:?}", run.events);
     let decided: std::collections::HashMap<&str, &str> = answers
         .iter()
@@ -166,7 +166,7 @@ fn an_ask_of_a_nested_run_is_answered() {
         String::from_utf8_lossy(&answered.stderr)
     );
     let (stream, status) = live.finish_bytes();
-    checked(&stream);
+    assert_view_checks(&stream);
     assert!(status.success());
     assert!(
         dir.join("nested").exists(),

@@ -281,7 +281,7 @@ fn real_codex_asks_through_its_app_server() {
     };
     let (run, ran, dir) = run_with("codex-ask-allow", &["--ask-cmd", "echo allow"]);
     assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
-    let (asks, answers) = crate::asks::asks_and_answers(&run);
+    let (asks, answers) = run.asks_and_answers();
     assert_eq!(asks.len(), 1, "{:?}", run.events);
     assert_eq!(asks[0].tool, "shell");
     assert!(
@@ -343,7 +343,7 @@ fn real_gemini_asks_over_acp() {
     };
     let (run, ran, dir) = run_with("gemini-ask-allow", "echo allow");
     assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
-    let (asks, answers) = crate::asks::asks_and_answers(&run);
+    let (asks, answers) = run.asks_and_answers();
     assert_eq!(asks.len(), 1, "{:?}", run.events);
     assert_eq!(
         (answers[0].decision.as_str(), answers[0].by.as_str()),
@@ -363,6 +363,6 @@ fn real_gemini_asks_over_acp() {
         !dir.join("marker.txt").exists(),
         "rejected: the command did not run"
     );
-    let (_, answers) = crate::asks::asks_and_answers(&run);
+    let (_, answers) = run.asks_and_answers();
     assert_eq!(answers[0].decision, "deny");
 }

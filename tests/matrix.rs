@@ -194,17 +194,7 @@ impl Cell {
     /// the cell's workers left running, here or there.
     fn checked(&self, stream: &[u8]) -> Captured {
         let run = Captured::parse(stream);
-        let file = temp_file(&format!("{}.ndjson", self.mark), stream);
-        let view = Command::new(env!("CARGO_BIN_EXE_sc-view"))
-            .arg("--check")
-            .arg(&file)
-            .output()
-            .expect("run sc-view --check");
-        assert!(
-            view.status.success(),
-            "sc-view --check: {}",
-            String::from_utf8_lossy(&view.stderr)
-        );
+        assert_view_checks(stream);
         eventually(&format!("nothing of {} is left", self.mark), || {
             marked(&self.mark).is_empty()
         });

@@ -158,14 +158,7 @@ fn a_worker_nobody_follows_ends_with_its_lease() {
     let (run, status) = live.finish();
     assert_eq!(status.code(), Some(255));
     assert_eq!(run.exit().ended_by.as_deref(), Some("connection lost"));
-    let errors: Vec<String> = run
-        .events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Error(error) => Some(error.message.clone()),
-            _ => None,
-        })
-        .collect();
+    let errors: Vec<String> = run.errors();
     assert_eq!(errors.len(), 2, "{errors:?}");
     assert!(errors[0].contains("connecting again"), "{errors:?}");
     assert!(errors[1].contains("No route to host"), "{errors:?}");

@@ -104,6 +104,38 @@ impl Captured {
             .collect()
     }
 
+    /// The `ask` events and the `answer` events, each in stream order.
+    pub fn asks_and_answers(&self) -> (Vec<&sc_events::Ask>, Vec<&sc_events::Answer>) {
+        let asks = self
+            .events
+            .iter()
+            .filter_map(|e| match &e.body {
+                Body::Ask(ask) => Some(ask),
+                _ => None,
+            })
+            .collect();
+        let answers = self
+            .events
+            .iter()
+            .filter_map(|e| match &e.body {
+                Body::Answer(answer) => Some(answer),
+                _ => None,
+            })
+            .collect();
+        (asks, answers)
+    }
+
+    /// The messages of the `error` events, in stream order.
+    pub fn errors(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.body {
+                Body::Error(error) => Some(error.message.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Every worker's `exit`, in stream order.
     pub fn exits(&self) -> Vec<(&str, &sc_events::Exit)> {
         self.events
@@ -470,6 +502,25 @@ pub fn exit_event(
             cost_usd: None,
         },
     ))
+}
+
+/// `sc-view --check` accepts `stream` (in a file of its own: tests run
+/// side by side).
+pub fn assert_view_checks(stream: &[u8]) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let file = temp_file(&format!("checked-{n}.ndjson"), stream);
+    let view = Command::new(env!("CARGO_BIN_EXE_sc-view"))
+        .arg("--check")
+        .arg(&file)
+        .output()
+        .expect("run sc-view --check");
+    assert!(
+        view.status.success(),
+        "sc-view --check: {}{}",
+        String::from_utf8_lossy(&view.stdout),
+        String::from_utf8_lossy(&view.stderr)
+    );
 }
 
 /// What a bounded run of a program gave.

@@ -9,7 +9,6 @@
 //! second. Prints both as JSON percentiles.
 
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
 use std::process::{Command, Stdio};
 
 use crate::{flag, now_ns};
@@ -112,15 +111,12 @@ fn percentiles(micros: &mut [f64]) -> String {
 }
 
 fn answer(control: &std::path::Path, ask: &str) -> bool {
-    let Ok(mut stream) = UnixStream::connect(control) else {
-        return false;
+    let request = sc_capture::control::Request::Answer {
+        ask: ask.to_owned(),
+        decision: "allow".into(),
+        message: None,
     };
-    let request = format!("{{\"op\":\"answer\",\"ask\":\"{ask}\",\"decision\":\"allow\"}}\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut reply = String::new();
-    BufReader::new(&stream).read_line(&mut reply).is_ok() && reply.contains("\"ok\":true")
+    sc_capture::control::request(control, &request).is_ok_and(|reply| reply.ok)
 }
 
 /// The stand-in Claude Code: its prompt read, then `count` asks one after

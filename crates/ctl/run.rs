@@ -1,22 +1,15 @@
 //! sc-ctl's work: one request to each run's control socket, the replies
 //! said as a careful CLI says them.
 
-use std::io::{BufRead, BufReader, Write};
-use std::os::unix::net::UnixStream;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::PathBuf;
 
-use sc_capture::control::{Reply, Request, run_sockets, runs_dir};
+use sc_capture::control::{self, Request, run_sockets, runs_dir};
 
 use crate::cli::{Cli, Command};
 
 const EXIT_REFUSED: i32 = 1;
 const EXIT_USAGE: i32 = 2;
 const EXIT_NO_RUN: i32 = 3;
-
-/// How long a run may take to reply (its poller serves the socket between
-/// other work).
-const REPLY_WITHIN: Duration = Duration::from_secs(10);
 
 pub fn run(cli: Cli) -> i32 {
     if let Some(what) = cli.generate {
@@ -36,7 +29,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Runs => {
             let live: Vec<&PathBuf> = runs
                 .iter()
-                .filter(|p| ask(p, &Request::Asks).is_ok())
+                .filter(|p| control::request(p, &Request::Asks).is_ok())
                 .collect();
             for path in &live {
                 println!("{}", path.display());
@@ -50,7 +43,7 @@ pub fn run(cli: Cli) -> i32 {
         Command::Asks { json } => {
             let mut reached = 0;
             for path in &runs {
-                let Ok(reply) = ask(path, &Request::Asks) else {
+                let Ok(reply) = control::request(path, &Request::Asks) else {
                     continue;
                 };
                 reached += 1;
@@ -85,7 +78,7 @@ pub fn run(cli: Cli) -> i32 {
             let mut reached = 0;
             let mut refusal = None;
             for path in &runs {
-                match ask(path, &request) {
+                match control::request(path, &request) {
                     Ok(reply) if reply.ok => return 0,
                     Ok(reply) => {
                         reached += 1;
@@ -114,7 +107,7 @@ pub fn run(cli: Cli) -> i32 {
 fn first_taker(runs: &[PathBuf], request: &Request, control: &Option<PathBuf>) -> i32 {
     let mut refusal = None;
     for path in runs {
-        match ask(path, request) {
+        match control::request(path, request) {
             Ok(reply) if reply.ok => return 0,
             Ok(reply) => refusal = reply.error.or(refusal),
             Err(_) => {}
@@ -141,18 +134,6 @@ fn no_run(control: &Option<PathBuf>) -> i32 {
         ),
     }
     EXIT_NO_RUN
-}
-
-/// One request to the run at `path`, and its reply.
-fn ask(path: &Path, request: &Request) -> std::io::Result<Reply> {
-    let mut stream = UnixStream::connect(path)?;
-    stream.set_read_timeout(Some(REPLY_WITHIN))?;
-    let mut line = serde_json::to_vec(request).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    stream.write_all(&line)?;
-    let mut reply = String::new();
-    BufReader::new(&stream).read_line(&mut reply)?;
-    serde_json::from_str(&reply).map_err(std::io::Error::other)
 }
 
 /// An open ask as one line: its id, worker, tool and what it wants.

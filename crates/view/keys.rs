@@ -4,12 +4,10 @@
 //! runs, and given back as it was however the view ends (Ctrl-C included).
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, channel};
-use std::time::Duration;
 
 use nix::sys::termios::{
     LocalFlags, SetArg, SpecialCharacterIndices, Termios, tcgetattr, tcsetattr,
@@ -85,25 +83,16 @@ impl Drop for Keys {
 /// Answer ask `ask` at the control socket `control`: the error says why
 /// not.
 pub fn answer(control: &str, ask: &str, allow: bool) -> Result<(), String> {
-    let mut stream =
-        UnixStream::connect(control).map_err(|e| format!("cannot reach {control}: {e}"))?;
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = serde_json::json!({
-        "op": "answer",
-        "ask": ask,
-        "decision": if allow { "allow" } else { "deny" },
-    });
-    let mut line = request.to_string().into_bytes();
-    line.push(b'\n');
-    stream.write_all(&line).map_err(|e| e.to_string())?;
-    let mut reply = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut reply)
-        .map_err(|e| e.to_string())?;
-    let reply: serde_json::Value = serde_json::from_str(&reply).map_err(|e| e.to_string())?;
-    match reply["ok"].as_bool() {
-        Some(true) => Ok(()),
-        _ => Err(reply["error"].as_str().unwrap_or("refused").to_owned()),
+    let request = sc_capture::control::Request::Answer {
+        ask: ask.to_owned(),
+        decision: if allow { "allow" } else { "deny" }.into(),
+        message: None,
+    };
+    let reply = sc_capture::control::request(std::path::Path::new(control), &request)
+        .map_err(|e| format!("cannot reach {control}: {e}"))?;
+    match reply.ok {
+        true => Ok(()),
+        false => Err(reply.error.unwrap_or_else(|| "refused".into())),
     }
 }
 

@@ -61,20 +61,10 @@ struct Viewer {
 
 /// `--attach RUN`: the run's socket, and the file its stream goes to.
 fn attach(run: &str) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
-    use std::io::{BufRead, BufReader};
-    let socket = sc_capture::control::find_run(Some(run))?;
-    let mut stream = std::os::unix::net::UnixStream::connect(&socket)
+    use sc_capture::control::{Request, find_run, request};
+    let socket = find_run(Some(run))?;
+    let reply = request(&socket, &Request::Log)
         .map_err(|e| format!("cannot reach {}: {e} (the run ended?)", socket.display()))?;
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    stream
-        .write_all(b"{\"op\":\"log\"}\n")
-        .map_err(|e| e.to_string())?;
-    let mut reply = String::new();
-    BufReader::new(&stream)
-        .read_line(&mut reply)
-        .map_err(|e| e.to_string())?;
-    let reply: sc_capture::control::Reply =
-        serde_json::from_str(&reply).map_err(|e| format!("{}: {e}", socket.display()))?;
     match reply.log {
         Some(log) => Ok((socket, log.into())),
         None => Err(reply.error.unwrap_or_else(|| "the run keeps no log".into())),

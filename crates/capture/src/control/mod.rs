@@ -84,6 +84,25 @@ impl Reply {
     }
 }
 
+/// How long a run may take to reply (its poller serves the socket between
+/// other work).
+pub const REPLY_WITHIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One request to the run whose control socket is `path`, and its reply:
+/// what `sc-ctl`, sc-view (`--attach`, keys) and a host's end of a
+/// connection send.
+pub fn request(path: &Path, request: &Request) -> std::io::Result<Reply> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = std::os::unix::net::UnixStream::connect(path)?;
+    stream.set_read_timeout(Some(REPLY_WITHIN))?;
+    let mut line = serde_json::to_vec(request).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    let mut reply = String::new();
+    BufReader::new(&stream).read_line(&mut reply)?;
+    serde_json::from_str(&reply).map_err(std::io::Error::other)
+}
+
 /// Read one request line; the error says what is wrong with it.
 pub fn parse_request(line: &[u8]) -> Result<Request, String> {
     let text = std::str::from_utf8(line).map_err(|_| "the request is not UTF-8".to_owned())?;

@@ -200,17 +200,7 @@ pub fn read_requests(input: &mut impl std::io::Read, mut on: impl FnMut(Request)
 /// Hand a decision taken on the local side to the run's control socket at
 /// `path` (on the worker's host), and wait for its reply.
 pub fn forward_answer(path: &std::path::Path, request: &crate::control::Request) {
-    use std::io::{BufRead, BufReader, Write};
-    let Ok(mut stream) = std::os::unix::net::UnixStream::connect(path) else {
-        return;
-    };
-    let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
-    let mut line = serde_json::to_vec(request).unwrap_or_default();
-    line.push(b'\n');
-    if stream.write_all(&line).is_ok() {
-        let mut reply = String::new();
-        let _ = BufReader::new(&stream).read_line(&mut reply);
-    }
+    let _ = crate::control::request(path, request);
 }
 
 #[cfg(test)]

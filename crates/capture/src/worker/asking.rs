@@ -195,12 +195,12 @@ impl Worker {
         // sc's own ask (a cap reached): denied, the worker is ended before
         // the answer lets its stdin close, so that it cannot slip out with
         // a clean exit first; allowed, the cap moves on.
-        let budget = self.conversation.as_ref().is_some_and(|t| t.is_own(ask));
-        let open = self.conversation.as_ref().is_some_and(|t| {
-            t.open()
-                .any(|a| a.ask == ask && a.choices.iter().any(|c| c == decision))
-        });
-        if budget && open && decision == "deny" {
+        let talk = self
+            .conversation
+            .as_ref()
+            .ok_or("this worker asks nothing")?;
+        let (_, budget) = talk.check(ask, decision)?;
+        if budget && decision == "deny" {
             self.terminate(EndedBy::Budget, now);
         }
         let (Some(talk), Some(watch)) = (&mut self.conversation, &self.watch) else {

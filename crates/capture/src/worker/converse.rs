@@ -136,18 +136,7 @@ impl Conversation {
         reader: &dyn AgentReader,
         now: Instant,
     ) -> Result<Answer, String> {
-        let at = self
-            .open
-            .iter()
-            .position(|o| o.id == id)
-            .ok_or_else(|| format!("no open ask {id:?} (answered already, or unknown)"))?;
-        let choices = &self.open[at].event.choices;
-        if !choices.iter().any(|c| c == decision) {
-            return Err(format!(
-                "{decision:?} is no answer to {id}: give one of {}",
-                choices.join(", ")
-            ));
-        }
+        let (at, _) = self.check(id, decision)?;
         let open = self.open.remove(at);
         if !open.own {
             let line = reader.answer(&open.agent, Decision::of(decision), message.as_deref());
@@ -186,9 +175,24 @@ impl Conversation {
         true
     }
 
-    /// Whether ask `id` is sc's own (a budget cap), not the agent's.
-    pub fn is_own(&self, id: &str) -> bool {
-        self.open.iter().any(|o| o.id == id && o.own)
+    /// Whether `decision` answers ask `id`: where the ask stands, and
+    /// whether it is sc's own (a budget cap) rather than the agent's. The
+    /// error says why not (not open: answered already, or unknown; not one
+    /// of its choices).
+    pub fn check(&self, id: &str, decision: &str) -> Result<(usize, bool), String> {
+        let at = self
+            .open
+            .iter()
+            .position(|o| o.id == id)
+            .ok_or_else(|| format!("no open ask {id:?} (answered already, or unknown)"))?;
+        let open = &self.open[at];
+        if !open.event.choices.iter().any(|c| c == decision) {
+            return Err(format!(
+                "{decision:?} is no answer to {id}: give one of {}",
+                open.event.choices.join(", ")
+            ));
+        }
+        Ok((at, open.own))
     }
 
     /// The agent withdrew its ask (its own id): answered `by: "agent"`.
