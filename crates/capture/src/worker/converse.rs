@@ -49,8 +49,12 @@ pub struct PolicyJob {
 #[derive(Debug)]
 pub struct Conversation {
     stdin: Option<OwnedFd>,
-    /// The poller its stdin is registered with (writable), and its token.
+    /// The poller that says when its stdin takes bytes again, and its
+    /// token.
     poller: Option<(Registry, Token)>,
+    /// Its stdin is registered with the poller: only while bytes wait, so
+    /// that an agent reading its stdin wakes nobody otherwise.
+    watched: bool,
     /// Bytes not written yet (the agent is not reading).
     pending: Vec<u8>,
     retry_at: Option<Instant>,
@@ -72,17 +76,11 @@ impl Conversation {
         poller: Option<(&Registry, Token)>,
     ) -> Conversation {
         let _ = set_nonblocking(&stdin);
-        let poller = poller.and_then(|(registry, token)| {
-            let registry = registry.try_clone().ok()?;
-            let raw = stdin.as_raw_fd();
-            registry
-                .register(&mut SourceFd(&raw), token, Interest::WRITABLE)
-                .ok()?;
-            Some((registry, token))
-        });
+        let poller = poller.and_then(|(registry, token)| Some((registry.try_clone().ok()?, token)));
         let mut conversation = Conversation {
             stdin: Some(stdin),
             poller,
+            watched: false,
             pending: Vec::new(),
             retry_at: None,
             policy,
@@ -257,11 +255,26 @@ impl Conversation {
 
     /// Its stdin closed: taken off the poller first.
     fn close(&mut self) {
-        if let (Some(stdin), Some((registry, _))) = (&self.stdin, &self.poller) {
-            let raw = stdin.as_raw_fd();
-            let _ = registry.deregister(&mut SourceFd(&raw));
-        }
+        self.watch(false);
         self.stdin = None;
+    }
+
+    /// Have the poller say when its stdin takes bytes again (`on`), or no
+    /// longer; true when that holds.
+    fn watch(&mut self, on: bool) -> bool {
+        let (Some(stdin), Some((registry, token))) = (&self.stdin, &self.poller) else {
+            return false;
+        };
+        if self.watched == on {
+            return true;
+        }
+        let raw = stdin.as_raw_fd();
+        let done = match on {
+            true => registry.register(&mut SourceFd(&raw), *token, Interest::WRITABLE),
+            false => registry.deregister(&mut SourceFd(&raw)),
+        };
+        self.watched = on && done.is_ok();
+        done.is_ok()
     }
 
     /// The next moment it needs: an ask's time up, or writing again.
@@ -278,12 +291,16 @@ impl Conversation {
         self.poller.as_ref().is_some_and(|(_, t)| *t == token)
     }
 
-    /// The agent's stdin takes bytes again: what waited is written.
+    /// The agent's stdin takes bytes again: what waited is written, and
+    /// the poller no longer asked once nothing waits.
     pub fn on_writable(&mut self, now: Instant) {
         if !self.pending.is_empty() {
             self.write(&[], now);
-            self.close_if_done();
         }
+        if self.pending.is_empty() {
+            self.watch(false);
+        }
+        self.close_if_done();
     }
 
     /// Write what is pending again, if it is time (no poller).
@@ -297,11 +314,12 @@ impl Conversation {
     fn write(&mut self, bytes: &[u8], now: Instant) {
         self.pending.extend_from_slice(bytes);
         self.retry_at = None;
-        let Some(stdin) = &self.stdin else {
+        if self.stdin.is_none() {
             self.pending.clear();
             return;
-        };
+        }
         while !self.pending.is_empty() {
+            let Some(stdin) = &self.stdin else { break };
             match nix::unistd::write(stdin.as_fd(), &self.pending) {
                 Ok(n) => {
                     self.pending.drain(..n);
@@ -309,7 +327,7 @@ impl Conversation {
                 Err(nix::errno::Errno::EINTR) => {}
                 // The poller says when it takes more; without one, later.
                 Err(nix::errno::Errno::EAGAIN) => {
-                    if self.poller.is_none() {
+                    if !self.watch(true) {
                         self.retry_at = Some(now + WRITE_AGAIN);
                     }
                     return;
