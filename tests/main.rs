@@ -8,6 +8,7 @@ mod background;
 mod budget;
 mod chores;
 mod claude;
+mod clis;
 mod codex_gemini;
 mod docs;
 mod hardening;

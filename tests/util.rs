@@ -8,6 +8,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub use crate::clis::*;
 use sc_events::{Body, Event, Exit, Output, Payload, Start, Stream, parse_line, to_line};
 use std::path::PathBuf;
 
@@ -566,9 +567,6 @@ pub fn run_bounded(command: &mut Command, input: Vec<u8>) -> Ran {
     }
 }
 
-/// An installed agent CLI: $VARIABLE, .ci/run's install (.ci/node), or
-/// PATH; None (said on stderr) on a machine without it, and a failure
-/// where CI requires the CLIs (SC_REQUIRE_AGENT_CLIS).
 /// A group of tests that cannot run here (a tool not installed): said on
 /// stderr (which cargo shows only for failures) and, when scripts/test
 /// runs the suite, noted in $SC_SKIP_LOG so that it says so at the end.
@@ -601,51 +599,6 @@ pub fn engine_missing(group: &str, tool: &str, packages: &str) {
     );
 }
 
-pub fn agent_cli(name: &str, variable: &str) -> Option<PathBuf> {
-    let found = std::env::var_os(variable).map(PathBuf::from).or_else(|| {
-        let ci = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join(".ci/node/node_modules/.bin")
-            .join(name);
-        if ci.exists() {
-            return Some(ci);
-        }
-        std::env::var_os("PATH").and_then(|paths| {
-            std::env::split_paths(&paths)
-                .map(|d| d.join(name))
-                .find(|p| p.is_file())
-        })
-    });
-    if found.is_none() {
-        assert!(
-            std::env::var_os("SC_REQUIRE_AGENT_CLIS").is_none(),
-            "{name} is not installed: run .ci/run, or set {variable}"
-        );
-        skipped(
-            &format!("tests with the real {name} CLI"),
-            &format!("not installed: .ci/run installs it from npm, or set {variable}"),
-        );
-    }
-    found
-}
-
-/// sc-spawn running the real Claude Code (`claude`) offline against the
-/// mock model at `url`, in `dir`, with a HOME of its own there.
-pub fn sc_spawn_claude(claude: &std::path::Path, url: &str, dir: &std::path::Path) -> Command {
-    let home = dir.join("home");
-    std::fs::create_dir_all(&home).expect("a HOME for the CLI");
-    let mut command = sc_spawn();
-    command
-        .args(["--kind", "claude-code", "--timeout", "120"])
-        .arg("--cwd")
-        .arg(dir)
-        .env("SC_CLAUDE", claude)
-        .env("ANTHROPIC_BASE_URL", url)
-        .env("ANTHROPIC_API_KEY", "sk-ant-test-key-for-the-mock")
-        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-        .env("HOME", &home);
-    command
-}
-
 /// Write an executable shell script.
 pub fn executable(path: &std::path::Path, script: &str) {
     std::fs::write(path, script).expect("write the script");
@@ -673,62 +626,4 @@ pub fn retries_of(run: &Captured) -> Vec<&sc_events::Retry> {
             _ => None,
         })
         .collect()
-}
-
-/// A retried agent resumed its session: the second attempt's `start` says
-/// which, its command line carries `flag` and the session id, and the
-/// model saw the first attempt's conversation (`asked`, the task, in the
-/// resumed request beside the retry's restatement of it).
-pub fn assert_resumed(run: &Captured, requests: &[String], flag: &str, asked: &str) {
-    let starts = starts_of(run);
-    let session = starts
-        .get(1)
-        .and_then(|s| s.resumes.clone())
-        .expect("the retry resumes a session");
-    assert!(
-        starts[1].argv.iter().any(|a| a == flag) && starts[1].argv.contains(&session),
-        "{:?}",
-        starts[1].argv
-    );
-    let resumed = requests
-        .iter()
-        .rfind(|b| b.contains("previous attempt"))
-        .expect("a resumed request");
-    assert!(
-        resumed.matches(asked).count() >= 2,
-        "the first attempt's conversation is not in the resumed request: {resumed}"
-    );
-}
-
-/// The arguments that point the real Codex at the tests' mock Responses API
-/// on `port`, its own retries off, each behind `prefix` (`--agent-arg=` for
-/// sc-spawn, `--planner-arg=` for sc-plan).
-pub fn codex_mock_args(port: u16, prefix: &str) -> Vec<String> {
-    let provider = format!(
-        "model_providers.mock={{name=\"mock\",base_url=\"http://127.0.0.1:{port}/v1\",wire_api=\"responses\",request_max_retries=0,stream_max_retries=0}}"
-    );
-    [
-        "-m",
-        "gpt-5.5",
-        "-c",
-        "model_provider=mock",
-        "-c",
-        &provider,
-    ]
-    .iter()
-    .map(|a| format!("{prefix}{a}"))
-    .collect()
-}
-
-/// A home for the real Gemini CLI in `dir`, set up to use an API key (the
-/// mock's): its path, for GEMINI_CLI_HOME.
-pub fn gemini_home(dir: &std::path::Path) -> PathBuf {
-    let home = dir.join("gemini-home");
-    std::fs::create_dir_all(home.join(".gemini")).expect("a home for gemini");
-    std::fs::write(
-        home.join(".gemini/settings.json"),
-        r#"{"security":{"auth":{"selectedType":"gemini-api-key"}},"general":{"enableAutoUpdate":false}}"#,
-    )
-    .expect("gemini settings");
-    home
 }
