@@ -59,9 +59,11 @@ pub struct Cli {
     #[arg(value_name = "TASK", trailing_var_arg = true)]
     pub task: Vec<String>,
 
-    /// The worker kind of the tasks: claude-code, codex, gemini, aider, or
-    /// shell (each TASK argument is then a command line)
-    #[arg(long, value_name = "KIND", default_value = "claude-code")]
+    /// The worker kind of the tasks: an agent (claude-code, codex, gemini,
+    /// qwen-code, copilot, opencode, acp, aider), each task given the role's
+    /// grant for that kind, or shell (each TASK argument is then a command
+    /// line)
+    #[arg(long, value_name = "KIND", default_value = "claude-code", value_parser = sc_clikit::worker_kinds(true))]
     pub kind: String,
 
     /// Use these roles, in this order, instead of detecting them
@@ -96,7 +98,7 @@ pub struct Cli {
     /// no cycle, prompts that keep the task; timeouts and grants are the
     /// roles'). When it fails or proposes an unsound plan, sc-plan says why
     /// (an `error` event, and on stderr) and uses the rule planner
-    #[arg(long, value_name = "KIND", value_parser = ["claude-code", "codex", "gemini"])]
+    #[arg(long, value_name = "KIND", value_parser = sc_clikit::planner_kinds())]
     pub planner: Option<String>,
 
     /// With --planner: fail (exit 1) instead of falling back to the rule

@@ -197,10 +197,22 @@ pub struct Cli {
     pub nice: Option<i32>,
 
     /// The worker kind: shell (a command), sc (a command whose stdout is
-    /// itself an sc stream, re-emitted nested as ID/inner), or an agent CLI
-    /// (claude-code, codex, gemini, aider) run headless for --prompt
-    #[arg(long, value_name = "KIND", default_value = "shell")]
+    /// itself an sc stream, re-emitted nested as ID/inner), or an agent run
+    /// headless for --prompt: claude-code, codex, gemini, qwen-code,
+    /// copilot, opencode, acp (any agent that speaks the Agent Client
+    /// Protocol, see --acp-agent) or aider
+    #[arg(long, value_name = "KIND", default_value = "shell", value_parser = sc_clikit::worker_kinds(true))]
     pub kind: String,
+
+    /// With --kind acp: the agent's command line, e.g. `gemini --acp` or
+    /// `opencode acp` (split into words as a shell would, no shell run; a
+    /// plan task's `acp_agent` does the same for one task). sc is its ACP
+    /// client: it opens a session, sends the prompt, shows its updates live,
+    /// turns its permission requests into asks, cancels the turn when the
+    /// worker is ended and loads the session again on a retry where the
+    /// agent can
+    #[arg(long, value_name = "CMD")]
+    pub acp_agent: Option<String>,
 
     /// What to ask the agent (with an agent --kind); with --kind shell, a
     /// command line for `sh -c`

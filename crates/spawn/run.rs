@@ -225,6 +225,7 @@ pub(crate) fn task_of(
         instructions: role.map(|r| r.instructions.clone()),
         permissions: role.and_then(|r| agent.and_then(|a| r.permissions.get(a.name()).cloned())),
         host: cli.host.clone(),
+        acp_agent: cli.acp_agent.clone(),
         ..Task::default()
     }
 }

@@ -59,6 +59,7 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
         resume: None,
         max_budget_usd: cli.max_cost_usd,
         converse: false,
+        acp_agent: cli.acp_agent.clone(),
     };
     let prices = Arc::new(prices(cli)?);
     let hosts = hosts(cli, plan_mode)?;
@@ -227,6 +228,7 @@ fn template(cli: &Cli, role: Option<&Role>) -> WorkerOptions {
             timeout: secs(cli.ask_timeout),
             default_allow: cli.ask_default == "allow",
             control: Some(control_path(cli).display().to_string()),
+            grant_only: false,
         }),
         ..WorkerOptions::default()
     }

@@ -30,7 +30,7 @@ _sc__plan() {
             fi
             case "${prev}" in
                 --kind)
-                    COMPREPLY=($(compgen -f "${cur}"))
+                    COMPREPLY=($(compgen -W "shell sc claude-code codex gemini qwen-code copilot opencode acp aider" -- "${cur}"))
                     return 0
                     ;;
                 --roles)

@@ -1,4 +1,13 @@
-complete -c sc-plan -l kind -d 'The worker kind of the tasks: claude-code, codex, gemini, aider, or shell (each TASK argument is then a command line)' -r
+complete -c sc-plan -l kind -d 'The worker kind of the tasks: an agent (claude-code, codex, gemini, qwen-code, copilot, opencode, acp, aider), each task given the role\'s grant for that kind, or shell (each TASK argument is then a command line)' -r -f -a "shell\t''
+sc\t''
+claude-code\t'`-p --output-format stream-json`: live text, tool calls, cost, session'
+codex\t'`exec --json`: items, tokens per turn, thread'
+gemini\t'`-p --output-format stream-json`: text, tool calls, tokens, session'
+qwen-code\t'Claude-shaped stream-json (after an `initialize` request): live text, tool calls, tokens, session'
+copilot\t'`-p --output-format json`: live text, tool runs, the result (tokens from its usage file)'
+opencode\t'`run --format json`: text, tool runs, tokens and cost per step, session'
+acp\t'ACP `session/update`: live text, tool calls, plans, usage and cost where given'
+aider\t'`--message --no-pretty` text: its `Tokens: … Cost:` lines'"
 complete -c sc-plan -l roles -d 'Use these roles, in this order, instead of detecting them' -r
 complete -c sc-plan -l roles-file -d 'A roles file laid over the built-in catalogue' -r -F
 complete -c sc-plan -l planner -d 'Let an agent plan the task: claude-code, codex or gemini, run headless and read-only (it may read the repository, never change it), given the role catalogue and the plan\'s schema. Its run is part of the stream (worker `planner`: its text, its cost); what it proposes is checked (known roles, unique ids, dependencies that exist and form no cycle, prompts that keep the task; timeouts and grants are the roles\'). When it fails or proposes an unsound plan, sc-plan says why (an `error` event, and on stderr) and uses the rule planner' -r -f -a "claude-code\t''

@@ -23,7 +23,7 @@ _sc__spawn() {
 
     case "${cmd}" in
         sc__spawn)
-            opts="-j -h -V --id --pty --stdin --cwd --env --flush-ms --max-event-bytes --heartbeat --stall --timeout --retries --retry-delay --retry-on --ask --ask-cmd --ask-timeout --control --ask-default --kill-grace --drain-ms --no-progress --max-rss-mib --cpu-s --nice --kind --prompt --role --roles-file --model --agent-arg --max-turns --dangerously-skip-permissions --replay --replay-speed --agent-exit-grace --worktree --jobs --max-cost-usd --max-tokens --budget-usd --prices --host --hosts --ssh --remote-sc --slurm --transfer --slurm-step --reconnect --reconnect-lease --task --resume-session --spool --lease --attach --from-byte --end-on-stdin-eof --resume --log --generate --help --version"
+            opts="-j -h -V --id --pty --stdin --cwd --env --flush-ms --max-event-bytes --heartbeat --stall --timeout --retries --retry-delay --retry-on --ask --ask-cmd --ask-timeout --control --ask-default --kill-grace --drain-ms --no-progress --max-rss-mib --cpu-s --nice --kind --acp-agent --prompt --role --roles-file --model --agent-arg --max-turns --dangerously-skip-permissions --replay --replay-speed --agent-exit-grace --worktree --jobs --max-cost-usd --max-tokens --budget-usd --prices --host --hosts --ssh --remote-sc --slurm --transfer --slurm-step --reconnect --reconnect-lease --task --resume-session --spool --lease --attach --from-byte --end-on-stdin-eof --resume --log --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -114,6 +114,10 @@ _sc__spawn() {
                     return 0
                     ;;
                 --kind)
+                    COMPREPLY=($(compgen -W "shell sc claude-code codex gemini qwen-code copilot opencode acp aider" -- "${cur}"))
+                    return 0
+                    ;;
+                --acp-agent)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

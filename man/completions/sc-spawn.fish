@@ -22,7 +22,17 @@ complete -c sc-spawn -l drain-ms -d 'After the worker exits, how long to keep re
 complete -c sc-spawn -l max-rss-mib -d 'Limit the memory of the worker\'s process tree, in MiB: a cgroup v2 of its own where one can be made (the kernel ends the worker), else RLIMIT_DATA per process (allocations beyond it fail). In plan mode, for tasks without limits of their own' -r
 complete -c sc-spawn -l cpu-s -d 'Limit each process of the worker to this many CPU seconds (RLIMIT_CPU: SIGXCPU, then SIGKILL 5 s later)' -r
 complete -c sc-spawn -l nice -d 'Run the worker at this niceness (0 to 19)' -r
-complete -c sc-spawn -l kind -d 'The worker kind: shell (a command), sc (a command whose stdout is itself an sc stream, re-emitted nested as ID/inner), or an agent CLI (claude-code, codex, gemini, aider) run headless for --prompt' -r
+complete -c sc-spawn -l kind -d 'The worker kind: shell (a command), sc (a command whose stdout is itself an sc stream, re-emitted nested as ID/inner), or an agent run headless for --prompt: claude-code, codex, gemini, qwen-code, copilot, opencode, acp (any agent that speaks the Agent Client Protocol, see --acp-agent) or aider' -r -f -a "shell\t''
+sc\t''
+claude-code\t'`-p --output-format stream-json`: live text, tool calls, cost, session'
+codex\t'`exec --json`: items, tokens per turn, thread'
+gemini\t'`-p --output-format stream-json`: text, tool calls, tokens, session'
+qwen-code\t'Claude-shaped stream-json (after an `initialize` request): live text, tool calls, tokens, session'
+copilot\t'`-p --output-format json`: live text, tool runs, the result (tokens from its usage file)'
+opencode\t'`run --format json`: text, tool runs, tokens and cost per step, session'
+acp\t'ACP `session/update`: live text, tool calls, plans, usage and cost where given'
+aider\t'`--message --no-pretty` text: its `Tokens: … Cost:` lines'"
+complete -c sc-spawn -l acp-agent -d 'With --kind acp: the agent\'s command line, e.g. `gemini --acp` or `opencode acp` (split into words as a shell would, no shell run; a plan task\'s `acp_agent` does the same for one task). sc is its ACP client: it opens a session, sends the prompt, shows its updates live, turns its permission requests into asks, cancels the turn when the worker is ended and loads the session again on a retry where the agent can' -r
 complete -c sc-spawn -l prompt -d 'What to ask the agent (with an agent --kind); with --kind shell, a command line for `sh -c`' -r
 complete -c sc-spawn -l role -d 'A role of the catalogue (see sc-plan --list-roles): its instructions, its least-privilege grant for the agent, and its timeout' -r
 complete -c sc-spawn -l roles-file -d 'A roles file laid over the built-in catalogue (as sc-plan\'s)' -r -F

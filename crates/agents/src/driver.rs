@@ -36,15 +36,7 @@ impl Agents for Catalog {
     }
 
     fn names(&self) -> Vec<String> {
-        [
-            AgentKind::ClaudeCode,
-            AgentKind::Codex,
-            AgentKind::Gemini,
-            AgentKind::Aider,
-        ]
-        .iter()
-        .map(|k| k.name().to_owned())
-        .collect()
+        AgentKind::ALL.iter().map(|k| k.name().to_owned()).collect()
     }
 }
 
@@ -64,6 +56,10 @@ impl Agent for Cli {
     fn command(&self, ask: &Ask<'_>) -> Result<AgentCommand, String> {
         let options = AgentOptions {
             resume: ask.resume.map(str::to_owned),
+            acp_agent: ask
+                .acp_agent
+                .map(str::to_owned)
+                .or_else(|| self.options.acp_agent.clone()),
             max_budget_usd: ask.max_budget_usd.or(self.options.max_budget_usd),
             converse: ask.converse && self.converses(),
             ..self.options.clone()
@@ -79,16 +75,12 @@ impl Agent for Cli {
             argv: launch.argv,
             env: launch.env,
             input: launch.input,
+            granted: launch.granted,
         })
     }
 
     fn converses(&self) -> bool {
-        // Claude Code's stdio control protocol, Codex's app-server, Gemini
-        // over ACP.
-        matches!(
-            self.kind,
-            AgentKind::ClaudeCode | AgentKind::Codex | AgentKind::Gemini
-        )
+        self.kind.info().asks.is_some()
     }
 
     fn reader(&self) -> Box<dyn AgentReader> {
@@ -122,10 +114,9 @@ impl Reader {
 
 impl AgentReader for Reader {
     fn line(&mut self, line: &[u8]) -> Option<Value> {
-        if let Some(reply) = crate::acp::unknown_request(self.kind(), line) {
-            self.replies.push(reply);
-        }
-        let note = self.parser.line(line)?;
+        let note = self.parser.line(line);
+        self.replies.extend(self.parser.acp.take_replies());
+        let note = note?;
         self.watch.note(&note);
         // Codex's thread is there: its turn goes now.
         if note["kind"] == "init"
@@ -138,6 +129,9 @@ impl AgentReader for Reader {
     }
 
     fn opened(&mut self, input: &[u8], cwd: &std::path::Path) -> Vec<u8> {
+        if let Some(first) = self.parser.acp.open(input, cwd) {
+            return first;
+        }
         let text = String::from_utf8_lossy(input);
         if !text.contains(crate::CODEX_THREAD) && !text.contains(crate::WORKER_CWD) {
             return input.to_vec();
@@ -160,7 +154,6 @@ impl AgentReader for Reader {
     }
 
     fn take_replies(&mut self) -> Vec<Vec<u8>> {
-        // (ACP requests it does not know are answered with an error here.)
         std::mem::take(&mut self.replies)
     }
 
@@ -205,7 +198,7 @@ impl AgentReader for Reader {
     }
 
     fn say(&self, text: &str) -> Vec<u8> {
-        if self.parser.kind() != AgentKind::ClaudeCode {
+        if !matches!(self.kind(), AgentKind::ClaudeCode | AgentKind::QwenCode) {
             return Vec::new();
         }
         let line = serde_json::json!({
@@ -215,7 +208,14 @@ impl AgentReader for Reader {
         format!("{line}\n").into_bytes()
     }
 
-    fn answer(&self, ask: &AgentAsk, decision: Decision<'_>, message: Option<&str>) -> Vec<u8> {
-        crate::parse::answer_line(self.parser.kind(), ask, decision, message)
+    fn answer(&mut self, ask: &AgentAsk, decision: Decision<'_>, message: Option<&str>) -> Vec<u8> {
+        if self.parser.acp.is_open() {
+            return self.parser.acp.answer(ask, decision == Decision::Allow);
+        }
+        crate::parse::answer_line(self.kind(), ask, decision, message)
+    }
+
+    fn cancel(&mut self) -> Vec<u8> {
+        self.parser.acp.cancel()
     }
 }

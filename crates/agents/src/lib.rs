@@ -1,14 +1,17 @@
 //! Coding-agent CLIs as sc workers: how to launch each one headless and
 //! safe, and how to read its output into `agent` annotations.
 //!
-//! - [`AgentKind`]: claude-code, codex, gemini, aider.
+//! - [`AgentKind`]: the kinds of [`sc_events::AGENT_KINDS`].
 //! - [`command`]: the command line of a kind for a prompt, a role's
 //!   instructions and its least-privilege grant.
 //! - [`parse::Parser`]: each CLI's JSON lines into the normalized annotation.
 
 mod acp;
 mod app_server;
+mod command;
+mod copilot;
 pub mod driver;
+mod opencode;
 pub mod parse;
 pub mod prices;
 pub mod watch;
@@ -16,60 +19,68 @@ pub mod watch;
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use serde_json::Value;
-
+pub use command::command;
 pub use driver::Catalog;
 pub use parse::Parser;
 pub use prices::{Prices, Tokens};
 pub use watch::Watch;
 
-/// The agent CLIs sc knows.
+/// The agent CLIs sc knows (their names, programs and installs are in
+/// the one table of [`sc_events::AGENT_KINDS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AgentKind {
     ClaudeCode,
     Codex,
     Gemini,
+    QwenCode,
+    Copilot,
+    OpenCode,
+    /// Any agent that speaks ACP, named by `--acp-agent`.
+    Acp,
     Aider,
 }
 
 impl AgentKind {
+    /// Every kind, in the table's order.
+    pub const ALL: [AgentKind; 8] = [
+        AgentKind::ClaudeCode,
+        AgentKind::Codex,
+        AgentKind::Gemini,
+        AgentKind::QwenCode,
+        AgentKind::Copilot,
+        AgentKind::OpenCode,
+        AgentKind::Acp,
+        AgentKind::Aider,
+    ];
+
     /// The kind for a worker kind name; None for `shell`, `sc` and others.
     pub fn from_name(name: &str) -> Option<AgentKind> {
-        match name {
-            "claude-code" | "claude" => Some(AgentKind::ClaudeCode),
-            "codex" => Some(AgentKind::Codex),
-            "gemini" => Some(AgentKind::Gemini),
-            "aider" => Some(AgentKind::Aider),
-            _ => None,
-        }
+        let info = sc_events::agent_kind(name)?;
+        AgentKind::ALL.into_iter().find(|k| k.info() == info)
     }
 
-    pub fn name(self) -> &'static str {
-        match self {
+    /// Its row of the table.
+    pub fn info(self) -> &'static sc_events::AgentKindInfo {
+        let name = match self {
             AgentKind::ClaudeCode => "claude-code",
             AgentKind::Codex => "codex",
             AgentKind::Gemini => "gemini",
+            AgentKind::QwenCode => "qwen-code",
+            AgentKind::Copilot => "copilot",
+            AgentKind::OpenCode => "opencode",
+            AgentKind::Acp => "acp",
             AgentKind::Aider => "aider",
-        }
+        };
+        sc_events::agent_kind(name).expect("every kind is in the table")
     }
 
-    /// The program, and the variable that can name it instead.
-    fn program(self) -> (&'static str, &'static str, &'static str) {
-        match self {
-            AgentKind::ClaudeCode => (
-                "claude",
-                "SC_CLAUDE",
-                "npm install -g @anthropic-ai/claude-code",
-            ),
-            AgentKind::Codex => ("codex", "SC_CODEX", "npm install -g @openai/codex"),
-            AgentKind::Gemini => ("gemini", "SC_GEMINI", "npm install -g @google/gemini-cli"),
-            AgentKind::Aider => ("aider", "SC_AIDER", "pip install aider-chat"),
-        }
+    pub fn name(self) -> &'static str {
+        self.info().name
     }
 
     /// Whether its stdout is JSON lines (aider's is plain text).
     pub fn writes_json(self) -> bool {
-        self != AgentKind::Aider
+        self.info().json
     }
 }
 
@@ -104,6 +115,9 @@ pub struct AgentOptions {
     /// Run with the CLI's approval channel (`--ask`): the prompt goes on
     /// stdin, which stays open for the answers.
     pub converse: bool,
+    /// Kind `acp`: the agent's command line (`--acp-agent`), split into
+    /// words as a shell would.
+    pub acp_agent: Option<String>,
 }
 
 impl Default for AgentOptions {
@@ -118,6 +132,7 @@ impl Default for AgentOptions {
             max_budget_usd: None,
             elsewhere: false,
             converse: false,
+            acp_agent: None,
         }
     }
 }
@@ -127,14 +142,19 @@ impl Default for AgentOptions {
 pub struct Launch {
     pub argv: Vec<OsString>,
     pub env: Vec<(OsString, OsString)>,
-    /// Written to its stdin first, which stays open (`converse`).
+    /// Written to its stdin first, which stays open (`converse`, and
+    /// agents driven over ACP).
     pub input: Option<Vec<u8>>,
+    /// What its grant allows when it asks (ACP tool kinds: `read`,
+    /// `edit`, `execute`, ...): allowed with nobody asked.
+    pub granted: Vec<String>,
 }
 
 /// The program of `kind`: `$SC_CLAUDE` (and the like) or PATH. The error
 /// says how to install it.
 pub fn find_program(kind: AgentKind) -> Result<PathBuf, String> {
-    let (name, variable, install) = kind.program();
+    let info = kind.info();
+    let (name, variable, install) = (info.program, info.variable, info.install);
     if let Some(path) = std::env::var_os(variable).filter(|p| !p.is_empty()) {
         let path = PathBuf::from(path);
         return if path.is_file() {
@@ -159,258 +179,12 @@ pub fn find_program(kind: AgentKind) -> Result<PathBuf, String> {
     })
 }
 
-/// The command line of a headless `kind` worker for `prompt`, with a role's
-/// `instructions` and `permissions` (its grant for this kind). Nothing that
-/// skips permission checks is added unless `options` says so explicitly.
-pub fn command(
-    kind: AgentKind,
-    prompt: &str,
-    instructions: Option<&str>,
-    permissions: Option<&Value>,
-    options: &AgentOptions,
-) -> Result<Launch, String> {
-    let program = if options.elsewhere {
-        PathBuf::from(kind.program().0)
-    } else {
-        find_program(kind)?
-    };
-    let mut argv: Vec<OsString> = vec![program.into()];
-    let mut input = None;
-    let mut push = |args: &[&str]| argv.extend(args.iter().map(OsString::from));
-    let grant = |key: &str| permissions.and_then(|p| p.get(key));
-    let list = |key: &str| {
-        grant(key).and_then(Value::as_array).map(|items| {
-            items
-                .iter()
-                .filter_map(Value::as_str)
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-    };
-    // CLIs without a system prompt option get the instructions first.
-    let with_instructions = match instructions {
-        Some(text) => format!("{text}\n\n{prompt}"),
-        None => prompt.to_owned(),
-    };
-    match kind {
-        AgentKind::ClaudeCode => {
-            if options.converse {
-                // Its stdio control protocol (what the Agent SDKs speak):
-                // the prompt is the first line of its stdin, and what it
-                // may not do alone comes out as a `control_request`
-                // answered there.
-                push(&[
-                    "-p",
-                    "--input-format",
-                    "stream-json",
-                    "--output-format",
-                    "stream-json",
-                    "--verbose",
-                    "--include-partial-messages",
-                    "--permission-prompt-tool",
-                    "stdio",
-                ]);
-                let line = serde_json::json!({
-                    "type": "user",
-                    "message": {"role": "user", "content": prompt},
-                });
-                input = Some(format!("{line}\n").into_bytes());
-            } else {
-                push(&[
-                    "-p",
-                    prompt,
-                    "--output-format",
-                    "stream-json",
-                    "--verbose",
-                    "--include-partial-messages",
-                ]);
-            }
-            if let Some(session) = &options.resume {
-                push(&["--resume", session]);
-            }
-            if let Some(text) = instructions {
-                push(&["--append-system-prompt", text]);
-            }
-            if let Some(tools) = list("allowed_tools").filter(|t| !t.is_empty()) {
-                push(&["--allowedTools", &tools]);
-            }
-            if let Some(tools) = list("disallowed_tools").filter(|t| !t.is_empty()) {
-                push(&["--disallowedTools", &tools]);
-            }
-            if let Some(mode) = grant("permission_mode").and_then(Value::as_str) {
-                push(&["--permission-mode", mode]);
-            }
-            if let Some(model) = &options.model {
-                push(&["--model", model]);
-            }
-            if let Some(turns) = options.max_turns {
-                push(&["--max-turns", &turns.to_string()]);
-            }
-            if let Some(usd) = options.max_budget_usd {
-                push(&["--max-budget-usd", &usd.to_string()]);
-            }
-            if options.dangerously_skip_permissions {
-                push(&["--dangerously-skip-permissions"]);
-            }
-        }
-        AgentKind::Codex if options.converse => {
-            // `codex app-server`: JSON-RPC on its stdio, where it asks for
-            // what its approval policy does not let it do alone. The model
-            // and sandbox go with the thread; `-c` settings on its line.
-            push(&["app-server"]);
-            let mut model = options.model.clone();
-            let mut extra = options.extra_args.iter();
-            while let Some(arg) = extra.next() {
-                match arg.as_str() {
-                    "-m" | "--model" => model = extra.next().cloned().or(model),
-                    other => argv.push(other.into()),
-                }
-            }
-            let sandbox = grant("sandbox")
-                .and_then(Value::as_str)
-                .unwrap_or("workspace-write");
-            let mut thread = serde_json::json!({
-                "approvalPolicy": "untrusted", "sandbox": sandbox, "ephemeral": true,
-            });
-            if let Some(model) = model {
-                thread["model"] = model.into();
-            }
-            let lines = [
-                serde_json::json!({"id": 1, "method": "initialize",
-                    "params": {"clientInfo": {"name": "sc", "title": "sc", "version": env!("CARGO_PKG_VERSION")}}}),
-                serde_json::json!({"method": "initialized"}),
-                serde_json::json!({"id": 2, "method": "thread/start", "params": thread}),
-                // Sent once the thread is there (its id filled in): see
-                // the reader's `opened`.
-                serde_json::json!({"id": 3, "method": "turn/start", "params": {
-                    "threadId": CODEX_THREAD, "input": [{"type": "text", "text": with_instructions}]}}),
-            ];
-            input = Some(
-                lines
-                    .iter()
-                    .map(|l| format!("{l}\n"))
-                    .collect::<String>()
-                    .into_bytes(),
-            );
-        }
-        AgentKind::Codex => {
-            // `codex exec resume SESSION PROMPT` takes no --sandbox: the
-            // grant goes in as configuration there.
-            push(&["exec"]);
-            if options.resume.is_some() {
-                push(&["resume"]);
-            }
-            push(&["--json", "--skip-git-repo-check"]);
-            let sandbox = grant("sandbox")
-                .and_then(Value::as_str)
-                .unwrap_or("read-only");
-            if options.dangerously_skip_permissions {
-                push(&["--dangerously-bypass-approvals-and-sandbox"]);
-            } else if options.resume.is_some() {
-                push(&["-c", &format!("sandbox_mode=\"{sandbox}\"")]);
-            } else {
-                push(&["--sandbox", sandbox]);
-            }
-            if let Some(model) = &options.model {
-                push(&["--model", model]);
-            }
-            argv.extend(options.extra_args.iter().map(OsString::from));
-            if let Some(session) = &options.resume {
-                argv.push(session.into());
-            }
-            argv.push(with_instructions.clone().into());
-        }
-        AgentKind::Gemini if options.converse => {
-            // The Agent Client Protocol (`gemini --acp`): its `-p` mode
-            // cannot ask; over ACP a tool it may not run alone comes as
-            // `session/request_permission`.
-            push(&["--acp"]);
-            if let Some(model) = &options.model {
-                push(&["--model", model]);
-            }
-            let lines = [
-                serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-                    "protocolVersion": 1,
-                    "clientCapabilities": {"fs": {"readTextFile": false, "writeTextFile": false}, "terminal": false}}}),
-                serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "session/new",
-                    "params": {"cwd": WORKER_CWD, "mcpServers": []}}),
-                serde_json::json!({"jsonrpc": "2.0", "id": 3, "method": "session/prompt", "params": {
-                    "sessionId": CODEX_THREAD, "prompt": [{"type": "text", "text": with_instructions}]}}),
-            ];
-            input = Some(
-                lines
-                    .iter()
-                    .map(|l| format!("{l}\n"))
-                    .collect::<String>()
-                    .into_bytes(),
-            );
-        }
-        AgentKind::Gemini => {
-            push(&["-p", &with_instructions, "--output-format", "stream-json"]);
-            if let Some(session) = &options.resume {
-                push(&["--resume", session]);
-            }
-            if options.dangerously_skip_permissions {
-                push(&["--yolo"]);
-            } else if let Some(mode) = grant("approval_mode").and_then(Value::as_str) {
-                push(&["--approval-mode", mode]);
-            }
-            // Headless, Gemini offers its shell only to an allowed pattern
-            // in auto_edit mode (`run_shell_command(cargo test)`): checked
-            // against 0.61, it refuses any other command.
-            let tools: Vec<String> = grant("allowed_tools")
-                .and_then(Value::as_array)
-                .map(|items| {
-                    items
-                        .iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default();
-            for tool in &tools {
-                push(&["--allowed-tools", tool]);
-            }
-            if let Some(model) = &options.model {
-                push(&["--model", model]);
-            }
-        }
-        AgentKind::Aider => {
-            push(&[
-                "--message",
-                &with_instructions,
-                "--no-pretty",
-                "--no-check-update",
-                "--no-show-model-warnings",
-            ]);
-            if grant("auto_commits").and_then(Value::as_bool) == Some(false) {
-                push(&["--no-auto-commits"]);
-            }
-            if options.dangerously_skip_permissions {
-                push(&["--yes-always"]);
-            }
-            if let Some(model) = &options.model {
-                push(&["--model", model]);
-            }
-        }
-    }
-    if kind != AgentKind::Codex {
-        argv.extend(options.extra_args.iter().map(OsString::from));
-    }
-    // No colour, no pager, no update prompts: a pipe is not a person.
-    let env = [("NO_COLOR", "1"), ("FORCE_COLOR", "0"), ("CI", "1")]
-        .iter()
-        .map(|(k, v)| (OsString::from(k), OsString::from(v)))
-        .collect();
-    Ok(Launch { argv, env, input })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn with_fake(kind: AgentKind, f: impl FnOnce()) {
-        let (_, variable, _) = kind.program();
+        let variable = kind.info().variable;
         let fake =
             std::env::temp_dir().join(format!("sc-fake-{}-{}", kind.name(), std::process::id()));
         std::fs::write(&fake, "#!/bin/sh\n").unwrap();

@@ -26,20 +26,26 @@ use crate::AgentKind;
 #[derive(Debug, Clone)]
 pub struct Parser {
     kind: AgentKind,
+    /// sc as the client of an agent driven over ACP.
+    pub(crate) acp: crate::acp::Client,
     pub(crate) turns: u64,
     pub(crate) input_tokens: u64,
     pub(crate) output_tokens: u64,
     pub(crate) cached_tokens: u64,
+    /// OpenCode's cost so far (it says each step's).
+    pub(crate) opencode_usd: Option<f64>,
 }
 
 impl Parser {
     pub fn new(kind: AgentKind) -> Parser {
         Parser {
             kind,
+            acp: crate::acp::Client::default(),
             turns: 0,
             input_tokens: 0,
             output_tokens: 0,
             cached_tokens: 0,
+            opencode_usd: None,
         }
     }
 
@@ -58,12 +64,18 @@ impl Parser {
         }
         let value: Value = serde_json::from_str(text).ok()?;
         let object = value.as_object()?;
+        // ACP is JSON-RPC 2.0, which says so on every line (Codex's
+        // app-server does not).
+        if object.contains_key("jsonrpc") && self.acp.is_open() {
+            return self.acp.message(object);
+        }
         match self.kind {
-            AgentKind::ClaudeCode => claude(object),
+            AgentKind::ClaudeCode | AgentKind::QwenCode => claude(object),
             AgentKind::Codex => self.codex(object),
-            AgentKind::Gemini if object.contains_key("jsonrpc") => self.acp(object),
             AgentKind::Gemini => gemini(object),
-            AgentKind::Aider => None,
+            AgentKind::Copilot => crate::copilot::line(object),
+            AgentKind::OpenCode => self.opencode(object),
+            AgentKind::Acp | AgentKind::Aider => None,
         }
     }
 
@@ -142,9 +154,6 @@ pub fn answer_line(
     message: Option<&str>,
 ) -> Vec<u8> {
     use sc_capture::agent::Decision;
-    if kind == AgentKind::Gemini {
-        return crate::acp::answer_line(ask, matches!(decision, Decision::Allow));
-    }
     if kind == AgentKind::Codex {
         // JSON-RPC: the request's own id (a number), and its decision.
         let id: Value = ask
@@ -157,7 +166,7 @@ pub fn answer_line(
         };
         return format!("{}\n", json!({"id": id, "result": {"decision": decision}})).into_bytes();
     }
-    if kind != AgentKind::ClaudeCode {
+    if !matches!(kind, AgentKind::ClaudeCode | AgentKind::QwenCode) {
         return Vec::new();
     }
     let response = match decision {

@@ -101,6 +101,10 @@ impl Watch {
                 }
             }
             Some("result") => {
+                // (Copilot says its session only here.)
+                if let Some(session) = note["session"].as_str().filter(|s| !s.is_empty()) {
+                    self.session = Some(session.to_owned());
+                }
                 // A result's figures are cumulative: they cover every
                 // message before it.
                 if let Some(usd) = note["cost_usd"].as_f64() {

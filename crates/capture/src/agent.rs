@@ -37,6 +37,8 @@ pub struct Ask<'a> {
     /// Run it with its approval channel (`--ask`): what it may not do alone
     /// it asks for, and waits for the answer on its stdin.
     pub converse: bool,
+    /// Kind `acp`: the agent's command line (a task's `acp_agent`).
+    pub acp_agent: Option<&'a str>,
 }
 
 /// How to run an agent for an [`Ask`].
@@ -45,8 +47,13 @@ pub struct AgentCommand {
     pub argv: Vec<OsString>,
     pub env: EnvPairs,
     /// Written to its stdin first, which stays open (a CLI that takes its
-    /// prompt there when it converses).
+    /// prompt there when it converses, or that is driven over a protocol
+    /// there: it may then ask even without `--ask`, and is answered by its
+    /// grant).
     pub input: Option<Vec<u8>>,
+    /// The tools (by an ask's `tool`) its grant allows when it asks: allowed
+    /// without asking anyone (`answer` by `grant`).
+    pub granted: Vec<String>,
 }
 
 /// What an ask is answered with.
@@ -182,7 +189,20 @@ pub trait AgentReader: Send + fmt::Debug {
     }
 
     /// The line that answers `ask` on its stdin.
-    fn answer(&self, _ask: &AgentAsk, _decision: Decision<'_>, _message: Option<&str>) -> Vec<u8> {
+    fn answer(
+        &mut self,
+        _ask: &AgentAsk,
+        _decision: Decision<'_>,
+        _message: Option<&str>,
+    ) -> Vec<u8> {
+        Vec::new()
+    }
+
+    /// What tells it, on its stdin, that its turn is cancelled (the worker
+    /// is being ended): a protocol that has such a message sends it, so
+    /// that the agent ends its turn and saves its session before the
+    /// signal. Empty where it has none.
+    fn cancel(&mut self) -> Vec<u8> {
         Vec::new()
     }
 }

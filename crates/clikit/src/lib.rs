@@ -77,6 +77,32 @@ pub fn parse_speed(text: &str) -> Result<f64, String> {
     }
 }
 
+/// The worker kinds (`--kind`): `shell`, `sc`, and the agent kinds of the
+/// one table (`sc_events::AGENT_KINDS`), aliases accepted but not listed.
+pub fn worker_kinds(with_shell: bool) -> clap::builder::PossibleValuesParser {
+    use clap::builder::PossibleValue;
+    let plain = ["shell", "sc"]
+        .into_iter()
+        .filter(|_| with_shell)
+        .map(PossibleValue::new);
+    let agents = sc_events::AGENT_KINDS.iter().map(|k| {
+        PossibleValue::new(k.name)
+            .aliases(k.aliases.iter().copied())
+            .help(k.reads)
+    });
+    clap::builder::PossibleValuesParser::new(plain.chain(agents))
+}
+
+/// The agent kinds that can plan (`sc-plan --planner`).
+pub fn planner_kinds() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        sc_events::AGENT_KINDS
+            .iter()
+            .filter(|k| k.plans)
+            .map(|k| clap::builder::PossibleValue::new(k.name)),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -173,6 +173,11 @@ pub struct Task {
     /// resources.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slurm: Option<SlurmTask>,
+    /// Addition to v1: kind `acp`, the command line of the agent that
+    /// speaks the Agent Client Protocol on stdio (split into words as a
+    /// shell would, with no shell run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acp_agent: Option<String>,
 }
 
 /// What a task asks of Slurm (an addition to v1); each is optional.
@@ -372,8 +377,10 @@ pub struct Answer {
     pub ask: String,
     /// `allow` or `deny`.
     pub decision: String,
-    /// `person`, `command` (--ask-cmd), `timeout` (--ask-timeout), or
-    /// `agent` (the agent withdrew the ask).
+    /// `person`, `command` (--ask-cmd), `timeout` (--ask-timeout),
+    /// `agent` (the agent withdrew the ask), or (an addition) `grant`: the
+    /// worker's grant decided it, nobody was asked (what it allows, or
+    /// without --ask, what it does not).
     pub by: String,
     /// Said to the agent with a denial, or why.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -14,6 +14,7 @@
 //! ```
 
 mod agent;
+pub mod agents;
 mod base64_field;
 mod ended;
 mod event;
@@ -24,6 +25,7 @@ mod time;
 mod writer;
 
 pub use agent::{AgentNote, MessageUsage};
+pub use agents::{AGENT_KINDS, AgentKindInfo, agent_kind, agent_kind_names};
 pub use ended::{EndedBy, LimitsReport, WorktreeReport};
 pub use event::{
     Answer, Ask, Body, ErrorEvent, Event, Exit, Heartbeat, Limits, Output, Payload, Progress,

@@ -147,6 +147,7 @@ pub(crate) fn role_task(
         ask: None,
         host: None,
         slurm: None,
+        acp_agent: None,
     }
 }
 
@@ -195,6 +196,7 @@ fn plan_parts(task: &str, parts: &parts::Parts, opts: &PlanOptions) -> Plan {
             ask: None,
             host: None,
             slurm: None,
+            acp_agent: None,
         });
     }
     Plan { tasks, explanation }

@@ -16,7 +16,7 @@ fn id_text(id: &Value) -> String {
 
 /// The worker kinds whose stdout is an agent's JSON lines.
 pub fn is_agent_kind(kind: &str) -> bool {
-    matches!(kind, "claude-code" | "codex" | "gemini")
+    sc_events::agent_kind(kind).is_some_and(|k| k.json)
 }
 
 /// An agent's state between annotations.

@@ -36,6 +36,7 @@ impl Worker {
         if counted.over {
             match &self.conversation {
                 // Under --ask, a cap reached is a question, not an end.
+                Some(talk) if talk.grant_only() => self.terminate(EndedBy::Budget, now),
                 Some(talk) if !talk.open().any(|a| a.tool == "budget") => {
                     asks.push(self.budget_ask());
                 }
@@ -64,16 +65,36 @@ impl Worker {
             return;
         };
         let mut events: Vec<sc_events::Body> = Vec::new();
+        let mut by_grant = Vec::new();
         for ask in asks {
+            let granted = self.opts.granted.contains(&ask.tool);
             let (event, job) = talk.ask(&self.opts.id, ask, now);
+            // What the grant allows, or (nobody asked) does not, is
+            // answered at once; the rest waits for a policy or a person.
+            if granted || talk.grant_only() {
+                by_grant.push((event.ask.clone(), granted));
+            } else {
+                self.policy_jobs.extend(job);
+            }
             events.push(event.into());
-            self.policy_jobs.extend(job);
         }
         for id in withdrawn {
             events.extend(talk.withdrawn(&id).map(Into::into));
         }
         for event in events {
             self.emit(out, event);
+        }
+        for (ask, allowed) in by_grant {
+            let (decision, message) = match allowed {
+                true => ("allow", None),
+                false => (
+                    "deny",
+                    Some(
+                        "its grant does not allow it, and nobody is asked (run with --ask)".into(),
+                    ),
+                ),
+            };
+            let _ = self.decide(&ask, decision, "grant", message, out);
         }
     }
 
@@ -203,10 +224,10 @@ impl Worker {
         if budget && decision == "deny" {
             self.terminate(EndedBy::Budget, now);
         }
-        let (Some(talk), Some(watch)) = (&mut self.conversation, &self.watch) else {
+        let (Some(talk), Some(watch)) = (&mut self.conversation, &mut self.watch) else {
             return Err("this worker asks nothing".into());
         };
-        let answer = talk.answer(ask, decision, by, message, watch.reader(), now)?;
+        let answer = talk.answer(ask, decision, by, message, watch.reader_mut(), now)?;
         if budget && decision == "allow" {
             self.spending.extend_cap();
         }

@@ -64,6 +64,8 @@ pub struct Conversation {
     asked: u32,
     /// The run is over: stdin goes once no ask is open.
     closing: bool,
+    /// The agent was told its turn is cancelled.
+    cancelled: bool,
 }
 
 impl Conversation {
@@ -87,6 +89,7 @@ impl Conversation {
             open: Vec::new(),
             asked: 0,
             closing: false,
+            cancelled: false,
         };
         if let Some(bytes) = opening {
             conversation.write(bytes, Instant::now());
@@ -131,7 +134,7 @@ impl Conversation {
         decision: &str,
         by: &str,
         message: Option<String>,
-        reader: &dyn AgentReader,
+        reader: &mut dyn AgentReader,
         now: Instant,
     ) -> Result<Answer, String> {
         let (at, _) = self.check(id, decision)?;
@@ -217,6 +220,24 @@ impl Conversation {
             .filter(|o| o.until.is_some_and(|t| t <= now))
             .map(|o| o.id.clone())
             .collect()
+    }
+
+    /// Nobody is asked: the grant alone answers.
+    pub fn grant_only(&self) -> bool {
+        self.policy.grant_only
+    }
+
+    /// The worker is being ended: what tells the agent its turn is
+    /// cancelled is written (once), before the signal.
+    pub fn cancel(&mut self, reader: &mut dyn AgentReader, now: Instant) {
+        if self.stdin.is_none() || self.cancelled {
+            return;
+        }
+        self.cancelled = true;
+        let line = reader.cancel();
+        if !line.is_empty() {
+            self.write(&line, now);
+        }
     }
 
     /// The asks still open, as their events.
@@ -392,7 +413,12 @@ mod tests {
         fn settled(&self) -> bool {
             false
         }
-        fn answer(&self, ask: &AgentAsk, decision: Decision<'_>, message: Option<&str>) -> Vec<u8> {
+        fn answer(
+            &mut self,
+            ask: &AgentAsk,
+            decision: Decision<'_>,
+            message: Option<&str>,
+        ) -> Vec<u8> {
             match decision {
                 Decision::Allow => format!("ALLOW {}\n", ask.id).into_bytes(),
                 Decision::Deny => {
@@ -426,6 +452,7 @@ mod tests {
             timeout: Some(Duration::from_secs(1)),
             default_allow: false,
             control: None,
+            grant_only: false,
         };
         let mut talk = Conversation::new(write, Some(b"PROMPT\n"), policy, None);
         let (event, job) = talk.ask("w", asked("r1"), now);
@@ -438,19 +465,19 @@ mod tests {
                 .contains("\"touch x\"")
         );
         assert!(
-            talk.answer("w/1", "maybe", "person", None, &Plain, now)
+            talk.answer("w/1", "maybe", "person", None, &mut Plain, now)
                 .is_err(),
             "no choice"
         );
         let answer = talk
-            .answer("w/1", "allow", "command", None, &Plain, now)
+            .answer("w/1", "allow", "command", None, &mut Plain, now)
             .unwrap();
         assert_eq!(
             (answer.decision.as_str(), answer.by.as_str()),
             ("allow", "command")
         );
         assert!(
-            talk.answer("w/1", "deny", "person", None, &Plain, now)
+            talk.answer("w/1", "deny", "person", None, &mut Plain, now)
                 .is_err(),
             "once"
         );
@@ -464,7 +491,7 @@ mod tests {
             default,
             "timeout",
             Some("no answer".into()),
-            &Plain,
+            &mut Plain,
             now,
         )
         .unwrap();

@@ -254,6 +254,7 @@ impl Worker {
             .life
             .ask_to_end(EndedBy::Interrupted, self.opts.kill_grace, now)
         {
+            self.cancel_turn(now);
             signal_group(self.pid, signal);
             // A stopped group would not see the signal until continued.
             signal_group(self.pid, Signal::SIGCONT);
@@ -274,8 +275,18 @@ impl Worker {
             return;
         }
         if self.pid != 0 && self.life.ask_to_end(reason, self.opts.kill_grace, now) {
+            self.cancel_turn(now);
             signal_group(self.pid, Signal::SIGTERM);
             signal_group(self.pid, Signal::SIGCONT);
+        }
+    }
+
+    /// A conversing agent is told first, in its protocol, that its turn is
+    /// cancelled (ACP's `session/cancel`): one that heeds it ends its turn
+    /// and saves its session rather than dying mid-write.
+    fn cancel_turn(&mut self, now: Instant) {
+        if let (Some(talk), Some(watch)) = (&mut self.conversation, &mut self.watch) {
+            talk.cancel(watch.reader_mut(), now);
         }
     }
 

@@ -57,6 +57,9 @@ pub struct WorkerOptions {
     pub node: Option<String>,
     /// `--ask`: an agent asks for what it may not do alone, and is answered.
     pub ask: Option<AskPolicy>,
+    /// What the agent's grant allows when it asks (its command's
+    /// `granted`): answered `allow` by `grant`, nobody asked.
+    pub granted: Vec<String>,
 }
 
 /// How a remote worker is followed again after its connection was lost.
@@ -114,6 +117,22 @@ pub struct AskPolicy {
     /// The run's control socket, said in each `ask` (where `sc-ctl answer`
     /// reaches it).
     pub control: Option<String>,
+    /// Nobody is asked (no `--ask`; an agent driven over a protocol asks
+    /// all the same): what its grant does not allow is denied at once, by
+    /// `grant`.
+    pub grant_only: bool,
+}
+
+impl AskPolicy {
+    /// Without `--ask`: the grant alone answers.
+    pub fn grant_only() -> AskPolicy {
+        AskPolicy {
+            // (Each is answered at once; this is only a backstop.)
+            timeout: Some(Duration::ZERO),
+            grant_only: true,
+            ..AskPolicy::default()
+        }
+    }
 }
 
 impl Default for AskPolicy {
@@ -123,6 +142,7 @@ impl Default for AskPolicy {
             timeout: Some(Duration::from_secs(300)),
             default_allow: false,
             control: None,
+            grant_only: false,
         }
     }
 }
@@ -163,6 +183,7 @@ impl Default for WorkerOptions {
             reconnect: None,
             node: None,
             ask: None,
+            granted: Vec::new(),
         }
     }
 }

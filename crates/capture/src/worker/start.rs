@@ -20,6 +20,7 @@ use super::Worker;
 use super::converse::Conversation;
 use super::exit::launch_error_message;
 use super::lifecycle::Timers;
+use super::options::AskPolicy;
 use super::outputs::Source;
 use super::watch::AgentWatch;
 
@@ -182,15 +183,18 @@ impl Worker {
                     .agent
                     .as_ref()
                     .map(|agent| AgentWatch::new(agent.reader(), self.opts.agent_grace));
-                // `--ask`: its stdin is held, for the prompt and the answers.
-                self.conversation = match (launched.stdin, &self.opts.ask, &mut self.watch) {
-                    (Some(stdin), Some(policy), Some(watch)) => {
+                // `--ask` (or an agent driven over a protocol on its
+                // stdin): its stdin is held, for the prompt and the answers;
+                // without `--ask` its grant alone answers.
+                let policy = self.opts.ask.clone().unwrap_or_else(AskPolicy::grant_only);
+                self.conversation = match (launched.stdin, &mut self.watch) {
+                    (Some(stdin), Some(watch)) => {
                         // The reader knows its protocol: what goes now.
                         let input = input.map(|bytes| watch.reader_mut().opened(bytes, cwd));
                         Some(Conversation::new(
                             stdin,
                             input.as_deref(),
-                            policy.clone(),
+                            policy,
                             Some((registry, tokens[2])),
                         ))
                     }

@@ -44,40 +44,29 @@ impl Scheduler {
         }
         // Here, a failed agent attempt's retry resumes its session (there,
         // the sc-spawn that runs it does).
-        if let (Some(retry), Some(agent), None) =
-            (opts.retry.as_mut(), opts.agent.clone(), &task.replay)
-        {
-            retry.resume = task.prompt.clone().map(|prompt| {
-                agent_resume(
-                    agent,
-                    prompt,
-                    task.instructions.clone(),
-                    task.permissions.clone(),
-                    max_budget_usd,
-                    converse,
-                )
-            });
+        let agent_task = AgentTask::of(task, max_budget_usd, converse);
+        if let (Some(retry), Some(agent), None, Some(_)) = (
+            opts.retry.as_mut(),
+            opts.agent.clone(),
+            &task.replay,
+            &task.prompt,
+        ) {
+            retry.resume = Some(agent_resume(agent, agent_task.clone()));
         }
         let command = match (&resume, opts.agent.clone(), &task.prompt) {
-            (Some(session), Some(agent), Some(prompt)) => {
-                let resumed = agent_resume(
-                    agent,
-                    prompt.clone(),
-                    task.instructions.clone(),
-                    task.permissions.clone(),
-                    max_budget_usd,
-                    converse,
-                );
+            (Some(session), Some(agent), Some(_)) => {
+                let resumed = agent_resume(agent, agent_task);
                 opts.resumes = Some(session.clone());
                 resumed(session, "the earlier run of the plan was cut off")
                     .map_err(|e| format!("task `{}`: {e}", task.id))
             }
-            _ => self.task_command(task, &kind, opts.agent.as_deref(), max_budget_usd, converse),
+            _ => self.task_command(task, &kind, opts.agent.as_deref(), &agent_task),
         };
         let mut command = match command {
             Ok(command) => command,
             Err(message) => return refuse(opts, message),
         };
+        opts.granted = std::mem::take(&mut command.granted);
         // A recorded agent replayed under --ask plays its side of the
         // approval channel: it waits at each recorded ask for the answer.
         if converse && command.argv.first() == Some(&sibling("sc-replay")) {
@@ -160,8 +149,7 @@ impl Scheduler {
         task: &Task,
         kind: &str,
         agent: Option<&dyn Agent>,
-        max_budget_usd: Option<f64>,
-        converse: bool,
+        agent_task: &AgentTask,
     ) -> Result<Command, String> {
         if let Some(recording) = &task.replay {
             // A recorded run, played at its pace, read as the kind it records.
@@ -192,16 +180,8 @@ impl Scheduler {
                         task.id
                     )
                 })?;
-            let ask = Ask {
-                prompt,
-                instructions: task.instructions.as_deref(),
-                permissions: task.permissions.as_ref(),
-                resume: None,
-                max_budget_usd,
-                converse,
-            };
             return agent
-                .command(&ask)
+                .command(&agent_task.ask(prompt, None))
                 .map_err(|e| format!("task `{}`: {e}", task.id));
         }
         if !matches!(kind, "shell" | "sc") {

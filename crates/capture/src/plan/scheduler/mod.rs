@@ -474,30 +474,55 @@ type Command = crate::agent::AgentCommand;
 
 impl Scheduler {}
 
-/// How an agent worker's retry resumes its session: the same command line
-/// with the CLI's resume option and the session id, and a prompt that says
-/// why the last attempt ended and restates the task.
-pub fn agent_resume(
-    agent: Arc<dyn Agent>,
-    prompt: String,
-    instructions: Option<String>,
-    permissions: Option<serde_json::Value>,
-    max_budget_usd: Option<f64>,
-    converse: bool,
-) -> crate::worker::Resume {
+/// What an agent task asks of its CLI, owned: each attempt's command is
+/// made from it.
+#[derive(Debug, Clone)]
+pub struct AgentTask {
+    pub prompt: String,
+    pub instructions: Option<String>,
+    pub permissions: Option<serde_json::Value>,
+    pub max_budget_usd: Option<f64>,
+    pub converse: bool,
+    pub acp_agent: Option<String>,
+}
+
+impl AgentTask {
+    pub fn of(task: &Task, max_budget_usd: Option<f64>, converse: bool) -> AgentTask {
+        AgentTask {
+            prompt: task.prompt.clone().unwrap_or_default(),
+            instructions: task.instructions.clone(),
+            permissions: task.permissions.clone(),
+            max_budget_usd,
+            converse,
+            acp_agent: task.acp_agent.clone(),
+        }
+    }
+
+    /// The ask for `prompt` (the task's, or a retry's restatement of it),
+    /// resuming `resume`.
+    pub fn ask<'a>(&'a self, prompt: &'a str, resume: Option<&'a str>) -> Ask<'a> {
+        Ask {
+            prompt,
+            instructions: self.instructions.as_deref(),
+            permissions: self.permissions.as_ref(),
+            resume,
+            max_budget_usd: self.max_budget_usd,
+            converse: self.converse,
+            acp_agent: self.acp_agent.as_deref(),
+        }
+    }
+}
+
+/// How a retry resumes an agent's session: the CLI's command line that
+/// resumes it, told why and given the task again.
+pub fn agent_resume(agent: Arc<dyn Agent>, task: AgentTask) -> crate::worker::Resume {
     Arc::new(move |session: &str, why: &str| {
         let again = format!(
             "Your previous attempt at this task ended early ({why}). Continue where you left off \
-             and finish it: {prompt}"
+             and finish it: {}",
+            task.prompt
         );
-        agent.command(&Ask {
-            prompt: &again,
-            instructions: instructions.as_deref(),
-            permissions: permissions.as_ref(),
-            resume: Some(session),
-            max_budget_usd,
-            converse,
-        })
+        agent.command(&task.ask(&again, Some(session)))
     })
 }
 

@@ -67,7 +67,8 @@ impl Scheduler {
         let argv = if agent_task {
             Vec::new()
         } else {
-            match self.task_command(task, opts.kind.as_str(), None, None, false) {
+            let none = super::AgentTask::of(task, None, false);
+            match self.task_command(task, opts.kind.as_str(), None, &none) {
                 Ok(command) => command.argv,
                 Err(message) => return Launch::refused(index, opts, message),
             }
@@ -85,6 +86,7 @@ impl Scheduler {
             prompt: task.prompt.clone().filter(|_| agent_task),
             instructions: task.instructions.clone(),
             permissions: task.permissions.clone(),
+            acp_agent: task.acp_agent.clone(),
             timeout_s: opts.timeout.map(|t| t.as_secs_f64()),
             limits,
             retries: retry.as_ref().map(|r| r.retries).filter(|&r| r > 0),
