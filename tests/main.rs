@@ -1,6 +1,7 @@
 //! End-to-end tests: the real binaries on real pipes, PTYs, signals and
 //! processes.
 
+mod acp;
 mod agents;
 mod asks;
 mod asks_placed;

@@ -8,7 +8,10 @@
 //!   and peak memory.
 //! - `sc-bench asks`: the latency of `--ask`, from an agent's request to
 //!   its `ask` event, and from an answer to the agent's stdin.
+//! - `sc-bench fake-claude`, `sc-bench fake-acp`: scripted agents for the
+//!   benchmarks and the tests.
 
+mod acp;
 mod asks;
 mod latency;
 mod measure;
@@ -22,6 +25,7 @@ fn main() {
         Some("measure") => measure::main(&args[1..]),
         Some("asks") => asks::main(&args[1..]),
         Some("fake-claude") => asks::fake_claude(&args[1..]),
+        Some("fake-acp") => acp::main(&args[1..]),
         _ => {
             eprintln!("usage: sc-bench timed-writer|latency|measure ... (see scripts/bench)");
             2

@@ -136,9 +136,17 @@ impl Client {
             .as_str()
             .or(call["title"].as_str())
             .unwrap_or("tool");
+        // What it would run (its raw input, where it gives one) first, for
+        // people; the call and the options, for the answer.
+        let mut input = match &call["rawInput"] {
+            Value::Object(raw) => raw.clone(),
+            _ => Map::new(),
+        };
+        input.insert("title".into(), call["title"].clone());
+        input.insert("toolCall".into(), call.clone());
+        input.insert("options".into(), params["options"].clone());
         Some(json!({
-            "kind": "ask", "id": id, "tool": tool,
-            "input": {"title": call["title"], "toolCall": call, "options": params["options"]},
+            "kind": "ask", "id": id, "tool": tool, "input": input,
             "description": call["title"],
         }))
     }

@@ -11,12 +11,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// One annotation. Kinds: `init`, `text`, `tool_call`, `tool_result`,
-/// `result`, `error`, `usage`, `task`, `tasks`.
+/// `result`, `error`, `usage`, `task`, `tasks`, `ask`, `ask_withdrawn`,
+/// `plan`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct AgentNote {
     pub kind: String,
 
-    /// init: the agent's session id.
+    /// init (and Copilot's result): the agent's session id.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<Value>,
     /// init: the model.
@@ -87,6 +88,10 @@ pub struct AgentNote {
     /// tasks: the ids of the background tasks open.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub open: Option<Vec<Value>>,
+    /// plan (an ACP agent's plan, whole each time): its entries, each
+    /// `{"content", "status"}` (`pending`, `in_progress`, `completed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entries: Option<Vec<Value>>,
 
     /// Claude: the usage of the message this line belongs to (its lines
     /// repeat it: count it once per `usage.message`).
@@ -163,6 +168,7 @@ mod tests {
             r#"{"kind":"error","message":"boom"}"#,
             r#"{"kind":"task","id":"b1","state":"started","background":true,"description":"wait"}"#,
             r#"{"kind":"tasks","open":[]}"#,
+            r#"{"kind":"plan","entries":[{"content":"look","status":"completed"}]}"#,
             r#"{"kind":"text","text":"x","delta":false,"usage":{"message":"m1","input_tokens":3,"output_tokens":4}}"#,
             r#"{"kind":"text","text":"x","delta":false,"also":[{"kind":"tool_call","id":"t","tool":"Read","input":{}}],"later":1}"#,
         ] {

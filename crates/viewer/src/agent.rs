@@ -109,6 +109,25 @@ impl AgentState {
             "tasks" => {
                 self.open_tasks = note.open.unwrap_or_default().iter().map(id_text).collect();
             }
+            "plan" => {
+                self.flush(lines);
+                let entries: Vec<String> = note
+                    .entries
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|e| {
+                        let mark = match e["status"].as_str() {
+                            Some("completed") => "✓",
+                            Some("in_progress") => "▸",
+                            _ => "○",
+                        };
+                        format!("{mark} {}", e["content"].as_str().unwrap_or(""))
+                    })
+                    .collect();
+                if !entries.is_empty() {
+                    lines.push(format!("plan: {}", entries.join(" · ")));
+                }
+            }
             "result" => {
                 self.flush(lines);
                 let interim = if self.open_tasks.is_empty() {
@@ -195,6 +214,7 @@ pub fn summary(input: Option<&Value>) -> String {
         "query",
         "url",
         "description",
+        "title",
     ] {
         if let Some(value) = input.get(key) {
             let text = match value {

@@ -228,16 +228,33 @@ impl Conversation {
     }
 
     /// The worker is being ended: what tells the agent its turn is
-    /// cancelled is written (once), before the signal.
+    /// cancelled is written (once), before the signal, and its stdin then
+    /// closed, asks open or not (an agent that heeds no signal ends at
+    /// EOF); those asks are answered as the worker ends.
     pub fn cancel(&mut self, reader: &mut dyn AgentReader, now: Instant) {
         if self.stdin.is_none() || self.cancelled {
             return;
         }
-        self.cancelled = true;
         let line = reader.cancel();
-        if !line.is_empty() {
-            self.write(&line, now);
+        if line.is_empty() {
+            return;
         }
+        self.cancelled = true;
+        self.write(&line, now);
+        self.finish();
+    }
+
+    /// Every ask still open answered `deny` by `agent`, with `message`.
+    fn answer_all(&mut self, message: &str) -> Vec<Answer> {
+        self.open
+            .drain(..)
+            .map(|open| Answer {
+                ask: open.id,
+                decision: "deny".into(),
+                by: "agent".into(),
+                message: Some(message.into()),
+            })
+            .collect()
     }
 
     /// The asks still open, as their events.
@@ -250,15 +267,11 @@ impl Conversation {
     pub fn abandon(&mut self) -> Vec<Answer> {
         self.close();
         self.pending.clear();
-        self.open
-            .drain(..)
-            .map(|open| Answer {
-                ask: open.id,
-                decision: "deny".into(),
-                by: "agent".into(),
-                message: Some("the worker ended before an answer came".into()),
-            })
-            .collect()
+        let message = match self.cancelled {
+            true => "the turn was cancelled: the worker was ended",
+            false => "the worker ended before an answer came",
+        };
+        self.answer_all(message)
     }
 
     /// Its run is over (a settled result): its stdin is closed, which ends
@@ -269,7 +282,7 @@ impl Conversation {
     }
 
     fn close_if_done(&mut self) {
-        if self.closing && self.open.is_empty() && self.pending.is_empty() {
+        if self.closing && (self.open.is_empty() || self.cancelled) && self.pending.is_empty() {
             self.close();
         }
     }
