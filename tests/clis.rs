@@ -111,3 +111,82 @@ pub fn gemini_home(dir: &std::path::Path) -> PathBuf {
     .expect("gemini settings");
     home
 }
+
+/// sc-spawn running the real Qwen Code offline against the Anthropic-style
+/// mock at `url`, in `dir`, with a HOME of its own there (its settings: no
+/// background memory calls).
+pub fn sc_spawn_qwen(qwen: &std::path::Path, url: &str, dir: &std::path::Path) -> Command {
+    let home = dir.join("home");
+    std::fs::create_dir_all(home.join(".qwen")).expect("a HOME for qwen");
+    std::fs::write(
+        home.join(".qwen/settings.json"),
+        r#"{"memory":{"enableManagedAutoMemory":false}}"#,
+    )
+    .expect("qwen settings");
+    let mut command = sc_spawn();
+    command
+        .args(["--kind", "qwen-code", "--timeout", "120"])
+        .current_dir(dir)
+        .env("SC_QWEN", qwen)
+        .env("HOME", &home)
+        .env("ANTHROPIC_API_KEY", "sk-ant-test-key-for-the-mock")
+        .env("ANTHROPIC_MODEL", "claude-sonnet-4-5")
+        .env("ANTHROPIC_BASE_URL", url);
+    command
+}
+
+/// sc-spawn running the real Copilot CLI with its own key (bring your
+/// own: the mock at `url`), no login, in `dir`.
+pub fn sc_spawn_copilot(copilot: &std::path::Path, url: &str, dir: &std::path::Path) -> Command {
+    let mut command = sc_spawn();
+    command.args(["--kind", "copilot", "--timeout", "120"]);
+    copilot_env(&mut command, copilot, url, dir);
+    command
+}
+
+/// The environment that runs the real Copilot CLI offline, in `dir`.
+pub fn copilot_env(
+    command: &mut Command,
+    copilot: &std::path::Path,
+    url: &str,
+    dir: &std::path::Path,
+) {
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).expect("a HOME for copilot");
+    command
+        .current_dir(dir)
+        .env("SC_COPILOT", copilot)
+        .env("HOME", &home)
+        .env("COPILOT_HOME", home.join(".copilot"))
+        .env("COPILOT_OFFLINE", "true")
+        .env("COPILOT_PROVIDER_TYPE", "anthropic")
+        .env("COPILOT_PROVIDER_BASE_URL", url)
+        .env("COPILOT_PROVIDER_API_KEY", "sk-ant-test-key-for-the-mock")
+        .env("COPILOT_MODEL", "claude-sonnet-4.5");
+}
+
+/// sc-spawn running the real OpenCode with its anthropic provider pointed
+/// at the mock at `url`, in `dir`, its homes there.
+pub fn sc_spawn_opencode(opencode: &std::path::Path, url: &str, dir: &std::path::Path) -> Command {
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).expect("a HOME for opencode");
+    let config = serde_json::json!({
+        "model": "anthropic/claude-sonnet-4-5", "autoupdate": false, "share": "disabled",
+        "provider": {"anthropic": {"options": {"baseURL": format!("{url}/v1"), "apiKey": "any"}}},
+    });
+    let mut command = sc_spawn();
+    command
+        .args(["--kind", "opencode", "--timeout", "120"])
+        .current_dir(dir)
+        .env("SC_OPENCODE", opencode)
+        .env("HOME", &home)
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_STATE_HOME", home.join("state"))
+        .env("OPENCODE_DISABLE_MODELS_FETCH", "1")
+        .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
+        .env("OPENCODE_DISABLE_LSP_DOWNLOAD", "1")
+        .env("OPENCODE_CONFIG_CONTENT", config.to_string());
+    command
+}

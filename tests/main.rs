@@ -3,6 +3,7 @@
 
 mod acp;
 mod agents;
+mod agents_more;
 mod asks;
 mod asks_placed;
 mod background;

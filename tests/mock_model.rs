@@ -145,6 +145,7 @@ fn serve(
             let (kind, reason) = match status {
                 529 => ("overloaded_error", "Overloaded"),
                 429 => ("rate_limit_error", "Too Many Requests"),
+                400 => ("invalid_request_error", "Bad Request"),
                 _ => ("api_error", "Internal server error"),
             };
             let body =

@@ -525,3 +525,24 @@ fn a_partial_line_is_stamped_when_it_was_read_not_when_it_was_flushed() {
     let gap = outputs[1].ts - outputs[0].ts;
     assert!(gap > 0.3, "{gap}");
 }
+
+#[test]
+fn a_workers_pwd_names_the_directory_it_runs_in() {
+    // Programs that take their directory from $PWD (OpenCode does) would
+    // work in sc-spawn's own directory otherwise.
+    let dir = crate::util::temp_dir("pwd");
+    let (run, status) = capture(&["--cwd", dir.to_str().unwrap(), "--", "printenv", "PWD"]);
+    assert!(status.success());
+    let text = String::from_utf8(run.bytes(Stream::Stdout)).unwrap();
+    assert_eq!(text.trim_end(), dir.to_str().unwrap());
+    // A stale $PWD of sc-spawn's own is not passed on either.
+    let out = sc_spawn()
+        .current_dir(&dir)
+        .env("PWD", "/")
+        .args(["--", "printenv", "PWD"])
+        .output()
+        .unwrap();
+    let run = Captured::parse(&out.stdout);
+    let text = String::from_utf8(run.bytes(Stream::Stdout)).unwrap();
+    assert_eq!(text.trim_end(), dir.to_str().unwrap());
+}

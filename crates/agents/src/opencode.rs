@@ -10,12 +10,26 @@ use crate::parse::{Parser, str_of};
 
 impl Parser {
     pub(crate) fn opencode(&mut self, o: &Map<String, Value>) -> Option<Value> {
+        // Its session, on every line: said (as `init`) with the first, even
+        // when that is an error (a retry resumes it).
+        if self.opencode_usd.is_none()
+            && let Some(session) = o.get("sessionID").and_then(Value::as_str)
+        {
+            self.opencode_usd = Some(0.0);
+            let init = json!({"kind": "init", "session": session, "model": null});
+            return Some(match self.opencode_line(o) {
+                Some(note) => {
+                    json!({"kind": "init", "session": session, "model": null, "also": [note]})
+                }
+                None => init,
+            });
+        }
+        self.opencode_line(o)
+    }
+
+    fn opencode_line(&mut self, o: &Map<String, Value>) -> Option<Value> {
         let part = o.get("part").cloned().unwrap_or(Value::Null);
         match str_of(o, "type")? {
-            "step_start" if self.turns == 0 && self.opencode_usd.is_none() => {
-                self.opencode_usd = Some(0.0);
-                Some(json!({"kind": "init", "session": o.get("sessionID"), "model": null}))
-            }
             "text" => Some(json!({"kind": "text", "text": part["text"], "delta": false})),
             "tool_use" => {
                 let state = &part["state"];

@@ -57,8 +57,17 @@ pub struct Watch {
 }
 
 impl Watch {
-    /// Take in one annotation.
+    /// Take in one annotation (and those it carries in `also`).
     pub fn note(&mut self, note: &Value) {
+        self.one(note);
+        if let Some(more) = note["also"].as_array() {
+            for note in more {
+                self.one(note);
+            }
+        }
+    }
+
+    fn one(&mut self, note: &Value) {
         if let (Some(id), Some(usage)) = (note["usage"]["message"].as_str(), note.get("usage")) {
             self.messages.insert(id.to_owned(), tokens_of(usage, false));
         }

@@ -87,6 +87,16 @@ pub struct Spec {
     pub input: Option<Vec<u8>>,
 }
 
+/// The absolute directory a worker launched in `cwd` runs in.
+fn working_dir(cwd: Option<&std::path::Path>) -> Option<PathBuf> {
+    let here = std::env::current_dir().ok()?;
+    Some(match cwd {
+        Some(dir) if dir.is_absolute() => dir.to_path_buf(),
+        Some(dir) => here.join(dir),
+        None => here,
+    })
+}
+
 /// A launched worker.
 #[derive(Debug)]
 pub struct Launched {
@@ -114,6 +124,15 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
         .envs(spec.env.iter().map(|(k, v)| (k, v)));
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
+    }
+    // $PWD names the directory it runs in, as a shell would pass it:
+    // programs that take their directory from it (OpenCode does) would
+    // otherwise work in sc-spawn's, or wherever a stale $PWD points. One
+    // the worker's environment sets is left as it is.
+    if !spec.env.iter().any(|(k, _)| k == "PWD")
+        && let Some(dir) = working_dir(spec.cwd.as_deref())
+    {
+        command.env("PWD", dir);
     }
     let mut held = None;
     command.stdin(match spec.stdin {
