@@ -307,3 +307,27 @@ fn nothing_reads_outside_the_repository() {
         "these read outside the repository ({needle}), which a fresh clone does not have: {offenders:?}"
     );
 }
+
+#[test]
+fn every_agent_kind_of_the_table_is_documented() {
+    let readme = repo_file("README.md");
+    let spawn = repo_file("man/sc-spawn.1");
+    let events = repo_file("man/sc-events.7");
+    for kind in sc_events::AGENT_KINDS {
+        assert!(
+            readme.contains(&format!("| `{}` |", kind.name)),
+            "README's agent table lacks {}",
+            kind.name
+        );
+        // roff escapes the hyphen.
+        let roff = kind.name.replace('-', "\\-");
+        assert!(spawn.contains(&roff), "sc-spawn(1) lacks {}", kind.name);
+        if kind.json {
+            assert!(
+                events.contains(&roff) || events.contains(kind.name),
+                "sc-events(7) lacks {}",
+                kind.name
+            );
+        }
+    }
+}

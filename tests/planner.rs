@@ -339,3 +339,27 @@ fn real_gemini_plans_from_the_schema_in_its_prompt() {
         "no schema in the prompt"
     );
 }
+
+#[test]
+fn every_agent_kind_gets_its_roles_grant_and_an_unknown_kind_is_refused() {
+    for kind in sc_events::AGENT_KINDS {
+        let out = sc_plan()
+            .args(["--kind", kind.name, "Add tests for the parser"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", kind.name);
+        let run = Captured::parse(&out.stdout);
+        let Body::Task(task) = &run.events[0].body else {
+            panic!("a task first");
+        };
+        assert_eq!(task.kind.as_deref(), Some(kind.name));
+        assert!(
+            task.permissions.is_some(),
+            "{}: the role's least-privilege grant for it",
+            kind.name
+        );
+    }
+    let out = sc_plan().args(["--kind", "nope", "x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("qwen-code"));
+}

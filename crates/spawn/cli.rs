@@ -138,9 +138,11 @@ pub struct Cli {
     /// the same for one task). Answered by --ask-cmd, else --ask-default
     /// after --ask-timeout. A cap reached (--max-cost-usd, --max-tokens) is
     /// asked about too (tool `budget`: go on past it?) instead of ending the
-    /// worker. Claude Code asks through its stdio control protocol, Codex
-    /// through `codex app-server`, Gemini over ACP (`gemini --acp`); an agent
-    /// that cannot ask (aider) is said so once
+    /// worker. Claude Code and Qwen Code ask through their stdio control
+    /// protocol, Codex through `codex app-server`, Gemini, Copilot, OpenCode
+    /// and kind acp over ACP; an agent that cannot ask (aider) is said so
+    /// once. (Qwen Code and kind acp ask without --ask too: their grant
+    /// answers then, `by: "grant"`.)
     #[arg(long)]
     pub ask: bool,
 

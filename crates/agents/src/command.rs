@@ -353,7 +353,11 @@ fn gemini(p: &mut Parts<'_>) {
 /// rest without asking.
 fn copilot(p: &mut Parts<'_>) {
     if p.options.converse {
+        // What its grant allows it does unasked; the rest it asks for.
         p.push(&["--acp", "--stdio", "--no-auto-update"]);
+        for tool in p.grant_list("allowed_tools") {
+            p.push(&["--allow-tool", &tool]);
+        }
         p.model("--model");
         p.extra();
         p.acp();
@@ -384,8 +388,9 @@ fn opencode(p: &mut Parts<'_>) {
     let mut permission = p.grant("permission").cloned();
     if p.options.converse {
         p.push(&["acp"]);
-        // What the grant leaves open is asked for, not refused.
-        permission.get_or_insert_with(|| json!({"bash": "ask", "edit": "ask"}));
+        // What the grant does not allow is asked for, not refused.
+        let permission = permission.get_or_insert_with(|| json!({"bash": "deny", "edit": "deny"}));
+        ask_for_denied(permission);
         p.extra();
         p.acp();
     } else {
@@ -410,6 +415,15 @@ fn opencode(p: &mut Parts<'_>) {
         config["permission"] = permission;
         p.env
             .push(("OPENCODE_CONFIG_CONTENT".into(), config.to_string().into()));
+    }
+}
+
+/// OpenCode's permission setting with each `deny` made `ask`.
+fn ask_for_denied(permission: &mut Value) {
+    match permission {
+        Value::String(rule) if rule == "deny" => *rule = "ask".into(),
+        Value::Object(rules) => rules.values_mut().for_each(ask_for_denied),
+        _ => {}
     }
 }
 

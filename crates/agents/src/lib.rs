@@ -273,6 +273,88 @@ mod tests {
     }
 
     #[test]
+    fn the_new_kinds_get_their_grant_and_speak_on_stdin_where_they_must() {
+        with_fake(AgentKind::QwenCode, || {
+            let grant = serde_json::json!({"approval_mode": "auto-edit", "allowed_tools": ["run_shell_command(cargo test)"]});
+            let launch = command(
+                AgentKind::QwenCode,
+                "p",
+                None,
+                Some(&grant),
+                &AgentOptions::default(),
+            )
+            .unwrap();
+            let args = strings(&launch);
+            assert!(
+                args.windows(2)
+                    .any(|w| w == ["--approval-mode", "auto-edit"])
+            );
+            assert!(
+                args.windows(2)
+                    .any(|w| w == ["--allowed-tools", "run_shell_command(cargo test)"])
+            );
+            // Without its `initialize` first it hangs: the first line.
+            let input = String::from_utf8(launch.input.unwrap()).unwrap();
+            let first: serde_json::Value =
+                serde_json::from_str(input.lines().next().unwrap()).unwrap();
+            assert_eq!(first["request"]["subtype"], "initialize");
+        });
+        with_fake(AgentKind::Copilot, || {
+            let grant = serde_json::json!({"allowed_tools": ["write", "shell(cargo test:*)"], "denied_tools": ["shell(git push)"]});
+            let plain = command(
+                AgentKind::Copilot,
+                "p",
+                None,
+                Some(&grant),
+                &AgentOptions::default(),
+            )
+            .unwrap();
+            let args = strings(&plain);
+            assert!(
+                args.windows(2)
+                    .any(|w| w == ["--allow-tool", "shell(cargo test:*)"])
+            );
+            assert!(
+                args.windows(2)
+                    .any(|w| w == ["--deny-tool", "shell(git push)"])
+            );
+            assert!(!args.iter().any(|a| a == "--allow-all-tools"));
+            assert!(plain.input.is_none());
+            let asking = AgentOptions {
+                converse: true,
+                ..AgentOptions::default()
+            };
+            let acp = command(AgentKind::Copilot, "p", None, Some(&grant), &asking).unwrap();
+            assert!(strings(&acp).starts_with(&["--acp".to_owned(), "--stdio".to_owned()]));
+            assert!(acp.input.is_some(), "an ACP opening");
+        });
+        with_fake(AgentKind::OpenCode, || {
+            let grant = serde_json::json!({"permission": {"edit": "allow", "bash": {"*": "deny", "cargo test*": "allow"}}});
+            let asking = AgentOptions {
+                converse: true,
+                ..AgentOptions::default()
+            };
+            let acp = command(AgentKind::OpenCode, "p", None, Some(&grant), &asking).unwrap();
+            let (_, config) = acp
+                .env
+                .iter()
+                .find(|(k, _)| k == "OPENCODE_CONFIG_CONTENT")
+                .expect("its grant as its own setting");
+            let config: serde_json::Value =
+                serde_json::from_str(&config.to_string_lossy()).unwrap();
+            // Under --ask what it may not do is asked for, not refused.
+            assert_eq!(config["permission"]["bash"]["*"], "ask");
+            assert_eq!(config["permission"]["bash"]["cargo test*"], "allow");
+        });
+        let acp = AgentOptions {
+            acp_agent: Some("my-agent --acp 'a b'".into()),
+            ..AgentOptions::default()
+        };
+        let launch = command(AgentKind::Acp, "p", None, None, &acp).unwrap();
+        assert_eq!(launch.argv, ["my-agent", "--acp", "a b"]);
+    }
+
+    #[test]
     fn a_missing_cli_says_how_to_install_it() {
         // SAFETY: see with_fake; no other test reads SC_AIDER.
         unsafe { std::env::set_var("SC_AIDER", "/no/such/aider") };

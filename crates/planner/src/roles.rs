@@ -106,6 +106,25 @@ mod tests {
     }
 
     #[test]
+    fn every_agent_role_has_a_grant_for_every_agent_kind() {
+        // A kind without one would run with its CLI's defaults: not least
+        // privilege.
+        for role in Catalogue::built_in().roles {
+            if role.permissions.is_empty() {
+                continue; // the meta-orchestrator runs no agent
+            }
+            for kind in sc_events::AGENT_KINDS {
+                assert!(
+                    role.permissions.contains_key(kind.name),
+                    "{} has no grant for {}",
+                    role.name,
+                    kind.name
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_roles_file_replaces_and_adds() {
         let mut catalogue = Catalogue::built_in();
         catalogue
