@@ -210,6 +210,18 @@ fn real_copilot_streams_live_and_asks_over_acp() {
         result["session"].as_str().is_some_and(|s| !s.is_empty()),
         "{result}"
     );
+    // Its tokens are in the usage file it writes at its exit, read then:
+    // its cost (its model's price) is counted, and the file is gone.
+    let exit = done.run.exit();
+    assert!(exit.cost_usd.is_some_and(|c| c > 0.0), "{exit:?}");
+    let leftovers = std::fs::read_dir(sc_capture::control::runs_dir())
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with("copilot-usage-"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(leftovers, 0, "the usage file is gone with the run");
 
     assert_asks(
         |dir| sc_spawn_copilot(&copilot, &mock.url(), dir),

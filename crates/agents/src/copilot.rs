@@ -1,7 +1,8 @@
 //! GitHub Copilot CLI's headless JSONL (`copilot -p … --output-format
 //! json`): `{"type","data",…}` events — live text deltas, whole messages,
 //! tool runs and their ends — and a last `result` with its session and exit
-//! code. It says no token counts there.
+//! code. It says no token counts there: they come from the usage file it
+//! writes at its exit (`--usage-output-file`), read then.
 
 use serde_json::{Map, Value, json};
 
@@ -40,4 +41,44 @@ pub fn line(o: &Map<String, Value>) -> Option<Value> {
         }
         _ => None,
     }
+}
+
+/// The flag that has it write its final usage to a file.
+pub const USAGE_FLAG: &str = "--usage-output-file";
+
+/// A new file for one run's usage, in this user's private folder (0700).
+pub fn usage_path() -> std::path::PathBuf {
+    use std::os::unix::fs::DirBuilderExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let dir = sc_capture::control::runs_dir();
+    let _ = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!("copilot-usage-{}-{n}.json", std::process::id()))
+}
+
+/// Its usage file (`modelMetrics`: each model's tokens) as a `usage`
+/// annotation of the totals; None when it wrote none, or not that.
+pub fn usage_file(path: &std::path::Path) -> Option<Value> {
+    use std::io::Read;
+    let mut text = String::new();
+    // Small; bounded all the same.
+    std::fs::File::open(path)
+        .ok()?
+        .take(1 << 20)
+        .read_to_string(&mut text)
+        .ok()?;
+    let usage: Value = serde_json::from_str(&text).ok()?;
+    let (mut input, mut output, mut cached) = (0, 0, 0);
+    for metrics in usage["modelMetrics"].as_object()?.values() {
+        let n = |key: &str| metrics["usage"][key].as_u64().unwrap_or(0);
+        input += n("inputTokens");
+        output += n("outputTokens");
+        cached += n("cacheReadTokens");
+    }
+    Some(json!({"kind": "usage", "cost_usd": null,
+        "input_tokens": input, "output_tokens": output, "cache_read_input_tokens": cached}))
 }

@@ -90,6 +90,7 @@ impl Agent for Cli {
             prices: Arc::clone(&self.prices),
             later: None,
             replies: Vec::new(),
+            usage_file: None,
         })
     }
 }
@@ -104,6 +105,8 @@ struct Reader {
     /// there.
     later: Option<String>,
     replies: Vec<Vec<u8>>,
+    /// Copilot's final usage, written to this file at its exit.
+    usage_file: Option<std::path::PathBuf>,
 }
 
 impl Reader {
@@ -126,6 +129,24 @@ impl AgentReader for Reader {
             self.replies.push(format!("{line}\n").into_bytes());
         }
         Some(note)
+    }
+
+    fn launched(&mut self, argv: &[std::ffi::OsString]) {
+        self.usage_file = argv
+            .iter()
+            .position(|a| a == crate::copilot::USAGE_FLAG)
+            .and_then(|at| argv.get(at + 1))
+            .map(std::path::PathBuf::from);
+    }
+
+    fn exited(&mut self) {
+        let Some(path) = self.usage_file.take() else {
+            return;
+        };
+        if let Some(note) = crate::copilot::usage_file(&path) {
+            self.watch.note(&note);
+        }
+        let _ = std::fs::remove_file(&path);
     }
 
     fn opened(&mut self, input: &[u8], cwd: &std::path::Path) -> Vec<u8> {

@@ -77,6 +77,9 @@ impl Prices {
     /// table it starts with (`claude-sonnet-4-5-20250929` →
     /// `claude-sonnet-4-5`).
     pub fn get(&self, model: &str) -> Option<&Price> {
+        // Copilot writes versions with dots (`claude-sonnet-4.5`).
+        let dashed = model.replace('.', "-");
+        let model = dashed.as_str();
         self.models.get(model).or_else(|| {
             self.models
                 .iter()

@@ -160,6 +160,13 @@ pub trait AgentReader: Send + fmt::Debug {
         Spend::default()
     }
 
+    /// Its attempt was launched with `argv`.
+    fn launched(&mut self, _argv: &[OsString]) {}
+
+    /// Its process exited: what it leaves for sc to read then (a file of
+    /// its final usage) is read now, before its spending is counted.
+    fn exited(&mut self) {}
+
     /// What sc writes to its stdin first (its command's `input`; the
     /// worker runs in `cwd`), and what of it is sent now: a protocol whose next step waits on what the
     /// agent says (a thread id) keeps that step for [`Self::take_replies`].

@@ -451,6 +451,12 @@ impl Worker {
             self.leftover = Some(self.pid);
         }
         self.sources.clear();
+        if let Some(watch) = &mut self.watch {
+            // What it left to be read at its exit (Copilot's usage file)
+            // counts before the verdict and the cost.
+            watch.reader_mut().exited();
+            self.spending.count(watch.reader());
+        }
         let session = self.watch.as_ref().and_then(|w| w.reader().session());
         self.attempts.session_seen(session);
         let (ending, failed) = (self.life.is_ending(), self.launch_failed);

@@ -43,7 +43,7 @@ impl Worker {
             .clone()
             .or_else(|| std::env::current_dir().ok())
             .unwrap_or_default();
-        if let Err(e) = self.adopt(launched, spec.input.as_deref(), &cwd, registry, tokens) {
+        if let Err(e) = self.adopt(launched, spec, &cwd, registry, tokens) {
             // Registered nothing that stays: end what was started.
             self.abandon();
             return Err(e);
@@ -165,7 +165,7 @@ impl Worker {
     pub(super) fn adopt(
         &mut self,
         launched: Launched,
-        input: Option<&[u8]>,
+        spec: &Spec,
         cwd: &std::path::Path,
         registry: &Registry,
         tokens: [Token; 3],
@@ -178,11 +178,12 @@ impl Worker {
             Some(relayed) => relayed.connected(launched.stdin, self.seq, self.opts.first_seq),
             // Each attempt's lines are read anew.
             None => {
-                self.watch = self
-                    .opts
-                    .agent
-                    .as_ref()
-                    .map(|agent| AgentWatch::new(agent.reader(), self.opts.agent_grace));
+                self.watch = self.opts.agent.as_ref().map(|agent| {
+                    let mut watch = AgentWatch::new(agent.reader(), self.opts.agent_grace);
+                    watch.reader_mut().launched(&spec.argv);
+                    watch
+                });
+                let input = spec.input.as_deref();
                 // `--ask` (or an agent driven over a protocol on its
                 // stdin): its stdin is held, for the prompt and the answers;
                 // without `--ask` its grant alone answers.
