@@ -217,7 +217,11 @@ fn real_copilot_streams_live_and_asks_over_acp() {
     let leftovers = std::fs::read_dir(sc_capture::control::runs_dir())
         .map(|d| {
             d.flatten()
-                .filter(|e| e.file_name().to_string_lossy().starts_with("copilot-usage-"))
+                .filter(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with("copilot-usage-")
+                })
                 .count()
         })
         .unwrap_or(0);
@@ -308,4 +312,52 @@ fn kind_acp_drives_a_real_agent_named_by_its_command_line() {
         result["input_tokens"].as_u64().unwrap() > 0,
         "standard ACP usage: {result}"
     );
+}
+
+/// Record the demo's docs task as the real OpenCode does it (sc-plan
+/// --demo shows it beside the Claude Code tasks): the same scripted model
+/// as the Claude recordings, through OpenCode's own write tool. Run by hand
+/// (it rewrites demo/opencode/docs.ndjson):
+/// `cargo test --test integration record_the_opencode_demo -- --ignored`
+#[test]
+#[ignore = "records demo/opencode/docs.ndjson with the real OpenCode; run by hand"]
+fn record_the_opencode_demo() {
+    use crate::claude::{DEMO_APP, demo_script};
+    let opencode = agent_cli("opencode", "SC_OPENCODE").expect("OpenCode installed (.ci/run)");
+    let app = Path::new(DEMO_APP);
+    std::fs::create_dir_all(app.join("docs")).unwrap();
+    // Its write tool takes `filePath`.
+    let script: Vec<Turn> = demo_script("docs")
+        .into_iter()
+        .map(|mut turn| {
+            if let Some((_, input)) = &turn.tool {
+                let input = serde_json::json!({"filePath": input["file_path"], "content": input["content"]});
+                turn.tool = Some(("write".into(), input));
+            }
+            turn
+        })
+        .collect();
+    let mock = MockModel::scripted(script);
+    let home = temp_dir("record-opencode");
+    let mut command = sc_spawn_opencode(&opencode, &mock.url(), &home);
+    command
+        .args([
+            "--heartbeat",
+            "0",
+            "--id",
+            "docs",
+            "--role",
+            "documentation-specialist",
+        ])
+        .args([
+            "--prompt",
+            "Document OAuth2 authentication for the people who use the crate",
+        ])
+        .arg("--cwd")
+        .arg(app);
+    let done = run(&mut command);
+    assert_eq!(done.status, 0, "{:?}", done.run.errors());
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/opencode");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("docs.ndjson"), &done.stream).unwrap();
 }

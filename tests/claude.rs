@@ -140,7 +140,7 @@ fn real_claude_code_streams_live_and_runs_a_real_tool() {
 }
 
 /// The demo app the recorded agents work on.
-const DEMO_APP: &str = "/tmp/sc-demo-app";
+pub(crate) const DEMO_APP: &str = "/tmp/sc-demo-app";
 
 fn turn(pieces: &[&str], tool: Option<(&str, Value)>) -> crate::mock_model::Turn {
     crate::mock_model::Turn {
@@ -150,7 +150,7 @@ fn turn(pieces: &[&str], tool: Option<(&str, Value)>) -> crate::mock_model::Turn
 }
 
 /// What the scripted model says in each role's run.
-fn demo_script(id: &str) -> Vec<crate::mock_model::Turn> {
+pub(crate) fn demo_script(id: &str) -> Vec<crate::mock_model::Turn> {
     let demo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo");
     let read = |name: &str| std::fs::read_to_string(demo.join(name)).unwrap();
     let write = |path: &str, content: String| {

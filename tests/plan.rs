@@ -507,16 +507,22 @@ fn the_demo_runs_the_whole_pipeline_without_an_agent_cli() {
         shown.contains("[oauth2-authentication-tests] ⚙ Bash: cargo test --offline"),
         "{shown}"
     );
+    // Two agents side by side: OpenCode writes the docs.
+    assert!(
+        shown.contains("[oauth2-authentication-docs] ⚙ write: /tmp/sc-demo-app/docs/oauth2.md"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("(documentation-specialist, opencode)"),
+        "{shown}"
+    );
     assert!(shown.contains("3 workers, 3 ok"), "{shown}");
-    assert!(shown.contains("$0.14"), "the recorded runs' cost: {shown}");
+    assert!(shown.contains("$0.13"), "the recorded runs' cost: {shown}");
 }
 
 #[test]
 fn sc_replay_gives_back_the_recorded_bytes() {
-    let recording = format!(
-        "{}/demo/claude-code/docs.ndjson",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let recording = format!("{}/demo/opencode/docs.ndjson", env!("CARGO_MANIFEST_DIR"));
     let recorded = Captured::parse(&std::fs::read(&recording).unwrap());
     let out = Command::new(env!("CARGO_BIN_EXE_sc-replay"))
         .args(["--speed", "100", &recording])

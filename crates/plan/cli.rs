@@ -82,10 +82,10 @@ pub struct Cli {
     #[arg(long)]
     pub list_roles: bool,
 
-    /// Have every agent task replay a recorded Claude Code run shipped with
-    /// sc instead of launching the CLI: the whole pipeline, with no agent CLI
-    /// and no API key (the recordings are of the real CLI against a scripted
-    /// model). Without a TASK, the one they were recorded for: "Implement
+    /// Have every agent task replay a recorded run shipped with sc instead
+    /// of launching the CLI: the whole pipeline, with no agent CLI and no
+    /// API key — Claude Code writes the code and its tests, OpenCode the
+    /// docs (the recordings are of the real CLIs against a scripted model). Without a TASK, the one they were recorded for: "Implement
     /// OAuth2 authentication with tests and docs"
     #[arg(long)]
     pub demo: bool,

@@ -139,16 +139,27 @@ pub fn run(cli: Cli) -> i32 {
 
 const DEMO_TASK: &str = "Implement OAuth2 authentication with tests and docs";
 
-/// The recorded runs `--demo` replays: the real Claude Code CLI doing each
-/// role's part of "Implement OAuth2 authentication with tests and docs"
-/// (tests/claude.rs records them).
-const RECORDINGS: [(&str, &[u8]); 3] = [
-    ("code", include_bytes!("../../demo/claude-code/code.ndjson")),
+/// The recorded runs `--demo` replays: the real Claude Code CLI doing the
+/// code and its tests, and the real OpenCode the docs, of "Implement
+/// OAuth2 authentication with tests and docs" (two agents side by side;
+/// tests/claude.rs and tests/agents_more.rs record them), with the kind
+/// each recording is read as.
+const RECORDINGS: [(&str, &str, &[u8]); 3] = [
+    (
+        "code",
+        "claude-code",
+        include_bytes!("../../demo/claude-code/code.ndjson"),
+    ),
     (
         "tests",
+        "claude-code",
         include_bytes!("../../demo/claude-code/tests.ndjson"),
     ),
-    ("docs", include_bytes!("../../demo/claude-code/docs.ndjson")),
+    (
+        "docs",
+        "opencode",
+        include_bytes!("../../demo/opencode/docs.ndjson"),
+    ),
 ];
 
 /// Point every agent task at a recording (by its role; the
@@ -156,7 +167,7 @@ const RECORDINGS: [(&str, &[u8]); 3] = [
 fn use_recordings(plan: &mut Plan) -> Result<(), String> {
     let dir = recordings_dir();
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for (name, bytes) in RECORDINGS {
+    for (name, _, bytes) in RECORDINGS {
         let path = dir.join(format!("{name}.ndjson"));
         if std::fs::read(&path).ok().as_deref() != Some(bytes) {
             std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -178,6 +189,9 @@ fn use_recordings(plan: &mut Plan) -> Result<(), String> {
                 .to_string_lossy()
                 .into_owned(),
         );
+        if let Some((_, kind, _)) = RECORDINGS.iter().find(|(n, ..)| *n == name) {
+            task.kind = Some((*kind).to_owned());
+        }
     }
     Ok(())
 }

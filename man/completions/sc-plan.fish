@@ -22,7 +22,7 @@ zsh\t'Completions for zsh'
 fish\t'Completions for fish'"
 complete -c sc-plan -l explain -d 'Say on stderr why each role was chosen'
 complete -c sc-plan -l list-roles -d 'Print the role catalogue (built in, and --roles-file) as JSON'
-complete -c sc-plan -l demo -d 'Have every agent task replay a recorded Claude Code run shipped with sc instead of launching the CLI: the whole pipeline, with no agent CLI and no API key (the recordings are of the real CLI against a scripted model). Without a TASK, the one they were recorded for: "Implement OAuth2 authentication with tests and docs"'
+complete -c sc-plan -l demo -d 'Have every agent task replay a recorded run shipped with sc instead of launching the CLI: the whole pipeline, with no agent CLI and no API key — Claude Code writes the code and its tests, OpenCode the docs (the recordings are of the real CLIs against a scripted model). Without a TASK, the one they were recorded for: "Implement OAuth2 authentication with tests and docs"'
 complete -c sc-plan -l planner-strict -d 'With --planner: fail (exit 1) instead of falling back to the rule planner when the agent\'s plan cannot be used'
 complete -c sc-plan -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sc-plan -s V -l version -d 'Print version'

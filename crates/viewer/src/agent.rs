@@ -208,6 +208,7 @@ pub fn summary(input: Option<&Value>) -> String {
         "command",
         "cmd",
         "file_path",
+        "filePath",
         "absolute_path",
         "path",
         "pattern",
