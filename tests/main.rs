@@ -14,6 +14,7 @@ mod clis;
 mod codex_gemini;
 mod docs;
 mod hardening;
+mod junit;
 mod matrix;
 mod merge;
 mod mock_model;

@@ -127,10 +127,20 @@ pub struct Cli {
     /// live run or a saved stream), for CI test reports: each worker a
     /// testcase (its role or kind as the class name, its duration), a
     /// failure for a non-zero exit, signal or timeout, skipped for a
-    /// skipped task, its output (redacted as shown, up to 64 KiB per
-    /// stream) as system-out/system-err
+    /// skipped task, an error for one the stream never saw end (a run cut
+    /// off, or sc-view interrupted), a retried task's failed attempts as
+    /// flakyFailure (it passed later) or rerunFailure, each with its own
+    /// output; its output (redacted as shown, up to 64 KiB per stream) as
+    /// system-out/system-err — for an agent, what the view shows of it
+    /// (its text, tool calls, asks and answers, result with cost and
+    /// tokens), not the CLI's JSON (see --junit-raw)
     #[arg(long, value_name = "FILE")]
     pub junit: Option<std::path::PathBuf>,
+
+    /// With --junit: an agent's output in the report as the CLI wrote it
+    /// (its JSON transport), not as the view shows it
+    #[arg(long, requires = "junit")]
+    pub junit_raw: bool,
 
     /// Also draw the run as a timeline to FILE (an SVG, at the end): a lane
     /// per worker (nested ones under their parent), the time it waited for

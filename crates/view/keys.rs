@@ -5,8 +5,6 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, channel};
 
 use nix::sys::termios::{
@@ -18,9 +16,6 @@ pub struct Keys {
     rx: Receiver<u8>,
     tty: File,
     saved: Termios,
-    /// SIGINT, SIGTERM or SIGHUP came: the view ends (the terminal given
-    /// back first).
-    pub stop: Arc<AtomicBool>,
 }
 
 impl Keys {
@@ -46,10 +41,6 @@ impl Keys {
         raw.control_chars[SpecialCharacterIndices::VMIN as usize] = 1;
         raw.control_chars[SpecialCharacterIndices::VTIME as usize] = 0;
         tcsetattr(&tty, SetArg::TCSANOW, &raw).ok()?;
-        let stop = Arc::new(AtomicBool::new(false));
-        for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-            let _ = signal_hook::flag::register(signal, Arc::clone(&stop));
-        }
         let (tx, rx) = channel();
         let mut reader = tty.try_clone().ok()?;
         std::thread::spawn(move || {
@@ -60,12 +51,7 @@ impl Keys {
                 }
             }
         });
-        Some(Keys {
-            rx,
-            tty,
-            saved,
-            stop,
-        })
+        Some(Keys { rx, tty, saved })
     }
 
     /// A key pressed since the last call.
@@ -94,10 +80,4 @@ pub fn answer(control: &str, ask: &str, allow: bool) -> Result<(), String> {
         true => Ok(()),
         false => Err(reply.error.unwrap_or_else(|| "refused".into())),
     }
-}
-
-/// Whether SIGINT and the like came while keys were read.
-pub fn stopped(keys: &Option<Keys>) -> bool {
-    keys.as_ref()
-        .is_some_and(|k| k.stop.load(Ordering::Relaxed))
 }

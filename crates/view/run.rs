@@ -57,6 +57,8 @@ struct Viewer {
     junit: Option<sc_viewer::junit::Outputs>,
     /// `--timeline FILE`: what the picture needs.
     timeline: Option<sc_viewer::timeline::Timeline>,
+    /// The signal that interrupted the view, if one did.
+    interrupted: Option<i32>,
 }
 
 /// `--attach RUN`: the run's socket, and the file its stream goes to.
@@ -165,6 +167,7 @@ pub fn run(cli: Cli) -> i32 {
         closed: false,
         junit: cli.junit.as_ref().map(|_| Default::default()),
         timeline: cli.timeline.as_ref().map(|_| Default::default()),
+        interrupted: None,
         cli,
     };
     let mut splitter = LineSplitter::new(MAX_LINE);
@@ -172,13 +175,12 @@ pub fn run(cli: Cli) -> i32 {
     // Following: files read to their end at least once.
     let mut caught_up = 0;
     let followed = viewer.cli.files.len();
+    // Interrupted: the stream is read on a little longer (the producer
+    // writes its workers' ends as it ends them), until then.
+    let mut drain_until: Option<Instant> = None;
     loop {
-        if crate::keys::stopped(&keys) {
-            // Interrupted: the terminal is given back as it was, the view
-            // ends as the signal would have ended it.
-            drop(keys);
-            viewer.finish();
-            return 130;
+        if drain_until.is_some_and(|t| Instant::now() >= t) {
+            break;
         }
         if let Some(keys) = &keys {
             while let Some(key) = keys.key() {
@@ -198,9 +200,19 @@ pub fn run(cli: Cli) -> i32 {
                 }
                 Err(RecvTimeoutError::Disconnected) => Chunk::End,
             }
+        } else if let Some(until) = drain_until {
+            match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
+                Ok(chunk) => chunk,
+                Err(RecvTimeoutError::Timeout) => break,
+                Err(RecvTimeoutError::Disconnected) => Chunk::End,
+            }
         } else {
             rx.recv().unwrap_or(Chunk::End)
         };
+        // Interrupted, the stream is read on while it keeps coming.
+        if let (Some(until), Chunk::Data(_)) = (&mut drain_until, &chunk) {
+            *until = Instant::now() + DRAIN_AFTER_SIGNAL;
+        }
         match chunk {
             Chunk::Data(data) => splitter.push(&data, &mut |piece| viewer.piece(piece)),
             Chunk::Error(message) => {
@@ -208,6 +220,13 @@ pub fn run(cli: Cli) -> i32 {
                 eprintln!("sc-view: {message}");
             }
             Chunk::CaughtUp => caught_up += 1,
+            // A second one: now.
+            Chunk::Signal(_) if viewer.interrupted.is_some() => break,
+            Chunk::Signal(signal) => {
+                viewer.interrupted = Some(signal);
+                drain_until = Some(Instant::now() + DRAIN_AFTER_SIGNAL);
+                continue;
+            }
             Chunk::End => {
                 splitter.finish(&mut |piece| viewer.piece(piece));
                 break;
@@ -227,8 +246,32 @@ pub fn run(cli: Cli) -> i32 {
             break;
         }
     }
+    // The terminal given back as it was before the last words.
+    drop(keys);
+    let interrupted = viewer.interrupted.or_else(crate::source::signalled);
+    viewer.interrupted = interrupted;
+    viewer.model.interrupted = interrupted.map(|s| signal_name(s).to_owned());
     let code = viewer.finish();
-    if troubles > 0 { EXIT_TROUBLE } else { code }
+    match interrupted {
+        // Ended as the signal would have ended it (its reports written).
+        Some(signal) => 128 + signal,
+        None if troubles > 0 => EXIT_TROUBLE,
+        None => code,
+    }
+}
+
+/// How long the stream may be quiet after SIGINT, SIGTERM or SIGHUP before
+/// the reports are written without the rest (a CI runner sends SIGKILL
+/// some seconds after SIGTERM).
+const DRAIN_AFTER_SIGNAL: Duration = Duration::from_secs(2);
+
+fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        _ => "a signal",
+    }
 }
 
 impl Viewer {
@@ -317,11 +360,23 @@ impl Viewer {
         if let Some(timeline) = &mut self.timeline {
             timeline.event(event);
         }
-        if let Some(outputs) = &mut self.junit
-            && event.type_name == "output"
-            && let Some((text, _)) = event.payload_text()
-        {
-            outputs.push(&event.worker, event.is_stderr(), &text);
+        // An agent's part of the report is what the view shows of it (its
+        // lines, below), unless --junit-raw.
+        let agent = !self.cli.junit_raw && self.model.is_agent(&event.worker);
+        if let Some(outputs) = &mut self.junit {
+            match event.type_name.as_ref() {
+                "output" if !agent => {
+                    if let Some((text, _)) = event.payload_text() {
+                        outputs.push(&event.worker, event.is_stderr(), &text);
+                    }
+                }
+                "retry" => {
+                    let reason = event.reason.as_deref().unwrap_or("it failed");
+                    let attempt = event.attempt.unwrap_or(1);
+                    outputs.retried(&event.worker, format!("attempt {attempt}: {reason}"));
+                }
+                _ => {}
+            }
         }
         if let Some(pacer) = &mut self.pacer {
             let first = *pacer.first_ts.get_or_insert(event.ts);
@@ -362,6 +417,22 @@ impl Viewer {
         }
         self.model.apply(event, &mut self.changes);
         let mut changes = std::mem::take(&mut self.changes);
+        if let Some(outputs) = &mut self.junit
+            && !self.cli.junit_raw
+        {
+            for change in &changes {
+                if let Change::Line {
+                    worker,
+                    stderr,
+                    text,
+                    ..
+                } = change
+                    && self.model.workers[*worker].agent.is_some()
+                {
+                    outputs.push_line(&self.model.workers[*worker].id, *stderr, text);
+                }
+            }
+        }
         // A stalled worker's unanswered prompt is shown, not held back.
         if let Some(Change::Stalled { worker, .. }) = changes.last()
             && matches!(self.output, Output::Plain(_))
@@ -394,7 +465,8 @@ impl Viewer {
             .to_string()
             .trim_end_matches('Z')
             .to_owned();
-        let xml = sc_viewer::junit::render(&self.model, outputs, &stamp);
+        let interrupted = self.interrupted.map(signal_name);
+        let xml = sc_viewer::junit::render(&self.model, outputs, &stamp, interrupted);
         write_whole(path, &xml, "the JUnit report")
     }
 

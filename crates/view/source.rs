@@ -5,6 +5,7 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread;
 
@@ -20,6 +21,8 @@ pub enum Chunk {
     CaughtUp,
     /// Everything is read (never sent when following).
     End,
+    /// sc-view got this signal (SIGINT, SIGTERM, SIGHUP).
+    Signal(i32),
 }
 
 /// Start reading `files` (stdin when empty): in order, or with `follow`,
@@ -29,6 +32,7 @@ pub fn spawn(files: Vec<PathBuf>, follow: bool) -> Receiver<Chunk> {
     // A few chunks in flight: the reader stays ahead without holding the
     // whole stream in memory when the view is slower.
     let (tx, rx) = sync_channel(16);
+    signals(tx.clone());
     if follow && files.len() > 1 {
         for path in files {
             let tx = tx.clone();
@@ -61,6 +65,40 @@ pub fn spawn(files: Vec<PathBuf>, follow: bool) -> Receiver<Chunk> {
         let _ = tx.send(Chunk::End);
     });
     rx
+}
+
+/// The last of those signals, noted the moment it came: the stream may end
+/// (the producer got it too) before its chunk is read.
+static SIGNALLED: AtomicI32 = AtomicI32::new(0);
+
+/// The signal that came, if one did.
+pub fn signalled() -> Option<i32> {
+    Some(SIGNALLED.load(Ordering::Relaxed)).filter(|&s| s != 0)
+}
+
+/// SIGINT, SIGTERM and SIGHUP, as chunks among the input's: the view
+/// writes its reports and summary, then ends as the signal would have
+/// ended it (its handler replaces the default, which would lose them).
+fn signals(tx: SyncSender<Chunk>) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    for signal in [SIGINT, SIGTERM, SIGHUP] {
+        // SAFETY: the action only stores to an atomic: async-signal-safe.
+        let _ = unsafe {
+            signal_hook::low_level::register(signal, move || {
+                SIGNALLED.store(signal, Ordering::Relaxed)
+            })
+        };
+    }
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    thread::spawn(move || {
+        for signal in signals.forever() {
+            if tx.send(Chunk::Signal(signal)).is_err() {
+                return;
+            }
+        }
+    });
 }
 
 fn send(tx: &SyncSender<Chunk>, chunk: Vec<u8>) -> io::Result<()> {

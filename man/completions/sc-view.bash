@@ -23,7 +23,7 @@ _sc__view() {
 
     case "${cmd}" in
         sc__view)
-            opts="-h -V --lines --plain --color --color-output --no-redact --follow --attach --worker --kind --replay --speed --raw --check --junit --timeline --generate --help --version"
+            opts="-h -V --lines --plain --color --color-output --no-redact --follow --attach --worker --kind --replay --speed --raw --check --junit --junit-raw --timeline --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -6,7 +6,7 @@ complete -c sc-view -l attach -d 'Watch a run that is already going, from its fi
 complete -c sc-view -l worker -d 'Only workers whose id matches (`*` and `?`; repeatable)' -r
 complete -c sc-view -l kind -d 'Only workers of this kind (shell, sc, claude-code, ...; repeatable)' -r
 complete -c sc-view -l speed -d 'With --replay: this many times faster' -r
-complete -c sc-view -l junit -d 'Also write the run as a JUnit XML report to FILE (at the end; from a live run or a saved stream), for CI test reports: each worker a testcase (its role or kind as the class name, its duration), a failure for a non-zero exit, signal or timeout, skipped for a skipped task, its output (redacted as shown, up to 64 KiB per stream) as system-out/system-err' -r -F
+complete -c sc-view -l junit -d 'Also write the run as a JUnit XML report to FILE (at the end; from a live run or a saved stream), for CI test reports: each worker a testcase (its role or kind as the class name, its duration), a failure for a non-zero exit, signal or timeout, skipped for a skipped task, an error for one the stream never saw end (a run cut off, or sc-view interrupted), a retried task\'s failed attempts as flakyFailure (it passed later) or rerunFailure, each with its own output; its output (redacted as shown, up to 64 KiB per stream) as system-out/system-err — for an agent, what the view shows of it (its text, tool calls, asks and answers, result with cost and tokens), not the CLI\'s JSON (see --junit-raw)' -r -F
 complete -c sc-view -l timeline -d 'Also draw the run as a timeline to FILE (an SVG, at the end): a lane per worker (nested ones under their parent), the time it waited for dependencies apart from the time it ran, bars coloured by outcome, retries and stalls marked, dependency arrows, an agent\'s cost and tokens. Self-contained (no script): for a browser, a README, a CI artifact' -r -F
 complete -c sc-view -l generate -d 'Write generated documentation to stdout and exit' -r -f -a "man\t'The man page, as roff'
 bash\t'Completions for bash'
@@ -19,5 +19,6 @@ complete -c sc-view -l follow -d 'Keep reading every FILE as it grows, all at on
 complete -c sc-view -l replay -d 'Play a saved stream at its recorded pace'
 complete -c sc-view -l raw -d 'Write exactly the bytes of the workers\' output, and nothing else'
 complete -c sc-view -l check -d 'Verify the stream: per worker seq from 0 without gaps, one start and one exit, output bytes equal to the exit\'s count, no malformed line'
+complete -c sc-view -l junit-raw -d 'With --junit: an agent\'s output in the report as the CLI wrote it (its JSON transport), not as the view shows it'
 complete -c sc-view -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sc-view -s V -l version -d 'Print version'

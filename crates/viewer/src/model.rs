@@ -211,6 +211,8 @@ pub enum Change {
 pub struct Model {
     pub workers: Vec<Worker>,
     index: HashMap<String, usize>,
+    /// The view was interrupted (by this signal) before the stream ended.
+    pub interrupted: Option<String>,
     pub safety: Safety,
     pub tail_lines: usize,
     /// Lines that were not events, and the first one's reason.
@@ -224,6 +226,7 @@ impl Model {
         Model {
             workers: Vec::new(),
             index: HashMap::new(),
+            interrupted: None,
             safety,
             tail_lines,
             malformed: 0,
@@ -539,6 +542,11 @@ impl Model {
             .iter()
             .flat_map(|w| w.asking.first())
             .find(|ask| ask.control.is_some())
+    }
+
+    /// Whether worker `id` is an agent (its output read as one).
+    pub fn is_agent(&self, id: &str) -> bool {
+        self.get(id).is_some_and(|w| w.agent.is_some())
     }
 
     pub fn all_ended(&self) -> bool {

@@ -7,17 +7,20 @@ use anstyle::Style;
 use crate::fmt::{self, Palette};
 use crate::model::{Model, Status, Worker};
 
-fn status_text(w: &Worker, palette: &Palette) -> (&'static str, Style) {
-    match w.status {
+fn status_text(w: &Worker, palette: &Palette) -> (String, Style) {
+    let (text, style) = match w.status {
         Status::Succeeded if w.done_before => ("✔ done before", palette.ok),
-        Status::Succeeded if w.attempt > 1 => ("✔ ok (retried)", palette.ok),
+        Status::Succeeded if w.attempt > 1 => {
+            return (format!("✔ ok after {} attempts", w.attempt), palette.warn);
+        }
         Status::Succeeded => ("✔ ok", palette.ok),
         Status::Failed => ("✖ failed", palette.bad),
         Status::TimedOut => ("⏱ timeout", palette.warn),
         Status::Skipped => ("⊘ skipped", palette.dim),
         Status::Queued => ("queued", palette.dim),
         Status::Running => ("? no exit", palette.bad),
-    }
+    };
+    (text.to_owned(), style)
 }
 
 fn exit_text(w: &Worker) -> String {
@@ -57,7 +60,7 @@ pub fn render(model: &Model, palette: &Palette) -> String {
             (
                 [
                     w.id.clone(),
-                    status.to_owned(),
+                    status,
                     exit_text(w),
                     duration,
                     fmt::count(w.lines),
@@ -134,6 +137,23 @@ fn totals(model: &Model) -> String {
         if n > 0 {
             parts.push(format!("{n} {word}"));
         }
+        // Passed only on a later attempt: flaky, said as such.
+        if status == Status::Succeeded {
+            let mut retried = std::collections::BTreeMap::new();
+            for w in &model.workers {
+                if w.status == Status::Succeeded && w.attempt > 1 && !w.done_before {
+                    *retried.entry(w.attempt).or_insert(0) += 1;
+                }
+            }
+            if !retried.is_empty() {
+                let said: Vec<String> = retried
+                    .iter()
+                    .map(|(attempts, n)| format!("{n} after {attempts} attempts"))
+                    .collect();
+                let last = parts.last_mut().expect("the ok count");
+                let _ = write!(last, " ({})", said.join(", "));
+            }
+        }
     }
     let lines: u64 = model.workers.iter().map(|w| w.lines).sum();
     let bytes: u64 = model.workers.iter().map(|w| w.bytes).sum();
@@ -163,6 +183,17 @@ fn totals(model: &Model) -> String {
     }
     if model.workers.is_empty() {
         line.push_str("the stream had no workers: nothing ran\n");
+    }
+    if let Some(signal) = &model.interrupted {
+        let open = model
+            .workers
+            .iter()
+            .filter(|w| !w.status.is_final())
+            .count();
+        line.push_str(&format!(
+            "interrupted ({signal}): {open} worker{} had not ended\n",
+            if open == 1 { "" } else { "s" }
+        ));
     }
     line
 }
