@@ -331,3 +331,64 @@ fn every_agent_kind_of_the_table_is_documented() {
         }
     }
 }
+
+/// What bash offers for the words `words` (the last one being completed)
+/// with `tool`'s completion script.
+fn bash_offers(tool: &str, words: &[&str]) -> Vec<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("man/completions/{tool}.bash"));
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let line = words.join(" ");
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source '{}'; COMP_WORDS=({}); COMP_CWORD={}; COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}; f=$(complete -p {tool} | sed 's/.*-F \\([^ ]*\\).*/\\1/'); \"$f\" {tool} '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            script.display(),
+            quoted.join(" "),
+            words.len() - 1,
+            words[words.len() - 1],
+            words[words.len() - 2],
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn completions_offer_what_a_user_may_type_and_nothing_internal() {
+    let flags = bash_offers("sc-spawn", &["sc-spawn", "--"]);
+    assert!(flags.iter().any(|f| f == "--kind"), "{flags:?}");
+    for internal in [
+        "--spool",
+        "--lease",
+        "--attach",
+        "--from-byte",
+        "--slurm-step",
+        "--generate",
+    ] {
+        assert!(
+            !flags.iter().any(|f| f == internal),
+            "{internal} offered: {flags:?}"
+        );
+    }
+    // `--pty` takes its mode attached (`--pty=stdout`): the next word is the
+    // worker's command, not a mode.
+    let after_pty = bash_offers("sc-spawn", &["sc-spawn", "--pty", ""]);
+    assert!(
+        !after_pty.iter().any(|w| w == "all" || w == "stdout"),
+        "{after_pty:?}"
+    );
+    let kinds = bash_offers("sc-spawn", &["sc-spawn", "--kind", ""]);
+    for kind in sc_events::AGENT_KINDS {
+        assert!(kinds.iter().any(|k| k == kind.name), "{kinds:?}");
+    }
+    for shell in ["_sc-spawn", "sc-spawn.fish"] {
+        let text = repo_file(&format!("man/completions/{shell}"));
+        assert!(
+            !text.contains("'--spool") && !text.contains("-l spool"),
+            "{shell}"
+        );
+    }
+}

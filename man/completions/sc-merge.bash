@@ -23,7 +23,7 @@ _sc__merge() {
 
     case "${cmd}" in
         sc__merge)
-            opts="-h -V --cmd --prefix --max-line-bytes --kill-grace --generate --help --version"
+            opts="-h -V --cmd --prefix --max-line-bytes --kill-grace --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -39,10 +39,6 @@ _sc__merge() {
                     ;;
                 --kill-grace)
                     COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --generate)
-                    COMPREPLY=($(compgen -W "man bash zsh fish" -- "${cur}"))
                     return 0
                     ;;
                 *)

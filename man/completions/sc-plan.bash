@@ -23,7 +23,7 @@ _sc__plan() {
 
     case "${cmd}" in
         sc__plan)
-            opts="-h -V --kind --roles --explain --roles-file --list-roles --demo --planner --planner-strict --planner-arg --planner-timeout --within --generate --help --version"
+            opts="-h -V --kind --roles --explain --roles-file --list-roles --demo --planner --planner-strict --planner-arg --planner-timeout --within --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -55,10 +55,6 @@ _sc__plan() {
                     ;;
                 --within)
                     COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --generate)
-                    COMPREPLY=($(compgen -W "man bash zsh fish" -- "${cur}"))
                     return 0
                     ;;
                 *)

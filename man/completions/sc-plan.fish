@@ -16,10 +16,6 @@ gemini\t''"
 complete -c sc-plan -l planner-arg -d 'With --planner: one more argument for the planner agent\'s CLI (repeatable), e.g. `--planner-arg=--model --planner-arg=opus`' -r
 complete -c sc-plan -l planner-timeout -d 'With --planner: the most the planning run may take, in seconds' -r
 complete -c sc-plan -l within -d 'The whole task this one is a part of (a meta-orchestrator\'s part plans itself with it): every prompt carries it, so that no agent receives a fragment' -r
-complete -c sc-plan -l generate -d 'Write generated documentation to stdout and exit' -r -f -a "man\t'The man page, as roff'
-bash\t'Completions for bash'
-zsh\t'Completions for zsh'
-fish\t'Completions for fish'"
 complete -c sc-plan -l explain -d 'Say on stderr why each role was chosen'
 complete -c sc-plan -l list-roles -d 'Print the role catalogue (built in, and --roles-file) as JSON'
 complete -c sc-plan -l demo -d 'Have every agent task replay a recorded run shipped with sc instead of launching the CLI: the whole pipeline, with no agent CLI and no API key — Claude Code writes the code and its tests, OpenCode the docs (the recordings are of the real CLIs against a scripted model). Without a TASK, the one they were recorded for: "Implement OAuth2 authentication with tests and docs"'

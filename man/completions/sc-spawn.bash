@@ -23,7 +23,7 @@ _sc__spawn() {
 
     case "${cmd}" in
         sc__spawn)
-            opts="-j -h -V --id --pty --stdin --cwd --env --flush-ms --max-event-bytes --heartbeat --stall --timeout --retries --retry-delay --retry-on --ask --ask-cmd --ask-timeout --control --ask-default --kill-grace --drain-ms --no-progress --max-rss-mib --cpu-s --nice --kind --acp-agent --prompt --role --roles-file --model --agent-arg --max-turns --dangerously-skip-permissions --replay --replay-speed --agent-exit-grace --worktree --jobs --max-cost-usd --max-tokens --budget-usd --prices --host --hosts --ssh --remote-sc --slurm --transfer --slurm-step --reconnect --reconnect-lease --task --resume-session --spool --lease --attach --from-byte --end-on-stdin-eof --resume --log --generate --help --version"
+            opts="-j -h -V --id --pty --stdin --cwd --env --flush-ms --max-event-bytes --heartbeat --stall --timeout --retries --retry-delay --retry-on --ask --ask-cmd --ask-timeout --control --ask-default --kill-grace --drain-ms --no-progress --max-rss-mib --cpu-s --nice --kind --acp-agent --prompt --role --roles-file --model --agent-arg --max-turns --dangerously-skip-permissions --replay --replay-speed --agent-exit-grace --worktree --jobs --max-cost-usd --max-tokens --budget-usd --prices --host --hosts --ssh --remote-sc --slurm --transfer --reconnect --reconnect-lease --end-on-stdin-eof --resume --log --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -31,10 +31,6 @@ _sc__spawn() {
             case "${prev}" in
                 --id)
                     COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --pty)
-                    COMPREPLY=($(compgen -W "all stdout" -- "${cur}"))
                     return 0
                     ;;
                 --cwd)
@@ -197,39 +193,11 @@ _sc__spawn() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
-                --slurm)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
                 --reconnect)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --reconnect-lease)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --task)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --resume-session)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --spool)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --lease)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --attach)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --from-byte)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
@@ -239,10 +207,6 @@ _sc__spawn() {
                     ;;
                 --log)
                     COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --generate)
-                    COMPREPLY=($(compgen -W "man bash zsh fish" -- "${cur}"))
                     return 0
                     ;;
                 *)

@@ -1,6 +1,4 @@
 complete -c sc-spawn -l id -d 'Worker id in the stream [default: the command\'s file name]' -r
-complete -c sc-spawn -l pty -d 'Run the worker on a pseudo-terminal, so that programs which buffer when piped stream line by line and see a terminal. `--pty` (or `--pty=all`) puts stdout and stderr on it (stream "pty"); `--pty=stdout` keeps stderr on its own pipe' -r -f -a "all\t'stdout and stderr on one terminal (stream "pty")'
-stdout\t'stdout on a terminal, stderr still its own pipe'"
 complete -c sc-spawn -l cwd -d 'Working directory of the worker' -r -F
 complete -c sc-spawn -l env -d 'Set an environment variable for the worker (repeatable)' -r
 complete -c sc-spawn -l flush-ms -d 'How long a partial line may wait before it is emitted, in milliseconds' -r
@@ -51,28 +49,18 @@ complete -c sc-spawn -l host -d 'Run the worker on HOST over ssh (`[user@]host[:
 complete -c sc-spawn -l hosts -d 'Plan mode: spread the tasks that name no host over these hosts, at most N at once on each (GNU parallel\'s syntax: `N/[user@]host[:port]` entries, comma-separated, or `@FILE` with one a line; `:` is this machine; N defaults to 1). -j still bounds the whole plan' -r
 complete -c sc-spawn -l ssh -d 'The ssh command (default: $SC_SSH, else `ssh`), split on spaces, e.g. `ssh -F ./ssh_config`' -r
 complete -c sc-spawn -l remote-sc -d 'The sc-spawn to run on remote hosts (default: `sc-spawn` on their PATH)' -r
-complete -c sc-spawn -l slurm -d 'Run the worker (plan mode: every task that names no host) as a Slurm job step: `srun -u` runs an sc-spawn on the node Slurm picks, whose stream is the worker\'s own; OPTIONS go to srun (`--slurm=\'-p batch --mem 4G\'`). A plan task\'s `slurm` field does the same for one task. The srun command is $SC_SRUN, else `srun`' -r
 complete -c sc-spawn -l reconnect -d 'Remote workers outlive a lost connection: sc-spawn connects again, up to N times per worker, and the stream goes on where it broke off, nothing lost or repeated. The worker runs detached there meanwhile (its stream kept in /tmp/sc-spool-*), for at most --reconnect-lease. 0: a lost connection ends the worker at once' -r
 complete -c sc-spawn -l reconnect-lease -d 'With --reconnect: how long a remote worker runs on while nobody is connected to it, before it is ended as on SIGTERM' -r
-complete -c sc-spawn -l task -d 'Internal (a worker placed on another host or a Slurm step): the task as a plan line\'s JSON, run here as the plan of one, with its retries, caps, timeout and limits applied here' -r
-complete -c sc-spawn -l resume-session -d 'Internal (with --task): its first attempt resumes this agent session (`--resume LOG` of a plan whose task was cut off on that host)' -r
-complete -c sc-spawn -l spool -d 'Internal (--reconnect, on the remote host): run the worker with its stream appended to DIR/stream.ndjson, ended when the lease in DIR runs out' -r -F
-complete -c sc-spawn -l lease -d 'Internal: the lease of --spool, in seconds' -r
-complete -c sc-spawn -l attach -d 'Internal (--reconnect, on the remote host): follow the stream spooled in DIR from --from-byte on, until the --id worker\'s exit; `end SIGNAL` lines on stdin end the worker with that signal, `done` (its exit arrived) lets the spool go' -r -F
-complete -c sc-spawn -l from-byte -d 'Internal: where --attach starts, in bytes of the spooled stream' -r
 complete -c sc-spawn -l resume -d 'Plan mode: run the plan again using LOG, the stream of an earlier run of it (--log, or tee), to know what is done: tasks that succeeded there are not run again (a `skip` with `done`, which counts as success, and their dependents may start at once); tasks that failed, were skipped or never started run; an agent task that was cut off resumes its session; with --worktree, tasks work on the branches the earlier run made. LOG may also be this run\'s --log (it is read first)' -r -F
 complete -c sc-spawn -l log -d 'Also write the stream to FILE (for `sc-view --follow FILE` elsewhere)' -r -F
-complete -c sc-spawn -l generate -d 'Write generated documentation to stdout and exit' -r -f -a "man\t'The man page, as roff'
-bash\t'Completions for bash'
-zsh\t'Completions for zsh'
-fish\t'Completions for fish'"
+complete -c sc-spawn -l pty -d 'Run the worker on a pseudo-terminal, so that programs which buffer when piped stream line by line and see a terminal. `--pty` (or `--pty=all`) puts stdout and stderr on it (stream "pty"); `--pty=stdout` keeps stderr on its own pipe'
 complete -c sc-spawn -l stdin -d 'Pass sc-spawn\'s stdin to the worker (default: /dev/null, since agent CLIs wait for ever on an inherited stdin that never closes)'
 complete -c sc-spawn -l ask -d 'Agent workers ask for what their grant does not allow, and wait: each request (a command, a file to write, a question) is an `ask` event, and its decision an `answer` event (a plan task\'s `ask` field does the same for one task). Answered by --ask-cmd, else --ask-default after --ask-timeout. A cap reached (--max-cost-usd, --max-tokens) is asked about too (tool `budget`: go on past it?) instead of ending the worker. Claude Code and Qwen Code ask through their stdio control protocol, Codex through `codex app-server`, Gemini, Copilot, OpenCode and kind acp over ACP; an agent that cannot ask (aider) is said so once. (Qwen Code and kind acp ask without --ask too: their grant answers then, `by: "grant"`.)'
 complete -c sc-spawn -l no-progress -d 'Do not annotate output events with detected progress'
 complete -c sc-spawn -l dangerously-skip-permissions -d 'Let the agent skip its permission checks (--dangerously-skip-permissions, --yolo, ...). Never implied: only this flag passes such an option'
 complete -c sc-spawn -l worktree -d 'Run each worker in a git worktree of its own, on a branch of its own (sc/ID, from its first dependency\'s branch or HEAD), so that parallel agents never edit the same files; at its end its changes are committed there and its exit event says the branch and a diff stat'
+complete -c sc-spawn -l slurm -d 'Run the worker (plan mode: every task that names no host) as a Slurm job step: `srun -u` runs an sc-spawn on the node Slurm picks, whose stream is the worker\'s own; OPTIONS go to srun (`--slurm=\'-p batch --mem 4G\'`). A plan task\'s `slurm` field does the same for one task. The srun command is $SC_SRUN, else `srun`'
 complete -c sc-spawn -l transfer -d 'Copy this sc-spawn to each remote host that lacks it (or has another build) before its first task there: into ~/.cache/sc/ on the host, named by the binary\'s content, once per host and run. The host must run the same OS and architecture (a static musl build runs on any Linux of the architecture)'
-complete -c sc-spawn -l slurm-step -d 'Internal (--slurm, in the job step): name the node in the start'
 complete -c sc-spawn -l end-on-stdin-eof -d 'End the worker when stdin says `end SIGNAL` (with that signal: Ctrl-C on the local side is SIGINT here) or reaches end of file (as SIGTERM would): how the local side of --host or --slurm asks a remote sc-spawn to end, since ssh forwards no signal'
 complete -c sc-spawn -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sc-spawn -s V -l version -d 'Print version'

@@ -23,7 +23,7 @@ _sc__view() {
 
     case "${cmd}" in
         sc__view)
-            opts="-h -V --lines --plain --color --color-output --no-redact --follow --attach --worker --kind --replay --speed --raw --check --junit --junit-raw --timeline --generate --help --version"
+            opts="-h -V --lines --plain --color --color-output --no-redact --follow --attach --worker --kind --replay --speed --raw --check --junit --junit-raw --timeline --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -59,10 +59,6 @@ _sc__view() {
                     ;;
                 --timeline)
                     COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --generate)
-                    COMPREPLY=($(compgen -W "man bash zsh fish" -- "${cur}"))
                     return 0
                     ;;
                 *)

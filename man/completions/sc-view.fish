@@ -8,10 +8,6 @@ complete -c sc-view -l kind -d 'Only workers of this kind (shell, sc, claude-cod
 complete -c sc-view -l speed -d 'With --replay: this many times faster' -r
 complete -c sc-view -l junit -d 'Also write the run as a JUnit XML report to FILE (at the end; from a live run or a saved stream), for CI test reports: each worker a testcase (its role or kind as the class name, its duration), a failure for a non-zero exit, signal or timeout, skipped for a skipped task, an error for one the stream never saw end (a run cut off, or sc-view interrupted), a retried task\'s failed attempts as flakyFailure (it passed later) or rerunFailure, each with its own output; its output (redacted as shown, up to 64 KiB per stream) as system-out/system-err — for an agent, what the view shows of it (its text, tool calls, asks and answers, result with cost and tokens), not the CLI\'s JSON (see --junit-raw)' -r -F
 complete -c sc-view -l timeline -d 'Also draw the run as a timeline to FILE (an SVG, at the end): a lane per worker (nested ones under their parent), the time it waited for dependencies apart from the time it ran, bars coloured by outcome, retries and stalls marked, dependency arrows, an agent\'s cost and tokens. Self-contained (no script): for a browser, a README, a CI artifact' -r -F
-complete -c sc-view -l generate -d 'Write generated documentation to stdout and exit' -r -f -a "man\t'The man page, as roff'
-bash\t'Completions for bash'
-zsh\t'Completions for zsh'
-fish\t'Completions for fish'"
 complete -c sc-view -l plain -d 'Plain lines even on a terminal'
 complete -c sc-view -l color-output -d 'Let the workers\' own SGR colour through (never cursor moves or other escapes)'
 complete -c sc-view -l no-redact -d 'Show API keys and tokens as written instead of masking them'

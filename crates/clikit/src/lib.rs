@@ -36,7 +36,12 @@ pub fn generate<C: CommandFactory>(program: &str, what: Generate) -> i32 {
         Generate::Fish => Some(clap_complete::Shell::Fish),
     };
     if let Some(shell) = shell {
-        clap_complete::generate(shell, &mut C::command(), program, &mut text);
+        clap_complete::generate(
+            shell,
+            &mut for_completion(C::command(), shell),
+            program,
+            &mut text,
+        );
     }
     match io::stdout().write_all(&text) {
         Ok(()) => 0,
@@ -45,6 +50,41 @@ pub fn generate<C: CommandFactory>(program: &str, what: Generate) -> i32 {
             2
         }
     }
+}
+
+/// The command as a shell should complete it: without the internal flags
+/// (hidden from --help: one sc-spawn gives another), and, for bash and
+/// fish, whose generators offer a value as the next word, with a flag whose
+/// value must be attached (`--pty=stdout`) offered bare: the next word is
+/// the worker's command, not its value. (zsh's generator writes `--pty=`
+/// rightly.)
+fn for_completion(mut command: clap::Command, shell: clap_complete::Shell) -> clap::Command {
+    command.build();
+    let mut shown = clap::Command::new(command.get_name().to_owned())
+        .disable_help_flag(true)
+        .disable_version_flag(true);
+    if let Some(about) = command.get_about() {
+        shown = shown.about(about.clone());
+    }
+    if let Some(version) = command.get_version() {
+        shown = shown.version(version.to_owned());
+    }
+    for arg in command.get_arguments().filter(|a| !a.is_hide_set()) {
+        let bare = arg.is_require_equals_set() && shell != clap_complete::Shell::Zsh;
+        shown = shown.arg(match (bare, arg.get_long()) {
+            (true, Some(long)) => {
+                let bare = clap::Arg::new(arg.get_id().clone())
+                    .long(long.to_owned())
+                    .action(clap::ArgAction::SetTrue);
+                match arg.get_help() {
+                    Some(help) => bare.help(help.clone()),
+                    None => bare,
+                }
+            }
+            _ => arg.clone(),
+        });
+    }
+    shown
 }
 
 /// Seconds: a number from 0 (fractions welcome).
