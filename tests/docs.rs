@@ -21,6 +21,7 @@ fn man_pages_are_generated_from_the_clis() {
         ("sc-view", env!("CARGO_BIN_EXE_sc-view")),
         ("sc-plan", env!("CARGO_BIN_EXE_sc-plan")),
         ("sc-ctl", env!("CARGO_BIN_EXE_sc-ctl")),
+        ("sc-replay", env!("CARGO_BIN_EXE_sc-replay")),
     ] {
         let out = std::process::Command::new(binary)
             .args(["--generate", "man"])
@@ -43,6 +44,7 @@ fn completions_are_generated_from_the_clis() {
         ("sc-view", env!("CARGO_BIN_EXE_sc-view")),
         ("sc-plan", env!("CARGO_BIN_EXE_sc-plan")),
         ("sc-ctl", env!("CARGO_BIN_EXE_sc-ctl")),
+        ("sc-replay", env!("CARGO_BIN_EXE_sc-replay")),
     ] {
         for (shell, file) in [
             ("bash", format!("{tool}.bash")),
