@@ -546,3 +546,76 @@ fn a_workers_pwd_names_the_directory_it_runs_in() {
     let text = String::from_utf8(run.bytes(Stream::Stdout)).unwrap();
     assert_eq!(text.trim_end(), dir.to_str().unwrap());
 }
+
+#[test]
+fn a_worker_sc_does_not_read_for_its_own_slow_reader_is_no_stall() {
+    // The worker is not silent: sc holds it back because its own stdout is
+    // blocked. A stall would blame the worker for sc's reader.
+    let mut child = sc_spawn()
+        .args([
+            "--heartbeat",
+            "0",
+            "--stall",
+            "0.2",
+            "--",
+            "yes",
+            "0123456789abcdef",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let first = first_line(&mut stdout);
+    let worker = start_pid(&sc_events::parse_line(&first).unwrap());
+    eventually("the worker blocks writing to its pipe", || {
+        std::fs::read_to_string(format!("/proc/{worker}/wchan"))
+            .is_ok_and(|w| w.contains("pipe_write"))
+    });
+    // Held back for several stall periods: the time itself is the case.
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut rest = vec![0u8; 8 * 1024 * 1024];
+    stdout.read_exact(&mut rest).unwrap();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        Signal::SIGTERM,
+    )
+    .unwrap();
+    stdout.read_to_end(&mut rest).unwrap();
+    wait_with_deadline(&mut child);
+    let all = [first, rest].concat();
+    let run = Captured::parse(&all[..all.iter().rposition(|b| *b == b'\n').unwrap() + 1]);
+    assert_eq!(
+        run.of_type("stall").len(),
+        0,
+        "a stall while sc held the worker back"
+    );
+}
+
+#[test]
+fn sc_spawns_own_failure_has_an_exit_code_of_its_own() {
+    // Not a usage error (2), not the worker's code: 125, as timeout(1)
+    // says its own failure.
+    let out = sc_spawn()
+        .args(["--", "echo", "hi"])
+        .stdout(
+            std::fs::File::options()
+                .write(true)
+                .open("/dev/full")
+                .unwrap(),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(125),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("writing the event stream"));
+    let usage = sc_spawn()
+        .args(["--timeout", "soon", "--", "true"])
+        .output()
+        .unwrap();
+    assert_eq!(usage.status.code(), Some(2));
+}

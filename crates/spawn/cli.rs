@@ -41,8 +41,9 @@ Examples:
   sc-plan \"Fix the crash in the parser\" --kind shell | sc-spawn -j 8 --log run.ndjson | sc-view
 
 Exit status: the worker's exit code; 128+N if it was killed by signal N; 124 if it timed out; \
-127 if it could not be launched; 2 for a usage error. Plan mode: 0 when every task succeeded, \
-1 otherwise.
+127 if it could not be launched; 2 for a usage error; 125 when sc-spawn itself failed (writing its \
+stream or its log, its poller, its control socket, reading the plan). Plan mode: 0 when every \
+task succeeded, 1 otherwise (2 and 125 as above).
 
 See also: sc-events(7), the event schema.";
 

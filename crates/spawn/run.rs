@@ -16,6 +16,10 @@ use crate::cli::{Cli, PtyArg};
 
 /// Usage errors and sc-spawn's own failures (not the worker's).
 const EXIT_USAGE: i32 = 2;
+/// sc-spawn itself failed (its poller, writing its stream or its log, its
+/// control socket, reading the plan): not the worker's code, not a usage
+/// error — as timeout(1) says its own failure.
+const EXIT_TROUBLE: i32 = 125;
 
 pub fn run(cli: Cli) -> i32 {
     if let Some(what) = cli.generate {
@@ -54,7 +58,7 @@ fn supervise(cli: &Cli, run: crate::setup::Prepared) -> i32 {
         Ok(supervisor) => supervisor,
         Err(e) => {
             eprintln!("sc-spawn: cannot set up the poller and signal handlers: {e}");
-            return EXIT_USAGE;
+            return EXIT_TROUBLE;
         }
     };
     supervisor.set_notices("sc-spawn");
@@ -66,7 +70,7 @@ fn supervise(cli: &Cli, run: crate::setup::Prepared) -> i32 {
                 "sc-spawn: cannot serve the control socket {}: {e}",
                 path.display()
             );
-            return EXIT_USAGE;
+            return EXIT_TROUBLE;
         }
     }
     // A run with a control socket keeps its stream beside it (unless it
@@ -85,7 +89,7 @@ fn supervise(cli: &Cli, run: crate::setup::Prepared) -> i32 {
             }
             Err(e) => {
                 eprintln!("sc-spawn: cannot open the log {}: {e}", path.display());
-                return EXIT_USAGE;
+                return EXIT_TROUBLE;
             }
         }
     }
@@ -107,12 +111,15 @@ fn supervise_with(cli: &Cli, run: crate::setup::Prepared, supervisor: &mut Super
     let planned = match run.one {
         None => supervisor
             .plan_from(&InputSpec::Stdin, run.options)
-            .map_err(|e| format!("cannot read the plan on stdin: {e}")),
-        Some(task) => supervisor.plan_one(task, run.options),
+            .map_err(|e| (format!("cannot read the plan on stdin: {e}"), EXIT_TROUBLE)),
+        // A task that cannot be run as given: the command line's fault.
+        Some(task) => supervisor
+            .plan_one(task, run.options)
+            .map_err(|message| (message, EXIT_USAGE)),
     };
-    if let Err(message) = planned {
+    if let Err((message, code)) = planned {
         eprintln!("sc-spawn: {message}");
-        return EXIT_USAGE;
+        return code;
     }
     supervisor.set_worktrees(cli.worktree);
     supervisor.set_budget(cli.budget_usd);
@@ -133,7 +140,7 @@ fn supervise_with(cli: &Cli, run: crate::setup::Prepared, supervisor: &mut Super
         Ok(report) => {
             if let Some(e) = report.write_error {
                 eprintln!("sc-spawn: writing the event stream to stdout failed: {e}");
-                return EXIT_USAGE;
+                return EXIT_TROUBLE;
             }
             if report.downstream_closed {
                 // Like `rg ... | head`: the reader chose to stop; not an error.
@@ -146,7 +153,7 @@ fn supervise_with(cli: &Cli, run: crate::setup::Prepared, supervisor: &mut Super
         }
         Err(e) => {
             eprintln!("sc-spawn: polling failed: {e}");
-            EXIT_USAGE
+            EXIT_TROUBLE
         }
     }
 }

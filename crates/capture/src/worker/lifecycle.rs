@@ -59,6 +59,9 @@ pub struct Running {
     /// When the silence becomes a stall (None once reported, until output
     /// comes again).
     pub stall_at: Option<Instant>,
+    /// sc holds the worker's output back (its own reader is slow): the
+    /// stall clock is stopped; whether it was running.
+    pub stall_held: Option<bool>,
 }
 
 /// A clock that can be stopped: the drain period only runs while sc is
@@ -214,6 +217,7 @@ impl Lifecycle {
             result_grace_at: None,
             heartbeat_at: timers.heartbeat.map(|h| now + h),
             stall_at: timers.stall.map(|s| now + s),
+            stall_held: None,
         });
     }
 
@@ -293,7 +297,11 @@ impl Lifecycle {
     /// Output came now: the silence that makes a stall starts again.
     pub fn output_seen(&mut self, now: Instant, stall: Option<Duration>) {
         if let Phase::Running(r) = &mut self.phase {
-            r.stall_at = stall.map(|s| now + s);
+            match &mut r.stall_held {
+                // Held: its clock starts again when sc reads again.
+                Some(running) => *running = true,
+                None => r.stall_at = stall.map(|s| now + s),
+            }
         }
     }
 
@@ -311,14 +319,25 @@ impl Lifecycle {
         }
     }
 
-    /// Stop or restart the drain clock: it only runs while sc reads.
-    pub fn hold_drain(&mut self, held: bool, now: Instant) {
-        if let Phase::Draining { drain, .. } = &mut self.phase {
-            if held {
-                drain.pause(now);
-            } else {
-                drain.resume(now);
-            }
+    /// Stop or restart the clocks that only run while sc reads: the drain,
+    /// and a running worker's stall (a worker sc does not read because its
+    /// own reader is slow is not silent; its silence starts again, `stall`
+    /// long, when sc reads again).
+    pub fn hold(&mut self, held: bool, now: Instant, stall: Option<Duration>) {
+        match &mut self.phase {
+            Phase::Draining { drain, .. } if held => drain.pause(now),
+            Phase::Draining { drain, .. } => drain.resume(now),
+            Phase::Running(r) => match (held, r.stall_held) {
+                (true, None) => r.stall_held = Some(r.stall_at.take().is_some()),
+                (false, Some(was_running)) => {
+                    r.stall_held = None;
+                    if was_running {
+                        r.stall_at = stall.map(|s| now + s);
+                    }
+                }
+                _ => {}
+            },
+            _ => {}
         }
     }
 
@@ -455,6 +474,7 @@ mod tests {
                 result_grace_at: None,
                 heartbeat_at: Some(now + Duration::from_secs(5)),
                 stall_at: None,
+                stall_held: None,
             }),
             ending: None,
         }
@@ -485,6 +505,7 @@ mod tests {
             result_grace_at: None,
             heartbeat_at: None,
             stall_at: None,
+            stall_held: None,
         });
         life.killed(EndedBy::Interrupted, now);
         // Still running: nothing to time (SIGCHLD comes), so no busy wake-up.
@@ -547,6 +568,31 @@ mod tests {
         assert!(!life.relaunch_due(now + second * 9));
         assert!(life.ended_while_waiting());
         assert_eq!(life.reason(), Some(&EndedBy::Interrupted));
+    }
+
+    #[test]
+    fn a_worker_sc_holds_back_does_not_stall_until_sc_reads_again() {
+        let (mut life, now) = (Lifecycle::preparing(), Instant::now());
+        let second = Duration::from_secs(1);
+        life.launched(
+            now,
+            Timers {
+                timeout: None,
+                heartbeat: None,
+                stall: Some(second),
+            },
+        );
+        life.hold(true, now, Some(second));
+        assert!(
+            !life.take_due(now + second * 5, None).stall,
+            "held: no stall"
+        );
+        life.hold(false, now + second * 5, Some(second));
+        assert!(!life.take_due(now + second * 5, None).stall);
+        assert!(
+            life.take_due(now + second * 6, None).stall,
+            "silent once read again"
+        );
     }
 
     #[test]

@@ -313,7 +313,7 @@ impl Worker {
 
     /// Stop or restart the drain clock: it only runs while sc reads.
     pub fn hold(&mut self, held: bool, now: Instant) {
-        self.life.hold_drain(held, now);
+        self.life.hold(held, now, self.opts.stall);
     }
 
     /// The next moment this worker needs attention, if any.
