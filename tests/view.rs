@@ -483,3 +483,23 @@ fn replay_keeps_the_recorded_pace() {
     assert!(viewed.stdout.contains("[w] later"), "{}", viewed.stdout);
     assert_eq!(viewed.code, Some(0));
 }
+
+#[test]
+fn a_task_that_asks_is_read_like_any_other() {
+    // A plan task's `ask` is a flag (`"ask": true`); an ask event's `ask`
+    // is its id. A view that read only the second refused the whole line.
+    let stream = [
+        br#"{"type":"task","worker":"fix","seq":0,"ts":1.0,"id":"fix","kind":"claude-code","prompt":"fix it","ask":true}"#.to_vec(),
+        b"\n".to_vec(),
+        start_event("fix", 1, 1.5, &["claude"]),
+        exit_event("fix", 2, 2.0, Some(0), None, 500, 0),
+    ]
+    .concat();
+    let out = run_bounded(sc_view().arg("--check"), stream);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        out.stderr
+    );
+}

@@ -144,10 +144,11 @@ pub struct Cli {
 
     /// Also draw the run as a timeline to FILE (an SVG, at the end): a lane
     /// per worker (nested ones under their parent), the time it waited for
-    /// dependencies apart from the time it ran, bars coloured by outcome,
-    /// retries and stalls marked, dependency arrows, an agent's cost and
-    /// tokens. Self-contained (no script): for a browser, a README, a CI
-    /// artifact
+    /// dependencies apart from the time it ran, bars coloured by outcome
+    /// (each failed attempt apart), retries and stalls marked, dependency
+    /// arrows, an agent's tool calls, asks (how long each waited) and
+    /// result, its cost and tokens. Self-contained (no script): for a
+    /// browser, a README, a CI artifact
     #[arg(long, value_name = "FILE")]
     pub timeline: Option<std::path::PathBuf>,
 

@@ -91,8 +91,8 @@ pub struct ViewEvent<'a> {
     #[serde(default)]
     pub done: Option<bool>,
 
-    // ask and answer (`--ask`)
-    #[serde(borrow, default)]
+    // ask and answer (`--ask`): the ask's id; a task's `ask` is a flag.
+    #[serde(borrow, default, deserialize_with = "ask_id")]
     pub ask: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub tool: Option<Cow<'a, str>>,
@@ -160,6 +160,24 @@ impl<'a> ViewEvent<'a> {
     pub fn is_stderr(&self) -> bool {
         self.stream.as_deref() == Some("stderr")
     }
+}
+
+/// An ask event's (and an answer's) `ask`, its id; a plan task's `ask` is
+/// `true` or `false` (whether it asks), which names no ask.
+fn ask_id<'de: 'a, 'a, D>(deserializer: D) -> Result<Option<Cow<'a, str>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Ask<'a> {
+        Id(#[serde(borrow)] Cow<'a, str>),
+        Flag(#[allow(dead_code)] bool),
+    }
+    Ok(match Option::<Ask<'a>>::deserialize(deserializer)? {
+        Some(Ask::Id(id)) => Some(id),
+        _ => None,
+    })
 }
 
 #[cfg(test)]
