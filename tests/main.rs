@@ -26,6 +26,7 @@ mod reports;
 mod resume;
 mod retry;
 mod slurm;
+mod snapshots;
 mod spawn;
 mod spool;
 mod terminal;
