@@ -18,6 +18,7 @@ mod junit;
 mod matrix;
 mod merge;
 mod mock_model;
+mod multiplex;
 mod plan;
 mod planner;
 mod reconnect;

@@ -12,14 +12,16 @@ use sc_events::{Body, Stream};
 use crate::remote::{over_ssh, sshd};
 use crate::util::*;
 
-/// An ssh that notes each connection's pid, to cut one off from here.
+/// An ssh that notes each connection's pid, to cut one off from here
+/// (not `ssh -G`, which only reads its configuration, nor `ssh -O exit`,
+/// which closes the run's master).
 fn noting_ssh(config: &Path, dir: &Path) -> (PathBuf, PathBuf) {
     let pids = dir.join("ssh.pids");
     let ssh = dir.join("ssh");
     executable(
         &ssh,
         &format!(
-            "#!/bin/sh\necho $$ >> '{}'\nexec ssh -F '{}' \"$@\"\n",
+            "#!/bin/sh\ncase \" $* \" in *\" -G \"*|*\" -O \"*) ;; *) echo $$ >> '{}' ;; esac\nexec ssh -F '{}' \"$@\"\n",
             pids.display(),
             config.display()
         ),

@@ -323,6 +323,16 @@ pub struct Cli {
     #[arg(long, value_name = "CMD")]
     pub ssh: Option<String>,
 
+    /// A new ssh connection for every task. By default a run opens one
+    /// connection per host (OpenSSH's ControlMaster, its socket in this
+    /// user's private folder) on first use and shares it between the tasks
+    /// on that host, their spool followers and reconnects; it is closed
+    /// when the run ends, Ctrl-C included (a run that was killed is cleaned
+    /// up by the next). A host whose ssh configuration, or an --ssh that
+    /// sets Control options, multiplexes itself is left to it
+    #[arg(long)]
+    pub no_multiplex: bool,
+
     /// The sc-spawn to run on remote hosts (default: `sc-spawn` on their PATH)
     #[arg(long, value_name = "PATH")]
     pub remote_sc: Option<String>,

@@ -6,6 +6,9 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use sc_capture::placement::multiplex::Multiplex;
 use sc_capture::placement::transfer::Transfer;
 use sc_capture::placement::{slurm::Slurm, ssh::Remote};
 use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, terminal_size};
@@ -93,8 +96,13 @@ fn supervise(cli: &Cli, run: crate::setup::Prepared) -> i32 {
             }
         }
     }
+    let multiplex = run.multiplex.clone();
     let code = supervise_with(cli, run, &mut supervisor);
     drop(supervisor);
+    // Its connections closed: every worker has ended (Ctrl-C included).
+    if let Some(multiplex) = multiplex {
+        multiplex.close();
+    }
     if let Some(path) = own_log {
         let _ = std::fs::remove_file(path);
     }
@@ -283,20 +291,58 @@ pub(crate) fn transfer(cli: &Cli) -> Result<Option<Transfer>, String> {
     .clone()
 }
 
-/// How to reach `host`: the ssh command and the sc-spawn there.
-pub(crate) fn remote(cli: &Cli, host: &str, transfer: Option<Transfer>) -> Remote {
-    let ssh = cli
-        .ssh
+/// The ssh command: `--ssh`, else $SC_SSH, else `ssh`, split on spaces.
+pub(crate) fn ssh_command(cli: &Cli) -> Vec<OsString> {
+    cli.ssh
         .clone()
         .or_else(|| {
             std::env::var("SC_SSH")
                 .ok()
                 .filter(|s| !s.trim().is_empty())
         })
-        .unwrap_or_else(|| "ssh".into());
+        .unwrap_or_else(|| "ssh".into())
+        .split_whitespace()
+        .map(OsString::from)
+        .collect()
+}
+
+/// The run's one connection per host, where it may use ssh at all: off
+/// with --no-multiplex, or when the ssh command line sets up its own;
+/// the configuration of the hosts named up front asked whether it does.
+pub(crate) fn multiplex(cli: &Cli, plan_mode: bool, hosts: &[String]) -> Option<Arc<Multiplex>> {
+    let may_ssh = cli.host.is_some() || plan_mode;
+    let ssh = ssh_command(cli);
+    let own = ssh.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a.contains("Control") || a == "-S"
+    });
+    if !may_ssh || cli.no_multiplex || own || cli.task.is_some() {
+        return None;
+    }
+    match Multiplex::new(&sc_capture::control::runs_dir(), &ssh[0]) {
+        Ok(mut multiplex) => {
+            for host in hosts {
+                multiplex.respect_config(&ssh, host);
+            }
+            Some(Arc::new(multiplex))
+        }
+        Err(message) => {
+            eprintln!("sc-spawn: {message}");
+            None
+        }
+    }
+}
+
+/// How to reach `host`: the ssh command and the sc-spawn there.
+pub(crate) fn remote(
+    cli: &Cli,
+    host: &str,
+    transfer: Option<Transfer>,
+    multiplex: Option<Arc<Multiplex>>,
+) -> Remote {
     Remote {
         host: host.to_owned(),
-        ssh: ssh.split_whitespace().map(OsString::from).collect(),
+        ssh: ssh_command(cli),
         sc_spawn: match &transfer {
             Some(transfer) => transfer.remote.clone().into(),
             None => cli
@@ -308,6 +354,7 @@ pub(crate) fn remote(cli: &Cli, host: &str, transfer: Option<Transfer>) -> Remot
         reconnect: cli.reconnect,
         lease_s: cli.reconnect_lease,
         transfer,
+        multiplex,
     }
 }
 

@@ -27,6 +27,8 @@ pub struct Prepared {
     pub one: Option<Task>,
     /// What an earlier run left done, and where it was read.
     pub earlier: Option<(EarlierRun, String)>,
+    /// The run's one ssh connection per host, closed at its end.
+    pub multiplex: Option<Arc<sc_capture::placement::multiplex::Multiplex>>,
 }
 
 /// Everything checked and made; the error is the usage message.
@@ -63,6 +65,13 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
     };
     let prices = Arc::new(prices(cli)?);
     let hosts = hosts(cli, plan_mode)?;
+    let named: Vec<String> = cli
+        .host
+        .iter()
+        .cloned()
+        .chain(hosts.iter().filter_map(|h| h.host.clone()))
+        .collect();
+    let multiplex = crate::run::multiplex(cli, plan_mode, &named);
     let agents: Arc<dyn Agents> = Arc::new(sc_agents::Catalog::new(agent_options, prices));
     let agent = agents.kind(&cli.kind);
     let copy = transfer(cli)?;
@@ -105,7 +114,7 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
         agents,
         replay_speed: cli.replay_speed,
         path: std::env::var("SC_WORKER").ok().filter(|p| !p.is_empty()),
-        remote: remote(cli, "", copy),
+        remote: remote(cli, "", copy, multiplex.clone()),
         remote_flags: remote_flags(cli),
         slurm: slurm(cli),
         slurm_all: cli.slurm.is_some(),
@@ -115,6 +124,7 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
         options,
         one,
         earlier,
+        multiplex,
     })
 }
 

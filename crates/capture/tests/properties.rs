@@ -228,6 +228,7 @@ proptest! {
                 reconnect: 0,
                 lease_s: 300,
                 transfer: None,
+                multiplex: None,
             },
             remote_flags: Vec::new(),
             hosts: Vec::new(),

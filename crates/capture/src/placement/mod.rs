@@ -11,6 +11,7 @@
 //! container, another engine) is a new module implementing [`Elsewhere`].
 //!
 //! - [`ssh`]: another host over ssh, spooled there with `--reconnect`.
+//! - [`multiplex`]: one ssh connection per host for a run.
 //! - [`slurm`]: a Slurm job step.
 //! - [`run`]: what the sc-spawn there is told, quoted for its shell.
 //! - [`relay`]: its stream relayed here.
@@ -19,6 +20,7 @@
 use std::ffi::OsString;
 use std::fmt;
 
+pub mod multiplex;
 pub mod relay;
 pub mod run;
 pub mod slurm;

@@ -31,6 +31,9 @@ pub struct Remote {
     /// `--transfer`: this sc-spawn is copied there first (and `sc_spawn`
     /// is its path in the cache there).
     pub transfer: Option<crate::placement::transfer::Transfer>,
+    /// The run's one connection per host (None: `--no-multiplex`, or the
+    /// user's `--ssh` sets it up itself).
+    pub multiplex: Option<std::sync::Arc<crate::placement::multiplex::Multiplex>>,
 }
 
 impl Remote {
@@ -57,6 +60,10 @@ pub fn ssh_prefix(remote: &Remote) -> Vec<OsString> {
         "ConnectTimeout=20",
     ] {
         out.extend(["-o".into(), option.into()]);
+    }
+    // Its sessions on the host's one connection.
+    if let Some(multiplex) = &remote.multiplex {
+        out.extend(multiplex.options(host));
     }
     if let Some(port) = port {
         out.extend(["-p".into(), port.into()]);
@@ -200,6 +207,7 @@ mod tests {
             reconnect: 0,
             lease_s: 300,
             transfer: None,
+            multiplex: None,
         };
         let run = RemoteRun {
             id: "w".into(),
@@ -238,6 +246,7 @@ mod tests {
             reconnect: 2,
             lease_s: 60,
             transfer: None,
+            multiplex: None,
         };
         let run = RemoteRun {
             id: "w".into(),

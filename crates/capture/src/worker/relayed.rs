@@ -379,6 +379,7 @@ mod tests {
             reconnect: times,
             lease_s: 60,
             transfer: None,
+            multiplex: None,
         };
         Relayed::new(
             "h".into(),

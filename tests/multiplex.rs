@@ -1,0 +1,216 @@
+//! One ssh connection per host for a run, against an sshd of this test
+//! file's own (its log counts the connections that reach it): tasks share
+//! it, and it is closed when the run ends, when it is interrupted, and —
+//! for a run that was killed — by the next run.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+use nix::sys::signal::Signal;
+
+use crate::remote::sshd_of_its_own;
+use crate::util::*;
+
+/// This file's sshd: its ssh_config. Its tests take turns (a lock), each
+/// counting the connections its own run made.
+fn own_sshd() -> Option<(&'static Path, std::sync::MutexGuard<'static, ()>)> {
+    static SSHD: OnceLock<Option<PathBuf>> = OnceLock::new();
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let config = SSHD
+        .get_or_init(|| sshd_of_its_own("multiplex"))
+        .as_deref()?;
+    Some((config, TURN.lock().unwrap_or_else(|e| e.into_inner())))
+}
+
+/// Connections the sshd has accepted so far.
+fn connections(config: &Path) -> usize {
+    std::fs::read_to_string(config.with_file_name("sshd.log"))
+        .unwrap_or_default()
+        .matches("Accepted publickey")
+        .count()
+}
+
+fn plan_of(n: usize, argv: &str) -> Vec<u8> {
+    (0..n)
+        .map(|i| {
+            format!("{{\"type\":\"task\",\"worker\":\"t{i}\",\"seq\":0,\"ts\":1,\"id\":\"t{i}\",\"argv\":{argv}}}\n")
+        })
+        .collect::<String>()
+        .into_bytes()
+}
+
+fn sc_spawn_on(config: &Path, hosts: &str) -> Command {
+    let mut command = sc_spawn();
+    command
+        .args(["--hosts", hosts, "--ssh"])
+        .arg(format!("ssh -F {}", config.display()))
+        .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")]);
+    command
+}
+
+/// The ssh masters of run `pid` still running.
+fn masters_of(pid: u32) -> usize {
+    let folder = format!("/ssh-{pid}/");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .filter(|cmd| {
+            let cmd = String::from_utf8_lossy(cmd);
+            cmd.contains(&folder) && cmd.contains("[mux]")
+        })
+        .count()
+}
+
+#[test]
+fn the_tasks_on_a_host_share_one_connection_closed_when_the_run_ends() {
+    let Some((config, _turn)) = own_sshd() else {
+        return;
+    };
+    let before = connections(config);
+    let mut child = sc_spawn_on(config, "1/lab")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &plan_of(6, r#"["true"]"#))
+        .unwrap();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(wait_with_deadline(&mut child).success());
+    let run = Captured::parse(&out);
+    assert_eq!(run.exits().len(), 6);
+    assert_eq!(
+        connections(config) - before,
+        1,
+        "six tasks, one connection (its master)"
+    );
+    assert_eq!(masters_of(pid), 0, "the master is gone with the run");
+    assert!(
+        !sc_capture::control::runs_dir()
+            .join(format!("ssh-{pid}"))
+            .exists(),
+        "its folder too"
+    );
+    // And without: a connection per task.
+    let before = connections(config);
+    let ran = run_bounded(
+        sc_spawn_on(config, "1/lab").arg("--no-multiplex"),
+        plan_of(3, r#"["true"]"#),
+    );
+    assert!(ran.status.success());
+    assert_eq!(connections(config) - before, 3);
+}
+
+/// A run with one long task on the host, followed until it started there.
+fn run_holding_the_host(
+    config: &Path,
+) -> (std::process::Child, BufReader<std::process::ChildStdout>) {
+    let mut child = sc_spawn_on(config, "1/lab")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(
+        &mut stdin,
+        &plan_of(1, r#"["sh","-c","echo up; exec sleep 120"]"#),
+    )
+    .unwrap();
+    drop(stdin);
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("up\\n") {
+        line.clear();
+        assert!(out.read_line(&mut line).unwrap() > 0, "the run ended first");
+    }
+    (child, out)
+}
+
+#[test]
+fn an_interrupted_run_closes_its_connection_and_a_killed_one_is_cleaned_up_by_the_next() {
+    let Some((config, _turn)) = own_sshd() else {
+        return;
+    };
+    // Ctrl-C: the worker ended there, the master closed here.
+    let (mut child, mut out) = run_holding_the_host(config);
+    let pid = child.id();
+    assert_eq!(masters_of(pid), 1, "the run's master, while it runs");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), Signal::SIGINT).unwrap();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert_eq!(
+        wait_with_deadline(&mut child).code(),
+        Some(1),
+        "a plan cut short"
+    );
+    assert_eq!(masters_of(pid), 0, "no master left after Ctrl-C");
+
+    // SIGKILL: nothing of sc-spawn runs to close it; the next run does.
+    let (mut child, _out) = run_holding_the_host(config);
+    let killed = child.id();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(killed as i32), Signal::SIGKILL).unwrap();
+    let _ = child.wait();
+    assert_eq!(masters_of(killed), 1, "left behind by the killed run");
+    let next = run_bounded(&mut sc_spawn_on(config, "1/lab"), plan_of(1, r#"["true"]"#));
+    assert!(next.status.success());
+    assert_eq!(masters_of(killed), 0, "the next run closed it");
+    assert!(
+        !sc_capture::control::runs_dir()
+            .join(format!("ssh-{killed}"))
+            .exists()
+    );
+}
+
+/// The pids of run `pid`'s masters.
+fn master_pids(pid: u32) -> Vec<i32> {
+    let folder = format!("/ssh-{pid}/");
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline")).is_ok_and(|cmd| {
+                let cmd = String::from_utf8_lossy(&cmd);
+                cmd.contains(&folder) && cmd.contains("[mux]")
+            })
+        })
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn a_master_that_dies_is_replaced_and_the_stream_stays_whole() {
+    let Some((config, _turn)) = own_sshd() else {
+        return;
+    };
+    let dir = temp_dir("mux-dead-master");
+    let go = dir.join("go");
+    let script = format!(
+        "echo before; while [ ! -e '{}' ]; do sleep 0.05; done; echo after; exit 4",
+        go.display()
+    );
+    let mut live = Live::start_with(
+        sc_spawn()
+            .args(["--host", "lab", "--reconnect", "2", "--ssh"])
+            .arg(format!("ssh -F {}", config.display()))
+            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
+            .args(["--id", "far", "--", "sh", "-c", &script]),
+    );
+    live.until(|e| output(e).is_some_and(|(_, p)| p.as_bytes() == b"before\n"));
+    // The link drops: its master dies, and every session on it.
+    let masters = master_pids(live.child.id());
+    assert_eq!(masters.len(), 1, "{masters:?}");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(masters[0]), Signal::SIGKILL).unwrap();
+    live.until(|e| e.type_name() == "error");
+    std::fs::write(&go, "").unwrap();
+    let pid = live.child.id();
+    let (run, status) = live.finish();
+    assert_eq!(status.code(), Some(4));
+    assert_eq!(run.bytes(sc_events::Stream::Stdout), b"before\nafter\n");
+    assert_eq!(run.of_type("start").len(), 1);
+    run.check_contract();
+    assert_eq!(masters_of(pid), 0, "the new master closed with the run");
+}
