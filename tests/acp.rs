@@ -26,6 +26,19 @@ fn spawn_in(dir: &std::path::Path, args: &[&str]) -> (Captured, Vec<u8>, i32) {
     (run, ran.stdout, ran.status.code().unwrap_or(-1))
 }
 
+/// sc-spawn running the scripted agent `agent` as kind acp on `prompt`,
+/// with `more` flags.
+fn acp_in(
+    dir: &std::path::Path,
+    agent: &str,
+    prompt: &str,
+    more: &[&str],
+) -> (Captured, Vec<u8>, i32) {
+    let mut args = vec!["--kind", "acp", "--acp-agent", agent, "--prompt", prompt];
+    args.extend_from_slice(more);
+    spawn_in(dir, &args)
+}
+
 fn notes(run: &Captured) -> Vec<Value> {
     run.events
         .iter()
@@ -53,19 +66,7 @@ fn an_acp_agent_is_driven_live_and_what_it_asks_is_answered_by_its_grant_or_a_po
     let dir = temp_dir("acp-asks");
     // Without --ask nobody is asked: its grant (none) denies.
     let agent = fake("--ask");
-    let (run, stream, status) = spawn_in(
-        &dir,
-        &[
-            "--kind",
-            "acp",
-            "--acp-agent",
-            &agent,
-            "--prompt",
-            "fix the bug",
-            "--timeout",
-            "30",
-        ],
-    );
+    let (run, stream, status) = acp_in(&dir, &agent, "fix the bug", &["--timeout", "30"]);
     assert_eq!(status, 0);
     let (asks, answers) = run.asks_and_answers();
     assert_eq!(asks.len(), 1);
@@ -111,20 +112,7 @@ fn an_acp_agent_is_driven_live_and_what_it_asks_is_answered_by_its_grant_or_a_po
     std::fs::remove_file(dir.join("asked")).unwrap();
 
     // Under --ask, the policy command decides.
-    let (run, _, _) = spawn_in(
-        &dir,
-        &[
-            "--kind",
-            "acp",
-            "--acp-agent",
-            &agent,
-            "--prompt",
-            "p",
-            "--ask",
-            "--ask-cmd",
-            "echo deny no",
-        ],
-    );
+    let (run, _, _) = acp_in(&dir, &agent, "p", &["--ask", "--ask-cmd", "echo deny no"]);
     let (_, answers) = run.asks_and_answers();
     assert_eq!(
         (answers[0].decision.as_str(), answers[0].by.as_str()),
@@ -140,21 +128,11 @@ fn a_worker_ended_while_its_agent_asks_cancels_the_turn_and_an_agent_deaf_to_sig
     let agent = fake(&format!("--ask --deaf --log '{}'", log.display()));
     // A kill grace far longer than the test: only the cancel and its stdin
     // closing end an agent that ignores SIGTERM before it.
-    let (run, stream, status) = spawn_in(
+    let (run, stream, status) = acp_in(
         &dir,
-        &[
-            "--kind",
-            "acp",
-            "--acp-agent",
-            &agent,
-            "--prompt",
-            "p",
-            "--ask",
-            "--timeout",
-            "1",
-            "--kill-grace",
-            "600",
-        ],
+        &agent,
+        "p",
+        &["--ask", "--timeout", "1", "--kill-grace", "600"],
     );
     assert_eq!(status, 124, "a timeout");
     let exit = run.exit();
@@ -189,19 +167,7 @@ fn a_worker_ended_while_its_agent_asks_cancels_the_turn_and_an_agent_deaf_to_sig
 fn a_version_2_agent_is_read_by_its_upserts_and_idle_state() {
     let dir = temp_dir("acp-v2");
     let agent = fake("--version 2");
-    let (run, stream, status) = spawn_in(
-        &dir,
-        &[
-            "--kind",
-            "acp",
-            "--acp-agent",
-            &agent,
-            "--prompt",
-            "p",
-            "--timeout",
-            "30",
-        ],
-    );
+    let (run, stream, status) = acp_in(&dir, &agent, "p", &["--timeout", "30"]);
     assert_eq!(status, 0);
     assert_eq!(texts(&run), ["working on: p"]);
     let result = result(&run);
@@ -223,19 +189,7 @@ fn an_agent_that_dies_mid_turn_fails_and_its_retry_loads_the_session_again() {
     let marker = dir.join("died");
     // Without retries: its death is the verdict.
     let agent = fake(&format!("--die-once '{}'", marker.display()));
-    let (run, _, status) = spawn_in(
-        &dir,
-        &[
-            "--kind",
-            "acp",
-            "--acp-agent",
-            &agent,
-            "--prompt",
-            "p",
-            "--timeout",
-            "30",
-        ],
-    );
+    let (run, _, status) = acp_in(&dir, &agent, "p", &["--timeout", "30"]);
     assert_eq!((status, run.exit().code), (3, Some(3)));
     assert_ne!(run.exit().agent_result.as_deref(), Some("ok"));
 
@@ -247,15 +201,11 @@ fn an_agent_that_dies_mid_turn_fails_and_its_retry_loads_the_session_again() {
         marker.display(),
         log.display()
     ));
-    let (run, stream, status) = spawn_in(
+    let (run, stream, status) = acp_in(
         &dir,
+        &agent,
+        "p",
         &[
-            "--kind",
-            "acp",
-            "--acp-agent",
-            &agent,
-            "--prompt",
-            "p",
             "--timeout",
             "30",
             "--retries",

@@ -50,18 +50,9 @@ fn sc_spawn_on(config: &Path, hosts: &str) -> Command {
     command
 }
 
-/// The ssh masters of run `pid` still running.
+/// How many ssh masters of run `pid` still run.
 fn masters_of(pid: u32) -> usize {
-    let folder = format!("/ssh-{pid}/");
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .flatten()
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .filter(|cmd| {
-            let cmd = String::from_utf8_lossy(cmd);
-            cmd.contains(&folder) && cmd.contains("[mux]")
-        })
-        .count()
+    master_pids(pid).len()
 }
 
 #[test]
