@@ -48,13 +48,15 @@ fn start_sshd(name: &str) -> Option<PathBuf> {
     }
     std::fs::copy(dir.join("id_ed25519.pub"), dir.join("authorized_keys")).unwrap();
     let d = dir.display();
+    // (SHLVL=1: bash reads no ~/.bashrc for the commands sshd runs; root's
+    // here runs `pyenv init`, 0.3 s a session: see tests/setup/sshd-up.sh.)
     std::fs::write(
         dir.join("sshd_config"),
         format!(
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\n\
-             StrictModes no\nMaxStartups 100:30:200\nMaxSessions 100\n"
+             StrictModes no\nMaxStartups 100:30:200\nMaxSessions 100\nSetEnv SHLVL=1\n"
         ),
     )
     .unwrap();

@@ -24,6 +24,11 @@ UsePAM no
 StrictModes no
 MaxStartups 100:30:200
 MaxSessions 100
+# bash reads ~/.bashrc for every command sshd runs (unless SHLVL says it
+# is not the first shell); root's here runs \`pyenv init\`, 0.3 s a session.
+# That is this machine's login shell, not ssh's cost or sc's: the bench
+# measures without it (and README says what it costs).
+SetEnv SHLVL=1
 CONF
 cat > "$dir/ssh_config" <<CONF
 Host lab lab2
