@@ -14,14 +14,14 @@ use crate::util::*;
 
 /// An ssh that notes each connection's pid, to cut one off from here
 /// (not `ssh -G`, which only reads its configuration, nor `ssh -O exit`,
-/// which closes the run's master).
+/// which closes the run's master, nor `ssh -N`, which opens it).
 fn noting_ssh(config: &Path, dir: &Path) -> (PathBuf, PathBuf) {
     let pids = dir.join("ssh.pids");
     let ssh = dir.join("ssh");
     executable(
         &ssh,
         &format!(
-            "#!/bin/sh\ncase \" $* \" in *\" -G \"*|*\" -O \"*) ;; *) echo $$ >> '{}' ;; esac\nexec ssh -F '{}' \"$@\"\n",
+            "#!/bin/sh\ncase \" $* \" in *\" -G \"*|*\" -O \"*|*\" -N \"*) ;; *) echo $$ >> '{}' ;; esac\nexec ssh -F '{}' \"$@\"\n",
             pids.display(),
             config.display()
         ),

@@ -107,6 +107,11 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
         }
         _ => earlier,
     };
+    let remote = remote(cli, "", copy, multiplex.clone());
+    // The masters of the hosts named up front, before the first tasks race
+    // to make one each (a host that does not answer within 3 s is left to
+    // its tasks).
+    sc_capture::placement::ssh::open_masters(&remote, &named, Duration::from_secs(3));
     let options = PlanOptions {
         jobs: usize::try_from(cli.jobs).unwrap_or(usize::MAX),
         template: template(cli, role.as_ref()),
@@ -114,7 +119,7 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
         agents,
         replay_speed: cli.replay_speed,
         path: std::env::var("SC_WORKER").ok().filter(|p| !p.is_empty()),
-        remote: remote(cli, "", copy, multiplex.clone()),
+        remote,
         remote_flags: remote_flags(cli),
         slurm: slurm(cli),
         slurm_all: cli.slurm.is_some(),

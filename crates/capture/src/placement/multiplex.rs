@@ -106,6 +106,19 @@ impl Multiplex {
             .collect()
     }
 
+    /// The options that open `host`'s master itself (`ControlMaster=yes`);
+    /// none where the user's configuration multiplexes.
+    pub fn master_options(&self, host: &str) -> Vec<OsString> {
+        if self.users_own.contains(host) {
+            return Vec::new();
+        }
+        let path = format!("ControlPath={}/%C", self.dir.display());
+        ["-o", "ControlMaster=yes", "-o", &path, "-o", PERSIST]
+            .iter()
+            .map(OsString::from)
+            .collect()
+    }
+
     /// The end of the run: every master told to exit, the folder gone.
     pub fn close(&self) {
         close_dir(&self.dir, &self.program);

@@ -74,6 +74,61 @@ pub fn ssh_prefix(remote: &Remote) -> Vec<OsString> {
     out
 }
 
+/// Open the run's master connection to each of `hosts` now, side by side,
+/// waiting `within` at most: the first tasks on a host would otherwise
+/// each make a connection of their own (only one of them becomes the
+/// master). A host that is slow or refuses is left to its tasks, which say
+/// so.
+pub fn open_masters(remote: &Remote, hosts: &[String], within: std::time::Duration) {
+    let Some(multiplex) = &remote.multiplex else {
+        return;
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let mut started = 0;
+    for host in hosts {
+        let options = multiplex.master_options(host);
+        if options.is_empty() {
+            continue; // the user's own multiplexing
+        }
+        let mut argv = ssh_prefix(&Remote {
+            host: host.clone(),
+            multiplex: None,
+            ..remote.clone()
+        });
+        // Before the `--` that ends ssh's options: a master that goes to
+        // the background once it is up (`-f`), running nothing (`-N`).
+        let at = argv.len() - 2;
+        argv.splice(
+            at..at,
+            options.into_iter().chain(["-N".into(), "-f".into()]),
+        );
+        let Some((program, args)) = argv.split_first() else {
+            continue;
+        };
+        let child = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if let Ok(mut child) = child {
+            started += 1;
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let _ = child.wait();
+                let _ = tx.send(());
+            });
+        }
+    }
+    let deadline = std::time::Instant::now() + within;
+    for _ in 0..started {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if rx.recv_timeout(left).is_err() {
+            break;
+        }
+    }
+}
+
 /// The command line that follows a spooled worker again after the
 /// connection was lost: its stream from byte `from_byte` on.
 pub fn attach_argv(remote: &Remote, dir: &str, id: &str, from_byte: u64) -> Vec<OsString> {
