@@ -96,24 +96,21 @@ impl Multiplex {
     /// The ssh options that put `host`'s sessions on its master; none
     /// where the user's configuration does that itself.
     pub fn options(&self, host: &str) -> Vec<OsString> {
-        if self.users_own.contains(host) {
-            return Vec::new();
-        }
-        let path = format!("ControlPath={}/%C", self.dir.display());
-        ["-o", "ControlMaster=auto", "-o", &path, "-o", PERSIST]
-            .iter()
-            .map(OsString::from)
-            .collect()
+        self.control(host, "ControlMaster=auto")
     }
 
     /// The options that open `host`'s master itself (`ControlMaster=yes`);
     /// none where the user's configuration multiplexes.
     pub fn master_options(&self, host: &str) -> Vec<OsString> {
+        self.control(host, "ControlMaster=yes")
+    }
+
+    fn control(&self, host: &str, master: &str) -> Vec<OsString> {
         if self.users_own.contains(host) {
             return Vec::new();
         }
         let path = format!("ControlPath={}/%C", self.dir.display());
-        ["-o", "ControlMaster=yes", "-o", &path, "-o", PERSIST]
+        ["-o", master, "-o", &path, "-o", PERSIST]
             .iter()
             .map(OsString::from)
             .collect()
