@@ -362,8 +362,8 @@ impl Viewer {
         }
         // An agent's part of the report is what the view shows of it (its
         // lines, below), unless --junit-raw.
-        let agent = !self.cli.junit_raw && self.model.is_agent(&event.worker);
         if let Some(outputs) = &mut self.junit {
+            let agent = !self.cli.junit_raw && self.model.is_agent(&event.worker);
             match event.type_name.as_ref() {
                 "output" if !agent => {
                     if let Some((text, _)) = event.payload_text() {
