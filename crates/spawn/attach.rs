@@ -69,8 +69,15 @@ pub fn watch_lease(dir: PathBuf, lease: Duration) {
 /// Spools of finished runs whose exit never reached their local side (the
 /// connection was lost as it was sent) and that nobody came back for
 /// within the lease: removed as spooled run `mine` starts, so that they do
-/// not pile up. Only beside it, and only its owner's.
-pub fn sweep(mine: &Path, lease: Duration) {
+/// not pile up. Only beside it, and only its owner's. On a thread of its
+/// own: the directory it looks in is often a crowded /tmp, and the worker
+/// does not wait for the housekeeping (the run joins it as it ends).
+pub fn sweep(mine: &Path, lease: Duration) -> std::thread::JoinHandle<()> {
+    let mine = mine.to_owned();
+    std::thread::spawn(move || sweep_now(&mine, lease))
+}
+
+fn sweep_now(mine: &Path, lease: Duration) {
     use std::os::unix::fs::MetadataExt;
     let (Some(parent), Ok(me)) = (mine.parent(), std::fs::metadata(mine).map(|m| m.uid())) else {
         return;
@@ -79,15 +86,24 @@ pub fn sweep(mine: &Path, lease: Duration) {
         return;
     };
     for entry in entries.flatten() {
+        // The name first: nothing else there is so much as looked into.
+        if !entry
+            .file_name()
+            .as_encoded_bytes()
+            .starts_with(b"sc-spool-")
+        {
+            continue;
+        }
         let dir = entry.path();
-        let ours = entry.file_name().to_string_lossy().starts_with("sc-spool-")
-            && entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me);
+        if dir == mine || !entry.metadata().is_ok_and(|m| m.is_dir() && m.uid() == me) {
+            continue;
+        }
         let running = spooler(&dir).is_some_and(|pid| kill(pid, None).is_ok());
         let idle = std::fs::metadata(dir.join("attached"))
             .and_then(|m| m.modified())
             .ok()
             .and_then(|at| SystemTime::now().duration_since(at).ok());
-        if ours && dir != mine && !running && idle.is_some_and(|idle| idle > lease) {
+        if !running && idle.is_some_and(|idle| idle > lease) {
             let _ = std::fs::remove_dir_all(&dir);
         }
     }

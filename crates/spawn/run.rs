@@ -33,9 +33,10 @@ pub fn run(cli: Cli) -> i32 {
     }
     if let Some(dir) = cli.spool.clone() {
         let lease = Duration::from_secs(cli.lease);
-        crate::attach::sweep(&dir, lease);
+        let sweeping = crate::attach::sweep(&dir, lease);
         crate::attach::watch_lease(dir.clone(), lease);
         let code = run_here(cli);
+        let _ = sweeping.join();
         crate::attach::spool_done(&dir);
         return code;
     }
@@ -321,9 +322,7 @@ pub(crate) fn multiplex(cli: &Cli, plan_mode: bool, hosts: &[String]) -> Option<
     }
     match Multiplex::new(&sc_capture::control::runs_dir(), &ssh[0]) {
         Ok(mut multiplex) => {
-            for host in hosts {
-                multiplex.respect_config(&ssh, host);
-            }
+            multiplex.respect_config(&ssh, hosts);
             Some(Arc::new(multiplex))
         }
         Err(message) => {
