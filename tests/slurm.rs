@@ -196,3 +196,144 @@ fn hostile_arguments_arrive_exactly_in_a_job_step() {
     assert_eq!(run.bytes(Stream::Stdout), hostile.as_bytes());
     assert!(!Path::new("/tmp/sc-pwned").exists());
 }
+
+/// A plan line per task, each printing the job it runs in.
+fn plan_printing_the_job(ids: &[&str], script: &str) -> Vec<u8> {
+    ids.iter()
+        .map(|id| {
+            format!(
+                "{}\n",
+                serde_json::json!({
+                    "type": "task", "worker": id, "seq": 0, "ts": 1.0, "id": id,
+                    "argv": ["sh", "-c", script],
+                })
+            )
+        })
+        .collect::<String>()
+        .into_bytes()
+}
+
+/// Each worker's stdout, by id.
+fn said(run: &Captured) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::<String, String>::new();
+    for event in &run.events {
+        if let Some((Stream::Stdout, payload)) = output(event) {
+            out.entry(event.worker.clone())
+                .or_default()
+                .push_str(&String::from_utf8_lossy(payload.as_bytes()));
+        }
+    }
+    out
+}
+
+/// The job's state as the controller says it (`RUNNING`, `COMPLETED`,
+/// `CANCELLED`…), or None once it has forgotten the job.
+fn job_state(job: &str) -> Option<String> {
+    let out = Command::new("scontrol")
+        .args(["show", "job", job])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.split_whitespace()
+        .find_map(|w| w.strip_prefix("JobState="))
+        .map(str::to_owned)
+}
+
+/// A plan's steps run in one allocation for the run (not a job each),
+/// given back when the run ends.
+#[test]
+fn a_plans_steps_share_one_allocation_given_back_at_the_end() {
+    let Some(_) = cluster() else { return };
+    let ids = ["a", "b", "c", "d", "e", "f"];
+    let ran = run_bounded(
+        &mut on_slurm(&["-j", "3"]),
+        plan_printing_the_job(&ids, "echo $SLURM_JOB_ID"),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    run.check_contract();
+    let jobs: std::collections::BTreeSet<String> =
+        said(&run).values().map(|s| s.trim().to_owned()).collect();
+    assert_eq!(jobs.len(), 1, "one job for all six steps: {jobs:?}");
+    let job = jobs.into_iter().next().unwrap();
+    assert!(!job.is_empty(), "the steps saw their job");
+    eventually("the allocation is given back", || {
+        job_state(&job).is_none_or(|s| s != "RUNNING")
+    });
+}
+
+/// sc-spawn killed outright: its allocation is given back all the same
+/// (salloc holds it only while sc-spawn holds a pipe to it).
+#[test]
+fn a_killed_run_gives_its_allocation_back() {
+    let Some(_) = cluster() else { return };
+    let mut live = Live::start_fed(
+        &mut on_slurm(&["-j", "2"]),
+        &plan_printing_the_job(&["long"], "echo $SLURM_JOB_ID; sleep 600"),
+    );
+    let job = live.until(|e| output(e).is_some());
+    let job = text(&job).trim().to_owned();
+    assert_eq!(job_state(&job).as_deref(), Some("RUNNING"));
+    live.signal(Signal::SIGKILL);
+    eventually("the allocation is given back", || {
+        job_state(&job).is_none_or(|s| s != "RUNNING")
+    });
+}
+
+/// Inside a job already (sc-spawn under salloc or sbatch), the steps go
+/// in that job, side by side: each waits until all four have started,
+/// which steps that queue behind one another never do.
+#[test]
+fn steps_run_side_by_side_in_the_job_sc_spawn_runs_in() {
+    let Some(_) = cluster() else { return };
+    let meeting = temp_dir("slurm-meeting");
+    let script = format!(
+        "echo $SLURM_JOB_ID; touch {dir}/$SLURM_STEP_ID; i=0; \
+         while [ $(ls {dir} | wc -l) -lt 4 ]; do i=$((i+1)); [ $i -gt 300 ] && exit 1; sleep 0.1; done",
+        dir = meeting.display()
+    );
+    let outer = format!(
+        "echo outer=$SLURM_JOB_ID >&2; exec {} --slurm --remote-sc {} -j 4",
+        env!("CARGO_BIN_EXE_sc-spawn"),
+        env!("CARGO_BIN_EXE_sc-spawn")
+    );
+    let ran = run_bounded(
+        Command::new("salloc").args(["-Q", "--ntasks=4", "--", "sh", "-c", &outer]),
+        plan_printing_the_job(&["a", "b", "c", "d"], &script),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let outer = ran
+        .stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("outer="))
+        .expect("the job sc-spawn ran in")
+        .to_owned();
+    let run = Captured::parse(&ran.stdout);
+    let jobs: Vec<String> = said(&run).values().map(|s| s.trim().to_owned()).collect();
+    assert_eq!(jobs, vec![outer; 4], "each step in the job sc-spawn ran in");
+    let _ = std::fs::remove_dir_all(&meeting);
+}
+
+/// An allocation Slurm cannot grant (more tasks than the cluster has
+/// CPUs) is said once, and each task runs as a job of its own.
+#[test]
+fn without_an_allocation_each_task_is_a_job_of_its_own() {
+    let Some(_) = cluster() else { return };
+    let ran = run_bounded(
+        &mut on_slurm(&["-j", "500"]),
+        plan_printing_the_job(&["a", "b"], "echo $SLURM_JOB_ID"),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    assert_eq!(
+        ran.stderr
+            .matches("no Slurm allocation for the run")
+            .count(),
+        1,
+        "{}",
+        ran.stderr
+    );
+    let run = Captured::parse(&ran.stdout);
+    let jobs: std::collections::BTreeSet<String> =
+        said(&run).values().map(|s| s.trim().to_owned()).collect();
+    assert_eq!(jobs.len(), 2, "a job each: {jobs:?}");
+}

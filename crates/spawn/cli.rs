@@ -341,9 +341,17 @@ pub struct Cli {
     /// job step: `srun -u` runs an sc-spawn on the node Slurm picks, whose
     /// stream is the worker's own; OPTIONS go to srun (`--slurm='-p batch
     /// --mem 4G'`). A plan task's `slurm` field does the same for one task.
-    /// The srun command is $SC_SRUN, else `srun`
+    /// A plan's steps share one allocation for the run (`salloc
+    /// --ntasks=JOBS OPTIONS`, given back at its end), or the job sc-spawn
+    /// runs in. The srun and salloc commands are $SC_SRUN and $SC_SALLOC,
+    /// else `srun` and `salloc`
     #[arg(long, value_name = "OPTIONS", num_args = 0..=1, default_missing_value = "", require_equals = true)]
     pub slurm: Option<String>,
+
+    /// With --slurm for a plan: each task is a Slurm job of its own (as a
+    /// bare srun makes it), not a step in one allocation for the run
+    #[arg(long)]
+    pub job_per_task: bool,
 
     /// Copy this sc-spawn to each remote host that lacks it (or has another
     /// build) before its first task there: into ~/.cache/sc/ on the host,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use sc_capture::placement::multiplex::Multiplex;
 use sc_capture::placement::transfer::Transfer;
-use sc_capture::placement::{slurm::Slurm, ssh::Remote};
+use sc_capture::placement::{allocation::Allocation, slurm::Slurm, ssh::Remote};
 use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, terminal_size};
 use sc_events::{Limits, Task};
 use sc_planner::roles::{Catalogue, Role};
@@ -98,11 +98,17 @@ fn supervise(cli: &Cli, run: crate::setup::Prepared) -> i32 {
         }
     }
     let multiplex = run.multiplex.clone();
+    let mut run = run;
+    let allocation = run.allocation.take();
     let code = supervise_with(cli, run, &mut supervisor);
     drop(supervisor);
-    // Its connections closed: every worker has ended (Ctrl-C included).
+    // Its connections closed, its allocation given back: every worker has
+    // ended (Ctrl-C included).
     if let Some(multiplex) = multiplex {
         multiplex.close();
+    }
+    if let Some(mut allocation) = allocation {
+        allocation.release();
     }
     if let Some(path) = own_log {
         let _ = std::fs::remove_file(path);
@@ -275,6 +281,35 @@ pub(crate) fn slurm(cli: &Cli) -> Slurm {
             .split_whitespace()
             .map(OsString::from)
             .collect(),
+        job: None,
+        inside_job: std::env::var_os("SLURM_JOB_ID").is_some_and(|j| !j.is_empty()),
+    }
+}
+
+/// `--slurm` for a plan: one allocation for the run's steps, unless
+/// sc-spawn runs inside a job already (its steps go there) or
+/// `--job-per-task`. Made before the first task; when Slurm does not
+/// grant it within 2 s (a busy cluster, or more tasks than it has CPUs),
+/// said once, and each task is a job of its own.
+pub(crate) fn allocation(cli: &Cli, plan_mode: bool, slurm: &Slurm) -> Option<Allocation> {
+    if !plan_mode || cli.slurm.is_none() || cli.job_per_task || slurm.inside_job {
+        return None;
+    }
+    let salloc = std::env::var("SC_SALLOC")
+        .ok()
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| "salloc".into());
+    let salloc: Vec<OsString> = salloc.split_whitespace().map(OsString::from).collect();
+    let ntasks = usize::try_from(cli.jobs).unwrap_or(usize::MAX);
+    let name = format!("sc-run-{}", std::process::id());
+    match Allocation::make(&salloc, &slurm.options, ntasks, &name) {
+        Ok(allocation) => Some(allocation),
+        Err(message) => {
+            eprintln!(
+                "sc-spawn: no Slurm allocation for the run ({message}); each task is a job of its own"
+            );
+            None
+        }
     }
 }
 

@@ -29,6 +29,8 @@ pub struct Prepared {
     pub earlier: Option<(EarlierRun, String)>,
     /// The run's one ssh connection per host, closed at its end.
     pub multiplex: Option<Arc<sc_capture::placement::multiplex::Multiplex>>,
+    /// The run's Slurm allocation for its steps, given back at its end.
+    pub allocation: Option<sc_capture::placement::allocation::Allocation>,
 }
 
 /// Everything checked and made; the error is the usage message.
@@ -112,6 +114,9 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
     // to make one each (a host that does not answer within 3 s is left to
     // its tasks).
     sc_capture::placement::ssh::open_masters(&remote, &named, Duration::from_secs(3));
+    let mut slurm = slurm(cli);
+    let allocation = crate::run::allocation(cli, plan_mode, &slurm);
+    slurm.job = allocation.as_ref().map(|a| a.job.clone());
     let options = PlanOptions {
         jobs: usize::try_from(cli.jobs).unwrap_or(usize::MAX),
         template: template(cli, role.as_ref()),
@@ -121,7 +126,7 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
         path: std::env::var("SC_WORKER").ok().filter(|p| !p.is_empty()),
         remote,
         remote_flags: remote_flags(cli),
-        slurm: slurm(cli),
+        slurm,
         slurm_all: cli.slurm.is_some(),
         hosts,
     };
@@ -130,6 +135,7 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
         one,
         earlier,
         multiplex,
+        allocation,
     })
 }
 

@@ -13,6 +13,7 @@
 //! - [`ssh`]: another host over ssh, spooled there with `--reconnect`.
 //! - [`multiplex`]: one ssh connection per host for a run.
 //! - [`slurm`]: a Slurm job step.
+//! - [`allocation`]: one Slurm allocation for a run's steps.
 //! - [`run`]: what the sc-spawn there is told, quoted for its shell.
 //! - [`relay`]: its stream relayed here.
 //! - [`transfer`]: sc-spawn copied to a host that lacks it.
@@ -20,6 +21,7 @@
 use std::ffi::OsString;
 use std::fmt;
 
+pub mod allocation;
 pub mod multiplex;
 pub mod relay;
 pub mod run;

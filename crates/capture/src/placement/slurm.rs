@@ -11,8 +11,15 @@ use super::run::RemoteRun;
 pub struct Slurm {
     /// The srun command (`srun`, or `SC_SRUN`).
     pub srun: Vec<OsString>,
-    /// `--slurm=OPTIONS`, split on spaces: for every step.
+    /// `--slurm=OPTIONS`, split on spaces: for every step (or for the
+    /// run's allocation, when there is one).
     pub options: Vec<OsString>,
+    /// The run's own allocation (`--slurm` for a plan): the job its steps
+    /// are launched in.
+    pub job: Option<String>,
+    /// sc-spawn runs inside a job already (`SLURM_JOB_ID`): srun makes
+    /// steps in it.
+    pub inside_job: bool,
 }
 
 /// The command line of a Slurm job step running an sc-spawn with `argv`.
@@ -29,7 +36,40 @@ pub fn srun_argv(
     let mut out: Vec<OsString> = slurm.srun.clone();
     out.extend(["-u", "-Q", "-N1", "-n1", "--job-name"].map(OsString::from));
     out.push(format!("sc-{}", run.id).into());
-    out.extend(slurm.options.iter().cloned());
+    // A task with resources of its own is a job of its own; the others go
+    // in the run's allocation, whose options were given to salloc.
+    let own = task.is_some_and(|t| {
+        t.partition.is_some() || t.cpus.is_some() || t.mem.is_some() || t.time.is_some()
+    });
+    match &slurm.job {
+        Some(job) if !own => {
+            out.push(format!("--jobid={job}").into());
+            if let Some(cpus) = super::allocation::cpus_per_task(&slurm.options) {
+                out.push(format!("--cpus-per-task={cpus}").into());
+            }
+            out.extend(
+                slurm
+                    .options
+                    .iter()
+                    .filter(|o| *o == "--exact" || *o == "--overlap")
+                    .cloned(),
+            );
+        }
+        _ => out.extend(slurm.options.iter().cloned()),
+    }
+    // Steps side by side in one job: without `--overlap` each would wait
+    // for the one before to give back all of the job's resources (Slurm
+    // retries with a growing pause: 8 steps of 0.5 s took 4.3 s here);
+    // sc-spawn's -j bounds how many run at once. The user's own
+    // `--exact` or `--overlap` is theirs.
+    let in_job = (slurm.job.is_some() && !own) || slurm.inside_job;
+    let theirs = slurm
+        .options
+        .iter()
+        .any(|o| o == "--exact" || o == "--overlap");
+    if in_job && !theirs {
+        out.push("--overlap".into());
+    }
     if let Some(task) = task {
         let mut option = |flag: &str, value: Option<String>| {
             if let Some(value) = value {
@@ -75,6 +115,7 @@ mod tests {
         let slurm = Slurm {
             srun: vec!["srun".into()],
             options: vec!["-p".into(), "batch".into()],
+            ..Slurm::default()
         };
         let run = RemoteRun {
             id: "w".into(),
