@@ -96,6 +96,41 @@ fn the_tasks_on_a_host_share_one_connection_closed_when_the_run_ends() {
     assert_eq!(connections(config) - before, 3);
 }
 
+/// Hosts named only by the plan's lines (not --hosts): the first burst of
+/// tasks on a host waits for its one master rather than each making a
+/// connection of its own.
+#[test]
+fn tasks_on_a_host_first_named_by_the_plan_share_one_connection() {
+    let Some((config, _turn)) = own_sshd() else {
+        return;
+    };
+    let before = connections(config);
+    let plan: String = (0..6)
+        .map(|i| {
+            let host = if i % 2 == 0 { "lab" } else { "lab2" };
+            format!(
+                "{{\"type\":\"task\",\"worker\":\"t{i}\",\"seq\":0,\"ts\":1,\"id\":\"t{i}\",\"host\":\"{host}\",\"argv\":[\"echo\",\"{i}\"]}}\n"
+            )
+        })
+        .collect();
+    let ran = run_bounded(
+        sc_spawn()
+            .args(["-j", "6", "--ssh"])
+            .arg(format!("ssh -F {}", config.display()))
+            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")]),
+        plan.into_bytes(),
+    );
+    assert!(ran.status.success(), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    assert_eq!(run.exits().len(), 6);
+    assert!(run.exits().iter().all(|(_, e)| e.code == Some(0)));
+    assert_eq!(
+        connections(config) - before,
+        2,
+        "six tasks at once on two hosts: a connection each"
+    );
+}
+
 /// A run with one long task on the host, followed until it started there.
 fn run_holding_the_host(
     config: &Path,

@@ -56,8 +56,10 @@ pub trait Elsewhere: fmt::Debug + Send + Sync {
         None
     }
 
-    /// The ssh destination sc-spawn is copied to first (`--transfer`).
-    fn transfer(&self) -> Option<&ssh::Remote> {
+    /// The ssh host to make ready before the task goes there: its one
+    /// connection opened (the first tasks on a host would otherwise each
+    /// make one), sc-spawn copied there (`--transfer`). None: launch now.
+    fn prepare(&self) -> Option<&ssh::Remote> {
         None
     }
 }

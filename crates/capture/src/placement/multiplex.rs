@@ -13,10 +13,11 @@
 //! cleaned up by the next one (its folder names its pid), and an idle
 //! master exits by itself after `PERSIST` anyway.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// How long a master outlives its last session.
 const PERSIST: &str = "ControlPersist=60";
@@ -36,6 +37,9 @@ pub struct Multiplex {
     users_own: HashSet<String>,
     /// The ssh program that tells masters to exit.
     program: OsString,
+    /// Each host's master, opened once: by the masters opened up front, or
+    /// by the first task on a host (the others on it wait for that).
+    opened: Mutex<HashMap<String, Arc<OnceLock<()>>>>,
 }
 
 impl Multiplex {
@@ -62,6 +66,7 @@ impl Multiplex {
             dir,
             users_own: HashSet::new(),
             program: program.clone(),
+            opened: Mutex::new(HashMap::new()),
         })
     }
 
@@ -97,6 +102,33 @@ impl Multiplex {
                 self.users_own.insert(host.to_owned());
             }
         }
+    }
+
+    /// `host`'s sessions can go on: its master was opened (or tried), or
+    /// the user's own configuration multiplexes. Cheap: asked on the
+    /// poller's thread for each task placed there.
+    pub fn ready(&self, host: &str) -> bool {
+        self.users_own.contains(host)
+            || self
+                .opened
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(host)
+                .is_some_and(|once| once.get().is_some())
+    }
+
+    /// Open `host`'s master with `open` unless it was already: the first
+    /// caller for a host runs it, callers meanwhile wait for it, later ones
+    /// return at once. Blocking: never on the poller's thread.
+    pub fn open_once(&self, host: &str, open: impl FnOnce()) {
+        let once = Arc::clone(
+            self.opened
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(host.to_owned())
+                .or_default(),
+        );
+        once.get_or_init(open);
     }
 
     /// The ssh options that put `host`'s sessions on its master; none

@@ -77,21 +77,49 @@ pub fn ssh_prefix(remote: &Remote) -> Vec<OsString> {
 /// Open the run's master connection to each of `hosts` now, side by side,
 /// waiting `within` at most: the first tasks on a host would otherwise
 /// each make a connection of their own (only one of them becomes the
-/// master). A host that is slow or refuses is left to its tasks, which say
-/// so.
+/// master). A host still connecting by then goes on connecting; its tasks
+/// wait for it (see [`open_master`]).
 pub fn open_masters(remote: &Remote, hosts: &[String], within: std::time::Duration) {
+    if remote.multiplex.is_none() {
+        return;
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    for host in hosts {
+        let (remote, tx) = (
+            Remote {
+                host: host.clone(),
+                ..remote.clone()
+            },
+            tx.clone(),
+        );
+        std::thread::spawn(move || {
+            open_master(&remote);
+            let _ = tx.send(());
+        });
+    }
+    let deadline = std::time::Instant::now() + within;
+    for _ in hosts {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if rx.recv_timeout(left).is_err() {
+            break;
+        }
+    }
+}
+
+/// Open the run's master connection to `remote`'s host, once for the run
+/// (a caller while it is being opened waits for it). Blocking, bounded by
+/// ssh's connect timeout: never on the poller's thread. A host that
+/// refuses is left to its tasks, whose own ssh says why.
+pub fn open_master(remote: &Remote) {
     let Some(multiplex) = &remote.multiplex else {
         return;
     };
-    let (tx, rx) = std::sync::mpsc::channel();
-    let mut started = 0;
-    for host in hosts {
-        let options = multiplex.master_options(host);
-        if options.is_empty() {
-            continue; // the user's own multiplexing
-        }
+    let options = multiplex.master_options(&remote.host);
+    if options.is_empty() {
+        return; // the user's own multiplexing
+    }
+    multiplex.open_once(&remote.host, || {
         let mut argv = ssh_prefix(&Remote {
-            host: host.clone(),
             multiplex: None,
             ..remote.clone()
         });
@@ -103,30 +131,15 @@ pub fn open_masters(remote: &Remote, hosts: &[String], within: std::time::Durati
             options.into_iter().chain(["-N".into(), "-f".into()]),
         );
         let Some((program, args)) = argv.split_first() else {
-            continue;
+            return;
         };
-        let child = std::process::Command::new(program)
+        let _ = std::process::Command::new(program)
             .args(args)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
-            .spawn();
-        if let Ok(mut child) = child {
-            started += 1;
-            let tx = tx.clone();
-            std::thread::spawn(move || {
-                let _ = child.wait();
-                let _ = tx.send(());
-            });
-        }
-    }
-    let deadline = std::time::Instant::now() + within;
-    for _ in 0..started {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if rx.recv_timeout(left).is_err() {
-            break;
-        }
-    }
+            .status();
+    });
 }
 
 /// The command line that follows a spooled worker again after the
@@ -244,8 +257,12 @@ impl super::Elsewhere for Remote {
         Some(attach_argv(self, dir, id, from))
     }
 
-    fn transfer(&self) -> Option<&Remote> {
-        self.transfer.is_some().then_some(self)
+    fn prepare(&self) -> Option<&Remote> {
+        let master = self
+            .multiplex
+            .as_ref()
+            .is_some_and(|m| !m.ready(&self.host));
+        (self.transfer.is_some() || master).then_some(self)
     }
 }
 

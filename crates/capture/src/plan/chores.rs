@@ -2,9 +2,10 @@
 //! worktree, and committing what a worker changed in it, can take seconds on
 //! a large repository; meanwhile every other worker's output, its timers and
 //! Ctrl-C must still be served. One helper thread does the git chores in
-//! order (git locks its repository anyway); a copy of sc-spawn to a host
-//! (`--transfer`) runs on a thread of its own, since a host that does not
-//! answer must hold up only the tasks placed there. Each wakes the poller
+//! order (git locks its repository anyway); making a host ready (its ssh
+//! connection opened, a copy of sc-spawn there with `--transfer`) runs on a
+//! thread of its own, since a host that does not answer must hold up only
+//! the tasks placed there. Each wakes the poller
 //! (a mio `Waker`) as it is done.
 
 use std::path::PathBuf;
@@ -30,8 +31,9 @@ pub enum Job {
         worktree: Worktree,
         id: String,
     },
-    /// `--transfer`: sc-spawn copied to the host, once per host.
-    Transfer {
+    /// A host made ready, once per host: its one connection opened, and
+    /// sc-spawn copied there (`--transfer`).
+    PrepareHost {
         key: usize,
         remote: crate::placement::ssh::Remote,
     },
@@ -49,7 +51,7 @@ pub enum Done {
         key: usize,
         result: Result<Worktree, String>,
     },
-    Transferred {
+    HostReady {
         key: usize,
         result: Result<(), String>,
     },
@@ -118,19 +120,17 @@ impl Chores {
             }
             return;
         }
-        if let Job::Transfer { key, remote } = job {
+        if let Job::PrepareHost { key, remote } = job {
             let (done, waker) = (self.done_tx.clone(), Arc::clone(&self.waker));
             let spawned = std::thread::Builder::new()
-                .name("sc-transfer".into())
+                .name("sc-host".into())
                 .spawn(move || {
-                    let _ = done.send(run(Job::Transfer { key, remote }));
+                    let _ = done.send(run(Job::PrepareHost { key, remote }));
                     let _ = waker.wake();
                 });
             if let Err(e) = spawned {
-                let result = Err(format!(
-                    "--transfer: cannot start a thread to copy sc-spawn: {e}"
-                ));
-                let _ = self.done_tx.send(Done::Transferred { key, result });
+                let result = Err(format!("cannot start a thread to make the host ready: {e}"));
+                let _ = self.done_tx.send(Done::HostReady { key, result });
                 let _ = self.waker.wake();
             }
             return;
@@ -232,11 +232,14 @@ fn run(job: Job) -> Done {
             decision: run_policy(&job),
             ask: job.ask,
         },
-        Job::Transfer { key, remote } => Done::Transferred {
+        Job::PrepareHost { key, remote } => Done::HostReady {
             key,
-            result: match &remote.transfer {
-                Some(transfer) => transfer.to_once(&remote),
-                None => Ok(()),
+            result: {
+                crate::placement::ssh::open_master(&remote);
+                match &remote.transfer {
+                    Some(transfer) => transfer.to_once(&remote),
+                    None => Ok(()),
+                }
             },
         },
     }

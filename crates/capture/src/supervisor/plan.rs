@@ -12,7 +12,7 @@ impl Supervisor {
         for done in self.chores.take_done() {
             match done {
                 Done::Worktree { key, result } => self.worktree_made(key, result),
-                Done::Transferred { key, result } => self.transferred(key, result),
+                Done::HostReady { key, result } => self.host_ready(key, result),
                 Done::Policy { key, ask, decision } => {
                     if let Some(active) = self.workers.get_mut(key) {
                         active
@@ -30,8 +30,9 @@ impl Supervisor {
         }
     }
 
-    /// sc-spawn is on the task's host (or could not be put there).
-    pub(super) fn transferred(&mut self, key: usize, result: Result<(), String>) {
+    /// The task's host is ready (its connection open, sc-spawn there), or
+    /// sc-spawn could not be put there.
+    pub(super) fn host_ready(&mut self, key: usize, result: Result<(), String>) {
         let Some(active) = self.workers.get_mut(key) else {
             return;
         };
@@ -270,8 +271,8 @@ impl Supervisor {
                 });
                 pending_spec = Some(spec);
             }
-            How::Transfer { spec, remote } => {
-                self.chores.submit(Job::Transfer { key, remote });
+            How::PrepareHost { spec, remote } => {
+                self.chores.submit(Job::PrepareHost { key, remote });
                 pending_spec = Some(spec);
             }
         }

@@ -71,8 +71,9 @@ pub enum How {
         /// A branch an earlier run made for the task, to work on again.
         reuse: Option<String>,
     },
-    /// Copy sc-spawn to its host first (`--transfer`), then launch.
-    Transfer {
+    /// Make its host ready first (its connection opened, sc-spawn copied
+    /// there), off the poller's thread, then launch.
+    PrepareHost {
         spec: Spec,
         remote: crate::placement::ssh::Remote,
     },

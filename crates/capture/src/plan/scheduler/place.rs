@@ -167,8 +167,8 @@ impl Scheduler {
         };
         opts.remote = Some(place.name().to_owned());
         opts.nested = false;
-        let how = match place.transfer() {
-            Some(remote) => How::Transfer {
+        let how = match place.prepare() {
+            Some(remote) => How::PrepareHost {
                 spec,
                 remote: remote.clone(),
             },
