@@ -229,6 +229,44 @@ fn real_codex_retry_resumes_its_session() {
     assert_eq!(run.exit().agent_result.as_deref(), Some("ok"));
 }
 
+/// The same under `--ask` (Codex's app-server, where it asks): the retry
+/// resumes the thread (`thread/resume`) rather than starting a new one.
+#[test]
+fn real_codex_under_ask_retry_resumes_its_thread() {
+    let Some(codex) = agent_cli("codex", "SC_CODEX") else {
+        return;
+    };
+    let mock = MockResponses::unavailable_until_resumed();
+    let dir = temp_dir("codex-ask-retry");
+    let ran = run_bounded(
+        sc_spawn_codex(&codex, mock.port, &dir)
+            .args(["--ask", "--ask-default", "deny"])
+            .args(["--retries", "2", "--retry-delay", "0.2"])
+            .args(["--prompt", "Say whether the tests pass."]),
+        Vec::new(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    let describe = String::from_utf8_lossy(&ran.stdout).into_owned();
+    assert_eq!(retries_of(&run).len(), 1, "{describe}");
+    let starts = starts_of(&run);
+    let thread = starts
+        .get(1)
+        .and_then(|s| s.resumes.clone())
+        .unwrap_or_else(|| panic!("the retry resumes the thread: {describe}"));
+    assert!(!thread.is_empty());
+    let requests = mock.requests.lock().unwrap().clone();
+    let resumed = requests
+        .iter()
+        .rfind(|b| b.contains("previous attempt"))
+        .expect("a resumed request");
+    assert!(
+        resumed.matches("Say whether the tests pass").count() >= 2,
+        "the first attempt's conversation is in the resumed request: {resumed}"
+    );
+    assert_eq!(run.exit().code, Some(0), "{describe}");
+    assert_eq!(run.exit().agent_result.as_deref(), Some("ok"));
+}
+
 /// The real Gemini CLI against an API that says it is overloaded on the
 /// first request. Gemini keeps no session when its first request failed, so
 /// the retry that resumes it cannot: the next attempt starts anew, and

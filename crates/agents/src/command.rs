@@ -277,18 +277,25 @@ fn codex_app_server(p: &mut Parts<'_>) {
         .grant("sandbox")
         .and_then(Value::as_str)
         .unwrap_or("workspace-write");
-    let mut thread = json!({
-        "approvalPolicy": "untrusted", "sandbox": sandbox, "ephemeral": true,
-    });
+    // Kept (not ephemeral), as `codex exec` keeps its sessions: a retry
+    // resumes the thread with its conversation (`thread/resume`).
+    let mut thread = json!({"approvalPolicy": "untrusted", "sandbox": sandbox});
     if let Some(model) = model {
         thread["model"] = model.into();
     }
+    let open = match p.options.resume.clone() {
+        Some(id) => {
+            thread["threadId"] = id.into();
+            "thread/resume"
+        }
+        None => "thread/start",
+    };
     let text = p.with_instructions.clone();
     p.lines(&[
         json!({"id": 1, "method": "initialize",
             "params": {"clientInfo": {"name": "sc", "title": "sc", "version": env!("CARGO_PKG_VERSION")}}}),
         json!({"method": "initialized"}),
-        json!({"id": 2, "method": "thread/start", "params": thread}),
+        json!({"id": 2, "method": open, "params": thread}),
         // Sent once the thread is there (its id filled in): see the
         // reader's `opened`.
         json!({"id": 3, "method": "turn/start", "params": {
