@@ -1,0 +1,176 @@
+//! One worker as the model knows it: where it stands, what it said, what
+//! it cost.
+
+use std::collections::{HashMap, VecDeque};
+
+use super::Change;
+use crate::agent::AgentState;
+use crate::text::{LineAssembler, Safety, safe};
+
+/// Where a worker stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Seen as a task, not started.
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    TimedOut,
+    Skipped,
+}
+
+impl Status {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            Status::Succeeded | Status::Failed | Status::TimedOut | Status::Skipped
+        )
+    }
+}
+
+/// How a worker ended, from its `exit` event.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ExitInfo {
+    pub code: Option<i64>,
+    pub signal: Option<String>,
+    pub duration_ms: Option<u64>,
+    pub timed_out: bool,
+    pub bytes: Option<u64>,
+    pub leaked: bool,
+}
+
+/// Cost and tokens an agent reported in its result.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Usage {
+    pub cost_usd: Option<f64>,
+    pub input_tokens: Option<u64>,
+    pub output_tokens: Option<u64>,
+    /// The agent's own verdict (a result with is_error is a failure).
+    pub ok: Option<bool>,
+}
+
+/// An ask waiting for its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenAsk {
+    pub id: String,
+    /// What is asked, in a few words (made safe).
+    pub what: String,
+    /// Where an answer can be sent.
+    pub control: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Worker {
+    pub id: String,
+    /// Which attempt runs (from 1; more with `--retries`), and the agent
+    /// session it resumes.
+    pub attempt: u32,
+    pub resumes: Option<String>,
+    /// An earlier run did it (`sc-spawn --resume`): not run again.
+    pub done_before: bool,
+    pub kind: Option<String>,
+    pub role: Option<String>,
+    pub argv: Vec<String>,
+    pub status: Status,
+    pub first_ts: f64,
+    pub start_ts: Option<f64>,
+    pub last_ts: f64,
+    /// Output lines and payload bytes seen.
+    pub lines: u64,
+    pub bytes: u64,
+    /// The newest line, finished or not, made safe for display.
+    pub latest: String,
+    /// The last finished lines, made safe, for the terminal view.
+    pub tail: VecDeque<String>,
+    pub progress: Option<f64>,
+    pub next_seq: u64,
+    /// Events missing by seq.
+    pub lost: u64,
+    pub errors: Vec<String>,
+    pub skip_reason: Option<String>,
+    pub exit: Option<ExitInfo>,
+    pub usage: Usage,
+    /// Claude's usage per message id, for running totals.
+    pub(super) message_usage: HashMap<String, (u64, u64)>,
+    pub(super) stdout: LineAssembler,
+    pub(super) stderr: LineAssembler,
+    /// An agent worker: its annotations are shown, its JSON lines are not.
+    pub agent: Option<AgentState>,
+    /// `--ask`: what it asked and waits for, oldest first.
+    pub asking: Vec<OpenAsk>,
+    /// Its asks that were denied (tool, in a few words), for reports.
+    pub denied: Vec<String>,
+}
+
+impl Worker {
+    pub(super) fn new(id: &str, ts: f64) -> Worker {
+        Worker {
+            attempt: 1,
+            resumes: None,
+            done_before: false,
+            id: id.to_owned(),
+            kind: None,
+            role: None,
+            argv: Vec::new(),
+            status: Status::Running,
+            first_ts: ts,
+            start_ts: None,
+            last_ts: ts,
+            lines: 0,
+            bytes: 0,
+            latest: String::new(),
+            tail: VecDeque::new(),
+            progress: None,
+            next_seq: 0,
+            lost: 0,
+            errors: Vec::new(),
+            skip_reason: None,
+            exit: None,
+            usage: Usage::default(),
+            message_usage: HashMap::new(),
+            stdout: LineAssembler::default(),
+            stderr: LineAssembler::default(),
+            agent: None,
+            asking: Vec::new(),
+            denied: Vec::new(),
+        }
+    }
+
+    /// Seconds from start (or first sight) to exit (or the newest event).
+    pub fn elapsed(&self) -> f64 {
+        if let Some(ms) = self.exit.as_ref().and_then(|e| e.duration_ms) {
+            return ms as f64 / 1000.0;
+        }
+        (self.last_ts - self.start_ts.unwrap_or(self.first_ts)).max(0.0)
+    }
+
+    pub fn succeeded(&self) -> bool {
+        self.status == Status::Succeeded
+    }
+
+    /// End the unfinished lines of both streams, as if they had ended.
+    pub(super) fn take_partials(
+        &mut self,
+        index: usize,
+        safety: Safety,
+        changes: &mut Vec<Change>,
+    ) {
+        for stderr in [false, true] {
+            let assembler = if stderr {
+                &mut self.stderr
+            } else {
+                &mut self.stdout
+            };
+            if let Some((line, dropped)) = assembler.take_partial() {
+                self.lines += 1;
+                let text = safe(&line, safety);
+                changes.push(Change::Line {
+                    worker: index,
+                    stderr,
+                    text,
+                    dropped,
+                });
+            }
+        }
+    }
+}
