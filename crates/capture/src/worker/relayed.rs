@@ -291,19 +291,23 @@ impl Relayed {
         self.exit.as_ref().map(code_of)
     }
 
-    /// Said when the connection was lost for good before the exit came.
+    /// Said when the connection was lost for good before the exit came —
+    /// or never came up at all (nothing ever arrived over it: the host
+    /// refused, or did not answer), which is said as such.
     pub fn lost_message(&self) -> String {
-        let said = String::from_utf8_lossy(&self.said);
-        match said.trim() {
-            "" => format!(
+        let never_up = self.reconnects == 0 && self.relay.as_ref().is_none_or(|r| r.taken == 0);
+        let what = if never_up {
+            format!("could not reach {}", self.host)
+        } else {
+            format!(
                 "the connection to {} was lost before the worker's exit came",
                 self.host
-            ),
-            said => format!(
-                "the connection to {} was lost before the worker's exit came: {}",
-                self.host,
-                first_line(said)
-            ),
+            )
+        };
+        let said = String::from_utf8_lossy(&self.said);
+        match said.trim() {
+            "" => what,
+            said => format!("{what}: {}", first_line(said)),
         }
     }
 }
@@ -436,5 +440,22 @@ mod tests {
         lost(&mut plain, true);
         assert_eq!(plain.plan_reconnect(false, false), None);
         assert!(plain.lost_message().ends_with(": Connection reset by peer"));
+    }
+
+    #[test]
+    fn a_host_that_never_answered_is_said_as_such() {
+        let mut relayed = spooled(3);
+        relayed.connected(None, 0, 0);
+        relayed.said(b"ssh: connect to host 127.0.0.1 port 1: Connection refused\r\n");
+        relayed.closed("w", &mut Vec::new(), false, false);
+        assert_eq!(
+            relayed.plan_reconnect(false, false),
+            None,
+            "nothing to resume"
+        );
+        assert_eq!(
+            relayed.lost_message(),
+            "could not reach h: ssh: connect to host 127.0.0.1 port 1: Connection refused"
+        );
     }
 }
