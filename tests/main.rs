@@ -34,3 +34,4 @@ mod terminal;
 mod util;
 mod view;
 mod wild;
+mod worktrees;
