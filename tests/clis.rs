@@ -69,6 +69,12 @@ pub fn assert_resumed(run: &Captured, requests: &[String], flag: &str, asked: &s
         "{:?}",
         starts[1].argv
     );
+    assert_conversation_resumed(requests, asked);
+}
+
+/// The model's resumed request (the one whose prompt says a previous
+/// attempt ended) carries the first attempt's conversation, `asked` in it.
+pub fn assert_conversation_resumed(requests: &[String], asked: &str) {
     let resumed = requests
         .iter()
         .rfind(|b| b.contains("previous attempt"))

@@ -205,42 +205,33 @@ fn real_gemini_streams_deltas_and_runs_the_command_its_role_allows() {
 }
 
 /// The real Codex against a Responses API that is unavailable (503) on the
-/// first attempt: sc-spawn retries with `codex exec resume SESSION`, and the
-/// mock sees the first attempt's conversation in the resumed request.
+/// first attempt: sc-spawn retries, resuming the session (`codex exec
+/// resume SESSION`), and the mock sees the first attempt's conversation in
+/// the resumed request.
 #[test]
 fn real_codex_retry_resumes_its_session() {
-    let Some(codex) = agent_cli("codex", "SC_CODEX") else {
-        return;
-    };
-    let mock = MockResponses::unavailable_until_resumed();
-    let dir = temp_dir("codex-retry");
-    let ran = run_bounded(
-        sc_spawn_codex(&codex, mock.port, &dir)
-            .args(["--retries", "2", "--retry-delay", "0.2"])
-            .args(["--prompt", "Say whether the tests pass."]),
-        Vec::new(),
-    );
-    let run = Captured::parse(&ran.stdout);
-    let describe = String::from_utf8_lossy(&ran.stdout).into_owned();
-    assert_eq!(retries_of(&run).len(), 1, "{describe}");
-    let requests = mock.requests.lock().unwrap().clone();
-    assert_resumed(&run, &requests, "resume", "Say whether the tests pass");
-    assert_eq!(run.exit().code, Some(0), "{describe}");
-    assert_eq!(run.exit().agent_result.as_deref(), Some("ok"));
+    codex_retry_resumes(&[], Some("resume"));
 }
 
 /// The same under `--ask` (Codex's app-server, where it asks): the retry
-/// resumes the thread (`thread/resume`) rather than starting a new one.
+/// resumes the thread (`thread/resume` on its stdin) rather than starting a
+/// new one.
 #[test]
 fn real_codex_under_ask_retry_resumes_its_thread() {
+    codex_retry_resumes(&["--ask", "--ask-default", "deny"], None);
+}
+
+/// A Codex run with `args` whose first attempt meets a 503; `flag`: what
+/// the resuming attempt's command line holds (with the session).
+fn codex_retry_resumes(args: &[&str], flag: Option<&str>) {
     let Some(codex) = agent_cli("codex", "SC_CODEX") else {
         return;
     };
     let mock = MockResponses::unavailable_until_resumed();
-    let dir = temp_dir("codex-ask-retry");
+    let dir = temp_dir(&format!("codex-retry{}", args.len()));
     let ran = run_bounded(
         sc_spawn_codex(&codex, mock.port, &dir)
-            .args(["--ask", "--ask-default", "deny"])
+            .args(args)
             .args(["--retries", "2", "--retry-delay", "0.2"])
             .args(["--prompt", "Say whether the tests pass."]),
         Vec::new(),
@@ -248,21 +239,15 @@ fn real_codex_under_ask_retry_resumes_its_thread() {
     let run = Captured::parse(&ran.stdout);
     let describe = String::from_utf8_lossy(&ran.stdout).into_owned();
     assert_eq!(retries_of(&run).len(), 1, "{describe}");
-    let starts = starts_of(&run);
-    let thread = starts
-        .get(1)
-        .and_then(|s| s.resumes.clone())
-        .unwrap_or_else(|| panic!("the retry resumes the thread: {describe}"));
-    assert!(!thread.is_empty());
     let requests = mock.requests.lock().unwrap().clone();
-    let resumed = requests
-        .iter()
-        .rfind(|b| b.contains("previous attempt"))
-        .expect("a resumed request");
-    assert!(
-        resumed.matches("Say whether the tests pass").count() >= 2,
-        "the first attempt's conversation is in the resumed request: {resumed}"
-    );
+    match flag {
+        Some(flag) => assert_resumed(&run, &requests, flag, "Say whether the tests pass"),
+        None => {
+            let resumes = starts_of(&run).get(1).and_then(|s| s.resumes.clone());
+            assert!(resumes.is_some_and(|s| !s.is_empty()), "{describe}");
+            assert_conversation_resumed(&requests, "Say whether the tests pass");
+        }
+    }
     assert_eq!(run.exit().code, Some(0), "{describe}");
     assert_eq!(run.exit().agent_result.as_deref(), Some("ok"));
 }

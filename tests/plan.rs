@@ -321,14 +321,7 @@ fn the_log_holds_the_same_stream() {
         shell_task("b", "echo two", &["a"]),
     ]
     .concat();
-    let mut child = sc_spawn()
-        .args(["--log", log.to_str().unwrap()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&plan).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_bounded(sc_spawn().args(["--log", log.to_str().unwrap()]), plan);
     assert_eq!(std::fs::read(&log).unwrap(), out.stdout);
 }
 

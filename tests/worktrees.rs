@@ -1,8 +1,7 @@
 //! `--worktree`: parallel agents kept apart in git worktrees of their own,
 //! dependents working on where their dependencies left off.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use sc_events::Body;
 
@@ -40,16 +39,13 @@ fn worktrees_keep_parallel_workers_apart_and_chain_dependents() {
         shell_task("after", "cat shared.txt", &["left"]),
     ]
     .concat();
-    let mut child = sc_spawn()
-        .args(["--worktree", "-j", "2"])
-        .current_dir(&repo)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(&plan).unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    let out = run_bounded(
+        sc_spawn()
+            .args(["--worktree", "-j", "2"])
+            .current_dir(&repo),
+        plan,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", out.stderr);
     let run = Captured::parse(&out.stdout);
     // The dependent starts from its dependency's branch: it sees its work.
     let after: Vec<u8> = run
