@@ -370,26 +370,7 @@ fn git_does_not_hold_up_other_workers() {
     let bin = dir.join("bin");
     std::fs::create_dir_all(&repo).unwrap();
     std::fs::create_dir_all(&bin).unwrap();
-    let git = |args: &[&str]| {
-        let status = Command::new("git")
-            .args(args)
-            .current_dir(&repo)
-            .status()
-            .unwrap();
-        assert!(status.success());
-    };
-    git(&["init", "-q", "-b", "main"]);
-    std::fs::write(repo.join("README"), "x\n").unwrap();
-    git(&["add", "README"]);
-    git(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-qm",
-        "init",
-    ]);
+    crate::git::repo_with_one_commit(&repo, "README", "x\n");
     let gate = dir.join("gate");
     let committing = dir.join("committing");
     let real_git = String::from_utf8(

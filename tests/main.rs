@@ -13,6 +13,7 @@ mod claude;
 mod clis;
 mod codex_gemini;
 mod docs;
+mod git;
 mod hardening;
 mod junit;
 mod matrix;

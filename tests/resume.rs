@@ -166,28 +166,7 @@ fn resumed_worktree_tasks_work_on_their_earlier_branches() {
     let dir = temp_dir("resume-worktree");
     let repo = dir.join("repo");
     std::fs::create_dir_all(&repo).unwrap();
-    let git = |args: &[&str]| {
-        assert!(
-            Command::new("git")
-                .args(args)
-                .current_dir(&repo)
-                .status()
-                .unwrap()
-                .success()
-        );
-    };
-    git(&["init", "-q", "-b", "main"]);
-    std::fs::write(repo.join("README"), "x\n").unwrap();
-    git(&["add", "README"]);
-    git(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@t",
-        "commit",
-        "-qm",
-        "init",
-    ]);
+    crate::git::repo_with_one_commit(&repo, "README", "x\n");
     let pass = dir.join("pass");
     let plan = [
         task("code", "echo code > code.txt", &[]),

@@ -11,28 +11,7 @@ use crate::util::*;
 #[test]
 fn worktrees_keep_parallel_workers_apart_and_chain_dependents() {
     let repo = temp_dir("worktree-repo");
-    let git = |args: &[&str]| {
-        let ok = Command::new("git")
-            .arg("-C")
-            .arg(&repo)
-            .args(args)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "git {args:?}");
-    };
-    git(&["init", "-q"]);
-    std::fs::write(repo.join("shared.txt"), "base\n").unwrap();
-    git(&["add", "."]);
-    git(&[
-        "-c",
-        "user.name=t",
-        "-c",
-        "user.email=t@example.com",
-        "commit",
-        "-qm",
-        "base",
-    ]);
+    crate::git::repo_with_one_commit(&repo, "shared.txt", "base\n");
     let plan = [
         shell_task("left", "echo left > shared.txt", &[]),
         shell_task("right", "echo right > shared.txt", &[]),
