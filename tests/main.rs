@@ -8,6 +8,7 @@ mod asks;
 mod asks_placed;
 mod background;
 mod budget;
+mod builders;
 mod chores;
 mod claude;
 mod clis;
