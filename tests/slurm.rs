@@ -197,6 +197,15 @@ fn hostile_arguments_arrive_exactly_in_a_job_step() {
     assert!(!Path::new("/tmp/sc-pwned").exists());
 }
 
+/// The tests that ask Slurm for an allocation take turns: one that asks
+/// for more than the cluster has sits at the head of its queue for the
+/// 2 s sc-spawn gives it, and holds up another test's allocation, which
+/// then falls back to a job per task.
+fn allocation_turn() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A plan line per task, each printing the job it runs in.
 fn plan_printing_the_job(ids: &[&str], script: &str) -> Vec<u8> {
     ids.iter()
@@ -244,9 +253,10 @@ fn job_state(job: &str) -> Option<String> {
 #[test]
 fn a_plans_steps_share_one_allocation_given_back_at_the_end() {
     let Some(_) = cluster() else { return };
+    let _turn = allocation_turn();
     let ids = ["a", "b", "c", "d", "e", "f"];
     let ran = run_bounded(
-        &mut on_slurm(&["-j", "3"]),
+        &mut on_slurm(&["-j", "2"]),
         plan_printing_the_job(&ids, "echo $SLURM_JOB_ID"),
     );
     assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
@@ -267,6 +277,7 @@ fn a_plans_steps_share_one_allocation_given_back_at_the_end() {
 #[test]
 fn a_killed_run_gives_its_allocation_back() {
     let Some(_) = cluster() else { return };
+    let _turn = allocation_turn();
     let mut live = Live::start_fed(
         &mut on_slurm(&["-j", "2"]),
         &plan_printing_the_job(&["long"], "echo $SLURM_JOB_ID; sleep 600"),
@@ -276,7 +287,7 @@ fn a_killed_run_gives_its_allocation_back() {
     assert_eq!(job_state(&job).as_deref(), Some("RUNNING"));
     live.signal(Signal::SIGKILL);
     eventually("the allocation is given back", || {
-        job_state(&job).is_none_or(|s| s != "RUNNING")
+        job_state(&job).is_none_or(|s| s != "RUNNING" && s != "COMPLETING")
     });
 }
 
@@ -286,6 +297,7 @@ fn a_killed_run_gives_its_allocation_back() {
 #[test]
 fn steps_run_side_by_side_in_the_job_sc_spawn_runs_in() {
     let Some(_) = cluster() else { return };
+    let _turn = allocation_turn();
     let meeting = temp_dir("slurm-meeting");
     let script = format!(
         "echo $SLURM_JOB_ID; touch {dir}/$SLURM_STEP_ID; i=0; \
@@ -319,6 +331,7 @@ fn steps_run_side_by_side_in_the_job_sc_spawn_runs_in() {
 #[test]
 fn without_an_allocation_each_task_is_a_job_of_its_own() {
     let Some(_) = cluster() else { return };
+    let _turn = allocation_turn();
     let ran = run_bounded(
         &mut on_slurm(&["-j", "500"]),
         plan_printing_the_job(&["a", "b"], "echo $SLURM_JOB_ID"),
