@@ -5,24 +5,7 @@ use sc_events::{Event, Exit, Output, Payload, Start, Stream, to_line};
 
 /// A complete little stream of worker `id`: start, `n` output lines, exit.
 pub fn stream_of(id: &str, n: u64) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend(to_line(&Event::new(
-        id,
-        0,
-        1.0,
-        Start {
-            argv: vec!["gen".into()],
-            pid: 1,
-            cwd: "/".into(),
-            kind: "shell".into(),
-            pty: false,
-            schema: 1,
-            limits: None,
-            attempt: None,
-            resumes: None,
-            host: None,
-        },
-    )));
+    let mut out = start_event(id, 0, 1.0, &["gen"]);
     for i in 0..n {
         out.extend(output_line(id, i + 1, &format!("{id} line {i}\n")));
     }
