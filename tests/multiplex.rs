@@ -98,7 +98,10 @@ fn the_tasks_on_a_host_share_one_connection_closed_when_the_run_ends() {
 
 /// Hosts named only by the plan's lines (not --hosts): the first burst of
 /// tasks on a host waits for its one master rather than each making a
-/// connection of its own.
+/// connection of its own. `lab` and `lab2` are two names of one host (one
+/// address, port and user): one connection, and no master of the run left
+/// after it (a second master for the same socket used to stay on as a
+/// plain connection nobody closed).
 #[test]
 fn tasks_on_a_host_first_named_by_the_plan_share_one_connection() {
     let Some((config, _turn)) = own_sshd() else {
@@ -113,22 +116,52 @@ fn tasks_on_a_host_first_named_by_the_plan_share_one_connection() {
             )
         })
         .collect();
-    let ran = run_bounded(
-        sc_spawn()
-            .args(["-j", "6", "--ssh"])
-            .arg(format!("ssh -F {}", config.display()))
-            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")]),
-        plan.into_bytes(),
-    );
-    assert!(ran.status.success(), "{}", ran.stderr);
-    let run = Captured::parse(&ran.stdout);
+    let mut child = sc_spawn()
+        .args(["-j", "6", "--ssh"])
+        .arg(format!("ssh -F {}", config.display()))
+        .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), plan.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(wait_with_deadline(&mut child).success());
+    let run = Captured::parse(&out);
     assert_eq!(run.exits().len(), 6);
     assert!(run.exits().iter().all(|(_, e)| e.code == Some(0)));
     assert_eq!(
         connections(config) - before,
-        2,
-        "six tasks at once on two hosts: a connection each"
+        1,
+        "six tasks at once on two names of one host: one connection"
     );
+    assert_eq!(masters_of(pid), 0, "no master of the run is left");
+}
+
+/// The same with the two names up front (`--hosts`): both masters are
+/// opened side by side, yet one connection, and nothing left.
+#[test]
+fn two_names_of_one_host_up_front_are_one_connection_closed_at_the_end() {
+    let Some((config, _turn)) = own_sshd() else {
+        return;
+    };
+    let before = connections(config);
+    let mut child = sc_spawn_on(config, "2/lab,2/lab2")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &plan_of(4, r#"["true"]"#))
+        .unwrap();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(wait_with_deadline(&mut child).success());
+    assert_eq!(Captured::parse(&out).exits().len(), 4);
+    assert_eq!(connections(config) - before, 1);
+    assert_eq!(masters_of(pid), 0, "no master of the run is left");
 }
 
 /// A run with one long task on the host, followed until it started there.

@@ -37,9 +37,17 @@ pub struct Multiplex {
     users_own: HashSet<String>,
     /// The ssh program that tells masters to exit.
     program: OsString,
-    /// Each host's master, opened once: by the masters opened up front, or
-    /// by the first task on a host (the others on it wait for that).
+    /// Each connection's master, opened once: by the masters opened up
+    /// front, or by the first task on a host (the others on it wait for
+    /// that). Keyed by what ssh's `%C` socket name stands for (host name,
+    /// port, user, jump host): two names of one host share one socket, so
+    /// they share one master — a second master would find the socket taken
+    /// and stay on as a plain connection nobody closes.
     opened: Mutex<HashMap<String, Arc<OnceLock<()>>>>,
+    /// Each host name's connection key, from `ssh -G`.
+    keys: Mutex<HashMap<String, String>>,
+    /// The host names whose master was opened (or tried).
+    ready: Mutex<HashSet<String>>,
 }
 
 impl Multiplex {
@@ -67,6 +75,8 @@ impl Multiplex {
             users_own: HashSet::new(),
             program: program.clone(),
             opened: Mutex::new(HashMap::new()),
+            keys: Mutex::new(HashMap::new()),
+            ready: Mutex::new(HashSet::new()),
         })
     }
 
@@ -98,8 +108,12 @@ impl Multiplex {
             let Ok(out) = child.wait_with_output() else {
                 continue;
             };
-            if multiplexes(&String::from_utf8_lossy(&out.stdout)) {
+            let config = String::from_utf8_lossy(&out.stdout);
+            if multiplexes(&config) {
                 self.users_own.insert(host.to_owned());
+            }
+            if let Some(key) = connection_key(&config) {
+                lock(&self.keys).insert(host.to_owned(), key);
             }
         }
     }
@@ -108,27 +122,28 @@ impl Multiplex {
     /// the user's own configuration multiplexes. Cheap: asked on the
     /// poller's thread for each task placed there.
     pub fn ready(&self, host: &str) -> bool {
-        self.users_own.contains(host)
-            || self
-                .opened
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .get(host)
-                .is_some_and(|once| once.get().is_some())
+        self.users_own.contains(host) || lock(&self.ready).contains(host)
     }
 
-    /// Open `host`'s master with `open` unless it was already: the first
-    /// caller for a host runs it, callers meanwhile wait for it, later ones
-    /// return at once. Blocking: never on the poller's thread.
-    pub fn open_once(&self, host: &str, open: impl FnOnce()) {
-        let once = Arc::clone(
-            self.opened
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry(host.to_owned())
-                .or_default(),
-        );
+    /// Open `host`'s master with `open` unless its connection's master was
+    /// already (under this name or another): the first caller runs it,
+    /// callers meanwhile wait for it, later ones return at once. Blocking
+    /// (`ssh -G` for a host not named up front, then `open`): never on the
+    /// poller's thread.
+    /// `name` is the host as the task gave it (what [`Multiplex::ready`] is
+    /// asked with), `host` the same without a `:port` (`ssh` has it).
+    pub fn open_once(&self, ssh: &[OsString], host: &str, name: &str, open: impl FnOnce()) {
+        let known = lock(&self.keys).get(host).cloned();
+        let key = known
+            .or_else(|| {
+                let key = ssh_config(ssh, host).as_deref().and_then(connection_key)?;
+                lock(&self.keys).insert(host.to_owned(), key.clone());
+                Some(key)
+            })
+            .unwrap_or_else(|| host.to_owned());
+        let once = Arc::clone(lock(&self.opened).entry(key).or_default());
         once.get_or_init(open);
+        lock(&self.ready).insert(name.to_owned());
     }
 
     /// The ssh options that put `host`'s sessions on its master; none
@@ -166,8 +181,48 @@ impl Drop for Multiplex {
     }
 }
 
-/// Every master whose socket is in `dir` told to exit (`ssh -O exit`; the
-/// socket's path is all it needs), then `dir` removed.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `ssh -G host` with the run's ssh command line: the configuration ssh
+/// would use (it connects nowhere).
+fn ssh_config(ssh: &[OsString], host: &str) -> Option<String> {
+    let (program, args) = ssh.split_first()?;
+    let out = Command::new(program)
+        .args(args)
+        .arg("-G")
+        .arg("--")
+        .arg(host)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// What ssh's `%C` socket name is a hash of, from `ssh -G`'s answer: the
+/// host name, port, user and jump host (the local host is the same for
+/// every one).
+fn connection_key(config: &str) -> Option<String> {
+    let value = |key: &str| {
+        config
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.to_owned())
+    };
+    Some(format!(
+        "{}@{}:{} via {}",
+        value("user")?,
+        value("hostname")?,
+        value("port")?,
+        value("proxyjump").unwrap_or_default()
+    ))
+}
+
 /// `ssh -G`'s answer sets up multiplexing of its own.
 fn multiplexes(config: &str) -> bool {
     let set = |key: &str, off: &[&str]| {
@@ -179,6 +234,8 @@ fn multiplexes(config: &str) -> bool {
     set("controlmaster", &["false", "no"]) || set("controlpath", &["none"])
 }
 
+/// Every master whose socket is in `dir` told to exit (`ssh -O exit`; the
+/// socket's path is all it needs), then `dir` removed.
 fn close_dir(dir: &Path, program: &OsString) {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
@@ -234,6 +291,16 @@ fn private_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn two_names_of_one_host_are_one_connection() {
+        let lab = "host lab\nuser root\nhostname 127.0.0.1\nport 2299\ncontrolmaster false\n";
+        let lab2 = "host lab2\nuser root\nhostname 127.0.0.1\nport 2299\n";
+        let other = "host lab\nuser me\nhostname 127.0.0.1\nport 2299\n";
+        assert_eq!(connection_key(lab), connection_key(lab2));
+        assert_ne!(connection_key(lab), connection_key(other));
+        assert_eq!(connection_key("host x\n"), None, "not ssh -G's answer");
+    }
 
     #[test]
     fn sockets_go_in_a_private_folder_of_the_runs_own_and_a_long_path_is_refused() {

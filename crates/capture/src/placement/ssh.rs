@@ -118,7 +118,12 @@ pub fn open_master(remote: &Remote) {
     if options.is_empty() {
         return; // the user's own multiplexing
     }
-    multiplex.open_once(&remote.host, || {
+    let (host, port) = host_and_port(&remote.host);
+    let mut ssh = remote.ssh.clone();
+    if let Some(port) = port {
+        ssh.extend(["-p".into(), port.into()]);
+    }
+    multiplex.open_once(&ssh, host, &remote.host, || {
         let mut argv = ssh_prefix(&Remote {
             multiplex: None,
             ..remote.clone()
