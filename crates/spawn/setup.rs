@@ -110,10 +110,10 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
         _ => earlier,
     };
     let remote = remote(cli, "", copy, multiplex.clone());
-    // The masters of the hosts named up front, before the first tasks race
-    // to make one each (a host that does not answer within 3 s is left to
-    // its tasks).
-    sc_capture::placement::ssh::open_masters(&remote, &named, Duration::from_secs(3));
+    // The masters of the hosts named up front, opened in the background
+    // before the first tasks race to make one each (those tasks wait for
+    // their host's master; nothing else does).
+    sc_capture::placement::ssh::open_masters(&remote, &named);
     let mut slurm = slurm(cli);
     let allocation = crate::run::allocation(cli, plan_mode, &slurm);
     slurm.job = allocation.as_ref().map(|a| a.job.clone());

@@ -74,35 +74,21 @@ pub fn ssh_prefix(remote: &Remote) -> Vec<OsString> {
     out
 }
 
-/// Open the run's master connection to each of `hosts` now, side by side,
-/// waiting `within` at most: the first tasks on a host would otherwise
+/// Start opening the run's master connection to each of `hosts` now, side
+/// by side, in the background: the first tasks on a host would otherwise
 /// each make a connection of their own (only one of them becomes the
-/// master). A host still connecting by then goes on connecting; its tasks
-/// wait for it (see [`open_master`]).
-pub fn open_masters(remote: &Remote, hosts: &[String], within: std::time::Duration) {
+/// master). Nothing waits here — a slow or dead host holds up only its own
+/// tasks, which wait for its master (see [`open_master`]).
+pub fn open_masters(remote: &Remote, hosts: &[String]) {
     if remote.multiplex.is_none() {
         return;
     }
-    let (tx, rx) = std::sync::mpsc::channel();
     for host in hosts {
-        let (remote, tx) = (
-            Remote {
-                host: host.clone(),
-                ..remote.clone()
-            },
-            tx.clone(),
-        );
-        std::thread::spawn(move || {
-            open_master(&remote);
-            let _ = tx.send(());
-        });
-    }
-    let deadline = std::time::Instant::now() + within;
-    for _ in hosts {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        if rx.recv_timeout(left).is_err() {
-            break;
-        }
+        let remote = Remote {
+            host: host.clone(),
+            ..remote.clone()
+        };
+        std::thread::spawn(move || open_master(&remote));
     }
 }
 
