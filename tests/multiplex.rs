@@ -55,24 +55,32 @@ fn masters_of(pid: u32) -> usize {
     master_pids(pid).len()
 }
 
+/// Run `command` over `plan` to its end: sc-spawn's pid (to look for its
+/// masters after it) and its stream. It must succeed.
+fn run_to_end(command: &mut Command, plan: &[u8]) -> (u32, Captured) {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), plan).unwrap();
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(wait_with_deadline(&mut child).success());
+    (pid, Captured::parse(&out))
+}
+
 #[test]
 fn the_tasks_on_a_host_share_one_connection_closed_when_the_run_ends() {
     let Some((config, _turn)) = own_sshd() else {
         return;
     };
     let before = connections(config);
-    let mut child = sc_spawn_on(config, "4/lab")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &plan_of(8, r#"["true"]"#))
-        .unwrap();
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut out).unwrap();
-    assert!(wait_with_deadline(&mut child).success());
-    let run = Captured::parse(&out);
+    let (pid, run) = run_to_end(
+        &mut sc_spawn_on(config, "4/lab"),
+        &plan_of(8, r#"["true"]"#),
+    );
     assert_eq!(run.exits().len(), 8);
     assert_eq!(
         connections(config) - before,
@@ -116,20 +124,13 @@ fn tasks_on_a_host_first_named_by_the_plan_share_one_connection() {
             )
         })
         .collect();
-    let mut child = sc_spawn()
-        .args(["-j", "6", "--ssh"])
-        .arg(format!("ssh -F {}", config.display()))
-        .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), plan.as_bytes()).unwrap();
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut out).unwrap();
-    assert!(wait_with_deadline(&mut child).success());
-    let run = Captured::parse(&out);
+    let (pid, run) = run_to_end(
+        sc_spawn()
+            .args(["-j", "6", "--ssh"])
+            .arg(format!("ssh -F {}", config.display()))
+            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")]),
+        plan.as_bytes(),
+    );
     assert_eq!(run.exits().len(), 6);
     assert!(run.exits().iter().all(|(_, e)| e.code == Some(0)));
     assert_eq!(
@@ -148,18 +149,11 @@ fn two_names_of_one_host_up_front_are_one_connection_closed_at_the_end() {
         return;
     };
     let before = connections(config);
-    let mut child = sc_spawn_on(config, "2/lab,2/lab2")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id();
-    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &plan_of(4, r#"["true"]"#))
-        .unwrap();
-    let mut out = Vec::new();
-    std::io::Read::read_to_end(&mut child.stdout.take().unwrap(), &mut out).unwrap();
-    assert!(wait_with_deadline(&mut child).success());
-    assert_eq!(Captured::parse(&out).exits().len(), 4);
+    let (pid, run) = run_to_end(
+        &mut sc_spawn_on(config, "2/lab,2/lab2"),
+        &plan_of(4, r#"["true"]"#),
+    );
+    assert_eq!(run.exits().len(), 4);
     assert_eq!(connections(config) - before, 1);
     assert_eq!(masters_of(pid), 0, "no master of the run is left");
 }
