@@ -30,24 +30,28 @@ const SOCKET_NAME: usize = 41;
 const SUN_PATH: usize = 104;
 
 /// This run's masters: their folder, and the hosts whose own ssh
-/// configuration sets up multiplexing (left to it).
+/// configuration sets up multiplexing (left to it). Hosts are named as the
+/// run was given them (`user@host:port`, an alias).
 #[derive(Debug)]
 pub struct Multiplex {
     dir: PathBuf,
     users_own: HashSet<String>,
     /// The ssh program that tells masters to exit.
     program: OsString,
-    /// Each connection's master, opened once: by the masters opened up
-    /// front, or by the first task on a host (the others on it wait for
-    /// that). Keyed by what ssh's `%C` socket name stands for (host name,
-    /// port, user, jump host): two names of one host share one socket, so
-    /// they share one master — a second master would find the socket taken
-    /// and stay on as a plain connection nobody closes.
-    opened: Mutex<HashMap<String, Arc<OnceLock<()>>>>,
+    masters: Mutex<Masters>,
+}
+
+/// Each connection's master, opened once: by the masters opened up front,
+/// or by the first task on a host (the others on it wait for that). Keyed
+/// by what ssh's `%C` socket name stands for (host name, port, user, jump
+/// host): two names of one host share one socket, so they share one
+/// master — a second master would find the socket taken and stay on as a
+/// plain connection nobody closes.
+#[derive(Debug, Default)]
+struct Masters {
     /// Each host name's connection key, from `ssh -G`.
-    keys: Mutex<HashMap<String, String>>,
-    /// The host names whose master was opened (or tried).
-    ready: Mutex<HashSet<String>>,
+    keys: HashMap<String, String>,
+    opened: HashMap<String, Arc<OnceLock<()>>>,
 }
 
 impl Multiplex {
@@ -74,9 +78,7 @@ impl Multiplex {
             dir,
             users_own: HashSet::new(),
             program: program.clone(),
-            opened: Mutex::new(HashMap::new()),
-            keys: Mutex::new(HashMap::new()),
-            ready: Mutex::new(HashSet::new()),
+            masters: Mutex::default(),
         })
     }
 
@@ -85,44 +87,39 @@ impl Multiplex {
     /// before the run, all side by side (`ssh -G` reads configuration, it
     /// connects nowhere, yet takes tens of milliseconds each).
     pub fn respect_config(&mut self, ssh: &[OsString], hosts: &[String]) {
-        let Some((program, args)) = ssh.split_first() else {
-            return;
-        };
-        let asked: Vec<_> = hosts
-            .iter()
-            .filter_map(|host| {
-                Command::new(program)
-                    .args(args)
-                    .arg("-G")
-                    .arg("--")
-                    .arg(host)
-                    .stdin(Stdio::null())
-                    .stdout(Stdio::piped())
-                    .stderr(Stdio::null())
-                    .spawn()
-                    .ok()
-                    .map(|child| (host, child))
-            })
-            .collect();
-        for (host, child) in asked {
-            let Ok(out) = child.wait_with_output() else {
-                continue;
-            };
-            let config = String::from_utf8_lossy(&out.stdout);
+        let configs: Vec<Option<String>> = std::thread::scope(|scope| {
+            let asking: Vec<_> = hosts
+                .iter()
+                .map(|host| scope.spawn(|| ssh_config(ssh, host)))
+                .collect();
+            asking
+                .into_iter()
+                .map(|a| a.join().ok().flatten())
+                .collect()
+        });
+        let masters = self.masters.get_mut().unwrap_or_else(|e| e.into_inner());
+        for (host, config) in hosts.iter().zip(configs) {
+            let Some(config) = config else { continue };
             if multiplexes(&config) {
                 self.users_own.insert(host.to_owned());
             }
             if let Some(key) = connection_key(&config) {
-                lock(&self.keys).insert(host.to_owned(), key);
+                masters.keys.insert(host.to_owned(), key);
             }
         }
     }
 
-    /// `host`'s sessions can go on: its master was opened (or tried), or
-    /// the user's own configuration multiplexes. Cheap: asked on the
-    /// poller's thread for each task placed there.
+    /// `host`'s sessions can go on: its connection's master was opened (or
+    /// tried), or the user's own configuration multiplexes. Cheap: asked on
+    /// the poller's thread for each task placed there.
     pub fn ready(&self, host: &str) -> bool {
-        self.users_own.contains(host) || lock(&self.ready).contains(host)
+        let masters = lock(&self.masters);
+        self.users_own.contains(host)
+            || masters
+                .keys
+                .get(host)
+                .and_then(|key| masters.opened.get(key))
+                .is_some_and(|once| once.get().is_some())
     }
 
     /// Open `host`'s master with `open` unless its connection's master was
@@ -130,20 +127,20 @@ impl Multiplex {
     /// callers meanwhile wait for it, later ones return at once. Blocking
     /// (`ssh -G` for a host not named up front, then `open`): never on the
     /// poller's thread.
-    /// `name` is the host as the task gave it (what [`Multiplex::ready`] is
-    /// asked with), `host` the same without a `:port` (`ssh` has it).
-    pub fn open_once(&self, ssh: &[OsString], host: &str, name: &str, open: impl FnOnce()) {
-        let known = lock(&self.keys).get(host).cloned();
-        let key = known
-            .or_else(|| {
-                let key = ssh_config(ssh, host).as_deref().and_then(connection_key)?;
-                lock(&self.keys).insert(host.to_owned(), key.clone());
-                Some(key)
-            })
-            .unwrap_or_else(|| host.to_owned());
-        let once = Arc::clone(lock(&self.opened).entry(key).or_default());
+    pub fn open_once(&self, ssh: &[OsString], host: &str, open: impl FnOnce()) {
+        let known = lock(&self.masters).keys.get(host).cloned();
+        let key = known.unwrap_or_else(|| {
+            let key = ssh_config(ssh, host)
+                .as_deref()
+                .and_then(connection_key)
+                .unwrap_or_else(|| host.to_owned());
+            lock(&self.masters)
+                .keys
+                .insert(host.to_owned(), key.clone());
+            key
+        });
+        let once = Arc::clone(lock(&self.masters).opened.entry(key).or_default());
         once.get_or_init(open);
-        lock(&self.ready).insert(name.to_owned());
     }
 
     /// The ssh options that put `host`'s sessions on its master; none
@@ -185,15 +182,18 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `ssh -G host` with the run's ssh command line: the configuration ssh
-/// would use (it connects nowhere).
+/// `ssh -G host` with the run's ssh command line (a `host:port` asked
+/// with `-p`, as tasks connect): the configuration ssh would use (it
+/// connects nowhere).
 fn ssh_config(ssh: &[OsString], host: &str) -> Option<String> {
     let (program, args) = ssh.split_first()?;
+    let (name, port) = super::ssh::host_and_port(host);
     let out = Command::new(program)
         .args(args)
+        .args(port.map(|p| ["-p", p]).into_iter().flatten())
         .arg("-G")
         .arg("--")
-        .arg(host)
+        .arg(name)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
@@ -207,13 +207,7 @@ fn ssh_config(ssh: &[OsString], host: &str) -> Option<String> {
 /// host name, port, user and jump host (the local host is the same for
 /// every one).
 fn connection_key(config: &str) -> Option<String> {
-    let value = |key: &str| {
-        config
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .find(|(k, _)| *k == key)
-            .map(|(_, v)| v.to_owned())
-    };
+    let value = |key| setting(config, key);
     Some(format!(
         "{}@{}:{} via {}",
         value("user")?,
@@ -225,13 +219,16 @@ fn connection_key(config: &str) -> Option<String> {
 
 /// `ssh -G`'s answer sets up multiplexing of its own.
 fn multiplexes(config: &str) -> bool {
-    let set = |key: &str, off: &[&str]| {
-        config
-            .lines()
-            .filter_map(|l| l.split_once(' '))
-            .any(|(k, v)| k == key && !off.contains(&v))
-    };
-    set("controlmaster", &["false", "no"]) || set("controlpath", &["none"])
+    setting(config, "controlmaster").is_some_and(|v| v != "false" && v != "no")
+        || setting(config, "controlpath").is_some_and(|v| v != "none")
+}
+
+/// One setting of `ssh -G`'s answer (a `key value` line each).
+fn setting<'a>(config: &'a str, key: &str) -> Option<&'a str> {
+    config
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .find_map(|(k, v)| (k == key).then_some(v))
 }
 
 /// Every master whose socket is in `dir` told to exit (`ssh -O exit`; the

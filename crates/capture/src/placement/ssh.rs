@@ -63,7 +63,7 @@ pub fn ssh_prefix(remote: &Remote) -> Vec<OsString> {
     }
     // Its sessions on the host's one connection.
     if let Some(multiplex) = &remote.multiplex {
-        out.extend(multiplex.options(host));
+        out.extend(multiplex.options(&remote.host));
     }
     if let Some(port) = port {
         out.extend(["-p".into(), port.into()]);
@@ -104,12 +104,7 @@ pub fn open_master(remote: &Remote) {
     if options.is_empty() {
         return; // the user's own multiplexing
     }
-    let (host, port) = host_and_port(&remote.host);
-    let mut ssh = remote.ssh.clone();
-    if let Some(port) = port {
-        ssh.extend(["-p".into(), port.into()]);
-    }
-    multiplex.open_once(&ssh, host, &remote.host, || {
+    multiplex.open_once(&remote.ssh, &remote.host, || {
         let mut argv = ssh_prefix(&Remote {
             multiplex: None,
             ..remote.clone()
@@ -170,7 +165,7 @@ pub fn check_host(host: &str) -> Result<(), String> {
 }
 
 /// `user@host:port` → (`user@host`, Some(port)); an alias stays as it is.
-fn host_and_port(host: &str) -> (&str, Option<&str>) {
+pub(super) fn host_and_port(host: &str) -> (&str, Option<&str>) {
     match host.rsplit_once(':') {
         Some((name, port))
             if !name.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !port.is_empty() =>
