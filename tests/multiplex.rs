@@ -41,12 +41,19 @@ fn plan_of(n: usize, argv: &str) -> Vec<u8> {
         .into_bytes()
 }
 
-fn sc_spawn_on(config: &Path, hosts: &str) -> Command {
+/// sc-spawn reaching hosts with `ssh -F config`, itself there too.
+fn sc_spawn_via(config: &Path) -> Command {
     let mut command = sc_spawn();
     command
-        .args(["--hosts", hosts, "--ssh"])
+        .arg("--ssh")
         .arg(format!("ssh -F {}", config.display()))
         .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")]);
+    command
+}
+
+fn sc_spawn_on(config: &Path, hosts: &str) -> Command {
+    let mut command = sc_spawn_via(config);
+    command.args(["--hosts", hosts]);
     command
 }
 
@@ -124,13 +131,7 @@ fn tasks_on_a_host_first_named_by_the_plan_share_one_connection() {
             )
         })
         .collect();
-    let (pid, run) = run_to_end(
-        sc_spawn()
-            .args(["-j", "6", "--ssh"])
-            .arg(format!("ssh -F {}", config.display()))
-            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")]),
-        plan.as_bytes(),
-    );
+    let (pid, run) = run_to_end(sc_spawn_via(config).args(["-j", "6"]), plan.as_bytes());
     assert_eq!(run.exits().len(), 6);
     assert!(run.exits().iter().all(|(_, e)| e.code == Some(0)));
     assert_eq!(
@@ -156,6 +157,48 @@ fn two_names_of_one_host_up_front_are_one_connection_closed_at_the_end() {
     assert_eq!(run.exits().len(), 4);
     assert_eq!(connections(config) - before, 1);
     assert_eq!(masters_of(pid), 0, "no master of the run is left");
+}
+
+/// A host whose own ssh configuration multiplexes is left to it: its
+/// tasks (one at a time: the user's `auto` masters would race as ssh's
+/// do) share the user's master, in the user's socket, which outlives the
+/// run as the user's ControlPersist says.
+#[test]
+fn a_users_own_multiplexing_is_left_to_it() {
+    let Some((config, _turn)) = own_sshd() else {
+        return;
+    };
+    let dir = temp_dir("mux-users-own");
+    let users = dir.join("ssh_config");
+    let own = format!(
+        "{}\nHost lab lab2\n  ControlMaster auto\n  ControlPath {}/u-%C\n  ControlPersist 30\n",
+        std::fs::read_to_string(config).unwrap(),
+        dir.display()
+    );
+    std::fs::write(&users, own).unwrap();
+    let before = connections(config);
+    let (_, run) = run_to_end(
+        &mut sc_spawn_on(&users, "1/lab"),
+        &plan_of(3, r#"["true"]"#),
+    );
+    assert_eq!(run.exits().len(), 3);
+    assert_eq!(connections(config) - before, 1, "the user's one master");
+    let sockets: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with("u-"))
+        .collect();
+    assert_eq!(
+        sockets.len(),
+        1,
+        "the user's socket, still there: {sockets:?}"
+    );
+    let _ = Command::new("ssh")
+        .arg("-F")
+        .arg(&users)
+        .args(["-O", "exit", "lab"])
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// A run with one long task on the host, followed until it started there.
@@ -248,10 +291,8 @@ fn a_master_that_dies_is_replaced_and_the_stream_stays_whole() {
         go.display()
     );
     let mut live = Live::start_with(
-        sc_spawn()
-            .args(["--host", "lab", "--reconnect", "2", "--ssh"])
-            .arg(format!("ssh -F {}", config.display()))
-            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
+        sc_spawn_via(config)
+            .args(["--host", "lab", "--reconnect", "2"])
             .args(["--id", "far", "--", "sh", "-c", &script]),
     );
     live.until(|e| output(e).is_some_and(|(_, p)| p.as_bytes() == b"before\n"));
