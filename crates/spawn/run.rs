@@ -56,7 +56,7 @@ fn run_here(cli: Cli) -> i32 {
 
 /// The poller, run over what [`crate::setup::prepare`] made; sc-spawn's
 /// own exit status.
-fn supervise(cli: &Cli, run: crate::setup::Prepared) -> i32 {
+fn supervise(cli: &Cli, mut run: crate::setup::Prepared) -> i32 {
     let stdout = io::stdout();
     let mut supervisor = match Supervisor::new(stdout.as_fd()) {
         Ok(supervisor) => supervisor,
@@ -98,7 +98,6 @@ fn supervise(cli: &Cli, run: crate::setup::Prepared) -> i32 {
         }
     }
     let multiplex = run.multiplex.clone();
-    let mut run = run;
     let allocation = run.allocation.take();
     let code = supervise_with(cli, run, &mut supervisor);
     drop(supervisor);
@@ -268,12 +267,8 @@ pub(crate) fn placed_task(json: &str) -> Result<Task, String> {
 
 /// How Slurm job steps are run: the srun command, and --slurm's options.
 pub(crate) fn slurm(cli: &Cli) -> Slurm {
-    let srun = std::env::var("SC_SRUN")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "srun".into());
     Slurm {
-        srun: srun.split_whitespace().map(OsString::from).collect(),
+        srun: command(None, "SC_SRUN", "srun"),
         options: cli
             .slurm
             .as_deref()
@@ -295,11 +290,7 @@ pub(crate) fn allocation(cli: &Cli, plan_mode: bool, slurm: &Slurm) -> Option<Al
     if !plan_mode || cli.slurm.is_none() || cli.job_per_task || slurm.inside_job {
         return None;
     }
-    let salloc = std::env::var("SC_SALLOC")
-        .ok()
-        .filter(|s| !s.trim().is_empty())
-        .unwrap_or_else(|| "salloc".into());
-    let salloc: Vec<OsString> = salloc.split_whitespace().map(OsString::from).collect();
+    let salloc = command(None, "SC_SALLOC", "salloc");
     let ntasks = usize::try_from(cli.jobs).unwrap_or(usize::MAX);
     let name = format!("sc-run-{}", std::process::id());
     match Allocation::make(&salloc, &slurm.options, ntasks, &name) {
@@ -329,14 +320,19 @@ pub(crate) fn transfer(cli: &Cli) -> Result<Option<Transfer>, String> {
 
 /// The ssh command: `--ssh`, else $SC_SSH, else `ssh`, split on spaces.
 pub(crate) fn ssh_command(cli: &Cli) -> Vec<OsString> {
-    cli.ssh
-        .clone()
-        .or_else(|| {
-            std::env::var("SC_SSH")
-                .ok()
-                .filter(|s| !s.trim().is_empty())
-        })
-        .unwrap_or_else(|| "ssh".into())
+    command(cli.ssh.as_deref(), "SC_SSH", "ssh")
+}
+
+/// A command sc-spawn runs: the flag's value, else the environment
+/// variable's (when not blank), else the default; split on spaces.
+fn command(given: Option<&str>, variable: &str, default: &str) -> Vec<OsString> {
+    let from_env = std::env::var(variable)
+        .ok()
+        .filter(|s| !s.trim().is_empty());
+    given
+        .map(str::to_owned)
+        .or(from_env)
+        .unwrap_or_else(|| default.to_owned())
         .split_whitespace()
         .map(OsString::from)
         .collect()

@@ -122,44 +122,9 @@ impl Drop for Allocation {
     }
 }
 
-/// `-c N`, `-cN`, `--cpus-per-task=N` or `--cpus-per-task N` among the
-/// run's options: a step in the allocation asks for as many.
-pub fn cpus_per_task(options: &[OsString]) -> Option<String> {
-    let options: Vec<String> = options
-        .iter()
-        .map(|o| o.to_string_lossy().into_owned())
-        .collect();
-    for (i, option) in options.iter().enumerate() {
-        let next = || options.get(i + 1).cloned();
-        let value = match option.as_str() {
-            "-c" | "--cpus-per-task" => next(),
-            _ => option
-                .strip_prefix("--cpus-per-task=")
-                .or_else(|| option.strip_prefix("-c").filter(|v| !v.is_empty()))
-                .map(str::to_owned),
-        };
-        if let Some(value) = value.filter(|v| v.bytes().all(|b| b.is_ascii_digit())) {
-            return Some(value);
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_steps_cpus_come_from_the_runs_options() {
-        let of =
-            |s: &str| cpus_per_task(&s.split_whitespace().map(OsString::from).collect::<Vec<_>>());
-        assert_eq!(of("-p batch -c 4"), Some("4".into()));
-        assert_eq!(of("-c4"), Some("4".into()));
-        assert_eq!(of("--cpus-per-task=2 --mem 4G"), Some("2".into()));
-        assert_eq!(of("--cpus-per-task 8"), Some("8".into()));
-        assert_eq!(of("-p batch --mem 4G"), None);
-        assert_eq!(of("-c"), None);
-    }
 
     #[test]
     fn no_allocation_is_said_in_sallocs_words() {

@@ -37,37 +37,37 @@ pub fn srun_argv(
     out.extend(["-u", "-Q", "-N1", "-n1", "--job-name"].map(OsString::from));
     out.push(format!("sc-{}", run.id).into());
     // A task with resources of its own is a job of its own; the others go
-    // in the run's allocation, whose options were given to salloc.
+    // in the run's allocation, whose options were given to salloc (all but
+    // the step's CPUs and the user's own step sharing).
     let own = task.is_some_and(|t| {
         t.partition.is_some() || t.cpus.is_some() || t.mem.is_some() || t.time.is_some()
     });
-    match &slurm.job {
+    let sharing: Vec<OsString> = slurm
+        .options
+        .iter()
+        .filter(|o| *o == "--exact" || *o == "--overlap")
+        .cloned()
+        .collect();
+    let in_job = match &slurm.job {
         Some(job) if !own => {
             out.push(format!("--jobid={job}").into());
-            if let Some(cpus) = super::allocation::cpus_per_task(&slurm.options) {
+            if let Some(cpus) = cpus_per_task(&slurm.options) {
                 out.push(format!("--cpus-per-task={cpus}").into());
             }
-            out.extend(
-                slurm
-                    .options
-                    .iter()
-                    .filter(|o| *o == "--exact" || *o == "--overlap")
-                    .cloned(),
-            );
+            out.extend(sharing.iter().cloned());
+            true
         }
-        _ => out.extend(slurm.options.iter().cloned()),
-    }
+        _ => {
+            out.extend(slurm.options.iter().cloned());
+            slurm.inside_job
+        }
+    };
     // Steps side by side in one job: without `--overlap` each would wait
     // for the one before to give back all of the job's resources (Slurm
     // retries with a growing pause: 8 steps of 0.5 s took 4.3 s here);
     // sc-spawn's -j bounds how many run at once. The user's own
     // `--exact` or `--overlap` is theirs.
-    let in_job = (slurm.job.is_some() && !own) || slurm.inside_job;
-    let theirs = slurm
-        .options
-        .iter()
-        .any(|o| o == "--exact" || o == "--overlap");
-    if in_job && !theirs {
+    if in_job && sharing.is_empty() {
         out.push("--overlap".into());
     }
     if let Some(task) = task {
@@ -85,6 +85,29 @@ pub fn srun_argv(
     out.extend(["--end-on-stdin-eof", "--slurm-step"].map(OsString::from));
     out.extend(run.args(argv));
     out
+}
+
+/// `-c N`, `-cN`, `--cpus-per-task=N` or `--cpus-per-task N` among the
+/// run's options: a step in the allocation asks for as many.
+pub fn cpus_per_task(options: &[OsString]) -> Option<String> {
+    let options: Vec<String> = options
+        .iter()
+        .map(|o| o.to_string_lossy().into_owned())
+        .collect();
+    for (i, option) in options.iter().enumerate() {
+        let next = || options.get(i + 1).cloned();
+        let value = match option.as_str() {
+            "-c" | "--cpus-per-task" => next(),
+            _ => option
+                .strip_prefix("--cpus-per-task=")
+                .or_else(|| option.strip_prefix("-c").filter(|v| !v.is_empty()))
+                .map(str::to_owned),
+        };
+        if let Some(value) = value.filter(|v| v.bytes().all(|b| b.is_ascii_digit())) {
+            return Some(value);
+        }
+    }
+    None
 }
 
 /// One task's job step: how srun is run, the sc-spawn it starts, and the
@@ -109,6 +132,18 @@ impl super::Elsewhere for SlurmStep {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_steps_cpus_come_from_the_runs_options() {
+        let of =
+            |s: &str| cpus_per_task(&s.split_whitespace().map(OsString::from).collect::<Vec<_>>());
+        assert_eq!(of("-p batch -c 4"), Some("4".into()));
+        assert_eq!(of("-c4"), Some("4".into()));
+        assert_eq!(of("--cpus-per-task=2 --mem 4G"), Some("2".into()));
+        assert_eq!(of("--cpus-per-task 8"), Some("8".into()));
+        assert_eq!(of("-p batch --mem 4G"), None);
+        assert_eq!(of("-c"), None);
+    }
 
     #[test]
     fn a_job_step_keeps_argv_as_given_with_the_tasks_resources() {
