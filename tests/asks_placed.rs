@@ -6,7 +6,8 @@ use std::process::Command;
 
 use sc_events::Body;
 
-use crate::asks::{sc_ctl, stand_in_asker};
+use crate::asks::stand_in_asker;
+use crate::control::sc_ctl;
 use crate::mock_model::MockModel;
 use crate::util::*;
 

@@ -13,6 +13,7 @@ mod chores;
 mod claude;
 mod clis;
 mod codex_gemini;
+mod control;
 mod docs;
 mod git;
 mod hardening;
