@@ -264,6 +264,23 @@ fn an_input_that_cannot_be_opened_is_reported_and_the_rest_merged() {
 }
 
 #[test]
+fn an_input_that_cannot_be_read_is_reported_and_the_rest_merged() {
+    let dir = temp_dir("unreadable");
+    let good = temp_file("fine2.ndjson", &stream_of("fine", 1));
+    let (run, status, stderr) = merge_run(&[dir.to_str().unwrap(), good.to_str().unwrap()]);
+    assert_eq!(
+        status.code(),
+        Some(2),
+        "as for an input that cannot be opened"
+    );
+    assert!(stderr.contains("Is a directory"), "{stderr}");
+    assert_eq!(payload_of(&run, "fine"), b"fine line 0\n");
+    let label = dir.file_name().unwrap().to_str().unwrap();
+    assert!(run.events.iter().any(|e| e.worker == label
+        && matches!(&e.body, Body::Error(m) if m.message.contains("Is a directory"))));
+}
+
+#[test]
 fn the_reader_going_away_ends_the_producers() {
     let spawn = env!("CARGO_BIN_EXE_sc-spawn");
     let mut child = sc_merge()
@@ -302,4 +319,106 @@ fn too_few_open_files_is_said_clearly_and_the_rest_merged() {
     let run = Captured::parse(&out.stdout);
     let merged = run.of_type("exit").len();
     assert!(merged > 20 && merged < 60, "{merged} inputs merged");
+}
+
+/// Files are read ahead on threads of their own, in chunks: lines cut by
+/// a chunk's end, an over-long line, junk and an unfinished last line in a
+/// file of many chunks still come out whole, in order, each where it was.
+#[test]
+fn files_of_many_chunks_are_merged_whole() {
+    let dir = temp_dir("chunks");
+    let lines_of = |stream: &[u8]| -> Vec<Vec<u8>> {
+        stream
+            .split_inclusive(|b| *b == b'\n')
+            .map(<[u8]>::to_vec)
+            .collect()
+    };
+    let events = lines_of(&stream_of("w", 40_000));
+    let junk: Vec<&[u8]> = vec![b"plain \xff\x00 text\n", b"{\"type\":\"output\",\"worker\n"];
+    let long = [b"x".repeat(300_000), b"\n".to_vec()].concat();
+    let mut file = Vec::new();
+    let mut junk_payload = Vec::new();
+    for (i, line) in events.iter().enumerate() {
+        file.extend_from_slice(line);
+        if i % 9_000 == 4_000 {
+            let bad = junk[i / 9_000 % 2];
+            file.extend_from_slice(bad);
+            junk_payload.extend_from_slice(bad);
+        }
+        if i == 20_000 {
+            file.extend_from_slice(&long);
+            junk_payload.extend_from_slice(&long);
+        }
+    }
+    file.extend_from_slice(b"{\"type\":\"ou");
+    junk_payload.extend_from_slice(b"{\"type\":\"ou");
+    assert!(file.len() > 4 * 256 * 1024, "several chunks");
+    let path = dir.join("big.ndjson");
+    std::fs::write(&path, &file).unwrap();
+    let other = dir.join("other.ndjson");
+    std::fs::write(&other, stream_of("w", 30_000)).unwrap();
+
+    let out = sc_merge()
+        .args(["--max-line-bytes", "100000"])
+        .arg(&path)
+        .arg(&other)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let merged = lines_of(&out.stdout);
+    let of = |id: &str| -> Vec<Vec<u8>> {
+        let needle = format!("\"worker\":\"{id}\"");
+        merged
+            .iter()
+            .filter(|l| l.windows(needle.len()).any(|w| w == needle.as_bytes()))
+            .cloned()
+            .collect()
+    };
+    // The first file's events pass byte for byte, in order.
+    assert_eq!(of("w"), events);
+    // The second file's worker of the same id is renamed, all of it there.
+    assert_eq!(of("other/w").len(), 30_002);
+    let run = Captured::parse(&out.stdout);
+    assert_eq!(payload_of(&run, "big"), junk_payload);
+    let errors = run.of_type("error");
+    assert!(errors.iter().any(|e| matches!(&e.body,
+            Body::Error(m) if m.message.contains("longer than the maximum line length"))));
+    assert!(errors.iter().any(|e| matches!(&e.body,
+            Body::Error(m) if m.message.contains("middle of a line"))));
+}
+
+/// More files than read-ahead threads: the rest are read on the poller's
+/// thread, in their turn. The files take turns in the order they were
+/// named, so the same files merge into the same stream on every run: the
+/// first file owns the id they share, each of the others is renamed.
+#[test]
+fn the_same_files_merge_the_same_way_every_run() {
+    let dir = temp_dir("turns");
+    let paths: Vec<PathBuf> = (1..=12)
+        .map(|i| {
+            let path = dir.join(format!("f{i}.ndjson"));
+            std::fs::write(&path, stream_of("w", 6_000 + i * 500)).unwrap();
+            path
+        })
+        .collect();
+    let merge = || sc_merge().args(&paths).output().unwrap();
+    let (first, second) = (merge(), merge());
+    assert!(first.status.success());
+    assert!(first.stdout == second.stdout, "two runs merged differently");
+    let run = Captured::parse(&first.stdout);
+    for i in 1..=12u64 {
+        let id = if i == 1 {
+            "w".to_owned()
+        } else {
+            format!("f{i}/w")
+        };
+        let lines = 6_000 + i * 500;
+        assert_eq!(
+            payload_of(&run, &id).len(),
+            (0..lines)
+                .map(|k| format!("w line {k}\n").len())
+                .sum::<usize>(),
+            "{id}"
+        );
+    }
 }

@@ -20,6 +20,10 @@ fields, a last line without a newline) becomes an `output` event of a worker nam
 input, bytes kept exactly, with an `error` event that says why. A seq gap in an input is reported \
 as an `error` event of that worker.
 
+Regular files are read ahead (the first eight on threads of their own, their lines checked there) \
+and take turns, a chunk each in the order they were named: the same files always merge into the \
+same stream, and which of two files keeps an id they share is the first one named.
+
 With no INPUT and no --cmd, stdin is read.";
 
 const AFTER_HELP: &str = "\

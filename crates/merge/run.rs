@@ -75,7 +75,14 @@ pub fn run(cli: Cli) -> i32 {
             if let Some(signal) = report.interrupted {
                 return 128 + signal;
             }
-            if failed > 0 { EXIT_TROUBLE } else { 0 }
+            for message in &report.unreadable_inputs {
+                eprintln!("sc-merge: {message}");
+            }
+            if failed > 0 || !report.unreadable_inputs.is_empty() {
+                EXIT_TROUBLE
+            } else {
+                0
+            }
         }
         Err(e) => {
             eprintln!("sc-merge: polling failed: {e}");

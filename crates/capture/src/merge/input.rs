@@ -3,7 +3,7 @@
 
 use std::ffi::OsStr;
 use std::fs::{File, OpenOptions};
-use std::io::{self, Read};
+use std::io;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -16,6 +16,7 @@ use mio::{Interest, Registry, Token};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::Signal;
 
+use crate::merge::ahead::{Ahead, Chunk, FileReader, Part, ReadAhead, ReadAheadThreads};
 use crate::merge::router::Router;
 use crate::output::lines::{LineSplitter, Piece};
 use crate::output::sink::Sink;
@@ -63,11 +64,24 @@ impl InputSpec {
     }
 }
 
+/// What [`Input::take_turn`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Turn {
+    /// Routed a chunk, or the file's end.
+    Taken,
+    /// Its thread has nothing to hand over yet.
+    NotYet,
+}
+
 enum Reader {
     /// Watched by the poller: pipes, FIFOs, sockets, terminals.
     Polled(OwnedFd),
-    /// Always ready: regular files, and devices the poller cannot watch.
-    Plain(File),
+    /// Regular files, and devices the poller cannot watch: read on a thread
+    /// of their own,
+    Ahead(ReadAhead),
+    /// or, past the run's read-ahead threads, on the poller's thread (with
+    /// the chunk it reads into).
+    Inline(FileReader, Chunk),
 }
 
 /// How long a producer command may run on after closing its output before
@@ -96,6 +110,8 @@ pub struct Input {
     /// Plan mode: whole lines are kept here for the planner instead of
     /// being routed.
     queue: Option<Vec<Vec<u8>>>,
+    /// Reading it failed: what was said.
+    failure: Option<String>,
 }
 
 impl Input {
@@ -108,6 +124,7 @@ impl Input {
         registry: &Registry,
         token: Token,
         max_line: usize,
+        threads: &mut ReadAheadThreads,
     ) -> io::Result<Input> {
         let (file, waits_for_writer, child) = match spec {
             InputSpec::Path(path) => {
@@ -131,16 +148,23 @@ impl Input {
                 (file, false, Some(child))
             }
         };
+        let mut ahead = |file: File| -> io::Result<Reader> {
+            // Its reads may block (on a thread of its own, that is what it
+            // is there for).
+            fcntl(&file, FcntlArg::F_SETFL(OFlag::empty()))?;
+            let reader = FileReader::new(file, max_line);
+            Ok(match threads.take() {
+                Some(waker) => Reader::Ahead(ReadAhead::start(reader, waker)?),
+                None => Reader::Inline(reader, Chunk::default()),
+            })
+        };
         let reader = if file.metadata()?.is_file() {
-            Reader::Plain(file)
+            ahead(file)?
         } else {
             match registry.register(&mut SourceFd(&file.as_raw_fd()), token, Interest::READABLE) {
                 Ok(()) => Reader::Polled(OwnedFd::from(file)),
-                // epoll refuses some devices (EPERM): read them as they come.
-                Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                    fcntl(&file, FcntlArg::F_SETFL(OFlag::empty()))?;
-                    Reader::Plain(file)
-                }
+                // epoll refuses some devices (EPERM).
+                Err(e) if e.raw_os_error() == Some(libc::EPERM) => ahead(file)?,
                 Err(e) => return Err(e),
             }
         };
@@ -163,11 +187,17 @@ impl Input {
             closed_at: None,
             signalled: false,
             queue: None,
+            failure: None,
         })
     }
 
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// Why reading it failed, if it did.
+    pub fn failure(&self) -> Option<&str> {
+        self.failure.as_deref()
     }
 
     /// Keep whole lines for [`Input::take_lines`] instead of routing them.
@@ -193,15 +223,18 @@ impl Input {
         self.token
     }
 
+    /// Readable, as far as the poller said (files read ahead: see
+    /// [`Input::take_turn`]).
     pub fn wants_read(&self) -> bool {
-        self.open && self.readable
+        self.open && self.readable && matches!(self.reader, Some(Reader::Polled(_)))
     }
 
     pub fn on_readable(&mut self) {
         self.readable = true;
     }
 
-    /// Read what is waiting (a bounded amount) and route its lines.
+    /// Read what is waiting (a bounded amount) and route its lines. Files
+    /// read ahead are not read here: see [`Input::take_turn`].
     pub fn pump(
         &mut self,
         scratch: &mut [u8],
@@ -214,14 +247,12 @@ impl Input {
             if sink.is_full() || reads == READS_PER_TURN {
                 return;
             }
-            let result = match &mut self.reader {
-                Some(Reader::Polled(fd)) => {
-                    nix::unistd::read(fd.as_fd(), scratch).map_err(io::Error::from)
-                }
-                Some(Reader::Plain(file)) => file.read(scratch),
-                None => Ok(0),
+            let fd = match &mut self.reader {
+                Some(Reader::Polled(fd)) => fd,
+                Some(Reader::Ahead(_) | Reader::Inline(..)) => return,
+                None => return self.close(sink.buffer(), router, registry),
             };
-            match result {
+            match nix::unistd::read(fd.as_fd(), scratch).map_err(io::Error::from) {
                 Ok(0) => self.close(sink.buffer(), router, registry),
                 Ok(n) => {
                     reads += 1;
@@ -236,13 +267,88 @@ impl Input {
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.readable = false,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    let message = format!("reading input {}: {e}", self.label);
-                    router.own_error(self.route, message, sink.buffer());
-                    self.close(sink.buffer(), router, registry);
+                Err(e) => self.failed(&e, sink, router, registry),
+            }
+        }
+    }
+
+    /// A file read ahead, still open: it takes turns with the others.
+    pub fn takes_turns(&self) -> bool {
+        self.open && matches!(self.reader, Some(Reader::Ahead(_) | Reader::Inline(..)))
+    }
+
+    /// Route the next chunk its thread has handed over, if one is there.
+    /// Files take turns, a chunk each in the order they were named, so
+    /// that which of two files owns a worker id is the same on every run
+    /// however fast each is read.
+    pub fn take_turn(&mut self, sink: &mut Sink, router: &mut Router, registry: &Registry) -> Turn {
+        let next = match &mut self.reader {
+            Some(Reader::Ahead(ahead)) if self.open => ahead.try_take(),
+            Some(Reader::Inline(reader, spare)) if self.open => {
+                Some(reader.read_chunk(std::mem::take(spare)))
+            }
+            _ => return Turn::Taken,
+        };
+        match next {
+            // Its thread wakes the poller when it hands something over.
+            None => return Turn::NotYet,
+            Some(Ahead::Chunk(chunk)) => {
+                self.route_chunk(&chunk, sink.buffer(), router);
+                match &mut self.reader {
+                    Some(Reader::Ahead(ahead)) => ahead.recycle(chunk),
+                    Some(Reader::Inline(_, spare)) => *spare = chunk,
+                    _ => {}
+                }
+            }
+            Some(Ahead::End) => self.close(sink.buffer(), router, registry),
+            Some(Ahead::Failed(e)) => self.failed(&e, sink, router, registry),
+        }
+        Turn::Taken
+    }
+
+    fn route_chunk(&mut self, chunk: &Chunk, out: &mut Vec<u8>, router: &mut Router) {
+        let route = self.route;
+        for part in &chunk.parts {
+            match (part, self.queue.as_mut()) {
+                (Part::Lines { start, lines }, None) => {
+                    router.route_lines(route, &chunk.data, *start, lines, out)
+                }
+                (Part::Lines { start, lines }, Some(queue)) => {
+                    let mut at = *start;
+                    for line in lines {
+                        queue.push(chunk.data[at..line.end].to_vec());
+                        at = line.end;
+                    }
+                }
+                (Part::Kept { range, .. }, Some(queue)) => {
+                    queue.push(chunk.kept[range.clone()].to_vec())
+                }
+                (Part::Kept { range, head }, None) => {
+                    router.route_read(route, &chunk.kept[range.clone()], head, out)
+                }
+                (Part::Fragment { range, first }, _) => {
+                    let bytes = &chunk.kept[range.clone()];
+                    router.route(
+                        route,
+                        Piece::Fragment {
+                            bytes,
+                            first: *first,
+                        },
+                        out,
+                    )
+                }
+                (Part::Unterminated(range), queue) => {
+                    self::unterminated(&chunk.kept[range.clone()], queue, route, router, out)
                 }
             }
         }
+    }
+
+    fn failed(&mut self, e: &io::Error, sink: &mut Sink, router: &mut Router, registry: &Registry) {
+        let message = format!("reading input {}: {e}", self.label);
+        router.own_error(self.route, message.clone(), sink.buffer());
+        self.failure = Some(message);
+        self.close(sink.buffer(), router, registry);
     }
 
     /// End of input (or sc gave up on it): route what is left.
@@ -255,11 +361,7 @@ impl Input {
         self.splitter
             .finish(&mut |piece| match (piece, queue.as_mut()) {
                 (Piece::Line(line), Some(queue)) => queue.push(line.to_vec()),
-                // A plan whose last line lacks its newline (a hand-written file,
-                // `printf`) still means that line, when it is a whole event.
-                (Piece::Unterminated(line), Some(queue)) if sc_events::parse_line(line).is_ok() => {
-                    queue.push(line.to_vec())
-                }
+                (Piece::Unterminated(line), queue) => unterminated(line, queue, route, router, out),
                 (piece, _) => router.route(route, piece, out),
             });
         router.finish_input(route, out);
@@ -350,6 +452,22 @@ impl Input {
             end_group(child.id(), grace);
         }
         let _ = child.wait();
+    }
+}
+
+/// The end of an input that lacks its newline.
+fn unterminated(
+    line: &[u8],
+    queue: Option<&mut Vec<Vec<u8>>>,
+    route: usize,
+    router: &mut Router,
+    out: &mut Vec<u8>,
+) {
+    match queue {
+        // A plan whose last line lacks its newline (a hand-written file,
+        // `printf`) still means that line, when it is a whole event.
+        Some(queue) if sc_events::parse_line(line).is_ok() => queue.push(line.to_vec()),
+        _ => router.route(route, Piece::Unterminated(line), out),
     }
 }
 

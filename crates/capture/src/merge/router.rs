@@ -10,9 +10,12 @@
 use std::collections::HashMap;
 
 use sc_events::{
-    ErrorEvent, Event, OutputEncoder, Stream, TsText, encode, now_ts, parse_head, rename_line,
+    ErrorEvent, Event, OutputEncoder, ReadError, Stream, TsText, encode, now_ts, parse_head,
+    rename_line,
 };
 
+use crate::merge::ahead::ReadLine;
+use crate::merge::heads::LineHead;
 use crate::output::lines::Piece;
 
 /// How an input's worker ids appear in the merged stream.
@@ -161,36 +164,107 @@ impl Router {
     }
 
     fn route_line(&mut self, input: usize, line: &[u8], out: &mut Vec<u8>) {
-        let head = match parse_head(line) {
-            Ok(head) => head,
-            Err(e) => {
-                let routes = &mut self.inputs[input];
-                routes.malformed += 1;
-                if routes.malformed == 1 {
-                    // Said once per input: plain text would otherwise say it
-                    // on every line. The count comes with the input's end.
-                    let message = format!(
-                        "input {}: {e}; the line, and any others like it, follow as output of this worker",
-                        routes.label
-                    );
-                    self.own_error(input, message, out);
-                }
-                self.wrap(input, line, out);
-                return;
+        match parse_head(line) {
+            Ok(head) => self.route_event(input, line, &head.worker, head.seq, out),
+            Err(e) => self.not_an_event(input, line, &e, out),
+        }
+    }
+
+    /// Route a whole line whose head was read elsewhere (on the thread that
+    /// read the line).
+    pub fn route_read(
+        &mut self,
+        input: usize,
+        line: &[u8],
+        head: &Result<LineHead, ReadError>,
+        out: &mut Vec<u8>,
+    ) {
+        match head {
+            Ok(head) => self.route_event(input, line, head.worker(line), head.seq, out),
+            Err(e) => self.not_an_event(input, line, e, out),
+        }
+    }
+
+    /// Route whole lines of `data` from `start`, read ahead with their
+    /// heads. The lines that pass on unchanged, nearly all of them, are
+    /// copied together rather than one at a time.
+    pub fn route_lines(
+        &mut self,
+        input: usize,
+        data: &[u8],
+        start: usize,
+        lines: &[ReadLine],
+        out: &mut Vec<u8>,
+    ) {
+        let (mut unchanged, mut at) = (start, start);
+        for line in lines {
+            let bytes = &data[at..line.end];
+            let passes = line
+                .head
+                .as_ref()
+                .is_ok_and(|head| self.passes(input, head.worker(bytes), head.seq));
+            if !passes {
+                out.extend_from_slice(&data[unchanged..at]);
+                self.route_read(input, bytes, &line.head, out);
+                unchanged = line.end;
             }
+            at = line.end;
+        }
+        out.extend_from_slice(&data[unchanged..at]);
+    }
+
+    /// Whether an event of `worker` numbered `seq` passes on unchanged (a
+    /// known worker, its id its own, no gap); if so it is counted as
+    /// routed. Otherwise nothing is changed.
+    fn passes(&mut self, input: usize, worker: &str, seq: u64) -> bool {
+        let routes = &mut self.inputs[input];
+        let Some(index) = routes.find(worker) else {
+            return false;
         };
+        let route = &mut routes.routes[index];
+        if route.expected != seq || route.id != worker {
+            return false;
+        }
+        route.expected = seq + 1;
+        routes.events += 1;
+        true
+    }
+
+    fn not_an_event(&mut self, input: usize, line: &[u8], e: &ReadError, out: &mut Vec<u8>) {
+        let routes = &mut self.inputs[input];
+        routes.malformed += 1;
+        if routes.malformed == 1 {
+            // Said once per input: plain text would otherwise say it on
+            // every line. The count comes with the input's end.
+            let message = format!(
+                "input {}: {e}; the line, and any others like it, follow as output of this worker",
+                routes.label
+            );
+            self.own_error(input, message, out);
+        }
+        self.wrap(input, line, out);
+    }
+
+    fn route_event(
+        &mut self,
+        input: usize,
+        line: &[u8],
+        worker: &str,
+        seq: u64,
+        out: &mut Vec<u8>,
+    ) {
         self.inputs[input].events += 1;
-        let index = match self.inputs[input].find(&head.worker) {
+        let index = match self.inputs[input].find(worker) {
             Some(index) => index,
             None => {
-                let id = self.claim(input, &head.worker, self.naming);
-                self.inputs[input].add_route(&head.worker, id, head.seq)
+                let id = self.claim(input, worker, self.naming);
+                self.inputs[input].add_route(worker, id, seq)
             }
         };
         let route = &mut self.inputs[input].routes[index];
-        let gap = (head.seq != route.expected).then_some((route.expected, head.seq));
-        route.expected = head.seq + 1;
-        if gap.is_none() && route.id == head.worker {
+        let gap = (seq != route.expected).then_some((route.expected, seq));
+        route.expected = seq + 1;
+        if gap.is_none() && route.id == worker {
             // The common case: nothing to say, nothing to change.
             out.extend_from_slice(line);
             return;
@@ -199,9 +273,9 @@ impl Router {
         if let Some((expected, got)) = gap {
             self.report_gap(input, &id, expected, got, out);
         }
-        if id == head.worker {
+        if id == worker {
             out.extend_from_slice(line);
-        } else if rename_line(line, &id, head.seq, out).is_err() {
+        } else if rename_line(line, &id, seq, out).is_err() {
             // parse_head accepted the line, so this does not happen; if it
             // did, the bytes would still be kept.
             self.wrap(input, line, out);
@@ -382,6 +456,71 @@ mod tests {
         assert_eq!((events[1].worker.as_str(), events[1].seq), ("w", 1));
         assert!(matches!(&events[1].body, Body::Error(e) if e.message.contains("events 1 to 2")));
         assert_eq!(events[2].seq, 3);
+    }
+
+    #[test]
+    fn lines_routed_together_come_out_as_routed_one_by_one() {
+        let lines = [
+            line("w", 0),
+            line("w", 1),
+            "plain text\n".to_owned(),
+            line("w", 3),
+            line("v", 0),
+            line("shared", 0),
+            line("shared", 1),
+            "{\"type\":\"x\"\n".to_owned(),
+            line("w", 4),
+        ];
+        let data = lines.concat().into_bytes();
+        let without_ts = |out: &[u8]| -> Vec<serde_json::Value> {
+            out.split_inclusive(|b| *b == b'\n')
+                .map(|l| {
+                    let mut v: serde_json::Value = serde_json::from_slice(l).unwrap();
+                    v.as_object_mut().unwrap().remove("ts");
+                    v
+                })
+                .collect()
+        };
+        let mut outs = Vec::new();
+        for together in [false, true] {
+            let mut router = Router::new(Naming::Unique);
+            let (a, b) = (router.add_input("a"), router.add_input("b"));
+            let mut out = Vec::new();
+            // Input a owns `shared`: b's is renamed.
+            router.route(a, Piece::Line(line("shared", 0).as_bytes()), &mut out);
+            if together {
+                let mut end = 0;
+                let read: Vec<ReadLine> = lines
+                    .iter()
+                    .map(|l| {
+                        end += l.len();
+                        ReadLine {
+                            end,
+                            head: LineHead::read(l.as_bytes()),
+                        }
+                    })
+                    .collect();
+                router.route_lines(b, &data, 0, &read, &mut out);
+            } else {
+                for l in &lines {
+                    router.route(b, Piece::Line(l.as_bytes()), &mut out);
+                }
+            }
+            router.finish_input(b, &mut out);
+            outs.push(without_ts(&out));
+        }
+        assert_eq!(outs[0], outs[1]);
+        let workers: Vec<&str> = outs[1]
+            .iter()
+            .map(|v| v["worker"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            workers,
+            [
+                "shared", "w", "w", "b", "b", "w", "w", "v", "b/shared", "b/shared", "b", "w", "b"
+            ],
+            "renamed, the gap said, non-events wrapped, in order"
+        );
     }
 
     #[test]

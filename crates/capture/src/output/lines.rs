@@ -17,6 +17,14 @@ pub enum Piece<'a> {
     Unterminated(&'a [u8]),
 }
 
+/// What [`LineSplitter::push_runs`] hands out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Split<'a> {
+    Piece(Piece<'a>),
+    /// Whole lines, as a range of the bytes just fed.
+    Lines(std::ops::Range<usize>),
+}
+
 #[derive(Debug)]
 pub struct LineSplitter {
     buf: Vec<u8>,
@@ -89,6 +97,28 @@ impl LineSplitter {
         }
     }
 
+    /// Feed bytes just read, with the whole lines that lie within `data`
+    /// handed out together, as one range of consecutive lines each ending
+    /// in `\n` (a consumer can then take many lines at a time, or hand them
+    /// to another thread). A line begun by an earlier read, a partial line
+    /// and over-long lines come as pieces, as from [`Self::push`]; the order
+    /// of everything is the order of the bytes.
+    pub fn push_runs(&mut self, data: &[u8], emit: &mut impl FnMut(Split<'_>)) {
+        let mut at = 0;
+        if !self.buf.is_empty() || self.oversized {
+            // Finish what an earlier read began, the piece-wise way.
+            at = memchr::memchr(b'\n', data).map_or(data.len(), |i| i + 1);
+            self.push(&data[..at], &mut |piece| emit(Split::Piece(piece)));
+        }
+        let whole = memchr::memrchr(b'\n', &data[at..]).map_or(0, |i| i + 1);
+        // No longer than the maximum as a whole: nor is any line in it.
+        if whole > 0 && whole <= self.max {
+            emit(Split::Lines(at..at + whole));
+            at += whole;
+        }
+        self.push(&data[at..], &mut |piece| emit(Split::Piece(piece)));
+    }
+
     /// The input ended: hand out an unfinished line.
     pub fn finish(&mut self, emit: &mut impl FnMut(Piece<'_>)) {
         if !self.buf.is_empty() {
@@ -159,6 +189,71 @@ mod tests {
         );
         // A line of exactly the maximum (newline included) is still a line.
         assert_eq!(split(4, &["abc\n"]), [Line("abc\n".into())]);
+    }
+
+    /// What `push_runs` hands out, with runs cut into their lines.
+    fn split_runs(max: usize, reads: &[&str]) -> (Vec<Owned>, usize) {
+        let mut splitter = LineSplitter::new(max);
+        let mut out = Vec::new();
+        let mut runs = 0;
+        let s = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        let owned = |piece: Piece<'_>, out: &mut Vec<Owned>| {
+            out.push(match piece {
+                Piece::Line(l) => Owned::Line(s(l)),
+                Piece::Fragment { bytes, first } => Owned::Fragment(s(bytes), first),
+                Piece::Unterminated(l) => Owned::Unterminated(s(l)),
+            })
+        };
+        for read in reads {
+            splitter.push_runs(read.as_bytes(), &mut |split| match split {
+                Split::Piece(piece) => owned(piece, &mut out),
+                Split::Lines(range) => {
+                    runs += 1;
+                    for line in read.as_bytes()[range].split_inclusive(|b| *b == b'\n') {
+                        owned(Piece::Line(line), &mut out);
+                    }
+                }
+            });
+        }
+        splitter.finish(&mut |piece| owned(piece, &mut out));
+        (out, runs)
+    }
+
+    #[test]
+    fn runs_of_whole_lines_come_together() {
+        use Owned::*;
+        let (pieces, runs) = split_runs(100, &["a\nb", "c\nd\ne\nf", "\n"]);
+        assert_eq!(
+            pieces,
+            [
+                Line("a\n".into()),
+                Line("bc\n".into()),
+                Line("d\n".into()),
+                Line("e\n".into()),
+                Line("f\n".into())
+            ]
+        );
+        assert_eq!(
+            runs, 2,
+            "a; then d and e (bc and f were begun by an earlier read)"
+        );
+    }
+
+    #[test]
+    fn runs_hand_out_what_push_does() {
+        let data = "x\nlonger line here\n\n1234567\nend";
+        for max in 1..12 {
+            for cut in 0..data.len() {
+                for second in cut..data.len() {
+                    let reads = [&data[..cut], &data[cut..second], &data[second..]];
+                    assert_eq!(
+                        split_runs(max, &reads).0,
+                        split(max, &reads),
+                        "max {max} cuts {cut} {second}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

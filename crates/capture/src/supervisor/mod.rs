@@ -25,7 +25,8 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 use crate::control::{Reply, Request};
-use crate::merge::input::{Input, InputSpec};
+use crate::merge::ahead::ReadAheadThreads;
+use crate::merge::input::{Input, InputSpec, Turn};
 use crate::merge::router::{Naming, Router};
 use crate::output::lines::Piece;
 use crate::output::sink::Sink;
@@ -35,6 +36,7 @@ use crate::process::launch::Spec;
 use crate::process::signals::{group_alive, signal_group};
 use crate::worker::{Settle, Worker, is_out_of_descriptors};
 
+mod inputs;
 mod plan;
 
 pub use crate::plan::scheduler::sibling;
@@ -42,6 +44,8 @@ pub use crate::plan::scheduler::sibling;
 const SIGNALS: Token = Token(0);
 const SINK: Token = Token(1);
 const WAKER: Token = Token(2);
+/// Chunks of files read ahead routed per turn of the loop (4 MiB).
+const FILE_TURNS: usize = 16;
 /// Inputs' tokens start here.
 const FIRST_INPUT: usize = 3;
 /// The control socket's listener, then its clients.
@@ -67,6 +71,9 @@ pub struct RunReport {
     /// Plan mode: sc-spawn ran out of file descriptors with nothing running
     /// to give one back, and stopped the plan.
     pub out_of_descriptors: bool,
+    /// Inputs that could not be read to their end: what was said of each
+    /// (an `error` event in the stream, too).
+    pub unreadable_inputs: Vec<String>,
 }
 
 /// A worker that has not finished, with what the supervisor keeps for it.
@@ -96,10 +103,16 @@ pub struct Supervisor {
     signals: Signals,
     sink: Sink,
     chores: Chores,
+    /// Threads to read files ahead on.
+    read_ahead: ReadAheadThreads,
     workers: Slab<Active>,
     /// Exit codes of finished workers, by number (None while running).
     codes: Vec<Option<i32>>,
     inputs: Vec<Input>,
+    /// The file read ahead whose turn it is (see [`Input::take_turn`]).
+    file_turn: usize,
+    /// More of the files read ahead may be waiting.
+    files_ready: bool,
     router: Router,
     max_line: usize,
     scratch: Vec<u8>,
@@ -144,10 +157,13 @@ impl Supervisor {
             events: Events::with_capacity(1024),
             signals,
             sink,
-            chores: Chores::new(waker),
+            chores: Chores::new(waker.clone()),
+            read_ahead: ReadAheadThreads::new(waker),
             workers: Slab::new(),
             codes: Vec::new(),
             inputs: Vec::new(),
+            file_turn: 0,
+            files_ready: false,
             router: Router::new(Naming::Unique),
             max_line: DEFAULT_MAX_LINE,
             scratch: vec![0; 64 * 1024],
@@ -216,32 +232,6 @@ impl Supervisor {
         self.codes.get(number).copied().flatten().unwrap_or(1)
     }
 
-    /// Open an input of event lines. When it cannot be opened, an `error`
-    /// event of a worker named after it says so, and the error is returned.
-    pub fn add_input(&mut self, spec: &InputSpec, label: String) -> io::Result<usize> {
-        let route = self.router.add_input(&label);
-        let index = self.inputs.len();
-        let token = Token(FIRST_INPUT + index);
-        let registry = self.poll.registry();
-        match Input::open(spec, label.clone(), route, registry, token, self.max_line) {
-            Ok(input) => {
-                self.inputs.push(input);
-                Ok(index)
-            }
-            Err(e) => {
-                let message = match spec {
-                    InputSpec::Command(command) => {
-                        format!("cannot run input {label} (`{command}`): {e}")
-                    }
-                    InputSpec::Path(path) => format!("cannot open input {}: {e}", path.display()),
-                    InputSpec::Stdin => format!("cannot read stdin: {e}"),
-                };
-                self.router.own_error(route, message, self.sink.buffer());
-                Err(e)
-            }
-        }
-    }
-
     /// Run until every worker has finished, every input has ended, and the
     /// stream is written (or its reader is gone).
     pub fn run(&mut self) -> io::Result<RunReport> {
@@ -253,17 +243,8 @@ impl Supervisor {
             }
             self.take_chores();
             self.serve_workers(now);
-            for input in &mut self.inputs {
-                if !self.sink.is_full() {
-                    let registry = self.poll.registry();
-                    input.pump(
-                        &mut self.scratch,
-                        &mut self.sink,
-                        &mut self.router,
-                        registry,
-                    );
-                }
-            }
+            self.take_file_turns();
+            self.pump_inputs();
             self.check_plan_budget(now);
             self.plan_turn();
             self.end_leftovers_due(Instant::now());
@@ -277,7 +258,8 @@ impl Supervisor {
                 break;
             }
             let wants_read = self.workers.iter().any(|(_, a)| a.worker.wants_read())
-                || self.inputs.iter().any(Input::wants_read);
+                || self.inputs.iter().any(Input::wants_read)
+                || self.files_ready;
             let timeout = if !self.sink.is_full() && wants_read {
                 Some(Duration::ZERO)
             } else if all_done {
@@ -305,6 +287,11 @@ impl Supervisor {
         for input in &mut self.inputs {
             input.end_command(self.grace);
         }
+        self.report.unreadable_inputs = self
+            .inputs
+            .iter()
+            .filter_map(|i| i.failure().map(str::to_owned))
+            .collect();
         if let Some(plan) = &self.plan {
             self.report.plan_succeeded = Some(plan.scheduler.all_succeeded());
         }
@@ -481,7 +468,9 @@ impl Supervisor {
             match event.token() {
                 SIGNALS => got_signals = true,
                 SINK => self.sink.on_writable(),
-                WAKER => {} // chores are taken at the top of the loop
+                // Chores are taken, and files read ahead routed, at the top
+                // of the loop.
+                WAKER => {}
                 Token(t) if (FIRST_CONTROL..FIRST_WORKER).contains(&t) => control_ready.push(t),
                 Token(t) if t >= FIRST_WORKER => {
                     if let Some(active) = self.workers.get_mut((t - FIRST_WORKER) / 3) {
@@ -558,17 +547,6 @@ impl Supervisor {
 
     /// Stop reading inputs that did not end by themselves after an
     /// interrupt; what they had is still routed.
-    fn stop_inputs(&mut self, graceful: bool) {
-        self.stop_inputs_at = None;
-        let registry = self.poll.registry();
-        for input in &mut self.inputs {
-            if graceful && input.is_command() {
-                input.interrupt(Signal::SIGKILL, true);
-            }
-            input.close(self.sink.buffer(), &mut self.router, registry);
-        }
-    }
-
     fn flush_sink(&mut self) {
         let was_closed = self.sink.is_closed();
         if let Err(e) = self.sink.flush() {
