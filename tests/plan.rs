@@ -101,6 +101,21 @@ fn all_tasks_succeeding_is_0() {
 }
 
 #[test]
+fn a_plan_that_cannot_be_read_is_not_a_success() {
+    // `sc-spawn < dir/` in a CI script: nothing ran, so 0 would say all
+    // went well. sc-spawn(1): 125 when reading the plan failed.
+    let dir = temp_dir("plan-is-a-dir");
+    let out = sc_spawn()
+        .stdin(std::fs::File::open(&dir).unwrap())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{stderr}");
+    assert!(stderr.contains("Is a directory"), "not named: {stderr}");
+    let run = Captured::parse(&out.stdout);
+    assert_eq!(run.of_type("error").len(), 1, "the stream says it too");
+}
+#[test]
 fn jobs_limit_how_many_run_at_once() {
     let plan: Vec<u8> = (0..6)
         .flat_map(|i| shell_task(&format!("t{i}"), "sleep 0.2", &[]))

@@ -160,6 +160,12 @@ fn supervise_with(cli: &Cli, run: crate::setup::Prepared, supervisor: &mut Super
                 // Like `rg ... | head`: the reader chose to stop; not an error.
                 return 0;
             }
+            // The plan (stdin) could not be read: what ran is not all that
+            // was asked for, whatever the tasks that did run said.
+            if let Some(message) = report.unreadable_inputs.first() {
+                eprintln!("sc-spawn: {message}");
+                return EXIT_TROUBLE;
+            }
             match single {
                 true => supervisor.exit_code(0),
                 false => i32::from(report.plan_succeeded != Some(true)),
