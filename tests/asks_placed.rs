@@ -16,10 +16,10 @@ use crate::util::*;
 /// connection to the run there, whose `answer` comes back in the stream.
 #[test]
 fn an_ask_on_an_ssh_host_is_answered_here() {
-    let Some(config) = crate::remote::sshd() else {
+    let Some(config) = crate::sshd::sshd() else {
         return;
     };
-    let placed = crate::remote::over_ssh(
+    let placed = crate::sshd::over_ssh(
         config,
         "lab",
         &["--kind", "claude-code", "--ask", "--ask-timeout", "0"],

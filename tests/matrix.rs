@@ -10,7 +10,7 @@
 //! this machine's PATH has none for the placed cells); the real Claude
 //! Code on a host is tests/remote.rs's `a_real_claude_code_runs_on_a_host`.
 //! Ctrl-C while reconnecting exists only where a link is made again (ssh):
-//! tests/remote.rs's `an_interrupt_while_reconnecting_ends_the_remote_worker`.
+//! tests/reconnect.rs's `an_interrupt_while_reconnecting_ends_the_remote_worker`.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -34,7 +34,7 @@ impl Place {
     fn ready(self) -> bool {
         match self {
             Place::Here => true,
-            Place::Ssh => crate::remote::sshd().is_some(),
+            Place::Ssh => crate::sshd::sshd().is_some(),
             Place::Slurm => crate::slurm::cluster().is_some(),
         }
     }
@@ -47,7 +47,7 @@ impl Place {
         match self {
             Place::Here => {}
             Place::Ssh => {
-                let config = crate::remote::sshd().expect("sshd");
+                let config = crate::sshd::sshd().expect("sshd");
                 command
                     .arg("--ssh")
                     .arg(format!("ssh -F {}", config.display()))

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use nix::sys::signal::Signal;
 
-use crate::remote::sshd_of_its_own;
+use crate::sshd::sshd_of_its_own;
 use crate::util::*;
 
 /// This file's sshd: its ssh_config. Its tests take turns (a lock), each

@@ -2,14 +2,14 @@
 //! connection cut and made again with the stream whole, Ctrl-C during the
 //! pause before connecting again, the lease that ends a worker nobody
 //! follows, and `--reconnect 0`. Against the tests' real sshd
-//! (tests/remote.rs).
+//! (tests/sshd.rs).
 
 use std::path::{Path, PathBuf};
 
 use nix::sys::signal::Signal;
 use sc_events::{Body, Stream};
 
-use crate::remote::{over_ssh, sshd};
+use crate::sshd::{over_ssh, sshd};
 use crate::util::*;
 
 /// An ssh that notes each connection's pid, to cut one off from here

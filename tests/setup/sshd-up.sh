@@ -1,5 +1,5 @@
 #!/bin/sh
-# An sshd on 127.0.0.1 for scripts/bench (tests/remote.rs starts its own):
+# An sshd on 127.0.0.1 for scripts/bench (tests/sshd.rs starts its own):
 # key-only root login, host aliases `lab` and `lab2` in DIR/ssh_config.
 # Usage: sshd-up.sh DIR [PORT]   (prints the ssh_config's path; stop it
 # with `kill $(cat DIR/sshd.pid)`)
