@@ -165,10 +165,23 @@ fn two_names_of_one_host_up_front_are_one_connection_closed_at_the_end() {
 /// run as the user's ControlPersist says.
 #[test]
 fn a_users_own_multiplexing_is_left_to_it() {
+    left_to_the_user("mux-users-own", &["--hosts", "1/lab"], None);
+}
+
+/// The same for a host first named by a plan line: its configuration is
+/// learnt when its first task is placed, before that task's ssh runs.
+#[test]
+fn a_users_own_multiplexing_is_left_to_it_for_a_host_named_by_a_plan_line() {
+    left_to_the_user("mux-users-own-line", &["-j", "1"], Some("lab"));
+}
+
+/// Three tasks run with `args` (on `host`, when a plan line names it) under
+/// an ssh config that multiplexes itself: one connection, the user's.
+fn left_to_the_user(name: &str, args: &[&str], host: Option<&str>) {
     let Some((config, _turn)) = own_sshd() else {
         return;
     };
-    let dir = temp_dir("mux-users-own");
+    let dir = temp_dir(name);
     let users = dir.join("ssh_config");
     let own = format!(
         "{}\nHost lab lab2\n  ControlMaster auto\n  ControlPath {}/u-%C\n  ControlPersist 30\n",
@@ -176,11 +189,21 @@ fn a_users_own_multiplexing_is_left_to_it() {
         dir.display()
     );
     std::fs::write(&users, own).unwrap();
+    let plan = match host {
+        Some(host) => plan_of(3, r#"["true"]"#)
+            .split(|b| *b == b'\n')
+            .filter(|line| !line.is_empty())
+            .map(|line| {
+                let mut task: serde_json::Value = serde_json::from_slice(line).unwrap();
+                task["host"] = host.into();
+                format!("{task}\n")
+            })
+            .collect::<String>()
+            .into_bytes(),
+        None => plan_of(3, r#"["true"]"#),
+    };
     let before = connections(config);
-    let (_, run) = run_to_end(
-        &mut sc_spawn_on(&users, "1/lab"),
-        &plan_of(3, r#"["true"]"#),
-    );
+    let (_, run) = run_to_end(sc_spawn_via(&users).args(args), &plan);
     assert_eq!(run.exits().len(), 3);
     assert_eq!(connections(config) - before, 1, "the user's one master");
     let sockets: Vec<String> = std::fs::read_dir(&dir)

@@ -29,13 +29,11 @@ const SOCKET_NAME: usize = 41;
 /// The longest path a unix socket can have (sun_path, with its NUL).
 const SUN_PATH: usize = 104;
 
-/// This run's masters: their folder, and the hosts whose own ssh
-/// configuration sets up multiplexing (left to it). Hosts are named as the
-/// run was given them (`user@host:port`, an alias).
+/// This run's masters and their folder. Hosts are named as the run was
+/// given them (`user@host:port`, an alias).
 #[derive(Debug)]
 pub struct Multiplex {
     dir: PathBuf,
-    users_own: HashSet<String>,
     /// The ssh program that tells masters to exit.
     program: OsString,
     masters: Mutex<Masters>,
@@ -51,6 +49,10 @@ pub struct Multiplex {
 struct Masters {
     /// Each host name's connection key, from `ssh -G`.
     keys: HashMap<String, String>,
+    /// The hosts whose own ssh configuration sets up multiplexing: left to
+    /// it. Learnt with their keys, up front or when a plan line first
+    /// names the host.
+    users_own: HashSet<String>,
     opened: HashMap<String, Arc<OnceLock<()>>>,
 }
 
@@ -76,7 +78,6 @@ impl Multiplex {
         })?;
         Ok(Multiplex {
             dir,
-            users_own: HashSet::new(),
             program: program.clone(),
             masters: Mutex::default(),
         })
@@ -99,12 +100,8 @@ impl Multiplex {
         });
         let masters = self.masters.get_mut().unwrap_or_else(|e| e.into_inner());
         for (host, config) in hosts.iter().zip(configs) {
-            let Some(config) = config else { continue };
-            if multiplexes(&config) {
-                self.users_own.insert(host.to_owned());
-            }
-            if let Some(key) = connection_key(&config) {
-                masters.keys.insert(host.to_owned(), key);
+            if let Some(config) = config {
+                masters.learn(host, &config);
             }
         }
     }
@@ -114,7 +111,7 @@ impl Multiplex {
     /// the poller's thread for each task placed there.
     pub fn ready(&self, host: &str) -> bool {
         let masters = lock(&self.masters);
-        self.users_own.contains(host)
+        masters.users_own.contains(host)
             || masters
                 .keys
                 .get(host)
@@ -122,25 +119,39 @@ impl Multiplex {
                 .is_some_and(|once| once.get().is_some())
     }
 
-    /// Open `host`'s master with `open` unless its connection's master was
-    /// already (under this name or another): the first caller runs it,
-    /// callers meanwhile wait for it, later ones return at once. Blocking
-    /// (`ssh -G` for a host not named up front, then `open`): never on the
-    /// poller's thread.
-    pub fn open_once(&self, ssh: &[OsString], host: &str, open: impl FnOnce()) {
+    /// Open `host`'s master with `open`, given the options that make it
+    /// one, unless its connection's master was already (under this name or
+    /// another) or the user's own configuration multiplexes: the first
+    /// caller runs it, callers meanwhile wait for it, later ones return at
+    /// once. Blocking (`ssh -G` for a host not named up front, then
+    /// `open`): never on the poller's thread.
+    pub fn open_once(&self, ssh: &[OsString], host: &str, open: impl FnOnce(Vec<OsString>)) {
         let known = lock(&self.masters).keys.get(host).cloned();
         let key = known.unwrap_or_else(|| {
-            let key = ssh_config(ssh, host)
-                .as_deref()
-                .and_then(connection_key)
-                .unwrap_or_else(|| host.to_owned());
-            lock(&self.masters)
-                .keys
-                .insert(host.to_owned(), key.clone());
-            key
+            let config = ssh_config(ssh, host).unwrap_or_default();
+            let mut masters = lock(&self.masters);
+            masters.learn(host, &config);
+            masters.keys[host].clone()
         });
+        if lock(&self.masters).users_own.contains(host) {
+            return;
+        }
         let once = Arc::clone(lock(&self.masters).opened.entry(key).or_default());
-        once.get_or_init(open);
+        once.get_or_init(|| open(self.control(host, "ControlMaster=yes")));
+    }
+
+    /// A task's ssh command line, built before its host's configuration was
+    /// known (a host first named by a plan line), made right once it is:
+    /// the run's control options taken out where the user's configuration
+    /// multiplexes, so that it does.
+    pub fn settle(&self, host: &str, argv: &mut Vec<OsString>) {
+        if !lock(&self.masters).users_own.contains(host) {
+            return;
+        }
+        let ours = self.ours("ControlMaster=auto");
+        if let Some(at) = argv.windows(ours.len()).position(|w| w == ours) {
+            argv.drain(at..at + ours.len());
+        }
     }
 
     /// The ssh options that put `host`'s sessions on its master; none
@@ -149,16 +160,15 @@ impl Multiplex {
         self.control(host, "ControlMaster=auto")
     }
 
-    /// The options that open `host`'s master itself (`ControlMaster=yes`);
-    /// none where the user's configuration multiplexes.
-    pub fn master_options(&self, host: &str) -> Vec<OsString> {
-        self.control(host, "ControlMaster=yes")
-    }
-
     fn control(&self, host: &str, master: &str) -> Vec<OsString> {
-        if self.users_own.contains(host) {
+        if lock(&self.masters).users_own.contains(host) {
             return Vec::new();
         }
+        self.ours(master)
+    }
+
+    /// The run's own control options, with `master` for ControlMaster.
+    fn ours(&self, master: &str) -> Vec<OsString> {
         let path = format!("ControlPath={}/%C", self.dir.display());
         ["-o", master, "-o", &path, "-o", PERSIST]
             .iter()
@@ -175,6 +185,19 @@ impl Multiplex {
 impl Drop for Multiplex {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+impl Masters {
+    /// What `ssh -G`'s answer for `host` says: its connection's key (the
+    /// host's name itself when there is no answer), and whether the user's
+    /// configuration multiplexes it.
+    fn learn(&mut self, host: &str, config: &str) {
+        if multiplexes(config) {
+            self.users_own.insert(host.to_owned());
+        }
+        let key = connection_key(config).unwrap_or_else(|| host.to_owned());
+        self.keys.insert(host.to_owned(), key);
     }
 }
 
@@ -297,6 +320,28 @@ mod tests {
         assert_eq!(connection_key(lab), connection_key(lab2));
         assert_ne!(connection_key(lab), connection_key(other));
         assert_eq!(connection_key("host x\n"), None, "not ssh -G's answer");
+    }
+
+    #[test]
+    fn a_command_line_settles_to_the_users_own_multiplexing() {
+        let runs = std::env::temp_dir().join(format!("sc-mux-settle-{}", std::process::id()));
+        let mux = Multiplex::new(&runs, &OsString::from("ssh")).unwrap();
+        let line = |host: &str| -> Vec<OsString> {
+            let mut argv = vec![OsString::from("ssh"), "-oBatchMode=yes".into()];
+            argv.extend(mux.options(host));
+            argv.extend(["--".into(), host.into(), "true".into()]);
+            argv
+        };
+        let (before_own, before_ours) = (line("own"), line("ours"));
+        lock(&mux.masters).learn("own", "user u\nhostname h\nport 22\ncontrolmaster auto\n");
+        lock(&mux.masters).learn("ours", "user u\nhostname g\nport 22\ncontrolmaster false\n");
+        let (mut own, mut ours) = (before_own, before_ours.clone());
+        mux.settle("own", &mut own);
+        mux.settle("ours", &mut ours);
+        assert_eq!(own, ["ssh", "-oBatchMode=yes", "--", "own", "true"]);
+        assert_eq!(ours, before_ours, "the run's own master kept");
+        drop(mux);
+        let _ = std::fs::remove_dir_all(&runs);
     }
 
     #[test]

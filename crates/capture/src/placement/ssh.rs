@@ -95,16 +95,13 @@ pub fn open_masters(remote: &Remote, hosts: &[String]) {
 /// Open the run's master connection to `remote`'s host, once for the run
 /// (a caller while it is being opened waits for it). Blocking, bounded by
 /// ssh's connect timeout: never on the poller's thread. A host that
-/// refuses is left to its tasks, whose own ssh says why.
+/// refuses is left to its tasks, whose own ssh says why; a host the user's
+/// own configuration multiplexes is left to it.
 pub fn open_master(remote: &Remote) {
     let Some(multiplex) = &remote.multiplex else {
         return;
     };
-    let options = multiplex.master_options(&remote.host);
-    if options.is_empty() {
-        return; // the user's own multiplexing
-    }
-    multiplex.open_once(&remote.ssh, &remote.host, || {
+    multiplex.open_once(&remote.ssh, &remote.host, |options| {
         let mut argv = ssh_prefix(&Remote {
             multiplex: None,
             ..remote.clone()

@@ -32,10 +32,12 @@ pub enum Job {
         id: String,
     },
     /// A host made ready, once per host: its one connection opened, and
-    /// sc-spawn copied there (`--transfer`).
+    /// sc-spawn copied there (`--transfer`); then the ssh command line of
+    /// the task that waits for it settled (see `Multiplex::settle`).
     PrepareHost {
         key: usize,
         remote: crate::placement::ssh::Remote,
+        argv: Vec<std::ffi::OsString>,
     },
     /// `--ask-cmd`: the policy command run for an ask.
     Policy {
@@ -51,9 +53,10 @@ pub enum Done {
         key: usize,
         result: Result<Worktree, String>,
     },
+    /// The host is ready: the task's command line, settled.
     HostReady {
         key: usize,
-        result: Result<(), String>,
+        result: Result<Vec<std::ffi::OsString>, String>,
     },
     Committed {
         key: usize,
@@ -120,12 +123,12 @@ impl Chores {
             }
             return;
         }
-        if let Job::PrepareHost { key, remote } = job {
+        if let Job::PrepareHost { key, remote, argv } = job {
             let (done, waker) = (self.done_tx.clone(), Arc::clone(&self.waker));
             let spawned = std::thread::Builder::new()
                 .name("sc-host".into())
                 .spawn(move || {
-                    let _ = done.send(run(Job::PrepareHost { key, remote }));
+                    let _ = done.send(run(Job::PrepareHost { key, remote, argv }));
                     let _ = waker.wake();
                 });
             if let Err(e) = spawned {
@@ -232,13 +235,20 @@ fn run(job: Job) -> Done {
             decision: run_policy(&job),
             ask: job.ask,
         },
-        Job::PrepareHost { key, remote } => Done::HostReady {
+        Job::PrepareHost {
+            key,
+            remote,
+            mut argv,
+        } => Done::HostReady {
             key,
             result: {
                 crate::placement::ssh::open_master(&remote);
+                if let Some(multiplex) = &remote.multiplex {
+                    multiplex.settle(&remote.host, &mut argv);
+                }
                 match &remote.transfer {
-                    Some(transfer) => transfer.to_once(&remote),
-                    None => Ok(()),
+                    Some(transfer) => transfer.to_once(&remote).map(|()| argv),
+                    None => Ok(argv),
                 }
             },
         },

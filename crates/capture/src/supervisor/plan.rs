@@ -32,7 +32,11 @@ impl Supervisor {
 
     /// The task's host is ready (its connection open, sc-spawn there), or
     /// sc-spawn could not be put there.
-    pub(super) fn host_ready(&mut self, key: usize, result: Result<(), String>) {
+    pub(super) fn host_ready(
+        &mut self,
+        key: usize,
+        result: Result<Vec<std::ffi::OsString>, String>,
+    ) {
         let Some(active) = self.workers.get_mut(key) else {
             return;
         };
@@ -41,11 +45,12 @@ impl Supervisor {
             active.worker.cancel(reason, out);
             return self.retire(key);
         }
-        let Some(spec) = active.spec.take() else {
+        let Some(mut spec) = active.spec.take() else {
             return;
         };
         match result {
-            Ok(()) => {
+            Ok(argv) => {
+                spec.argv = argv;
                 let registry = self.poll.registry();
                 if let Err(e) = active
                     .worker
@@ -272,7 +277,8 @@ impl Supervisor {
                 pending_spec = Some(spec);
             }
             How::PrepareHost { spec, remote } => {
-                self.chores.submit(Job::PrepareHost { key, remote });
+                let argv = spec.argv.clone();
+                self.chores.submit(Job::PrepareHost { key, remote, argv });
                 pending_spec = Some(spec);
             }
         }
