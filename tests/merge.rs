@@ -297,28 +297,87 @@ fn the_reader_going_away_ends_the_producers() {
     eventually("the producer's worker is gone", || !alive(worker));
 }
 
+/// More files than the open-files limit allows: as `cat` would, sc-merge
+/// merges them all, those past the limit each opened as an earlier one
+/// ends; one of them that cannot be opened is still said, with exit 2.
 #[test]
-fn too_few_open_files_is_said_clearly_and_the_rest_merged() {
+fn more_files_than_the_open_files_limit_are_all_merged() {
     let dir = temp_dir("limit");
     let mut paths = Vec::new();
     for i in 0..60 {
         let path = dir.join(format!("f{i}.ndjson"));
-        std::fs::write(&path, stream_of(&format!("f{i}"), 1)).unwrap();
+        std::fs::write(&path, stream_of(&format!("f{i}"), 50)).unwrap();
+        paths.push(path.to_str().unwrap().to_owned());
+    }
+    let under_limit = |paths: &[String]| {
+        let script = format!(
+            "ulimit -Sn 40; ulimit -Hn 40; exec {} {}",
+            env!("CARGO_BIN_EXE_sc-merge"),
+            paths.join(" ")
+        );
+        Command::new("sh").args(["-c", &script]).output().unwrap()
+    };
+    let out = under_limit(&paths);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("wait for a file descriptor"),
+        "not said: {stderr}"
+    );
+    assert_view_checks(&out.stdout);
+    let run = Captured::parse(&out.stdout);
+    assert_eq!(run.of_type("exit").len(), 60, "every file merged");
+    assert_eq!(run.of_type("output").len(), 60 * 50);
+
+    let missing = dir.join("gone.ndjson").to_str().unwrap().to_owned();
+    paths.insert(50, missing);
+    let out = under_limit(&paths);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("gone.ndjson"), "not named: {stderr}");
+    let run = Captured::parse(&out.stdout);
+    assert_eq!(run.of_type("exit").len(), 60, "the others all merged");
+    assert_eq!(run.of_type("error").len(), 1, "{:?}", run.of_type("error"));
+}
+
+/// Ctrl-C while inputs wait for a descriptor (FIFOs nobody writes hold
+/// them all): the ones never opened are said, not dropped in silence.
+#[test]
+fn an_interrupt_says_which_inputs_were_never_read() {
+    let dir = temp_dir("limit-interrupt");
+    let mut paths = Vec::new();
+    for i in 0..40 {
+        let fifo = dir.join(format!("p{i}"));
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        paths.push(fifo.to_str().unwrap().to_owned());
+    }
+    for i in 0..3 {
+        let path = dir.join(format!("f{i}.ndjson"));
+        std::fs::write(&path, stream_of(&format!("f{i}"), 5)).unwrap();
         paths.push(path.to_str().unwrap().to_owned());
     }
     let script = format!(
-        "ulimit -Sn 40; ulimit -Hn 40; exec {} {}",
+        "ulimit -Sn 40; ulimit -Hn 40; exec {} --kill-grace 0.1 {}",
         env!("CARGO_BIN_EXE_sc-merge"),
         paths.join(" ")
     );
-    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("the limit is 40"), "{stderr}");
-    assert!(stderr.contains("ulimit -n"), "{stderr}");
-    let run = Captured::parse(&out.stdout);
-    let merged = run.of_type("exit").len();
-    assert!(merged > 20 && merged < 60, "{merged} inputs merged");
+    let mut live = Live::start_with(Command::new("sh").args(["-c", &script]));
+    let said = live.stderr_line(|l| l.contains("wait for a file descriptor"));
+    let waiting: usize = said
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("how many wait? {said}"));
+    assert!(waiting >= 3, "{said}");
+    live.signal(Signal::SIGINT);
+    let (run, status) = live.finish();
+    assert_eq!(status.code(), Some(130));
+    let never = run
+        .of_type("error")
+        .iter()
+        .filter(|e| matches!(&e.body, Body::Error(x) if x.message.contains("was not read")))
+        .count();
+    assert_eq!(never, waiting, "each input never read is said once");
 }
 
 /// Files are read ahead on threads of their own, in chunks: lines cut by

@@ -22,7 +22,9 @@ as an `error` event of that worker.
 
 Regular files are read ahead (the first eight on threads of their own, their lines checked there) \
 and take turns, a chunk each in the order they were named: the same files always merge into the \
-same stream, and which of two files keeps an id they share is the first one named.
+same stream, and which of two files keeps an id they share is the first one named. Past the \
+open-files limit (raised as far as the hard limit allows), inputs wait and each is opened as an \
+earlier one ends: every file is merged, whatever the limit.
 
 With no INPUT and no --cmd, stdin is read.";
 

@@ -53,7 +53,7 @@ pub fn run(cli: Cli) -> i32 {
 
     let mut failed = 0;
     for (spec, label) in specs.iter().zip(labels(&specs)) {
-        if let Err(e) = supervisor.add_input(spec, label.clone()) {
+        if let Err(e) = supervisor.add_input_or_wait(spec, label.clone()) {
             failed += 1;
             let hint = if e.raw_os_error() == Some(libc::EMFILE) {
                 " (too many open files: raise the limit with `ulimit -n`)"
@@ -62,6 +62,13 @@ pub fn run(cli: Cli) -> i32 {
             };
             eprintln!("sc-merge: {}: {e}{hint}", describe(spec));
         }
+    }
+    let waiting = supervisor.inputs_waiting();
+    if waiting > 0 {
+        eprintln!(
+            "sc-merge: {waiting} input(s) wait for a file descriptor (the open-files limit is \
+             reached); each is read as an earlier one ends"
+        );
     }
     match supervisor.run() {
         Ok(report) => {
@@ -121,8 +128,9 @@ fn describe(spec: &InputSpec) -> String {
     }
 }
 
-/// Each input holds a file descriptor: raise the soft limit as far as the
-/// hard limit allows, and say so when even that is not enough.
+/// Each input holds a file descriptor while it is read: raise the soft
+/// limit as far as the hard limit allows. Past it, inputs wait for earlier
+/// ones to end (said when the run starts).
 fn raise_open_files_limit(inputs: usize) {
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return;
@@ -131,11 +139,5 @@ fn raise_open_files_limit(inputs: usize) {
     let needed = inputs as u64 * 2 + 32;
     if soft < needed && hard > soft {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
-    }
-    if hard < needed {
-        eprintln!(
-            "sc-merge: {inputs} inputs need about {needed} open files but the limit is {hard}: \
-             some inputs may fail to open (raise the hard limit, e.g. `ulimit -Hn {needed}` as root)"
-        );
     }
 }

@@ -167,14 +167,19 @@ impl ReadAhead {
                     let chunk = recycled.try_recv().unwrap_or_default();
                     let ahead = reader.read_chunk(chunk);
                     let last = !matches!(ahead, Ahead::Chunk(_));
+                    if last {
+                        // The file closed before its end is said: an input
+                        // waiting for a descriptor may take this one then.
+                        drop(reader);
+                        let _ = give.send(ahead);
+                        let _ = waker.wake();
+                        return;
+                    }
                     // Nobody takes it any more: the input was closed.
                     if give.send(ahead).is_err() {
                         return;
                     }
                     let _ = waker.wake();
-                    if last {
-                        return;
-                    }
                 }
             })?;
         Ok(ReadAhead { chunks, spent })

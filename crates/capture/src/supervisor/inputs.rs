@@ -9,35 +9,95 @@ impl Supervisor {
     /// event of a worker named after it says so, and the error is returned.
     pub fn add_input(&mut self, spec: &InputSpec, label: String) -> io::Result<usize> {
         let route = self.router.add_input(&label);
+        let opened = self.open_input(spec, label, route);
+        if let Err(e) = &opened {
+            self.cannot_open(spec, route, e);
+        }
+        opened
+    }
+
+    /// As [`Supervisor::add_input`], but an input refused a file
+    /// descriptor (the limit reached) while others are open waits, named
+    /// already, until one of them ends and gives its descriptor back; as
+    /// `cat` opens one file after another, a merge of more files than the
+    /// limit allows still merges them all.
+    pub fn add_input_or_wait(&mut self, spec: &InputSpec, label: String) -> io::Result<()> {
+        let route = self.router.add_input(&label);
+        match self.open_input(spec, label.clone(), route) {
+            Ok(_) => Ok(()),
+            Err(e) if out_of_descriptors(&e) && self.inputs.iter().any(Input::is_open) => {
+                self.open_when_refused = self.inputs.iter().filter(|i| i.is_open()).count();
+                self.waiting.push_back(Waiting {
+                    spec: spec.clone(),
+                    label,
+                    route,
+                });
+                Ok(())
+            }
+            Err(e) => {
+                self.cannot_open(spec, route, &e);
+                Err(e)
+            }
+        }
+    }
+
+    /// How many inputs wait for a file descriptor.
+    pub fn inputs_waiting(&self) -> usize {
+        self.waiting.len()
+    }
+
+    /// Open the inputs that wait for a descriptor, as far as those that
+    /// ended gave theirs back. One that is refused with none of ours open
+    /// (nothing of the run's will free one) fails, said as any other.
+    pub(super) fn open_waiting(&mut self) {
+        if self.waiting.is_empty() {
+            return;
+        }
+        let open = self.inputs.iter().filter(|i| i.is_open()).count();
+        if open >= self.open_when_refused {
+            return; // none ended since the last refusal
+        }
+        while let Some(waiting) = self.waiting.pop_front() {
+            let Waiting { spec, label, route } = waiting;
+            match self.open_input(&spec, label.clone(), route) {
+                Ok(_) => {}
+                Err(e) if out_of_descriptors(&e) && self.inputs.iter().any(Input::is_open) => {
+                    self.open_when_refused = self.inputs.iter().filter(|i| i.is_open()).count();
+                    self.waiting.push_front(Waiting { spec, label, route });
+                    return;
+                }
+                Err(e) => {
+                    let message = self.cannot_open(&spec, route, &e);
+                    self.unopened.push(message);
+                }
+            }
+        }
+    }
+
+    fn open_input(&mut self, spec: &InputSpec, label: String, route: usize) -> io::Result<usize> {
         let index = self.inputs.len();
         let token = Token(FIRST_INPUT + index);
         let registry = self.poll.registry();
         let (max_line, threads) = (self.max_line, &mut self.read_ahead);
-        match Input::open(
-            spec,
-            label.clone(),
-            route,
-            registry,
-            token,
-            max_line,
-            threads,
-        ) {
-            Ok(input) => {
-                self.inputs.push(input);
-                Ok(index)
+        let input = Input::open(spec, label, route, registry, token, max_line, threads)?;
+        self.inputs.push(input);
+        Ok(index)
+    }
+
+    /// An input that could not be opened, said in the stream by a worker
+    /// named after it; the message.
+    fn cannot_open(&mut self, spec: &InputSpec, route: usize, e: &io::Error) -> String {
+        let label = self.router.label(route).to_owned();
+        let message = match spec {
+            InputSpec::Command(command) => {
+                format!("cannot run input {label} (`{command}`): {e}")
             }
-            Err(e) => {
-                let message = match spec {
-                    InputSpec::Command(command) => {
-                        format!("cannot run input {label} (`{command}`): {e}")
-                    }
-                    InputSpec::Path(path) => format!("cannot open input {}: {e}", path.display()),
-                    InputSpec::Stdin => format!("cannot read stdin: {e}"),
-                };
-                self.router.own_error(route, message, self.sink.buffer());
-                Err(e)
-            }
-        }
+            InputSpec::Path(path) => format!("cannot open input {}: {e}", path.display()),
+            InputSpec::Stdin => format!("cannot read stdin: {e}"),
+        };
+        self.router
+            .own_error(route, message.clone(), self.sink.buffer());
+        message
     }
 
     /// Read the inputs the poller said are ready, while the sink has room.
@@ -95,5 +155,24 @@ impl Supervisor {
             }
             input.close(self.sink.buffer(), &mut self.router, registry);
         }
+        for Waiting { label, route, .. } in std::mem::take(&mut self.waiting) {
+            let message = format!(
+                "input {label} was not read: the merge was stopped while it waited for a file \
+                 descriptor"
+            );
+            self.router.own_error(route, message, self.sink.buffer());
+        }
     }
+}
+
+/// An input that waits for a file descriptor (see
+/// [`Supervisor::add_input_or_wait`]).
+pub(super) struct Waiting {
+    spec: InputSpec,
+    label: String,
+    route: usize,
+}
+
+fn out_of_descriptors(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }

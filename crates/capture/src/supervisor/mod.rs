@@ -105,6 +105,12 @@ pub struct Supervisor {
     chores: Chores,
     /// Threads to read files ahead on.
     read_ahead: ReadAheadThreads,
+    /// Inputs refused a file descriptor, in order, until others end.
+    waiting: std::collections::VecDeque<inputs::Waiting>,
+    /// How many inputs were open when the last was refused one.
+    open_when_refused: usize,
+    /// What was said of the waiting inputs that could not be opened.
+    unopened: Vec<String>,
     workers: Slab<Active>,
     /// Exit codes of finished workers, by number (None while running).
     codes: Vec<Option<i32>>,
@@ -159,6 +165,9 @@ impl Supervisor {
             sink,
             chores: Chores::new(waker.clone()),
             read_ahead: ReadAheadThreads::new(waker),
+            waiting: Default::default(),
+            open_when_refused: 0,
+            unopened: Vec::new(),
             workers: Slab::new(),
             codes: Vec::new(),
             inputs: Vec::new(),
@@ -245,6 +254,7 @@ impl Supervisor {
             self.serve_workers(now);
             self.take_file_turns();
             self.pump_inputs();
+            self.open_waiting();
             self.check_plan_budget(now);
             self.plan_turn();
             self.end_leftovers_due(Instant::now());
@@ -253,6 +263,7 @@ impl Supervisor {
             let all_done = self.workers.is_empty()
                 && self.chores.pending() == 0
                 && self.inputs.iter().all(|i| i.is_done(now))
+                && self.waiting.is_empty()
                 && self.plan.as_ref().is_none_or(|p| p.scheduler.is_resolved());
             if all_done && (self.sink.pending() == 0 || self.sink.is_closed()) {
                 break;
@@ -287,11 +298,12 @@ impl Supervisor {
         for input in &mut self.inputs {
             input.end_command(self.grace);
         }
-        self.report.unreadable_inputs = self
-            .inputs
-            .iter()
-            .filter_map(|i| i.failure().map(str::to_owned))
-            .collect();
+        self.report.unreadable_inputs = std::mem::take(&mut self.unopened);
+        self.report.unreadable_inputs.extend(
+            self.inputs
+                .iter()
+                .filter_map(|i| i.failure().map(str::to_owned)),
+        );
         if let Some(plan) = &self.plan {
             self.report.plan_succeeded = Some(plan.scheduler.all_succeeded());
         }
