@@ -303,20 +303,8 @@ fn the_reader_going_away_ends_the_producers() {
 #[test]
 fn more_files_than_the_open_files_limit_are_all_merged() {
     let dir = temp_dir("limit");
-    let mut paths = Vec::new();
-    for i in 0..60 {
-        let path = dir.join(format!("f{i}.ndjson"));
-        std::fs::write(&path, stream_of(&format!("f{i}"), 50)).unwrap();
-        paths.push(path.to_str().unwrap().to_owned());
-    }
-    let under_limit = |paths: &[String]| {
-        let script = format!(
-            "ulimit -Sn 40; ulimit -Hn 40; exec {} {}",
-            env!("CARGO_BIN_EXE_sc-merge"),
-            paths.join(" ")
-        );
-        Command::new("sh").args(["-c", &script]).output().unwrap()
-    };
+    let mut paths = saved_streams(&dir, 60, 50);
+    let under_limit = |paths: &[String]| under_open_files_limit(&[], paths).output().unwrap();
     let out = under_limit(&paths);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -340,6 +328,31 @@ fn more_files_than_the_open_files_limit_are_all_merged() {
     assert_eq!(run.of_type("error").len(), 1, "{:?}", run.of_type("error"));
 }
 
+/// `count` saved streams of `events` events each in `dir` (workers `f0`,
+/// `f1`, ...): their paths.
+fn saved_streams(dir: &std::path::Path, count: usize, events: u64) -> Vec<String> {
+    (0..count)
+        .map(|i| {
+            let path = dir.join(format!("f{i}.ndjson"));
+            std::fs::write(&path, stream_of(&format!("f{i}"), events)).unwrap();
+            path.to_str().unwrap().to_owned()
+        })
+        .collect()
+}
+
+/// `sc-merge ARGS PATHS` with 40 open files at most (soft and hard).
+fn under_open_files_limit(args: &[&str], paths: &[String]) -> Command {
+    let script = format!(
+        "ulimit -Sn 40; ulimit -Hn 40; exec {} {} {}",
+        env!("CARGO_BIN_EXE_sc-merge"),
+        args.join(" "),
+        paths.join(" ")
+    );
+    let mut command = Command::new("sh");
+    command.args(["-c", &script]);
+    command
+}
+
 /// Ctrl-C while inputs wait for a descriptor (FIFOs nobody writes hold
 /// them all): the ones never opened are said, not dropped in silence.
 #[test]
@@ -351,17 +364,11 @@ fn an_interrupt_says_which_inputs_were_never_read() {
         nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
         paths.push(fifo.to_str().unwrap().to_owned());
     }
-    for i in 0..3 {
-        let path = dir.join(format!("f{i}.ndjson"));
-        std::fs::write(&path, stream_of(&format!("f{i}"), 5)).unwrap();
-        paths.push(path.to_str().unwrap().to_owned());
-    }
-    let script = format!(
-        "ulimit -Sn 40; ulimit -Hn 40; exec {} --kill-grace 0.1 {}",
-        env!("CARGO_BIN_EXE_sc-merge"),
-        paths.join(" ")
-    );
-    let mut live = Live::start_with(Command::new("sh").args(["-c", &script]));
+    paths.extend(saved_streams(&dir, 3, 5));
+    let mut live = Live::start_with(&mut under_open_files_limit(
+        &["--kill-grace", "0.1"],
+        &paths,
+    ));
     let said = live.stderr_line(|l| l.contains("wait for a file descriptor"));
     let waiting: usize = said
         .split_whitespace()

@@ -36,17 +36,7 @@ fn a_slow_reader_blocks_the_worker_instead_of_losing_or_hoarding() {
 fn blocked_by_its_reader(
     flags: &[&str],
 ) -> (std::process::Child, std::process::ChildStdout, Vec<u8>) {
-    let mut child = sc_spawn()
-        .args(flags)
-        .args(["--", "yes", "0123456789abcdef"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    // Read just the start event to learn the worker's pid, then stop reading.
-    let first = first_line(&mut stdout);
-    let worker = start_pid(&sc_events::parse_line(&first).unwrap());
+    let (child, stdout, first, worker) = started(flags, &["yes", "0123456789abcdef"]);
     eventually("the worker blocks writing to its pipe", || {
         std::fs::read_to_string(format!("/proc/{worker}/wchan"))
             .is_ok_and(|w| w.contains("pipe_write"))
@@ -82,10 +72,17 @@ fn vm_rss_kib(pid: u32) -> u64 {
         .unwrap()
 }
 
-#[test]
-fn the_reader_going_away_ends_the_worker() {
+/// sc-spawn with `flags` running `command`, read up to its start event
+/// and no further: the child, its stdout, the start line and the worker's
+/// pid.
+fn started(
+    flags: &[&str],
+    command: &[&str],
+) -> (std::process::Child, std::process::ChildStdout, Vec<u8>, u32) {
     let mut child = sc_spawn()
-        .args(["--", "yes"])
+        .args(flags)
+        .arg("--")
+        .args(command)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
@@ -93,6 +90,12 @@ fn the_reader_going_away_ends_the_worker() {
     let mut stdout = child.stdout.take().unwrap();
     let first = first_line(&mut stdout);
     let worker = start_pid(&sc_events::parse_line(&first).unwrap());
+    (child, stdout, first, worker)
+}
+
+#[test]
+fn the_reader_going_away_ends_the_worker() {
+    let (mut child, stdout, _, worker) = started(&[], &["yes"]);
     drop(stdout); // like `| head -1`
     let status = wait_with_deadline(&mut child);
     assert_eq!(status.code(), Some(0), "a closed reader is not an error");
