@@ -20,9 +20,10 @@ fields, a last line without a newline) becomes an `output` event of a worker nam
 input, bytes kept exactly, with an `error` event that says why. A seq gap in an input is reported \
 as an `error` event of that worker.
 
-Regular files are read ahead (the first eight on threads of their own, their lines checked there) \
-and take turns, a chunk each in the order they were named: the same files always merge into the \
-same stream, and which of two files keeps an id they share is the first one named. Past the \
+Regular files are read ahead on up to eight threads (their lines checked there, never on the \
+thread that serves live inputs) and take turns, a chunk each in the order they were named: the \
+same files always merge into the same stream, and which of two files keeps an id they share is \
+the first one named. Past the \
 open-files limit (raised as far as the hard limit allows), inputs wait and each is opened as an \
 earlier one ends: every file is merged, whatever the limit.
 

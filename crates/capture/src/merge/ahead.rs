@@ -1,4 +1,5 @@
-//! Regular files are read ahead, on a thread of their own per file.
+//! Regular files are read ahead, off the poller's thread (see
+//! [`super::pool`]): a chunk at a time, split into lines with their heads.
 //!
 //! epoll cannot watch a regular file, and a read of one can block (a cold
 //! disk, a network file system) where nothing may block: the poller's
@@ -7,28 +8,17 @@
 //! heads too, and the poller's thread only routes what it is handed. Files
 //! merged together are then read side by side, on as many cores as there
 //! are.
-//!
-//! Memory is bounded: the thread hands over at most [`CHUNKS`] chunks not
-//! yet taken, and waits (in the kernel, not spinning) until one is; the
-//! buffers come back to it to be read into again.
 
+use sc_events::ReadError;
 use std::fs::File;
 use std::io::{self, Read};
 use std::ops::Range;
-use std::sync::Arc;
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
-
-use mio::Waker;
-use sc_events::ReadError;
 
 use crate::merge::heads::LineHead;
 use crate::output::lines::{LineSplitter, Piece, Split};
 
 /// How much one read takes.
 const CHUNK_BYTES: usize = 256 * 1024;
-
-/// Chunks read and not yet taken, per file.
-const CHUNKS: usize = 4;
 
 /// What the thread read: its bytes, and their pieces in order.
 #[derive(Debug, Default)]
@@ -74,35 +64,6 @@ pub enum Ahead {
     Failed(io::Error),
 }
 
-/// Files read ahead at once, at most, each on a thread of its own: enough
-/// to keep the cores busy and a slow disk from holding up the poller.
-/// Memory stays bounded (a few chunks each) however many files a run
-/// names: the files past these are read on the poller's thread, in their
-/// turn, as before there were threads.
-const THREADS: usize = 8;
-
-/// What is left of a run's read-ahead threads.
-pub struct ReadAheadThreads {
-    waker: Arc<Waker>,
-    left: usize,
-}
-
-impl ReadAheadThreads {
-    /// The threads wake the poller through `waker`.
-    pub fn new(waker: Arc<Waker>) -> ReadAheadThreads {
-        ReadAheadThreads {
-            waker,
-            left: THREADS,
-        }
-    }
-
-    /// One more file gets a thread, if any is left.
-    pub fn take(&mut self) -> Option<Arc<Waker>> {
-        self.left = self.left.checked_sub(1)?;
-        Some(self.waker.clone())
-    }
-}
-
 /// A file read a chunk at a time, split into lines with their heads.
 pub struct FileReader {
     file: File,
@@ -144,63 +105,6 @@ impl FileReader {
             split(&mut self.splitter, &mut chunk);
         }
         Ahead::Chunk(chunk)
-    }
-}
-
-/// The poller's side of a file being read ahead.
-pub struct ReadAhead {
-    chunks: Receiver<Ahead>,
-    /// Used chunks go back to be read into again.
-    spent: SyncSender<Chunk>,
-}
-
-impl ReadAhead {
-    /// Start reading on a thread of its own, which wakes the poller through
-    /// `waker` whenever it hands something over.
-    pub fn start(mut reader: FileReader, waker: Arc<Waker>) -> io::Result<ReadAhead> {
-        let (give, chunks) = sync_channel(CHUNKS);
-        let (spent, recycled) = sync_channel::<Chunk>(CHUNKS + 1);
-        std::thread::Builder::new()
-            .name("sc-read-ahead".into())
-            .spawn(move || {
-                loop {
-                    let chunk = recycled.try_recv().unwrap_or_default();
-                    let ahead = reader.read_chunk(chunk);
-                    let last = !matches!(ahead, Ahead::Chunk(_));
-                    if last {
-                        // The file closed before its end is said: an input
-                        // waiting for a descriptor may take this one then.
-                        drop(reader);
-                        let _ = give.send(ahead);
-                        let _ = waker.wake();
-                        return;
-                    }
-                    // Nobody takes it any more: the input was closed.
-                    if give.send(ahead).is_err() {
-                        return;
-                    }
-                    let _ = waker.wake();
-                }
-            })?;
-        Ok(ReadAhead { chunks, spent })
-    }
-
-    /// What the thread has handed over, without waiting; None when nothing
-    /// is waiting yet.
-    pub fn try_take(&mut self) -> Option<Ahead> {
-        match self.chunks.try_recv() {
-            Ok(ahead) => Some(ahead),
-            Err(TryRecvError::Empty) => None,
-            // The thread is gone without saying why: it panicked.
-            Err(TryRecvError::Disconnected) => Some(Ahead::Failed(io::Error::other(
-                "the thread reading it stopped unexpectedly",
-            ))),
-        }
-    }
-
-    /// Give a chunk back to be read into again.
-    pub fn recycle(&mut self, chunk: Chunk) {
-        let _ = self.spent.try_send(chunk);
     }
 }
 

@@ -16,7 +16,8 @@ use mio::{Interest, Registry, Token};
 use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::Signal;
 
-use crate::merge::ahead::{Ahead, Chunk, FileReader, Part, ReadAhead, ReadAheadThreads};
+use crate::merge::ahead::{Ahead, Chunk, FileReader, Part};
+use crate::merge::pool::{ReadAhead, ReadAheadThreads};
 use crate::merge::router::Router;
 use crate::output::lines::{LineSplitter, Piece};
 use crate::output::sink::Sink;
@@ -76,12 +77,9 @@ pub enum Turn {
 enum Reader {
     /// Watched by the poller: pipes, FIFOs, sockets, terminals.
     Polled(OwnedFd),
-    /// Regular files, and devices the poller cannot watch: read on a thread
-    /// of their own,
+    /// Regular files, and devices the poller cannot watch: read ahead on
+    /// the run's read-ahead threads.
     Ahead(ReadAhead),
-    /// or, past the run's read-ahead threads, on the poller's thread (with
-    /// the chunk it reads into).
-    Inline(FileReader, Chunk),
 }
 
 /// How long a producer command may run on after closing its output before
@@ -152,11 +150,9 @@ impl Input {
             // Its reads may block (on a thread of its own, that is what it
             // is there for).
             fcntl(&file, FcntlArg::F_SETFL(OFlag::empty()))?;
-            let reader = FileReader::new(file, max_line);
-            Ok(match threads.take() {
-                Some(waker) => Reader::Ahead(ReadAhead::start(reader, waker)?),
-                None => Reader::Inline(reader, Chunk::default()),
-            })
+            Ok(Reader::Ahead(
+                threads.start(FileReader::new(file, max_line))?,
+            ))
         };
         let reader = if file.metadata()?.is_file() {
             ahead(file)?
@@ -249,7 +245,7 @@ impl Input {
             }
             let fd = match &mut self.reader {
                 Some(Reader::Polled(fd)) => fd,
-                Some(Reader::Ahead(_) | Reader::Inline(..)) => return,
+                Some(Reader::Ahead(_)) => return,
                 None => return self.close(sink.buffer(), router, registry),
             };
             match nix::unistd::read(fd.as_fd(), scratch).map_err(io::Error::from) {
@@ -274,7 +270,7 @@ impl Input {
 
     /// A file read ahead, still open: it takes turns with the others.
     pub fn takes_turns(&self) -> bool {
-        self.open && matches!(self.reader, Some(Reader::Ahead(_) | Reader::Inline(..)))
+        self.open && matches!(self.reader, Some(Reader::Ahead(_)))
     }
 
     /// Route the next chunk its thread has handed over, if one is there.
@@ -284,9 +280,6 @@ impl Input {
     pub fn take_turn(&mut self, sink: &mut Sink, router: &mut Router, registry: &Registry) -> Turn {
         let next = match &mut self.reader {
             Some(Reader::Ahead(ahead)) if self.open => ahead.try_take(),
-            Some(Reader::Inline(reader, spare)) if self.open => {
-                Some(reader.read_chunk(std::mem::take(spare)))
-            }
             _ => return Turn::Taken,
         };
         match next {
@@ -294,10 +287,8 @@ impl Input {
             None => return Turn::NotYet,
             Some(Ahead::Chunk(chunk)) => {
                 self.route_chunk(&chunk, sink.buffer(), router);
-                match &mut self.reader {
-                    Some(Reader::Ahead(ahead)) => ahead.recycle(chunk),
-                    Some(Reader::Inline(_, spare)) => *spare = chunk,
-                    _ => {}
+                if let Some(Reader::Ahead(ahead)) = &mut self.reader {
+                    ahead.recycle(chunk);
                 }
             }
             Some(Ahead::End) => self.close(sink.buffer(), router, registry),

@@ -4,4 +4,5 @@
 pub mod ahead;
 pub mod heads;
 pub mod input;
+pub mod pool;
 pub mod router;

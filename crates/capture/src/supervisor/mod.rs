@@ -25,8 +25,8 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
 use crate::control::{Reply, Request};
-use crate::merge::ahead::ReadAheadThreads;
 use crate::merge::input::{Input, InputSpec, Turn};
+use crate::merge::pool::ReadAheadThreads;
 use crate::merge::router::{Naming, Router};
 use crate::output::lines::Piece;
 use crate::output::sink::Sink;
