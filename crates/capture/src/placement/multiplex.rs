@@ -140,20 +140,6 @@ impl Multiplex {
         once.get_or_init(|| open(self.control(host, "ControlMaster=yes")));
     }
 
-    /// A task's ssh command line, built before its host's configuration was
-    /// known (a host first named by a plan line), made right once it is:
-    /// the run's control options taken out where the user's configuration
-    /// multiplexes, so that it does.
-    pub fn settle(&self, host: &str, argv: &mut Vec<OsString>) {
-        if !lock(&self.masters).users_own.contains(host) {
-            return;
-        }
-        let ours = self.ours("ControlMaster=auto");
-        if let Some(at) = argv.windows(ours.len()).position(|w| w == ours) {
-            argv.drain(at..at + ours.len());
-        }
-    }
-
     /// The ssh options that put `host`'s sessions on its master; none
     /// where the user's configuration does that itself.
     pub fn options(&self, host: &str) -> Vec<OsString> {
@@ -164,11 +150,6 @@ impl Multiplex {
         if lock(&self.masters).users_own.contains(host) {
             return Vec::new();
         }
-        self.ours(master)
-    }
-
-    /// The run's own control options, with `master` for ControlMaster.
-    fn ours(&self, master: &str) -> Vec<OsString> {
         let path = format!("ControlPath={}/%C", self.dir.display());
         ["-o", master, "-o", &path, "-o", PERSIST]
             .iter()
@@ -323,23 +304,19 @@ mod tests {
     }
 
     #[test]
-    fn a_command_line_settles_to_the_users_own_multiplexing() {
-        let runs = std::env::temp_dir().join(format!("sc-mux-settle-{}", std::process::id()));
+    fn a_host_learnt_to_multiplex_itself_gets_none_of_the_runs_options() {
+        // A host first named by a plan line is learnt before its task's
+        // command line is made (the host's preparation): from then on.
+        let runs = std::env::temp_dir().join(format!("sc-mux-learn-{}", std::process::id()));
         let mux = Multiplex::new(&runs, &OsString::from("ssh")).unwrap();
-        let line = |host: &str| -> Vec<OsString> {
-            let mut argv = vec![OsString::from("ssh"), "-oBatchMode=yes".into()];
-            argv.extend(mux.options(host));
-            argv.extend(["--".into(), host.into(), "true".into()]);
-            argv
-        };
-        let (before_own, before_ours) = (line("own"), line("ours"));
         lock(&mux.masters).learn("own", "user u\nhostname h\nport 22\ncontrolmaster auto\n");
         lock(&mux.masters).learn("ours", "user u\nhostname g\nport 22\ncontrolmaster false\n");
-        let (mut own, mut ours) = (before_own, before_ours.clone());
-        mux.settle("own", &mut own);
-        mux.settle("ours", &mut ours);
-        assert_eq!(own, ["ssh", "-oBatchMode=yes", "--", "own", "true"]);
-        assert_eq!(ours, before_ours, "the run's own master kept");
+        assert!(mux.options("own").is_empty());
+        assert!(mux.ready("own"), "nothing of the run's to wait for");
+        assert!(
+            mux.options("ours")
+                .contains(&OsString::from("ControlMaster=auto"))
+        );
         drop(mux);
         let _ = std::fs::remove_dir_all(&runs);
     }

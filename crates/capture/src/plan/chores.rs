@@ -32,11 +32,13 @@ pub enum Job {
         id: String,
     },
     /// A host made ready, once per host: its one connection opened, and
-    /// sc-spawn copied there (`--transfer`); then the ssh command line of
-    /// the task that waits for it settled (see `Multiplex::settle`).
+    /// sc-spawn copied there (`--transfer`); then the command line of the
+    /// task that waits for it made (`run` there, of its `argv`), now that
+    /// the host's ssh configuration is known.
     PrepareHost {
         key: usize,
         remote: crate::placement::ssh::Remote,
+        run: Box<crate::placement::run::RemoteRun>,
         argv: Vec<std::ffi::OsString>,
     },
     /// `--ask-cmd`: the policy command run for an ask.
@@ -53,7 +55,7 @@ pub enum Done {
         key: usize,
         result: Result<Worktree, String>,
     },
-    /// The host is ready: the task's command line, settled.
+    /// The host is ready: the task's command line.
     HostReady {
         key: usize,
         result: Result<Vec<std::ffi::OsString>, String>,
@@ -123,12 +125,12 @@ impl Chores {
             }
             return;
         }
-        if let Job::PrepareHost { key, remote, argv } = job {
+        if let Job::PrepareHost { key, .. } = job {
             let (done, waker) = (self.done_tx.clone(), Arc::clone(&self.waker));
             let spawned = std::thread::Builder::new()
                 .name("sc-host".into())
                 .spawn(move || {
-                    let _ = done.send(run(Job::PrepareHost { key, remote, argv }));
+                    let _ = done.send(run(job));
                     let _ = waker.wake();
                 });
             if let Err(e) = spawned {
@@ -238,18 +240,17 @@ fn run(job: Job) -> Done {
         Job::PrepareHost {
             key,
             remote,
-            mut argv,
+            run,
+            argv,
         } => Done::HostReady {
             key,
             result: {
                 crate::placement::ssh::open_master(&remote);
-                if let Some(multiplex) = &remote.multiplex {
-                    multiplex.settle(&remote.host, &mut argv);
-                }
                 match &remote.transfer {
-                    Some(transfer) => transfer.to_once(&remote).map(|()| argv),
-                    None => Ok(argv),
+                    Some(transfer) => transfer.to_once(&remote),
+                    None => Ok(()),
                 }
+                .map(|()| crate::placement::Elsewhere::command(&remote, &run, &argv))
             },
         },
     }

@@ -276,9 +276,18 @@ impl Supervisor {
                 });
                 pending_spec = Some(spec);
             }
-            How::PrepareHost { spec, remote } => {
-                let argv = spec.argv.clone();
-                self.chores.submit(Job::PrepareHost { key, remote, argv });
+            How::PrepareHost {
+                spec,
+                remote,
+                run,
+                argv,
+            } => {
+                self.chores.submit(Job::PrepareHost {
+                    key,
+                    remote,
+                    run,
+                    argv,
+                });
                 pending_spec = Some(spec);
             }
         }

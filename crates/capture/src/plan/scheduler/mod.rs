@@ -72,10 +72,14 @@ pub enum How {
         reuse: Option<String>,
     },
     /// Make its host ready first (its connection opened, sc-spawn copied
-    /// there), off the poller's thread, then launch.
+    /// there), off the poller's thread, then launch: `spec` with the command
+    /// line made then (of `run` and the task's `argv`), when what the host's
+    /// ssh configuration says is known.
     PrepareHost {
         spec: Spec,
         remote: crate::placement::ssh::Remote,
+        run: Box<crate::placement::run::RemoteRun>,
+        argv: Vec<std::ffi::OsString>,
     },
     /// It cannot run: an `error` saying why, and `exit` 127.
     Refuse(String),

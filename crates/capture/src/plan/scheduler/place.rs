@@ -153,11 +153,10 @@ impl Scheduler {
             place: place.clone(),
             dir,
         });
-        let argv = place.command(&run, &argv);
         // This side runs only ssh (or srun): no directory, environment,
         // terminal or limits of the worker's here.
         let spec = Spec {
-            argv,
+            argv: Vec::new(),
             cwd: None,
             env: Vec::new(),
             stdin: crate::process::launch::StdinMode::Held,
@@ -171,8 +170,13 @@ impl Scheduler {
             Some(remote) => How::PrepareHost {
                 spec,
                 remote: remote.clone(),
+                run: Box::new(run),
+                argv,
             },
-            None => How::Run(spec),
+            None => How::Run(Spec {
+                argv: place.command(&run, &argv),
+                ..spec
+            }),
         };
         Launch {
             task: index,
