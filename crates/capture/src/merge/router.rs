@@ -253,6 +253,11 @@ impl Router {
         seq: u64,
         out: &mut Vec<u8>,
     ) {
+        if self.passes(input, worker, seq) {
+            // The common case: nothing to say, nothing to change.
+            out.extend_from_slice(line);
+            return;
+        }
         self.inputs[input].events += 1;
         let index = match self.inputs[input].find(worker) {
             Some(index) => index,
@@ -264,11 +269,6 @@ impl Router {
         let route = &mut self.inputs[input].routes[index];
         let gap = (seq != route.expected).then_some((route.expected, seq));
         route.expected = seq + 1;
-        if gap.is_none() && route.id == worker {
-            // The common case: nothing to say, nothing to change.
-            out.extend_from_slice(line);
-            return;
-        }
         let id = route.id.clone();
         if let Some((expected, got)) = gap {
             self.report_gap(input, &id, expected, got, out);

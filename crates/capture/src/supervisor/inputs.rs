@@ -23,21 +23,18 @@ impl Supervisor {
     /// limit allows still merges them all.
     pub fn add_input_or_wait(&mut self, spec: &InputSpec, label: String) -> io::Result<()> {
         let route = self.router.add_input(&label);
-        match self.open_input(spec, label.clone(), route) {
-            Ok(_) => Ok(()),
-            Err(e) if out_of_descriptors(&e) && self.inputs.iter().any(Input::is_open) => {
-                self.open_when_refused = self.inputs.iter().filter(|i| i.is_open()).count();
-                self.waiting.push_back(Waiting {
-                    spec: spec.clone(),
-                    label,
-                    route,
-                });
+        let waiting = Waiting {
+            spec: spec.clone(),
+            label,
+            route,
+        };
+        match self.open_or_wait(waiting) {
+            Ok(Some(waiting)) => {
+                self.waiting.push_back(waiting);
                 Ok(())
             }
-            Err(e) => {
-                self.cannot_open(spec, route, &e);
-                Err(e)
-            }
+            Ok(None) => Ok(()),
+            Err((_, e)) => Err(e),
         }
     }
 
@@ -53,25 +50,35 @@ impl Supervisor {
         if self.waiting.is_empty() {
             return;
         }
-        let open = self.inputs.iter().filter(|i| i.is_open()).count();
-        if open >= self.open_when_refused {
+        if self.open_inputs() >= self.open_when_refused {
             return; // none ended since the last refusal
         }
         while let Some(waiting) = self.waiting.pop_front() {
-            let Waiting { spec, label, route } = waiting;
-            match self.open_input(&spec, label.clone(), route) {
-                Ok(_) => {}
-                Err(e) if out_of_descriptors(&e) && self.inputs.iter().any(Input::is_open) => {
-                    self.open_when_refused = self.inputs.iter().filter(|i| i.is_open()).count();
-                    self.waiting.push_front(Waiting { spec, label, route });
-                    return;
-                }
-                Err(e) => {
-                    let message = self.cannot_open(&spec, route, &e);
-                    self.unopened.push(message);
-                }
+            match self.open_or_wait(waiting) {
+                Ok(None) => {}
+                Ok(Some(waiting)) => return self.waiting.push_front(waiting),
+                Err((message, _)) => self.unopened.push(message),
             }
         }
+    }
+
+    /// Open an input, or hand it back to wait when it was refused a
+    /// descriptor while others of the run are open (one of them will give
+    /// one back); otherwise a refusal is said (the message and the error).
+    fn open_or_wait(&mut self, waiting: Waiting) -> Result<Option<Waiting>, (String, io::Error)> {
+        let Waiting { spec, label, route } = &waiting;
+        match self.open_input(spec, label.clone(), *route) {
+            Ok(_) => Ok(None),
+            Err(e) if is_out_of_descriptors(&e) && self.open_inputs() > 0 => {
+                self.open_when_refused = self.open_inputs();
+                Ok(Some(waiting))
+            }
+            Err(e) => Err((self.cannot_open(spec, *route, &e), e)),
+        }
+    }
+
+    fn open_inputs(&self) -> usize {
+        self.inputs.iter().filter(|i| i.is_open()).count()
     }
 
     fn open_input(&mut self, spec: &InputSpec, label: String, route: usize) -> io::Result<usize> {
@@ -146,6 +153,9 @@ impl Supervisor {
         }
     }
 
+    /// Stop reading inputs that did not end by themselves after an
+    /// interrupt; what they had is still routed. Inputs still waiting for a
+    /// descriptor are said never to have been read.
     pub(super) fn stop_inputs(&mut self, graceful: bool) {
         self.stop_inputs_at = None;
         let registry = self.poll.registry();
@@ -171,8 +181,4 @@ pub(super) struct Waiting {
     spec: InputSpec,
     label: String,
     route: usize,
-}
-
-fn out_of_descriptors(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
 }

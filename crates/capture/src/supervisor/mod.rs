@@ -557,8 +557,6 @@ impl Supervisor {
         }
     }
 
-    /// Stop reading inputs that did not end by themselves after an
-    /// interrupt; what they had is still routed.
     fn flush_sink(&mut self) {
         let was_closed = self.sink.is_closed();
         if let Err(e) = self.sink.flush() {
