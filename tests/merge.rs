@@ -328,6 +328,56 @@ fn more_files_than_the_open_files_limit_are_all_merged() {
     assert_eq!(run.of_type("error").len(), 1, "{:?}", run.of_type("error"));
 }
 
+/// Files read ahead of a reader that takes nothing: sc-merge holds a
+/// bounded amount of them in memory (a few chunks a thread), not the files.
+#[test]
+fn files_read_ahead_of_a_stalled_reader_stay_in_bounded_memory() {
+    let dir = temp_dir("bounded");
+    // Long lines: many bytes, few events to write and check.
+    let text = format!("{}\n", "x".repeat(4000));
+    let mut stream = start_event("f", 0, 1.0, &["gen"]);
+    for seq in 1..=1500 {
+        stream.extend(output_line("f", seq, &text));
+    }
+    let paths: Vec<String> = (0..16)
+        .map(|i| {
+            let path = dir.join(format!("f{i}.ndjson"));
+            std::fs::write(&path, &stream).unwrap();
+            path.to_str().unwrap().to_owned()
+        })
+        .collect();
+    let total_kib = (stream.len() * paths.len() / 1024) as u64;
+    let mut child = sc_merge()
+        .args(&paths)
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let first = first_line(child.stdout.as_mut().unwrap());
+    // Then nothing is read: once every thread of it sleeps (the poller on
+    // its full output, the readers on their budget), it holds what it will.
+    eventually("sc-merge waits for its reader", || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+            .all(|task| {
+                let wchan = std::fs::read_to_string(task.path().join("wchan")).unwrap_or_default();
+                wchan.contains("epoll") || wchan.contains("futex")
+            })
+    });
+    let rss_kib = vm_rss_kib(pid);
+    assert!(
+        rss_kib < 48 * 1024,
+        "{rss_kib} KiB held of {total_kib} KiB of files"
+    );
+    let mut rest = Vec::new();
+    child.stdout.take().unwrap().read_to_end(&mut rest).unwrap();
+    assert!(wait_with_deadline(&mut child).success());
+    let lines = [first, rest].concat().split(|b| *b == b'\n').count() - 1;
+    let each = stream.split(|b| *b == b'\n').count() - 1;
+    assert_eq!(lines, 16 * each, "then all of it");
+}
+
 /// `count` saved streams of `events` events each in `dir` (workers `f0`,
 /// `f1`, ...): their paths.
 fn saved_streams(dir: &std::path::Path, count: usize, events: u64) -> Vec<String> {

@@ -63,15 +63,6 @@ fn read_on_and_end(
     Captured::parse(&all[..all.iter().rposition(|b| *b == b'\n').unwrap() + 1])
 }
 
-fn vm_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
 /// sc-spawn with `flags` running `command`, read up to its start event
 /// and no further: the child, its stdout, the start line and the worker's
 /// pid.

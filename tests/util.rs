@@ -505,3 +505,13 @@ pub fn retries_of(run: &Captured) -> Vec<&sc_events::Retry> {
         })
         .collect()
 }
+
+/// The resident memory of process `pid`, in KiB.
+pub fn vm_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}

@@ -9,10 +9,11 @@
 //! merged together are then read side by side, on as many cores as there
 //! are.
 
-use sc_events::ReadError;
 use std::fs::File;
 use std::io::{self, Read};
 use std::ops::Range;
+
+use sc_events::ReadError;
 
 use crate::merge::heads::LineHead;
 use crate::output::lines::{LineSplitter, Piece, Split};

@@ -148,10 +148,9 @@ fn serve(told: &Receiver<ToThread>, waker: &Waker) {
             hear(message, &mut files, &mut spare, &mut held);
         }
         // The next file it may read, taking them in turn.
-        let next = (0..files.len()).find(|&i| {
-            let f = &files[i];
-            f.reader.is_some() && (f.wanted || (f.out < CHUNKS && held < BUDGET))
-        });
+        let next = files
+            .iter()
+            .position(|f| f.reader.is_some() && (f.wanted || (f.out < CHUNKS && held < BUDGET)));
         let Some(at) = next else {
             // Nothing it may read: wait to be told something.
             match told.recv() {
@@ -160,25 +159,23 @@ fn serve(told: &Receiver<ToThread>, waker: &Waker) {
             }
             continue;
         };
-        let mut file = files.remove(at).expect("found above");
-        let Some(reader) = file.reader.as_mut() else {
-            continue;
-        };
-        let ahead = reader.read_chunk(spare.pop().unwrap_or_default());
-        let last = !matches!(ahead, Ahead::Chunk(_));
-        if last {
-            // Closed before its end is said: an input waiting for a
-            // descriptor may take this one then.
-            file.reader = None;
-        } else {
-            file.out += 1;
-            held += 1;
+        // To the back: the others' turn next.
+        let mut file = files.remove(at).expect("a position in it");
+        if let Some(reader) = file.reader.as_mut() {
+            let ahead = reader.read_chunk(spare.pop().unwrap_or_default());
+            if matches!(ahead, Ahead::Chunk(_)) {
+                file.out += 1;
+                held += 1;
+            } else {
+                // Closed before its end is said: an input waiting for a
+                // descriptor may take this one then.
+                file.reader = None;
+            }
+            file.wanted = false;
+            if file.give.send(ahead).is_ok() {
+                let _ = waker.wake();
+            }
         }
-        file.wanted = false;
-        if file.give.send(ahead).is_ok() {
-            let _ = waker.wake();
-        }
-        // To the back: the others' turn first.
         files.push_back(file);
     }
 }
