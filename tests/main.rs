@@ -30,6 +30,7 @@ mod remote;
 mod reports;
 mod resume;
 mod retry;
+mod safety_asks;
 mod slurm;
 mod snapshots;
 mod spawn;

@@ -68,7 +68,9 @@ impl Worker {
         let mut by_grant = Vec::new();
         for ask in asks {
             let granted = self.opts.granted.contains(&ask.tool);
-            let (event, job) = talk.ask(&self.opts.id, ask, now);
+            self.asks_made += 1;
+            let id = format!("{}/{}", self.opts.id, self.asks_made);
+            let (event, job) = talk.ask(id, ask, now);
             // What the grant allows, or (nobody asked) does not, is
             // answered at once; the rest waits for a policy or a person.
             if granted || talk.grant_only() {
@@ -135,11 +137,24 @@ impl Worker {
     /// A policy command's first line on ask `ask`: `allow`, `deny` and a
     /// message, or one of a question's options; anything else (or nothing)
     /// leaves the ask to the default. An ask no longer open (timed out
-    /// meanwhile) is left as it was answered.
+    /// meanwhile, or its attempt ended) is left as it was answered, and
+    /// the late answer said in an `error` event: it is bound to the ask it
+    /// was given for, whose id no other ask of the run has.
     pub fn policy_answer(&mut self, ask: &str, line: Option<String>, out: &mut Vec<u8>) {
         let Some(line) = line.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()) else {
             return;
         };
+        let still_open = self
+            .conversation
+            .as_ref()
+            .is_some_and(|talk| talk.open().any(|a| a.ask == ask));
+        if !still_open {
+            let message = format!(
+                "the policy command's answer to {ask} ({line:?}) came when that ask was no longer open \
+                 (answered already, or its attempt ended): it was not delivered"
+            );
+            return self.emit(out, ErrorEvent { message });
+        }
         let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((&line, ""));
         let message = Some(rest.trim().to_owned()).filter(|m| !m.is_empty());
         let _ = match word {

@@ -60,8 +60,6 @@ pub struct Conversation {
     retry_at: Option<Instant>,
     policy: AskPolicy,
     open: Vec<Open>,
-    /// Asks so far: each one's id is the worker's and a number.
-    asked: u32,
     /// The run is over: stdin goes once no ask is open.
     closing: bool,
     /// The agent was told its turn is cancelled.
@@ -87,7 +85,6 @@ impl Conversation {
             retry_at: None,
             policy,
             open: Vec::new(),
-            asked: 0,
             closing: false,
             cancelled: false,
         };
@@ -97,11 +94,10 @@ impl Conversation {
         conversation
     }
 
-    /// The agent asks: the `ask` event, and the policy command to run for
-    /// it, if there is one.
-    pub fn ask(&mut self, worker: &str, agent: AgentAsk, now: Instant) -> (Ask, Option<PolicyJob>) {
-        self.asked += 1;
-        let id = format!("{worker}/{}", self.asked);
+    /// The agent asks; `id` is the ask's, unique within the run (the
+    /// worker's). The `ask` event, and the policy command to run for it, if
+    /// there is one.
+    pub fn ask(&mut self, id: String, agent: AgentAsk, now: Instant) -> (Ask, Option<PolicyJob>) {
         let event = Ask {
             ask: id.clone(),
             tool: agent.tool.clone(),
@@ -468,7 +464,7 @@ mod tests {
             grant_only: false,
         };
         let mut talk = Conversation::new(write, Some(b"PROMPT\n"), policy, None);
-        let (event, job) = talk.ask("w", asked("r1"), now);
+        let (event, job) = talk.ask("w/1".into(), asked("r1"), now);
         assert_eq!(event.ask, "w/1");
         assert_eq!(event.choices, ["allow", "deny"]);
         let job = job.expect("the policy command runs for it");
@@ -494,7 +490,7 @@ mod tests {
                 .is_err(),
             "once"
         );
-        talk.ask("w", asked("r2"), now);
+        talk.ask("w/2".into(), asked("r2"), now);
         assert_eq!(talk.deadline(), Some(now + Duration::from_secs(1)));
         assert!(talk.timed_out(now).is_empty());
         assert_eq!(talk.timed_out(now + Duration::from_secs(1)), ["w/2"]);
@@ -520,7 +516,7 @@ mod tests {
         let (mut read, write) = pipe();
         let now = Instant::now();
         let mut talk = Conversation::new(write, None, AskPolicy::default(), None);
-        talk.ask("w", asked("r1"), now);
+        talk.ask("w/1".into(), asked("r1"), now);
         talk.finish();
         assert!(talk.stdin.is_some(), "an ask is open");
         let withdrawn = talk.withdrawn("r1").unwrap();
@@ -534,7 +530,7 @@ mod tests {
         assert!(rest.is_empty());
         let (_read, write) = pipe();
         let mut ended = Conversation::new(write, None, AskPolicy::default(), None);
-        ended.ask("w", asked("r9"), now);
+        ended.ask("w/1".into(), asked("r9"), now);
         let answers = ended.abandon();
         assert_eq!(answers.len(), 1);
         assert_eq!(answers[0].by, "agent");

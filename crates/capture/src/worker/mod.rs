@@ -103,6 +103,10 @@ pub struct Worker {
     conversation: Option<Conversation>,
     /// Policy commands to run for asks, taken by the supervisor.
     policy_jobs: Vec<PolicyJob>,
+    /// Asks so far, over every attempt: each ask's id is the worker's and
+    /// this number, so that no two asks of a run share an id and an answer
+    /// given for one can never reach another (a retry's asks included).
+    asks_made: u64,
     leaked: bool,
     /// A stop (SIGTTIN) was reported.
     stop_seen: bool,
@@ -145,6 +149,7 @@ impl Worker {
             relayed,
             conversation: None,
             policy_jobs: Vec::new(),
+            asks_made: 0,
             leaked: false,
             stop_seen: false,
             leftover: None,
