@@ -79,12 +79,13 @@ fn an_unanswered_ask_is_denied_when_its_time_is_up() {
         return;
     };
     let mock = MockModel::start();
-    // A policy that says nothing leaves the ask to the default.
+    // A policy that does not answer in time leaves the ask to the
+    // default (and is ended with it).
     let (mut command, dir) = asking(
         &claude,
         &mock,
         "ask-timeout",
-        &["--ask-cmd", "cat > /dev/null", "--ask-timeout", "0.5"],
+        &["--ask-cmd", "exec sleep 30", "--ask-timeout", "0.5"],
     );
     let ran = run_bounded(&mut command, Vec::new());
     assert_view_checks(&ran.stdout);

@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 use crate::util::*;
 
 /// A fake Claude Code under `--ask`: each attempt (counted in `dir/n`)
-/// asks to run `commands[attempt]` under the same request id, `r1`. The
-/// first attempt exits 1 at once, without waiting for its answer (a retry
-/// follows); a later one waits, and runs the command's stand-in (a marker
-/// file named after the attempt) only when allowed.
+/// asks to run `commands[attempt]` under the same request id, `r1`. With
+/// more than one command the first attempt exits 1 at once, without
+/// waiting for its answer (a retry follows); an attempt that waits runs
+/// the command's stand-in (a marker file named after the attempt) only
+/// when allowed.
 fn fake_claude_asking(dir: &Path, commands: &[&str]) -> PathBuf {
+    let exit_first = commands.len() > 1;
     let cases: String = commands
         .iter()
         .enumerate()
@@ -28,7 +30,7 @@ fn fake_claude_asking(dir: &Path, commands: &[&str]) -> PathBuf {
              read prompt\n\
              echo '{{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s\",\"model\":\"claude-sonnet-4-5\"}}'\n\
              printf '%s\\n' \"{{\\\"type\\\":\\\"control_request\\\",\\\"request_id\\\":\\\"r1\\\",\\\"request\\\":{{\\\"subtype\\\":\\\"can_use_tool\\\",\\\"tool_name\\\":\\\"Bash\\\",\\\"input\\\":{{\\\"command\\\":\\\"$cmd\\\"}}}}}}\"\n\
-             [ $n = 1 ] && exit 1\n\
+             [ $n = 1 ] && [ {exit_first} = true ] && exit 1\n\
              read answer\n\
              case \"$answer\" in *allow*) touch '{dir}'/ran-$n;; esac\n\
              echo '{{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"done\",\"session_id\":\"s\",\"total_cost_usd\":0.01}}'\n\
@@ -37,6 +39,11 @@ fn fake_claude_asking(dir: &Path, commands: &[&str]) -> PathBuf {
         ),
     );
     path
+}
+
+/// The pid a policy wrote to `file`, once it did.
+fn policy_pid(file: &Path) -> Option<i32> {
+    std::fs::read_to_string(file).ok()?.trim().parse().ok()
 }
 
 fn sc_spawn_fake(fake: &Path, args: &[&str]) -> std::process::Command {
@@ -56,7 +63,7 @@ fn a_policy_answer_for_an_earlier_attempt_never_reaches_a_later_ask() {
     let fake = fake_claude_asking(&dir, &["cat README", "rm -rf HOME"]);
     // Allows `cat README` only, and takes its time: its answer to attempt
     // 1 comes while attempt 2 waits on its own ask.
-    let policy = "read ask; sleep 1; case \"$ask\" in *'cat README'*) echo allow;; *) sleep 1; echo deny no;; esac";
+    let policy = "read ask; sleep 1; case \"$ask\" in *'cat README'*) echo allow;; *) sleep 4; echo deny no;; esac";
     let ran = run_bounded(
         &mut sc_spawn_fake(&fake, &["--ask-cmd", policy, "--ask-timeout", "20"]),
         Vec::new(),
@@ -79,13 +86,231 @@ fn a_policy_answer_for_an_earlier_attempt_never_reaches_a_later_ask() {
         (second[0].decision.as_str(), second[0].by.as_str()),
         ("deny", "command")
     );
-    // The late answer is said, not dropped in silence.
-    let errors = run.errors();
+    // Attempt 1's ask was answered as its attempt ended; its policy was
+    // ended with it, so no answer of it is left to come late.
     assert!(
-        errors
+        answers
             .iter()
-            .any(|e| e.contains(&asks[0].ask) && e.contains("no longer open")),
-        "{errors:?}"
+            .any(|a| a.ask == asks[0].ask && a.by == "agent"),
+        "{answers:?}"
+    );
+    assert_view_checks(&ran.stdout);
+}
+
+#[test]
+fn a_policy_that_hangs_is_ended_with_its_ask_and_holds_nothing_up() {
+    let dir = temp_dir("hung-policy");
+    let fake = fake_claude_asking(&dir, &["cat README"]);
+    let pid_file = dir.join("policy.pid");
+    // It starts a grandchild too, in its group: both go.
+    let policy = format!(
+        "echo $$ > '{}'; sleep 300 & exec sleep 300",
+        pid_file.display()
+    );
+    let started = std::time::Instant::now();
+    let ran = run_bounded(
+        &mut sc_spawn_fake(&fake, &["--ask-cmd", &policy, "--ask-timeout", "1"]),
+        Vec::new(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    let (_, answers) = run.asks_and_answers();
+    assert_eq!(answers.len(), 1, "{:?}", run.events);
+    assert_eq!(
+        (answers[0].decision.as_str(), answers[0].by.as_str()),
+        ("deny", "timeout")
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(60));
+    let pid = policy_pid(&pid_file).expect("the policy ran");
+    eventually("the policy's group is gone", || {
+        nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), None).is_err()
+    });
+    assert_view_checks(&ran.stdout);
+}
+
+#[test]
+fn ctrl_c_ends_a_run_whose_policy_waits_for_ever() {
+    let dir = temp_dir("policy-ctrl-c");
+    let fake = fake_claude_asking(&dir, &["cat README"]);
+    let pid_file = dir.join("policy.pid");
+    let policy = format!("echo $$ > '{}'; exec sleep 300", pid_file.display());
+    let mut live = Live::start_with(&mut sc_spawn_fake(
+        &fake,
+        &["--ask-cmd", &policy, "--ask-timeout", "0"],
+    ));
+    live.until(|e| matches!(e.body, sc_events::Body::Ask(_)));
+    eventually("the policy runs", || policy_pid(&pid_file).is_some());
+    live.signal(nix::sys::signal::Signal::SIGINT);
+    let (run, status) = live.finish();
+    assert_eq!(status.code(), Some(130), "{:?}", run.events);
+    let (asks, answers) = run.asks_and_answers();
+    assert_eq!((asks.len(), answers.len()), (1, 1), "every ask answered");
+    let pid = policy_pid(&pid_file).unwrap();
+    eventually("the policy's group is gone", || {
+        nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), None).is_err()
+    });
+}
+
+#[test]
+fn a_broken_policy_fails_closed_and_is_said_even_when_the_default_allows() {
+    for (policy, why) in [
+        ("/nonexistent/policy.sh", "failed"),
+        ("echo allow; exit 3", "failed"),
+        ("cat > /dev/null", "no decision"),
+        ("echo maybe", "no answer to"),
+    ] {
+        let dir = temp_dir("broken-policy");
+        let fake = fake_claude_asking(&dir, &["cat README"]);
+        let ran = run_bounded(
+            &mut sc_spawn_fake(
+                &fake,
+                &[
+                    "--ask-cmd",
+                    policy,
+                    "--ask-timeout",
+                    "30",
+                    "--ask-default",
+                    "allow",
+                ],
+            ),
+            Vec::new(),
+        );
+        let run = Captured::parse(&ran.stdout);
+        let (_, answers) = run.asks_and_answers();
+        assert_eq!(answers.len(), 1, "{policy}: {:?}", run.events);
+        assert_eq!(
+            (answers[0].decision.as_str(), answers[0].by.as_str()),
+            ("deny", "command"),
+            "{policy}"
+        );
+        assert!(!dir.join("ran-1").exists(), "{policy}: denied, not run");
+        let errors = run.errors();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("policy command") && e.contains(policy) && e.contains(why)),
+            "{policy}: {errors:?}"
+        );
+        assert_view_checks(&ran.stdout);
+    }
+}
+
+#[test]
+fn what_a_policy_says_on_stderr_is_in_the_stream_not_on_the_terminal() {
+    let dir = temp_dir("policy-stderr");
+    let fake = fake_claude_asking(&dir, &["cat README"]);
+    let policy = "echo 'policy: looked at it' >&2; echo allow";
+    let ran = run_bounded(
+        &mut sc_spawn_fake(&fake, &["--ask-cmd", policy]),
+        Vec::new(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    assert!(dir.join("ran-1").exists(), "allowed");
+    assert!(
+        run.errors()
+            .iter()
+            .any(|e| e.contains("policy: looked at it")),
+        "{:?}",
+        run.errors()
+    );
+    assert!(!ran.stderr.contains("looked at it"), "{}", ran.stderr);
+}
+
+/// A plan task that asks (`"ask": true`) in a run without `--ask` can be
+/// answered: the run serves its control socket, and the ask names it.
+#[test]
+fn a_plan_tasks_ask_without_the_flag_can_be_answered() {
+    let dir = temp_dir("plan-task-asks");
+    let runtime = dir.join("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    let fake = fake_claude_asking(&dir, &["cat README"]);
+    let task = serde_json::json!({"type": "task", "worker": "w", "seq": 0, "ts": 1.0, "id": "w",
+        "kind": "claude-code", "prompt": "go", "ask": true});
+    let mut live = Live::start_fed(
+        sc_spawn()
+            .args(["--heartbeat", "0", "--ask-timeout", "60"])
+            .env("SC_CLAUDE", &fake)
+            .env("XDG_RUNTIME_DIR", &runtime),
+        format!("{task}\n").as_bytes(),
+    );
+    let asked = live.until(|e| matches!(e.body, sc_events::Body::Ask(_)));
+    let sc_events::Body::Ask(ask) = asked.body else {
+        unreachable!()
+    };
+    assert!(ask.control.is_some(), "the ask names where to answer it");
+    let answered = crate::control::sc_ctl(&runtime, &["answer", &ask.ask, "allow"]);
+    assert!(
+        answered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&answered.stderr)
+    );
+    let (run, status) = live.finish();
+    assert_eq!(status.code(), Some(0), "{:?}", run.events);
+    assert!(dir.join("ran-1").exists(), "allowed by the person");
+    let (_, answers) = run.asks_and_answers();
+    assert_eq!(answers[0].by, "person");
+}
+
+/// A flag that would do nothing is a usage error that says what to add.
+#[test]
+fn flags_that_would_do_nothing_are_usage_errors() {
+    for (args, says) in [
+        (&["--ask-cmd", "echo allow", "--", "true"][..], "add --ask"),
+        (&["--ask-timeout", "5", "--", "true"][..], "add --ask"),
+        (&["--ask-default", "allow", "--", "true"][..], "add --ask"),
+        (&["-j", "2", "--", "true"][..], "drop -j"),
+        (&["--job-per-task", "--", "true"][..], "add --slurm"),
+        (
+            &[
+                "--ask",
+                "--ask-cmd",
+                "./policy.sh",
+                "--host",
+                "lab",
+                "--",
+                "true",
+            ][..],
+            "absolute path",
+        ),
+    ] {
+        let ran = run_bounded(sc_spawn().args(args), Vec::new());
+        assert_eq!(ran.status.code(), Some(2), "{args:?}: {}", ran.stderr);
+        assert!(ran.stderr.contains(says), "{args:?}: {}", ran.stderr);
+        assert!(ran.stdout.is_empty(), "{args:?}: nothing ran");
+    }
+    // Where they take effect, they are taken.
+    let ran = run_bounded(
+        sc_spawn().args(["--ask", "--ask-timeout", "5", "--", "true"]),
+        Vec::new(),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+}
+
+/// A plan task placed on a host with a relative policy is refused (the
+/// file would be another there), and says so; the rest of the plan runs.
+#[test]
+fn a_relative_policy_never_goes_to_a_host() {
+    let task = |id: &str, host: Option<&str>| {
+        let mut task = serde_json::json!({"type": "task", "worker": id, "seq": 0, "ts": 1.0,
+            "id": id, "kind": "shell", "argv": ["true"]});
+        if let Some(host) = host {
+            task["host"] = host.into();
+        }
+        format!("{task}\n")
+    };
+    let ran = run_bounded(
+        sc_spawn().args(["--ask", "--ask-cmd", "./policy.sh"]),
+        (task("here", None) + &task("there", Some("sc-test-nohost.invalid"))).into_bytes(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    let exits = run.exits();
+    assert!(exits.iter().any(|(w, e)| *w == "here" && e.code == Some(0)));
+    assert!(
+        run.errors()
+            .iter()
+            .any(|e| e.contains("./policy.sh") && e.contains("absolute path")),
+        "{:?}",
+        run.errors()
     );
     assert_view_checks(&ran.stdout);
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use sc_capture::control::{self, Request, run_sockets, runs_dir};
+use sc_capture::control::{self, Request, runs_dir};
 
 use crate::cli::{Cli, Command};
 
@@ -23,7 +23,13 @@ pub fn run(cli: Cli) -> i32 {
     };
     let runs = match &cli.control {
         Some(path) => vec![path.clone()],
-        None => run_sockets(&runs_dir()),
+        None => match control::user_runs() {
+            Ok(runs) => runs,
+            Err(why) => {
+                eprintln!("sc-ctl: {why}");
+                return EXIT_NO_RUN;
+            }
+        },
     };
     match command {
         Command::Runs => {

@@ -65,6 +65,11 @@ pub enum PtyArg {
     after_help = AFTER_HELP
 )]
 pub struct Cli {
+    /// The flags given on the command line (not defaulted), by id: a flag
+    /// that would do nothing where it stands is a usage error.
+    #[arg(skip)]
+    pub given: Vec<String>,
+
     /// Worker id in the stream [default: the command's file name]
     #[arg(long, value_name = "NAME")]
     pub id: Option<String>,
@@ -148,9 +153,14 @@ pub struct Cli {
     pub ask: bool,
 
     /// With --ask: a policy command, run (`sh -c`) for each ask with the
-    /// `ask` event on its stdin. Its first line decides: `allow`, or `deny`
-    /// with an optional message after it (`deny no writes outside src/`);
-    /// nothing (or anything else) leaves the ask to --ask-default
+    /// `ask` event on its stdin, in a process group of its own. Its first
+    /// line decides: `allow`, or `deny` with an optional message after it
+    /// (`deny no writes outside src/`), or one of a question's options. A
+    /// policy that cannot run, exits non-zero or prints no decision fails
+    /// closed: the ask is denied and an `error` event says why. It is ended
+    /// (its whole group) when --ask-timeout runs out (then --ask-default
+    /// decides), when the ask is answered otherwise, and on Ctrl-C; what it
+    /// writes on stderr goes into an `error` event
     #[arg(long, value_name = "CMD")]
     pub ask_cmd: Option<String>,
 

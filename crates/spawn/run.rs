@@ -67,34 +67,58 @@ fn supervise(cli: &Cli, mut run: crate::setup::Prepared) -> i32 {
     };
     supervisor.set_notices("sc-spawn");
     let controlled = cli.ask || cli.control.is_some();
-    if controlled {
+    // A plan's task may ask (`"ask": true`) without --ask: its asks are
+    // answered through the socket too, so a plan always serves one where
+    // it can (a placed plan of one is reached through its connection).
+    let plan_may_ask = run.one.is_none() && cli.task.is_none();
+    if controlled || plan_may_ask {
         let path = crate::setup::control_path(cli);
         if let Err(e) = supervisor.set_control(&path) {
-            eprintln!(
-                "sc-spawn: cannot serve the control socket {}: {e}",
-                path.display()
-            );
-            return EXIT_TROUBLE;
+            let message = format!("cannot serve the control socket {}: {e}", path.display());
+            if controlled {
+                eprintln!("sc-spawn: {message}");
+                return EXIT_TROUBLE;
+            }
+            supervisor.say_error(format!(
+                "{message}: the asks of its tasks can be answered only by --ask-cmd or the timeout"
+            ));
         }
     }
-    // A run with a control socket keeps its stream beside it (unless it
-    // has a log of its own), so that `sc-view --attach` can follow it from
-    // its first event; removed when the run ends.
-    let own_log = (controlled && cli.log.is_none())
-        .then(|| crate::setup::control_path(cli).with_extension("ndjson"));
-    if let Some(path) = cli.log.clone().or(own_log.clone()) {
+    // A run with a control socket keeps its stream (unless it has a log of
+    // its own) so that `sc-view --attach` can follow it from its first
+    // event: a new file of sc's in the private runs folder, never one
+    // derived from a path the user gave; removed when the run ends.
+    let mut own_log = None;
+    if let Some(path) = &cli.log {
         let mut options = std::fs::OpenOptions::new();
         options.create(true).append(true);
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        match options.open(&path) {
+        match options.open(path) {
             Ok(file) => {
-                supervisor.set_log(file);
-                supervisor.set_log_path(path);
+                supervisor.set_log(file, true);
+                supervisor.set_log_path(path.clone());
             }
             Err(e) => {
                 eprintln!("sc-spawn: cannot open the log {}: {e}", path.display());
                 return EXIT_TROUBLE;
             }
+        }
+    } else if controlled {
+        let name = format!("run-{}.ndjson", std::process::id());
+        match sc_capture::private::runs_dir().and_then(|dir| {
+            Ok((
+                sc_capture::private::create_file_anew(&dir, &name)?,
+                dir.join(&name),
+            ))
+        }) {
+            Ok((file, path)) => {
+                supervisor.set_log(file, false);
+                supervisor.set_log_path(path.clone());
+                own_log = Some(path);
+            }
+            Err(e) => supervisor.say_error(format!(
+                "the run's stream is not kept for `sc-view --attach`: {e}"
+            )),
         }
     }
     let multiplex = run.multiplex.clone();

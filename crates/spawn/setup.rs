@@ -177,6 +177,45 @@ fn check_combinations(cli: &Cli, plan_mode: bool) -> Result<(), String> {
     if cli.host.is_some() && cli.slurm.is_some() {
         return refuse("--host and --slurm both say where the worker runs: give one");
     }
+    refuse_idle_flags(cli, plan_mode)
+}
+
+/// A flag that would do nothing where it stands is a usage error that says
+/// what to add: never accepted in silence.
+fn refuse_idle_flags(cli: &Cli, plan_mode: bool) -> Result<(), String> {
+    let given = |id: &str| cli.given.iter().any(|g| g == id);
+    // In a plan, a task's `"ask": true` uses them without --ask.
+    if !cli.ask && !plan_mode && cli.task.is_none() {
+        for (id, flag) in [
+            ("ask_cmd", "--ask-cmd"),
+            ("ask_timeout", "--ask-timeout"),
+            ("ask_default", "--ask-default"),
+        ] {
+            if given(id) {
+                return Err(format!(
+                    "{flag} decides asks, and this worker asks nothing without --ask: add --ask"
+                ));
+            }
+        }
+    }
+    if given("jobs") && !plan_mode {
+        return Err(
+            "-j says how many of a plan's tasks run at once; with one command there is one worker: \
+             drop -j, or pipe a plan in (`sc-plan --kind shell … | sc-spawn -j N`)"
+                .into(),
+        );
+    }
+    if cli.job_per_task && cli.slurm.is_none() {
+        return Err("--job-per-task makes each task a Slurm job: add --slurm".into());
+    }
+    if let (Some(command), true) = (
+        &cli.ask_cmd,
+        cli.host.is_some() || cli.hosts.is_some() || cli.slurm.is_some(),
+    ) {
+        if let Some(problem) = sc_capture::placement::run::policy_elsewhere(command) {
+            return Err(problem);
+        }
+    }
     Ok(())
 }
 
@@ -205,6 +244,18 @@ fn hosts(cli: &Cli, plan_mode: bool) -> Result<Vec<HostSlots>, String> {
         None => list.clone(),
     };
     sc_capture::plan::scheduler::parse_hosts(&text).map_err(|e| format!("--hosts: {e}"))
+}
+
+/// How an ask is answered: the run's policy command, timeout, default and
+/// control socket.
+fn ask_policy(cli: &Cli) -> AskPolicy {
+    AskPolicy {
+        command: cli.ask_cmd.clone(),
+        timeout: secs(cli.ask_timeout),
+        default_allow: cli.ask_default == "allow",
+        control: Some(control_path(cli).display().to_string()),
+        grant_only: false,
+    }
 }
 
 /// Where the run's control socket is (`--control`, or this user's default).
@@ -244,13 +295,8 @@ fn template(cli: &Cli, role: Option<&Role>) -> WorkerOptions {
             on_any: cli.retry_on == "any",
             resume: None,
         }),
-        ask: cli.ask.then(|| AskPolicy {
-            command: cli.ask_cmd.clone(),
-            timeout: secs(cli.ask_timeout),
-            default_allow: cli.ask_default == "allow",
-            control: Some(control_path(cli).display().to_string()),
-            grant_only: false,
-        }),
+        ask: cli.ask.then(|| ask_policy(cli)),
+        ask_when_asked: Some(ask_policy(cli)),
         ..WorkerOptions::default()
     }
 }

@@ -373,8 +373,10 @@ fn copilot(p: &mut Parts<'_>) {
     let text = p.with_instructions.clone();
     p.push(&["-p", &text, "--output-format", "json", "--no-auto-update"]);
     // Its tokens are not in its output: it writes them here at its exit.
-    let usage = crate::copilot::usage_path();
-    p.push(&[crate::copilot::USAGE_FLAG, &usage.to_string_lossy()]);
+    // (Only in a private folder: where there is none, its tokens go unread.)
+    if let Some(usage) = crate::copilot::usage_path() {
+        p.push(&[crate::copilot::USAGE_FLAG, &usage.to_string_lossy()]);
+    }
     if let Some(session) = p.options.resume.clone() {
         p.push(&[&format!("--resume={session}")]);
     }

@@ -46,18 +46,15 @@ pub fn line(o: &Map<String, Value>) -> Option<Value> {
 /// The flag that has it write its final usage to a file.
 pub const USAGE_FLAG: &str = "--usage-output-file";
 
-/// A new file for one run's usage, in this user's private folder (0700).
-pub fn usage_path() -> std::path::PathBuf {
-    use std::os::unix::fs::DirBuilderExt;
+/// A new file for one run's usage, in this user's private folder (0700):
+/// None when that folder is not the user's alone (a neighbour's folder, or
+/// a link, in its place), so that Copilot never writes into it.
+pub fn usage_path() -> Option<std::path::PathBuf> {
     use std::sync::atomic::{AtomicU64, Ordering};
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let dir = sc_capture::control::runs_dir();
-    let _ = std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&dir);
+    let dir = sc_capture::private::runs_dir().ok()?;
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    dir.join(format!("copilot-usage-{}-{n}.json", std::process::id()))
+    Some(dir.join(format!("copilot-usage-{}-{n}.json", std::process::id())))
 }
 
 /// Its usage file (`modelMetrics`: each model's tokens) as a `usage`

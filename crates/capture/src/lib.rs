@@ -15,6 +15,7 @@
 //!   around an attempt (retries, budget, agent watch, reconnecting).
 //! - [`agent`]: how the core knows agents: traits that `sc-agents` implements.
 //! - [`supervisor`]: the single mio poller that runs it all.
+//! - [`private`]: the one checked way to make and open private state.
 
 pub mod agent;
 pub mod control;
@@ -22,6 +23,7 @@ pub mod merge;
 pub mod output;
 pub mod placement;
 pub mod plan;
+pub mod private;
 pub mod process;
 pub mod supervisor;
 pub mod worker;

@@ -24,6 +24,7 @@ struct Seen {
     exits: u32,
     tasks: u32,
     skips: u32,
+    errors: u64,
     payload_bytes: u64,
     exit_bytes: Option<u64>,
     after_exit: u64,
@@ -85,6 +86,7 @@ impl Checker {
             "retry" => seen.retries += 1,
             "task" => seen.tasks += 1,
             "skip" => seen.skips += 1,
+            "error" => seen.errors += 1,
             "exit" => {
                 seen.exits += 1;
                 seen.exit_bytes = event.bytes_count();
@@ -141,7 +143,9 @@ impl Checker {
         for seen in &self.workers {
             let mut problems = seen.problems.clone();
             let skipped = seen.skips > 0 && seen.starts == 0 && seen.exits == 0;
-            if !skipped {
+            // Only `error` events: sc's own notes about the run, no worker.
+            let noted = seen.errors == seen.events;
+            if !skipped && !noted {
                 if seen.exits != 1 {
                     problems.push(format!("{} exit events (want 1)", seen.exits));
                 }
@@ -163,7 +167,13 @@ impl Checker {
                 ));
             }
             if problems.is_empty() {
-                let what = if skipped {
+                let what = if noted {
+                    format!(
+                        "{} error{} said, no worker",
+                        seen.errors,
+                        if seen.errors == 1 { "" } else { "s" }
+                    )
+                } else if skipped {
                     "skipped, never started".to_owned()
                 } else {
                     format!("{} of output, all there", fmt::bytes(seen.payload_bytes))

@@ -144,7 +144,11 @@ pub fn render(
     timestamp: &str,
     interrupted: Option<&str>,
 ) -> String {
-    let cases: Vec<&Worker> = model.workers.iter().collect();
+    let cases: Vec<&Worker> = model
+        .workers
+        .iter()
+        .filter(|w| w.status != Status::Noted)
+        .collect();
     let failures = cases
         .iter()
         .filter(|w| matches!(w.status, Status::Failed | Status::TimedOut))
@@ -221,6 +225,7 @@ fn case(xml: &mut String, worker: &Worker, outputs: &Outputs, safety: Safety, cu
                 escape(&detail)
             );
         }
+        Status::Noted => {}
         Status::Skipped => {
             let reason = worker.skip_reason.as_deref().unwrap_or("skipped");
             let _ = writeln!(xml, "      <skipped message=\"{}\"/>", escape(reason));

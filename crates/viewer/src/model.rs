@@ -321,6 +321,13 @@ impl Model {
                 });
             }
             "error" => {
+                if worker.status == Status::Running
+                    && worker.start_ts.is_none()
+                    && worker.exit.is_none()
+                    && worker.lines == 0
+                {
+                    worker.status = Status::Noted;
+                }
                 let message = safe(event.message.as_deref().unwrap_or("(no message)"), safety);
                 worker.errors.push(message.clone());
                 changes.push(Change::Error {
@@ -397,7 +404,8 @@ impl Model {
     /// 0 when every worker succeeded; 1 otherwise (a stream with no worker
     /// at all is a failure too: something upstream broke).
     pub fn exit_code(&self) -> i32 {
-        if !self.workers.is_empty() && self.workers.iter().all(Worker::succeeded) {
+        let mut ran = self.workers.iter().filter(|w| w.status != Status::Noted);
+        if ran.clone().next().is_some() && ran.all(Worker::succeeded) {
             0
         } else {
             1

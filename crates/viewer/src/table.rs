@@ -19,6 +19,7 @@ fn status_text(w: &Worker, palette: &Palette) -> (String, Style) {
         Status::Skipped => ("⊘ skipped", palette.dim),
         Status::Queued => ("queued", palette.dim),
         Status::Running => ("? no exit", palette.bad),
+        Status::Noted => ("said", palette.dim),
     };
     (text.to_owned(), style)
 }
@@ -49,6 +50,7 @@ pub fn render(model: &Model, palette: &Palette) -> String {
     let rows: Vec<([String; 7], Style)> = model
         .workers
         .iter()
+        .filter(|w| w.status != Status::Noted)
         .map(|w| {
             let (status, style) = status_text(w, palette);
             let duration =
@@ -120,10 +122,11 @@ pub fn render(model: &Model, palette: &Palette) -> String {
 
 fn totals(model: &Model) -> String {
     let count = |status: Status| model.workers.iter().filter(|w| w.status == status).count();
+    let workers = model.workers.len() - count(Status::Noted);
     let mut parts = vec![format!(
         "{} worker{}",
-        model.workers.len(),
-        if model.workers.len() == 1 { "" } else { "s" }
+        workers,
+        if workers == 1 { "" } else { "s" }
     )];
     for (status, word) in [
         (Status::Succeeded, "ok"),

@@ -90,10 +90,26 @@ pub const REPLY_WITHIN: std::time::Duration = std::time::Duration::from_secs(10)
 
 /// One request to the run whose control socket is `path`, and its reply:
 /// what `sc-ctl`, sc-view (`--attach`, keys) and a host's end of a
-/// connection send.
+/// connection send. A socket served by another user is refused before
+/// anything is said to it: an answer meant for one's own run never goes
+/// to a neighbour's listener.
 pub fn request(path: &Path, request: &Request) -> std::io::Result<Reply> {
     use std::io::{BufRead, BufReader, Write};
     let mut stream = std::os::unix::net::UnixStream::connect(path)?;
+    let served_by =
+        nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
+            .map_err(std::io::Error::from)?
+            .uid();
+    let me = nix::unistd::getuid().as_raw();
+    if served_by != me {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is served by uid {served_by}, not by you (uid {me}): refused",
+                path.display()
+            ),
+        ));
+    }
     stream.set_read_timeout(Some(REPLY_WITHIN))?;
     let mut line = serde_json::to_vec(request).map_err(std::io::Error::other)?;
     line.push(b'\n');
@@ -126,11 +142,20 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
 }
 
 /// The folder of this user's run sockets: `$XDG_RUNTIME_DIR/sc`, else
-/// `sc-UID` in the temp folder.
+/// `sc-UID` in the temp folder (its path; [`crate::private`] makes and
+/// checks it).
 pub fn runs_dir() -> PathBuf {
-    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
-        Some(dir) => Path::new(&dir).join("sc"),
-        None => std::env::temp_dir().join(format!("sc-{}", nix::unistd::getuid())),
+    crate::private::runs_path()
+}
+
+/// The sockets of this user's runs, newest first: none when there is no
+/// runs folder, and an error (saying why) when the folder there is not
+/// the user's alone — a run in it is not talked to.
+pub fn user_runs() -> Result<Vec<PathBuf>, String> {
+    match crate::private::existing_runs_dir() {
+        Ok(dir) => Ok(run_sockets(&dir)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -144,6 +169,7 @@ pub fn default_path() -> PathBuf {
 pub fn find_run(run: Option<&str>) -> Result<PathBuf, String> {
     match run.filter(|r| !r.is_empty()) {
         Some(pid) if pid.bytes().all(|b| b.is_ascii_digit()) => {
+            crate::private::check_dir(&runs_dir()).map_err(|e| e.to_string())?;
             let path = runs_dir().join(format!("run-{pid}.sock"));
             match path.exists() {
                 true => Ok(path),
@@ -151,7 +177,7 @@ pub fn find_run(run: Option<&str>) -> Result<PathBuf, String> {
             }
         }
         Some(path) => Ok(PathBuf::from(path)),
-        None => run_sockets(&runs_dir()).into_iter().next().ok_or_else(|| {
+        None => user_runs()?.into_iter().next().ok_or_else(|| {
             format!(
                 "no run of this user serves a control socket in {} (runs started with sc-spawn --ask or --control do)",
                 runs_dir().display()
@@ -160,7 +186,8 @@ pub fn find_run(run: Option<&str>) -> Result<PathBuf, String> {
     }
 }
 
-/// The run sockets in `dir`, newest first.
+/// The run sockets in `dir` (sockets of this user's, no links), newest
+/// first.
 pub fn run_sockets(dir: &Path) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
@@ -170,7 +197,9 @@ pub fn run_sockets(dir: &Path) -> Vec<PathBuf> {
         .filter(|e| {
             let name = e.file_name();
             let name = name.to_string_lossy();
-            name.starts_with("run-") && name.ends_with(".sock")
+            name.starts_with("run-")
+                && name.ends_with(".sock")
+                && crate::private::is_own(&e.path(), nix::sys::stat::SFlag::S_IFSOCK)
         })
         .map(|e| {
             let at = e

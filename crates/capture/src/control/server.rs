@@ -3,7 +3,7 @@
 //! the supervisor and its reply written back.
 
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use mio::net::{UnixListener, UnixStream};
@@ -38,7 +38,7 @@ impl ControlServer {
         // spool, a folder of the user's choosing) is taken as it is: the
         // socket itself is 0600 and a peer of another user is refused.
         match path.parent() {
-            Some(dir) if dir == super::runs_dir() => private_dir(dir)?,
+            Some(dir) if dir == super::runs_dir() => crate::private::make_dir(dir)?,
             Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
                 std::fs::DirBuilder::new()
                     .recursive(true)
@@ -207,24 +207,4 @@ fn flush(conn: &mut Conn) {
 fn same_user(stream: &UnixStream) -> bool {
     use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
     getsockopt(stream, PeerCredentials).is_ok_and(|c| c.uid() == nix::unistd::getuid().as_raw())
-}
-
-/// `dir`, made if need be, and the user's alone: refused when another user
-/// owns it or others may enter it.
-fn private_dir(dir: &Path) -> io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let meta = std::fs::metadata(dir)?;
-    if meta.uid() != nix::unistd::getuid().as_raw() || meta.mode() & 0o077 != 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{} is not private (it must be yours, mode 0700): remove it, or give --control PATH",
-                dir.display()
-            ),
-        ));
-    }
-    Ok(())
 }

@@ -45,6 +45,11 @@ pub struct Sink {
     restore: Option<OFlag>,
     /// `--log FILE`: every line written to stdout goes here too.
     log: Option<File>,
+    /// The log is the user's (`--log`): failing to write it fails the run.
+    /// Otherwise (the run's own, for `sc-view --attach`) the failure is
+    /// kept for an `error` event and the stream goes on.
+    log_required: bool,
+    log_failure: Option<String>,
     /// How much of `buf` is already in the log.
     logged: usize,
 }
@@ -72,6 +77,8 @@ impl Sink {
             closed: false,
             restore: None,
             log: None,
+            log_required: false,
+            log_failure: None,
             logged: 0,
         };
         match kind {
@@ -106,9 +113,16 @@ impl Sink {
         Ok(sink)
     }
 
-    /// Also write the stream to `file` (for `sc-view --follow` elsewhere).
-    pub fn set_log(&mut self, file: File) {
+    /// Also write the stream to `file` (for `sc-view --follow` elsewhere);
+    /// `required`: a failure to write it is the run's (see `log_required`).
+    pub fn set_log(&mut self, file: File, required: bool) {
         self.log = Some(file);
+        self.log_required = required;
+    }
+
+    /// Why the run's own log stopped being written, once.
+    pub fn take_log_failure(&mut self) -> Option<String> {
+        self.log_failure.take()
     }
 
     /// Where to append whole event lines.
@@ -152,7 +166,12 @@ impl Sink {
             self.logged = self.buf.len();
             if let Err(e) = result {
                 self.log = None;
-                return Err(io::Error::new(e.kind(), format!("writing the log: {e}")));
+                let message = format!("writing the log: {e}");
+                if !self.log_required {
+                    self.log_failure = Some(message);
+                } else {
+                    return Err(io::Error::new(e.kind(), message));
+                }
             }
         }
         while self.pending() > 0 && !self.blocked && !self.closed {

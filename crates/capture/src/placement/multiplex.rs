@@ -33,7 +33,13 @@ const SUN_PATH: usize = 104;
 /// given them (`user@host:port`, an alias).
 #[derive(Debug)]
 pub struct Multiplex {
+    /// This user's runs folder, and this run's folder in it.
+    runs: PathBuf,
     dir: PathBuf,
+    /// The folder was made (true), or could not be (false, said once):
+    /// only when a task first goes to a host, so that a run that uses no
+    /// ssh makes no ssh state at all.
+    made: OnceLock<bool>,
     /// The ssh program that tells masters to exit.
     program: OsString,
     masters: Mutex<Masters>,
@@ -57,11 +63,10 @@ struct Masters {
 }
 
 impl Multiplex {
-    /// This run's folder in `runs` (made 0700), cleaning up first what runs
-    /// that were killed left there; None when the path would be too long
-    /// for a socket (said why).
+    /// This run's folder in `runs` (made 0700 when a task first needs it,
+    /// cleaning up first what runs that were killed left there); an error
+    /// when the path would be too long for a socket (said why).
     pub fn new(runs: &Path, program: &OsString) -> Result<Multiplex, String> {
-        sweep(runs);
         let dir = runs.join(format!("ssh-{}", std::process::id()));
         if dir.as_os_str().len() + SOCKET_NAME >= SUN_PATH {
             return Err(format!(
@@ -70,14 +75,10 @@ impl Multiplex {
                 dir.display()
             ));
         }
-        private_dir(&dir).map_err(|e| {
-            format!(
-                "one connection per host is off: cannot make {}: {e}",
-                dir.display()
-            )
-        })?;
         Ok(Multiplex {
+            runs: runs.to_owned(),
             dir,
+            made: OnceLock::new(),
             program: program.clone(),
             masters: Mutex::default(),
         })
@@ -147,7 +148,7 @@ impl Multiplex {
     }
 
     fn control(&self, host: &str, master: &str) -> Vec<OsString> {
-        if lock(&self.masters).users_own.contains(host) {
+        if lock(&self.masters).users_own.contains(host) || !self.folder() {
             return Vec::new();
         }
         let path = format!("ControlPath={}/%C", self.dir.display());
@@ -157,9 +158,27 @@ impl Multiplex {
             .collect()
     }
 
+    /// The run's folder, made (and what killed runs left swept) the first
+    /// time a host needs it; false when it cannot be (said once: each ssh
+    /// then makes a connection of its own).
+    fn folder(&self) -> bool {
+        *self.made.get_or_init(|| {
+            let made = crate::private::make_dir(&self.runs).and_then(|()| {
+                sweep(&self.runs);
+                crate::private::make_dir(&self.dir)
+            });
+            if let Err(e) = &made {
+                eprintln!("sc-spawn: one connection per host is off: {e}");
+            }
+            made.is_ok()
+        })
+    }
+
     /// The end of the run: every master told to exit, the folder gone.
     pub fn close(&self) {
-        close_dir(&self.dir, &self.program);
+        if self.made.get() == Some(&true) {
+            close_dir(&self.dir, &self.program);
+        }
     }
 }
 
@@ -236,12 +255,21 @@ fn setting<'a>(config: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// Every master whose socket is in `dir` told to exit (`ssh -O exit`; the
-/// socket's path is all it needs), then `dir` removed.
+/// socket's path is all it needs), then `dir` removed. Only a folder of
+/// this user's, never through a link, and in it only sockets of this
+/// user's: what sc made.
 fn close_dir(dir: &Path, program: &OsString) {
+    use nix::sys::stat::SFlag;
+    if !crate::private::is_own(dir, SFlag::S_IFDIR) {
+        return;
+    }
     let Ok(entries) = std::fs::read_dir(dir) else {
         return;
     };
     for entry in entries.flatten() {
+        if !crate::private::is_own(&entry.path(), SFlag::S_IFSOCK) {
+            continue;
+        }
         let _ = Command::new(program)
             .arg("-o")
             .arg(format!("ControlPath={}", entry.path().display()))
@@ -255,7 +283,8 @@ fn close_dir(dir: &Path, program: &OsString) {
     let _ = std::fs::remove_dir(dir);
 }
 
-/// The folders of runs that are gone (killed before their end) closed.
+/// The folders of runs that are gone (killed before their end) closed;
+/// `runs` was checked private.
 fn sweep(runs: &Path) {
     let Ok(entries) = std::fs::read_dir(runs) else {
         return;
@@ -274,19 +303,6 @@ fn sweep(runs: &Path) {
             close_dir(&entry.path(), &OsString::from("ssh"));
         }
     }
-}
-
-fn private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    // The folders above too: this user's alone.
-    if let Some(parent) = dir.parent() {
-        std::fs::set_permissions(parent, std::fs::Permissions::from_mode(0o700))?;
-    }
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
 }
 
 #[cfg(test)]
@@ -326,6 +342,7 @@ mod tests {
         let runs = std::env::temp_dir().join(format!("sc-mux-test-{}", std::process::id()));
         let ssh = OsString::from("ssh");
         let mux = Multiplex::new(&runs, &ssh).unwrap();
+        assert!(!runs.exists(), "nothing made before a host needs it");
         let options = mux.options("lab");
         assert!(options.contains(&OsString::from("ControlMaster=auto")));
         let path = options[3].to_string_lossy().into_owned();
@@ -338,6 +355,7 @@ mod tests {
         std::fs::create_dir_all(&dead).unwrap();
         drop(mux);
         let again = Multiplex::new(&runs, &ssh).unwrap();
+        again.options("lab");
         assert!(!dead.exists(), "a killed run's folder is cleaned up");
         drop(again);
         let long = runs.join("x".repeat(100));

@@ -50,6 +50,22 @@ impl RemoteRun {
     }
 }
 
+/// Why the policy command `command` (`--ask-cmd`) cannot go with a task
+/// placed elsewhere, where it runs in the remote sc-spawn's directory: its
+/// program is a relative path (`./policy.sh`), which would name another
+/// file there, or none. None when it can go.
+pub fn policy_elsewhere(command: &str) -> Option<String> {
+    let words = shlex::split(command)?;
+    let program = words.iter().find(|w| !w.contains('='))?;
+    (program.contains('/') && !program.starts_with('/')).then(|| {
+        format!(
+            "--ask-cmd {command:?} runs {program}, a path relative to this directory, which means \
+             another file (or none) on the host where the task runs: give its absolute path, or a \
+             command on the host's PATH"
+        )
+    })
+}
+
 /// `--flag=value`.
 pub fn joined(flag: &str, value: &OsStr) -> OsString {
     let mut out = OsString::from(flag);
@@ -86,15 +102,29 @@ pub fn backstop(
     delay: std::time::Duration,
 ) -> Option<std::time::Duration> {
     let attempt = timeout? + kill_grace;
-    let pauses: std::time::Duration = (0..retries)
-        .map(|k| {
-            delay
-                .saturating_mul(1 << k.min(16))
-                .min(std::time::Duration::from_secs(300))
-                .mul_f64(1.25)
-        })
-        .sum();
-    Some(attempt.saturating_mul(retries + 1) + pauses + REMOTE_SLACK)
+    let pause = |k: u32| {
+        delay
+            .saturating_mul(1 << k.min(16))
+            .min(std::time::Duration::from_secs(300))
+            .mul_f64(1.25)
+    };
+    // Past 17 doublings every pause is the longest: counted at once, so
+    // that a task's `"retries": 4294967295` costs no loop of that length
+    // on the poller's thread.
+    let doubling = retries.min(17);
+    let pauses = (0..doubling)
+        .map(pause)
+        .fold(
+            std::time::Duration::ZERO,
+            std::time::Duration::saturating_add,
+        )
+        .saturating_add(pause(17).saturating_mul(retries - doubling));
+    Some(
+        attempt
+            .saturating_mul(retries.saturating_add(1))
+            .saturating_add(pauses)
+            .saturating_add(REMOTE_SLACK),
+    )
 }
 
 /// `arg` in single quotes, for a POSIX shell.
@@ -208,6 +238,29 @@ mod tests {
     use nix::sys::signal::Signal;
 
     use super::*;
+
+    #[test]
+    fn the_backstop_of_any_number_of_retries_is_counted_at_once() {
+        use std::time::{Duration, Instant};
+        let s = Duration::from_secs;
+        // 10 s attempts, 1 s grace, 2 retries after 2 s and 4 s (+25 %).
+        assert_eq!(
+            backstop(Some(s(10)), s(1), 2, s(2)),
+            Some(s(33) + s(2).mul_f64(1.25) + s(4).mul_f64(1.25) + REMOTE_SLACK)
+        );
+        assert_eq!(backstop(None, s(1), 2, s(2)), None);
+        let started = Instant::now();
+        let huge = backstop(Some(s(10)), s(1), u32::MAX, s(2));
+        assert!(
+            started.elapsed() < Duration::from_millis(100),
+            "no loop per retry"
+        );
+        assert!(huge.is_some_and(|d| d > s(1_000_000)));
+        assert!(policy_elsewhere("./policy.sh").is_some());
+        assert!(policy_elsewhere("FOO=1 bin/policy --strict").is_some());
+        assert!(policy_elsewhere("/opt/policy.sh").is_none());
+        assert!(policy_elsewhere("grep -q x && echo allow").is_none());
+    }
 
     #[test]
     fn requests_are_short_lines_with_polite_signals_only() {

@@ -184,9 +184,11 @@ pub fn ssh_argv(remote: &Remote, run: &RemoteRun, argv: &[OsString]) -> Vec<OsSt
         Some(dir) => {
             let mut head = b"d=".to_vec();
             head.extend(quote(OsStr::new(dir)));
-            // 0700: prompts and agent output are the user's alone.
+            // 0700: prompts and agent output are the user's alone. A new
+            // folder (no -p): one that is there already, someone else's
+            // or a link planted in its place, fails the launch.
             head.extend_from_slice(
-                b"; mkdir -m 700 -p \"$d\" && : >>\"$d/stream.ndjson\" && : >\"$d/attached\" && ( setsid ",
+                b"; mkdir -m 700 \"$d\" && : >>\"$d/stream.ndjson\" && : >\"$d/attached\" && ( setsid ",
             );
             head
         }
@@ -313,7 +315,7 @@ mod tests {
         let line = argv.last().unwrap().to_string_lossy().into_owned();
         assert_eq!(
             line,
-            "d='/tmp/sp it'; mkdir -m 700 -p \"$d\" && : >>\"$d/stream.ndjson\" && : >\"$d/attached\" && \
+            "d='/tmp/sp it'; mkdir -m 700 \"$d\" && : >>\"$d/stream.ndjson\" && : >\"$d/attached\" && \
              ( setsid 'sc-spawn' '--spool=/tmp/sp it' '--lease=60' '--task={\"id\":\"w\"}' '--' 'true' \
              </dev/null >>\"$d/stream.ndjson\" 2>>\"$d/stderr\" & echo $! >\"$d/pid\" ) && \
              exec 'sc-spawn' '--attach=/tmp/sp it' '--from-byte=0' '--id=w'"

@@ -64,12 +64,11 @@ pub enum Done {
         key: usize,
         report: sc_events::WorktreeReport,
     },
-    /// A policy command's first line (its decision), or None when it said
-    /// nothing (the ask is left to the default).
+    /// How a policy command went.
     Policy {
         key: usize,
         ask: String,
-        decision: Option<String>,
+        ran: crate::plan::policy::Ran,
     },
 }
 
@@ -80,6 +79,8 @@ pub struct Chores {
     done: Receiver<Done>,
     thread: Option<JoinHandle<()>>,
     pending: usize,
+    /// The policy commands running, to end them.
+    policies: crate::plan::policy::Running,
 }
 
 impl Chores {
@@ -94,6 +95,7 @@ impl Chores {
             done,
             thread: None,
             pending: 0,
+            policies: crate::plan::policy::Running::default(),
         }
     }
 
@@ -104,23 +106,26 @@ impl Chores {
             // ask (whose time still runs out).
             let (done, waker) = (self.done_tx.clone(), Arc::clone(&self.waker));
             let ask = job.ask.clone();
+            let running = self.policies.clone();
             let spawned = std::thread::Builder::new()
                 .name("sc-ask-cmd".into())
                 .spawn(move || {
-                    let decision = run_policy(&job);
+                    let ran = crate::plan::policy::run(&job, &running);
                     let _ = done.send(Done::Policy {
                         key,
                         ask: job.ask,
-                        decision,
+                        ran,
                     });
                     let _ = waker.wake();
                 });
-            if spawned.is_err() {
-                let _ = self.done_tx.send(Done::Policy {
-                    key,
-                    ask,
-                    decision: None,
-                });
+            if let Err(e) = spawned {
+                let ran = crate::plan::policy::Ran {
+                    outcome: crate::plan::policy::Outcome::Failed(format!(
+                        "no thread could be started for it: {e}"
+                    )),
+                    stderr: String::new(),
+                };
+                let _ = self.done_tx.send(Done::Policy { key, ask, ran });
                 let _ = self.waker.wake();
             }
             return;
@@ -179,37 +184,29 @@ impl Chores {
     pub fn pending(&self) -> usize {
         self.pending
     }
+
+    /// End the policy command of each ask in `asks` (decided otherwise,
+    /// or their worker ended).
+    pub fn end_policies(&self, asks: &[String]) {
+        for ask in asks {
+            self.policies.end(ask);
+        }
+    }
+
+    /// End every policy command running (the run is interrupted).
+    pub fn end_all_policies(&self) {
+        self.policies.end_all();
+    }
 }
 
 impl Drop for Chores {
     fn drop(&mut self) {
+        self.policies.end_all();
         self.jobs = None; // ends the thread's loop
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
-}
-
-/// Run a policy command for an ask: the `ask` event on its stdin, its
-/// first line the decision (the worker reads it); a command that fails to
-/// run leaves the ask open.
-fn run_policy(job: &crate::worker::converse::PolicyJob) -> Option<String> {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg(&job.command)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .ok()?;
-    if let Some(mut stdin) = child.stdin.take() {
-        let mut line = job.event.clone();
-        line.push(b'\n');
-        let _ = stdin.write_all(&line);
-    }
-    let output = child.wait_with_output().ok()?;
-    first_line(&String::from_utf8_lossy(&output.stdout))
 }
 
 fn run(job: Job) -> Done {
@@ -234,8 +231,8 @@ fn run(job: Job) -> Done {
         },
         Job::Policy { key, job } => Done::Policy {
             key,
-            decision: run_policy(&job),
-            ask: job.ask,
+            ask: job.ask.clone(),
+            ran: crate::plan::policy::run(&job, &crate::plan::policy::Running::default()),
         },
         Job::PrepareHost {
             key,
@@ -253,27 +250,5 @@ fn run(job: Job) -> Done {
                 .map(|()| crate::placement::Elsewhere::command(&remote, &run, &argv))
             },
         },
-    }
-}
-
-/// A policy command's first line, if it said anything.
-fn first_line(text: &str) -> Option<String> {
-    let line = text.lines().next()?.trim();
-    (!line.is_empty()).then(|| line.to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::first_line;
-
-    #[test]
-    fn a_policy_decides_with_its_first_line_or_not_at_all() {
-        assert_eq!(first_line("allow\n").as_deref(), Some("allow"));
-        assert_eq!(
-            first_line("deny no writes outside src/\nmore").as_deref(),
-            Some("deny no writes outside src/")
-        );
-        assert_eq!(first_line(""), None);
-        assert_eq!(first_line("\nallow"), None, "the first line decides");
     }
 }

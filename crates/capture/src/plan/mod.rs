@@ -4,6 +4,7 @@
 
 pub mod chores;
 pub mod graph;
+pub mod policy;
 pub mod resume;
 pub mod scheduler;
 pub mod worktree;

@@ -37,6 +37,7 @@ use crate::process::signals::{group_alive, signal_group};
 use crate::worker::{Settle, Worker, is_out_of_descriptors};
 
 mod inputs;
+mod notes;
 mod plan;
 
 pub use crate::plan::scheduler::sibling;
@@ -146,6 +147,8 @@ pub struct Supervisor {
     /// Where the stream is also written (`--log`, or the run's own for
     /// `sc-view --attach`).
     log_path: Option<std::path::PathBuf>,
+    /// The next seq of sc-spawn's own events ([`Supervisor::say_error`]).
+    own_seq: u64,
 }
 
 impl Supervisor {
@@ -190,6 +193,7 @@ impl Supervisor {
             budget_spent: false,
             control: None,
             log_path: None,
+            own_seq: 0,
         })
     }
 
@@ -197,16 +201,6 @@ impl Supervisor {
     /// as `program`.
     pub fn set_notices(&mut self, program: &'static str) {
         self.notices = Some(program);
-    }
-
-    /// Also write the stream to `file`.
-    /// Say where the log is (for the control socket's `log`).
-    pub fn set_log_path(&mut self, path: std::path::PathBuf) {
-        self.log_path = Some(path);
-    }
-
-    pub fn set_log(&mut self, file: std::fs::File) {
-        self.sink.set_log(file);
     }
 
     /// How inputs' worker ids are named in the merged stream.
@@ -337,6 +331,7 @@ impl Supervisor {
             for job in worker.take_policy_jobs() {
                 self.chores.submit(Job::Policy { key, job });
             }
+            self.chores.end_policies(&worker.take_settled_asks());
             match worker.settle(self.sink.buffer()) {
                 Settle::NotYet => {}
                 Settle::Retrying => {
@@ -447,6 +442,7 @@ impl Supervisor {
     /// its exit code kept, and its task's dependents told.
     fn retire(&mut self, key: usize) {
         let mut active = self.workers.remove(key);
+        self.chores.end_policies(&active.worker.take_settled_asks());
         self.spent_usd += active.worker.spent_usd().unwrap_or(0.0);
         let code = active.worker.exit_code();
         self.codes[active.number] = Some(code);
@@ -522,6 +518,8 @@ impl Supervisor {
         self.report.interrupted.get_or_insert(signal);
         let signal = Signal::try_from(signal).unwrap_or(Signal::SIGTERM);
         let escalate = self.interrupts > 1;
+        // A policy command deciding an ask never holds the run up.
+        self.chores.end_all_policies();
         for (_, active) in self.workers.iter_mut() {
             if active.worker.is_preparing() {
                 active.cancelled = Some("interrupted before it started");
@@ -561,6 +559,12 @@ impl Supervisor {
         let was_closed = self.sink.is_closed();
         if let Err(e) = self.sink.flush() {
             self.report.write_error.get_or_insert(e.to_string());
+        }
+        if let Some(failure) = self.sink.take_log_failure() {
+            self.log_path = None;
+            self.say_error(format!(
+                "{failure}: the stream goes on here, but `sc-view --attach` cannot follow this run from its start"
+            ));
         }
         if self.sink.is_closed() && !was_closed {
             // The reader is gone (`| head`): nobody will see what the workers

@@ -13,11 +13,11 @@ impl Supervisor {
             match done {
                 Done::Worktree { key, result } => self.worktree_made(key, result),
                 Done::HostReady { key, result } => self.host_ready(key, result),
-                Done::Policy { key, ask, decision } => {
+                Done::Policy { key, ask, ran } => {
                     if let Some(active) = self.workers.get_mut(key) {
-                        active
-                            .worker
-                            .policy_answer(&ask, decision, self.sink.buffer());
+                        active.worker.policy_answer(&ask, ran, self.sink.buffer());
+                        let settled = active.worker.take_settled_asks();
+                        self.chores.end_policies(&settled);
                     }
                 }
                 Done::Committed { key, report } => {

@@ -134,33 +134,68 @@ impl Worker {
         std::mem::take(&mut self.policy_jobs)
     }
 
-    /// A policy command's first line on ask `ask`: `allow`, `deny` and a
-    /// message, or one of a question's options; anything else (or nothing)
-    /// leaves the ask to the default. An ask no longer open (timed out
-    /// meanwhile, or its attempt ended) is left as it was answered, and
-    /// the late answer said in an `error` event: it is bound to the ask it
-    /// was given for, whose id no other ask of the run has.
-    pub fn policy_answer(&mut self, ask: &str, line: Option<String>, out: &mut Vec<u8>) {
-        let Some(line) = line.map(|l| l.trim().to_owned()).filter(|l| !l.is_empty()) else {
-            return;
-        };
+    /// How the policy command for ask `ask` went. Its first line decides:
+    /// `allow`, `deny` and a message, or one of a question's options. A
+    /// policy that failed (could not run, exited non-zero, printed no
+    /// decision or none of the ask's choices, ran out of time) fails
+    /// closed: the ask is denied and the failure said in an `error` event.
+    /// An ask no longer open (decided meanwhile, or its attempt ended) is
+    /// left as it was answered, and a late answer said: it is bound to the
+    /// ask it was given for, whose id no other ask of the run has.
+    pub fn policy_answer(&mut self, ask: &str, ran: crate::plan::policy::Ran, out: &mut Vec<u8>) {
+        use crate::plan::policy::Outcome;
+        if !ran.stderr.is_empty() {
+            let said: String = ran.stderr.chars().take(2000).collect();
+            let message = format!("the policy command for {ask} said on stderr: {said}");
+            self.emit(out, ErrorEvent { message });
+        }
         let still_open = self
             .conversation
             .as_ref()
             .is_some_and(|talk| talk.open().any(|a| a.ask == ask));
-        if !still_open {
-            let message = format!(
-                "the policy command's answer to {ask} ({line:?}) came when that ask was no longer open \
-                 (answered already, or its attempt ended): it was not delivered"
-            );
-            return self.emit(out, ErrorEvent { message });
-        }
+        let line = match ran.outcome {
+            Outcome::Ended | Outcome::TimedOut => return,
+            Outcome::Decided(line) if !still_open => {
+                let message = format!(
+                    "the policy command's answer to {ask} ({line:?}) came when that ask was no longer open \
+                     (answered already, or its attempt ended): it was not delivered"
+                );
+                return self.emit(out, ErrorEvent { message });
+            }
+            Outcome::Failed(_) if !still_open => return,
+            Outcome::Failed(why) => return self.policy_failed(ask, &why, out),
+            Outcome::Decided(line) => line,
+        };
         let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((&line, ""));
         let message = Some(rest.trim().to_owned()).filter(|m| !m.is_empty());
-        let _ = match word {
+        let decided = match word {
             "allow" | "deny" => self.decide(ask, word, "command", message, out),
             _ => self.decide(ask, &line, "command", None, out),
         };
+        if let Err(why) = decided {
+            self.policy_failed(ask, &why, out);
+        }
+    }
+
+    /// The policy command for ask `ask` failed: said, and the ask denied.
+    fn policy_failed(&mut self, ask: &str, why: &str, out: &mut Vec<u8>) {
+        let command = self
+            .opts
+            .ask
+            .as_ref()
+            .and_then(|p| p.command.clone())
+            .unwrap_or_default();
+        let message =
+            format!("the policy command for {ask} ({command:?}) failed: {why}; the ask is denied");
+        self.emit(out, ErrorEvent { message });
+        let denial = Some("the policy command failed: denied".to_owned());
+        let _ = self.decide(ask, "deny", "command", denial, out);
+    }
+
+    /// Asks decided or abandoned since the last call: their policy
+    /// commands, if still running, are to be ended.
+    pub fn take_settled_asks(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.settled_asks)
     }
 
     /// Its asks still open, as `ask` events with the worker's id.
@@ -243,6 +278,9 @@ impl Worker {
             return Err("this worker asks nothing".into());
         };
         let answer = talk.answer(ask, decision, by, message, watch.reader_mut(), now)?;
+        if self.opts.ask.as_ref().is_some_and(|p| p.command.is_some()) {
+            self.settled_asks.push(ask.to_owned());
+        }
         if budget && decision == "allow" {
             self.spending.extend_cap();
         }
@@ -259,6 +297,9 @@ impl Worker {
             .map(|mut talk| talk.abandon())
             .unwrap_or_default();
         for answer in answers {
+            if self.opts.ask.as_ref().is_some_and(|p| p.command.is_some()) {
+                self.settled_asks.push(answer.ask.clone());
+            }
             self.emit(out, answer);
         }
     }

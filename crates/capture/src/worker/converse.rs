@@ -44,6 +44,8 @@ pub struct PolicyJob {
     pub command: String,
     /// The `ask` event as a line: the command's stdin.
     pub event: Vec<u8>,
+    /// The ask's deadline: the command is ended then.
+    pub deadline: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -106,17 +108,19 @@ impl Conversation {
             choices: choices_of(&agent),
             control: self.policy.control.clone(),
         };
+        let until = self.policy.timeout.map(|t| now + t);
         let job = self.policy.command.clone().map(|command| PolicyJob {
             ask: id.clone(),
             command,
             event: serde_json::to_vec(&event).unwrap_or_default(),
+            deadline: until,
         });
         self.open.push(Open {
             id,
             own: agent.id.is_empty(),
             agent,
             event: event.clone(),
-            until: self.policy.timeout.map(|t| now + t),
+            until,
         });
         (event, job)
     }

@@ -107,6 +107,8 @@ pub struct Worker {
     /// this number, so that no two asks of a run share an id and an answer
     /// given for one can never reach another (a retry's asks included).
     asks_made: u64,
+    /// Asks decided or abandoned whose policy commands may still run.
+    settled_asks: Vec<String>,
     leaked: bool,
     /// A stop (SIGTTIN) was reported.
     stop_seen: bool,
@@ -150,6 +152,7 @@ impl Worker {
             conversation: None,
             policy_jobs: Vec::new(),
             asks_made: 0,
+            settled_asks: Vec::new(),
             leaked: false,
             stop_seen: false,
             leftover: None,

@@ -17,13 +17,16 @@ pub enum Status {
     Failed,
     TimedOut,
     Skipped,
+    /// Never a worker: only `error` events under its id, sc's own notes
+    /// about the run (a side log that cannot be kept) or an input's.
+    Noted,
 }
 
 impl Status {
     pub fn is_final(self) -> bool {
         matches!(
             self,
-            Status::Succeeded | Status::Failed | Status::TimedOut | Status::Skipped
+            Status::Succeeded | Status::Failed | Status::TimedOut | Status::Skipped | Status::Noted
         )
     }
 }

@@ -226,7 +226,12 @@ fn task_fields(task: &Task, opts: &mut WorkerOptions) -> Result<(), String> {
         }
     }
     if let Some(ask) = task.ask {
-        opts.ask = ask.then(|| opts.ask.clone().unwrap_or_default());
+        opts.ask = ask.then(|| {
+            opts.ask
+                .clone()
+                .or_else(|| opts.ask_when_asked.clone())
+                .unwrap_or_default()
+        });
     }
     if let Some(retries) = task.retries {
         let template = opts.retry.clone().unwrap_or(crate::worker::Retry {

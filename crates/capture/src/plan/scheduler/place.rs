@@ -116,6 +116,13 @@ impl Scheduler {
         // and a person's answer here goes to its run over the connection.
         let spool = place.spool(&task.id);
         if let Some(ask) = opts.ask.take() {
+            if let Some(problem) = ask
+                .command
+                .as_deref()
+                .and_then(crate::placement::run::policy_elsewhere)
+            {
+                return Launch::refused(index, opts, problem);
+            }
             flags.push("--ask".into());
             let wait = ask.timeout.map_or(0.0, |t| t.as_secs_f64());
             flags.push(format!("--ask-timeout={wait}").into());

@@ -1,0 +1,238 @@
+//! One checked way to make and open sc's private state: the runs folder
+//! (control sockets, side logs, ssh masters, usage files), its folders and
+//! its files.
+//!
+//! The runs folder lives in `$XDG_RUNTIME_DIR/sc`, else `sc-UID` in the
+//! temp folder, where any user of the machine may have been first: a
+//! folder of someone else's there, or a link planted in its place, would
+//! let a neighbour read sc's sockets, or have sc delete or chmod what the
+//! link points at. So every folder is opened without following links
+//! (`O_NOFOLLOW`) and checked on the descriptor it gave (`fstat`: a
+//! folder, owned by this user, mode 0700), else refused with a message
+//! that says what to do; nothing is chmodded. A file is made with
+//! `O_CREAT|O_EXCL|O_NOFOLLOW` (never an existing one, never through a
+//! link), and only what sc made is removed.
+
+use std::fs::File;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::fcntl::{OFlag, open};
+use nix::sys::stat::{Mode, SFlag, fstat};
+use nix::unistd::mkdir;
+
+/// The folder of this user's runs: `$XDG_RUNTIME_DIR/sc`, else `sc-UID`
+/// in the temp folder. Only its path: [`runs_dir`] makes and checks it.
+pub fn runs_path() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => Path::new(&dir).join("sc"),
+        None => std::env::temp_dir().join(format!("sc-{}", nix::unistd::getuid())),
+    }
+}
+
+/// This user's runs folder, made if need be and checked private.
+pub fn runs_dir() -> io::Result<PathBuf> {
+    let path = runs_path();
+    make_dir(&path)?;
+    Ok(path)
+}
+
+/// The runs folder as it is, checked private, without making it (what
+/// `sc-ctl` and `sc-view --attach` look in): NotFound when there is none.
+pub fn existing_runs_dir() -> io::Result<PathBuf> {
+    let path = runs_path();
+    check_dir(&path)?;
+    Ok(path)
+}
+
+/// `path` made a private folder (0700) if it is not there, then checked:
+/// a real folder, this user's, 0700. Its parent must exist.
+pub fn make_dir(path: &Path) -> io::Result<()> {
+    match mkdir(path, Mode::S_IRWXU) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(context(path, "cannot make the folder", e.into())),
+    }
+    check_dir(path)
+}
+
+/// `path` is a private folder: a folder and no link, owned by this user,
+/// open to nobody else (mode 0700). The error names what is wrong and
+/// what to do.
+pub fn check_dir(path: &Path) -> io::Result<()> {
+    let fd = open_dir(path)?;
+    check_fd(path, &fd)
+}
+
+/// `path` opened as a folder, refusing a link in its place.
+fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    match open(path, flags, Mode::empty()) {
+        Ok(fd) => Ok(fd),
+        Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => Err(refused(
+            path,
+            "is not a folder (a link, or a file, stands in its place)",
+        )),
+        Err(e) => Err(context(path, "cannot open", e.into())),
+    }
+}
+
+fn check_fd(path: &Path, fd: &OwnedFd) -> io::Result<()> {
+    let stat = fstat(fd).map_err(|e| context(path, "cannot look at", e.into()))?;
+    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
+        return Err(refused(path, "is not a folder"));
+    }
+    let me = nix::unistd::getuid().as_raw();
+    if stat.st_uid != me {
+        return Err(refused(
+            path,
+            &format!("belongs to uid {}, not to you (uid {me})", stat.st_uid),
+        ));
+    }
+    if stat.st_mode & 0o077 != 0 {
+        return Err(refused(
+            path,
+            &format!(
+                "is open to others (mode {:o}; it must be 0700)",
+                stat.st_mode & 0o777
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A new private file `name` in the private folder `dir` (0600), never an
+/// existing one and never through a link.
+pub fn create_file(dir: &Path, name: &str) -> io::Result<File> {
+    check_dir(dir)?;
+    let path = dir.join(name);
+    let flags = OFlag::O_WRONLY
+        | OFlag::O_CREAT
+        | OFlag::O_EXCL
+        | OFlag::O_NOFOLLOW
+        | OFlag::O_CLOEXEC
+        | OFlag::O_APPEND;
+    let fd = open(&path, flags, Mode::S_IRUSR | Mode::S_IWUSR)
+        .map_err(|e| context(&path, "cannot make", e.into()))?;
+    Ok(File::from(fd))
+}
+
+/// [`create_file`], replacing a file of the same name that a run killed
+/// before its end left there (a name with a pid in it comes round again):
+/// only a regular file of this user's, never a link.
+pub fn create_file_anew(dir: &Path, name: &str) -> io::Result<File> {
+    match create_file(dir, name) {
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            let path = dir.join(name);
+            if !is_own(&path, SFlag::S_IFREG) {
+                return Err(e);
+            }
+            std::fs::remove_file(&path).map_err(|e| context(&path, "cannot remove", e))?;
+            create_file(dir, name)
+        }
+        made => made,
+    }
+}
+
+/// Whether `path` (in a private folder) is an entry this user made of the
+/// kind `kind` (`S_IFSOCK`, `S_IFREG`, `S_IFDIR`), looked at without
+/// following a link: what a sweep may remove.
+pub fn is_own(path: &Path, kind: SFlag) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path).is_ok_and(|meta| {
+        meta.uid() == nix::unistd::getuid().as_raw()
+            && SFlag::from_bits_truncate(meta.mode()) & SFlag::S_IFMT == kind
+    })
+}
+
+fn refused(path: &Path, what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::PermissionDenied,
+        format!(
+            "{} {what}: sc keeps its private state only in a folder of yours that nobody else \
+             can enter; remove it (or set XDG_RUNTIME_DIR or TMPDIR to a folder of your own)",
+            path.display()
+        ),
+    )
+}
+
+fn context(path: &Path, what: &str, e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sc-private-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_private_folder_is_made_once_and_checked_every_time() {
+        let base = scratch("made");
+        let dir = base.join("runs");
+        make_dir(&dir).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        make_dir(&dir).expect("there already: checked, fine");
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let refused = make_dir(&dir).unwrap_err().to_string();
+        assert!(refused.contains("open to others"), "{refused}");
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755, "refused, not chmodded");
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn a_link_in_place_of_the_folder_is_refused_and_not_followed() {
+        let base = scratch("link");
+        let target = base.join("elsewhere");
+        std::fs::create_dir(&target).unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let dir = base.join("runs");
+        std::os::unix::fs::symlink(&target, &dir).unwrap();
+        let refused = make_dir(&dir).unwrap_err().to_string();
+        assert!(refused.contains("is not a folder"), "{refused}");
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755, "what the link points at is untouched");
+        assert!(create_file(&dir, "x").is_err());
+        assert!(!target.join("x").exists());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
+    fn files_are_new_ones_never_an_existing_file_or_a_link() {
+        let base = scratch("files");
+        let dir = base.join("runs");
+        make_dir(&dir).unwrap();
+        let file = create_file(&dir, "log").unwrap();
+        drop(file);
+        let mode = std::fs::metadata(dir.join("log"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert!(create_file(&dir, "log").is_err(), "never an existing file");
+        create_file_anew(&dir, "log").expect("a leftover of sc's own is replaced");
+        std::os::unix::fs::symlink(base.join("victim"), dir.join("planted")).unwrap();
+        assert!(
+            create_file(&dir, "planted").is_err(),
+            "never through a link"
+        );
+        assert!(
+            create_file_anew(&dir, "planted").is_err(),
+            "a link is no leftover"
+        );
+        assert!(!base.join("victim").exists());
+        assert!(is_own(&dir.join("log"), SFlag::S_IFREG));
+        assert!(!is_own(&dir.join("planted"), SFlag::S_IFREG));
+        assert!(!is_own(&dir.join("planted"), SFlag::S_IFDIR));
+        std::fs::remove_dir_all(&base).unwrap();
+    }
+}

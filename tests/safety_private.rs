@@ -1,0 +1,324 @@
+//! Private state that a neighbour cannot touch: a second user (a uid of
+//! its own, through `setpriv`) plants folders, links and a listening
+//! socket in the temp folder where sc keeps its runs folder when
+//! `XDG_RUNTIME_DIR` is unset (cron, CI, Slurm jobs), and nothing of the
+//! victim's is deleted, chmodded or told.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::util::*;
+
+/// The neighbour's uid.
+const NEIGHBOUR: u32 = 54321;
+
+/// A shared temp folder like /tmp (sticky, open to all) and a folder of
+/// the victim's with files in it; None (said) where a second user cannot
+/// be had: not root, or no setpriv.
+fn scene(name: &str) -> Option<(PathBuf, PathBuf, PathBuf)> {
+    let root = nix::unistd::getuid().is_root();
+    let setpriv = Command::new("setpriv").arg("--version").output().is_ok();
+    if !root || !setpriv {
+        skipped(
+            "multi-user safety tests",
+            "they need root and setpriv (util-linux) to act as a second user: run .ci/run",
+        );
+        return None;
+    }
+    let base = temp_dir(name);
+    std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let tmp = base.join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let victim = base.join("victim");
+    std::fs::create_dir(&victim).unwrap();
+    std::fs::set_permissions(&victim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(victim.join("thesis.tex"), "years of work").unwrap();
+    Some((base, tmp, victim))
+}
+
+/// `script` run by the neighbour.
+fn as_neighbour(script: &str) {
+    let status = Command::new("setpriv")
+        .args([
+            &format!("--reuid={NEIGHBOUR}"),
+            &format!("--regid={NEIGHBOUR}"),
+            "--clear-groups",
+            "sh",
+            "-c",
+            script,
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success(), "the neighbour's {script}");
+}
+
+/// The runs folder the victim's sc uses in `tmp`.
+fn runs_in(tmp: &Path) -> PathBuf {
+    tmp.join(format!("sc-{}", nix::unistd::getuid()))
+}
+
+fn sc_spawn_in(tmp: &Path) -> Command {
+    let mut command = sc_spawn();
+    command.env("TMPDIR", tmp).env_remove("XDG_RUNTIME_DIR");
+    command
+}
+
+fn plan(tasks: &[(&str, Option<&str>)]) -> Vec<u8> {
+    tasks
+        .iter()
+        .map(|(id, host)| {
+            let host = host.map_or(String::new(), |h| format!(r#","host":"{h}""#));
+            format!(
+                r#"{{"type":"task","worker":"{id}","seq":0,"ts":0,"id":"{id}","kind":"shell","argv":["true"]{host}}}"#
+            ) + "\n"
+        })
+        .collect::<String>()
+        .into_bytes()
+}
+
+fn intact(victim: &Path) {
+    assert_eq!(
+        std::fs::read_to_string(victim.join("thesis.tex"))
+            .ok()
+            .as_deref(),
+        Some("years of work"),
+        "the victim's file is gone"
+    );
+    let meta = std::fs::metadata(victim).unwrap();
+    assert_eq!(
+        meta.mode() & 0o7777,
+        0o755,
+        "the victim's folder was chmodded"
+    );
+    let entries: Vec<_> = std::fs::read_dir(victim).unwrap().flatten().collect();
+    assert_eq!(entries.len(), 1, "sc made something in the victim's folder");
+}
+
+#[test]
+fn a_planted_folder_with_a_link_in_it_deletes_nothing() {
+    let Some((_base, tmp, victim)) = scene("planted-folder") else {
+        return;
+    };
+    let runs = runs_in(&tmp);
+    // The neighbour was first: the runs folder is theirs, open to all, and
+    // holds a "dead run's" ssh folder that is a link to the victim's files.
+    as_neighbour(&format!(
+        "mkdir -m 777 '{runs}' && ln -s '{victim}' '{runs}/ssh-999999'",
+        runs = runs.display(),
+        victim = victim.display()
+    ));
+    // A local plan, and one with a task on a host (which needs the
+    // connection-sharing folder): neither touches what is planted.
+    for tasks in [
+        vec![("a", None)],
+        vec![("a", None), ("b", Some("sc-test-nohost.invalid"))],
+    ] {
+        let ran = run_bounded(&mut sc_spawn_in(&tmp), plan(&tasks));
+        let run = Captured::parse(&ran.stdout);
+        assert!(
+            run.exits()
+                .iter()
+                .any(|(w, e)| *w == "a" && e.code == Some(0)),
+            "the local task still runs: {}",
+            ran.stderr
+        );
+        intact(&victim);
+        assert_eq!(std::fs::metadata(&runs).unwrap().mode() & 0o777, 0o777);
+    }
+    // A run that must serve a control socket refuses to, and says why.
+    let ran = run_bounded(sc_spawn_in(&tmp).args(["--ask", "--", "true"]), Vec::new());
+    assert_eq!(ran.status.code(), Some(125), "{}", ran.stderr);
+    assert!(ran.stderr.contains("not to you"), "{}", ran.stderr);
+    intact(&victim);
+}
+
+#[test]
+fn a_link_in_place_of_the_runs_folder_is_neither_followed_nor_chmodded() {
+    let Some((_base, tmp, victim)) = scene("planted-link") else {
+        return;
+    };
+    let runs = runs_in(&tmp);
+    as_neighbour(&format!(
+        "ln -s '{victim}' '{runs}'",
+        runs = runs.display(),
+        victim = victim.display()
+    ));
+    let tasks = [("a", None), ("b", Some("sc-test-nohost.invalid"))];
+    let ran = run_bounded(&mut sc_spawn_in(&tmp), plan(&tasks));
+    assert!(
+        ran.stderr.contains("is not a folder"),
+        "the refusal is said: {}",
+        ran.stderr
+    );
+    intact(&victim);
+    let ran = run_bounded(sc_spawn_in(&tmp).args(["--ask", "--", "true"]), Vec::new());
+    assert_eq!(ran.status.code(), Some(125), "{}", ran.stderr);
+    intact(&victim);
+}
+
+#[test]
+fn sc_ctl_never_talks_to_a_neighbours_socket() {
+    let Some((base, tmp, _victim)) = scene("planted-socket") else {
+        return;
+    };
+    let runs = runs_in(&tmp);
+    let heard = base.join("heard");
+    std::fs::write(&heard, "").unwrap();
+    std::fs::set_permissions(&heard, std::fs::Permissions::from_mode(0o666)).unwrap();
+    // The neighbour serves a "run" in a runs folder of theirs, and
+    // writes down whatever it is told.
+    let ready = base.join("ready");
+    std::fs::write(&ready, "").unwrap();
+    std::fs::set_permissions(&ready, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let listener = format!(
+        "mkdir -m 777 '{runs}' && exec python3 -c \"
+import socket, os
+s = socket.socket(socket.AF_UNIX)
+s.bind('{runs}/run-1.sock'); os.chmod('{runs}/run-1.sock', 0o777); s.listen(4)
+open('{ready}', 'w').write('up')
+while True:
+    c, _ = s.accept()
+    try:
+        open('{heard}', 'a').write(c.recv(4096).decode())
+        c.sendall(b'{{\\\"ok\\\":true}}\\n')
+    except OSError:
+        pass
+    c.close()
+\"",
+        runs = runs.display(),
+        ready = ready.display(),
+        heard = heard.display()
+    );
+    let mut neighbour = Command::new("setpriv")
+        .args([
+            &format!("--reuid={NEIGHBOUR}"),
+            &format!("--regid={NEIGHBOUR}"),
+            "--clear-groups",
+            "sh",
+            "-c",
+            &listener,
+        ])
+        .spawn()
+        .unwrap();
+    eventually("the neighbour's socket listens", || {
+        std::fs::read_to_string(&ready).is_ok_and(|r| r == "up")
+    });
+    let sc_ctl = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sc-ctl"))
+            .args(args)
+            .env("TMPDIR", &tmp)
+            .env_remove("XDG_RUNTIME_DIR")
+            .output()
+            .unwrap()
+    };
+    let found = sc_ctl(&["answer", "w/1", "allow"]);
+    let said = String::from_utf8_lossy(&found.stderr).into_owned();
+    assert_eq!(found.status.code(), Some(3), "{said}");
+    assert!(said.contains("not to you"), "{said}");
+    // Named outright, it is refused too: it is not the user's.
+    let socket = runs.join("run-1.sock");
+    let named = sc_ctl(&[
+        "--control",
+        socket.to_str().unwrap(),
+        "answer",
+        "w/1",
+        "allow",
+    ]);
+    let said = String::from_utf8_lossy(&named.stderr).into_owned();
+    assert_ne!(named.status.code(), Some(0), "{said}");
+    let attach = Command::new(env!("CARGO_BIN_EXE_sc-view"))
+        .args(["--plain", "--attach"])
+        .env("TMPDIR", &tmp)
+        .env_remove("XDG_RUNTIME_DIR")
+        .output()
+        .unwrap();
+    assert_ne!(attach.status.code(), Some(0));
+    let _ = neighbour.kill();
+    let _ = neighbour.wait();
+    assert_eq!(
+        std::fs::read_to_string(&heard).unwrap(),
+        "",
+        "an answer reached the neighbour's socket"
+    );
+}
+
+/// `--control X.sock` keeps the run's stream in sc's own file: a user's
+/// `X.ndjson` beside it (the log a `--resume` reads) is never touched.
+#[test]
+fn a_control_socket_given_never_touches_the_users_files_beside_it() {
+    let dir = temp_dir("control-beside");
+    let runtime = dir.join("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    let log = dir.join("run.ndjson");
+    std::fs::write(&log, "the user's log\n").unwrap();
+    let socket = dir.join("run.sock");
+    let ran = run_bounded(
+        sc_spawn()
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .arg("--control")
+            .arg(&socket)
+            .args(["--", "echo", "hi"]),
+        Vec::new(),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "the user's log\n",
+        "the user's file beside the socket"
+    );
+    assert!(Captured::parse(&ran.stdout).errors().is_empty());
+    // A link there is not followed either.
+    std::fs::remove_file(&log).unwrap();
+    let target = dir.join("elsewhere");
+    std::fs::write(&target, "kept\n").unwrap();
+    std::os::unix::fs::symlink(&target, &log).unwrap();
+    let ran = run_bounded(
+        sc_spawn()
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .arg("--control")
+            .arg(&socket)
+            .args(["--", "echo", "hi"]),
+        Vec::new(),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept\n");
+    assert!(
+        std::fs::symlink_metadata(&log)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+}
+
+/// Where the run's own log cannot be kept (its folder is open to others),
+/// the run goes on and says so in an `error` event; nothing is chmodded.
+#[test]
+fn a_side_log_that_cannot_be_kept_is_an_error_event_not_a_failed_run() {
+    let dir = temp_dir("side-log");
+    let runtime = dir.join("runtime");
+    std::fs::create_dir_all(runtime.join("sc")).unwrap();
+    std::fs::set_permissions(runtime.join("sc"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let ran = run_bounded(
+        sc_spawn()
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .arg("--control")
+            .arg(dir.join("run.sock"))
+            .args(["--", "echo", "hi"]),
+        Vec::new(),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    let errors = run.errors();
+    assert!(
+        errors
+            .iter()
+            .any(|e| e.contains("sc-view --attach") && e.contains("open to others")),
+        "{errors:?}"
+    );
+    assert_eq!(run.bytes(sc_events::Stream::Stdout), b"hi\n");
+    assert_view_checks(&ran.stdout);
+    let mode = std::fs::metadata(runtime.join("sc")).unwrap().mode();
+    assert_eq!(mode & 0o777, 0o755, "refused, not chmodded");
+}
