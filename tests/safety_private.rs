@@ -38,19 +38,23 @@ fn scene(name: &str) -> Option<(PathBuf, PathBuf, PathBuf)> {
     Some((base, tmp, victim))
 }
 
-/// `script` run by the neighbour.
+/// `script` (`sh -c`) as the neighbour would run it.
+fn neighbour(script: &str) -> Command {
+    let mut command = Command::new("setpriv");
+    command.args([
+        &format!("--reuid={NEIGHBOUR}"),
+        &format!("--regid={NEIGHBOUR}"),
+        "--clear-groups",
+        "sh",
+        "-c",
+        script,
+    ]);
+    command
+}
+
+/// `script` run by the neighbour, to its end.
 fn as_neighbour(script: &str) {
-    let status = Command::new("setpriv")
-        .args([
-            &format!("--reuid={NEIGHBOUR}"),
-            &format!("--regid={NEIGHBOUR}"),
-            "--clear-groups",
-            "sh",
-            "-c",
-            script,
-        ])
-        .status()
-        .unwrap();
+    let status = neighbour(script).status().unwrap();
     assert!(status.success(), "the neighbour's {script}");
 }
 
@@ -191,17 +195,7 @@ while True:
         ready = ready.display(),
         heard = heard.display()
     );
-    let mut neighbour = Command::new("setpriv")
-        .args([
-            &format!("--reuid={NEIGHBOUR}"),
-            &format!("--regid={NEIGHBOUR}"),
-            "--clear-groups",
-            "sh",
-            "-c",
-            &listener,
-        ])
-        .spawn()
-        .unwrap();
+    let mut neighbour = neighbour(&listener).spawn().unwrap();
     eventually("the neighbour's socket listens", || {
         std::fs::read_to_string(&ready).is_ok_and(|r| r == "up")
     });

@@ -503,3 +503,37 @@ fn a_task_that_asks_is_read_like_any_other() {
         out.stderr
     );
 }
+
+/// SIGTERM while output keeps flowing: the reports come all the same,
+/// within one deadline from the signal (each chunk used to push it on, so
+/// a CI runner's SIGKILL came first).
+#[test]
+fn a_signal_ends_the_view_even_while_output_keeps_flowing() {
+    let mut producer = Command::new("yes")
+        .arg(r#"{"type":"output","worker":"w","seq":0,"ts":1,"stream":"stdout","text":"x\n"}"#)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut view = sc_view()
+        .arg("--plain")
+        .stdin(producer.stdout.take().unwrap())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Once it shows a line (its signals are caught by then), it is
+    // interrupted; what it shows after is read on.
+    let mut shown = view.stdout.take().unwrap();
+    first_line(&mut shown);
+    let reader = std::thread::spawn(move || std::io::copy(&mut shown, &mut std::io::sink()));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(view.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = wait_with_deadline(&mut view);
+    let _ = producer.kill();
+    let _ = producer.wait();
+    let _ = reader.join();
+    assert_eq!(status.code(), Some(128 + 15));
+}

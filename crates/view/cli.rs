@@ -39,7 +39,7 @@ Examples:
 Exit status: 0 when every worker succeeded; 1 when one failed, timed out, was skipped or has no \
 exit (or the stream had no worker); 2 for sc-view's own errors. With --check: 0 only when the \
 stream is whole. Interrupted (SIGINT, SIGTERM, SIGHUP): it reads on while the stream keeps coming \
-(at most 2 s of quiet), writes its reports and summary, and exits 128 + the signal (130, 143, \
+(until 2 s of quiet, 5 s after the signal at most), writes its reports and summary, and exits 128 + the signal (130, 143, \
 129); a second signal ends it at once.
 
 Colour: --color, or NO_COLOR, CLICOLOR and CLICOLOR_FORCE.

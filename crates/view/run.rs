@@ -178,6 +178,9 @@ pub fn run(cli: Cli) -> i32 {
     // Interrupted: the stream is read on a little longer (the producer
     // writes its workers' ends as it ends them), until then.
     let mut drain_until: Option<Instant> = None;
+    // One hard deadline from the first signal: output that keeps flowing
+    // moves the quiet deadline on, never past this.
+    let mut hard_until: Option<Instant> = None;
     loop {
         if drain_until.is_some_and(|t| Instant::now() >= t) {
             break;
@@ -210,8 +213,8 @@ pub fn run(cli: Cli) -> i32 {
             rx.recv().unwrap_or(Chunk::End)
         };
         // Interrupted, the stream is read on while it keeps coming.
-        if let (Some(until), Chunk::Data(_)) = (&mut drain_until, &chunk) {
-            *until = Instant::now() + DRAIN_AFTER_SIGNAL;
+        if let (Some(until), Some(hard), Chunk::Data(_)) = (&mut drain_until, hard_until, &chunk) {
+            *until = (Instant::now() + DRAIN_AFTER_SIGNAL).min(hard);
         }
         match chunk {
             Chunk::Data(data) => splitter.push(&data, &mut |piece| viewer.piece(piece)),
@@ -224,7 +227,9 @@ pub fn run(cli: Cli) -> i32 {
             Chunk::Signal(_) if viewer.interrupted.is_some() => break,
             Chunk::Signal(signal) => {
                 viewer.interrupted = Some(signal);
-                drain_until = Some(Instant::now() + DRAIN_AFTER_SIGNAL);
+                let now = Instant::now();
+                hard_until = Some(now + REPORT_AFTER_SIGNAL);
+                drain_until = Some(now + DRAIN_AFTER_SIGNAL);
                 continue;
             }
             Chunk::End => {
@@ -264,6 +269,10 @@ pub fn run(cli: Cli) -> i32 {
 /// the reports are written without the rest (a CI runner sends SIGKILL
 /// some seconds after SIGTERM).
 const DRAIN_AFTER_SIGNAL: Duration = Duration::from_secs(2);
+
+/// However much keeps coming, the reports are written this long after the
+/// first signal at the latest (before a CI runner's SIGKILL).
+const REPORT_AFTER_SIGNAL: Duration = Duration::from_secs(5);
 
 fn signal_name(signal: i32) -> &'static str {
     match signal {

@@ -308,18 +308,16 @@ fn request(id: u64, method: &str, params: Value) -> Vec<u8> {
 }
 
 fn answer_line(id: Value, options: &Value, allow: bool) -> Vec<u8> {
-    let want = if allow { "allow_once" } else { "reject_once" };
     let options = options.as_array().cloned().unwrap_or_default();
-    let prefix = if allow { "allow" } else { "reject" };
-    let chosen = options
-        .iter()
-        .find(|o| o["kind"] == want)
-        .or_else(|| {
-            options
-                .iter()
-                .find(|o| o["kind"].as_str().is_some_and(|k| k.starts_with(prefix)))
-        })
-        .and_then(|o| o["optionId"].as_str());
+    let kind = |k: &str| options.iter().find(|o| o["kind"] == k);
+    // An allow is for this call only: never `allow_always`, which would let
+    // later calls past both the policy and the person. (An agent that
+    // offers no `allow_once` gets only `deny` as a choice: see the ask.)
+    let chosen = match allow {
+        true => kind("allow_once"),
+        false => kind("reject_once").or_else(|| kind("reject_always")),
+    }
+    .and_then(|o| o["optionId"].as_str());
     let outcome = match chosen {
         Some(id) => json!({"outcome": "selected", "optionId": id}),
         None => json!({"outcome": "cancelled"}),

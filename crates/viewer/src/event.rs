@@ -79,6 +79,9 @@ pub struct ViewEvent<'a> {
     pub leaked: Option<bool>,
     #[serde(borrow, default)]
     pub agent_result: Option<Cow<'a, str>>,
+    /// exit: what an agent worker spent over every attempt.
+    #[serde(default)]
+    pub cost_usd: Option<f64>,
 
     // start and retry (`--retries`)
     #[serde(default)]

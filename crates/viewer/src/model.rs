@@ -336,6 +336,15 @@ impl Model {
                 });
             }
             "exit" => {
+                // sc's count over every attempt: a retried agent's result
+                // says only its last attempt's.
+                // (A zero where nothing was priced says nothing new.)
+                if let Some(usd) = event
+                    .cost_usd
+                    .filter(|&usd| usd > 0.0 || worker.usage.cost_usd.is_some())
+                {
+                    worker.usage.cost_usd = Some(usd);
+                }
                 let exit = ExitInfo {
                     code: event.code,
                     signal: event.signal.as_deref().map(str::to_owned),

@@ -260,6 +260,14 @@ fn a_permission_is_answered_with_the_option_of_its_kind_and_cancelled_with_the_t
     };
     let none: Value = serde_json::from_slice(&client.answer(&bare, true)).unwrap();
     assert_eq!(none["result"]["outcome"]["outcome"], "cancelled");
+    // A one-off allow is never turned into `allow_always`.
+    let always_only = sc_capture::agent::AgentAsk {
+        input: json!({"options": [{"optionId": "always", "kind": "allow_always"},
+            {"optionId": "no", "kind": "reject_once"}]}),
+        ..bare
+    };
+    let allowed: Value = serde_json::from_slice(&client.answer(&always_only, true)).unwrap();
+    assert_ne!(allowed["result"]["outcome"]["optionId"], "always");
 
     // Asked again and not answered: the cancel answers it `cancelled`.
     client.message(&obj(&request.replace("\"id\":0", "\"id\":5")));

@@ -100,12 +100,21 @@ impl Conversation {
     /// worker's). The `ask` event, and the policy command to run for it, if
     /// there is one.
     pub fn ask(&mut self, id: String, agent: AgentAsk, now: Instant) -> (Ask, Option<PolicyJob>) {
+        let choices = choices_of(&agent);
+        let reason = match choices.as_slice() {
+            [only] if only == "deny" => Some(
+                "the agent offers no one-off allow (only `allow_always`), and sc never allows \
+                 for good: this can only be denied (grant the tool to let it run)"
+                    .to_owned(),
+            ),
+            _ => agent.reason.clone(),
+        };
         let event = Ask {
             ask: id.clone(),
             tool: agent.tool.clone(),
             input: agent.input.clone(),
-            reason: agent.reason.clone(),
-            choices: choices_of(&agent),
+            reason,
+            choices,
             control: self.policy.control.clone(),
         };
         let until = self.policy.timeout.map(|t| now + t);
@@ -391,7 +400,15 @@ fn choices_of(agent: &AgentAsk) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default();
+    // An ACP permission request whose options hold no one-off allow (only
+    // `allow_always`): sc never allows for good, so it can only be denied.
+    let options = agent.input["options"].as_array();
+    let no_allow_once = options.is_some_and(|options| {
+        options.iter().any(|o| o["kind"].is_string())
+            && !options.iter().any(|o| o["kind"] == "allow_once")
+    });
     match labels.is_empty() {
+        true if no_allow_once => vec!["deny".into()],
         true => vec!["allow".into(), "deny".into()],
         false => labels.into_iter().chain(["deny".to_owned()]).collect(),
     }
@@ -513,6 +530,20 @@ mod tests {
         let mut written = String::new();
         read.read_to_string(&mut written).unwrap();
         assert_eq!(written, "PROMPT\nALLOW r1\nDENY r2 no answer\n");
+    }
+
+    #[test]
+    fn an_agent_offering_only_allow_always_can_only_be_denied() {
+        let (_read, write) = pipe();
+        let mut talk = Conversation::new(write, None, AskPolicy::default(), None);
+        let mut agent = asked("r1");
+        agent.input = serde_json::json!({"options": [{"optionId": "a", "kind": "allow_always"},
+            {"optionId": "r", "kind": "reject_once"}]});
+        let (event, _) = talk.ask("w/1".into(), agent, Instant::now());
+        assert_eq!(event.choices, ["deny"]);
+        assert!(event.reason.unwrap().contains("allow_always"));
+        assert!(talk.check("w/1", "allow").is_err());
+        assert_eq!(talk.default_for("w/1"), "deny");
     }
 
     #[test]

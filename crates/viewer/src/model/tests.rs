@@ -101,3 +101,20 @@ fn agent_results_carry_cost_and_verdict() {
     );
     assert_eq!(model.total_usage().input_tokens, Some(100));
 }
+
+#[test]
+fn a_retried_agents_cost_is_what_its_exit_counts_over_every_attempt() {
+    let mut model = Model::new(Safety::default(), 0);
+    apply_all(
+        &mut model,
+        &[
+            r#"{"type":"start","worker":"a","seq":0,"ts":1,"argv":["claude"],"pid":1,"cwd":"/","kind":"claude-code","pty":false,"schema":1}"#,
+            r#"{"type":"output","worker":"a","seq":1,"ts":2,"stream":"stdout","text":"{}\n","agent":{"kind":"result","ok":false,"cost_usd":0.5}}"#,
+            r#"{"type":"retry","worker":"a","seq":2,"ts":3,"attempt":1,"delay_ms":0}"#,
+            r#"{"type":"start","worker":"a","seq":3,"ts":3,"argv":["claude"],"pid":2,"cwd":"/","kind":"claude-code","pty":false,"schema":1,"attempt":2}"#,
+            r#"{"type":"output","worker":"a","seq":4,"ts":4,"stream":"stdout","text":"{}\n","agent":{"kind":"result","ok":true,"cost_usd":0.3}}"#,
+            r#"{"type":"exit","worker":"a","seq":5,"ts":5,"code":0,"signal":null,"duration_ms":4000,"timed_out":false,"lines":2,"bytes":6,"cost_usd":0.8}"#,
+        ],
+    );
+    assert_eq!(model.get("a").unwrap().usage.cost_usd, Some(0.8));
+}
