@@ -214,7 +214,7 @@ fn real_copilot_streams_live_and_asks_over_acp() {
     // its cost (its model's price) is counted, and the file is gone.
     let exit = done.run.exit();
     assert!(exit.cost_usd.is_some_and(|c| c > 0.0), "{exit:?}");
-    let leftovers = std::fs::read_dir(sc_capture::control::runs_dir())
+    let leftovers = std::fs::read_dir(sc_capture::private::runs_path())
         .map(|d| {
             d.flatten()
                 .filter(|e| {

@@ -96,7 +96,7 @@ fn the_tasks_on_a_host_share_one_connection_closed_when_the_run_ends() {
     );
     assert_eq!(masters_of(pid), 0, "the master is gone with the run");
     assert!(
-        !sc_capture::control::runs_dir()
+        !sc_capture::private::runs_path()
             .join(format!("ssh-{pid}"))
             .exists(),
         "its folder too"
@@ -278,7 +278,7 @@ fn an_interrupted_run_closes_its_connection_and_a_killed_one_is_cleaned_up_by_th
     assert!(next.status.success());
     assert_eq!(masters_of(killed), 0, "the next run closed it");
     assert!(
-        !sc_capture::control::runs_dir()
+        !sc_capture::private::runs_path()
             .join(format!("ssh-{killed}"))
             .exists()
     );

@@ -314,3 +314,78 @@ fn a_relative_policy_never_goes_to_a_host() {
     );
     assert_view_checks(&ran.stdout);
 }
+
+/// A person's answer for an ask of an earlier attempt is refused, and
+/// reaches nothing: the ask of the attempt that runs now has an id of its
+/// own.
+#[test]
+fn a_persons_late_answer_for_an_earlier_attempt_is_refused() {
+    let dir = temp_dir("stale-person");
+    let runtime = dir.join("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    let fake = fake_claude_asking(&dir, &["cat README", "rm -rf HOME"]);
+    let mut live = Live::start_with(
+        sc_spawn_fake(&fake, &["--ask-timeout", "60"]).env("XDG_RUNTIME_DIR", &runtime),
+    );
+    let ask_of = |event: sc_events::Event| match event.body {
+        sc_events::Body::Ask(ask) => ask.ask,
+        _ => unreachable!(),
+    };
+    let first = ask_of(live.until(|e| matches!(e.body, sc_events::Body::Ask(_))));
+    let second = ask_of(live.until(|e| matches!(e.body, sc_events::Body::Ask(_))));
+    assert_ne!(first, second);
+    let late = crate::control::sc_ctl(&runtime, &["answer", &first, "allow"]);
+    assert_eq!(late.status.code(), Some(1), "refused");
+    assert!(
+        String::from_utf8_lossy(&late.stderr).contains("no open ask"),
+        "{}",
+        String::from_utf8_lossy(&late.stderr)
+    );
+    let now = crate::control::sc_ctl(&runtime, &["answer", &second, "deny"]);
+    assert!(now.status.success());
+    let (run, _) = live.finish();
+    assert!(
+        !dir.join("ran-2").exists(),
+        "the late allow reached nothing"
+    );
+    let (_, answers) = run.asks_and_answers();
+    let second_answer = answers.iter().find(|a| a.ask == second).unwrap();
+    assert_eq!(
+        (second_answer.decision.as_str(), second_answer.by.as_str()),
+        ("deny", "person")
+    );
+}
+
+/// An ask the agent withdraws ends its policy command at once, as any
+/// other answer does: the fake agent goes on only once the policy is gone.
+#[test]
+fn a_withdrawn_ask_ends_its_policy() {
+    let dir = temp_dir("withdrawn-policy");
+    let pid_file = dir.join("policy.pid");
+    let fake = dir.join("claude");
+    executable(
+        &fake,
+        &format!(
+            "#!/bin/sh\nread prompt\n\
+             echo '{{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s\",\"model\":\"claude-sonnet-4-5\"}}'\n\
+             echo '{{\"type\":\"control_request\",\"request_id\":\"r1\",\"request\":{{\"subtype\":\"can_use_tool\",\"tool_name\":\"Bash\",\"input\":{{\"command\":\"ls\"}}}}}}'\n\
+             while [ ! -s '{pid}' ]; do sleep 0.05; done\n\
+             echo '{{\"type\":\"control_cancel_request\",\"request_id\":\"r1\"}}'\n\
+             while kill -0 $(cat '{pid}') 2>/dev/null; do sleep 0.05; done\n\
+             echo '{{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"done\",\"session_id\":\"s\",\"total_cost_usd\":0.01}}'\n\
+             while read line; do :; done\n",
+            pid = pid_file.display()
+        ),
+    );
+    let policy = format!("echo $$ > '{}'; exec sleep 300", pid_file.display());
+    let ran = run_bounded(
+        &mut sc_spawn_fake(&fake, &["--ask-cmd", &policy, "--ask-timeout", "120"]),
+        Vec::new(),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    let (_, answers) = run.asks_and_answers();
+    assert_eq!(answers.len(), 1, "{:?}", run.events);
+    assert_eq!(answers[0].by, "agent");
+    assert_view_checks(&ran.stdout);
+}

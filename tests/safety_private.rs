@@ -58,6 +58,25 @@ fn as_neighbour(script: &str) {
     assert!(status.success(), "the neighbour's {script}");
 }
 
+/// The neighbour plants what `script` makes, RUNS and VICTIM in it
+/// standing for the victim's runs folder in `tmp` and the victim's folder.
+fn plant(tmp: &Path, victim: &Path, script: &str) {
+    as_neighbour(
+        &script
+            .replace("RUNS", &runs_in(tmp).display().to_string())
+            .replace("VICTIM", &victim.display().to_string()),
+    );
+}
+
+/// A run that must serve a control socket (`--ask`) in `tmp` does not
+/// run, and says why.
+fn refuses_to_ask(tmp: &Path, says: &str) {
+    let ran = run_bounded(sc_spawn_in(tmp).args(["--ask", "--", "true"]), Vec::new());
+    assert_eq!(ran.status.code(), Some(125), "{}", ran.stderr);
+    assert!(ran.stderr.contains(says), "{}", ran.stderr);
+    assert!(ran.stdout.is_empty(), "nothing ran");
+}
+
 /// The runs folder the victim's sc uses in `tmp`.
 fn runs_in(tmp: &Path) -> PathBuf {
     tmp.join(format!("sc-{}", nix::unistd::getuid()))
@@ -108,11 +127,11 @@ fn a_planted_folder_with_a_link_in_it_deletes_nothing() {
     let runs = runs_in(&tmp);
     // The neighbour was first: the runs folder is theirs, open to all, and
     // holds a "dead run's" ssh folder that is a link to the victim's files.
-    as_neighbour(&format!(
-        "mkdir -m 777 '{runs}' && ln -s '{victim}' '{runs}/ssh-999999'",
-        runs = runs.display(),
-        victim = victim.display()
-    ));
+    plant(
+        &tmp,
+        &victim,
+        "mkdir -m 777 'RUNS' && ln -s 'VICTIM' 'RUNS/ssh-999999'",
+    );
     // A local plan, and one with a task on a host (which needs the
     // connection-sharing folder): neither touches what is planted.
     for tasks in [
@@ -131,10 +150,7 @@ fn a_planted_folder_with_a_link_in_it_deletes_nothing() {
         intact(&victim);
         assert_eq!(std::fs::metadata(&runs).unwrap().mode() & 0o777, 0o777);
     }
-    // A run that must serve a control socket refuses to, and says why.
-    let ran = run_bounded(sc_spawn_in(&tmp).args(["--ask", "--", "true"]), Vec::new());
-    assert_eq!(ran.status.code(), Some(125), "{}", ran.stderr);
-    assert!(ran.stderr.contains("not to you"), "{}", ran.stderr);
+    refuses_to_ask(&tmp, "not to you");
     intact(&victim);
 }
 
@@ -143,12 +159,7 @@ fn a_link_in_place_of_the_runs_folder_is_neither_followed_nor_chmodded() {
     let Some((_base, tmp, victim)) = scene("planted-link") else {
         return;
     };
-    let runs = runs_in(&tmp);
-    as_neighbour(&format!(
-        "ln -s '{victim}' '{runs}'",
-        runs = runs.display(),
-        victim = victim.display()
-    ));
+    plant(&tmp, &victim, "ln -s 'VICTIM' 'RUNS'");
     let tasks = [("a", None), ("b", Some("sc-test-nohost.invalid"))];
     let ran = run_bounded(&mut sc_spawn_in(&tmp), plan(&tasks));
     assert!(
@@ -157,8 +168,7 @@ fn a_link_in_place_of_the_runs_folder_is_neither_followed_nor_chmodded() {
         ran.stderr
     );
     intact(&victim);
-    let ran = run_bounded(sc_spawn_in(&tmp).args(["--ask", "--", "true"]), Vec::new());
-    assert_eq!(ran.status.code(), Some(125), "{}", ran.stderr);
+    refuses_to_ask(&tmp, "is not a folder");
     intact(&victim);
 }
 
@@ -168,14 +178,14 @@ fn sc_ctl_never_talks_to_a_neighbours_socket() {
         return;
     };
     let runs = runs_in(&tmp);
-    let heard = base.join("heard");
-    std::fs::write(&heard, "").unwrap();
-    std::fs::set_permissions(&heard, std::fs::Permissions::from_mode(0o666)).unwrap();
     // The neighbour serves a "run" in a runs folder of theirs, and
-    // writes down whatever it is told.
-    let ready = base.join("ready");
-    std::fs::write(&ready, "").unwrap();
-    std::fs::set_permissions(&ready, std::fs::Permissions::from_mode(0o666)).unwrap();
+    // writes down whatever it is told (in files it may write).
+    let [heard, ready] = ["heard", "ready"].map(|name| {
+        let file = base.join(name);
+        std::fs::write(&file, "").unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+        file
+    });
     let listener = format!(
         "mkdir -m 777 '{runs}' && exec python3 -c \"
 import socket, os
@@ -248,15 +258,19 @@ fn a_control_socket_given_never_touches_the_users_files_beside_it() {
     let log = dir.join("run.ndjson");
     std::fs::write(&log, "the user's log\n").unwrap();
     let socket = dir.join("run.sock");
-    let ran = run_bounded(
-        sc_spawn()
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .arg("--control")
-            .arg(&socket)
-            .args(["--", "echo", "hi"]),
-        Vec::new(),
-    );
-    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run_beside = || {
+        let ran = run_bounded(
+            sc_spawn()
+                .env("XDG_RUNTIME_DIR", &runtime)
+                .arg("--control")
+                .arg(&socket)
+                .args(["--", "echo", "hi"]),
+            Vec::new(),
+        );
+        assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+        ran
+    };
+    let ran = run_beside();
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         "the user's log\n",
@@ -268,15 +282,7 @@ fn a_control_socket_given_never_touches_the_users_files_beside_it() {
     let target = dir.join("elsewhere");
     std::fs::write(&target, "kept\n").unwrap();
     std::os::unix::fs::symlink(&target, &log).unwrap();
-    let ran = run_bounded(
-        sc_spawn()
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .arg("--control")
-            .arg(&socket)
-            .args(["--", "echo", "hi"]),
-        Vec::new(),
-    );
-    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    run_beside();
     assert_eq!(std::fs::read_to_string(&target).unwrap(), "kept\n");
     assert!(
         std::fs::symlink_metadata(&log)
@@ -313,6 +319,20 @@ fn a_side_log_that_cannot_be_kept_is_an_error_event_not_a_failed_run() {
     );
     assert_eq!(run.bytes(sc_events::Stream::Stdout), b"hi\n");
     assert_view_checks(&ran.stdout);
+    // The note is said, and is no worker of the run's (sc-events(7)).
+    let file = temp_file("side-log.ndjson", &ran.stdout);
+    let viewed = crate::view::sc_view()
+        .arg("--plain")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&viewed.stdout);
+    assert_eq!(viewed.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("[sc-spawn] error: the run's stream is not kept"),
+        "{text}"
+    );
+    assert!(text.contains("1 worker, 1 ok"), "{text}");
     let mode = std::fs::metadata(runtime.join("sc")).unwrap().mode();
     assert_eq!(mode & 0o777, 0o755, "refused, not chmodded");
 }

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use sc_capture::control::{self, Request, runs_dir};
+use sc_capture::control::{self, Request};
 
 use crate::cli::{Cli, Command};
 
@@ -136,7 +136,7 @@ fn no_run(control: &Option<PathBuf>) -> i32 {
         ),
         None => eprintln!(
             "sc-ctl: no run of this user serves a control socket in {} (runs started with sc-spawn --ask do)",
-            runs_dir().display()
+            sc_capture::private::runs_path().display()
         ),
     }
     EXIT_NO_RUN

@@ -69,8 +69,9 @@ fn supervise(cli: &Cli, mut run: crate::setup::Prepared) -> i32 {
     let controlled = cli.ask || cli.control.is_some();
     // A plan's task may ask (`"ask": true`) without --ask: its asks are
     // answered through the socket too, so a plan always serves one where
-    // it can (a placed plan of one is reached through its connection).
-    let plan_may_ask = run.one.is_none() && cli.task.is_none();
+    // it can (a placed task is a plan of one, reached through its
+    // connection).
+    let plan_may_ask = run.one.is_none();
     if controlled || plan_may_ask {
         let path = crate::setup::control_path(cli);
         if let Err(e) = supervisor.set_control(&path) {
@@ -105,12 +106,7 @@ fn supervise(cli: &Cli, mut run: crate::setup::Prepared) -> i32 {
         }
     } else if controlled {
         let name = format!("run-{}.ndjson", std::process::id());
-        match sc_capture::private::runs_dir().and_then(|dir| {
-            Ok((
-                sc_capture::private::create_file_anew(&dir, &name)?,
-                dir.join(&name),
-            ))
-        }) {
+        match sc_capture::private::runs_dir().and_then(|dir| dir.create_file_anew(&name)) {
             Ok((file, path)) => {
                 supervisor.set_log(file, false);
                 supervisor.set_log_path(path.clone());
@@ -381,7 +377,7 @@ pub(crate) fn multiplex(cli: &Cli, plan_mode: bool, hosts: &[String]) -> Option<
     if !may_ssh || cli.no_multiplex || own || cli.task.is_some() {
         return None;
     }
-    match Multiplex::new(&sc_capture::control::runs_dir(), &ssh[0]) {
+    match Multiplex::new(&sc_capture::private::runs_path(), &ssh[0]) {
         Ok(mut multiplex) => {
             multiplex.respect_config(&ssh, hosts);
             Some(Arc::new(multiplex))

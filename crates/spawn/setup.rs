@@ -120,6 +120,7 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
     let options = PlanOptions {
         jobs: usize::try_from(cli.jobs).unwrap_or(usize::MAX),
         template: template(cli, role.as_ref()),
+        ask_policy: ask_policy(cli),
         template_spec: spec,
         agents,
         replay_speed: cli.replay_speed,
@@ -296,7 +297,6 @@ fn template(cli: &Cli, role: Option<&Role>) -> WorkerOptions {
             resume: None,
         }),
         ask: cli.ask.then(|| ask_policy(cli)),
-        ask_when_asked: Some(ask_policy(cli)),
         ..WorkerOptions::default()
     }
 }

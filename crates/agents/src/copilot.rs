@@ -54,7 +54,10 @@ pub fn usage_path() -> Option<std::path::PathBuf> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = sc_capture::private::runs_dir().ok()?;
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    Some(dir.join(format!("copilot-usage-{}-{n}.json", std::process::id())))
+    Some(
+        dir.path()
+            .join(format!("copilot-usage-{}-{n}.json", std::process::id())),
+    )
 }
 
 /// Its usage file (`modelMetrics`: each model's tokens) as a `usage`

@@ -19,9 +19,9 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, open};
-use nix::sys::stat::{Mode, SFlag, fstat};
-use nix::unistd::mkdir;
+use nix::fcntl::{AtFlags, OFlag, open, openat};
+use nix::sys::stat::{FileStat, Mode, SFlag, fstat, fstatat};
+use nix::unistd::{UnlinkatFlags, mkdir, unlinkat};
 
 /// The folder of this user's runs: `$XDG_RUNTIME_DIR/sc`, else `sc-UID`
 /// in the temp folder. Only its path: [`runs_dir`] makes and checks it.
@@ -32,24 +32,70 @@ pub fn runs_path() -> PathBuf {
     }
 }
 
+/// A private folder, checked: the descriptor it was checked on, through
+/// which its files are made (`openat`), so that what was checked is what
+/// is written in, whatever happens to its path meanwhile.
+#[derive(Debug)]
+pub struct PrivateDir {
+    path: PathBuf,
+    fd: OwnedFd,
+}
+
+impl PrivateDir {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// A new private file `name` in it (0600), never an existing one and
+    /// never through a link; its path beside it.
+    pub fn create_file(&self, name: &str) -> io::Result<(File, PathBuf)> {
+        let path = self.path.join(name);
+        let flags = OFlag::O_WRONLY
+            | OFlag::O_CREAT
+            | OFlag::O_EXCL
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_CLOEXEC
+            | OFlag::O_APPEND;
+        let fd = openat(&self.fd, name, flags, Mode::S_IRUSR | Mode::S_IWUSR)
+            .map_err(|e| context(&path, "cannot make", e.into()))?;
+        Ok((File::from(fd), path))
+    }
+
+    /// [`PrivateDir::create_file`], replacing a file of the same name that
+    /// a run killed before its end left there (a name with a pid in it
+    /// comes round again): only a regular file of this user's, never a
+    /// link.
+    pub fn create_file_anew(&self, name: &str) -> io::Result<(File, PathBuf)> {
+        match self.create_file(name) {
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let own_file = fstatat(&self.fd, name, AtFlags::AT_SYMLINK_NOFOLLOW)
+                    .is_ok_and(|stat| is_kind(&stat, SFlag::S_IFREG) && stat.st_uid == me());
+                if !own_file {
+                    return Err(e);
+                }
+                unlinkat(&self.fd, name, UnlinkatFlags::NoRemoveDir)
+                    .map_err(|e| context(&self.path.join(name), "cannot remove", e.into()))?;
+                self.create_file(name)
+            }
+            made => made,
+        }
+    }
+}
+
 /// This user's runs folder, made if need be and checked private.
-pub fn runs_dir() -> io::Result<PathBuf> {
-    let path = runs_path();
-    make_dir(&path)?;
-    Ok(path)
+pub fn runs_dir() -> io::Result<PrivateDir> {
+    make_dir(&runs_path())
 }
 
 /// The runs folder as it is, checked private, without making it (what
 /// `sc-ctl` and `sc-view --attach` look in): NotFound when there is none.
-pub fn existing_runs_dir() -> io::Result<PathBuf> {
-    let path = runs_path();
-    check_dir(&path)?;
-    Ok(path)
+pub fn existing_runs_dir() -> io::Result<PrivateDir> {
+    check_dir(&runs_path())
 }
 
 /// `path` made a private folder (0700) if it is not there, then checked:
 /// a real folder, this user's, 0700. Its parent must exist.
-pub fn make_dir(path: &Path) -> io::Result<()> {
+pub fn make_dir(path: &Path) -> io::Result<PrivateDir> {
     match mkdir(path, Mode::S_IRWXU) {
         Ok(()) | Err(Errno::EEXIST) => {}
         Err(e) => return Err(context(path, "cannot make the folder", e.into())),
@@ -60,34 +106,26 @@ pub fn make_dir(path: &Path) -> io::Result<()> {
 /// `path` is a private folder: a folder and no link, owned by this user,
 /// open to nobody else (mode 0700). The error names what is wrong and
 /// what to do.
-pub fn check_dir(path: &Path) -> io::Result<()> {
-    let fd = open_dir(path)?;
-    check_fd(path, &fd)
-}
-
-/// `path` opened as a folder, refusing a link in its place.
-fn open_dir(path: &Path) -> io::Result<OwnedFd> {
+pub fn check_dir(path: &Path) -> io::Result<PrivateDir> {
     let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
-    match open(path, flags, Mode::empty()) {
-        Ok(fd) => Ok(fd),
-        Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => Err(refused(
-            path,
-            "is not a folder (a link, or a file, stands in its place)",
-        )),
-        Err(e) => Err(context(path, "cannot open", e.into())),
-    }
-}
-
-fn check_fd(path: &Path, fd: &OwnedFd) -> io::Result<()> {
-    let stat = fstat(fd).map_err(|e| context(path, "cannot look at", e.into()))?;
-    if SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT != SFlag::S_IFDIR {
+    let fd = match open(path, flags, Mode::empty()) {
+        Ok(fd) => fd,
+        Err(Errno::ELOOP) | Err(Errno::ENOTDIR) => {
+            return Err(refused(
+                path,
+                "is not a folder (a link, or a file, stands in its place)",
+            ));
+        }
+        Err(e) => return Err(context(path, "cannot open", e.into())),
+    };
+    let stat = fstat(&fd).map_err(|e| context(path, "cannot look at", e.into()))?;
+    if !is_kind(&stat, SFlag::S_IFDIR) {
         return Err(refused(path, "is not a folder"));
     }
-    let me = nix::unistd::getuid().as_raw();
-    if stat.st_uid != me {
+    if stat.st_uid != me() {
         return Err(refused(
             path,
-            &format!("belongs to uid {}, not to you (uid {me})", stat.st_uid),
+            &format!("belongs to uid {}, not to you (uid {})", stat.st_uid, me()),
         ));
     }
     if stat.st_mode & 0o077 != 0 {
@@ -99,51 +137,25 @@ fn check_fd(path: &Path, fd: &OwnedFd) -> io::Result<()> {
             ),
         ));
     }
-    Ok(())
-}
-
-/// A new private file `name` in the private folder `dir` (0600), never an
-/// existing one and never through a link.
-pub fn create_file(dir: &Path, name: &str) -> io::Result<File> {
-    check_dir(dir)?;
-    let path = dir.join(name);
-    let flags = OFlag::O_WRONLY
-        | OFlag::O_CREAT
-        | OFlag::O_EXCL
-        | OFlag::O_NOFOLLOW
-        | OFlag::O_CLOEXEC
-        | OFlag::O_APPEND;
-    let fd = open(&path, flags, Mode::S_IRUSR | Mode::S_IWUSR)
-        .map_err(|e| context(&path, "cannot make", e.into()))?;
-    Ok(File::from(fd))
-}
-
-/// [`create_file`], replacing a file of the same name that a run killed
-/// before its end left there (a name with a pid in it comes round again):
-/// only a regular file of this user's, never a link.
-pub fn create_file_anew(dir: &Path, name: &str) -> io::Result<File> {
-    match create_file(dir, name) {
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            let path = dir.join(name);
-            if !is_own(&path, SFlag::S_IFREG) {
-                return Err(e);
-            }
-            std::fs::remove_file(&path).map_err(|e| context(&path, "cannot remove", e))?;
-            create_file(dir, name)
-        }
-        made => made,
-    }
+    Ok(PrivateDir {
+        path: path.to_owned(),
+        fd,
+    })
 }
 
 /// Whether `path` (in a private folder) is an entry this user made of the
 /// kind `kind` (`S_IFSOCK`, `S_IFREG`, `S_IFDIR`), looked at without
 /// following a link: what a sweep may remove.
 pub fn is_own(path: &Path, kind: SFlag) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::symlink_metadata(path).is_ok_and(|meta| {
-        meta.uid() == nix::unistd::getuid().as_raw()
-            && SFlag::from_bits_truncate(meta.mode()) & SFlag::S_IFMT == kind
-    })
+    nix::sys::stat::lstat(path).is_ok_and(|stat| is_kind(&stat, kind) && stat.st_uid == me())
+}
+
+fn is_kind(stat: &FileStat, kind: SFlag) -> bool {
+    SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == kind
+}
+
+fn me() -> u32 {
+    nix::unistd::getuid().as_raw()
 }
 
 fn refused(path: &Path, what: &str) -> io::Error {
@@ -201,7 +213,7 @@ mod tests {
         assert!(refused.contains("is not a folder"), "{refused}");
         let mode = std::fs::metadata(&target).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o755, "what the link points at is untouched");
-        assert!(create_file(&dir, "x").is_err());
+        assert!(check_dir(&dir).is_err());
         assert!(!target.join("x").exists());
         std::fs::remove_dir_all(&base).unwrap();
     }
@@ -210,23 +222,29 @@ mod tests {
     fn files_are_new_ones_never_an_existing_file_or_a_link() {
         let base = scratch("files");
         let dir = base.join("runs");
-        make_dir(&dir).unwrap();
-        let file = create_file(&dir, "log").unwrap();
+        let private = make_dir(&dir).unwrap();
+        let (file, path) = private.create_file("log").unwrap();
         drop(file);
+        assert_eq!(path, dir.join("log"));
         let mode = std::fs::metadata(dir.join("log"))
             .unwrap()
             .permissions()
             .mode();
         assert_eq!(mode & 0o777, 0o600);
-        assert!(create_file(&dir, "log").is_err(), "never an existing file");
-        create_file_anew(&dir, "log").expect("a leftover of sc's own is replaced");
+        assert!(
+            private.create_file("log").is_err(),
+            "never an existing file"
+        );
+        private
+            .create_file_anew("log")
+            .expect("a leftover of sc's own is replaced");
         std::os::unix::fs::symlink(base.join("victim"), dir.join("planted")).unwrap();
         assert!(
-            create_file(&dir, "planted").is_err(),
+            private.create_file("planted").is_err(),
             "never through a link"
         );
         assert!(
-            create_file_anew(&dir, "planted").is_err(),
+            private.create_file_anew("planted").is_err(),
             "a link is no leftover"
         );
         assert!(!base.join("victim").exists());

@@ -217,6 +217,7 @@ proptest! {
         let mut scheduler = Scheduler::new(PlanOptions {
             jobs: 4,
             template: WorkerOptions::default(),
+            ask_policy: Default::default(),
             template_spec: Spec::default(),
             agents: std::sync::Arc::new(NoAgents),
             replay_speed: 1.0,

@@ -96,10 +96,7 @@ pub const REPLY_WITHIN: std::time::Duration = std::time::Duration::from_secs(10)
 pub fn request(path: &Path, request: &Request) -> std::io::Result<Reply> {
     use std::io::{BufRead, BufReader, Write};
     let mut stream = std::os::unix::net::UnixStream::connect(path)?;
-    let served_by =
-        nix::sys::socket::getsockopt(&stream, nix::sys::socket::sockopt::PeerCredentials)
-            .map_err(std::io::Error::from)?
-            .uid();
+    let served_by = peer_uid(&stream)?;
     let me = nix::unistd::getuid().as_raw();
     if served_by != me {
         return Err(std::io::Error::new(
@@ -117,6 +114,14 @@ pub fn request(path: &Path, request: &Request) -> std::io::Result<Reply> {
     let mut reply = String::new();
     BufReader::new(&stream).read_line(&mut reply)?;
     serde_json::from_str(&reply).map_err(std::io::Error::other)
+}
+
+/// The uid of the process at the other end of a unix socket: what both
+/// ends check (a run serves only its own user; sc-ctl talks only to a run
+/// of its own user).
+pub fn peer_uid(socket: &impl std::os::fd::AsFd) -> std::io::Result<u32> {
+    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
+    Ok(getsockopt(socket, PeerCredentials)?.uid())
 }
 
 /// Read one request line; the error says what is wrong with it.
@@ -141,19 +146,12 @@ pub fn parse_request(line: &[u8]) -> Result<Request, String> {
     Ok(request)
 }
 
-/// The folder of this user's run sockets: `$XDG_RUNTIME_DIR/sc`, else
-/// `sc-UID` in the temp folder (its path; [`crate::private`] makes and
-/// checks it).
-pub fn runs_dir() -> PathBuf {
-    crate::private::runs_path()
-}
-
 /// The sockets of this user's runs, newest first: none when there is no
 /// runs folder, and an error (saying why) when the folder there is not
 /// the user's alone — a run in it is not talked to.
 pub fn user_runs() -> Result<Vec<PathBuf>, String> {
     match crate::private::existing_runs_dir() {
-        Ok(dir) => Ok(run_sockets(&dir)),
+        Ok(dir) => Ok(run_sockets(dir.path())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(e.to_string()),
     }
@@ -161,7 +159,7 @@ pub fn user_runs() -> Result<Vec<PathBuf>, String> {
 
 /// This run's default socket.
 pub fn default_path() -> PathBuf {
-    runs_dir().join(format!("run-{}.sock", std::process::id()))
+    crate::private::runs_path().join(format!("run-{}.sock", std::process::id()))
 }
 
 /// Resolve a run as `sc-view --attach RUN` and `sc-ctl` name it: a socket
@@ -169,8 +167,8 @@ pub fn default_path() -> PathBuf {
 pub fn find_run(run: Option<&str>) -> Result<PathBuf, String> {
     match run.filter(|r| !r.is_empty()) {
         Some(pid) if pid.bytes().all(|b| b.is_ascii_digit()) => {
-            crate::private::check_dir(&runs_dir()).map_err(|e| e.to_string())?;
-            let path = runs_dir().join(format!("run-{pid}.sock"));
+            let runs = crate::private::existing_runs_dir().map_err(|e| e.to_string())?;
+            let path = runs.path().join(format!("run-{pid}.sock"));
             match path.exists() {
                 true => Ok(path),
                 false => Err(format!("no run {pid} serves a control socket ({} is not there)", path.display())),
@@ -180,7 +178,7 @@ pub fn find_run(run: Option<&str>) -> Result<PathBuf, String> {
         None => user_runs()?.into_iter().next().ok_or_else(|| {
             format!(
                 "no run of this user serves a control socket in {} (runs started with sc-spawn --ask or --control do)",
-                runs_dir().display()
+                crate::private::runs_path().display()
             )
         }),
     }

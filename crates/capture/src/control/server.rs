@@ -38,7 +38,9 @@ impl ControlServer {
         // spool, a folder of the user's choosing) is taken as it is: the
         // socket itself is 0600 and a peer of another user is refused.
         match path.parent() {
-            Some(dir) if dir == super::runs_dir() => crate::private::make_dir(dir)?,
+            Some(dir) if dir == crate::private::runs_path() => {
+                crate::private::make_dir(dir)?;
+            }
             Some(dir) if !dir.as_os_str().is_empty() && !dir.exists() => {
                 std::fs::DirBuilder::new()
                     .recursive(true)
@@ -205,6 +207,5 @@ fn flush(conn: &mut Conn) {
 }
 
 fn same_user(stream: &UnixStream) -> bool {
-    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-    getsockopt(stream, PeerCredentials).is_ok_and(|c| c.uid() == nix::unistd::getuid().as_raw())
+    super::peer_uid(stream).is_ok_and(|uid| uid == nix::unistd::getuid().as_raw())
 }

@@ -167,11 +167,10 @@ impl Sink {
             if let Err(e) = result {
                 self.log = None;
                 let message = format!("writing the log: {e}");
-                if !self.log_required {
-                    self.log_failure = Some(message);
-                } else {
+                if self.log_required {
                     return Err(io::Error::new(e.kind(), message));
                 }
+                self.log_failure = Some(message);
             }
         }
         while self.pending() > 0 && !self.blocked && !self.closed {

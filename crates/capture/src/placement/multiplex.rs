@@ -163,7 +163,7 @@ impl Multiplex {
     /// then makes a connection of its own).
     fn folder(&self) -> bool {
         *self.made.get_or_init(|| {
-            let made = crate::private::make_dir(&self.runs).and_then(|()| {
+            let made = crate::private::make_dir(&self.runs).and_then(|_| {
                 sweep(&self.runs);
                 crate::private::make_dir(&self.dir)
             });

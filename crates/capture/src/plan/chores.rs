@@ -5,15 +5,18 @@
 //! order (git locks its repository anyway); making a host ready (its ssh
 //! connection opened, a copy of sc-spawn there with `--transfer`) runs on a
 //! thread of its own, since a host that does not answer must hold up only
-//! the tasks placed there. Each wakes the poller
-//! (a mio `Waker`) as it is done.
+//! the tasks placed there; so does each `--ask-cmd` policy (see
+//! [`policy`]), ended with its ask. Each wakes the poller (a mio `Waker`)
+//! as it is done.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::thread::JoinHandle;
 
+use crate::plan::policy;
 use crate::plan::worktree::{self, Worktree};
+use crate::worker::converse::PolicyJob;
 
 /// Something to do off the poller's thread, for the worker at `key`.
 #[derive(Debug)]
@@ -41,11 +44,6 @@ pub enum Job {
         run: Box<crate::placement::run::RemoteRun>,
         argv: Vec<std::ffi::OsString>,
     },
-    /// `--ask-cmd`: the policy command run for an ask.
-    Policy {
-        key: usize,
-        job: crate::worker::converse::PolicyJob,
-    },
 }
 
 /// A chore done.
@@ -68,7 +66,7 @@ pub enum Done {
     Policy {
         key: usize,
         ask: String,
-        ran: crate::plan::policy::Ran,
+        ran: policy::Ran,
     },
 }
 
@@ -80,7 +78,7 @@ pub struct Chores {
     thread: Option<JoinHandle<()>>,
     pending: usize,
     /// The policy commands running, to end them.
-    policies: crate::plan::policy::Running,
+    policies: policy::Running,
 }
 
 impl Chores {
@@ -95,41 +93,38 @@ impl Chores {
             done,
             thread: None,
             pending: 0,
-            policies: crate::plan::policy::Running::default(),
+            policies: policy::Running::default(),
+        }
+    }
+
+    /// `--ask-cmd`: the policy command for an ask of the worker at `key`,
+    /// each on a thread of its own: a slow policy holds up only its ask
+    /// (whose time still runs out), and is ended with it.
+    pub fn run_policy(&mut self, key: usize, job: PolicyJob) {
+        self.pending += 1;
+        let (done, waker) = (self.done_tx.clone(), Arc::clone(&self.waker));
+        let ask = job.ask.clone();
+        let running = self.policies.clone();
+        let spawned = std::thread::Builder::new()
+            .name("sc-ask-cmd".into())
+            .spawn(move || {
+                let ran = policy::run(&job, &running);
+                let _ = done.send(Done::Policy {
+                    key,
+                    ask: job.ask,
+                    ran,
+                });
+                let _ = waker.wake();
+            });
+        if let Err(e) = spawned {
+            let ran = policy::Ran::failed(format!("no thread could be started for it: {e}"));
+            let _ = self.done_tx.send(Done::Policy { key, ask, ran });
+            let _ = self.waker.wake();
         }
     }
 
     pub fn submit(&mut self, job: Job) {
         self.pending += 1;
-        if let Job::Policy { key, job } = job {
-            // Each on a thread of its own: a slow policy holds up only its
-            // ask (whose time still runs out).
-            let (done, waker) = (self.done_tx.clone(), Arc::clone(&self.waker));
-            let ask = job.ask.clone();
-            let running = self.policies.clone();
-            let spawned = std::thread::Builder::new()
-                .name("sc-ask-cmd".into())
-                .spawn(move || {
-                    let ran = crate::plan::policy::run(&job, &running);
-                    let _ = done.send(Done::Policy {
-                        key,
-                        ask: job.ask,
-                        ran,
-                    });
-                    let _ = waker.wake();
-                });
-            if let Err(e) = spawned {
-                let ran = crate::plan::policy::Ran {
-                    outcome: crate::plan::policy::Outcome::Failed(format!(
-                        "no thread could be started for it: {e}"
-                    )),
-                    stderr: String::new(),
-                };
-                let _ = self.done_tx.send(Done::Policy { key, ask, ran });
-                let _ = self.waker.wake();
-            }
-            return;
-        }
         if let Job::PrepareHost { key, .. } = job {
             let (done, waker) = (self.done_tx.clone(), Arc::clone(&self.waker));
             let spawned = std::thread::Builder::new()
@@ -228,11 +223,6 @@ fn run(job: Job) -> Done {
         Job::CommitWorktree { key, worktree, id } => Done::Committed {
             key,
             report: worktree.finish(&id),
-        },
-        Job::Policy { key, job } => Done::Policy {
-            key,
-            ask: job.ask.clone(),
-            ran: crate::plan::policy::run(&job, &crate::plan::policy::Running::default()),
         },
         Job::PrepareHost {
             key,

@@ -49,6 +49,16 @@ pub struct Ran {
     pub stderr: String,
 }
 
+impl Ran {
+    /// It did not run (or not to its end): why.
+    pub fn failed(message: String) -> Ran {
+        Ran {
+            outcome: Outcome::Failed(message),
+            stderr: String::new(),
+        }
+    }
+}
+
 /// The policies running, by ask: their process groups, and the write end
 /// of a pipe whose closing wakes their thread. Shared by the poller (which
 /// ends them) and their threads.
@@ -89,7 +99,7 @@ impl Running {
 pub fn run(job: &PolicyJob, running: &Running) -> Ran {
     let (wake_rx, wake_tx) = match nix::unistd::pipe() {
         Ok(pair) => pair,
-        Err(e) => return failed(format!("cannot make a pipe for it: {e}")),
+        Err(e) => return Ran::failed(format!("cannot make a pipe for it: {e}")),
     };
     let mut child = match Command::new("sh")
         .arg("-c")
@@ -101,7 +111,7 @@ pub fn run(job: &PolicyJob, running: &Running) -> Ran {
         .spawn()
     {
         Ok(child) => child,
-        Err(e) => return failed(format!("it could not be run: {e}")),
+        Err(e) => return Ran::failed(format!("it could not be run: {e}")),
     };
     let pgid = Pid::from_raw(child.id() as i32);
     running.lock().insert(job.ask.clone(), (pgid, wake_tx));
@@ -112,7 +122,7 @@ pub fn run(job: &PolicyJob, running: &Running) -> Ran {
         let _ = stdin.write_all(&line);
     }
     let (Some(stdout), Some(stderr)) = (child.stdout.take(), child.stderr.take()) else {
-        return failed("its outputs could not be read".into());
+        return Ran::failed("its outputs could not be read".into());
     };
     let read = read_until(
         [OwnedFd::from(stdout), OwnedFd::from(stderr)],
@@ -124,7 +134,9 @@ pub fn run(job: &PolicyJob, running: &Running) -> Ran {
     let still_listed = running.lock().remove(&job.ask).is_some();
     let status = child.wait();
     let stderr = String::from_utf8_lossy(&read.outputs[1]).trim().to_owned();
-    let outcome = if !still_listed || read.woken {
+    // Taken off the list by `Running::end` (which also woke the read): its
+    // ask was decided otherwise.
+    let outcome = if !still_listed {
         Outcome::Ended
     } else if read.timed_out {
         Outcome::TimedOut
@@ -146,16 +158,8 @@ pub fn run(job: &PolicyJob, running: &Running) -> Ran {
     Ran { outcome, stderr }
 }
 
-fn failed(message: String) -> Ran {
-    Ran {
-        outcome: Outcome::Failed(message),
-        stderr: String::new(),
-    }
-}
-
 struct Gathered {
     outputs: [Vec<u8>; 2],
-    woken: bool,
     timed_out: bool,
 }
 
@@ -164,7 +168,6 @@ struct Gathered {
 fn read_until(fds: [OwnedFd; 2], wake: &OwnedFd, deadline: Option<Instant>) -> Gathered {
     let mut read = Gathered {
         outputs: [Vec::new(), Vec::new()],
-        woken: false,
         timed_out: false,
     };
     let mut open = [true, true];
@@ -184,6 +187,8 @@ fn read_until(fds: [OwnedFd; 2], wake: &OwnedFd, deadline: Option<Instant>) -> G
             }
         };
         let [out, err] = &files;
+        // An output that ended is polled no more: the wake pipe stands in
+        // its place, asked for nothing.
         let mut polled = [
             PollFd::new(out.as_fd(), PollFlags::POLLIN),
             PollFd::new(err.as_fd(), PollFlags::POLLIN),
@@ -205,8 +210,8 @@ fn read_until(fds: [OwnedFd; 2], wake: &OwnedFd, deadline: Option<Instant>) -> G
             .iter()
             .map(|p| p.revents().is_some_and(|r| !r.is_empty()))
             .collect();
+        // Woken: its ask was decided otherwise (`Running::end`).
         if ready[2] {
-            read.woken = true;
             break;
         }
         for i in 0..2 {

@@ -329,7 +329,7 @@ impl Supervisor {
                 worker.pump(&mut self.scratch, &mut self.sink, registry);
             }
             for job in worker.take_policy_jobs() {
-                self.chores.submit(Job::Policy { key, job });
+                self.chores.run_policy(key, job);
             }
             self.chores.end_policies(&worker.take_settled_asks());
             match worker.settle(self.sink.buffer()) {

@@ -149,10 +149,7 @@ impl Worker {
             let message = format!("the policy command for {ask} said on stderr: {said}");
             self.emit(out, ErrorEvent { message });
         }
-        let still_open = self
-            .conversation
-            .as_ref()
-            .is_some_and(|talk| talk.open().any(|a| a.ask == ask));
+        let still_open = self.asks_open(ask);
         let line = match ran.outcome {
             Outcome::Ended | Outcome::TimedOut => return,
             Outcome::Decided(line) if !still_open => {
@@ -192,8 +189,8 @@ impl Worker {
         let _ = self.decide(ask, "deny", "command", denial, out);
     }
 
-    /// Asks decided or abandoned since the last call: their policy
-    /// commands, if still running, are to be ended.
+    /// Asks answered since the last call (see [`Worker::emit`]): their
+    /// policy commands, if still running, are to be ended.
     pub fn take_settled_asks(&mut self) -> Vec<String> {
         std::mem::take(&mut self.settled_asks)
     }
@@ -229,11 +226,15 @@ impl Worker {
         if let Some(relayed) = &mut self.relayed {
             return relayed.answer(ask, decision, message);
         }
-        let open = self
-            .conversation
+        self.asks_open(ask)
+            .then(|| self.decide(ask, decision, "person", message, out))
+    }
+
+    /// Whether ask `ask` is one of this worker's open asks.
+    fn asks_open(&self, ask: &str) -> bool {
+        self.conversation
             .as_ref()
-            .is_some_and(|talk| talk.open().any(|a| a.ask == ask));
-        open.then(|| self.decide(ask, decision, "person", message, out))
+            .is_some_and(|talk| talk.open().any(|a| a.ask == ask))
     }
 
     /// Tell the agent `text` as the user's next message (`sc-ctl say`).
@@ -278,9 +279,6 @@ impl Worker {
             return Err("this worker asks nothing".into());
         };
         let answer = talk.answer(ask, decision, by, message, watch.reader_mut(), now)?;
-        if self.opts.ask.as_ref().is_some_and(|p| p.command.is_some()) {
-            self.settled_asks.push(ask.to_owned());
-        }
         if budget && decision == "allow" {
             self.spending.extend_cap();
         }
@@ -297,9 +295,6 @@ impl Worker {
             .map(|mut talk| talk.abandon())
             .unwrap_or_default();
         for answer in answers {
-            if self.opts.ask.as_ref().is_some_and(|p| p.command.is_some()) {
-                self.settled_asks.push(answer.ask.clone());
-            }
             self.emit(out, answer);
         }
     }

@@ -2,26 +2,20 @@
 //! written there first, each decision it asks for turned into an `ask`
 //! event, and exactly one `answer` for each — from the policy command, or
 //! the default when the ask's time is up, or the agent withdrawing it —
-//! written back to the agent in its own protocol.
-//!
-//! Its stdin is written without blocking: what the pipe does not take now
-//! (the agent is not reading) waits for the poller to say it is writable.
+//! written back to the agent in its own protocol (on its stdin, written
+//! without blocking: [`HeldStdin`]).
 
-use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::time::{Duration, Instant};
+use std::os::fd::OwnedFd;
+use std::time::Instant;
 
-use mio::unix::SourceFd;
-use mio::{Interest, Registry, Token};
+use mio::{Registry, Token};
 
 use sc_events::{Answer, Ask};
 
 use crate::agent::{AgentAsk, AgentReader, Decision};
 
+use super::held_stdin::HeldStdin;
 use super::options::AskPolicy;
-
-/// Without the poller (its stdin could not be registered), what the pipe
-/// did not take is written again this much later.
-const WRITE_AGAIN: Duration = Duration::from_millis(5);
 
 /// An ask waiting for its answer.
 #[derive(Debug)]
@@ -50,16 +44,7 @@ pub struct PolicyJob {
 
 #[derive(Debug)]
 pub struct Conversation {
-    stdin: Option<OwnedFd>,
-    /// The poller that says when its stdin takes bytes again, and its
-    /// token.
-    poller: Option<(Registry, Token)>,
-    /// Its stdin is registered with the poller: only while bytes wait, so
-    /// that an agent reading its stdin wakes nobody otherwise.
-    watched: bool,
-    /// Bytes not written yet (the agent is not reading).
-    pending: Vec<u8>,
-    retry_at: Option<Instant>,
+    stdin: HeldStdin,
     policy: AskPolicy,
     open: Vec<Open>,
     /// The run is over: stdin goes once no ask is open.
@@ -77,21 +62,15 @@ impl Conversation {
         policy: AskPolicy,
         poller: Option<(&Registry, Token)>,
     ) -> Conversation {
-        let _ = set_nonblocking(&stdin);
-        let poller = poller.and_then(|(registry, token)| Some((registry.try_clone().ok()?, token)));
         let mut conversation = Conversation {
-            stdin: Some(stdin),
-            poller,
-            watched: false,
-            pending: Vec::new(),
-            retry_at: None,
+            stdin: HeldStdin::new(stdin, poller),
             policy,
             open: Vec::new(),
             closing: false,
             cancelled: false,
         };
         if let Some(bytes) = opening {
-            conversation.write(bytes, Instant::now());
+            conversation.stdin.write(bytes, Instant::now());
         }
         conversation
     }
@@ -150,7 +129,7 @@ impl Conversation {
         let open = self.open.remove(at);
         if !open.own {
             let line = reader.answer(&open.agent, Decision::of(decision), message.as_deref());
-            self.write(&line, now);
+            self.stdin.write(&line, now);
         }
         self.close_if_done();
         Ok(Answer {
@@ -178,10 +157,10 @@ impl Conversation {
     /// Write `line` (a message for the agent) while its stdin is open;
     /// false when it is closed (its run is over).
     pub fn tell(&mut self, line: &[u8], now: Instant) -> bool {
-        if self.stdin.is_none() || self.closing || line.is_empty() {
+        if !self.stdin.is_open() || self.closing || line.is_empty() {
             return false;
         }
-        self.write(line, now);
+        self.stdin.write(line, now);
         true
     }
 
@@ -241,7 +220,7 @@ impl Conversation {
     /// closed, asks open or not (an agent that heeds no signal ends at
     /// EOF); those asks are answered as the worker ends.
     pub fn cancel(&mut self, reader: &mut dyn AgentReader, now: Instant) {
-        if self.stdin.is_none() || self.cancelled {
+        if !self.stdin.is_open() || self.cancelled {
             return;
         }
         let line = reader.cancel();
@@ -249,7 +228,7 @@ impl Conversation {
             return;
         }
         self.cancelled = true;
-        self.write(&line, now);
+        self.stdin.write(&line, now);
         self.finish();
     }
 
@@ -274,8 +253,7 @@ impl Conversation {
     /// The worker ended with asks open: each is answered (`by: "agent"`:
     /// it is gone), so that every ask has its answer before the exit.
     pub fn abandon(&mut self) -> Vec<Answer> {
-        self.close();
-        self.pending.clear();
+        self.stdin.close();
         let message = match self.cancelled {
             true => "the turn was cancelled: the worker was ended",
             false => "the worker ended before an answer came",
@@ -291,33 +269,9 @@ impl Conversation {
     }
 
     fn close_if_done(&mut self) {
-        if self.closing && (self.open.is_empty() || self.cancelled) && self.pending.is_empty() {
-            self.close();
+        if self.closing && (self.open.is_empty() || self.cancelled) && !self.stdin.has_pending() {
+            self.stdin.close();
         }
-    }
-
-    /// Its stdin closed: taken off the poller first.
-    fn close(&mut self) {
-        self.watch(false);
-        self.stdin = None;
-    }
-
-    /// Have the poller say when its stdin takes bytes again (`on`), or no
-    /// longer; true when that holds.
-    fn watch(&mut self, on: bool) -> bool {
-        let (Some(stdin), Some((registry, token))) = (&self.stdin, &self.poller) else {
-            return false;
-        };
-        if self.watched == on {
-            return true;
-        }
-        let raw = stdin.as_raw_fd();
-        let done = match on {
-            true => registry.register(&mut SourceFd(&raw), *token, Interest::WRITABLE),
-            false => registry.deregister(&mut SourceFd(&raw)),
-        };
-        self.watched = on && done.is_ok();
-        done.is_ok()
     }
 
     /// The next moment it needs: an ask's time up, or writing again.
@@ -325,63 +279,25 @@ impl Conversation {
         self.open
             .iter()
             .filter_map(|o| o.until)
-            .chain(self.retry_at)
+            .chain(self.stdin.retry_at())
             .min()
     }
 
     /// Whether `token` is its stdin's.
     pub fn owns(&self, token: Token) -> bool {
-        self.poller.as_ref().is_some_and(|(_, t)| *t == token)
+        self.stdin.owns(token)
     }
 
-    /// The agent's stdin takes bytes again: what waited is written, and
-    /// the poller no longer asked once nothing waits.
+    /// The agent's stdin takes bytes again.
     pub fn on_writable(&mut self, now: Instant) {
-        if !self.pending.is_empty() {
-            self.write(&[], now);
-        }
-        if self.pending.is_empty() {
-            self.watch(false);
-        }
+        self.stdin.on_writable(now);
         self.close_if_done();
     }
 
     /// Write what is pending again, if it is time (no poller).
     pub fn on_timer(&mut self, now: Instant) {
-        if self.retry_at.is_some_and(|t| t <= now) {
-            self.write(&[], now);
+        if self.stdin.on_timer(now) {
             self.close_if_done();
-        }
-    }
-
-    fn write(&mut self, bytes: &[u8], now: Instant) {
-        self.pending.extend_from_slice(bytes);
-        self.retry_at = None;
-        if self.stdin.is_none() {
-            self.pending.clear();
-            return;
-        }
-        while !self.pending.is_empty() {
-            let Some(stdin) = &self.stdin else { break };
-            match nix::unistd::write(stdin.as_fd(), &self.pending) {
-                Ok(n) => {
-                    self.pending.drain(..n);
-                }
-                Err(nix::errno::Errno::EINTR) => {}
-                // The poller says when it takes more; without one, later.
-                Err(nix::errno::Errno::EAGAIN) => {
-                    if !self.watch(true) {
-                        self.retry_at = Some(now + WRITE_AGAIN);
-                    }
-                    return;
-                }
-                // It closed its stdin (it is ending): nothing more reaches it.
-                Err(_) => {
-                    self.pending.clear();
-                    self.close();
-                    return;
-                }
-            }
         }
     }
 }
@@ -414,15 +330,10 @@ fn choices_of(agent: &AgentAsk) -> Vec<String> {
     }
 }
 
-fn set_nonblocking(fd: &OwnedFd) -> nix::Result<()> {
-    use nix::fcntl::{FcntlArg, OFlag, fcntl};
-    let flags = OFlag::from_bits_truncate(fcntl(fd, FcntlArg::F_GETFL)?);
-    fcntl(fd, FcntlArg::F_SETFL(flags | OFlag::O_NONBLOCK)).map(|_| ())
-}
-
 #[cfg(test)]
 mod tests {
     use std::io::Read;
+    use std::time::Duration;
 
     use super::*;
 
@@ -553,13 +464,13 @@ mod tests {
         let mut talk = Conversation::new(write, None, AskPolicy::default(), None);
         talk.ask("w/1".into(), asked("r1"), now);
         talk.finish();
-        assert!(talk.stdin.is_some(), "an ask is open");
+        assert!(talk.stdin.is_open(), "an ask is open");
         let withdrawn = talk.withdrawn("r1").unwrap();
         assert_eq!(
             (withdrawn.ask.as_str(), withdrawn.by.as_str()),
             ("w/1", "agent")
         );
-        assert!(talk.stdin.is_none());
+        assert!(!talk.stdin.is_open());
         let mut rest = Vec::new();
         read.read_to_end(&mut rest).unwrap();
         assert!(rest.is_empty());
@@ -569,40 +480,5 @@ mod tests {
         let answers = ended.abandon();
         assert_eq!(answers.len(), 1);
         assert_eq!(answers[0].by, "agent");
-    }
-
-    #[test]
-    fn what_a_full_pipe_does_not_take_waits_for_the_poller_not_a_timer() {
-        let (mut read, write) = pipe();
-        let mut poll = mio::Poll::new().unwrap();
-        let token = Token(7);
-        let big = vec![b'x'; 1 << 20];
-        let now = Instant::now();
-        let mut talk = Conversation::new(
-            write,
-            Some(&big),
-            AskPolicy::default(),
-            Some((poll.registry(), token)),
-        );
-        assert!(!talk.pending.is_empty(), "a pipe takes less than a MiB");
-        assert_eq!(talk.deadline(), None, "no timer: the poller says when");
-        let mut events = mio::Events::with_capacity(4);
-        let mut got = Vec::new();
-        let mut chunk = vec![0u8; 1 << 16];
-        while got.len() < big.len() {
-            let n = read.read(&mut chunk).unwrap();
-            got.extend_from_slice(&chunk[..n]);
-            if !talk.pending.is_empty() {
-                poll.poll(&mut events, Some(Duration::from_millis(10)))
-                    .unwrap();
-                if events.iter().any(|e| e.token() == token && e.is_writable()) {
-                    talk.on_writable(now);
-                }
-            }
-        }
-        assert_eq!(got.len(), big.len());
-        assert!(talk.pending.is_empty());
-        talk.finish();
-        assert!(talk.stdin.is_none());
     }
 }

@@ -13,7 +13,7 @@
 //! transitions), [`outputs`] (reading and framing), [`retry`] (attempts and
 //! resumed sessions), [`budget`] (spending and its cap), [`watch`] (an
 //! agent's lines, verdict and result grace), [`converse`] (a conversing
-//! agent's stdin and its open asks), [`relayed`] (everything that differs
+//! agent's open asks, written to its stdin held open by `held_stdin`), [`relayed`] (everything that differs
 //! for a worker placed elsewhere), [`exit`] (its status). Its launch, its
 //! outputs, its asks and its exit are `impl Worker` blocks of their own
 //! (`start.rs`, `outputs.rs`, `asking.rs`, `finish.rs`).
@@ -23,6 +23,7 @@ pub mod budget;
 pub mod converse;
 pub mod exit;
 mod finish;
+mod held_stdin;
 pub mod lifecycle;
 mod options;
 mod outputs;
@@ -107,7 +108,8 @@ pub struct Worker {
     /// this number, so that no two asks of a run share an id and an answer
     /// given for one can never reach another (a retry's asks included).
     asks_made: u64,
-    /// Asks decided or abandoned whose policy commands may still run.
+    /// Asks answered since the supervisor last looked (whose policy
+    /// commands, if any still run, it ends).
     settled_asks: Vec<String>,
     leaked: bool,
     /// A stop (SIGTTIN) was reported.
@@ -552,6 +554,12 @@ impl Worker {
 
     pub(super) fn emit(&mut self, out: &mut Vec<u8>, body: impl Into<Body>) {
         let event = Event::new(self.opts.id.clone(), self.seq, now_ts(), body);
+        // Every ask gets exactly one answer, whoever gives it (a person,
+        // the clock, the agent withdrawing it, its attempt ending): its
+        // policy command, if one still runs, is to be ended.
+        if let Body::Answer(answer) = &event.body {
+            self.settled_asks.push(answer.ask.clone());
+        }
         self.seq += 1;
         encode(&event, out);
     }

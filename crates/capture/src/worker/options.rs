@@ -57,10 +57,6 @@ pub struct WorkerOptions {
     pub node: Option<String>,
     /// `--ask`: an agent asks for what it may not do alone, and is answered.
     pub ask: Option<AskPolicy>,
-    /// The policy of a plan task that asks (`"ask": true`) in a run
-    /// without `--ask`: the run's `--ask-cmd`, timeout and default, and its
-    /// control socket, so that its asks can be answered.
-    pub ask_when_asked: Option<AskPolicy>,
     /// What the agent's grant allows when it asks (its command's
     /// `granted`): answered `allow` by `grant`, nobody asked.
     pub granted: Vec<String>,
@@ -187,7 +183,6 @@ impl Default for WorkerOptions {
             reconnect: None,
             node: None,
             ask: None,
-            ask_when_asked: None,
             granted: Vec::new(),
         }
     }

@@ -23,7 +23,7 @@ impl Scheduler {
             Ok(place) => place,
             Err(message) => return refuse(opts, message),
         };
-        if let Err(message) = task_fields(task, &mut opts) {
+        if let Err(message) = task_fields(task, &mut opts, &self.ask_policy) {
             return refuse(opts, message);
         }
         let max_budget_usd = opts.budget.as_ref().and_then(|b| b.max_usd);
@@ -208,9 +208,14 @@ impl Scheduler {
     }
 }
 
-/// A task's own caps, retries and timeout laid over the template's; the
-/// error names a value out of range and what to give instead.
-fn task_fields(task: &Task, opts: &mut WorkerOptions) -> Result<(), String> {
+/// A task's own caps, retries, asks and timeout laid over the template's
+/// (a task that asks in a run without `--ask` gets `ask_policy`); the error
+/// names a value out of range and what to give instead.
+fn task_fields(
+    task: &Task,
+    opts: &mut WorkerOptions,
+    ask_policy: &crate::worker::AskPolicy,
+) -> Result<(), String> {
     match task.max_cost_usd {
         None => {}
         Some(usd) if usd > 0.0 && usd.is_finite() => {
@@ -226,12 +231,7 @@ fn task_fields(task: &Task, opts: &mut WorkerOptions) -> Result<(), String> {
         }
     }
     if let Some(ask) = task.ask {
-        opts.ask = ask.then(|| {
-            opts.ask
-                .clone()
-                .or_else(|| opts.ask_when_asked.clone())
-                .unwrap_or_default()
-        });
+        opts.ask = ask.then(|| opts.ask.clone().unwrap_or_else(|| ask_policy.clone()));
     }
     if let Some(retries) = task.retries {
         let template = opts.retry.clone().unwrap_or(crate::worker::Retry {

@@ -23,7 +23,7 @@ mod place;
 use crate::placement::ssh::Remote;
 use crate::plan::resume::EarlierRun;
 use crate::plan::{NotRun, Planner};
-use crate::worker::WorkerOptions;
+use crate::worker::{AskPolicy, WorkerOptions};
 pub use hosts::{HostSlots, parse_hosts};
 
 /// What became of one line of the plan.
@@ -93,6 +93,9 @@ pub struct Scheduler {
     fd_cap: Option<usize>,
     /// Options every task's worker starts from.
     template: WorkerOptions,
+    /// How a task's asks are answered when it asks (`"ask": true`) in a
+    /// run without `--ask`.
+    ask_policy: AskPolicy,
     /// How every task's worker is launched (stdin, PTY), its command aside.
     template_spec: Spec,
     /// The agent kinds, and how their command lines are made.
@@ -132,6 +135,10 @@ pub struct PlanOptions {
     pub jobs: usize,
     /// Options every task's worker starts from.
     pub template: WorkerOptions,
+    /// How a task's asks are answered when it asks (`"ask": true`) in a
+    /// run without `--ask`: the run's policy command, timeout, default and
+    /// control socket.
+    pub ask_policy: AskPolicy,
     /// How every task's worker is launched (stdin, PTY), its command aside.
     pub template_spec: Spec,
     /// The agent kinds, and how their command lines are made.
@@ -158,6 +165,7 @@ impl Scheduler {
         let PlanOptions {
             jobs,
             template,
+            ask_policy,
             template_spec,
             agents,
             replay_speed,
@@ -173,6 +181,7 @@ impl Scheduler {
             jobs: jobs.max(1),
             fd_cap: None,
             template,
+            ask_policy,
             template_spec,
             agents,
             replay_speed,
