@@ -146,17 +146,30 @@ pub fn attach_argv(remote: &Remote, dir: &str, id: &str, from_byte: u64) -> Vec<
 
 /// A host as a plan line or `--hosts` gives it is checked before it
 /// reaches ssh's command line: one that starts with `-` would be an ssh
-/// option, and one with spaces or control characters is no host name.
+/// option, and anything beyond the characters of `[user@]host[:port]`,
+/// an IPv6 address or an ssh config alias is refused, because ssh hands
+/// the name on to shells (`ProxyCommand ... %h`, `Match exec`,
+/// `LocalCommand`): `$ ( ) ; | & ' "` or a backquote there would run.
 pub fn check_host(host: &str) -> Result<(), String> {
     if host.starts_with('-') {
         return Err(format!(
             "host `{host}` starts with `-`: that is no host name (ssh would take it as an option)"
         ));
     }
-    if host.is_empty() || host.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-@:[]%+".contains(c);
+    if let Some(bad) = host.chars().find(|&c| !allowed(c)) {
+        let shown = if bad.is_control() || bad.is_whitespace() {
+            format!("{bad:?}")
+        } else {
+            format!("`{bad}`")
+        };
         return Err(format!(
-            "host {host:?} is no host name: give `[user@]host[:port]` or an ssh config alias"
+            "host {host:?} is no host name ({shown} is not allowed; ssh would hand it on to a shell): \
+             give `[user@]host[:port]` or an ssh config alias of letters, digits and `._-@:[]%+`"
         ));
+    }
+    if host.is_empty() {
+        return Err("an empty host is no host name: give `[user@]host[:port]`".into());
     }
     Ok(())
 }
@@ -290,6 +303,16 @@ mod tests {
         assert!(check_host("-oProxyCommand=x").is_err());
         assert!(check_host("a b").is_err());
         assert!(check_host("me@box:2222").is_ok());
+        assert!(check_host("[::1]:22").is_ok());
+        assert!(check_host("fe80::1%eth0").is_ok());
+        for evil in [
+            "a$(id)", "a;b", "a|b", "a&b", "a'b", "a\"b", "a`id`", "a\nb", "a>b", "a\\b",
+        ] {
+            assert!(
+                check_host(evil).unwrap_err().contains("no host name"),
+                "{evil}"
+            );
+        }
         assert_eq!(host_and_port("lab"), ("lab", None));
         assert_eq!(host_and_port("[::1]"), ("[::1]", None));
     }

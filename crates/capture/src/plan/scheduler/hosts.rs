@@ -33,6 +33,9 @@ pub fn parse_hosts(list: &str) -> Result<Vec<HostSlots>, String> {
         if host.is_empty() {
             return Err(format!("`{entry}`: no host"));
         }
+        if host != ":" {
+            crate::placement::ssh::check_host(host)?;
+        }
         hosts.push(HostSlots {
             host: (host != ":").then(|| host.to_owned()),
             slots,
@@ -70,5 +73,6 @@ mod host_tests {
         );
         assert!(parse_hosts("0/lab").unwrap_err().contains("at least 1"));
         assert!(parse_hosts(" , ").unwrap_err().contains("empty"));
+        assert!(parse_hosts("2/a;b").unwrap_err().contains("no host name"));
     }
 }
