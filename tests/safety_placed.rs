@@ -49,3 +49,56 @@ fn host_names_with_shell_characters_are_refused() {
         assert!(stderr.contains("no host name"), "--hosts {hosts}: {stderr}");
     }
 }
+
+/// A plan line of a task.
+fn task_line(id: &str, host: Option<&str>, script: &str) -> String {
+    let mut task = serde_json::json!({"type": "task", "worker": id, "seq": 0, "ts": 1.0,
+        "id": id, "argv": ["sh", "-c", script]});
+    if let Some(host) = host {
+        task["host"] = host.into();
+    }
+    format!("{task}\n")
+}
+
+/// `--hosts 1/:` has one place, taken by a task that waits for a task
+/// naming its own host; a second task that names no host waits for the
+/// place. The task naming its host must not wait behind it (it did: the
+/// run hung until the first timed out).
+#[test]
+fn a_task_naming_its_host_does_not_wait_for_a_host_list_slot() {
+    let Some(config) = crate::sshd::sshd() else {
+        return;
+    };
+    let dir = crate::util::temp_dir("named-host-not-behind");
+    let fifo = dir.join("go");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let f = fifo.display();
+    let plan = [
+        task_line(
+            "holder",
+            None,
+            &format!("timeout 60 sh -c 'read x < {f}' && echo released"),
+        ),
+        task_line("queued", None, "echo queued"),
+        task_line("named", Some("lab"), &format!("echo go > {f}")),
+    ]
+    .concat();
+    let ran = run_bounded(
+        sc_spawn()
+            .args(["-j", "4", "--hosts", "1/:"])
+            .arg("--ssh")
+            .arg(format!("ssh -F {}", config.display()))
+            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")]),
+        plan.into_bytes(),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    let order: Vec<&str> = run
+        .events
+        .iter()
+        .filter(|e| matches!(e.body, Body::Start(_)))
+        .map(|e| e.worker.as_str())
+        .collect();
+    assert_eq!(order, ["holder", "named", "queued"]);
+    assert_eq!(run.exits().len(), 3);
+}

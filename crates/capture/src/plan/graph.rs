@@ -28,6 +28,12 @@ pub enum TaskState {
     Skipped(String),
 }
 
+/// Whether a task names its own host (a blank one names none): it runs
+/// there and takes no place of `--hosts`.
+pub fn names_host(task: &Task) -> bool {
+    task.host.as_deref().is_some_and(|h| !h.trim().is_empty())
+}
+
 #[derive(Debug, Default)]
 pub struct Planner {
     tasks: Vec<Task>,
@@ -41,8 +47,12 @@ pub struct Planner {
     /// Ids named in `depends_on` that are not in the plan yet, with the
     /// tasks that wait for them.
     awaited: HashMap<String, Vec<usize>>,
-    /// Waiting tasks whose dependencies all succeeded, in plan order.
+    /// Waiting tasks whose dependencies all succeeded, in plan order:
+    /// those that take a place from `--hosts` (or run here)...
     ready: BTreeSet<usize>,
+    /// ...and those that name their own host, which never wait for a slot
+    /// of the host list (kept apart so that finding them costs nothing).
+    ready_named: BTreeSet<usize>,
     waiting: usize,
     running: usize,
     succeeded: usize,
@@ -114,7 +124,7 @@ impl Planner {
             self.skip(i, None, reason, &mut not_run);
             self.skip_dependents(i, &mut not_run);
         } else if unmet == 0 {
-            self.ready.insert(i);
+            self.make_ready(i);
         }
         Ok((i, not_run))
     }
@@ -141,15 +151,30 @@ impl Planner {
     pub fn start(&mut self, slots: usize) -> Vec<usize> {
         let mut started = Vec::new();
         while started.len() < slots {
-            let Some(i) = self.ready.pop_first() else {
+            let Some(i) = self.start_next(true) else {
                 break;
             };
-            self.states[i] = TaskState::Running;
-            self.waiting -= 1;
-            self.running += 1;
             started.push(i);
         }
         started
+    }
+
+    /// The first task in plan order that may start now, marked running;
+    /// with `list_slot_free` false (every place of `--hosts` is taken),
+    /// only a task that names its own host.
+    pub fn start_next(&mut self, list_slot_free: bool) -> Option<usize> {
+        let named = self.ready_named.first().copied();
+        let listed = self.ready.first().copied().filter(|_| list_slot_free);
+        let i = match (listed, named) {
+            (Some(l), Some(n)) => l.min(n),
+            (l, n) => l.or(n)?,
+        };
+        self.ready.remove(&i);
+        self.ready_named.remove(&i);
+        self.states[i] = TaskState::Running;
+        self.waiting -= 1;
+        self.running += 1;
+        Some(i)
     }
 
     /// A task marked running could not be launched after all (no file
@@ -159,12 +184,21 @@ impl Planner {
         self.states[index] = TaskState::Waiting;
         self.running -= 1;
         self.waiting += 1;
-        self.ready.insert(index);
+        self.make_ready(index);
+    }
+
+    /// A waiting task whose dependencies all succeeded joins its queue.
+    fn make_ready(&mut self, index: usize) {
+        if names_host(&self.tasks[index]) {
+            self.ready_named.insert(index);
+        } else {
+            self.ready.insert(index);
+        }
     }
 
     /// Whether a task is ready to start now (its dependencies succeeded).
     pub fn has_ready(&self) -> bool {
-        !self.ready.is_empty()
+        !self.ready.is_empty() || !self.ready_named.is_empty()
     }
 
     /// A running task ended; returns the tasks this makes impossible.
@@ -180,7 +214,7 @@ impl Planner {
                 if self.states[w] == TaskState::Waiting {
                     self.unmet[w] -= 1;
                     if self.unmet[w] == 0 {
-                        self.ready.insert(w);
+                        self.make_ready(w);
                     }
                 }
             }
@@ -197,6 +231,7 @@ impl Planner {
         self.states[i] = TaskState::Skipped(reason.clone());
         self.waiting -= 1;
         self.ready.remove(&i);
+        self.ready_named.remove(&i);
         out.push(NotRun {
             task: i,
             error,
@@ -391,6 +426,32 @@ mod tests {
         assert_eq!(plan.start(4), Vec::<usize>::new());
         assert!(plan.finished(0, true).is_empty());
         assert_eq!(plan.start(4), [1]);
+    }
+
+    #[test]
+    fn tasks_naming_a_host_pass_those_waiting_for_a_place() {
+        let mut plan = Planner::default();
+        for (id, host) in [
+            ("a", None),
+            ("b", Some("lab")),
+            ("c", Some(" ")),
+            ("d", Some("x")),
+        ] {
+            plan.add(Task {
+                host: host.map(str::to_owned),
+                ..task(id, &[])
+            })
+            .unwrap();
+        }
+        // No place free: only tasks naming a host (a blank one names none).
+        assert_eq!(plan.start_next(false), Some(1));
+        plan.put_back(1);
+        assert_eq!(plan.start_next(true), Some(0));
+        assert_eq!(plan.start_next(false), Some(1));
+        assert_eq!(plan.start_next(false), Some(3));
+        assert_eq!(plan.start_next(false), None);
+        assert_eq!(plan.start_next(true), Some(2));
+        assert!(!plan.has_ready());
     }
 
     #[test]

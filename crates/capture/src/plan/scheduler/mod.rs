@@ -21,6 +21,7 @@ mod hosts;
 mod place;
 
 use crate::placement::ssh::Remote;
+use crate::plan::graph::names_host;
 use crate::plan::resume::EarlierRun;
 use crate::plan::{NotRun, Planner};
 use crate::worker::{AskPolicy, WorkerOptions};
@@ -314,7 +315,11 @@ impl Scheduler {
             if self.planner.running() >= bound {
                 return None;
             }
-            let task = self.planner.start(1).pop()?;
+            // A task naming its own host never waits behind tasks that
+            // wait for a place of `--hosts`.
+            let list_slot_free = self.hosts.is_empty()
+                || (0..self.hosts.len()).any(|h| self.host_running[h] < self.hosts[h].slots);
+            let task = self.planner.start_next(list_slot_free)?;
             let id = self.planner.task(task).id.clone();
             let earlier = self
                 .earlier
@@ -343,11 +348,12 @@ impl Scheduler {
                 _ => {
                     // A task that names no host takes a free slot of the list.
                     let mut assigned = None;
-                    if self.planner.task(task).host.is_none() && !self.hosts.is_empty() {
+                    if !names_host(self.planner.task(task)) && !self.hosts.is_empty() {
                         let free = (0..self.hosts.len())
                             .filter(|&h| self.host_running[h] < self.hosts[h].slots)
                             .max_by_key(|&h| self.hosts[h].slots - self.host_running[h]);
                         let Some(h) = free else {
+                            // Not so: start_next was told a place is free.
                             self.planner.put_back(task);
                             return None;
                         };
