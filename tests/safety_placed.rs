@@ -102,3 +102,69 @@ fn a_task_naming_its_host_does_not_wait_for_a_host_list_slot() {
     assert_eq!(order, ["holder", "named", "queued"]);
     assert_eq!(run.exits().len(), 3);
 }
+
+/// `--worktree` with a task on a host: the worktree would be made here
+/// while the agent edits the checkout there. The task is refused (the
+/// checkout untouched, the rest of the plan runs); with every task placed
+/// (`--slurm`, `--host`, `--hosts` without `:`) it is a usage error.
+#[test]
+fn worktree_with_a_task_on_a_host_is_refused_not_ignored() {
+    let Some(config) = crate::sshd::sshd() else {
+        return;
+    };
+    let repo = crate::util::temp_dir("worktree-placed");
+    crate::git::repo_with_one_commit(&repo, "shared.txt", "base\n");
+    let plan = [
+        task_line("there", Some("lab"), "echo there > shared.txt"),
+        task_line("here", None, "echo here > shared.txt"),
+    ]
+    .concat()
+    .replace(
+        "\"argv\"",
+        &format!("\"cwd\":{:?},\"argv\"", repo.display().to_string()),
+    );
+    let ssh = format!("ssh -F {}", config.display());
+    let ran = run_bounded(
+        sc_spawn()
+            .args(["--worktree", "--ssh", &ssh])
+            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
+            .current_dir(&repo),
+        plan.into_bytes(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    let exits = run.exits();
+    let code = |id: &str| exits.iter().find(|(w, _)| *w == id).map(|(_, e)| e.code);
+    assert_eq!(code("there"), Some(Some(127)), "{:?}", run.errors());
+    assert_eq!(code("here"), Some(Some(0)), "{:?}", run.errors());
+    assert!(
+        run.errors()
+            .iter()
+            .any(|m| m.contains("--worktree") && m.contains("lab")),
+        "{:?}",
+        run.errors()
+    );
+    assert_eq!(
+        std::fs::read_to_string(repo.join("shared.txt")).unwrap(),
+        "base\n"
+    );
+
+    for placed in [
+        vec!["--slurm"],
+        vec!["--host", "lab", "--", "true"],
+        vec!["--hosts", "2/lab,lab2"],
+    ] {
+        let ran = run_bounded(
+            sc_spawn()
+                .arg("--worktree")
+                .args(&placed)
+                .current_dir(&repo),
+            task_line("t", None, "true").into_bytes(),
+        );
+        assert_eq!(ran.status.code(), Some(2), "{placed:?}: {}", ran.stderr);
+        assert!(
+            ran.stderr.contains("--worktree"),
+            "{placed:?}: {}",
+            ran.stderr
+        );
+    }
+}

@@ -279,7 +279,8 @@ pub struct Cli {
     /// Run each worker in a git worktree of its own, on a branch of its own
     /// (sc/ID, from its first dependency's branch or HEAD), so that parallel
     /// agents never edit the same files; at its end its changes are
-    /// committed there and its exit event says the branch and a diff stat
+    /// committed there and its exit event says the branch and a diff stat.
+    /// For tasks run here: a task on a host or a Slurm step is refused
     #[arg(long)]
     pub worktree: bool,
 

@@ -67,6 +67,18 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
     };
     let prices = Arc::new(prices(cli)?);
     let hosts = hosts(cli, plan_mode)?;
+    // A worktree is made in this checkout: for tasks run here only.
+    let every_task_placed = cli.slurm.is_some()
+        || cli.host.is_some()
+        || (!hosts.is_empty() && hosts.iter().all(|h| h.host.is_some()));
+    if cli.worktree && every_task_placed {
+        return Err(
+            "--worktree makes worktrees only for tasks run here, and with --slurm, \
+             --host or --hosts without `:` every task runs elsewhere (where the agent would \
+             edit the checkout there): drop --worktree, or add `:` to --hosts"
+                .into(),
+        );
+    }
     let named: Vec<String> = cli
         .host
         .iter()

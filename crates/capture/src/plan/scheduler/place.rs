@@ -61,6 +61,17 @@ impl Scheduler {
         max_usd: Option<f64>,
     ) -> Launch {
         let task = self.planner.task(index);
+        // A worktree is made in this checkout; the worker there would edit
+        // the checkout there, beside it. Refused rather than ignored.
+        if self.branches.is_some() {
+            let message = format!(
+                "task `{}` runs on {}: --worktree makes worktrees only for tasks run here \
+                 (the agent there would edit the checkout there); run it here, or drop --worktree",
+                task.id,
+                place.name()
+            );
+            return Launch::refused(index, opts, message);
+        }
         let agent_task = opts.agent.is_some() && task.prompt.is_some() && task.replay.is_none();
         // A shell task's command is made here (its argv, `sh -c PROMPT`, a
         // replay); an agent's there, from its prompt, with its CLI there.
