@@ -389,3 +389,78 @@ fn a_withdrawn_ask_ends_its_policy() {
     assert_eq!(answers[0].by, "agent");
     assert_view_checks(&ran.stdout);
 }
+
+/// Two runs whose workers have the same id ask under the same ask id:
+/// `sc-ctl asks` shows each ask's run, and an answer (or `stop`) that
+/// could go to either is refused until `--control` says which run.
+#[test]
+fn sc_ctl_tells_two_runs_asks_apart() {
+    let dir = temp_dir("two-runs-asks");
+    let runtime = dir.join("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    let mut runs = Vec::new();
+    for name in ["one", "two"] {
+        let own = dir.join(name);
+        std::fs::create_dir(&own).unwrap();
+        let fake = fake_claude_asking(&own, &["cat README"]);
+        let mut live = Live::start_with(
+            sc_spawn_fake(&fake, &["--ask-timeout", "60"]).env("XDG_RUNTIME_DIR", &runtime),
+        );
+        let asked = live.until(|e| matches!(e.body, sc_events::Body::Ask(_)));
+        let sc_events::Body::Ask(ask) = asked.body else {
+            unreachable!()
+        };
+        runs.push((own, live, ask));
+    }
+    let (id, controls) = (
+        runs[0].2.ask.clone(),
+        runs.iter()
+            .map(|r| r.2.control.clone().unwrap())
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(runs[1].2.ask, id, "the same ask id in both runs");
+    let ctl = |args: &[&str]| crate::control::sc_ctl(&runtime, args);
+    let listed = String::from_utf8(ctl(&["asks"]).stdout).unwrap();
+    for control in &controls {
+        assert_eq!(
+            listed
+                .lines()
+                .filter(|l| l.starts_with(&id) && l.contains(control.as_str()))
+                .count(),
+            1,
+            "{listed}"
+        );
+    }
+    for args in [&["answer", &id, "allow"][..], &["stop", "w"]] {
+        let refused = ctl(args);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            controls.iter().all(|c| stderr.contains(c.as_str())) && stderr.contains("--control"),
+            "{args:?}: {stderr}"
+        );
+    }
+    let chosen = ctl(&["--control", &controls[1], "answer", &id, "allow"]);
+    assert!(
+        chosen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&chosen.stderr)
+    );
+    // Now only the first run has it open: no flag needed.
+    let other = ctl(&["answer", &id, "deny"]);
+    assert!(
+        other.status.success(),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+    let mut ran = Vec::new();
+    for (own, live, _) in runs {
+        let (run, _) = live.finish();
+        let (_, answers) = run.asks_and_answers();
+        ran.push((own.join("ran-1").exists(), answers[0].decision.clone()));
+    }
+    assert_eq!(
+        ran,
+        [(false, "deny".to_owned()), (true, "allow".to_owned())]
+    );
+}

@@ -14,7 +14,10 @@ serves a control socket where the answer comes from. sc-ctl lists the open asks 
 runs and answers them; the answer is an `answer` event in the run's stream (by: person).
 
 The runs are found without flags: the sockets in $XDG_RUNTIME_DIR/sc (else /tmp/sc-UID), the \
-user's alone. --control PATH names one (sc-spawn --control, or the `control` of an ask event).";
+user's alone. --control PATH names one (sc-spawn --control, or the `control` of an ask event). \
+`sc-ctl asks` shows each ask's run as its last column; when two runs have an open ask of the \
+same id (workers of the same id), or a worker of the same id, `answer`, `say` and `stop` are \
+refused (exit 2) until --control says which run.";
 
 const AFTER_HELP: &str = "\
 Examples:

@@ -57,7 +57,7 @@ pub fn run(cli: Cli) -> i32 {
                     if json {
                         println!("{event}");
                     } else {
-                        println!("{}", describe(&event));
+                        println!("{}", describe(&event, path));
                     }
                 }
             }
@@ -68,14 +68,28 @@ pub fn run(cli: Cli) -> i32 {
             }
         }
         Command::Say { worker, text } => {
+            let runs = match one_run(&runs, &Target::Worker(&worker)) {
+                Ok(runs) => runs,
+                Err(code) => return code,
+            };
             first_taker(&runs, &Request::Say { worker, text }, &cli.control)
         }
-        Command::Stop { worker } => first_taker(&runs, &Request::Stop { worker }, &cli.control),
+        Command::Stop { worker } => {
+            let runs = match one_run(&runs, &Target::Worker(&worker)) {
+                Ok(runs) => runs,
+                Err(code) => return code,
+            };
+            first_taker(&runs, &Request::Stop { worker }, &cli.control)
+        }
         Command::Answer {
             ask: id,
             decision,
             message,
         } => {
+            let runs = match one_run(&runs, &Target::Ask(&id)) {
+                Ok(runs) => runs,
+                Err(code) => return code,
+            };
             let request = Request::Answer {
                 ask: id.clone(),
                 decision,
@@ -104,6 +118,49 @@ pub fn run(cli: Cli) -> i32 {
             };
             eprintln!("sc-ctl: {why}");
             EXIT_REFUSED
+        }
+    }
+}
+
+/// What a request is for: an open ask, or a running worker.
+enum Target<'a> {
+    Ask(&'a str),
+    Worker(&'a str),
+}
+
+/// The run a request for `target` goes to: when two runs of this user
+/// hold it (the same worker id in both, and so the same ask ids), it is
+/// refused (exit 2) until `--control` says which, rather than sent to
+/// whichever answers first. When none holds it, every run is asked, so
+/// that the refusal says why.
+fn one_run(runs: &[PathBuf], target: &Target) -> Result<Vec<PathBuf>, i32> {
+    if runs.len() < 2 {
+        return Ok(runs.to_vec());
+    }
+    let (probe, what) = match target {
+        Target::Ask(id) => (Request::Asks, format!("ask {id:?} is open")),
+        Target::Worker(id) => (Request::Workers, format!("worker {id:?} runs")),
+    };
+    let holders: Vec<&PathBuf> = runs
+        .iter()
+        .filter(|path| {
+            control::request(path, &probe).is_ok_and(|reply| match target {
+                Target::Ask(id) => reply.asks.iter().any(|a| a["ask"] == *id),
+                Target::Worker(id) => reply.workers.iter().any(|w| w == id),
+            })
+        })
+        .collect();
+    match holders.as_slice() {
+        [] => Ok(runs.to_vec()),
+        [one] => Ok(vec![(*one).clone()]),
+        many => {
+            let list: Vec<String> = many.iter().map(|p| p.display().to_string()).collect();
+            eprintln!(
+                "sc-ctl: {what} in {} runs: {}; say which with --control PATH (see sc-ctl asks)",
+                many.len(),
+                list.join(", ")
+            );
+            Err(EXIT_USAGE)
         }
     }
 }
@@ -142,9 +199,15 @@ fn no_run(control: &Option<PathBuf>) -> i32 {
     EXIT_NO_RUN
 }
 
-/// An open ask as one line: its id, worker, tool and what it wants.
-fn describe(event: &serde_json::Value) -> String {
-    let text = |key: &str| event[key].as_str().unwrap_or("?").to_owned();
+/// An open ask as one line: its id, worker, tool, what it wants, and its
+/// run's control socket (two runs may have asks of the same id).
+fn describe(event: &serde_json::Value, run: &std::path::Path) -> String {
+    // All of it may come from an agent: no control characters reach the
+    // terminal.
+    let text = |key: &str| -> String {
+        let value = event[key].as_str().unwrap_or("?");
+        value.chars().filter(|c| !c.is_control()).collect()
+    };
     let input = &event["input"];
     let what = input["command"]
         .as_str()
@@ -152,8 +215,12 @@ fn describe(event: &serde_json::Value) -> String {
         .map(str::to_owned)
         .unwrap_or_else(|| input.to_string());
     let what: String = what.chars().filter(|c| !c.is_control()).take(200).collect();
+    let run = event["control"]
+        .as_str()
+        .map_or_else(|| run.display().to_string(), str::to_owned);
+    let run: String = run.chars().filter(|c| !c.is_control()).collect();
     format!(
-        "{}\t{}\t{}\t{what}",
+        "{}\t{}\t{}\t{what}\t{run}",
         text("ask"),
         text("worker"),
         text("tool")

@@ -275,7 +275,7 @@ fn ask_policy(cli: &Cli) -> AskPolicy {
 pub fn control_path(cli: &Cli) -> std::path::PathBuf {
     cli.control
         .clone()
-        .unwrap_or_else(sc_capture::control::default_path)
+        .unwrap_or_else(|| sc_capture::control::default_path(cli.task.is_some()))
 }
 
 /// How every worker is watched, from the flags (and the role's timeout).

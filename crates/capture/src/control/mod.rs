@@ -9,6 +9,8 @@
 //!   open (answered already, or unknown);
 //! - `{"op":"say","worker":ID,"text":TEXT}`: the agent's next user message;
 //! - `{"op":"stop","worker":ID}`: the worker ended, as on Ctrl-C;
+//! - `{"op":"workers"}` → `{"ok":true,"workers":[ID, ...]}`: the workers
+//!   running now (sc-ctl tells runs apart with it);
 //! - `{"op":"log"}` → `{"ok":true,"log":PATH}`: the file the run's stream
 //!   is written to as it goes (`sc-view --attach` follows it).
 //!
@@ -45,6 +47,8 @@ pub enum Request {
     Stop { worker: String },
     /// Where the run's stream is written as it goes (for `sc-view --attach`).
     Log,
+    /// The ids of the workers running now.
+    Workers,
 }
 
 /// The reply to one request.
@@ -58,6 +62,9 @@ pub struct Reply {
     /// `log`: the file the run's stream is written to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<String>,
+    /// `workers`: the ids of the workers running now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub workers: Vec<String>,
 }
 
 impl Reply {
@@ -157,9 +164,14 @@ pub fn user_runs() -> Result<Vec<PathBuf>, String> {
     }
 }
 
-/// This run's default socket.
-pub fn default_path() -> PathBuf {
-    crate::private::runs_path().join(format!("run-{}.sock", std::process::id()))
+/// This run's default socket: `run-PID.sock`, found by sc-ctl and
+/// `sc-view --attach`; for a worker placed here by another run (a Slurm
+/// step on this machine), `placed-PID.sock`, which they pass over: that
+/// run relays its asks, and the same ask twice would be two runs to
+/// choose from.
+pub fn default_path(placed: bool) -> PathBuf {
+    let name = if placed { "placed" } else { "run" };
+    crate::private::runs_path().join(format!("{name}-{}.sock", std::process::id()))
 }
 
 /// Resolve a run as `sc-view --attach RUN` and `sc-ctl` name it: a socket

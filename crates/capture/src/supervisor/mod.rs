@@ -405,6 +405,16 @@ impl Supervisor {
                     },
                     None => Reply::error("this run writes its stream nowhere but its stdout"),
                 },
+                Ok(Request::Workers) => Reply {
+                    ok: true,
+                    workers: self
+                        .workers
+                        .iter()
+                        .filter(|(_, a)| !a.worker.is_finished())
+                        .map(|(_, a)| a.worker.id().to_owned())
+                        .collect(),
+                    ..Reply::default()
+                },
                 Ok(Request::Stop { worker }) => match self.running(&worker) {
                     Some(active) => {
                         active
