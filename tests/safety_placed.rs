@@ -173,3 +173,57 @@ fn worktree_with_a_task_on_a_host_is_refused_not_ignored() {
         );
     }
 }
+
+/// `--budget-usd 1` with two agents at once on a host, each spending $0.60
+/// there and going on: the plan's budget trips on their running cost,
+/// counted here from what they relay, and both are ended (`budget`) and
+/// the third task skipped — not each given the whole $1 to spend.
+#[test]
+fn a_plans_budget_holds_across_hosts() {
+    let Some(config) = crate::sshd::sshd() else {
+        return;
+    };
+    let dir = crate::util::temp_dir("budget-hosts");
+    // One fake `claude` on the host's PATH: 200,000 input tokens of
+    // claude-sonnet-4-5 ($0.60 at list price), then it lingers.
+    crate::util::executable(
+        &dir.join("claude"),
+        "#!/bin/sh\n\
+         echo '{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s\",\"model\":\"claude-sonnet-4-5-20250929\"}'\n\
+         echo '{\"type\":\"assistant\",\"message\":{\"id\":\"m1\",\"model\":\"m\",\"content\":[{\"type\":\"text\",\"text\":\"working\"}],\"usage\":{\"input_tokens\":200000,\"output_tokens\":10}}}'\n\
+         exec sleep 20\n",
+    );
+    let path = format!("{}:/usr/bin:/bin", dir.display());
+    let task = |id: &str| {
+        let task = serde_json::json!({"type": "task", "worker": id, "seq": 0, "ts": 1.0, "id": id,
+            "kind": "claude-code", "prompt": "go", "host": "lab", "env": {"PATH": path}});
+        format!("{task}\n")
+    };
+    let plan = [task("a"), task("b"), task("c")].concat();
+    let ran = run_bounded(
+        sc_spawn()
+            .args(["-j", "2", "--budget-usd", "1", "--kill-grace", "0.3"])
+            .arg("--ssh")
+            .arg(format!("ssh -F {}", config.display()))
+            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")]),
+        plan.into_bytes(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    for id in ["a", "b"] {
+        let exit = run
+            .exits()
+            .into_iter()
+            .find(|(w, _)| *w == id)
+            .map(|(_, e)| e.clone());
+        let exit = exit.unwrap_or_else(|| panic!("{id} exits: {:?}", run.events));
+        assert_eq!(exit.ended_by.as_deref(), Some("budget"), "{id}: {exit:?}");
+        let cost = exit.cost_usd.expect("the cost in the exit");
+        assert!((cost - 0.6).abs() < 0.01, "{id}: {cost}");
+    }
+    let skipped = run.events.iter().find_map(|e| match &e.body {
+        Body::Skip(s) if e.worker == "c" => Some(s.reason.clone()),
+        _ => None,
+    });
+    assert_eq!(skipped.as_deref(), Some("budget"));
+    assert_ne!(ran.status.code(), Some(0));
+}

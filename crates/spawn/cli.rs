@@ -304,7 +304,8 @@ pub struct Cli {
     /// Plan mode: the most the whole plan may spend, in USD. When the
     /// workers' costs together reach it, running workers are ended
     /// (`ended_by: "budget"`) and what has not started is skipped (reason
-    /// `budget`)
+    /// `budget`). Workers on hosts and Slurm steps count as they go, from
+    /// what they relay
     #[arg(long, value_name = "USD", value_parser = sc_clikit::parse_usd)]
     pub budget_usd: Option<f64>,
 

@@ -202,6 +202,10 @@ impl AgentReader for Reader {
         self.watch.model()
     }
 
+    fn note(&mut self, annotation: &Value) {
+        self.watch.note(annotation);
+    }
+
     fn spend(&self, model: Option<&str>) -> Spend {
         let spend = self.watch.spend(&self.prices, model);
         Spend {

@@ -155,6 +155,11 @@ pub trait AgentReader: Send + fmt::Debug {
         None
     }
 
+    /// An annotation made elsewhere (by the sc-spawn that runs it on a
+    /// host, relayed here): taken in as if read here, so that what it
+    /// spends is known while it runs.
+    fn note(&mut self, _annotation: &Value) {}
+
     /// What it has spent; `model` stands in when it did not name its own.
     fn spend(&self, _model: Option<&str>) -> Spend {
         Spend::default()

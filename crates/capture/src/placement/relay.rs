@@ -5,7 +5,7 @@
 //! said as an `error`, never renumbered away. Its `exit` is the worker's.
 
 use sc_events::{
-    Body, ErrorEvent, Event, Exit, encode, now_ts, parse_head, parse_line, rename_line,
+    Body, EndedBy, ErrorEvent, Event, Exit, encode, now_ts, parse_head, parse_line, rename_line,
 };
 use serde_json::Value;
 
@@ -38,6 +38,21 @@ pub struct Relay {
     pub taken: u64,
     /// `--ask`: the asks of the remote worker not answered yet, as events.
     pub open_asks: Vec<Value>,
+    /// What tells this side what the worker spends, since last taken.
+    pub spending: Vec<Spent>,
+    /// Why this side asked the worker to end (a plan's budget, say): the
+    /// remote side, asked over the connection, says `interrupted`, and
+    /// its exit is said with this reason instead.
+    pub ended_here: Option<EndedBy>,
+}
+
+/// What the relayed stream says of the worker's spending.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spent {
+    /// An attempt started: what the next annotations say counts anew.
+    Attempt,
+    /// An agent annotation of its output.
+    Note(Value),
 }
 
 impl Relay {
@@ -54,6 +69,8 @@ impl Relay {
             lines: 0,
             taken: 0,
             open_asks: Vec::new(),
+            spending: Vec::new(),
+            ended_here: None,
         }
     }
 
@@ -70,6 +87,7 @@ impl Relay {
             lines: from.lines,
             taken: from.taken,
             open_asks: from.open_asks.clone(),
+            ended_here: from.ended_here.clone(),
             ..Relay::new(host, offset)
         }
     }
@@ -153,16 +171,31 @@ impl Relay {
         self.expected = seq.max(self.expected) + 1;
         let type_name = head.type_name.to_string();
         match type_name.as_str() {
-            "start" => self.start(line, seq, out),
+            "start" => {
+                self.spending.push(Spent::Attempt);
+                self.start(line, seq, out);
+            }
             "exit" => {
-                if let Ok(Event {
-                    body: Body::Exit(exit),
+                let Ok(Event {
+                    body: Body::Exit(mut exit),
+                    ts,
                     ..
                 }) = parse_line(line)
-                {
-                    self.exit = Some(exit);
+                else {
+                    self.pass(line, seq, id, out);
+                    return;
+                };
+                let asked = exit.ended_by == Some(EndedBy::Interrupted);
+                match self.ended_here.clone().filter(|_| asked) {
+                    Some(reason) if reason != EndedBy::Interrupted => {
+                        exit.timed_out |= reason == EndedBy::Timeout;
+                        exit.ended_by = Some(reason);
+                        let event = Event::new(id, seq + self.offset, ts, exit.clone());
+                        encode(&event, out);
+                    }
+                    _ => self.pass(line, seq, id, out),
                 }
-                self.pass(line, seq, id, out);
+                self.exit = Some(exit);
             }
             "output" => {
                 if let Ok(Event {
@@ -173,6 +206,9 @@ impl Relay {
                     let payload = output.payload.as_bytes();
                     self.bytes += payload.len() as u64;
                     self.lines += u64::from(payload.ends_with(b"\n"));
+                    if let Some(note) = output.agent {
+                        self.spending.push(Spent::Note(note));
+                    }
                 }
                 self.pass(line, seq, id, out);
             }
@@ -271,6 +307,37 @@ mod tests {
         assert_eq!(relay.remote_pid, Some(77));
         assert_eq!(relay.exit.as_ref().and_then(|e| e.code), Some(3));
         assert_eq!(relay.next_seq(), 6);
+    }
+
+    #[test]
+    fn spending_is_relayed_and_an_end_asked_here_says_why() {
+        let mut relay = Relay::new("lab", 1);
+        relay.ended_here = Some(EndedBy::Budget);
+        let mut out = Vec::new();
+        let stream = concat!(
+            r#"{"type":"start","worker":"w","seq":0,"ts":1,"argv":["x"],"pid":77,"cwd":"/","kind":"claude-code","pty":false,"schema":1}"#,
+            "\n",
+            r#"{"type":"output","worker":"w","seq":1,"ts":1,"stream":"stdout","text":"{}\n","agent":{"kind":"result","ok":true,"cost_usd":0.5}}"#,
+            "\n",
+            r#"{"type":"exit","worker":"w","seq":2,"ts":2,"code":null,"signal":"SIGTERM","duration_ms":1,"timed_out":false,"lines":1,"bytes":3,"ended_by":"interrupted","cost_usd":0.5}"#,
+            "\n",
+        );
+        relay.push(stream.as_bytes(), "w", &mut out);
+        assert_eq!(relay.spending.len(), 2);
+        assert_eq!(relay.spending[0], Spent::Attempt);
+        assert!(matches!(&relay.spending[1], Spent::Note(n) if n["cost_usd"] == 0.5));
+        let events: Vec<Event> = out
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| parse_line(l).unwrap())
+            .collect();
+        let exit = events.last().unwrap();
+        assert_eq!(exit.seq, 3, "its seq here");
+        let Body::Exit(exit) = &exit.body else {
+            panic!("{exit:?}")
+        };
+        assert_eq!(exit.ended_by, Some(EndedBy::Budget));
+        assert_eq!(relay.exit.as_ref().unwrap().ended_by, Some(EndedBy::Budget));
     }
 
     #[test]

@@ -127,10 +127,10 @@ impl Worker {
     /// A worker not launched yet.
     pub fn new(mut opts: WorkerOptions) -> Worker {
         let now = Instant::now();
-        let relayed = opts
-            .remote
-            .clone()
-            .map(|host| Relayed::new(host, opts.reconnect.take()));
+        let relayed = opts.remote.clone().map(|host| {
+            let model = opts.budget.as_ref().and_then(|b| b.model.clone());
+            Relayed::new(host, opts.reconnect.take(), opts.agent.clone(), model)
+        });
         Worker {
             seq: opts.first_seq,
             life: Lifecycle::preparing(),
@@ -247,7 +247,7 @@ impl Worker {
             // ssh forwards no signal: the remote side is asked over the
             // connection (a second `end` has a spooled worker killed, and
             // the connection here is killed below).
-            relayed.ask_end(signal);
+            relayed.ask_end(signal, EndedBy::Interrupted);
             if !escalate {
                 self.life
                     .ask_to_end(EndedBy::Interrupted, self.opts.kill_grace, now);
@@ -280,7 +280,7 @@ impl Worker {
             return;
         }
         if let Some(relayed) = &mut self.relayed {
-            relayed.ask_end(Signal::SIGTERM);
+            relayed.ask_end(Signal::SIGTERM, reason.clone());
             self.life.ask_to_end(reason, self.opts.kill_grace, now);
             return;
         }
@@ -355,7 +355,7 @@ impl Worker {
                 if let (Some((reason, signal)), Some(relayed)) = (end, &mut self.relayed)
                     && self.life.is_running()
                 {
-                    relayed.ask_end(signal);
+                    relayed.ask_end(signal, reason.clone());
                     self.life.ask_to_end(reason, self.opts.kill_grace, now);
                 }
             }

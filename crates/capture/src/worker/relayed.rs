@@ -12,7 +12,7 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 use sc_events::{EndedBy, Exit};
 
-use crate::placement::relay::Relay;
+use crate::placement::relay::{Relay, Spent};
 use crate::placement::run::Request;
 
 use super::exit::first_line;
@@ -48,11 +48,60 @@ pub struct Relayed {
     stdin: Option<OwnedFd>,
     /// `done` was said on this connection.
     done_said: bool,
+    /// An agent's running cost, counted here from its relayed annotations.
+    tally: Option<Tally>,
+}
+
+/// What an agent there has spent so far, from the annotations the sc-spawn
+/// there relays (read as a local agent's are): a plan's `--budget-usd`
+/// holds across hosts on it, not on the exit that comes when it is over.
+#[derive(Debug)]
+struct Tally {
+    agent: std::sync::Arc<dyn crate::agent::Agent>,
+    /// The model it was asked to use, when it does not say.
+    model: Option<String>,
+    /// This attempt's annotations, read.
+    reader: Option<Box<dyn crate::agent::AgentReader>>,
+    /// Spent by earlier attempts.
+    before: crate::agent::Spend,
+}
+
+impl Tally {
+    fn take(&mut self, spent: Spent) {
+        match spent {
+            Spent::Attempt => {
+                self.before = self.total();
+                self.reader = Some(self.agent.reader());
+            }
+            Spent::Note(note) => self
+                .reader
+                .get_or_insert_with(|| self.agent.reader())
+                .note(&note),
+        }
+    }
+
+    fn total(&self) -> crate::agent::Spend {
+        let now = self.reader.as_ref().map(|r| r.spend(self.model.as_deref()));
+        self.before.plus(now.unwrap_or_default())
+    }
 }
 
 impl Relayed {
-    pub fn new(host: String, reconnect: Option<Reconnect>) -> Relayed {
+    /// `agent`: its kind, when it is an agent (its spending is counted
+    /// here as it goes), and the `model` it was asked to use.
+    pub fn new(
+        host: String,
+        reconnect: Option<Reconnect>,
+        agent: Option<std::sync::Arc<dyn crate::agent::Agent>>,
+        model: Option<String>,
+    ) -> Relayed {
         Relayed {
+            tally: agent.map(|agent| Tally {
+                agent,
+                model,
+                reader: None,
+                before: crate::agent::Spend::default(),
+            }),
             host,
             reconnect,
             relay: None,
@@ -91,6 +140,13 @@ impl Relayed {
             return;
         };
         relay.push(data, id, out);
+        if let Some(tally) = &mut self.tally {
+            for spent in relay.spending.drain(..) {
+                tally.take(spent);
+            }
+        } else {
+            relay.spending.clear();
+        }
         if relay.exit.is_some()
             && self.reconnect.is_some()
             && let Some(fd) = &self.stdin
@@ -211,7 +267,10 @@ impl Relayed {
     /// connection stays (its end may be a lost link; a second `end` has it
     /// killed); otherwise the input ends after it, which alone also asks
     /// the remote side to end (SIGTERM).
-    pub fn ask_end(&mut self, signal: Signal) {
+    pub fn ask_end(&mut self, signal: Signal, reason: EndedBy) {
+        if let Some(relay) = &mut self.relay {
+            relay.ended_here.get_or_insert(reason);
+        }
         if let Some(fd) = &self.stdin {
             // A dozen bytes into a pipe nothing else is written to: this
             // does not block.
@@ -281,9 +340,13 @@ impl Relayed {
         self.exit.as_ref()
     }
 
-    /// What it spent there over every attempt, known with its exit.
+    /// What it spent there over every attempt: its exit says, once it
+    /// came; until then, what its relayed annotations add up to.
     pub fn spent_usd(&self) -> Option<f64> {
-        self.exit.as_ref().and_then(|e| e.cost_usd)
+        match &self.exit {
+            Some(exit) => exit.cost_usd,
+            None => self.tally.as_ref().and_then(|t| t.total().usd),
+        }
     }
 
     /// The status sc-spawn reports for the worker, from its relayed exit.
@@ -391,6 +454,8 @@ mod tests {
                 place: Arc::new(remote),
                 dir: "/tmp/sc-spool-x".into(),
             }),
+            None,
+            None,
         )
     }
 
@@ -436,7 +501,7 @@ mod tests {
         let mut relayed = spooled(3);
         lost(&mut relayed, true);
         assert_eq!(relayed.plan_reconnect(true, false), None);
-        let mut plain = Relayed::new("h".into(), None);
+        let mut plain = Relayed::new("h".into(), None, None, None);
         lost(&mut plain, true);
         assert_eq!(plain.plan_reconnect(false, false), None);
         assert!(plain.lost_message().ends_with(": Connection reset by peer"));

@@ -87,6 +87,13 @@ impl Scheduler {
         let (env, cwd) = self.env_and_cwd(task, Vec::new());
         let retry = opts.retry.take();
         let budget = opts.budget.take();
+        // Capped there; here only the model is kept, to count its running
+        // cost from what it relays (the plan's budget holds across hosts).
+        opts.budget = budget.as_ref().map(|b| crate::worker::Budget {
+            max_usd: None,
+            max_tokens: None,
+            model: b.model.clone(),
+        });
         let limits = task
             .limits
             .clone()
