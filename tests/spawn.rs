@@ -506,3 +506,55 @@ fn sc_spawns_own_failure_has_an_exit_code_of_its_own() {
         .unwrap();
     assert_eq!(usage.status.code(), Some(2));
 }
+
+/// Whether a cgroup v2 of one's own can be made here (cgroup2 mounted,
+/// and the folder of this process's cgroup writable: root, or delegated).
+fn cgroup_can_be_made() -> bool {
+    let Ok(mounts) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return false;
+    };
+    let Some(mount) = mounts.lines().find_map(|l| {
+        let (left, right) = l.split_once(" - ")?;
+        (right.split(' ').next() == Some("cgroup2")).then(|| left.split(' ').nth(4))?
+    }) else {
+        return false;
+    };
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let Some(path) = own.lines().find_map(|l| l.strip_prefix("0::")) else {
+        return false;
+    };
+    let probe = std::path::Path::new(mount)
+        .join(path.trim_start_matches('/'))
+        .join(format!("sc-test-probe-{}", std::process::id()));
+    std::fs::create_dir(&probe).is_ok() && std::fs::remove_dir(&probe).is_ok()
+}
+
+/// A daemon in a session of its own (`setsid`), which leaves the worker's
+/// process group and ignores SIGTERM, is ended with its worker all the
+/// same: the worker's cgroup holds everything it started.
+#[test]
+fn a_daemon_in_a_session_of_its_own_is_ended_too() {
+    if !cgroup_can_be_made() {
+        skipped(
+            "setsid daemons ended through the worker's cgroup",
+            "no cgroup v2 can be made here: run as root, or where systemd delegates one",
+        );
+        return;
+    }
+    // The worker exits once its daemon has said that it ignores SIGTERM.
+    let said = temp_dir("setsid-daemon").join("pid");
+    let script = format!(
+        "setsid sh -c 'trap \"\" TERM; echo $$ > {said}; exec sleep 300' >/dev/null 2>&1 </dev/null & \
+         while [ ! -s {said} ]; do sleep 0.01; done",
+        said = said.display()
+    );
+    let (run, status) = capture(&args(&["--kill-grace", "0.5"], &script));
+    assert!(status.success(), "{:?}", run.events);
+    let daemon: u32 = std::fs::read_to_string(&said)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    // Ended before sc-spawn exits, not some time after.
+    assert!(!alive(daemon), "daemon {daemon} left running");
+}

@@ -221,8 +221,10 @@ pub(crate) fn spec(cli: &Cli) -> Spec {
             Some(PtyArg::All) => PtyMode::All,
             Some(PtyArg::Stdout) => PtyMode::Stdout,
         },
-        // Its stdout is usually the stream's pipe: ask stderr, then stdin.
+        // Set where a task is placed elsewhere.
+        connection: false,
         limits: limits(cli),
+        // Its stdout is usually the stream's pipe: ask stderr, then stdin.
         pty_size: terminal_size(2)
             .or_else(|| terminal_size(0))
             .unwrap_or((80, 24)),

@@ -85,6 +85,11 @@ pub struct Spec {
     /// With [`StdinMode::Held`]: written to its stdin first (a conversing
     /// agent's prompt), by the worker.
     pub input: Option<Vec<u8>>,
+    /// Only the connection to a worker placed elsewhere (ssh, srun): it
+    /// gets no cgroup of its own, so that a connection master it leaves in
+    /// the background (the user's own `ControlPersist`) outlives it, as
+    /// meant. Its worker's cgroup is the one there.
+    pub connection: bool,
 }
 
 /// The absolute directory a worker launched in `cwd` runs in.
@@ -193,10 +198,7 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
             }
         }
     }
-    let mut limits = match &spec.limits {
-        Some(limits) => apply(&mut command, limits),
-        None => Applied::default(),
-    };
+    let mut limits = apply(&mut command, spec.limits.as_ref(), !spec.connection);
     let spawned = command.spawn();
     limits.launched();
     let child = match spawned {

@@ -1,16 +1,18 @@
 //! Resource limits of a worker, applied at launch: niceness, CPU seconds
-//! (RLIMIT_CPU), and memory — a cgroup v2 of its own where one can be made
-//! (it counts the whole process tree and the kernel ends it on excess),
-//! RLIMIT_DATA otherwise (per process: allocations beyond it fail).
+//! (RLIMIT_CPU), and memory — its cgroup v2's `memory.max` where one can be
+//! made (it counts the whole process tree and the kernel ends it on
+//! excess), RLIMIT_DATA otherwise (per process: allocations beyond it
+//! fail). The worker joins its cgroup here too, limits or none: what it
+//! leaves behind is found there at its end.
 
-use std::fs::{self, OpenOptions};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::Command;
 
 use sc_events::Limits;
+
+use crate::process::cgroup::Cgroup;
 
 /// How the memory limit is held.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,12 +30,12 @@ impl MemoryBy {
     }
 }
 
-/// Limits set up for one launch.
+/// Limits set up for one launch, and the worker's cgroup.
 #[derive(Debug, Default)]
 pub struct Applied {
     pub memory_by: Option<MemoryBy>,
-    /// The worker's cgroup, to read its OOM kills and remove at the end.
-    pub cgroup: Option<PathBuf>,
+    /// The worker's cgroup: its OOM kills, and what it left behind.
+    pub cgroup: Option<Cgroup>,
     /// The cgroup's `cgroup.procs`, open until the child has joined:
     /// [`Applied::launched`] closes it.
     procs: Option<OwnedFd>,
@@ -42,15 +44,7 @@ pub struct Applied {
 impl Applied {
     /// The kernel ended a process of the worker for its memory limit.
     pub fn oom_killed(&self) -> bool {
-        let Some(dir) = &self.cgroup else {
-            return false;
-        };
-        fs::read_to_string(dir.join("memory.events")).is_ok_and(|events| {
-            events
-                .lines()
-                .filter_map(|l| l.strip_prefix("oom_kill "))
-                .any(|n| n.trim().parse::<u64>().is_ok_and(|n| n > 0))
-        })
+        self.cgroup.as_ref().is_some_and(Cgroup::oom_killed)
     }
 
     /// The child is started: the parent's part is done.
@@ -58,30 +52,58 @@ impl Applied {
         self.procs = None;
     }
 
-    /// Remove the worker's cgroup (it must be empty: call after the end).
+    /// The worker has exited: what it left running in its cgroup (a
+    /// daemon in a session of its own) is sent SIGTERM, and the cgroup
+    /// handed over, to be ended for good after the grace.
+    pub fn take_leftover(&mut self) -> Option<Cgroup> {
+        let cgroup = self.cgroup.take_if(|c| c.is_populated())?;
+        cgroup.signal(nix::sys::signal::Signal::SIGTERM);
+        Some(cgroup)
+    }
+
+    /// Give the worker's cgroup back (call after the end).
     pub fn cleanup(&mut self) {
-        if let Some(dir) = self.cgroup.take() {
-            let _ = fs::remove_dir(dir);
+        if let Some(cgroup) = self.cgroup.take() {
+            cgroup.give_back();
         }
     }
 }
 
 /// Arrange `limits` for the process `command` starts.
-pub fn apply(command: &mut Command, limits: &Limits) -> Applied {
+/// With `cgroup`, the process joins a cgroup of its own where one can be
+/// made (its memory limit, if any, held there).
+pub fn apply(command: &mut Command, limits: Option<&Limits>, cgroup: bool) -> Applied {
+    let default = Limits::default();
+    let limits = limits.unwrap_or(&default);
     let mut applied = Applied::default();
     let mut data_bytes = None;
-    if let Some(mib) = limits.max_rss_mib {
-        match make_cgroup(mib) {
-            Some((dir, procs)) => {
+    let memory = limits
+        .max_rss_mib
+        .map(|mib| mib.saturating_mul(1024 * 1024));
+    let taken = match memory.filter(|_| cgroup) {
+        Some(bytes) => match Cgroup::take(Some(bytes)) {
+            Some(taken) => {
                 applied.memory_by = Some(MemoryBy::Cgroup);
-                applied.cgroup = Some(dir);
-                applied.procs = Some(procs);
+                Some(taken)
             }
             None => {
                 applied.memory_by = Some(MemoryBy::RlimitData);
-                data_bytes = Some(mib.saturating_mul(1024 * 1024));
+                data_bytes = Some(bytes);
+                Cgroup::take(None)
             }
+        },
+        None if cgroup => Cgroup::take(None),
+        None => {
+            if let Some(bytes) = memory {
+                applied.memory_by = Some(MemoryBy::RlimitData);
+                data_bytes = Some(bytes);
+            }
+            None
         }
+    };
+    if let Some((cgroup, procs)) = taken {
+        applied.cgroup = Some(cgroup);
+        applied.procs = Some(procs);
     }
     let nice = limits.nice.map(|n| n.clamp(0, 19));
     let cpu = limits.cpu_s;
@@ -127,41 +149,6 @@ pub fn apply(command: &mut Command, limits: &Limits) -> Applied {
     applied
 }
 
-/// A cgroup v2 of the worker's own, beside sc's, with `memory.max` set; its
-/// `cgroup.procs` opened for the child to join. None where cgroup v2 is not
-/// mounted, or not delegated to us (then nothing is left behind).
-fn make_cgroup(mib: u64) -> Option<(PathBuf, OwnedFd)> {
-    const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
-    let root = PathBuf::from("/sys/fs/cgroup");
-    let fs = nix::sys::statfs::statfs(&root).ok()?;
-    if fs.filesystem_type().0 as i64 != CGROUP2_SUPER_MAGIC {
-        return None;
-    }
-    let own = fs::read_to_string("/proc/self/cgroup").ok()?;
-    let path = own
-        .lines()
-        .find_map(|l| l.strip_prefix("0::"))?
-        .trim_start_matches('/');
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let dir = root
-        .join(path)
-        .join(format!("sc-{}-{n}", std::process::id()));
-    fs::create_dir(&dir).ok()?;
-    let setup = fs::write(dir.join("memory.max"), (mib * 1024 * 1024).to_string()).and_then(|()| {
-        OpenOptions::new()
-            .write(true)
-            .open(dir.join("cgroup.procs"))
-    });
-    match setup {
-        Ok(procs) => Some((dir, OwnedFd::from(procs))),
-        Err(_) => {
-            let _ = fs::remove_dir(&dir);
-            None
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,7 +156,7 @@ mod tests {
     fn run_with(limits: Limits, script: &str) -> (std::process::Output, Applied) {
         let mut command = Command::new("sh");
         command.args(["-c", script]);
-        let mut applied = apply(&mut command, &limits);
+        let mut applied = apply(&mut command, Some(&limits), true);
         let out = command.output().unwrap();
         applied.launched();
         (out, applied)

@@ -1,6 +1,7 @@
 //! The process layer: a worker as an operating-system process group, its
 //! limits, its resource use, and the signals it is sent.
 
+pub mod cgroup;
 pub mod launch;
 pub mod limits;
 pub mod proctree;

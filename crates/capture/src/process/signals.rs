@@ -96,29 +96,81 @@ pub fn end_group(pgid: u32, grace: Duration) {
     end_groups(&[(pgid, Instant::now() + grace)]);
 }
 
+/// What outlived its worker, SIGTERM sent: its process group, and its
+/// cgroup where it had one (which holds a daemon that left the group).
+#[derive(Debug)]
+pub struct Leftover {
+    pub pgid: u32,
+    pub cgroup: Option<crate::process::cgroup::Cgroup>,
+    /// When its grace is over.
+    pub at: Instant,
+}
+
+impl Leftover {
+    /// Its grace is over: SIGKILL to what is left, and its cgroup given
+    /// back (kept until it is empty).
+    pub fn kill(self) {
+        if group_alive(self.pgid) {
+            signal_group(self.pgid, Signal::SIGKILL);
+        }
+        if let Some(cgroup) = self.cgroup {
+            cgroup.kill();
+            cgroup.give_back();
+        }
+    }
+}
+
 /// Groups that outlived their workers (SIGTERM sent), ended together: each
-/// may take until its own deadline (its `--kill-grace`), and the wait ends
-/// as soon as every member has gone, or at the last deadline; then what is
-/// left gets SIGKILL. Their members are not our children, so nothing would
-/// tell of their end: each is watched through a pidfd, and one blocking
-/// poll(2) waits on them all, without a polling loop.
+/// may take until its own deadline (its `--kill-grace`).
 pub fn end_groups(groups: &[(u32, Instant)]) {
-    let Some(last) = groups.iter().map(|(_, at)| *at).max() else {
+    end_leftovers(
+        groups
+            .iter()
+            .map(|&(pgid, at)| Leftover {
+                pgid,
+                cgroup: None,
+                at,
+            })
+            .collect(),
+    );
+}
+
+/// What outlived its workers, ended together: the wait ends as soon as
+/// every member (of their groups and cgroups) has gone, or at the last
+/// deadline; then what is left gets SIGKILL.
+pub fn end_leftovers(left: Vec<Leftover>) {
+    let Some(last) = left.iter().map(|l| l.at).max() else {
         return;
     };
-    let pgids: Vec<i32> = groups
+    let pgids: Vec<i32> = left
         .iter()
-        .filter_map(|(pgid, _)| i32::try_from(*pgid).ok())
+        .filter_map(|l| i32::try_from(l.pgid).ok())
         .filter(|&pgid| pgid > 1)
         .collect();
-    let mut watched: Vec<std::os::fd::OwnedFd> =
-        members(&pgids).into_iter().filter_map(pidfd).collect();
+    let mut pids = members(&pgids);
+    for cgroup in left.iter().filter_map(|l| l.cgroup.as_ref()) {
+        pids.extend(cgroup.pids());
+    }
+    pids.sort_unstable();
+    pids.dedup();
+    wait_gone(&pids, last);
+    for leftover in left {
+        leftover.kill();
+    }
+}
+
+/// Wait until these processes have all gone, or until `until`. They are
+/// not our children, so nothing would tell of their end: each is watched
+/// through a pidfd, and one blocking poll(2) waits on them all, without a
+/// polling loop.
+pub fn wait_gone(pids: &[i32], until: Instant) {
+    let mut watched: Vec<std::os::fd::OwnedFd> = pids.iter().filter_map(|&p| pidfd(p)).collect();
     loop {
         let now = Instant::now();
-        if watched.is_empty() || now >= last {
+        if watched.is_empty() || now >= until {
             break;
         }
-        let wait = last - now;
+        let wait = until - now;
         let mut fds: Vec<nix::poll::PollFd<'_>> = watched
             .iter()
             .map(|fd| {
@@ -138,11 +190,6 @@ pub fn end_groups(groups: &[(u32, Instant)]) {
         drop(fds);
         let mut gone = gone.into_iter();
         watched.retain(|_| !gone.next().unwrap_or(false));
-    }
-    for (pgid, _) in groups {
-        if group_alive(*pgid) {
-            signal_group(*pgid, Signal::SIGKILL);
-        }
     }
 }
 

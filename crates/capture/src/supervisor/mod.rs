@@ -33,7 +33,7 @@ use crate::output::sink::Sink;
 use crate::plan::chores::{Chores, Done, Job};
 use crate::plan::scheduler::{How, Launch, Line, PlanOptions, Scheduler};
 use crate::process::launch::Spec;
-use crate::process::signals::{group_alive, signal_group};
+use crate::process::signals::Leftover;
 use crate::worker::{Settle, Worker, is_out_of_descriptors};
 
 mod inputs;
@@ -136,7 +136,7 @@ pub struct Supervisor {
     plan: Option<Plan>,
     /// Process groups that outlived their worker: SIGTERM was sent, SIGKILL
     /// is due then.
-    leftovers: Vec<(u32, Instant)>,
+    leftovers: Vec<Leftover>,
     /// `--budget-usd`: the most the plan's workers may spend together.
     budget_usd: Option<f64>,
     /// What finished workers spent.
@@ -275,7 +275,7 @@ impl Supervisor {
                     .filter_map(|(_, a)| a.worker.deadline())
                     .chain(self.inputs.iter().filter_map(Input::deadline))
                     .chain(self.stop_inputs_at)
-                    .chain(self.leftovers.iter().map(|(_, at)| *at))
+                    .chain(self.leftovers.iter().map(|l| l.at))
                     .min()
                     .map(|d| d.saturating_duration_since(Instant::now()))
             };
@@ -288,7 +288,9 @@ impl Supervisor {
         }
         // What outlived its worker is ended together, each within its own
         // kill grace, not one after another.
-        crate::process::signals::end_groups(&std::mem::take(&mut self.leftovers));
+        crate::process::signals::end_leftovers(std::mem::take(&mut self.leftovers));
+        // And what is left in any worker's cgroup; the cgroups go.
+        crate::process::cgroup::sweep(self.grace);
         for input in &mut self.inputs {
             input.end_command(self.grace);
         }
@@ -336,8 +338,12 @@ impl Supervisor {
                 Settle::NotYet => {}
                 Settle::Retrying => {
                     // The attempt's leftovers are ended now, not at the end.
-                    if let Some(pgid) = worker.take_leftover() {
-                        self.leftovers.push((pgid, now + worker.kill_grace()));
+                    if let Some((pgid, cgroup)) = worker.take_leftover() {
+                        self.leftovers.push(Leftover {
+                            pgid,
+                            cgroup,
+                            at: now + worker.kill_grace(),
+                        });
                     }
                 }
                 Settle::Finished => ended.push(key),
@@ -456,9 +462,12 @@ impl Supervisor {
         self.spent_usd += active.worker.spent_usd().unwrap_or(0.0);
         let code = active.worker.exit_code();
         self.codes[active.number] = Some(code);
-        if let Some(pgid) = active.worker.take_leftover() {
-            self.leftovers
-                .push((pgid, Instant::now() + active.worker.kill_grace()));
+        if let Some((pgid, cgroup)) = active.worker.take_leftover() {
+            self.leftovers.push(Leftover {
+                pgid,
+                cgroup,
+                at: Instant::now() + active.worker.kill_grace(),
+            });
         }
         if let (Some(task), Some(plan)) = (active.task, self.plan.as_mut()) {
             plan.scheduler.ended(task, code == 0, self.sink.buffer());
@@ -467,15 +476,13 @@ impl Supervisor {
 
     /// Groups that outlived their worker and had their grace: SIGKILL.
     fn end_leftovers_due(&mut self, now: Instant) {
-        self.leftovers.retain(|&(pgid, at)| {
-            if at > now {
-                return true;
-            }
-            if group_alive(pgid) {
-                signal_group(pgid, Signal::SIGKILL);
-            }
-            false
-        });
+        let (due, later) = std::mem::take(&mut self.leftovers)
+            .into_iter()
+            .partition(|l| l.at <= now);
+        self.leftovers = later;
+        for leftover in due {
+            leftover.kill();
+        }
     }
 
     fn dispatch(&mut self) {

@@ -114,9 +114,10 @@ pub struct Worker {
     leaked: bool,
     /// A stop (SIGTTIN) was reported.
     stop_seen: bool,
-    /// After the exit: the process group outlived the worker (a daemon it
-    /// started), was sent SIGTERM, and is to be ended for good.
-    leftover: Option<u32>,
+    /// After the exit: the process group or the cgroup outlived the
+    /// worker (a daemon it started), was sent SIGTERM, and is to be ended
+    /// for good.
+    leftover: Option<(u32, Option<crate::process::cgroup::Cgroup>)>,
     tree: ProcessTree,
     limits: Option<Limits>,
     applied: Applied,
@@ -455,10 +456,15 @@ impl Worker {
         // keep its id from being reused. Something of it outlived the
         // worker without holding its outputs (a daemon it forgot): sc
         // leaves no orphans behind.
-        if crate::process::signals::group_alive(self.pid) && signal_group(self.pid, Signal::SIGTERM)
-        {
+        let group_left = crate::process::signals::group_alive(self.pid)
+            && signal_group(self.pid, Signal::SIGTERM);
+        if group_left {
             signal_group(self.pid, Signal::SIGCONT);
-            self.leftover = Some(self.pid);
+        }
+        // What left the group (`setsid`) is still in the worker's cgroup.
+        let cgroup_left = self.applied.take_leftover();
+        if group_left || cgroup_left.is_some() {
+            self.leftover = Some((self.pid, cgroup_left));
         }
         self.sources.clear();
         if let Some(watch) = &mut self.watch {
@@ -534,7 +540,7 @@ impl Worker {
 
     /// A process group that outlived the worker and was sent SIGTERM: to be
     /// ended for good after the grace.
-    pub fn take_leftover(&mut self) -> Option<u32> {
+    pub fn take_leftover(&mut self) -> Option<(u32, Option<crate::process::cgroup::Cgroup>)> {
         self.leftover.take()
     }
 
