@@ -31,6 +31,7 @@ mod reports;
 mod resume;
 mod retry;
 mod safety_asks;
+mod safety_fuzz;
 mod safety_placed;
 mod safety_private;
 mod slurm;
