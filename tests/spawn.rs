@@ -529,11 +529,11 @@ fn cgroup_can_be_made() -> bool {
     std::fs::create_dir(&probe).is_ok() && std::fs::remove_dir(&probe).is_ok()
 }
 
-/// A daemon in a session of its own (`setsid`), which leaves the worker's
-/// process group and ignores SIGTERM, is ended with its worker all the
-/// same: the worker's cgroup holds everything it started.
+/// An agent's daemon in a session of its own (`setsid`), which leaves the
+/// worker's process group and ignores SIGTERM, is ended with its worker
+/// all the same: an agent's cgroup holds everything it started.
 #[test]
-fn a_daemon_in_a_session_of_its_own_is_ended_too() {
+fn an_agents_daemon_in_a_session_of_its_own_is_ended_too() {
     if !cgroup_can_be_made() {
         skipped(
             "setsid daemons ended through the worker's cgroup",
@@ -541,15 +541,31 @@ fn a_daemon_in_a_session_of_its_own_is_ended_too() {
         );
         return;
     }
-    // The worker exits once its daemon has said that it ignores SIGTERM.
-    let said = temp_dir("setsid-daemon").join("pid");
-    let script = format!(
-        "setsid sh -c 'trap \"\" TERM; echo $$ > {said}; exec sleep 300' >/dev/null 2>&1 </dev/null & \
-         while [ ! -s {said} ]; do sleep 0.01; done",
-        said = said.display()
+    // A fake Claude Code that starts a dev server of sorts, waits until
+    // it has said that it ignores SIGTERM, then gives its result and exits.
+    let dir = temp_dir("setsid-daemon");
+    let said = dir.join("pid");
+    let fake = dir.join("claude");
+    executable(
+        &fake,
+        &format!(
+            "#!/bin/sh
+             setsid sh -c 'trap \"\" TERM; echo $$ > {said}; exec sleep 300' >/dev/null 2>&1 </dev/null &
+             while [ ! -s {said} ]; do sleep 0.01; done
+             echo '{{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s\",\"model\":\"claude-sonnet-4-5\"}}'
+             echo '{{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"served\",\"session_id\":\"s\"}}'
+",
+            said = said.display()
+        ),
     );
-    let (run, status) = capture(&args(&["--kill-grace", "0.5"], &script));
-    assert!(status.success(), "{:?}", run.events);
+    let ran = run_bounded(
+        sc_spawn()
+            .args(["--kind", "claude-code", "--prompt", "start the server"])
+            .args(["--kill-grace", "0.5"])
+            .env("SC_CLAUDE", &fake),
+        Vec::new(),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
     let daemon: u32 = std::fs::read_to_string(&said)
         .unwrap()
         .trim()

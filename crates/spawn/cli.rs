@@ -22,8 +22,8 @@ the worker wrote.
 The worker runs in a process group of its own with stdin from /dev/null. SIGINT, SIGTERM and \
 SIGHUP are passed on to the group; a second one, or --kill-grace running out, sends SIGKILL. When \
 the reader of the stream goes away (`| head`), the worker's group is ended and sc-spawn exits 0. \
-What outlives the worker is ended with it: its group, and where a cgroup v2 can be made (root, or \
-a delegated folder) everything in the worker's own cgroup, a `setsid` daemon too.
+What outlives the worker is ended with it: its group, and for an agent, where a cgroup v2 can be \
+made (root, or a delegated folder), everything in its own cgroup, a `setsid` daemon too.
 
 With no command, sc-spawn runs a plan: it reads `task` events on stdin (from sc-plan(1), or \
 written by hand) and runs a worker for each, in the same poller: a task starts as soon as its line \

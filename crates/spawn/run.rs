@@ -221,8 +221,8 @@ pub(crate) fn spec(cli: &Cli) -> Spec {
             Some(PtyArg::All) => PtyMode::All,
             Some(PtyArg::Stdout) => PtyMode::Stdout,
         },
-        // Set where a task is placed elsewhere.
-        connection: false,
+        // Set for an agent's task.
+        own_cgroup: false,
         limits: limits(cli),
         // Its stdout is usually the stream's pipe: ask stderr, then stdin.
         pty_size: terminal_size(2)

@@ -84,6 +84,9 @@ impl Scheduler {
                 None => self.template_spec.stdin,
             },
             input: command.input,
+            // An agent runs unattended and starts servers: what it leaves
+            // behind is found in its cgroup.
+            own_cgroup: opts.agent.is_some(),
             limits: task
                 .limits
                 .clone()

@@ -187,7 +187,7 @@ impl Scheduler {
             stdin: crate::process::launch::StdinMode::Held,
             pty: crate::process::launch::PtyMode::Off,
             limits: None,
-            connection: true,
+            own_cgroup: false,
             ..self.template_spec.clone()
         };
         opts.remote = Some(place.name().to_owned());
