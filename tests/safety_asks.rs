@@ -14,7 +14,18 @@ use crate::util::*;
 /// the command's stand-in (a marker file named after the attempt) only
 /// when allowed.
 fn fake_claude_asking(dir: &Path, commands: &[&str]) -> PathBuf {
-    let exit_first = commands.len() > 1;
+    fake_claude(dir, commands, commands.len() > 1, 0)
+}
+
+/// The fake Claude Code of these tests: attempt N asks to run
+/// `commands[N-1]`; with `exit_first` attempt 1 exits 1 without waiting
+/// for its answer; attempts before `fail_until` exit 1 after theirs.
+pub(crate) fn fake_claude(
+    dir: &Path,
+    commands: &[&str],
+    exit_first: bool,
+    fail_until: u32,
+) -> PathBuf {
     let cases: String = commands
         .iter()
         .enumerate()
@@ -32,7 +43,8 @@ fn fake_claude_asking(dir: &Path, commands: &[&str]) -> PathBuf {
              printf '%s\\n' \"{{\\\"type\\\":\\\"control_request\\\",\\\"request_id\\\":\\\"r1\\\",\\\"request\\\":{{\\\"subtype\\\":\\\"can_use_tool\\\",\\\"tool_name\\\":\\\"Bash\\\",\\\"input\\\":{{\\\"command\\\":\\\"$cmd\\\"}}}}}}\"\n\
              [ $n = 1 ] && [ {exit_first} = true ] && exit 1\n\
              read answer\n\
-             case \"$answer\" in *allow*) touch '{dir}'/ran-$n;; esac\n\
+             case \"$answer\" in *'\"behavior\":\"allow\"'*) touch '{dir}'/ran-$n;; esac\n\
+             [ $n -lt {fail_until} ] && exit 1\n\
              echo '{{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"done\",\"session_id\":\"s\",\"total_cost_usd\":0.01}}'\n\
              while read line; do :; done\n",
             dir = dir.display()

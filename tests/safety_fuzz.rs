@@ -100,29 +100,11 @@ fn the_control_socket_takes_any_bytes_in_any_pieces() {
     assert_view_checks(&stream);
 }
 
-/// A fake Claude Code under `--ask`: each attempt (counted in `dir/n`)
-/// asks to run `step N` under the same request id, waits for its answer,
-/// runs the step's stand-in (a marker file) only when allowed, and exits 1
-/// before the third attempt (so that a retry follows).
+/// A fake Claude Code under `--ask`: each attempt asks to run `step N`,
+/// waits for its answer, runs the step's stand-in (a marker file) only
+/// when allowed, and exits 1 before the third attempt (a retry follows).
 fn fake_claude(dir: &Path) -> PathBuf {
-    let path = dir.join("claude");
-    executable(
-        &path,
-        &format!(
-            "#!/bin/sh\n\
-             n=$(cat '{dir}/n' 2>/dev/null || echo 0); n=$((n+1)); echo $n > '{dir}/n'\n\
-             read prompt\n\
-             echo '{{\"type\":\"system\",\"subtype\":\"init\",\"session_id\":\"s\",\"model\":\"claude-sonnet-4-5\"}}'\n\
-             printf '%s\\n' \"{{\\\"type\\\":\\\"control_request\\\",\\\"request_id\\\":\\\"r1\\\",\\\"request\\\":{{\\\"subtype\\\":\\\"can_use_tool\\\",\\\"tool_name\\\":\\\"Bash\\\",\\\"input\\\":{{\\\"command\\\":\\\"step $n\\\"}}}}}}\"\n\
-             read answer\n\
-             case \"$answer\" in *'\"behavior\":\"allow\"'*) touch '{dir}'/ran-$n;; esac\n\
-             [ $n -lt 3 ] && exit 1\n\
-             echo '{{\"type\":\"result\",\"subtype\":\"success\",\"is_error\":false,\"result\":\"done\",\"session_id\":\"s\",\"total_cost_usd\":0.01}}'\n\
-             while read line; do :; done\n",
-            dir = dir.display()
-        ),
-    );
-    path
+    crate::safety_asks::fake_claude(dir, &["step 1", "step 2", "step 3"], false, 3)
 }
 
 /// A request that must be refused, sent before (and after) the answer
