@@ -15,6 +15,7 @@ mod clis;
 mod codex_gemini;
 mod control;
 mod docs;
+mod first_day;
 mod git;
 mod hardening;
 mod junit;

@@ -62,12 +62,49 @@ fn a_command_that_fails_once_succeeds_on_retry_and_counts_as_succeeded() {
     );
 }
 
+/// `--retries N` retries a command's any failure, as `parallel --retries`
+/// does; `--retry-on transient` keeps to what may pass by itself (the
+/// agents' default: their failures cost money). A plan task's `retries`
+/// is the same.
 #[test]
-fn a_shell_failure_is_not_transient_by_default() {
+fn a_shell_failure_is_retried_by_default() {
+    let dir = temp_dir("shell-retried");
+    let (run, status) = capture(&[
+        "--retries",
+        "3",
+        "--retry-delay",
+        "0.05",
+        "--",
+        "sh",
+        "-c",
+        &flaky(&dir),
+    ]);
+    assert_eq!(status.code(), Some(0));
+    assert_eq!(retries_of(&run).len(), 1);
+
     let dir = temp_dir("not-transient");
-    let (run, status) = capture(&["--retries", "3", "--", "sh", "-c", &flaky(&dir)]);
+    let (run, status) = capture(&[
+        "--retries",
+        "3",
+        "--retry-on",
+        "transient",
+        "--",
+        "sh",
+        "-c",
+        &flaky(&dir),
+    ]);
     assert_eq!(status.code(), Some(3));
     assert!(retries_of(&run).is_empty());
+
+    let dir = temp_dir("plan-task-retried");
+    let task = serde_json::json!({"type": "task", "id": "build", "worker": "build", "seq": 0,
+        "ts": 1.0, "argv": ["sh", "-c", flaky(&dir)], "retries": 1});
+    let ran = run_bounded(
+        sc_spawn().args(["--retry-delay", "0.05"]),
+        format!("{task}\n").into_bytes(),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    assert_eq!(retries_of(&Captured::parse(&ran.stdout)).len(), 1);
 }
 
 #[test]

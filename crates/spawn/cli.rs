@@ -32,7 +32,10 @@ dependency failed gets a `skip` event and never starts. Each task line is re-emi
 that viewers see queued work; other events on stdin pass through unchanged. Kind `shell` runs the \
 task's `argv` (or `sh -c PROMPT`); kind `sc` runs a command whose stdout is itself an sc stream \
 and re-emits its events as ID/inner. Each worker gets SC_WORKER, its id path, so nested \
-sc-spawns name themselves.";
+sc-spawns name themselves. A task line written by hand needs only `type`, `id` (or `worker`) and \
+what to run (`{\"type\":\"task\",\"id\":\"build\",\"argv\":[\"make\"]}`): seq 0 and the time \
+are filled in. A stdin of command lines is no plan: nothing runs, and sc-spawn exits 2 saying how \
+to make one (`sc-plan --kind shell`).";
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -121,10 +124,11 @@ pub struct Cli {
     pub timeout: f64,
 
     /// Run a failed attempt again, up to N more times (a plan task's
-    /// `retries` field overrides it). By default only failures that may pass
-    /// are retried: an agent whose model API was overloaded, rate-limited,
-    /// answered 5xx or could not be reached, or that exited without a
-    /// result. An agent's retry resumes its session, so that the work done
+    /// `retries` field overrides it). A command's any failure is retried
+    /// (as `parallel --retries`); an agent's only failures that may pass
+    /// (its failures cost money): a model API that was overloaded,
+    /// rate-limited, answered 5xx or could not be reached, or an exit
+    /// without a result (see --retry-on). An agent's retry resumes its session, so that the work done
     /// and paid for is kept. Each attempt is in the stream (`retry`, then
     /// `start` with `attempt`); the one `exit` is the last attempt's
     #[arg(long, value_name = "N", default_value_t = 0)]
@@ -135,10 +139,13 @@ pub struct Cli {
     #[arg(long, value_name = "SECS", default_value_t = 2.0, value_parser = parse_secs)]
     pub retry_delay: f64,
 
-    /// Which failures are retried: `transient` (those that may pass by
-    /// themselves) or `any` (a non-zero exit of any worker too)
-    #[arg(long, value_name = "WHICH", default_value = "transient", value_parser = ["transient", "any"])]
-    pub retry_on: String,
+    /// Which failures are retried: `any` (a non-zero exit) or `transient`
+    /// (those that may pass by themselves). By default a command's any
+    /// failure, as `parallel --retries` does, and an agent's transient ones
+    /// only (an overloaded or unreachable API, no result): its failures
+    /// cost money
+    #[arg(long, value_name = "WHICH", value_parser = ["transient", "any"])]
+    pub retry_on: Option<String>,
 
     /// Agent workers ask for what their grant does not allow, and wait: each
     /// request (a command, a file to write, a question) is an `ask` event,

@@ -186,6 +186,15 @@ fn supervise_with(cli: &Cli, run: crate::setup::Prepared, supervisor: &mut Super
                 eprintln!("sc-spawn: {message}");
                 return EXIT_TROUBLE;
             }
+            if !single && report.no_plan {
+                eprintln!(
+                    "sc-spawn: stdin held lines but no task: sc-spawn runs a plan of `task` events \
+                     (sc-events(7)), never a line as a command. Make one from command lines with \
+                     sc-plan: `printf '%s\\n' 'cargo build' 'cargo test' | sc-plan --kind shell | \
+                     sc-spawn`, or run one command: `sc-spawn -- cargo build`"
+                );
+                return EXIT_USAGE;
+            }
             match single {
                 true => supervisor.exit_code(0),
                 false => i32::from(report.plan_succeeded != Some(true)),

@@ -305,7 +305,7 @@ fn template(cli: &Cli, role: Option<&Role>) -> WorkerOptions {
         retry: Some(Retry {
             retries: cli.retries,
             delay: Duration::from_secs_f64(cli.retry_delay),
-            on_any: cli.retry_on == "any",
+            on_any: cli.retry_on.as_deref().map(|on| on == "any"),
             resume: None,
         }),
         ask: cli.ask.then(|| ask_policy(cli)),

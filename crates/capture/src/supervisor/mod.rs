@@ -75,6 +75,9 @@ pub struct RunReport {
     /// Inputs that could not be read to their end: what was said of each
     /// (an `error` event in the stream, too).
     pub unreadable_inputs: Vec<String>,
+    /// Plan mode: the input had lines and no event among them (command
+    /// lines, not a plan).
+    pub no_plan: bool,
 }
 
 /// A worker that has not finished, with what the supervisor keeps for it.
@@ -302,6 +305,7 @@ impl Supervisor {
         );
         if let Some(plan) = &self.plan {
             self.report.plan_succeeded = Some(plan.scheduler.all_succeeded());
+            self.report.no_plan = plan.scheduler.no_plan_in_input();
         }
         Ok(self.report.clone())
     }

@@ -89,10 +89,12 @@ pub struct Retry {
     pub retries: u32,
     /// The first pause; each next one doubles, with jitter.
     pub delay: Duration,
-    /// Any failure is retried, not only those that may pass by themselves
-    /// (an agent's overloaded API or lost network, an agent that exited
-    /// without a result).
-    pub on_any: bool,
+    /// Any failure is retried (Some(true)), or only those that may pass
+    /// by themselves (Some(false): an agent's overloaded API or lost
+    /// network, an agent that exited without a result). None: by kind —
+    /// a command's any failure, as `parallel --retries` does; an agent's
+    /// transient ones only (its failures cost money).
+    pub on_any: Option<bool>,
     /// For an agent: the command line that resumes its session (the
     /// session id, why the last attempt ended), so that the work done and
     /// paid for is kept.

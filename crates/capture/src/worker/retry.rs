@@ -106,7 +106,8 @@ impl Attempts {
                 ));
             }
         }
-        policy.on_any.then(|| {
+        let on_any = policy.on_any.unwrap_or(outcome.agent.is_none());
+        on_any.then(|| {
             format!(
                 "the attempt failed ({})",
                 super::exit::describe(outcome.code)
@@ -165,7 +166,7 @@ mod tests {
         Retry {
             retries,
             delay: Duration::from_secs(2),
-            on_any,
+            on_any: Some(on_any),
             resume: Some(Arc::new(|session: &str, _why: &str| {
                 Ok(crate::agent::AgentCommand {
                     argv: vec!["agent".into(), "--resume".into(), session.into()],

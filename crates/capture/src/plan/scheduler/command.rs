@@ -240,7 +240,7 @@ fn task_fields(
         let template = opts.retry.clone().unwrap_or(crate::worker::Retry {
             retries: 0,
             delay: std::time::Duration::from_secs(2),
-            on_any: false,
+            on_any: None,
             resume: None,
         });
         opts.retry = Some(crate::worker::Retry {

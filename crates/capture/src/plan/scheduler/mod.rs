@@ -116,6 +116,10 @@ pub struct Scheduler {
     path: Option<String>,
     completed: bool,
     stopped: bool,
+    /// Lines of the plan's input that were events (tasks or others), and
+    /// that were not: a stdin of command lines alone is no plan.
+    events: usize,
+    not_events: usize,
     /// `--worktree`: each task's branch, by task id.
     branches: Option<HashMap<String, String>>,
     /// `--resume LOG`: what an earlier run of this plan did, and the log's
@@ -197,6 +201,8 @@ impl Scheduler {
             completed: false,
             stopped: false,
             branches: None,
+            events: 0,
+            not_events: 0,
             earlier: None,
             refusals: HashMap::new(),
             inline: false,
@@ -238,8 +244,20 @@ impl Scheduler {
     pub fn take_line(&mut self, line: &[u8], out: &mut Vec<u8>) -> Line {
         let event = match parse_line(line) {
             Ok(event) => event,
-            Err(e) => return self.malformed_task(line, &e, out),
+            Err(e) => {
+                // A task line written by hand: `seq`, `ts` and one of
+                // `worker`/`id` may be left out; the stream gets it whole.
+                if let Some(whole) = completed_task_line(line) {
+                    return self.take_line(&whole, out);
+                }
+                let taken = self.malformed_task(line, &e, out);
+                if matches!(taken, Line::NotEvent) {
+                    self.not_events += 1;
+                }
+                return taken;
+            }
         };
+        self.events += 1;
         let Body::Task(mut task) = event.body else {
             push_line(line, out);
             return Line::Event;
@@ -367,6 +385,12 @@ impl Scheduler {
         }
     }
 
+    /// The input had lines, and none of them was an event: command lines
+    /// (`echo 'cargo build' | sc-spawn`), not a plan.
+    pub fn no_plan_in_input(&self) -> bool {
+        self.events == 0 && self.not_events > 0
+    }
+
     /// A task no longer holds its slot of the host list.
     fn free_slot(&mut self, task: usize) {
         if let Some(h) = self.task_host.remove(&task) {
@@ -458,6 +482,43 @@ impl Scheduler {
             );
         }
     }
+}
+
+/// A `task` line without `seq`, `ts`, or one of `worker` and `id` (they
+/// name the same thing), made whole: seq 0, ts now. None for anything
+/// else, and for a line that lacks none of them (it is malformed some
+/// other way).
+fn completed_task_line(line: &[u8]) -> Option<Vec<u8>> {
+    let serde_json::Value::Object(mut fields) = serde_json::from_slice(line).ok()? else {
+        return None;
+    };
+    if fields.get("type").and_then(|t| t.as_str()) != Some("task") {
+        return None;
+    }
+    let name = fields
+        .get("worker")
+        .or_else(|| fields.get("id"))
+        .and_then(|n| n.as_str())
+        .filter(|n| !n.is_empty())?
+        .to_owned();
+    let mut added = false;
+    for (key, value) in [
+        ("worker", serde_json::Value::from(name.clone())),
+        ("id", name.into()),
+        ("seq", 0.into()),
+        ("ts", now_ts().into()),
+    ] {
+        if !fields.contains_key(key) {
+            fields.insert(key.into(), value);
+            added = true;
+        }
+    }
+    if !added {
+        return None;
+    }
+    let mut whole = serde_json::to_vec(&fields).ok()?;
+    whole.push(b'\n');
+    Some(whole)
 }
 
 /// Which fields of a malformed task line are of the wrong type, each with

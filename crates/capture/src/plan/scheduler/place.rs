@@ -123,8 +123,10 @@ impl Scheduler {
         }
         if let Some(retry) = &retry {
             flags.push(format!("--retry-delay={}", retry.delay.as_secs_f64()).into());
-            if retry.on_any {
-                flags.push("--retry-on=any".into());
+            match retry.on_any {
+                Some(true) => flags.push("--retry-on=any".into()),
+                Some(false) => flags.push("--retry-on=transient".into()),
+                None => {}
             }
         }
         if let Some(tokens) = budget.as_ref().and_then(|b| b.max_tokens) {
