@@ -37,3 +37,30 @@ fn a_hand_written_task_line_needs_no_seq_or_ts() {
     assert!(run.errors().is_empty(), "{:?}", run.errors());
     assert_view_checks(&ran.stdout);
 }
+
+fn sc_plan(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sc-plan"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// sc-plan's flags are flags wherever they stand; an unknown one is a
+/// usage error; words that start with `-` come after `--`.
+#[test]
+fn sc_plan_takes_flags_anywhere() {
+    let after = sc_plan(&["echo hi", "--kind", "shell"]);
+    assert!(after.status.success(), "{}", String::from_utf8_lossy(&after.stderr));
+    let text = String::from_utf8(after.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.contains(r#""kind":"shell""#) && text.contains(r#""argv":["sh","-c","echo hi"]"#), "{text}");
+
+    let unknown = sc_plan(&["--kind", "shell", "echo hi", "-j", "2"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("-j"));
+
+    let dashed = sc_plan(&["--kind", "shell", "--", "-x", "echo hi"]);
+    let text = String::from_utf8(dashed.stdout).unwrap();
+    assert!(text.contains(r#""argv":["sh","-c","-x"]"#), "{text}");
+}

@@ -55,8 +55,10 @@ See also: sc-spawn(1), sc-view(1), sc-events(7).";
     after_help = AFTER_HELP
 )]
 pub struct Cli {
-    /// The task, in words (joined); read from stdin when absent
-    #[arg(value_name = "TASK", trailing_var_arg = true)]
+    /// The task, in words (joined); read from stdin when absent. Flags may
+    /// stand anywhere among the words; words that start with `-` go after
+    /// `--`
+    #[arg(value_name = "TASK")]
     pub task: Vec<String>,
 
     /// The worker kind of the tasks: an agent (claude-code, codex, gemini,

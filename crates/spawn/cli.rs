@@ -43,7 +43,7 @@ Examples:
   sc-spawn --pty --id build -- make -j8 | jq -r 'select(.type==\"output\").text // empty'
   sc-spawn --timeout 600 -- ./long-job.sh | tee run.ndjson | jq -c 'select(.type==\"exit\")'
 
-  sc-plan \"Fix the crash in the parser\" --kind shell | sc-spawn -j 8 --log run.ndjson | sc-view
+  sc-plan \"Fix the crash in the parser\" | sc-spawn -j 8 --log run.ndjson | sc-view
 
 Exit status: the worker's exit code; 128+N if it was killed by signal N; 124 if it timed out; \
 127 if it could not be launched; 2 for a usage error; 125 when sc-spawn itself failed (writing its \
