@@ -51,10 +51,17 @@ fn sc_plan(args: &[&str]) -> std::process::Output {
 #[test]
 fn sc_plan_takes_flags_anywhere() {
     let after = sc_plan(&["echo hi", "--kind", "shell"]);
-    assert!(after.status.success(), "{}", String::from_utf8_lossy(&after.stderr));
+    assert!(
+        after.status.success(),
+        "{}",
+        String::from_utf8_lossy(&after.stderr)
+    );
     let text = String::from_utf8(after.stdout).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
-    assert!(text.contains(r#""kind":"shell""#) && text.contains(r#""argv":["sh","-c","echo hi"]"#), "{text}");
+    assert!(
+        text.contains(r#""kind":"shell""#) && text.contains(r#""argv":["sh","-c","echo hi"]"#),
+        "{text}"
+    );
 
     let unknown = sc_plan(&["--kind", "shell", "echo hi", "-j", "2"]);
     assert_eq!(unknown.status.code(), Some(2));
@@ -63,4 +70,45 @@ fn sc_plan_takes_flags_anywhere() {
     let dashed = sc_plan(&["--kind", "shell", "--", "-x", "echo hi"]);
     let text = String::from_utf8(dashed.stdout).unwrap();
     assert!(text.contains(r#""argv":["sh","-c","-x"]"#), "{text}");
+}
+
+/// A plan saved long ago (or by hand with `"ts": 0`): its task lines are
+/// stamped with the run's time as sc-spawn takes them, so JUnit's times are
+/// the run's, not the age of the file.
+#[test]
+fn junit_times_are_the_runs_not_the_plan_files() {
+    let plan = b"{\"type\":\"task\",\"worker\":\"a\",\"seq\":0,\"ts\":0,\"id\":\"a\",\"argv\":[\"true\"]}\n\
+                 {\"type\":\"task\",\"worker\":\"b\",\"seq\":0,\"ts\":1000.5,\"id\":\"b\",\"argv\":[\"true\"]}\n";
+    let ran = run_bounded(&mut sc_spawn(), plan.to_vec());
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    let now = sc_events::now_ts();
+    for task in run.of_type("task") {
+        assert!(
+            (now - task.ts).abs() < 60.0,
+            "stamped as taken: {}",
+            task.ts
+        );
+    }
+    let stream = temp_file("old-plan.ndjson", &ran.stdout);
+    let report = temp_dir("old-plan-junit").join("junit.xml");
+    let view = std::process::Command::new(env!("CARGO_BIN_EXE_sc-view"))
+        .args(["--plain", "--junit"])
+        .arg(&report)
+        .arg(&stream)
+        .output()
+        .unwrap();
+    assert!(
+        view.status.success(),
+        "{}",
+        String::from_utf8_lossy(&view.stderr)
+    );
+    let xml = std::fs::read_to_string(&report).unwrap();
+    let time: f64 = xml
+        .split("time=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("{xml}"));
+    assert!(time < 60.0, "the suite took {time} s: {xml}");
 }

@@ -28,8 +28,9 @@ made (root, or a delegated folder), everything in its own cgroup, a `setsid` dae
 With no command, sc-spawn runs a plan: it reads `task` events on stdin (from sc-plan(1), or \
 written by hand) and runs a worker for each, in the same poller: a task starts as soon as its line \
 has arrived and the tasks in its `depends_on` exited 0, at most --jobs at once; a task whose \
-dependency failed gets a `skip` event and never starts. Each task line is re-emitted (seq 0) so \
-that viewers see queued work; other events on stdin pass through unchanged. Kind `shell` runs the \
+dependency failed gets a `skip` event and never starts. Each task line is re-emitted (seq 0, ts \
+the time it was taken, so that reports time the run, not the plan file) so that viewers see \
+queued work; other events on stdin pass through unchanged. Kind `shell` runs the \
 task's `argv` (or `sh -c PROMPT`); kind `sc` runs a command whose stdout is itself an sc stream \
 and re-emits its events as ID/inner. Each worker gets SC_WORKER, its id path, so nested \
 sc-spawns name themselves. A task line written by hand needs only `type`, `id` (or `worker`) and \

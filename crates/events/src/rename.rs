@@ -48,6 +48,19 @@ pub fn rename_line(
     seq: u64,
     out: &mut Vec<u8>,
 ) -> Result<(), ReadError> {
+    restamp_line(line, worker, seq, None, out)
+}
+
+/// [`rename_line`], and with `ts` its `ts` set too (sc-spawn stamps the
+/// task lines it takes with the time it took them: a plan file's own time
+/// is when it was written, not when its tasks were queued).
+pub fn restamp_line(
+    line: &[u8],
+    worker: &str,
+    seq: u64,
+    ts: Option<f64>,
+    out: &mut Vec<u8>,
+) -> Result<(), ReadError> {
     let text = std::str::from_utf8(line.strip_suffix(b"\n").unwrap_or(line)).map_err(|e| {
         ReadError::NotUtf8 {
             valid_up_to: e.valid_up_to(),
@@ -64,6 +77,7 @@ pub fn rename_line(
         .iter()
         .any(|(k, v)| k == "type" && v.get() == "\"task\"");
     let mut seen_id = false;
+    let mut seen_ts = false;
     for (i, (key, value)) in fields.0.iter().enumerate() {
         if i > 0 {
             out.push(b',');
@@ -82,6 +96,10 @@ pub fn rename_line(
             "id" if task && !seen_id => {
                 seen_id = true;
                 push_json_str(out, worker);
+            }
+            "ts" if !seen_ts && ts.is_some_and(f64::is_finite) => {
+                seen_ts = true;
+                let _ = serde_json::to_writer(&mut *out, &ts.unwrap_or_default());
             }
             _ => out.extend_from_slice(value.get().as_bytes()),
         }
@@ -118,6 +136,17 @@ mod tests {
         assert_eq!(
             renamed(line, "outer/leaf", 0),
             r#"{"type":"task","worker":"outer/leaf","seq":0,"ts":1,"id":"outer/leaf","depends_on":["x"]}"#.to_owned() + "\n"
+        );
+    }
+
+    #[test]
+    fn a_restamped_line_gets_its_new_time_and_keeps_the_rest() {
+        let line = r#"{"type":"task","worker":"a","seq":3,"ts":0,"id":"a","x":[1]}"#;
+        let mut out = Vec::new();
+        restamp_line(line.as_bytes(), "a", 0, Some(12.5), &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"type":"task","worker":"a","seq":0,"ts":12.5,"id":"a","x":[1]}"#.to_owned() + "\n"
         );
     }
 

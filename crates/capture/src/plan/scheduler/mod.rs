@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::agent::{Agent, Agents, Ask};
-use sc_events::{Body, ErrorEvent, Event, Skip, Task, encode, now_ts, parse_line, rename_line};
+use sc_events::{Body, ErrorEvent, Event, Skip, Task, encode, now_ts, parse_line, restamp_line};
 
 use crate::process::launch::Spec;
 
@@ -266,11 +266,14 @@ impl Scheduler {
         task.id = event.worker.clone();
         match self.planner.add(task) {
             Ok((_, not_run)) => {
-                if event.seq == 0 {
+                // Re-emitted with seq 0 and the time it was taken: a plan
+                // file's own `ts` is when it was written, and a report's
+                // times are the run's. parse_line accepted the line: it
+                // restamps.
+                let mark = out.len();
+                if restamp_line(line, &event.worker, 0, Some(now_ts()), out).is_err() {
+                    out.truncate(mark);
                     push_line(line, out);
-                } else {
-                    // parse_line accepted the line: it renames.
-                    let _ = rename_line(line, &event.worker, 0, out);
                 }
                 self.not_run(not_run, out);
                 Line::Task
