@@ -351,3 +351,49 @@ fn a_key_answers_the_ask_on_screen() {
     drop(screen.stdin.take());
     let _ = wait_with_deadline(&mut screen.child);
 }
+
+/// A failed worker's last lines are on screen at the end, stderr first, as
+/// cargo test and nextest print them; a passing worker's are not.
+#[test]
+fn a_failed_workers_output_is_shown_at_the_end() {
+    let mut screen = Screen::start(&["--lines", "1"]);
+    let t = now();
+    screen.send(
+        &[
+            start_event("build", 0, t, &["cargo", "build"]),
+            output_event("build", 1, t, Stream::Stdout, b"Compiling sc v0.1\n"),
+            output_event(
+                "build",
+                2,
+                t,
+                Stream::Stderr,
+                b"error[E0308]: mismatched types\n --> src/main.rs:4:5\n",
+            ),
+            output_event(
+                "build",
+                3,
+                t,
+                Stream::Stderr,
+                b"aborting due to 1 previous error\n",
+            ),
+            exit_event("build", 4, t + 1.0, Some(101), None, 1000, 80),
+            start_event("lint", 0, t, &["lint"]),
+            output_event("lint", 1, t, Stream::Stdout, b"all clean here\n"),
+            exit_event("lint", 2, t + 1.0, Some(0), None, 1000, 15),
+        ]
+        .concat(),
+    );
+    drop(screen.stdin.take());
+    let end = screen.until("the table", |s| s.contains("2 workers"));
+    let error = end.find("error[E0308]: mismatched types").expect(&end);
+    let compiling = end.find("Compiling sc v0.1").expect(&end);
+    assert!(error < compiling, "stderr first:\n{end}");
+    assert!(end.contains("aborting due to 1 previous error"), "{end}");
+    assert!(end.contains("sc-view --plain --worker build"), "{end}");
+    assert!(
+        !end.contains("all clean here"),
+        "a passing worker stays quiet:\n{end}"
+    );
+    let status = wait_with_deadline(&mut screen.child);
+    assert_eq!(status.code(), Some(1));
+}

@@ -15,7 +15,10 @@ time, its latest line) with its last --lines lines under it, queued tasks and a 
 finished workers leave a line with their mark (✔ ok, ✖ failed, ⏱ timed out, ⊘ skipped). Not on \
 a terminal: plain lines, `[ID] text` (`[ID:err]` for stderr), one line when a worker starts and \
 one when it ends, `\\r` redraws collapsed to their final state; with GITHUB_ACTIONS set, each \
-worker's output in a ::group:: when it ends. Both end with a table of every worker.
+worker's output in a ::group:: when it ends. Both end with a table of every worker; on a \
+terminal, each failed worker's last lines (its last attempt's, stderr first, up to 20 of each \
+stream) come first, with the command that shows all of its output, as cargo test prints what \
+failed.
 
 An agent waiting on an ask (sc-spawn --ask) shows as `needs input` with what it asks; on a \
 terminal, `a` allows and `d` denies the oldest open ask (through the control socket the ask \

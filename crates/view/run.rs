@@ -566,8 +566,18 @@ impl Viewer {
         if self.closed {
             return 0;
         }
-        let table = table::render(&self.model, &self.palette);
         let mut out = io::stdout().lock();
+        // What failed, with its last lines, before the table (the plain
+        // view has printed every line already).
+        if matches!(self.output, Output::Term(_)) {
+            let stream = match self.cli.files.as_slice() {
+                [file] => Some(file.display().to_string()),
+                _ => None,
+            };
+            let failed = sc_viewer::failures::render(&self.model, &self.palette, stream.as_deref());
+            let _ = out.write_all(failed.as_bytes());
+        }
+        let table = table::render(&self.model, &self.palette);
         let _ = writeln!(out);
         let _ = out.write_all(table.as_bytes());
         let _ = out.flush();

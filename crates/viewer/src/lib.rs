@@ -8,12 +8,14 @@
 //! - [`plain`]: the view for CI logs and files.
 //! - [`term`]: the live terminal view (indicatif).
 //! - [`table`]: the summary table both views end with.
+//! - [`failures`]: what failed, said before the terminal view's table.
 //! - [`check`]: proof that a stream is whole.
 //! - [`glob`]: `--worker` patterns.
 
 pub mod agent;
 pub mod check;
 pub mod event;
+pub mod failures;
 pub mod fmt;
 pub mod glob;
 pub mod junit;

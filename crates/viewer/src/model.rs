@@ -12,7 +12,7 @@ use crate::text::{Safety, safe};
 
 mod worker;
 
-pub use worker::{ExitInfo, OpenAsk, Status, Usage, Worker};
+pub use worker::{ExitInfo, Kept, OpenAsk, Status, Usage, Worker};
 
 /// What an event did, for a renderer.
 #[derive(Debug, Clone, PartialEq)]
@@ -129,6 +129,8 @@ impl Model {
             }
             "start" => {
                 worker.status = Status::Running;
+                // What is said of a failure is its last attempt's.
+                worker.kept.clear();
                 worker.attempt = event.attempt.unwrap_or(1);
                 worker.resumes = event.resumes.as_deref().map(str::to_owned);
                 // `duration` spans every attempt.
@@ -172,6 +174,7 @@ impl Model {
                             worker.lines += 1;
                             let text = safe(&line, safety);
                             if live {
+                                worker.kept.push(false, &text);
                                 worker.latest = text.clone();
                                 if worker.tail.len() == tail_lines {
                                     worker.tail.pop_front();
@@ -198,8 +201,12 @@ impl Model {
                     &mut worker.stdout
                 };
                 let mut finished = false;
-                let (lines, tail, latest) =
-                    (&mut worker.lines, &mut worker.tail, &mut worker.latest);
+                let (lines, tail, latest, kept) = (
+                    &mut worker.lines,
+                    &mut worker.tail,
+                    &mut worker.latest,
+                    &mut worker.kept,
+                );
                 // Only the terminal view shows the newest and last lines.
                 let live = tail_lines > 0;
                 assembler.push(&text, &mut |line: &str, dropped: usize| {
@@ -207,6 +214,7 @@ impl Model {
                     *lines += 1;
                     let text = safe(line, safety);
                     if live {
+                        kept.push(stderr, &text);
                         latest.clear();
                         latest.push_str(&text);
                         if tail.len() == tail_lines {
@@ -368,7 +376,7 @@ impl Model {
                         });
                     }
                 }
-                worker.take_partials(index, safety, changes);
+                worker.take_partials(index, safety, tail_lines > 0, changes);
                 worker.status = if exit.timed_out {
                     Status::TimedOut
                 } else if exit.code == Some(0)
@@ -379,6 +387,9 @@ impl Model {
                 } else {
                     Status::Failed
                 };
+                if worker.status == Status::Succeeded {
+                    worker.kept.clear();
+                }
                 worker.exit = Some(exit);
                 changes.push(Change::Ended(index));
             }
@@ -389,7 +400,8 @@ impl Model {
     /// Flush a worker's unfinished lines (a prompt nobody answered, a stall).
     pub fn flush_partial(&mut self, index: usize, changes: &mut Vec<Change>) {
         let safety = self.safety;
-        self.workers[index].take_partials(index, safety, changes);
+        let keep = self.tail_lines > 0;
+        self.workers[index].take_partials(index, safety, keep, changes);
     }
 
     /// Every worker ended (and there was at least one).

@@ -103,6 +103,47 @@ pub struct Worker {
     pub asking: Vec<OpenAsk>,
     /// Its asks that were denied (tool, in a few words), for reports.
     pub denied: Vec<String>,
+    /// The terminal view: its last attempt's last lines, said at the end
+    /// if it failed (given back when it succeeds).
+    pub kept: Kept,
+}
+
+/// A worker's last lines of each stream, bounded: what the terminal view
+/// prints of a failed worker at the end, as cargo test and nextest do,
+/// so that nobody runs it again to see why.
+#[derive(Debug, Default)]
+pub struct Kept {
+    pub stderr: VecDeque<String>,
+    pub stdout: VecDeque<String>,
+}
+
+impl Kept {
+    /// Lines kept of each stream.
+    pub const LINES: usize = 20;
+    /// A kept line's length at most, in characters.
+    const WIDTH: usize = 400;
+
+    pub fn push(&mut self, stderr: bool, line: &str) {
+        let lines = if stderr {
+            &mut self.stderr
+        } else {
+            &mut self.stdout
+        };
+        if lines.len() == Self::LINES {
+            lines.pop_front();
+        }
+        let mut chars = line.chars();
+        let mut kept: String = chars.by_ref().take(Self::WIDTH).collect();
+        if chars.next().is_some() {
+            kept.push('…');
+        }
+        lines.push_back(kept);
+    }
+
+    /// Given back: the worker starts again, or succeeded.
+    pub fn clear(&mut self) {
+        *self = Kept::default();
+    }
 }
 
 impl Worker {
@@ -123,6 +164,7 @@ impl Worker {
             bytes: 0,
             latest: String::new(),
             tail: VecDeque::new(),
+            kept: Kept::default(),
             progress: None,
             next_seq: 0,
             lost: 0,
@@ -156,6 +198,7 @@ impl Worker {
         &mut self,
         index: usize,
         safety: Safety,
+        keep: bool,
         changes: &mut Vec<Change>,
     ) {
         for stderr in [false, true] {
@@ -167,6 +210,9 @@ impl Worker {
             if let Some((line, dropped)) = assembler.take_partial() {
                 self.lines += 1;
                 let text = safe(&line, safety);
+                if keep {
+                    self.kept.push(stderr, &text);
+                }
                 changes.push(Change::Line {
                     worker: index,
                     stderr,
