@@ -112,3 +112,64 @@ fn junit_times_are_the_runs_not_the_plan_files() {
         .unwrap_or_else(|| panic!("{xml}"));
     assert!(time < 60.0, "the suite took {time} s: {xml}");
 }
+
+/// A command without `--` gets a usage error that shows the `--`.
+#[test]
+fn a_command_without_the_double_dash_is_shown_it() {
+    let ran = run_bounded(sc_spawn().args(["echo", "hi"]), Vec::new());
+    assert_eq!(ran.status.code(), Some(2));
+    assert!(ran.stderr.contains("sc-spawn -- echo hi"), "{}", ran.stderr);
+}
+
+/// Durations as `timeout(1)` takes them: 5s, 1m, 2h, 1d, and plain
+/// seconds.
+#[test]
+fn durations_take_timeouts_units() {
+    let ran = run_bounded(
+        sc_spawn().args([
+            "--timeout",
+            "0.2s",
+            "--kill-grace",
+            "0.1s",
+            "--",
+            "sleep",
+            "30",
+        ]),
+        Vec::new(),
+    );
+    assert_eq!(ran.status.code(), Some(124), "{}", ran.stderr);
+    for good in ["1m", "2h", "1d", "3"] {
+        let ran = run_bounded(
+            sc_spawn().args(["--timeout", good, "--", "true"]),
+            Vec::new(),
+        );
+        assert_eq!(ran.status.code(), Some(0), "{good}: {}", ran.stderr);
+    }
+    let ran = run_bounded(
+        sc_spawn().args(["--timeout", "5x", "--", "true"]),
+        Vec::new(),
+    );
+    assert_eq!(ran.status.code(), Some(2));
+    assert!(ran.stderr.contains("5s"), "{}", ran.stderr);
+}
+
+/// One line is `1 line`.
+#[test]
+fn one_line_is_one_line() {
+    let (run, _) = capture(&["--id", "w", "--", "echo", "hi"]);
+    let stream = temp_file(
+        "one-line.ndjson",
+        &run.events
+            .iter()
+            .flat_map(sc_events::to_line)
+            .collect::<Vec<u8>>(),
+    );
+    let view = std::process::Command::new(env!("CARGO_BIN_EXE_sc-view"))
+        .arg("--plain")
+        .arg(&stream)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&view.stdout);
+    assert!(!text.contains("1 lines"), "{text}");
+    assert!(text.contains("1 line"), "{text}");
+}

@@ -321,7 +321,7 @@ fn usage_errors_exit_2_with_a_message() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not a number of seconds"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a duration"));
 }
 
 #[test]

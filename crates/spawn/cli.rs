@@ -120,7 +120,8 @@ pub struct Cli {
 
     /// End the worker after this many seconds (SIGTERM to its group, then
     /// SIGKILL after --kill-grace); the exit event says timed_out and
-    /// sc-spawn exits 124. 0 means no limit
+    /// sc-spawn exits 124. 0 means no limit. Durations here and in the other
+    /// flags take timeout(1)'s units too: 90s, 10m, 2h, 1d
     #[arg(long, value_name = "SECS", default_value_t = 0.0, value_parser = parse_secs)]
     pub timeout: f64,
 

@@ -8,7 +8,9 @@ mod setup;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() {
-    let matches = cli::Cli::command().get_matches();
+    let matches = cli::Cli::command()
+        .try_get_matches()
+        .unwrap_or_else(|e| usage_error(e));
     let mut cli = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     cli.given = matches
         .ids()
@@ -18,4 +20,35 @@ fn main() {
         .map(|id| id.as_str().to_owned())
         .collect();
     std::process::exit(run::run(cli));
+}
+
+/// clap's usage error; a word that is no flag (`sc-spawn echo hi`) was
+/// meant as the command: the message shows it after `--`.
+fn usage_error(e: clap::Error) -> ! {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() == ErrorKind::UnknownArgument
+        && let Some(ContextValue::String(word)) = e.get(ContextKind::InvalidArg)
+        && !word.starts_with('-')
+    {
+        let _ = e.print();
+        let rest: Vec<String> = std::env::args()
+            .skip_while(|a| a != word)
+            .map(|a| {
+                match a
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b))
+                {
+                    true => a,
+                    false => format!("'{}'", a.replace('\'', r"'\''")),
+                }
+            })
+            .collect();
+        eprintln!(
+            "\ntip: a command goes after `--`, so that its words are not taken for sc-spawn's \
+             flags: sc-spawn -- {}",
+            rest.join(" ")
+        );
+        std::process::exit(2);
+    }
+    e.exit()
 }

@@ -87,12 +87,21 @@ fn for_completion(mut command: clap::Command, shell: clap_complete::Shell) -> cl
     shown
 }
 
-/// Seconds: a number from 0 (fractions welcome).
+/// Seconds: a number from 0 (fractions welcome), with `timeout(1)`'s
+/// units if wanted: `90`, `1.5`, `5s`, `10m`, `2h`, `1d`.
 pub fn parse_secs(text: &str) -> Result<f64, String> {
-    match text.parse::<f64>() {
+    let (number, unit) = match text.char_indices().last() {
+        Some((at, 's')) => (&text[..at], 1.0),
+        Some((at, 'm')) => (&text[..at], 60.0),
+        Some((at, 'h')) => (&text[..at], 3600.0),
+        Some((at, 'd')) => (&text[..at], 86_400.0),
+        _ => (text, 1.0),
+    };
+    match number.parse::<f64>().map(|n| n * unit) {
         Ok(secs) if (0.0..1e9).contains(&secs) => Ok(secs),
         _ => Err(format!(
-            "`{text}` is not a number of seconds (such as 5 or 0.5)"
+            "`{text}` is not a duration (seconds, such as 5 or 0.5, or with a unit as timeout(1) \
+             takes them: 5s, 10m, 2h, 1d)"
         )),
     }
 }
@@ -150,8 +159,14 @@ mod tests {
     #[test]
     fn parsers_say_what_is_wrong() {
         assert_eq!(parse_secs("0.5"), Ok(0.5));
-        assert!(parse_secs("-1").unwrap_err().contains("number of seconds"));
+        assert!(parse_secs("-1").unwrap_err().contains("not a duration"));
         assert!(parse_secs("soon").is_err());
+        assert_eq!(parse_secs("5s"), Ok(5.0));
+        assert_eq!(parse_secs("1.5m"), Ok(90.0));
+        assert_eq!(parse_secs("2h"), Ok(7200.0));
+        assert_eq!(parse_secs("1d"), Ok(86_400.0));
+        assert!(parse_secs("5x").is_err());
+        assert!(parse_secs("s").is_err());
         assert_eq!(parse_speed("4"), Ok(4.0));
         assert!(parse_speed("0").unwrap_err().contains("above 0"));
     }

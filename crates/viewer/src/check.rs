@@ -207,9 +207,9 @@ impl Checker {
         }
         let verdict = if all_ok {
             format!(
-                "✔ stream verified: {} workers, {} lines, nothing lost",
-                self.workers.len(),
-                self.lines
+                "✔ stream verified: {}, {}, nothing lost",
+                crate::fmt::plural(self.workers.len() as u64, "worker"),
+                crate::fmt::plural(self.lines, "line")
             )
         } else {
             "✖ stream check failed".to_owned()

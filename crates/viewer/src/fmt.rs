@@ -75,6 +75,22 @@ pub fn count(n: u64) -> String {
     }
 }
 
+/// `n` things, counted as [`count`] does: `1 line`, `2 lines`, `1.2k lines`.
+pub fn counted(n: u64, one: &str) -> String {
+    match n {
+        1 => format!("1 {one}"),
+        _ => format!("{} {one}s", count(n)),
+    }
+}
+
+/// `n` things, exactly: `1 worker`, `12345 lines`.
+pub fn plural(n: u64, one: &str) -> String {
+    match n {
+        1 => format!("1 {one}"),
+        _ => format!("{n} {one}s"),
+    }
+}
+
 /// Cost and tokens, when reported: `$0.25 · 1.2k/300 tok`.
 pub fn usage(usage: &crate::model::Usage) -> String {
     let mut parts = Vec::new();

@@ -233,9 +233,9 @@ fn case(xml: &mut String, worker: &Worker, outputs: &Outputs, safety: Safety, cu
         // Started, never ended: an error (not a pass), with what is known.
         Status::Running => {
             let mut known = format!(
-                "it ran for {:.1} s and wrote {} lines",
+                "it ran for {:.1} s and wrote {}",
                 worker.elapsed(),
-                worker.lines
+                crate::fmt::plural(worker.lines, "line")
             );
             if !worker.asking.is_empty() {
                 let _ = write!(known, "; it was waiting for an answer");

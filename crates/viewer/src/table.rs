@@ -161,9 +161,9 @@ fn totals(model: &Model) -> String {
     let lines: u64 = model.workers.iter().map(|w| w.lines).sum();
     let bytes: u64 = model.workers.iter().map(|w| w.bytes).sum();
     let mut line = format!(
-        "{} · {} lines · {}",
+        "{} · {} · {}",
         parts.join(", "),
-        fmt::count(lines),
+        fmt::counted(lines, "line"),
         fmt::bytes(bytes)
     );
     let usage = fmt::usage(&model.total_usage());

@@ -226,8 +226,8 @@ fn row_message(w: &Worker, now: f64) -> String {
         None => w.latest.clone(),
     };
     format!(
-        "{} lines · {} · {usage}{latest}",
-        fmt::count(w.lines),
+        "{} · {} · {usage}{latest}",
+        fmt::counted(w.lines, "line"),
         fmt::duration(elapsed),
     )
 }
