@@ -173,3 +173,61 @@ fn one_line_is_one_line() {
     assert!(!text.contains("1 lines"), "{text}");
     assert!(text.contains("1 line"), "{text}");
 }
+
+/// `--fail-fast`: the first failure ends what runs (`ended_by: "fail
+/// fast"`) and skips what has not started; exit 1.
+#[test]
+fn fail_fast_ends_the_plan_at_the_first_failure() {
+    let task = |id: &str, script: &str, deps: &[&str]| {
+        format!(
+            "{}\n",
+            serde_json::json!({"type": "task", "id": id, "argv": ["sh", "-c", script], "depends_on": deps})
+        )
+    };
+    let plan = [
+        task("broken", "exit 3", &[]),
+        task("slow", "exec sleep 30", &[]),
+        task("later", "echo never", &["slow"]),
+        task("queued", "echo never", &[]),
+    ]
+    .concat();
+    let ran = run_bounded(
+        sc_spawn().args(["--fail-fast", "-j", "2", "--kill-grace", "0.5"]),
+        plan.into_bytes(),
+    );
+    assert_eq!(ran.status.code(), Some(1), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    let exits = run.exits();
+    let ended = |id: &str| {
+        exits
+            .iter()
+            .find(|(w, _)| *w == id)
+            .and_then(|(_, e)| e.ended_by.as_ref().map(|b| b.to_string()))
+    };
+    assert_eq!(
+        ended("slow").as_deref(),
+        Some("fail fast"),
+        "{:?}",
+        run.events
+    );
+    let skipped: Vec<(&str, String)> = run
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            sc_events::Body::Skip(s) => Some((e.worker.as_str(), s.reason.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(skipped.len(), 2, "{skipped:?}");
+    assert!(
+        skipped.iter().all(|(_, r)| r.contains("broken")),
+        "{skipped:?}"
+    );
+    let started = |id: &str| {
+        run.events
+            .iter()
+            .any(|e| e.worker == id && e.type_name() == "start")
+    };
+    assert!(!started("later") && !started("queued"));
+    assert_view_checks(&ran.stdout);
+}

@@ -295,9 +295,16 @@ pub struct Cli {
     #[arg(long)]
     pub worktree: bool,
 
-    /// Plan mode: how many tasks run at once
-    #[arg(short = 'j', long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
-    pub jobs: u64,
+    /// Plan mode: at the first task that fails (after its retries), end
+    /// what runs (`ended_by: "fail fast"`) and skip what has not started;
+    /// exit 1 (GNU parallel's --halt now,fail=1)
+    #[arg(long)]
+    pub fail_fast: bool,
+
+    /// Plan mode: how many tasks run at once [default: the number of cores,
+    /// as GNU parallel's -j]
+    #[arg(short = 'j', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub jobs: Option<u64>,
 
     /// End an agent worker when its running cost reaches this many USD
     /// (`ended_by: "budget"`); a plan task's `max_cost_usd` overrides it.
@@ -467,6 +474,16 @@ fn parse_env(text: &str) -> Result<(OsString, OsString), String> {
     match text.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.into(), value.into())),
         _ => Err(format!("`{text}` is not KEY=VALUE")),
+    }
+}
+
+impl Cli {
+    /// `-j`, or the number of cores this process may use.
+    pub fn jobs(&self) -> usize {
+        match self.jobs {
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            None => std::thread::available_parallelism().map_or(4, |n| n.get()),
+        }
     }
 }
 

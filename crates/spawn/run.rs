@@ -157,6 +157,7 @@ fn supervise_with(cli: &Cli, run: crate::setup::Prepared, supervisor: &mut Super
     }
     supervisor.set_worktrees(cli.worktree);
     supervisor.set_budget(cli.budget_usd);
+    supervisor.set_fail_fast(cli.fail_fast);
     if let Some((earlier, log)) = run.earlier {
         if earlier.unreadable > 0 {
             eprintln!(
@@ -328,7 +329,7 @@ pub(crate) fn allocation(cli: &Cli, plan_mode: bool, slurm: &Slurm) -> Option<Al
         return None;
     }
     let salloc = command(None, "SC_SALLOC", "salloc");
-    let ntasks = usize::try_from(cli.jobs).unwrap_or(usize::MAX);
+    let ntasks = cli.jobs();
     let name = format!("sc-run-{}", std::process::id());
     match Allocation::make(&salloc, &slurm.options, ntasks, &name) {
         Ok(allocation) => Some(allocation),

@@ -130,7 +130,7 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
     let allocation = crate::run::allocation(cli, plan_mode, &slurm);
     slurm.job = allocation.as_ref().map(|a| a.job.clone());
     let options = PlanOptions {
-        jobs: usize::try_from(cli.jobs).unwrap_or(usize::MAX),
+        jobs: cli.jobs(),
         template: template(cli, role.as_ref()),
         ask_policy: ask_policy(cli),
         template_spec: spec,
@@ -215,6 +215,13 @@ fn refuse_idle_flags(cli: &Cli, plan_mode: bool) -> Result<(), String> {
         return Err(
             "-j says how many of a plan's tasks run at once; with one command there is one worker: \
              drop -j, or pipe a plan in (`sc-plan --kind shell … | sc-spawn -j N`)"
+                .into(),
+        );
+    }
+    if cli.fail_fast && !plan_mode {
+        return Err(
+            "--fail-fast ends a plan at its first failed task; with one command there is one \
+             worker: drop --fail-fast, or pipe a plan in (`sc-plan --kind shell … | sc-spawn`)"
                 .into(),
         );
     }

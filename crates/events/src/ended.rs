@@ -33,12 +33,14 @@ pub enum EndedBy {
     Budget,
     /// The connection to the host it ran on was lost.
     ConnectionLost,
+    /// `--fail-fast`: another task of its plan failed.
+    FailFast,
     Other(String),
 }
 
 impl EndedBy {
     /// Every value this version writes, in the contract's words.
-    pub const ALL: [EndedBy; 10] = [
+    pub const ALL: [EndedBy; 11] = [
         EndedBy::Timeout,
         EndedBy::Interrupted,
         EndedBy::DownstreamClosed,
@@ -49,6 +51,7 @@ impl EndedBy {
         EndedBy::StoppedOnTheTerminal,
         EndedBy::Budget,
         EndedBy::ConnectionLost,
+        EndedBy::FailFast,
     ];
 
     pub fn as_str(&self) -> &str {
@@ -63,6 +66,7 @@ impl EndedBy {
             EndedBy::StoppedOnTheTerminal => "stopped on the terminal",
             EndedBy::Budget => "budget",
             EndedBy::ConnectionLost => "connection lost",
+            EndedBy::FailFast => "fail fast",
             EndedBy::Other(other) => other,
         }
     }

@@ -145,6 +145,9 @@ pub struct Supervisor {
     /// What finished workers spent.
     spent_usd: f64,
     budget_spent: bool,
+    /// `--fail-fast`: the first failure ends the plan; and whether one did.
+    fail_fast: bool,
+    failed_fast: bool,
     /// `--ask`: where a person answers the run's asks.
     control: Option<crate::control::server::ControlServer>,
     /// Where the stream is also written (`--log`, or the run's own for
@@ -194,6 +197,8 @@ impl Supervisor {
             budget_usd: None,
             spent_usd: 0.0,
             budget_spent: false,
+            fail_fast: false,
+            failed_fast: false,
             control: None,
             log_path: None,
             own_seq: 0,
@@ -466,6 +471,9 @@ impl Supervisor {
         self.spent_usd += active.worker.spent_usd().unwrap_or(0.0);
         let code = active.worker.exit_code();
         self.codes[active.number] = Some(code);
+        if code != 0 && active.task.is_some() {
+            self.fail_fast_after(active.worker.id(), Instant::now());
+        }
         if let Some((pgid, cgroup)) = active.worker.take_leftover() {
             self.leftovers.push(Leftover {
                 pgid,

@@ -151,13 +151,44 @@ impl Supervisor {
                 "{program}: the plan's budget of ${budget} is spent (${spent:.4}): ending its workers"
             );
         }
+        self.end_plan(sc_events::EndedBy::Budget, "budget", "budget", now);
+    }
+
+    /// Plan mode, `--fail-fast`: the first task that fails ends the plan.
+    pub fn set_fail_fast(&mut self, on: bool) {
+        self.fail_fast = on;
+    }
+
+    /// Task `id` failed: with `--fail-fast` (and the first time), what
+    /// runs is ended and what has not started is skipped.
+    pub(super) fn fail_fast_after(&mut self, id: &str, now: Instant) {
+        if !self.fail_fast || self.failed_fast || self.plan.is_none() {
+            return;
+        }
+        self.failed_fast = true;
+        let why = format!("fail fast: {id} failed");
+        if let Some(program) = self.notices {
+            eprintln!("{program}: {id} failed (--fail-fast): ending the plan");
+        }
+        self.end_plan(sc_events::EndedBy::FailFast, "fail fast", &why, now);
+    }
+
+    /// End every running worker for `reason` (one being prepared is not
+    /// launched: `cancelled`), and skip what has not started (`skip`).
+    fn end_plan(
+        &mut self,
+        reason: sc_events::EndedBy,
+        cancelled: &'static str,
+        skip: &str,
+        now: Instant,
+    ) {
         for (_, active) in self.workers.iter_mut() {
             if active.worker.is_preparing() {
-                active.cancelled = Some("budget");
+                active.cancelled = Some(cancelled);
             }
-            active.worker.terminate(sc_events::EndedBy::Budget, now);
+            active.worker.terminate(reason.clone(), now);
         }
-        self.stop_plan("budget");
+        self.stop_plan(skip);
     }
 
     /// What the workers have spent so far: those finished, and those
