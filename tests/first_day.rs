@@ -231,3 +231,76 @@ fn fail_fast_ends_the_plan_at_the_first_failure() {
     assert!(!started("later") && !started("queued"));
     assert_view_checks(&ran.stdout);
 }
+
+/// `sc-view --joblog FILE`: GNU parallel's joblog, a row per job that ran,
+/// for the scripts that read one.
+#[test]
+fn a_joblog_as_gnu_parallel_writes_it() {
+    let plan = [
+        r#"{"type":"task","id":"ok","argv":["sh","-c","echo a"]}"#,
+        r#"{"type":"task","id":"three","argv":["sh","-c","sleep 0.1; exit 3"]}"#,
+        r#"{"type":"task","id":"killed","argv":["sh","-c","kill -TERM $$"]}"#,
+        r#"{"type":"task","id":"after","argv":["true"],"depends_on":["three"]}"#,
+    ]
+    .join("\n")
+        + "\n";
+    let ran = run_bounded(sc_spawn().args(["-j", "1"]), plan.into_bytes());
+    let stream = temp_file("joblog-run.ndjson", &ran.stdout);
+    let joblog = temp_dir("joblog").join("jobs.tsv");
+    let view = std::process::Command::new(env!("CARGO_BIN_EXE_sc-view"))
+        .args(["--plain", "--joblog"])
+        .arg(&joblog)
+        .arg(&stream)
+        .output()
+        .unwrap();
+    assert_eq!(
+        view.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&view.stderr)
+    );
+    let text = std::fs::read_to_string(&joblog).unwrap();
+    let rows: Vec<Vec<&str>> = text.lines().map(|l| l.split('\t').collect()).collect();
+    assert_eq!(
+        rows[0],
+        [
+            "Seq",
+            "Host",
+            "Starttime",
+            "JobRuntime",
+            "Send",
+            "Receive",
+            "Exitval",
+            "Signal",
+            "Command"
+        ]
+    );
+    assert_eq!(rows.len(), 4, "the skipped task never ran: {text}");
+    let row = |command: &str| {
+        rows.iter()
+            .find(|r| r[8] == command)
+            .unwrap_or_else(|| panic!("{text}"))
+    };
+    assert_eq!(row("echo a")[..2], ["1", ":"]);
+    assert_eq!(
+        (row("echo a")[5], row("echo a")[6], row("echo a")[7]),
+        ("2", "0", "0")
+    );
+    assert_eq!(
+        (row("sleep 0.1; exit 3")[6], row("sleep 0.1; exit 3")[7]),
+        ("3", "0")
+    );
+    assert_eq!(
+        (row("kill -TERM $$")[6], row("kill -TERM $$")[7]),
+        ("0", "15")
+    );
+    let runtime: f64 = row("sleep 0.1; exit 3")[3].trim().parse().unwrap();
+    assert!((0.1..5.0).contains(&runtime), "{text}");
+    assert_eq!(
+        row("sleep 0.1; exit 3")[3].len(),
+        10,
+        "%10.3f as parallel writes it: {text}"
+    );
+    let start: f64 = row("echo a")[2].parse().unwrap();
+    assert!((sc_events::now_ts() - start).abs() < 60.0, "{text}");
+}

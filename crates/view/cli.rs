@@ -142,6 +142,12 @@ pub struct Cli {
     #[arg(long, value_name = "FILE")]
     pub junit: Option<std::path::PathBuf>,
 
+    /// Also write GNU parallel's job log to FILE (at the end): a row per
+    /// worker that ran, `Seq Host Starttime JobRuntime Send Receive Exitval
+    /// Signal Command`, tab-separated, as `parallel --joblog` writes it
+    #[arg(long, value_name = "FILE")]
+    pub joblog: Option<std::path::PathBuf>,
+
     /// With --junit: an agent's output in the report as the CLI wrote it
     /// (its JSON transport), not as the view shows it
     #[arg(long, requires = "junit")]

@@ -479,6 +479,14 @@ impl Viewer {
         write_whole(path, &xml, "the JUnit report")
     }
 
+    /// `--joblog FILE`: GNU parallel's job log.
+    fn write_joblog(&mut self) -> Result<(), String> {
+        let Some(path) = &self.cli.joblog else {
+            return Ok(());
+        };
+        write_whole(path, &sc_viewer::joblog::render(&self.model), "the job log")
+    }
+
     /// `--timeline FILE`: the picture.
     fn write_timeline(&mut self) -> Result<(), String> {
         let (Some(path), Some(timeline)) = (&self.cli.timeline, &self.timeline) else {
@@ -525,7 +533,11 @@ impl Viewer {
 
     /// End of the stream: the last state, the table, the exit status.
     fn finish(mut self) -> i32 {
-        if let Err(message) = self.write_junit().and_then(|()| self.write_timeline()) {
+        let written = self
+            .write_junit()
+            .and_then(|()| self.write_timeline())
+            .and_then(|()| self.write_joblog());
+        if let Err(message) = written {
             eprintln!("sc-view: {message}");
             return EXIT_TROUBLE;
         }

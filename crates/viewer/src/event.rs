@@ -41,6 +41,9 @@ pub struct ViewEvent<'a> {
     pub argv: Option<Vec<String>>,
     #[serde(default)]
     pub pid: Option<u32>,
+    /// start: the host it runs on, when not here.
+    #[serde(borrow, default)]
+    pub host: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     pub kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]

@@ -11,6 +11,7 @@
 //! - [`failures`]: what failed, said before the terminal view's table.
 //! - [`check`]: proof that a stream is whole.
 //! - [`glob`]: `--worker` patterns.
+//! - [`joblog`]: GNU parallel's job log.
 
 pub mod agent;
 pub mod check;
@@ -18,6 +19,7 @@ pub mod event;
 pub mod failures;
 pub mod fmt;
 pub mod glob;
+pub mod joblog;
 pub mod junit;
 pub mod model;
 pub mod plain;

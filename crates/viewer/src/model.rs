@@ -129,6 +129,9 @@ impl Model {
             }
             "start" => {
                 worker.status = Status::Running;
+                if let Some(host) = &event.host {
+                    worker.host = Some(host.to_string());
+                }
                 // What is said of a failure is its last attempt's.
                 worker.kept.clear();
                 worker.attempt = event.attempt.unwrap_or(1);

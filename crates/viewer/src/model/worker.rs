@@ -74,6 +74,8 @@ pub struct Worker {
     pub kind: Option<String>,
     pub role: Option<String>,
     pub argv: Vec<String>,
+    /// The host it ran on, when not here (its `start` says).
+    pub host: Option<String>,
     pub status: Status,
     pub first_ts: f64,
     pub start_ts: Option<f64>,
@@ -156,6 +158,7 @@ impl Worker {
             kind: None,
             role: None,
             argv: Vec::new(),
+            host: None,
             status: Status::Running,
             first_ts: ts,
             start_ts: None,
