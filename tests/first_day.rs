@@ -304,3 +304,60 @@ fn a_joblog_as_gnu_parallel_writes_it() {
     let start: f64 = row("echo a")[2].parse().unwrap();
     assert!((sc_events::now_ts() - start).abs() < 60.0, "{text}");
 }
+
+/// `sc-plan --kind shell 'gzip -9 {}' ::: FILES`: a task per input, the
+/// input shell-quoted as GNU parallel quotes it, named by it; command
+/// lines are named by what tells them apart, or by `NAME=`.
+#[test]
+fn sc_plan_fills_templates_and_names_tasks() {
+    let dir = temp_dir("templates");
+    for name in ["a.log", "b c.log", "$(touch pwned).log"] {
+        std::fs::write(dir.join(name), "x\n".repeat(100)).unwrap();
+    }
+    let plan = sc_plan(&[
+        "--kind",
+        "shell",
+        "gzip -9 {}",
+        ":::",
+        "a.log",
+        "b c.log",
+        "$(touch pwned).log",
+    ]);
+    assert!(
+        plan.status.success(),
+        "{}",
+        String::from_utf8_lossy(&plan.stderr)
+    );
+    let ran = run_bounded(sc_spawn().current_dir(&dir), plan.stdout);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    for name in ["a.log.gz", "b c.log.gz", "$(touch pwned).log.gz"] {
+        assert!(dir.join(name).exists(), "{name}");
+    }
+    assert!(
+        !dir.join("pwned").exists(),
+        "an input is data, never a command"
+    );
+    let run = Captured::parse(&ran.stdout);
+    let mut ids: Vec<&str> = run.exits().iter().map(|(w, _)| *w).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["a-log", "b-c-log", "touch-pwned-log"]);
+
+    let named = sc_plan(&[
+        "--kind",
+        "shell",
+        "cargo build",
+        "cargo test",
+        "lint=cargo clippy",
+    ]);
+    let text = String::from_utf8(named.stdout).unwrap();
+    let ids: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(ids, ["build", "test", "lint"]);
+}

@@ -446,7 +446,7 @@ fn sc_plan_shell_commands_run_through_the_whole_pipeline() {
     let shown = String::from_utf8(out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(0), "{shown}");
     assert!(
-        shown.contains("[echo] one") && shown.contains("[echo-2] two"),
+        shown.contains("[one] one") && shown.contains("[two] two"),
         "{shown}"
     );
     assert!(shown.contains("2 workers, 2 ok"), "{shown}");

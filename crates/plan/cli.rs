@@ -25,7 +25,12 @@ with tests\") becomes one meta-orchestrator task per part, of kind `sc`, whose c
 runs that part (`sc-plan PART | sc-spawn`), so its workers appear as PART/WORKER.
 
 With --kind shell, each argument (or each line of stdin) is a command line, run as given, one task \
-each.
+each, named by what tells it from the others (`cargo build` `cargo test` → build, test), or by \
+`NAME=COMMAND` (a name of lowercase letters, digits and `-`; `CC=clang make` stays a command). GNU \
+parallel's templates: `sc-plan --kind shell 'gzip -9 {}' ::: *.log` makes a task per input, named \
+by it; `{}` is the input, `{.}` without its extension, `{/}` its base name, `{//}` its folder, `{/.}` \
+the base name without extension, `{#}` the job's number; each value is shell-quoted (an input is \
+data, never a command), and a template without one gets the input at its end.
 
 Roles are data: --list-roles prints the built-in catalogue as JSON, and --roles-file FILE (the same \
 form) replaces roles by name or adds new ones: {\"roles\": [{\"name\": \"security-auditor\", \
@@ -39,6 +44,7 @@ Examples:
   sc-plan --explain \"Fix the crash in the config parser\"
   sc-plan --roles bug-fixer,test-specialist \"The exporter drops the last row\"
   sc-plan --kind shell 'cargo build' 'cargo test' 'cargo clippy' | sc-spawn -j 3 | sc-view
+  sc-plan --kind shell 'gzip -9 {}' ::: *.log | sc-spawn | sc-view
   sc-plan \"Refactor the session store\" | jq -c '.timeout_s = 600' | sc-spawn
   sc-plan --demo \"Implement OAuth2 authentication with tests and docs\" | sc-spawn | sc-view
 

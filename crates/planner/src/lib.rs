@@ -10,7 +10,10 @@
 pub mod detect;
 pub mod parts;
 pub mod roles;
+pub mod shell;
 pub mod validate;
+
+pub use shell::plan_commands;
 
 use sc_events::Task;
 
@@ -202,25 +205,6 @@ fn plan_parts(task: &str, parts: &parts::Parts, opts: &PlanOptions) -> Plan {
     Plan { tasks, explanation }
 }
 
-/// `--kind shell`: each command line is a task of its own, run as given.
-pub fn plan_commands(commands: &[String]) -> Plan {
-    let mut tasks: Vec<Task> = Vec::new();
-    let mut explanation = Vec::new();
-    for command in commands {
-        let first = command.split_whitespace().next().unwrap_or("cmd");
-        let name = first.rsplit('/').next().unwrap_or(first);
-        let id = unique_id(&slug(name), &tasks);
-        explanation.push(format!("{id}: runs `{command}` as given"));
-        tasks.push(Task {
-            id,
-            kind: Some("shell".into()),
-            argv: Some(vec!["sh".into(), "-c".into(), command.clone()]),
-            ..Task::default()
-        });
-    }
-    Plan { tasks, explanation }
-}
-
 /// `password reset` → `password-reset`.
 pub fn slug(text: &str) -> String {
     let mut out = String::new();
@@ -236,7 +220,7 @@ pub fn slug(text: &str) -> String {
     if out.is_empty() { "task".into() } else { out }
 }
 
-fn unique_id(wanted: &str, tasks: &[Task]) -> String {
+pub(crate) fn unique_id(wanted: &str, tasks: &[Task]) -> String {
     let taken = |id: &str| tasks.iter().any(|t| t.id == id);
     if !taken(wanted) {
         return wanted.to_owned();
@@ -247,7 +231,7 @@ fn unique_id(wanted: &str, tasks: &[Task]) -> String {
         .expect("a free id")
 }
 
-fn shell_quote(text: &str) -> String {
+pub(crate) fn shell_quote(text: &str) -> String {
     if !text.is_empty()
         && text
             .chars()
@@ -360,20 +344,5 @@ mod tests {
             "sc-plan --kind claude-code --within 'Implement login, password reset and audit logging, each with tests' -- 'Implement password reset with tests' | sc-spawn"
         );
         assert!(reset.depends_on.is_empty());
-    }
-
-    #[test]
-    fn shell_commands_one_task_each() {
-        let plan = plan_commands(&[
-            "cargo test".into(),
-            "cargo clippy".into(),
-            "./build.sh --all".into(),
-        ]);
-        let ids: Vec<&str> = plan.tasks.iter().map(|t| t.id.as_str()).collect();
-        assert_eq!(ids, ["cargo", "cargo-2", "build-sh"]);
-        assert_eq!(
-            plan.tasks[2].argv.as_ref().unwrap(),
-            &["sh", "-c", "./build.sh --all"]
-        );
     }
 }
