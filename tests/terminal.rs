@@ -397,3 +397,99 @@ fn a_failed_workers_output_is_shown_at_the_end() {
     let status = wait_with_deadline(&mut screen.child);
     assert_eq!(status.code(), Some(1));
 }
+
+/// A `--pty` job's colours: SGR shows as colour in the terminal view, is
+/// stripped from plain lines, and kept in logs GitHub and GitLab render;
+/// other control sequences stay escaped everywhere.
+#[test]
+fn sgr_colours_show_as_colours() {
+    let t = now();
+    let stream = [
+        start_event("ls", 0, t, &["ls", "--color"]),
+        output_event(
+            "ls",
+            1,
+            t,
+            Stream::Stdout,
+            b"\x1b[01;34mblue-dir\x1b[0m plain \x1b[2Jcleared\n",
+        ),
+        exit_event("ls", 2, t + 1.0, Some(0), None, 1000, 40),
+    ]
+    .concat();
+    let mut screen = Screen::start(&["--lines", "2"]);
+    screen.send(&stream);
+    drop(screen.stdin.take());
+    let end = screen.until("the table", |s| s.contains("1 worker"));
+    let _ = wait_with_deadline(&mut screen.child);
+    // The end shows no lines of a passing worker: read it mid-run instead.
+    assert!(!end.contains("[01;34m"), "{end}");
+
+    let mut screen = Screen::start(&["--lines", "2"]);
+    screen.send(
+        &[
+            start_event("ls", 0, t, &["ls"]),
+            output_event(
+                "ls",
+                1,
+                t,
+                Stream::Stdout,
+                b"\x1b[01;34mblue-dir\x1b[0m plain \x1b[2Jcleared\n",
+            ),
+        ]
+        .concat(),
+    );
+    let mid = screen.until("the line", |s| s.contains("blue-dir"));
+    assert!(!mid.contains("[01;34m"), "SGR is colour, not text:\n{mid}");
+    assert!(
+        mid.contains("\\x1b[2Jcleared"),
+        "other sequences stay escaped:\n{mid}"
+    );
+    {
+        let parser = screen.parser.lock().unwrap();
+        let screen_now = parser.screen();
+        let (row, col) = (0..30u16)
+            .find_map(|r| {
+                let line: String = (0..100u16)
+                    .map(|c| {
+                        screen_now
+                            .cell(r, c)
+                            .map_or(" ".to_owned(), |cell| cell.contents().to_string())
+                    })
+                    .collect();
+                line.find("blue-dir").map(|c| (r, c as u16))
+            })
+            .expect(&mid);
+        let cell = screen_now.cell(row, col).unwrap();
+        assert_eq!(cell.fgcolor(), vt100::Color::Idx(4), "{mid}");
+        assert!(cell.bold());
+    }
+    drop(screen.stdin.take());
+    let _ = wait_with_deadline(&mut screen.child);
+
+    let file = temp_file("sgr.ndjson", &stream);
+    let plain = |ci: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sc-view"));
+        command
+            .arg("--plain")
+            .arg(&file)
+            .env_remove("GITHUB_ACTIONS")
+            .env_remove("GITLAB_CI");
+        if let Some(var) = ci {
+            command.env(var, "true");
+        }
+        String::from_utf8(command.output().unwrap().stdout).unwrap()
+    };
+    let log = plain(None);
+    assert!(
+        log.contains("blue-dir plain \\x1b[2Jcleared"),
+        "stripped: {log}"
+    );
+    for ci in ["GITHUB_ACTIONS", "GITLAB_CI"] {
+        let log = plain(Some(ci));
+        assert!(
+            log.contains("\x1b[01;34mblue-dir\x1b[0m"),
+            "{ci} renders it: {log}"
+        );
+        assert!(log.contains("\\x1b[2Jcleared"), "{log}");
+    }
+}

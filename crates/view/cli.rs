@@ -81,8 +81,10 @@ pub struct Cli {
     #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
     pub color: ColorWhen,
 
-    /// Let the workers' own SGR colour through (never cursor moves or other
-    /// escapes)
+    /// Let the workers' own SGR colour through in plain lines too (never
+    /// cursor moves or other escapes, which are shown escaped). It is by
+    /// default on a terminal and in logs GitHub and GitLab render
+    /// (GITHUB_ACTIONS, GITLAB_CI); elsewhere it is left out
     #[arg(long)]
     pub color_output: bool,
 

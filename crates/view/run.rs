@@ -99,8 +99,21 @@ pub fn run(cli: Cli) -> i32 {
         ColorWhen::Auto => AutoStream::choice(&io::stdout()) != ColorChoice::Never,
     };
     let palette = Palette::new(color);
+    // The workers' colour: as colour on a terminal (when colour is on), in
+    // logs that GitHub and GitLab render, or when asked; left out of other
+    // plain lines (as text it is noise). Other control sequences are shown
+    // escaped everywhere.
+    let term_view = stdout_is_term && !cli.plain && !cli.raw && !cli.check;
+    let ci_renders = ["GITHUB_ACTIONS", "GITLAB_CI"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
     let safety = Safety {
-        keep_sgr: cli.color_output && color,
+        keep_sgr: if term_view {
+            color
+        } else {
+            cli.color_output || ci_renders
+        },
+        strip_sgr: true,
         redact: !cli.no_redact,
     };
     let output = if cli.raw {

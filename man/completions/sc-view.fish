@@ -10,7 +10,7 @@ complete -c sc-view -l junit -d 'Also write the run as a JUnit XML report to FIL
 complete -c sc-view -l joblog -d 'Also write GNU parallel\'s job log to FILE (at the end): a row per worker that ran, `Seq Host Starttime JobRuntime Send Receive Exitval Signal Command`, tab-separated, as `parallel --joblog` writes it' -r -F
 complete -c sc-view -l timeline -d 'Also draw the run as a timeline to FILE (an SVG, at the end): a lane per worker (nested ones under their parent), the time it waited for dependencies apart from the time it ran, bars coloured by outcome (each failed attempt apart), retries and stalls marked, dependency arrows, an agent\'s tool calls, asks (how long each waited) and result, its cost and tokens. Self-contained (no script): for a browser, a README, a CI artifact' -r -F
 complete -c sc-view -l plain -d 'Plain lines even on a terminal'
-complete -c sc-view -l color-output -d 'Let the workers\' own SGR colour through (never cursor moves or other escapes)'
+complete -c sc-view -l color-output -d 'Let the workers\' own SGR colour through in plain lines too (never cursor moves or other escapes, which are shown escaped). It is by default on a terminal and in logs GitHub and GitLab render (GITHUB_ACTIONS, GITLAB_CI); elsewhere it is left out'
 complete -c sc-view -l no-redact -d 'Show API keys and tokens as written instead of masking them'
 complete -c sc-view -l follow -d 'Keep reading every FILE as it grows, all at once, until each has been read through and every worker seen in them has exited'
 complete -c sc-view -l replay -d 'Play a saved stream at its recorded pace'

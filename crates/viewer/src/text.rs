@@ -96,8 +96,12 @@ impl LineAssembler {
 /// How to make text safe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Safety {
-    /// Let SGR colour sequences (`ESC [ ... m`) through.
+    /// Let SGR colour sequences (`ESC [ ... m`) through (each line that
+    /// sets one ends with a reset, so that no colour bleeds on).
     pub keep_sgr: bool,
+    /// Without `keep_sgr`: leave SGR sequences out rather than show them
+    /// escaped (a log's colour is noise as text).
+    pub strip_sgr: bool,
     /// Mask what looks like API keys and tokens.
     pub redact: bool,
 }
@@ -123,12 +127,16 @@ pub fn push_safe(out: &mut String, text: &str, safety: Safety) {
         return;
     }
     let mut chars = text.char_indices().peekable();
+    let mut coloured = false;
     while let Some((at, c)) = chars.next() {
         match c {
             '\t' => out.push('\t'),
-            '\x1b' if safety.keep_sgr => match sgr_len(&text[at..]) {
+            '\x1b' if safety.keep_sgr || safety.strip_sgr => match sgr_len(&text[at..]) {
                 Some(len) => {
-                    out.push_str(&text[at..at + len]);
+                    if safety.keep_sgr {
+                        out.push_str(&text[at..at + len]);
+                        coloured = true;
+                    }
                     while chars.peek().is_some_and(|(i, _)| *i < at + len) {
                         chars.next();
                     }
@@ -143,6 +151,9 @@ pub fn push_safe(out: &mut String, text: &str, safety: Safety) {
             }
             c => out.push(c),
         }
+    }
+    if coloured && !out.ends_with("\x1b[0m") && !out.ends_with("\x1b[m") {
+        out.push_str("\x1b[0m");
     }
 }
 
@@ -425,10 +436,23 @@ mod tests {
         assert_eq!(safe("\x1b[31mred\x1b[0m", safety), "\\x1b[31mred\\x1b[0m");
         let color = Safety {
             keep_sgr: true,
-            redact: false,
+            ..Safety::default()
         };
         assert_eq!(safe("\x1b[1;31mred\x1b[0m", color), "\x1b[1;31mred\x1b[0m");
         assert_eq!(safe("\x1b[2Jno", color), "\\x1b[2Jno");
+        assert_eq!(
+            safe("\x1b[1;31mred", color),
+            "\x1b[1;31mred\x1b[0m",
+            "no bleeding"
+        );
+        let strip = Safety {
+            strip_sgr: true,
+            ..Safety::default()
+        };
+        assert_eq!(
+            safe("\x1b[1;31mred\x1b[0m \x1b[2Jno", strip),
+            "red \\x1b[2Jno"
+        );
     }
 
     #[test]
