@@ -493,3 +493,35 @@ fn sgr_colours_show_as_colours() {
         assert!(log.contains("\\x1b[2Jcleared"), "{log}");
     }
 }
+
+/// sc-view started by hand, with its stdin the terminal: it says what it
+/// waits for, and Ctrl-D ends it.
+#[test]
+fn sc_view_on_a_terminal_says_what_it_waits_for() {
+    let size = nix::pty::Winsize {
+        ws_row: 24,
+        ws_col: 100,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(&size, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sc-view"))
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave)
+        .spawn()
+        .unwrap();
+    let mut master = std::fs::File::from(pty.master);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains("Ctrl-D ends") {
+        let n = master.read(&mut buf).unwrap();
+        assert!(n > 0, "{}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(String::from_utf8_lossy(&seen).contains("sc-spawn -- make | sc-view"));
+    master.write_all(b"\x04").unwrap();
+    let status = wait_with_deadline(&mut child);
+    assert_eq!(status.code(), Some(1), "no worker in an empty stream");
+}

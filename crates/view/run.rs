@@ -148,9 +148,19 @@ pub fn run(cli: Cli) -> i32 {
             }
         },
     };
+    // Started by hand with nothing piped in: say what it waits for.
+    let reads_the_terminal = cli.files.is_empty() && io::stdin().is_terminal();
+    if reads_the_terminal {
+        eprintln!(
+            "sc-view: reading an sc event stream on stdin; pipe one in (`sc-spawn -- make | sc-view`) \
+             or give a file (`sc-view run.ndjson`); Ctrl-D ends"
+        );
+    }
     let rx = source::spawn(cli.files.clone(), cli.follow);
     // On a terminal, keys answer asks (`a`, `d`).
-    let keys = if matches!(output, Output::Term(_)) {
+    // (Not when the stream is read from the terminal itself: its lines,
+    // and Ctrl-D, are the stream's.)
+    let keys = if matches!(output, Output::Term(_)) && !reads_the_terminal {
         crate::keys::Keys::start()
     } else {
         None
