@@ -361,3 +361,45 @@ fn sc_plan_fills_templates_and_names_tasks() {
         .collect();
     assert_eq!(ids, ["build", "test", "lint"]);
 }
+
+/// The resume recipe, `--resume run.ndjson --log run.ndjson`, leaves a log
+/// of two runs: `sc-view --check` reads it as runs, and the view's verdict
+/// is the last run's.
+#[test]
+fn a_log_of_several_runs_checks_as_runs() {
+    let dir = temp_dir("several-runs");
+    let log = dir.join("run.ndjson");
+    let mark = dir.join("mark");
+    let plan = format!(
+        "{}\n{}\n",
+        r#"{"type":"task","id":"a","argv":["true"]}"#,
+        serde_json::json!({"type": "task", "id": "b",
+            "argv": ["sh", "-c", format!("test -e {m} || {{ touch {m}; exit 1; }}", m = mark.display())]})
+    );
+    let first = run_bounded(sc_spawn().arg("--log").arg(&log), plan.clone().into_bytes());
+    assert_eq!(first.status.code(), Some(1));
+    let again = run_bounded(
+        sc_spawn().arg("--resume").arg(&log).arg("--log").arg(&log),
+        plan.into_bytes(),
+    );
+    assert_eq!(again.status.code(), Some(0), "{}", again.stderr);
+    let check = std::process::Command::new(env!("CARGO_BIN_EXE_sc-view"))
+        .arg("--check")
+        .arg(&log)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&check.stdout);
+    assert!(check.status.success(), "{said}");
+    assert!(said.contains("b (run 2)"), "{said}");
+    let view = std::process::Command::new(env!("CARGO_BIN_EXE_sc-view"))
+        .arg("--plain")
+        .arg(&log)
+        .output()
+        .unwrap();
+    assert_eq!(
+        view.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&view.stdout)
+    );
+}

@@ -126,7 +126,8 @@ pub struct Cli {
 
     /// Verify the stream: per worker seq from 0 without gaps, one start
     /// and one exit, output bytes equal to the exit's count, no malformed
-    /// line
+    /// line. A log of several runs (--resume LOG --log LOG) is read as
+    /// runs: a worker that ended and begins again at seq 0 is its next run
     #[arg(long, conflicts_with = "plain")]
     pub check: bool,
 

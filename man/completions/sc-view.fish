@@ -15,7 +15,7 @@ complete -c sc-view -l no-redact -d 'Show API keys and tokens as written instead
 complete -c sc-view -l follow -d 'Keep reading every FILE as it grows, all at once, until each has been read through and every worker seen in them has exited'
 complete -c sc-view -l replay -d 'Play a saved stream at its recorded pace'
 complete -c sc-view -l raw -d 'Write exactly the bytes of the workers\' output, and nothing else'
-complete -c sc-view -l check -d 'Verify the stream: per worker seq from 0 without gaps, one start and one exit, output bytes equal to the exit\'s count, no malformed line'
+complete -c sc-view -l check -d 'Verify the stream: per worker seq from 0 without gaps, one start and one exit, output bytes equal to the exit\'s count, no malformed line. A log of several runs (--resume LOG --log LOG) is read as runs: a worker that ended and begins again at seq 0 is its next run'
 complete -c sc-view -l junit-raw -d 'With --junit: an agent\'s output in the report as the CLI wrote it (its JSON transport), not as the view shows it'
 complete -c sc-view -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sc-view -s V -l version -d 'Print version'

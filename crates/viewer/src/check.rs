@@ -5,7 +5,9 @@
 //! `error` and an `exit` but no `start`), nothing after its `exit`, and
 //! output byte totals equal to the `exit` event's `bytes`, and every `ask`
 //! answered exactly once before its `exit`. And no line of the stream that
-//! is not an event.
+//! is not an event. A log several runs appended to holds a worker more
+//! than once: one that ended and begins again at seq 0 (its `task` or
+//! `start`) is its next run, checked as a stream of its own.
 
 use std::collections::HashMap;
 
@@ -15,6 +17,9 @@ use crate::fmt;
 #[derive(Debug, Default)]
 struct Seen {
     id: String,
+    /// Which run of the worker this is, in a log several runs wrote
+    /// (`sc-spawn --resume LOG --log LOG` appends): from 1.
+    run: u32,
     events: u64,
     next_seq: u64,
     problems: Vec<String>,
@@ -32,9 +37,20 @@ struct Seen {
     open_asks: Vec<String>,
 }
 
+/// A worker as the report names it: its id, and which run in a log of
+/// several.
+fn named(seen: &Seen) -> String {
+    match seen.run {
+        0 => seen.id.clone(),
+        run => format!("{} (run {run})", seen.id),
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Checker {
     workers: Vec<Seen>,
+    /// Earlier runs of workers that ran again later in the stream.
+    earlier_runs: Vec<Seen>,
     index: HashMap<String, usize>,
     malformed: Vec<(u64, String)>,
     malformed_count: u64,
@@ -57,6 +73,23 @@ impl Checker {
                 self.workers.len() - 1
             }
         };
+        // A worker that ended and begins again at seq 0 (its task, or its
+        // start) is the next run of it in a log that holds several: each
+        // run is checked as a stream of its own.
+        let ended = {
+            let seen = &self.workers[index];
+            seen.exits > 0 || seen.skips > 0
+        };
+        if ended && event.seq == 0 && matches!(event.type_name.as_ref(), "task" | "start") {
+            let next = Seen {
+                id: event.worker.to_string(),
+                run: self.workers[index].run.max(1) + 1,
+                ..Seen::default()
+            };
+            let mut earlier = std::mem::replace(&mut self.workers[index], next);
+            earlier.run = earlier.run.max(1);
+            self.earlier_runs.push(earlier);
+        }
         let seen = &mut self.workers[index];
         seen.events += 1;
         if event.seq != seen.next_seq {
@@ -140,7 +173,10 @@ impl Checker {
     pub fn report(&self) -> (Vec<String>, bool) {
         let mut out = Vec::new();
         let mut all_ok = true;
-        for seen in &self.workers {
+        let mut all: Vec<&Seen> = self.earlier_runs.iter().chain(&self.workers).collect();
+        // Each worker's runs together, in order.
+        all.sort_by_key(|s| (self.index.get(&s.id).copied(), s.run));
+        for seen in all {
             let mut problems = seen.problems.clone();
             let skipped = seen.skips > 0 && seen.starts == 0 && seen.exits == 0;
             // Only `error` events: sc's own notes about the run, no worker.
@@ -180,13 +216,13 @@ impl Checker {
                 };
                 out.push(format!(
                     "✔ {}: {} events, seq 0 to {}, {what}",
-                    seen.id,
+                    named(seen),
                     seen.events,
                     seen.next_seq.saturating_sub(1)
                 ));
             } else {
                 all_ok = false;
-                out.push(format!("✖ {}: {}", seen.id, problems.join("; ")));
+                out.push(format!("✖ {}: {}", named(seen), problems.join("; ")));
             }
         }
         if self.malformed_count > 0 {

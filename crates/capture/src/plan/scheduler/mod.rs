@@ -504,24 +504,31 @@ fn completed_task_line(line: &[u8]) -> Option<Vec<u8>> {
         .and_then(|n| n.as_str())
         .filter(|n| !n.is_empty())?
         .to_owned();
-    let mut added = false;
-    for (key, value) in [
-        ("worker", serde_json::Value::from(name.clone())),
-        ("id", name.into()),
-        ("seq", 0.into()),
-        ("ts", now_ts().into()),
-    ] {
-        if !fields.contains_key(key) {
-            fields.insert(key.into(), value);
-            added = true;
-        }
-    }
-    if !added {
+    if ["worker", "id", "seq", "ts"]
+        .iter()
+        .all(|key| fields.contains_key(*key))
+    {
         return None;
     }
-    let mut whole = serde_json::to_vec(&fields).ok()?;
-    whole.push(b'\n');
-    Some(whole)
+    // The four common fields first, as every event has them; then the
+    // task's own (the line is rewritten once more, restamped, when taken).
+    let mut whole = format!(
+        "{{\"type\":\"task\",\"worker\":{},\"seq\":0,\"ts\":{},\"id\":{}",
+        serde_json::Value::from(name.clone()),
+        now_ts(),
+        serde_json::Value::from(name)
+    );
+    for key in ["type", "worker", "seq", "ts", "id"] {
+        fields.remove(key);
+    }
+    for (key, value) in fields {
+        whole.push(',');
+        whole.push_str(&serde_json::Value::from(key).to_string());
+        whole.push(':');
+        whole.push_str(&value.to_string());
+    }
+    whole.push_str("}\n");
+    Some(whole.into_bytes())
 }
 
 /// Which fields of a malformed task line are of the wrong type, each with
