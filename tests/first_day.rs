@@ -403,3 +403,23 @@ fn a_log_of_several_runs_checks_as_runs() {
         String::from_utf8_lossy(&view.stdout)
     );
 }
+
+/// `sc-spawn -h` is a summary with the flags under headings; `--help` the
+/// whole text, every flag in it.
+#[test]
+fn short_help_is_a_grouped_summary() {
+    let help = |flag: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sc-spawn")).arg(flag).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let short = help("-h");
+    for heading in ["Output:", "Lifecycle:", "Agents:", "Asks:", "Budgets:", "Placement:", "Plan:"] {
+        assert!(short.lines().any(|l| l == heading), "{heading}\n{short}");
+    }
+    assert!(short.lines().count() <= 70, "{} lines:\n{short}", short.lines().count());
+    assert!(!short.contains("--flush-ms"), "the rarely needed are for --help:\n{short}");
+    let long = help("--help");
+    for flag in ["--flush-ms", "--fail-fast", "--retry-on", "--reconnect-lease", "--prices"] {
+        assert!(long.contains(flag), "{flag}");
+    }
+}
