@@ -409,17 +409,99 @@ fn a_log_of_several_runs_checks_as_runs() {
 #[test]
 fn short_help_is_a_grouped_summary() {
     let help = |flag: &str| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sc-spawn")).arg(flag).output().unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sc-spawn"))
+            .arg(flag)
+            .output()
+            .unwrap();
         String::from_utf8(out.stdout).unwrap()
     };
     let short = help("-h");
-    for heading in ["Output:", "Lifecycle:", "Agents:", "Asks:", "Budgets:", "Placement:", "Plan:"] {
+    for heading in [
+        "Output:",
+        "Lifecycle:",
+        "Agents:",
+        "Asks:",
+        "Budgets:",
+        "Placement:",
+        "Plan:",
+    ] {
         assert!(short.lines().any(|l| l == heading), "{heading}\n{short}");
     }
-    assert!(short.lines().count() <= 70, "{} lines:\n{short}", short.lines().count());
-    assert!(!short.contains("--flush-ms"), "the rarely needed are for --help:\n{short}");
+    assert!(
+        short.lines().count() <= 70,
+        "{} lines:\n{short}",
+        short.lines().count()
+    );
+    assert!(
+        !short.contains("--flush-ms"),
+        "the rarely needed are for --help:\n{short}"
+    );
     let long = help("--help");
-    for flag in ["--flush-ms", "--fail-fast", "--retry-on", "--reconnect-lease", "--prices"] {
+    for flag in [
+        "--flush-ms",
+        "--fail-fast",
+        "--retry-on",
+        "--reconnect-lease",
+        "--prices",
+    ] {
         assert!(long.contains(flag), "{flag}");
     }
+}
+
+/// Ctrl-C on `sc-spawn … | sc-view`: the view waits for the run's end (a
+/// worker that takes 3 s to stop is reported with its exit, not `no
+/// exit`), and both exit 130 however the worker ended (a second Ctrl-C
+/// kills it).
+#[test]
+fn ctrl_c_on_a_pipeline_reports_the_ends_and_exits_130() {
+    use std::os::unix::process::CommandExt;
+    let dir = temp_dir("ctrl-c-pipeline");
+    let ready = dir.join("ready");
+    let worker = format!(
+        "trap 'sleep 3; echo stopped; exit 1' INT; touch {}; while :; do sleep 0.1; done",
+        ready.display()
+    );
+    let script = format!(
+        "{spawn} --kill-grace 10 --id slow -- sh -c \"$W\" | {view} --plain; echo \"view=$?\" >&2",
+        spawn = env!("CARGO_BIN_EXE_sc-spawn"),
+        view = env!("CARGO_BIN_EXE_sc-view"),
+    );
+    let mut child = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .env("W", &worker)
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    eventually("the worker is ready", || ready.exists());
+    let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
+    nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGINT).unwrap();
+    let mut shown = String::new();
+    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut shown).unwrap();
+    let mut said = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut said).unwrap();
+    let _ = wait_with_deadline(&mut child);
+    assert!(shown.contains("[slow] stopped"), "{shown}");
+    assert!(
+        !shown.contains("no exit"),
+        "the view waited for the end:\n{shown}"
+    );
+    assert!(said.contains("view=130"), "{said}");
+
+    // A plan's worker killed by a second Ctrl-C: sc-spawn still exits 130
+    // (one command's status stays its worker's, 137, as the contract says).
+    let (run, status) = {
+        let task = serde_json::json!({"type": "task", "id": "deaf",
+            "argv": ["sh", "-c", "trap '' INT TERM; echo deaf; while :; do sleep 0.1; done"]});
+        let mut live = Live::start_fed(&mut sc_spawn(), format!("{task}\n").as_bytes());
+        live.until(|e| e.type_name() == "output");
+        live.signal(nix::sys::signal::Signal::SIGINT);
+        live.stderr_line(|l| l.contains("again"));
+        live.signal(nix::sys::signal::Signal::SIGINT);
+        live.finish()
+    };
+    assert_eq!(run.exit().signal.as_deref(), Some("SIGKILL"));
+    assert_eq!(status.code(), Some(130));
 }

@@ -263,8 +263,8 @@ fn an_interrupted_run_closes_its_connection_and_a_killed_one_is_cleaned_up_by_th
     std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
     assert_eq!(
         wait_with_deadline(&mut child).code(),
-        Some(1),
-        "a plan cut short"
+        Some(130),
+        "a plan cut short by Ctrl-C"
     );
     assert_eq!(masters_of(pid), 0, "no master left after Ctrl-C");
 

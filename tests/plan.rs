@@ -317,7 +317,11 @@ fn an_interrupt_ends_running_workers_and_skips_the_rest() {
         .unwrap();
     live.signal(Signal::SIGINT);
     let (run, status) = live.finish();
-    assert_eq!(status.code(), Some(1));
+    assert_eq!(
+        status.code(),
+        Some(130),
+        "a plan interrupted exits as Ctrl-C would"
+    );
     assert_eq!(types_of(&run, "later"), ["task", "skip"]);
     let exit = run
         .events

@@ -49,7 +49,8 @@ Examples:
 Exit status: the worker's exit code; 128+N if it was killed by signal N; 124 if it timed out; \
 127 if it could not be launched; 2 for a usage error; 125 when sc-spawn itself failed (writing its \
 stream or its log, its poller, its control socket, reading the plan). Plan mode: 0 when every \
-task succeeded, 1 otherwise (2 and 125 as above).
+task succeeded, 1 otherwise (2 and 125 as above); interrupted (SIGINT, SIGTERM, SIGHUP), 128 + \
+the signal (130 for Ctrl-C), however its workers ended.
 
 See also: sc-events(7), the event schema.";
 

@@ -187,6 +187,12 @@ fn supervise_with(cli: &Cli, run: crate::setup::Prepared, supervisor: &mut Super
                 eprintln!("sc-spawn: {message}");
                 return EXIT_TROUBLE;
             }
+            // A plan interrupted: as the signal would have ended it, however
+            // its workers ended (a second Ctrl-C kills them: not 137). One
+            // command's status stays its worker's (the contract).
+            if let (Some(signal), false) = (report.interrupted, single) {
+                return 128 + signal;
+            }
             if !single && report.no_plan {
                 eprintln!(
                     "sc-spawn: stdin held lines but no task: sc-spawn runs a plan of `task` events \

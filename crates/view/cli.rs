@@ -41,9 +41,11 @@ Examples:
 
 Exit status: 0 when every worker succeeded; 1 when one failed, timed out, was skipped or has no \
 exit (or the stream had no worker); 2 for sc-view's own errors. With --check: 0 only when the \
-stream is whole. Interrupted (SIGINT, SIGTERM, SIGHUP): it reads on while the stream keeps coming \
-(until 2 s of quiet, 5 s after the signal at most), writes its reports and summary, and exits 128 + the signal (130, 143, \
-129); a second signal ends it at once.
+stream is whole. Interrupted (SIGINT, SIGTERM, SIGHUP): it reads on until the run has ended \
+(while a worker it saw start has not ended, sc-spawn is still ending it; then until 2 s of \
+quiet), 7 s after the signal at most (past sc-spawn's kill grace, before a CI runner's SIGKILL), \
+writes its reports and summary, and exits 128 + the signal (130, 143, 129); a second signal \
+ends it at once.
 
 Colour: --color, or NO_COLOR, CLICOLOR and CLICOLOR_FORCE.
 

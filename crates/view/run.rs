@@ -205,8 +205,16 @@ pub fn run(cli: Cli) -> i32 {
     // moves the quiet deadline on, never past this.
     let mut hard_until: Option<Instant> = None;
     loop {
-        if drain_until.is_some_and(|t| Instant::now() >= t) {
-            break;
+        // Interrupted: the report waits for the run's end — while a worker
+        // the stream started has not ended, the producer is still ending
+        // it (sc-spawn's kill grace) — up to the hard deadline; once none
+        // runs, for the stream to be quiet.
+        if let Some(hard) = hard_until {
+            let now = Instant::now();
+            let quiet = drain_until.is_some_and(|t| now >= t);
+            if now >= hard || (quiet && !viewer.model.any_running()) {
+                break;
+            }
         }
         if let Some(keys) = &keys {
             while let Some(key) = keys.key() {
@@ -226,10 +234,16 @@ pub fn run(cli: Cli) -> i32 {
                 }
                 Err(RecvTimeoutError::Disconnected) => Chunk::End,
             }
-        } else if let Some(until) = drain_until {
+        } else if let (Some(until), Some(hard)) = (drain_until, hard_until) {
+            let until = if viewer.model.any_running() {
+                hard
+            } else {
+                until
+            };
             match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
                 Ok(chunk) => chunk,
-                Err(RecvTimeoutError::Timeout) => break,
+                // The loop's top decides whether that was the end.
+                Err(RecvTimeoutError::Timeout) => continue,
                 Err(RecvTimeoutError::Disconnected) => Chunk::End,
             }
         } else {
@@ -279,6 +293,12 @@ pub fn run(cli: Cli) -> i32 {
     let interrupted = viewer.interrupted.or_else(crate::source::signalled);
     viewer.interrupted = interrupted;
     viewer.model.interrupted = interrupted.map(|s| signal_name(s).to_owned());
+    if interrupted.is_some() {
+        // A worker whose end never came ran until now, not until its last
+        // line.
+        let now = viewer.clock();
+        viewer.model.unfinished_until(now);
+    }
     let code = viewer.finish();
     match interrupted {
         // Ended as the signal would have ended it (its reports written).
@@ -293,9 +313,11 @@ pub fn run(cli: Cli) -> i32 {
 /// some seconds after SIGTERM).
 const DRAIN_AFTER_SIGNAL: Duration = Duration::from_secs(2);
 
-/// However much keeps coming, the reports are written this long after the
-/// first signal at the latest (before a CI runner's SIGKILL).
-const REPORT_AFTER_SIGNAL: Duration = Duration::from_secs(5);
+/// However much keeps coming, and however long workers take to end, the
+/// reports are written this long after the first signal at the latest:
+/// past sc-spawn's default kill grace (5 s), before a CI runner's SIGKILL
+/// (GitHub Actions sends it 10 s after its SIGINT).
+const REPORT_AFTER_SIGNAL: Duration = Duration::from_secs(7);
 
 fn signal_name(signal: i32) -> &'static str {
     match signal {

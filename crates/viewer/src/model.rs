@@ -421,6 +421,21 @@ impl Model {
         self.get(id).is_some_and(|w| w.agent.is_some())
     }
 
+    /// A worker has started and not ended.
+    pub fn any_running(&self) -> bool {
+        self.workers.iter().any(|w| w.status == Status::Running)
+    }
+
+    /// The view ends before these workers did (interrupted): they ran
+    /// until `ts`, as far as it knows.
+    pub fn unfinished_until(&mut self, ts: f64) {
+        for w in &mut self.workers {
+            if w.status == Status::Running && w.start_ts.is_some() {
+                w.last_ts = w.last_ts.max(ts);
+            }
+        }
+    }
+
     pub fn all_ended(&self) -> bool {
         !self.workers.is_empty() && self.workers.iter().all(|w| w.status.is_final())
     }
