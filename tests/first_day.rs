@@ -92,7 +92,7 @@ fn junit_times_are_the_runs_not_the_plan_files() {
     }
     let stream = temp_file("old-plan.ndjson", &ran.stdout);
     let report = temp_dir("old-plan-junit").join("junit.xml");
-    let view = std::process::Command::new(env!("CARGO_BIN_EXE_sc-view"))
+    let view = crate::view::sc_view()
         .args(["--plain", "--junit"])
         .arg(&report)
         .arg(&stream)
@@ -164,7 +164,7 @@ fn one_line_is_one_line() {
             .flat_map(sc_events::to_line)
             .collect::<Vec<u8>>(),
     );
-    let view = std::process::Command::new(env!("CARGO_BIN_EXE_sc-view"))
+    let view = crate::view::sc_view()
         .arg("--plain")
         .arg(&stream)
         .output()
@@ -247,7 +247,7 @@ fn a_joblog_as_gnu_parallel_writes_it() {
     let ran = run_bounded(sc_spawn().args(["-j", "1"]), plan.into_bytes());
     let stream = temp_file("joblog-run.ndjson", &ran.stdout);
     let joblog = temp_dir("joblog").join("jobs.tsv");
-    let view = std::process::Command::new(env!("CARGO_BIN_EXE_sc-view"))
+    let view = crate::view::sc_view()
         .args(["--plain", "--joblog"])
         .arg(&joblog)
         .arg(&stream)
@@ -383,7 +383,7 @@ fn a_log_of_several_runs_checks_as_runs() {
         plan.into_bytes(),
     );
     assert_eq!(again.status.code(), Some(0), "{}", again.stderr);
-    let check = std::process::Command::new(env!("CARGO_BIN_EXE_sc-view"))
+    let check = crate::view::sc_view()
         .arg("--check")
         .arg(&log)
         .output()
@@ -391,7 +391,7 @@ fn a_log_of_several_runs_checks_as_runs() {
     let said = String::from_utf8_lossy(&check.stdout);
     assert!(check.status.success(), "{said}");
     assert!(said.contains("b (run 2)"), "{said}");
-    let view = std::process::Command::new(env!("CARGO_BIN_EXE_sc-view"))
+    let view = crate::view::sc_view()
         .arg("--plain")
         .arg(&log)
         .output()

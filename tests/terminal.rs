@@ -42,16 +42,24 @@ struct Screen {
     keyboard: std::fs::File,
 }
 
+/// A pseudo-terminal of `rows` × `cols`: (master, slave).
+fn pty(rows: u16, cols: u16) -> (std::fs::File, std::fs::File) {
+    let size = nix::pty::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    let pty = nix::pty::openpty(&size, None).unwrap();
+    (
+        std::fs::File::from(pty.master),
+        std::fs::File::from(pty.slave),
+    )
+}
+
 impl Screen {
     fn start(args: &[&str]) -> Screen {
-        let size = nix::pty::Winsize {
-            ws_row: 30,
-            ws_col: 100,
-            ws_xpixel: 0,
-            ws_ypixel: 0,
-        };
-        let pty = nix::pty::openpty(&size, None).unwrap();
-        let slave = std::fs::File::from(pty.slave);
+        let (master, slave) = pty(30, 100);
         let mut child = Command::new(env!("CARGO_BIN_EXE_sc-view"))
             .args(args)
             .env_remove("NO_COLOR")
@@ -72,7 +80,7 @@ impl Screen {
             Requests::default(),
         )));
         let sink = parser.clone();
-        let mut master = std::fs::File::from(pty.master);
+        let mut master = master;
         let keyboard = master.try_clone().unwrap();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
@@ -498,21 +506,13 @@ fn sgr_colours_show_as_colours() {
 /// waits for, and Ctrl-D ends it.
 #[test]
 fn sc_view_on_a_terminal_says_what_it_waits_for() {
-    let size = nix::pty::Winsize {
-        ws_row: 24,
-        ws_col: 100,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    let pty = nix::pty::openpty(&size, None).unwrap();
-    let slave = std::fs::File::from(pty.slave);
+    let (mut master, slave) = pty(24, 100);
     let mut child = Command::new(env!("CARGO_BIN_EXE_sc-view"))
         .stdin(slave.try_clone().unwrap())
         .stdout(slave.try_clone().unwrap())
         .stderr(slave)
         .spawn()
         .unwrap();
-    let mut master = std::fs::File::from(pty.master);
     let mut seen = Vec::new();
     let mut buf = [0u8; 1024];
     while !String::from_utf8_lossy(&seen).contains("Ctrl-D ends") {
