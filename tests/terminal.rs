@@ -525,3 +525,25 @@ fn sc_view_on_a_terminal_says_what_it_waits_for() {
     let status = wait_with_deadline(&mut child);
     assert_eq!(status.code(), Some(1), "no worker in an empty stream");
 }
+
+/// The summary row gives the plan's ETA once a task has finished.
+#[test]
+fn the_summary_gives_an_eta() {
+    let mut screen = Screen::start(&["--lines", "1"]);
+    let t = now();
+    screen.send(
+        &[
+            task_event("a", t - 3.0),
+            task_event("b", t - 3.0),
+            task_event("c", t - 3.0),
+            start_event("a", 1, t - 3.0, &["make"]),
+            exit_event("a", 2, t - 1.0, Some(0), None, 2000, 0),
+            start_event("b", 1, t - 1.0, &["make"]),
+        ]
+        .concat(),
+    );
+    let mid = screen.until("the ETA", |s| s.contains("ETA"));
+    assert!(mid.contains("queued 1 (c)"), "{mid}");
+    drop(screen.stdin.take());
+    let _ = wait_with_deadline(&mut screen.child);
+}

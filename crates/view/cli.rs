@@ -11,7 +11,8 @@ const ABOUT: &str =
 const LONG_ABOUT: &str = "\
 Read an sc event stream (stdin, or FILEs one after another) and show it. On a terminal: a live \
 row per running worker (spinner, id, role, a progress bar when progress is known, lines, elapsed \
-time, its latest line) with its last --lines lines under it, queued tasks and a summary row; \
+time, its latest line) with its last --lines lines under it, queued tasks and a summary row (with \
+the plan's ETA once a task has finished, as GNU parallel's --eta reckons it); \
 finished workers leave a line with their mark (✔ ok, ✖ failed, ⏱ timed out, ⊘ skipped). Not on \
 a terminal: plain lines, `[ID] text` (`[ID:err]` for stderr), one line when a worker starts and \
 one when it ends, `\\r` redraws collapsed to their final state; with GITHUB_ACTIONS set, each \

@@ -421,6 +421,50 @@ impl Model {
         self.get(id).is_some_and(|w| w.agent.is_some())
     }
 
+    /// When the plan should be done, in seconds from `now`, as GNU
+    /// parallel's --eta reckons it: the finished tasks' mean duration for
+    /// each waiting task and what is left of each running one, over the
+    /// slots in use. None until a task has finished, or with nothing left.
+    pub fn eta(&self, now: f64) -> Option<f64> {
+        let ran = |w: &&Worker| {
+            w.exit.is_some()
+                && !w.done_before
+                && matches!(
+                    w.status,
+                    Status::Succeeded | Status::Failed | Status::TimedOut
+                )
+        };
+        let finished: Vec<f64> = self
+            .workers
+            .iter()
+            .filter(ran)
+            .map(Worker::elapsed)
+            .collect();
+        if finished.is_empty() {
+            return None;
+        }
+        let mean = finished.iter().sum::<f64>() / finished.len() as f64;
+        let waiting = self
+            .workers
+            .iter()
+            .filter(|w| w.status == Status::Queued)
+            .count();
+        let running: Vec<&Worker> = self
+            .workers
+            .iter()
+            .filter(|w| w.status == Status::Running && w.start_ts.is_some())
+            .collect();
+        if waiting == 0 && running.is_empty() {
+            return None;
+        }
+        let left: f64 = running
+            .iter()
+            .map(|w| (mean - (now - w.start_ts.unwrap_or(now))).max(0.0))
+            .sum::<f64>()
+            + waiting as f64 * mean;
+        Some(left / running.len().max(1) as f64)
+    }
+
     /// A worker has started and not ended.
     pub fn any_running(&self) -> bool {
         self.workers.iter().any(|w| w.status == Status::Running)

@@ -196,7 +196,7 @@ impl TermView {
             }
         }
         self.summary
-            .set_message(summary(model, self.waiting.len(), &self.palette));
+            .set_message(summary(model, self.waiting.len(), now, &self.palette));
     }
 
     /// Clear the live area (the finished lines above stay).
@@ -232,7 +232,7 @@ fn row_message(w: &Worker, now: f64) -> String {
     )
 }
 
-fn summary(model: &Model, waiting: usize, palette: &Palette) -> String {
+fn summary(model: &Model, waiting: usize, now: f64, palette: &Palette) -> String {
     let count = |status: Status| model.workers.iter().filter(|w| w.status == status).count();
     let failed = count(Status::Failed) + count(Status::TimedOut);
     let queued: Vec<&str> = model
@@ -252,6 +252,9 @@ fn summary(model: &Model, waiting: usize, palette: &Palette) -> String {
         format!("failed {failed}"),
         queued,
     ];
+    if let Some(eta) = model.eta(now) {
+        parts.push(format!("ETA {}", fmt::duration(eta)));
+    }
     if count(Status::Skipped) > 0 {
         parts.push(format!("skipped {}", count(Status::Skipped)));
     }

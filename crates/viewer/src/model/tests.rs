@@ -118,3 +118,38 @@ fn a_retried_agents_cost_is_what_its_exit_counts_over_every_attempt() {
     );
     assert_eq!(model.get("a").unwrap().usage.cost_usd, Some(0.8));
 }
+
+#[test]
+fn the_eta_is_the_work_left_over_the_slots_in_use() {
+    let mut model = Model::new(Safety::default(), 0);
+    let task = |id: &str| {
+        format!(r#"{{"type":"task","worker":"{id}","seq":0,"ts":10,"id":"{id}","argv":["x"]}}"#)
+    };
+    let start = |id: &str, ts: f64| {
+        format!(r#"{{"type":"start","worker":"{id}","seq":1,"ts":{ts},"argv":["x"],"pid":1}}"#)
+    };
+    let exit = |id: &str, ts: f64| {
+        format!(
+            r#"{{"type":"exit","worker":"{id}","seq":2,"ts":{ts},"code":0,"signal":null,"duration_ms":2000,"timed_out":false,"lines":0,"bytes":0}}"#
+        )
+    };
+    let lines = [
+        task("a"),
+        task("b"),
+        task("c"),
+        task("d"),
+        task("e"),
+        start("a", 10.0),
+        exit("a", 12.0),
+        start("b", 10.0),
+        exit("b", 12.0),
+        start("c", 12.0),
+    ];
+    let refs: Vec<&str> = lines.iter().map(String::as_str).collect();
+    assert_eq!(model.eta(12.0), None, "nothing has finished yet");
+    apply_all(&mut model, &refs);
+    // Two tasks took 2 s; one runs since 1 s (1 s left), two wait (4 s),
+    // on one slot: 5 s.
+    let eta = model.eta(13.0).unwrap();
+    assert!((eta - 5.0).abs() < 1e-9, "{eta}");
+}
