@@ -33,15 +33,7 @@ fn usage_error(e: clap::Error) -> ! {
         let _ = e.print();
         let rest: Vec<String> = std::env::args()
             .skip_while(|a| a != word)
-            .map(|a| {
-                match a
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b))
-                {
-                    true => a,
-                    false => format!("'{}'", a.replace('\'', r"'\''")),
-                }
-            })
+            .map(|a| shlex::try_quote(&a).map_or(a.clone(), |q| q.into_owned()))
             .collect();
         eprintln!(
             "\ntip: a command goes after `--`, so that its words are not taken for sc-spawn's \

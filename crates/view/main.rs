@@ -1,7 +1,9 @@
 //! sc-view: show an sc event stream to a person.
 
 mod cli;
+mod ending;
 mod keys;
+mod reports;
 mod run;
 mod source;
 

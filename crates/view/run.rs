@@ -198,23 +198,11 @@ pub fn run(cli: Cli) -> i32 {
     // Following: files read to their end at least once.
     let mut caught_up = 0;
     let followed = viewer.cli.files.len();
-    // Interrupted: the stream is read on a little longer (the producer
-    // writes its workers' ends as it ends them), until then.
-    let mut drain_until: Option<Instant> = None;
-    // One hard deadline from the first signal: output that keeps flowing
-    // moves the quiet deadline on, never past this.
-    let mut hard_until: Option<Instant> = None;
+    // Interrupted: the stream is read on until the run has ended.
+    let mut ending: Option<crate::ending::Ending> = None;
     loop {
-        // Interrupted: the report waits for the run's end — while a worker
-        // the stream started has not ended, the producer is still ending
-        // it (sc-spawn's kill grace) — up to the hard deadline; once none
-        // runs, for the stream to be quiet.
-        if let Some(hard) = hard_until {
-            let now = Instant::now();
-            let quiet = drain_until.is_some_and(|t| now >= t);
-            if now >= hard || (quiet && !viewer.model.any_running()) {
-                break;
-            }
+        if ending.is_some_and(|e| e.over(Instant::now(), viewer.model.any_running())) {
+            break;
         }
         if let Some(keys) = &keys {
             while let Some(key) = keys.key() {
@@ -234,12 +222,8 @@ pub fn run(cli: Cli) -> i32 {
                 }
                 Err(RecvTimeoutError::Disconnected) => Chunk::End,
             }
-        } else if let (Some(until), Some(hard)) = (drain_until, hard_until) {
-            let until = if viewer.model.any_running() {
-                hard
-            } else {
-                until
-            };
+        } else if let Some(ending) = ending {
+            let until = ending.wait_until(viewer.model.any_running());
             match rx.recv_timeout(until.saturating_duration_since(Instant::now())) {
                 Ok(chunk) => chunk,
                 // The loop's top decides whether that was the end.
@@ -249,9 +233,8 @@ pub fn run(cli: Cli) -> i32 {
         } else {
             rx.recv().unwrap_or(Chunk::End)
         };
-        // Interrupted, the stream is read on while it keeps coming.
-        if let (Some(until), Some(hard), Chunk::Data(_)) = (&mut drain_until, hard_until, &chunk) {
-            *until = (Instant::now() + DRAIN_AFTER_SIGNAL).min(hard);
+        if let (Some(ending), Chunk::Data(_)) = (&mut ending, &chunk) {
+            ending.data(Instant::now());
         }
         match chunk {
             Chunk::Data(data) => splitter.push(&data, &mut |piece| viewer.piece(piece)),
@@ -264,9 +247,7 @@ pub fn run(cli: Cli) -> i32 {
             Chunk::Signal(_) if viewer.interrupted.is_some() => break,
             Chunk::Signal(signal) => {
                 viewer.interrupted = Some(signal);
-                let now = Instant::now();
-                hard_until = Some(now + REPORT_AFTER_SIGNAL);
-                drain_until = Some(now + DRAIN_AFTER_SIGNAL);
+                ending = Some(crate::ending::Ending::heard(Instant::now()));
                 continue;
             }
             Chunk::End => {
@@ -308,18 +289,7 @@ pub fn run(cli: Cli) -> i32 {
     }
 }
 
-/// How long the stream may be quiet after SIGINT, SIGTERM or SIGHUP before
-/// the reports are written without the rest (a CI runner sends SIGKILL
-/// some seconds after SIGTERM).
-const DRAIN_AFTER_SIGNAL: Duration = Duration::from_secs(2);
-
-/// However much keeps coming, and however long workers take to end, the
-/// reports are written this long after the first signal at the latest:
-/// past sc-spawn's default kill grace (5 s), before a CI runner's SIGKILL
-/// (GitHub Actions sends it 10 s after its SIGINT).
-const REPORT_AFTER_SIGNAL: Duration = Duration::from_secs(7);
-
-fn signal_name(signal: i32) -> &'static str {
+pub(crate) fn signal_name(signal: i32) -> &'static str {
     match signal {
         libc::SIGINT => "SIGINT",
         libc::SIGTERM => "SIGTERM",
@@ -508,38 +478,6 @@ impl Viewer {
         self.changes = changes;
     }
 
-    /// `--junit FILE`: the report.
-    fn write_junit(&mut self) -> Result<(), String> {
-        let (Some(path), Some(outputs)) = (&self.cli.junit, &self.junit) else {
-            return Ok(());
-        };
-        // When the report is written, in UTC, as JUnit readers take it
-        // (no zone suffix).
-        let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now())
-            .to_string()
-            .trim_end_matches('Z')
-            .to_owned();
-        let interrupted = self.interrupted.map(signal_name);
-        let xml = sc_viewer::junit::render(&self.model, outputs, &stamp, interrupted);
-        write_whole(path, &xml, "the JUnit report")
-    }
-
-    /// `--joblog FILE`: GNU parallel's job log.
-    fn write_joblog(&mut self) -> Result<(), String> {
-        let Some(path) = &self.cli.joblog else {
-            return Ok(());
-        };
-        write_whole(path, &sc_viewer::joblog::render(&self.model), "the job log")
-    }
-
-    /// `--timeline FILE`: the picture.
-    fn write_timeline(&mut self) -> Result<(), String> {
-        let (Some(path), Some(timeline)) = (&self.cli.timeline, &self.timeline) else {
-            return Ok(());
-        };
-        write_whole(path, &timeline.render(&self.model), "the timeline")
-    }
-
     fn flush(&mut self) {
         let result = match &mut self.output {
             Output::Plain(plain) => plain.flush(),
@@ -578,10 +516,13 @@ impl Viewer {
 
     /// End of the stream: the last state, the table, the exit status.
     fn finish(mut self) -> i32 {
-        let written = self
-            .write_junit()
-            .and_then(|()| self.write_timeline())
-            .and_then(|()| self.write_joblog());
+        let written = crate::reports::write(
+            &self.cli,
+            &self.model,
+            self.junit.as_ref(),
+            self.timeline.as_ref(),
+            self.interrupted.map(signal_name),
+        );
         if let Err(message) = written {
             eprintln!("sc-view: {message}");
             return EXIT_TROUBLE;
@@ -640,14 +581,4 @@ impl Viewer {
         let _ = out.flush();
         self.model.exit_code()
     }
-}
-
-/// A report file, written whole under a temporary name and renamed, so that
-/// a CI step never reads half of one.
-fn write_whole(path: &std::path::Path, text: &str, what: &str) -> Result<(), String> {
-    let mut partial = path.as_os_str().to_owned();
-    partial.push(".partial");
-    std::fs::write(&partial, text)
-        .and_then(|()| std::fs::rename(&partial, path))
-        .map_err(|e| format!("cannot write {what} {}: {e}", path.display()))
 }

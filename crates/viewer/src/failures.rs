@@ -54,16 +54,9 @@ pub fn render(model: &Model, palette: &Palette, stream: Option<&str>) -> String 
     text
 }
 
-/// A worker id as a shell word.
-fn quoted(id: &str) -> String {
-    if id
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"-_./:@%+".contains(&b))
-    {
-        id.to_owned()
-    } else {
-        format!("'{}'", id.replace('\'', r"'\''"))
-    }
+/// A worker id or a path as a shell word.
+fn quoted(word: &str) -> std::borrow::Cow<'_, str> {
+    shlex::try_quote(word).unwrap_or(std::borrow::Cow::Borrowed(word))
 }
 
 #[cfg(test)]

@@ -61,48 +61,15 @@ fn one_field(text: &str) -> String {
         .collect()
 }
 
-/// `SIGTERM` → 15 (Linux's numbers); an unknown name, 0.
+/// `SIGTERM` → 15, `SIG200` → 200; an unknown name, 0.
 fn signal_number(name: &str) -> i32 {
-    const NAMES: [&str; 31] = [
-        "SIGHUP",
-        "SIGINT",
-        "SIGQUIT",
-        "SIGILL",
-        "SIGTRAP",
-        "SIGABRT",
-        "SIGBUS",
-        "SIGFPE",
-        "SIGKILL",
-        "SIGUSR1",
-        "SIGSEGV",
-        "SIGUSR2",
-        "SIGPIPE",
-        "SIGALRM",
-        "SIGTERM",
-        "SIGSTKFLT",
-        "SIGCHLD",
-        "SIGCONT",
-        "SIGSTOP",
-        "SIGTSTP",
-        "SIGTTIN",
-        "SIGTTOU",
-        "SIGURG",
-        "SIGXCPU",
-        "SIGXFSZ",
-        "SIGVTALRM",
-        "SIGPROF",
-        "SIGWINCH",
-        "SIGIO",
-        "SIGPWR",
-        "SIGSYS",
-    ];
-    if let Some(n) = name.strip_prefix("SIG").and_then(|n| n.parse::<i32>().ok()) {
-        return n;
+    match name.parse::<nix::sys::signal::Signal>() {
+        Ok(signal) => signal as i32,
+        Err(_) => name
+            .strip_prefix("SIG")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0),
     }
-    NAMES
-        .iter()
-        .position(|n| *n == name)
-        .map_or(0, |i| i as i32 + 1)
 }
 
 #[cfg(test)]

@@ -283,6 +283,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_killed_runs_empty_cgroups_go_and_nothing_else() {
+        let base = std::env::temp_dir().join(format!("sc-cgroup-stale-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&base);
+        let gone = 4_194_305; // above any pid_max: no such process
+        let mine = std::process::id();
+        for name in [
+            format!("sc-{gone}-1"),
+            format!("sc-{gone}-2"),
+            format!("sc-{mine}-1"),
+            "sc-other".into(),
+            format!("sc-{gone}-x"),
+        ] {
+            fs::create_dir_all(base.join(name)).unwrap();
+        }
+        // Not empty: in use by something still, or not a cgroup of sc's.
+        fs::write(base.join(format!("sc-{gone}-2")).join("held"), "").unwrap();
+        remove_stale(&base);
+        let mut left: Vec<String> = fs::read_dir(&base)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        let mut want = vec![
+            format!("sc-{gone}-2"),
+            format!("sc-{gone}-x"),
+            format!("sc-{mine}-1"),
+            "sc-other".to_owned(),
+        ];
+        want.sort();
+        assert_eq!(left, want);
+        fs::remove_dir_all(&base).unwrap();
+    }
+
+    #[test]
     fn the_own_folder_is_under_a_cgroup2_mount_or_none() {
         // Whatever this machine has: a folder that exists, or none.
         if let Some(dir) = own_folder() {

@@ -24,7 +24,6 @@ use signal_hook::consts::{SIGCHLD, SIGHUP, SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 
-use crate::control::{Reply, Request};
 use crate::merge::input::{Input, InputSpec, Turn};
 use crate::merge::pool::ReadAheadThreads;
 use crate::merge::router::{Naming, Router};
@@ -36,6 +35,7 @@ use crate::process::launch::Spec;
 use crate::process::signals::Leftover;
 use crate::worker::{Settle, Worker, is_out_of_descriptors};
 
+mod control;
 mod inputs;
 mod notes;
 mod plan;
@@ -366,92 +366,6 @@ impl Supervisor {
         for key in ended {
             self.retire(key);
         }
-    }
-
-    /// Serve the control socket: `asks` lists the open asks of every
-    /// worker, `answer` decides one (refused when it is not open).
-    fn serve_control(&mut self, token: Token) {
-        let Some(control) = &mut self.control else {
-            return;
-        };
-        let requests = control.on_ready(token, self.poll.registry());
-        for (client, request) in requests {
-            let reply = match request {
-                Err(message) => Reply::error(message),
-                Ok(Request::Asks) => Reply {
-                    ok: true,
-                    asks: self
-                        .workers
-                        .iter()
-                        .flat_map(|(_, a)| a.worker.open_asks())
-                        .collect(),
-                    ..Reply::default()
-                },
-                Ok(Request::Answer {
-                    ask,
-                    decision,
-                    message,
-                }) => {
-                    let out = self.sink.buffer();
-                    let answered = self.workers.iter_mut().find_map(|(_, a)| {
-                        a.worker
-                            .answer_by_person(&ask, &decision, message.clone(), out)
-                    });
-                    match answered {
-                        Some(Ok(())) => Reply::ok(),
-                        Some(Err(message)) => Reply::error(message),
-                        None => Reply::error(format!(
-                            "no open ask {ask:?} in this run (answered already, or unknown): see sc-ctl asks"
-                        )),
-                    }
-                }
-                Ok(Request::Say { worker, text }) => match self.running(&worker) {
-                    Some(active) => match active.worker.say(&text) {
-                        Ok(()) => Reply::ok(),
-                        Err(message) => Reply::error(message),
-                    },
-                    None => Reply::error(format!("no running worker {worker:?} in this run")),
-                },
-                Ok(Request::Log) => match &self.log_path {
-                    Some(path) => Reply {
-                        ok: true,
-                        log: Some(path.display().to_string()),
-                        ..Reply::default()
-                    },
-                    None => Reply::error("this run writes its stream nowhere but its stdout"),
-                },
-                Ok(Request::Workers) => Reply {
-                    ok: true,
-                    workers: self
-                        .workers
-                        .iter()
-                        .filter(|(_, a)| !a.worker.is_finished())
-                        .map(|(_, a)| a.worker.id().to_owned())
-                        .collect(),
-                    ..Reply::default()
-                },
-                Ok(Request::Stop { worker }) => match self.running(&worker) {
-                    Some(active) => {
-                        active
-                            .worker
-                            .interrupt(Signal::SIGINT, false, Instant::now());
-                        Reply::ok()
-                    }
-                    None => Reply::error(format!("no running worker {worker:?} in this run")),
-                },
-            };
-            if let Some(control) = &mut self.control {
-                control.reply(client, &reply);
-            }
-        }
-    }
-
-    /// The worker named `id`, while it runs.
-    fn running(&mut self, id: &str) -> Option<&mut Active> {
-        self.workers
-            .iter_mut()
-            .map(|(_, active)| active)
-            .find(|active| active.worker.id() == id && !active.worker.is_finished())
     }
 
     /// Serve a control socket at `path` (`--ask`, `--control`): where a

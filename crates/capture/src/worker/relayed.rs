@@ -64,6 +64,9 @@ struct Tally {
     reader: Option<Box<dyn crate::agent::AgentReader>>,
     /// Spent by earlier attempts.
     before: crate::agent::Spend,
+    /// The total as of the last note: read on every turn of the poller
+    /// while a plan has a budget, counted only when a note comes.
+    usd: Option<f64>,
 }
 
 impl Tally {
@@ -101,6 +104,7 @@ impl Relayed {
                 model,
                 reader: None,
                 before: crate::agent::Spend::default(),
+                usd: None,
             }),
             host,
             reconnect,
@@ -141,8 +145,11 @@ impl Relayed {
         };
         relay.push(data, id, out);
         if let Some(tally) = &mut self.tally {
-            for spent in relay.spending.drain(..) {
-                tally.take(spent);
+            if !relay.spending.is_empty() {
+                for spent in relay.spending.drain(..) {
+                    tally.take(spent);
+                }
+                tally.usd = tally.total().usd;
             }
         } else {
             relay.spending.clear();
@@ -345,7 +352,7 @@ impl Relayed {
     pub fn spent_usd(&self) -> Option<f64> {
         match &self.exit {
             Some(exit) => exit.cost_usd,
-            None => self.tally.as_ref().and_then(|t| t.total().usd),
+            None => self.tally.as_ref().and_then(|t| t.usd),
         }
     }
 

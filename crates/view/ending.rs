@@ -1,0 +1,71 @@
+//! How long sc-view reads on after SIGINT, SIGTERM or SIGHUP before it
+//! writes its reports: until the run has ended — while a worker the
+//! stream started has not ended, the producer is still ending it
+//! (sc-spawn's kill grace) — then until the stream has been quiet a
+//! moment; and never past one hard deadline from the signal, however much
+//! keeps coming.
+
+use std::time::{Duration, Instant};
+
+/// How long the stream may be quiet, once no worker runs, before the
+/// reports are written.
+const QUIET: Duration = Duration::from_secs(2);
+
+/// The reports are written this long after the first signal at the latest:
+/// past sc-spawn's default kill grace (5 s), before a CI runner's SIGKILL
+/// (GitHub Actions sends it 10 s after its SIGINT).
+const HARD: Duration = Duration::from_secs(7);
+
+/// An interrupted view, reading on.
+#[derive(Debug, Clone, Copy)]
+pub struct Ending {
+    quiet_at: Instant,
+    hard_at: Instant,
+}
+
+impl Ending {
+    /// The signal came at `now`.
+    pub fn heard(now: Instant) -> Ending {
+        Ending {
+            quiet_at: now + QUIET,
+            hard_at: now + HARD,
+        }
+    }
+
+    /// Something came: the quiet moment starts again (not past the hard
+    /// deadline).
+    pub fn data(&mut self, now: Instant) {
+        self.quiet_at = (now + QUIET).min(self.hard_at);
+    }
+
+    /// Until when to wait for the next chunk (`running`: a worker has not
+    /// ended).
+    pub fn wait_until(&self, running: bool) -> Instant {
+        if running { self.hard_at } else { self.quiet_at }
+    }
+
+    /// Time to write the reports.
+    pub fn over(&self, now: Instant, running: bool) -> bool {
+        now >= self.hard_at || (now >= self.quiet_at && !running)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_running_worker_is_waited_for_until_the_hard_deadline() {
+        let t = Instant::now();
+        let mut ending = Ending::heard(t);
+        assert!(!ending.over(t + QUIET, true), "still ending its workers");
+        assert!(ending.over(t + QUIET, false), "quiet, and nothing runs");
+        ending.data(t + Duration::from_secs(6));
+        assert_eq!(
+            ending.wait_until(false),
+            t + HARD,
+            "never past the hard deadline"
+        );
+        assert!(ending.over(t + HARD, true));
+    }
+}
