@@ -41,6 +41,7 @@ mod spawn;
 mod spool;
 mod sshd;
 mod terminal;
+mod tmux;
 mod util;
 mod view;
 mod wild;

@@ -288,7 +288,8 @@ fn the_reader_going_away_ends_sc_view_quietly() {
 
 #[test]
 fn more_workers_than_the_terminal_has_rows_for() {
-    // 30 rows, 3 lines a worker with --lines 2: room for 9 rows; 20 run.
+    // 30 rows, 3 lines a worker with --lines 2: room for 9 such rows;
+    // 20 run, so their last lines give way and each gets one line.
     let mut screen = Screen::start(&["--lines", "2"]);
     let t = now();
     let starts: Vec<u8> = (0..20)
@@ -309,7 +310,13 @@ fn more_workers_than_the_terminal_has_rows_for() {
         .collect();
     screen.send(&starts);
     let mid = screen.until("the summary", |s| s.contains("running 20"));
-    assert!(mid.contains("running without a row"), "{mid}");
+    for i in 0..20 {
+        assert!(
+            mid.contains(&format!("w{i:02} ")),
+            "a row for w{i:02}:\n{mid}"
+        );
+    }
+    assert!(!mid.contains("without a row"), "{mid}");
     assert!(mid.lines().count() <= 30);
     // As workers end, waiting ones get their rows.
     let ends: Vec<u8> = (0..20)

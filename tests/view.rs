@@ -79,7 +79,7 @@ fn plain_mode_exact_output() {
 [build] ✔ exit 0 after 1.0s, 3 lines
 [tests] ✖ exit 2 after 1.4s, 2 lines
 
-WORKER  STATUS    EXIT  DURATION  LINES  BYTES  COST/TOKENS
+WORKER  STATUS    EXIT  DURATION  LINES  BYTES
 build   ✔ ok         0      1.0s      3   37 B
 tests   ✖ failed     2      1.4s      2   18 B
 2 workers, 1 ok, 1 failed · 5 lines · 55 B
@@ -87,6 +87,38 @@ tests   ✖ failed     2      1.4s      2   18 B
     assert_eq!(viewed.stdout, expected);
     assert_eq!(viewed.code, Some(1), "a worker failed");
     assert_eq!(viewed.stderr, "");
+}
+
+#[test]
+fn failures_only_says_what_failed_whole_and_nothing_else() {
+    let viewed = view(&["--plain", "-q"], &fixed_stream());
+    let expected = "\
+[tests] started: cargo test --all
+[tests] Continue? y
+[tests] \u{fffd} bad
+[tests] ✖ exit 2 after 1.4s, 2 lines
+
+WORKER  STATUS    EXIT  DURATION  LINES  BYTES
+tests   ✖ failed     2      1.4s      2   18 B
+2 workers, 1 ok, 1 failed · 5 lines · 55 B
+";
+    assert_eq!(viewed.stdout, expected);
+    assert_eq!(viewed.code, Some(1));
+    // On GitHub, the failed worker's lines in a group of their own.
+    let viewed = view_with(
+        sc_view()
+            .args(["--failures-only"])
+            .env("GITHUB_ACTIONS", "true"),
+        &fixed_stream(),
+    );
+    assert!(!viewed.stdout.contains("[build]"), "{}", viewed.stdout);
+    assert!(
+        viewed
+            .stdout
+            .starts_with("::group::[tests] ✖ exit 2 after 1.4s, 2 lines\n[tests] started"),
+        "{}",
+        viewed.stdout
+    );
 }
 
 #[test]

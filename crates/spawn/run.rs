@@ -66,6 +66,7 @@ fn supervise(cli: &Cli, mut run: crate::setup::Prepared) -> i32 {
         }
     };
     supervisor.set_notices("sc-spawn");
+    supervisor.set_view_downstream(view_downstream(&stdout));
     let controlled = cli.ask || cli.control.is_some();
     // A plan's task may ask (`"ask": true`) without --ask: its asks are
     // answered through the socket too, so a plan always serves one where
@@ -527,4 +528,17 @@ fn default_id(program: &OsString) -> String {
 
 pub(crate) fn secs(value: f64) -> Option<Duration> {
     (value > 0.0).then(|| Duration::from_secs_f64(value))
+}
+
+/// The stream goes down a pipe while stderr is a terminal: a view (or the
+/// next program) shares the terminal and gets its Ctrl-C too.
+fn view_downstream(stdout: &io::Stdout) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    let piped = stdout
+        .as_fd()
+        .try_clone_to_owned()
+        .map(std::fs::File::from)
+        .and_then(|f| f.metadata())
+        .is_ok_and(|m| m.file_type().is_fifo());
+    piped && std::io::IsTerminal::is_terminal(&io::stderr())
 }

@@ -80,6 +80,13 @@ pub struct Cli {
     #[arg(long)]
     pub plain: bool,
 
+    /// Show only the workers that did not pass: on a terminal, no line for
+    /// a worker that passed; in plain lines, a worker's lines are held until
+    /// it ends and said only if it failed (as cargo test shows a failed
+    /// test's output)
+    #[arg(short = 'q', long, visible_alias = "quiet")]
+    pub failures_only: bool,
+
     /// When to use colour in sc-view's own marks and table
     #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
     pub color: ColorWhen,

@@ -16,11 +16,17 @@ const QUIET: Duration = Duration::from_secs(2);
 /// (GitHub Actions sends it 10 s after its SIGINT).
 const HARD: Duration = Duration::from_secs(7);
 
+/// After a second signal (sc-spawn now ends its workers at once), their
+/// exits are waited for this long at most.
+const AGAIN: Duration = Duration::from_secs(1);
+
 /// An interrupted view, reading on.
 #[derive(Debug, Clone, Copy)]
 pub struct Ending {
     quiet_at: Instant,
     hard_at: Instant,
+    /// A second signal came.
+    again: bool,
 }
 
 impl Ending {
@@ -29,7 +35,21 @@ impl Ending {
         Ending {
             quiet_at: now + QUIET,
             hard_at: now + HARD,
+            again: false,
         }
+    }
+
+    /// Another signal came at `now`: the producer ends its workers at once,
+    /// so their exits are waited for a moment only. False for a third:
+    /// the person wants out now.
+    pub fn again(&mut self, now: Instant) -> bool {
+        if self.again {
+            return false;
+        }
+        self.again = true;
+        self.hard_at = self.hard_at.min(now + AGAIN);
+        self.quiet_at = self.quiet_at.min(self.hard_at);
+        true
     }
 
     /// Something came: the quiet moment starts again (not past the hard
@@ -67,5 +87,18 @@ mod tests {
             "never past the hard deadline"
         );
         assert!(ending.over(t + HARD, true));
+    }
+
+    #[test]
+    fn a_second_signal_waits_a_moment_and_a_third_none() {
+        let t = Instant::now();
+        let mut ending = Ending::heard(t);
+        assert!(ending.again(t + Duration::from_millis(100)));
+        assert!(!ending.over(t + Duration::from_millis(500), true));
+        assert!(ending.over(t + Duration::from_millis(1100), true));
+        assert!(
+            !ending.again(t + Duration::from_millis(200)),
+            "a third: now"
+        );
     }
 }

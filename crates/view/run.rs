@@ -126,11 +126,21 @@ pub fn run(cli: Cli) -> i32 {
     } else if stdout_is_term && !cli.plain {
         let height = terminal_size(1).map_or(24, |(_, rows)| rows as usize);
         let target = ProgressDrawTarget::stdout_with_hz(20);
-        Output::Term(TermView::new(target, height, cli.lines, palette))
+        let view = TermView::new(target, height, cli.lines, palette);
+        Output::Term(if cli.failures_only {
+            view.failures_only()
+        } else {
+            view
+        })
     } else {
         let github = std::env::var_os("GITHUB_ACTIONS").is_some_and(|v| !v.is_empty());
         let out = BufWriter::with_capacity(64 * 1024, io::stdout());
-        Output::Plain(Plain::new(out, github, palette))
+        let plain = Plain::new(out, github, palette);
+        Output::Plain(if cli.failures_only {
+            plain.failures_only()
+        } else {
+            plain
+        })
     };
     // --attach: the run's stream, from the file it keeps while it runs.
     let mut cli = cli;
@@ -243,11 +253,21 @@ pub fn run(cli: Cli) -> i32 {
                 eprintln!("sc-view: {message}");
             }
             Chunk::CaughtUp => caught_up += 1,
-            // A second one: now.
-            Chunk::Signal(_) if viewer.interrupted.is_some() => break,
+            // A second one: the workers are being ended at once, their
+            // exits come in a moment; a third: now.
+            Chunk::Signal(_) if viewer.interrupted.is_some() => {
+                if ending.as_mut().is_some_and(|e| e.again(Instant::now())) {
+                    continue;
+                }
+                break;
+            }
             Chunk::Signal(signal) => {
                 viewer.interrupted = Some(signal);
                 ending = Some(crate::ending::Ending::heard(Instant::now()));
+                if let Output::Term(term) = &mut viewer.output {
+                    term.ending(signal_name(signal));
+                }
+                viewer.frame(true);
                 continue;
             }
             Chunk::End => {
@@ -495,6 +515,10 @@ impl Viewer {
         if let Output::Term(term) = &mut self.output
             && (force || self.last_frame.elapsed() >= FRAME)
         {
+            // The terminal may have been resized (one ioctl a frame).
+            if let Some((_, rows)) = terminal_size(1) {
+                term.resize(&self.model, rows as usize);
+            }
             term.refresh(&self.model, now);
             self.last_frame = Instant::now();
         }
@@ -575,7 +599,15 @@ impl Viewer {
             let failed = sc_viewer::failures::render(&self.model, &self.palette, stream.as_deref());
             let _ = out.write_all(failed.as_bytes());
         }
-        let table = table::render(&self.model, &self.palette);
+        // The terminal view said a line for each worker as it ended: its
+        // end lists what did not pass. Plain lines end with the whole table
+        // (a CI log's summary), unless only failures are shown.
+        let which = if matches!(self.output, Output::Term(_)) || self.cli.failures_only {
+            table::Rows::Trouble
+        } else {
+            table::Rows::All
+        };
+        let table = table::render(&self.model, &self.palette, which);
         let _ = writeln!(out);
         let _ = out.write_all(table.as_bytes());
         let _ = out.flush();

@@ -23,7 +23,7 @@ _sc__view() {
 
     case "${cmd}" in
         sc__view)
-            opts="-h -V --lines --plain --color --color-output --no-redact --follow --attach --worker --kind --replay --speed --raw --check --junit --joblog --junit-raw --timeline --help --version"
+            opts="-q -h -V --lines --plain --quiet --failures-only --color --color-output --no-redact --follow --attach --worker --kind --replay --speed --raw --check --junit --joblog --junit-raw --timeline --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -6,7 +6,7 @@
 //! frame. Colour codes are written only when the caller's stream keeps them
 //! (anstream strips them otherwise).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::{self, Write};
 
 use crate::fmt::{self, Palette};
@@ -17,8 +17,29 @@ pub struct Plain<W: Write> {
     /// GitHub Actions: each worker's output goes in a `::group::` when it
     /// ends, so a log of parallel workers reads one worker at a time.
     github: bool,
-    groups: HashMap<usize, Vec<String>>,
+    /// `--failures-only`: a worker's lines are held until it ends, and
+    /// said only if it did not pass (as cargo test shows a failed test's
+    /// captured output).
+    quiet: bool,
+    held: HashMap<usize, Held>,
     palette: Palette,
+}
+
+/// A worker's lines held until it ends, bounded (the stream has them all).
+#[derive(Default)]
+struct Held {
+    lines: VecDeque<String>,
+    left_out: u64,
+}
+
+impl Held {
+    fn push(&mut self, line: String) {
+        if self.lines.len() == HELD_LINES {
+            self.lines.pop_front();
+            self.left_out += 1;
+        }
+        self.lines.push_back(line);
+    }
 }
 
 impl<W: Write> Plain<W> {
@@ -26,8 +47,25 @@ impl<W: Write> Plain<W> {
         Plain {
             out,
             github,
-            groups: HashMap::new(),
+            quiet: false,
+            held: HashMap::new(),
             palette,
+        }
+    }
+
+    /// `--failures-only`: only the workers that did not pass are shown.
+    pub fn failures_only(mut self) -> Plain<W> {
+        self.quiet = true;
+        self
+    }
+
+    /// A line about a worker: now, or held with its output.
+    fn say(&mut self, worker: usize, line: String) -> io::Result<()> {
+        if self.quiet {
+            self.held.entry(worker).or_default().push(line);
+            Ok(())
+        } else {
+            writeln!(self.out, "{line}")
         }
     }
 
@@ -42,7 +80,8 @@ impl<W: Write> Plain<W> {
             Change::Queued(i) => {
                 let w = &model.workers[*i];
                 let what = describe_task(w);
-                writeln!(self.out, "[{}] {dim}queued{dim:#}{what}", w.id)
+                let line = format!("[{}] {dim}queued{dim:#}{what}", w.id);
+                self.say(*i, line)
             }
             Change::Started(i) => {
                 let w = &model.workers[*i];
@@ -58,7 +97,8 @@ impl<W: Write> Plain<W> {
                     (n, Some(session)) => format!(" (attempt {n}, resuming session {session})"),
                     (n, None) => format!(" (attempt {n})"),
                 };
-                writeln!(self.out, "[{}] {dim}started{again}:{dim:#} {what}", w.id)
+                let line = format!("[{}] {dim}started{again}:{dim:#} {what}", w.id);
+                self.say(*i, line)
             }
             Change::Line {
                 worker,
@@ -68,7 +108,7 @@ impl<W: Write> Plain<W> {
             } => {
                 let w = &model.workers[*worker];
                 let tag = if *stderr { ":err" } else { "" };
-                if !self.github {
+                if !self.github && !self.quiet {
                     // The hot path: straight into the buffered writer.
                     write!(self.out, "[{}{tag}] {text}", w.id)?;
                     if *dropped > 0 {
@@ -86,47 +126,67 @@ impl<W: Write> Plain<W> {
                     String::new()
                 };
                 let line = format!("[{}{tag}] {text}{more}", w.id);
-                {
-                    // Bounded like the terminal view's memory: a group keeps
-                    // the last lines; the stream has them all.
-                    let group = self.groups.entry(*worker).or_default();
-                    if group.len() == GROUP_LINES {
-                        group.remove(0);
-                    }
-                    group.push(line);
-                    Ok(())
-                }
+                self.held.entry(*worker).or_default().push(line);
+                Ok(())
             }
             Change::Partial(_) | Change::Progress(_) => Ok(()),
-            Change::Stalled { worker, idle_ms } => writeln!(
-                self.out,
-                "[{}] {warn}stalled:{warn:#} no output for {}",
-                model.workers[*worker].id,
-                fmt::duration(*idle_ms as f64 / 1000.0)
-            ),
-            Change::Error { worker, message } => writeln!(
-                self.out,
-                "[{}] {bad}error:{bad:#} {message}",
-                model.workers[*worker].id
-            ),
-            Change::Lost { worker, from, to } => writeln!(
-                self.out,
-                "[{}] {bad}lost:{bad:#} events {from} to {to} are missing from the stream",
-                model.workers[*worker].id
-            ),
-            Change::Ended(i) | Change::Skipped(i) => {
-                let w = &model.workers[*i];
-                let summary = end_summary(w, &self.palette);
-                if let Some(lines) = self.groups.remove(i) {
-                    writeln!(self.out, "::group::[{}] {summary}", w.id)?;
-                    for line in lines {
-                        writeln!(self.out, "{line}")?;
-                    }
-                    writeln!(self.out, "::endgroup::")?;
-                }
-                writeln!(self.out, "[{}] {summary}", w.id)
+            Change::Stalled { worker, idle_ms } => {
+                let line = format!(
+                    "[{}] {warn}stalled:{warn:#} no output for {}",
+                    model.workers[*worker].id,
+                    fmt::duration(*idle_ms as f64 / 1000.0)
+                );
+                self.say(*worker, line)
+            }
+            Change::Error { worker, message } => {
+                let line = format!(
+                    "[{}] {bad}error:{bad:#} {message}",
+                    model.workers[*worker].id
+                );
+                self.say(*worker, line)
+            }
+            Change::Lost { worker, from, to } => {
+                let line = format!(
+                    "[{}] {bad}lost:{bad:#} events {from} to {to} are missing from the stream",
+                    model.workers[*worker].id
+                );
+                self.say(*worker, line)
+            }
+            Change::Ended(i) | Change::Skipped(i) => self.ended(model, *i),
+        }
+    }
+
+    /// A worker ended: its held lines (in a group on GitHub), unless it
+    /// passed and only failures are shown, then its end.
+    fn ended(&mut self, model: &Model, index: usize) -> io::Result<()> {
+        let w = &model.workers[index];
+        let held = self.held.remove(&index);
+        if self.quiet && w.status.passed() {
+            return Ok(());
+        }
+        let dim = self.palette.dim;
+        let summary = end_summary(w, &self.palette);
+        if let Some(held) = held {
+            if self.github {
+                writeln!(self.out, "::group::[{}] {summary}", w.id)?;
+            }
+            if held.left_out > 0 {
+                writeln!(
+                    self.out,
+                    "[{}] {dim}… {} left out here (all of them: sc-view --plain --worker {} LOG){dim:#}",
+                    w.id,
+                    fmt::counted(held.left_out, "earlier line"),
+                    shlex::try_quote(&w.id).unwrap_or_default()
+                )?;
+            }
+            for line in held.lines {
+                writeln!(self.out, "{line}")?;
+            }
+            if self.github {
+                writeln!(self.out, "::endgroup::")?;
             }
         }
+        writeln!(self.out, "[{}] {summary}", w.id)
     }
 
     pub fn flush(&mut self) -> io::Result<()> {
@@ -134,8 +194,9 @@ impl<W: Write> Plain<W> {
     }
 }
 
-/// Lines of one worker kept for its GitHub Actions group.
-const GROUP_LINES: usize = 10_000;
+/// Lines of one worker held for its GitHub Actions group or until it is
+/// known to have failed.
+const HELD_LINES: usize = 10_000;
 
 fn describe_task(w: &Worker) -> String {
     match (&w.role, &w.kind) {

@@ -35,8 +35,18 @@ fn exit_text(w: &Worker) -> String {
     }
 }
 
+/// Which workers the table lists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    All,
+    /// Those that did not pass: the terminal view has said a line for each
+    /// worker as it ended, so its end lists only what needs a look.
+    Trouble,
+}
+
 /// The table, with a totals line and notes on lost or malformed input.
-pub fn render(model: &Model, palette: &Palette) -> String {
+/// Columns no worker has anything in are left out.
+pub fn render(model: &Model, palette: &Palette, which: Rows) -> String {
     let head = palette.bold;
     let headers = [
         "WORKER",
@@ -51,6 +61,7 @@ pub fn render(model: &Model, palette: &Palette) -> String {
         .workers
         .iter()
         .filter(|w| w.status != Status::Noted)
+        .filter(|w| which == Rows::All || !w.status.passed())
         .map(|w| {
             let (status, style) = status_text(w, palette);
             let duration =
@@ -79,7 +90,19 @@ pub fn render(model: &Model, palette: &Palette) -> String {
             *width = (*width).max(cell.chars().count());
         }
     }
+    let shown: Vec<bool> = (0..headers.len())
+        .map(|i| {
+            i < 2
+                || rows
+                    .iter()
+                    .any(|(cells, _)| !matches!(cells[i].as_str(), "" | "-"))
+        })
+        .collect();
     let mut out = String::new();
+    if rows.is_empty() {
+        out.push_str(&totals(model));
+        return out;
+    }
     let pad = |out: &mut String, text: &str, width: usize, right: bool| {
         let fill = " ".repeat(width.saturating_sub(text.chars().count()));
         if right {
@@ -92,7 +115,7 @@ pub fn render(model: &Model, palette: &Palette) -> String {
     };
     let right = [false, false, true, true, true, true, false];
     let mut header_line = String::new();
-    for (i, header) in headers.iter().enumerate() {
+    for (i, header) in headers.iter().enumerate().filter(|(i, _)| shown[*i]) {
         if i > 0 {
             header_line.push_str("  ");
         }
@@ -101,7 +124,7 @@ pub fn render(model: &Model, palette: &Palette) -> String {
     let _ = writeln!(out, "{head}{}{head:#}", header_line.trim_end());
     for (cells, style) in &rows {
         let mut line = String::new();
-        for (i, cell) in cells.iter().enumerate() {
+        for (i, cell) in cells.iter().enumerate().filter(|(i, _)| shown[*i]) {
             if i > 0 {
                 line.push_str("  ");
             }
@@ -193,10 +216,14 @@ fn totals(model: &Model) -> String {
             .iter()
             .filter(|w| !w.status.is_final())
             .count();
-        line.push_str(&format!(
-            "interrupted ({signal}): {open} worker{} had not ended\n",
-            if open == 1 { "" } else { "s" }
-        ));
+        if open == 0 {
+            line.push_str(&format!("interrupted ({signal})\n"));
+        } else {
+            line.push_str(&format!(
+                "interrupted ({signal}): {open} worker{} had not ended\n",
+                if open == 1 { "" } else { "s" }
+            ));
+        }
     }
     line
 }

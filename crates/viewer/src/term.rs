@@ -26,9 +26,16 @@ pub struct TermView {
     mp: MultiProgress,
     rows: Vec<Option<Row>>,
     summary: ProgressBar,
+    /// Last lines under a row when there is room (`--lines`).
     tail_lines: usize,
-    /// Rows the terminal has room for (running workers beyond wait).
-    max_rows: usize,
+    /// Last lines under each row now: fewer when many workers run.
+    tail_now: usize,
+    /// The terminal's height.
+    height: usize,
+    /// `--failures-only`: a worker that passed leaves no line.
+    quiet: bool,
+    /// The signal that is ending the run, once one came.
+    ending: Option<&'static str>,
     /// Running workers without a row yet, in start order.
     waiting: VecDeque<usize>,
     dirty: HashSet<usize>,
@@ -53,18 +60,40 @@ impl TermView {
         let mp = MultiProgress::with_draw_target(target);
         let summary = mp.add(ProgressBar::new_spinner());
         summary.set_style(style("{wide_msg}"));
-        // The summary row, and a spare line; each worker takes 1 + tail.
-        let max_rows = (height.saturating_sub(2) / (1 + tail_lines)).max(1);
         TermView {
             mp,
             rows: Vec::new(),
             summary,
             tail_lines,
-            max_rows,
+            tail_now: tail_lines,
+            height,
+            quiet: false,
+            ending: None,
             waiting: VecDeque::new(),
             dirty: HashSet::new(),
             id_width: 8,
             palette,
+        }
+    }
+
+    /// `--failures-only`: workers that passed leave no line.
+    pub fn failures_only(mut self) -> TermView {
+        self.quiet = true;
+        self
+    }
+
+    /// `signal` came (Ctrl-C, to the whole pipeline): the run is ending.
+    /// The summary row says so, and how to end it at once — in place of
+    /// sc-spawn's own line, which the rows would draw over.
+    pub fn ending(&mut self, signal: &'static str) {
+        self.ending = Some(signal);
+    }
+
+    /// The terminal is now `height` lines tall.
+    pub fn resize(&mut self, model: &Model, height: usize) {
+        if height != self.height {
+            self.height = height;
+            self.relayout(model);
         }
     }
 
@@ -88,7 +117,7 @@ impl TermView {
         }
     }
 
-    /// Give a running worker a row, if it has none and there is room.
+    /// A running worker gets a row, when there is room for it.
     fn show(&mut self, model: &Model, index: usize) {
         if self.rows.len() <= index {
             self.rows.resize_with(index + 1, || None);
@@ -96,23 +125,52 @@ impl TermView {
         if self.rows[index].is_some() || self.waiting.contains(&index) {
             return;
         }
+        self.waiting.push_back(index);
+        self.relayout(model);
+    }
+
+    /// Fit the running workers to the terminal: fewer last lines under
+    /// each row as more run, then one line each, then rows for as many as
+    /// fit and a count of the rest (in the summary row).
+    fn relayout(&mut self, model: &Model) {
         let shown = self.rows.iter().filter(|r| r.is_some()).count();
-        if shown >= self.max_rows {
-            self.waiting.push_back(index);
-            return;
+        let (tail, capacity) = fit(shown + self.waiting.len(), self.tail_lines, self.height);
+        if tail != self.tail_now {
+            self.tail_now = tail;
+            for index in 0..self.rows.len() {
+                if let Some(row) = self.rows[index].as_mut() {
+                    while row.tail.len() > tail {
+                        let line = row.tail.remove(0);
+                        line.finish_and_clear();
+                        self.mp.remove(&line);
+                    }
+                    while row.tail.len() < tail {
+                        let after = row.tail.last().unwrap_or(&row.bar).clone();
+                        let line = self.mp.insert_after(&after, tail_line());
+                        row.tail.push(line);
+                    }
+                    self.dirty.insert(index);
+                }
+            }
         }
+        let mut shown = shown;
+        while shown < capacity {
+            let Some(next) = self.waiting.pop_front() else {
+                break;
+            };
+            self.add_row(model, next);
+            shown += 1;
+        }
+    }
+
+    fn add_row(&mut self, model: &Model, index: usize) {
         let id_len = model.workers[index].id.chars().count().min(32);
         self.id_width = self.id_width.max(id_len);
         let bar = self.mp.insert_before(&self.summary, ProgressBar::new(1000));
         bar.set_style(style("{spinner:.cyan} {prefix} {wide_msg}"));
-        let mut tail = Vec::with_capacity(self.tail_lines);
-        for _ in 0..self.tail_lines {
-            let line = self
-                .mp
-                .insert_before(&self.summary, ProgressBar::new_spinner());
-            line.set_style(style("    {wide_msg:.dim}"));
-            tail.push(line);
-        }
+        let tail = (0..self.tail_now)
+            .map(|_| self.mp.insert_before(&self.summary, tail_line()))
+            .collect();
         self.rows[index] = Some(Row {
             bar,
             tail,
@@ -133,15 +191,15 @@ impl TermView {
             self.mp.remove(&row.bar);
         }
         let w = &model.workers[index];
-        let _ = self.mp.println(format!(
-            "{} {}",
-            self.padded_id(w),
-            end_summary(w, &self.palette)
-        ));
-        self.dirty.remove(&index);
-        if let Some(next) = self.waiting.pop_front() {
-            self.show(model, next);
+        if !(self.quiet && w.status.passed()) {
+            let _ = self.mp.println(format!(
+                "{} {}",
+                self.padded_id(w),
+                end_summary(w, &self.palette)
+            ));
         }
+        self.dirty.remove(&index);
+        self.relayout(model);
     }
 
     fn padded_id(&self, w: &Worker) -> String {
@@ -195,8 +253,17 @@ impl TermView {
                 row.bar.set_message(row_message(&model.workers[index], now));
             }
         }
-        self.summary
-            .set_message(summary(model, self.waiting.len(), now, &self.palette));
+        let mut line = summary(model, self.waiting.len(), now, &self.palette);
+        if let Some(signal) = self.ending {
+            let warn = self.palette.warn;
+            let again = if signal == "SIGINT" {
+                "Ctrl-C again ends them at once"
+            } else {
+                "the signal again ends them at once"
+            };
+            line = format!("{warn}{signal}: the workers are ending · {again}{warn:#} · {line}");
+        }
+        self.summary.set_message(line);
     }
 
     /// Clear the live area (the finished lines above stay).
@@ -209,6 +276,24 @@ impl TermView {
         self.summary.finish_and_clear();
         let _ = self.mp.clear();
     }
+}
+
+fn tail_line() -> ProgressBar {
+    let line = ProgressBar::new_spinner();
+    line.set_style(style("    {wide_msg:.dim}"));
+    line
+}
+
+/// For `running` workers in a terminal `height` lines tall: how many last
+/// lines go under each row (`tail_lines` at most), and how many rows there
+/// is room for. The summary row and a spare line are left free.
+fn fit(running: usize, tail_lines: usize, height: usize) -> (usize, usize) {
+    let room = height.saturating_sub(2).max(1);
+    let tail = (0..=tail_lines)
+        .rev()
+        .find(|tail| running * (1 + tail) <= room)
+        .unwrap_or(0);
+    (tail, room / (1 + tail))
 }
 
 fn row_message(w: &Worker, now: f64) -> String {
@@ -246,8 +331,14 @@ fn summary(model: &Model, waiting: usize, now: f64, palette: &Palette) -> String
         1..=3 => format!("queued {} ({})", queued.len(), queued.join(", ")),
         n => format!("queued {n} ({}, …)", queued[..3].join(", ")),
     };
+    // Workers without a row are counted first, where a narrow terminal
+    // does not cut them off.
+    let running = match waiting {
+        0 => format!("running {}", count(Status::Running)),
+        n => format!("running {} ({n} without a row)", count(Status::Running)),
+    };
     let mut parts = vec![
-        format!("running {}", count(Status::Running)),
+        running,
         format!("done {}", count(Status::Succeeded)),
         format!("failed {failed}"),
         queued,
@@ -270,15 +361,25 @@ fn summary(model: &Model, waiting: usize, now: f64, palette: &Palette) -> String
             parts.push(format!("a: allow, d: deny {}", ask.id));
         }
     }
-    if waiting > 0 {
-        parts.push(format!(
-            "{waiting} running without a row (terminal too small)"
-        ));
-    }
     let usage = fmt::usage(&model.total_usage());
     if !usage.is_empty() {
         parts.push(usage);
     }
     let bold = palette.bold;
     format!("{bold}{}{bold:#}", parts.join(" · "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit;
+
+    #[test]
+    fn rows_give_up_their_last_lines_before_workers_lose_their_rows() {
+        // 100×20, --lines 3: 18 lines for rows.
+        assert_eq!(fit(3, 3, 20), (3, 4), "room for all of it");
+        assert_eq!(fit(8, 3, 20), (1, 9), "a last line each");
+        assert_eq!(fit(12, 3, 20), (0, 18), "one line each");
+        assert_eq!(fit(30, 3, 20), (0, 18), "rows for 18, the rest counted");
+        assert_eq!(fit(1, 3, 2), (0, 1), "always a row");
+    }
 }

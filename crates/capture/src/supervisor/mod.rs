@@ -136,6 +136,7 @@ pub struct Supervisor {
     grace: Duration,
     report: RunReport,
     notices: Option<&'static str>,
+    view_downstream: bool,
     plan: Option<Plan>,
     /// Process groups that outlived their worker: SIGTERM was sent, SIGKILL
     /// is due then.
@@ -192,6 +193,7 @@ impl Supervisor {
             grace: Duration::from_secs(5),
             report: RunReport::default(),
             notices: None,
+            view_downstream: false,
             plan: None,
             leftovers: Vec::new(),
             budget_usd: None,
@@ -209,6 +211,14 @@ impl Supervisor {
     /// as `program`.
     pub fn set_notices(&mut self, program: &'static str) {
         self.notices = Some(program);
+    }
+
+    /// A view draws on the terminal our notices would go to (the stream
+    /// is piped on while stderr is a terminal, as in `sc-spawn | sc-view`):
+    /// what happens on Ctrl-C is said by the view, which got the signal
+    /// too, not by a line of ours that its rows would draw over.
+    pub fn set_view_downstream(&mut self, drawn: bool) {
+        self.view_downstream = drawn;
     }
 
     /// How inputs' worker ids are named in the merged stream.
@@ -480,7 +490,10 @@ impl Supervisor {
         }
         // A person presses Ctrl-C; SIGTERM and SIGHUP come from programs,
         // which need no notice on the terminal.
-        if let Some(program) = self.notices.filter(|_| signal == Signal::SIGINT) {
+        if let Some(program) = self
+            .notices
+            .filter(|_| signal == Signal::SIGINT && !self.view_downstream)
+        {
             let running =
                 self.workers.len() + self.inputs.iter().filter(|i| !i.is_done(now)).count();
             let what = if self.inputs.is_empty() {

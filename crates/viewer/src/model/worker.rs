@@ -29,6 +29,11 @@ impl Status {
             Status::Succeeded | Status::Failed | Status::TimedOut | Status::Skipped | Status::Noted
         )
     }
+
+    /// Nothing to look into: what `--failures-only` leaves out.
+    pub fn passed(self) -> bool {
+        matches!(self, Status::Succeeded | Status::Noted)
+    }
 }
 
 /// How a worker ended, from its `exit` event.
