@@ -309,26 +309,41 @@ pub(crate) fn stand_in_asker(bin: &Path, dir: &Path) {
     );
 }
 
-/// Records `demo/claude-code/ask.ndjson`: the real Claude Code under
-/// `--ask`, its Bash call asked about and allowed, for `scripts/demo --ask`
-/// (run with `cargo test --test integration record_the_ask_demo -- --ignored`).
+/// Records `demo/claude-code/ask.ndjson` and `ask.denied.ndjson`: the real
+/// Claude Code under `--ask`, its Bash call asked about, allowed in one
+/// and denied in the other (the mock model says so then), for
+/// `scripts/demo --ask` (run with `cargo test --test integration
+/// record_the_ask_demo -- --ignored`).
 #[test]
 #[ignore]
 fn record_the_ask_demo() {
+    use crate::mock_model::{DENIED_TEXT, Turn, default_script};
     let claude =
         agent_cli("claude", "SC_CLAUDE").expect("Claude Code installed (.ci/run, or SC_CLAUDE)");
-    let mock = MockModel::start();
-    let (mut command, _dir) = asking(
-        &claude,
-        &mock,
-        "record-ask",
-        &["--id", "fix", "--heartbeat", "0", "--ask-cmd", "echo allow"],
-    );
-    let ran = run_bounded(&mut command, Vec::new());
-    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
-    let out =
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/claude-code/ask.ndjson");
-    std::fs::write(out, &ran.stdout).unwrap();
+    let demo = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/claude-code");
+    for (answer, file) in [("allow", "ask.ndjson"), ("deny", "ask.denied.ndjson")] {
+        let mock = MockModel::choosing(|body| {
+            if body.contains("\"is_error\":true") {
+                return Some(Turn {
+                    pieces: vec![DENIED_TEXT.into()],
+                    tool: None,
+                });
+            }
+            let script = default_script();
+            let done = body.matches("\"tool_use_id\"").count();
+            script.get(done).or(script.last()).cloned()
+        });
+        let policy = format!("echo {answer}");
+        let (mut command, _dir) = asking(
+            &claude,
+            &mock,
+            &format!("record-ask-{answer}"),
+            &["--id", "fix", "--heartbeat", "0", "--ask-cmd", &policy],
+        );
+        let ran = run_bounded(&mut command, Vec::new());
+        assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+        std::fs::write(demo.join(file), &ran.stdout).unwrap();
+    }
 }
 
 /// A recorded agent replayed under `--ask` (`scripts/demo --ask`, no CLI
@@ -370,4 +385,39 @@ fn a_recorded_agent_replayed_under_ask_waits_for_its_answer() {
     let answered = seq_of(&|e| e.type_name() == "answer");
     let after = seq_of(&|e| output(e).is_some() && text(e).contains("\"tool_result\""));
     assert!(answered < after, "the replay waited for the answer");
+    // Denied, it goes on as the run did when it was denied.
+    let said: String = run
+        .events
+        .iter()
+        .filter(|e| output(e).is_some())
+        .map(text)
+        .collect();
+    assert!(said.contains(crate::mock_model::DENIED_TEXT), "{said}");
+    assert!(!said.contains(crate::mock_model::FINAL_TEXT), "{said}");
+}
+
+/// Allowed, the replayed run goes on as recorded: the marker is written.
+#[test]
+fn a_recorded_agent_replayed_under_ask_and_allowed_says_what_it_did() {
+    let recording =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/claude-code/ask.ndjson");
+    let ran = run_bounded(
+        sc_spawn()
+            .args(["--ask", "--ask-cmd", "echo allow"])
+            .args(["--kind", "claude-code", "--replay-speed", "20"])
+            .arg("--replay")
+            .arg(&recording)
+            .env_remove("SC_CLAUDE"),
+        Vec::new(),
+    );
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    let said: String = run
+        .events
+        .iter()
+        .filter(|e| output(e).is_some())
+        .map(text)
+        .collect();
+    assert!(said.contains(crate::mock_model::FINAL_TEXT), "{said}");
+    assert!(!said.contains(crate::mock_model::DENIED_TEXT), "{said}");
 }

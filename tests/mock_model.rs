@@ -54,7 +54,7 @@ fn listen(
 }
 
 /// The built-in script: text, a Bash call, and the last word.
-fn default_script() -> Vec<Turn> {
+pub fn default_script() -> Vec<Turn> {
     vec![
         Turn {
             pieces: DELTAS.iter().map(|s| s.to_string()).collect(),
@@ -75,6 +75,8 @@ pub const DELTAS: [&str; 4] = ["Checking ", "the ", "repository ", "now."];
 /// The command the first turn asks Bash to run.
 pub const TOOL_COMMAND: &str = "echo tool-ran-for-real > marker.txt && echo done";
 pub const FINAL_TEXT: &str = "The marker file is written.";
+/// The last turn's text when the tool call was denied.
+pub const DENIED_TEXT: &str = "I was not allowed to run it: the marker file is not written.";
 
 impl MockModel {
     pub fn start() -> MockModel {

@@ -52,7 +52,10 @@ pub struct Cli {
 
     /// Play an agent's side of its approval channel (sc-spawn --ask): at
     /// each recorded request for a decision, wait for its answer on stdin
-    /// before going on
+    /// before going on. When an answer denies and the same run recorded
+    /// with that ask denied lies beside FILE (NAME.denied.ndjson for
+    /// NAME.ndjson), the play goes on from there: what the agent did when
+    /// it was denied
     #[arg(long)]
     pub converse: bool,
 

@@ -45,7 +45,37 @@ pub fn run(cli: Cli) -> i32 {
         );
         return EXIT_USAGE;
     };
-    replay_stream(&events, &id, cli.speed, &mut answers)
+    // The same run with its ask denied, recorded beside it: played from
+    // the ask on when the answer here denies.
+    let denied = cli.converse.then(|| denied_branch(&file, &id)).flatten();
+    replay_stream(&events, &id, cli.speed, &mut answers, denied)
+}
+
+/// `NAME.denied.ndjson` beside `NAME.ndjson`: the worker's events after
+/// its first ask there, and that ask's moment.
+fn denied_branch(file: &std::path::Path, id: &str) -> Option<(f64, Vec<Event>)> {
+    let stem = file.file_stem()?.to_str()?;
+    let path = file.with_file_name(format!("{stem}.denied.ndjson"));
+    let data = std::fs::read(path).ok()?;
+    let events: Vec<Event> = data
+        .split_inclusive(|b| *b == b'\n')
+        .filter_map(|l| parse_line(l).ok())
+        .filter(|e| e.worker == id)
+        .collect();
+    let ask = events.iter().position(|e| match &e.body {
+        Body::Output(output) => asks_in(output.payload.as_bytes()) > 0,
+        _ => false,
+    })?;
+    let at = events[ask].ts;
+    Some((at, events[ask + 1..].to_vec()))
+}
+
+/// Requests for a decision (Claude Code's `control_request`) in `written`.
+fn asks_in(written: &[u8]) -> usize {
+    written
+        .split(|b| *b == b'\n')
+        .filter(|line| line.starts_with(b"{\"type\":\"control_request\""))
+        .count()
 }
 
 /// `--converse`: the answers on stdin, waited for after each recorded ask.
@@ -66,23 +96,24 @@ impl Answers {
 
     /// After `written`: when it held a request for a decision, wait for a
     /// line on stdin (its answer; the end of stdin is an answer too).
-    fn after(&mut self, written: &[u8]) {
+    /// True when an answer denied.
+    fn after(&mut self, written: &[u8]) -> bool {
         if !self.on {
-            return;
+            return false;
         }
-        let asks = written
-            .split(|b| *b == b'\n')
-            .filter(|line| line.starts_with(b"{\"type\":\"control_request\""))
-            .count();
+        let asks = asks_in(written);
         let started = Instant::now();
         let mut stdin = io::stdin().lock();
+        let mut denied = false;
         for _ in 0..asks {
             let mut answer = String::new();
             if stdin.read_line(&mut answer).unwrap_or(0) == 0 {
                 break;
             }
+            denied |= answer.contains("\"behavior\":\"deny\"");
         }
         self.waited += started.elapsed();
+        denied
     }
 }
 
@@ -95,11 +126,21 @@ fn wait_until(started: Instant, at: f64, speed: f64) {
     }
 }
 
-fn replay_stream(events: &[Event], id: &str, speed: f64, answers: &mut Answers) -> i32 {
-    let started = Instant::now();
+fn replay_stream(
+    events: &[Event],
+    id: &str,
+    speed: f64,
+    answers: &mut Answers,
+    mut denied: Option<(f64, Vec<Event>)>,
+) -> i32 {
+    let mut script: Vec<Event> = events.iter().filter(|e| e.worker == id).cloned().collect();
+    let mut next = 0;
+    // The recording's clock: this moment of it is now.
+    let mut started = Instant::now();
     let mut first_ts = None;
     let (mut stdout, mut stderr) = (io::stdout().lock(), io::stderr().lock());
-    for event in events.iter().filter(|e| e.worker == id) {
+    while let Some(event) = script.get(next) {
+        next += 1;
         let first = *first_ts.get_or_insert(event.ts);
         wait_until(started + answers.waited, event.ts - first, speed);
         match &event.body {
@@ -116,7 +157,16 @@ fn replay_stream(events: &[Event], id: &str, speed: f64, answers: &mut Answers) 
                 {
                     return 0; // the reader is gone
                 }
-                answers.after(output.payload.as_bytes());
+                if answers.after(output.payload.as_bytes())
+                    && let Some((at, rest)) = denied.take()
+                {
+                    // Denied: the run goes on as it did when it was denied.
+                    script = rest;
+                    next = 0;
+                    started = Instant::now();
+                    first_ts = Some(at);
+                    answers.waited = Duration::ZERO;
+                }
             }
             Body::Exit(exit) => {
                 return exit.code.unwrap_or(1);
@@ -152,7 +202,7 @@ fn raw(lines: &[&[u8]], speed: f64, answers: &mut Answers) -> i32 {
         {
             return 0;
         }
-        answers.after(line);
+        let _ = answers.after(line);
     }
     0
 }
