@@ -448,6 +448,36 @@ fn short_help_is_a_grouped_summary() {
     }
 }
 
+/// Every tool's `-h` fits on a screen, its flags under headings.
+#[test]
+fn every_tools_short_help_fits_a_screen() {
+    for (tool, headings) in [
+        (
+            env!("CARGO_BIN_EXE_sc-view"),
+            &["Output:", "Input:", "Select:", "Reports:"][..],
+        ),
+        (
+            env!("CARGO_BIN_EXE_sc-plan"),
+            &["Tasks:", "Roles:", "Planner:"][..],
+        ),
+        (
+            env!("CARGO_BIN_EXE_sc-merge"),
+            &["Inputs:", "Lifecycle:"][..],
+        ),
+    ] {
+        let out = std::process::Command::new(tool).arg("-h").output().unwrap();
+        let short = String::from_utf8(out.stdout).unwrap();
+        for heading in headings {
+            assert!(short.lines().any(|l| l == *heading), "{heading}\n{short}");
+        }
+        assert!(
+            short.lines().count() <= 45,
+            "{tool}: {} lines\n{short}",
+            short.lines().count()
+        );
+    }
+}
+
 /// Ctrl-C on `sc-spawn … | sc-view`: the view waits for the run's end (a
 /// worker that takes 3 s to stop is reported with its exit, not `no
 /// exit`), and both exit 130 however the worker ended (a second Ctrl-C

@@ -56,22 +56,22 @@ pub struct Cli {
     /// A producer command, run with `sh -c` in a process group of its own;
     /// its stdout is an input (labelled cmd1, cmd2, ...). Repeatable. It is
     /// passed SIGINT/SIGTERM/SIGHUP when sc-merge gets them
-    #[arg(long = "cmd", value_name = "CMD")]
+    #[arg(help_heading = "Inputs", long = "cmd", value_name = "CMD")]
     pub commands: Vec<String>,
 
     /// Rename every worker to LABEL/ID, not only those whose id another
     /// input already uses
-    #[arg(long)]
+    #[arg(help_heading = "Inputs", long)]
     pub prefix: bool,
 
     /// The longest input line passed through whole; a longer one is carried
     /// in pieces as output of the input's own worker
-    #[arg(long, value_name = "N", default_value_t = 8 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
+    #[arg(help_heading = "Inputs", long, value_name = "N", default_value_t = 8 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..))]
     pub max_line_bytes: u64,
 
     /// After an interrupt: seconds that inputs get to end by themselves
     /// (producer commands are then killed)
-    #[arg(long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
+    #[arg(help_heading = "Lifecycle", long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
     pub kill_grace: f64,
 
     /// Write generated documentation to stdout and exit

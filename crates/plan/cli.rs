@@ -67,56 +67,78 @@ pub struct Cli {
     #[arg(value_name = "TASK")]
     pub task: Vec<String>,
 
-    /// The worker kind of the tasks: an agent (claude-code, codex, gemini,
-    /// qwen-code, copilot, opencode, acp, aider), each task given the role's
-    /// grant for that kind, or shell (each TASK argument is then a command
-    /// line)
-    #[arg(long, value_name = "KIND", default_value = "claude-code", value_parser = sc_clikit::worker_kinds(true))]
+    /// The tasks' kind: an agent, or shell (each TASK is a command line)
+    ///
+    /// An agent (claude-code, codex, gemini, qwen-code, copilot, opencode,
+    /// acp, aider): each task is given the role's grant for that kind.
+    /// shell: each TASK argument is a command line (`NAME=command` names
+    /// it; `::: ARGS` fills `{}` templates as GNU parallel does).
+    #[arg(help_heading = "Tasks", long, value_name = "KIND", default_value = "claude-code", value_parser = sc_clikit::worker_kinds(true))]
     pub kind: String,
 
     /// Use these roles, in this order, instead of detecting them
-    #[arg(long, value_name = "ROLE,...", value_delimiter = ',')]
+    #[arg(
+        help_heading = "Roles",
+        long,
+        value_name = "ROLE,...",
+        value_delimiter = ','
+    )]
     pub roles: Option<Vec<String>>,
 
     /// Say on stderr why each role was chosen
-    #[arg(long)]
+    #[arg(help_heading = "Roles", long)]
     pub explain: bool,
 
     /// A roles file laid over the built-in catalogue
-    #[arg(long, value_name = "FILE")]
+    #[arg(
+        help_heading = "Roles",
+        hide_short_help = true,
+        long,
+        value_name = "FILE"
+    )]
     pub roles_file: Option<PathBuf>,
 
     /// Print the role catalogue (built in, and --roles-file) as JSON
-    #[arg(long)]
+    #[arg(help_heading = "Roles", long)]
     pub list_roles: bool,
 
-    /// Have every agent task replay a recorded run shipped with sc instead
-    /// of launching the CLI: the whole pipeline, with no agent CLI and no
-    /// API key — Claude Code writes the code and its tests, OpenCode the
-    /// docs (the recordings are of the real CLIs against a scripted model). Without a TASK, the one they were recorded for: "Implement
-    /// OAuth2 authentication with tests and docs"
-    #[arg(long)]
+    /// Agent tasks replay recorded runs: no agent CLI, no API key
+    ///
+    /// Every agent task replays a recorded run shipped with sc instead of
+    /// launching the CLI: the whole pipeline — Claude Code writes the code
+    /// and its tests, OpenCode the docs (the recordings are of the real
+    /// CLIs against a scripted model). Without a TASK, the one they were
+    /// recorded for: "Implement OAuth2 authentication with tests and docs".
+    #[arg(help_heading = "Tasks", long)]
     pub demo: bool,
 
-    /// Let an agent plan the task: claude-code, codex or gemini, run
-    /// headless and read-only (it may read the repository, never change
-    /// it), given the role catalogue and the plan's schema. Its run is part
-    /// of the stream (worker `planner`: its text, its cost); what it proposes
-    /// is checked (known roles, unique ids, dependencies that exist and form
-    /// no cycle, prompts that keep the task; timeouts and grants are the
-    /// roles'). When it fails or proposes an unsound plan, sc-plan says why
-    /// (an `error` event, and on stderr) and uses the rule planner
-    #[arg(long, value_name = "KIND", value_parser = sc_clikit::planner_kinds())]
+    /// Let an agent plan the task (claude-code, codex or gemini)
+    ///
+    /// It runs headless and read-only (it may read the repository, never
+    /// change it), given the role catalogue and the plan's schema. Its run
+    /// is part of the stream (worker `planner`: its text, its cost); what it
+    /// proposes is checked (known roles, unique ids, dependencies that exist
+    /// and form no cycle, prompts that keep the task; timeouts and grants
+    /// are the roles'). When it fails or proposes an unsound plan, sc-plan
+    /// says why (an `error` event, and on stderr) and uses the rule planner.
+    #[arg(help_heading = "Planner", long, value_name = "KIND", value_parser = sc_clikit::planner_kinds())]
     pub planner: Option<String>,
 
     /// With --planner: fail (exit 1) instead of falling back to the rule
     /// planner when the agent's plan cannot be used
-    #[arg(long, requires = "planner")]
+    #[arg(
+        help_heading = "Planner",
+        hide_short_help = true,
+        long,
+        requires = "planner"
+    )]
     pub planner_strict: bool,
 
     /// With --planner: one more argument for the planner agent's CLI
     /// (repeatable), e.g. `--planner-arg=--model --planner-arg=opus`
     #[arg(
+        help_heading = "Planner",
+        hide_short_help = true,
         long,
         value_name = "ARG",
         allow_hyphen_values = true,
@@ -125,13 +147,19 @@ pub struct Cli {
     pub planner_arg: Vec<String>,
 
     /// With --planner: the most the planning run may take, in seconds
-    #[arg(long, value_name = "SECS", default_value_t = 300.0, value_parser = sc_clikit::parse_secs)]
+    #[arg(help_heading = "Planner", hide_short_help = true, long, value_name = "SECS", default_value_t = 300.0, value_parser = sc_clikit::parse_secs)]
     pub planner_timeout: f64,
 
-    /// The whole task this one is a part of (a meta-orchestrator's part
-    /// plans itself with it): every prompt carries it, so that no agent
-    /// receives a fragment
-    #[arg(long, value_name = "TASK")]
+    /// The whole task this one is a part of
+    ///
+    /// A meta-orchestrator's part plans itself with it: every prompt
+    /// carries it, so that no agent receives a fragment.
+    #[arg(
+        help_heading = "Tasks",
+        hide_short_help = true,
+        long,
+        value_name = "TASK"
+    )]
     pub within: Option<String>,
 
     /// Write generated documentation to stdout and exit

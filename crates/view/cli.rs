@@ -13,13 +13,14 @@ Read an sc event stream (stdin, or FILEs one after another) and show it. On a te
 row per running worker (spinner, id, role, a progress bar when progress is known, lines, elapsed \
 time, its latest line) with its last --lines lines under it, queued tasks and a summary row (with \
 the plan's ETA once a task has finished, as GNU parallel's --eta reckons it); \
-finished workers leave a line with their mark (✔ ok, ✖ failed, ⏱ timed out, ⊘ skipped). Not on \
-a terminal: plain lines, `[ID] text` (`[ID:err]` for stderr), one line when a worker starts and \
-one when it ends, `\\r` redraws collapsed to their final state; with GITHUB_ACTIONS set, each \
-worker's output in a ::group:: when it ends. Both end with a table of every worker; on a \
-terminal, each failed worker's last lines (its last attempt's, stderr first, up to 20 of each \
-stream) come first, with the command that shows all of its output, as cargo test prints what \
-failed.
+finished workers leave a line with their mark (✔ ok, ✖ failed, ⏱ timed out, ⊘ skipped). Rows \
+fit the terminal: with many workers running they give up their last lines, then the rest are \
+counted. At the end: each failed worker's last lines (its last attempt's, stderr first, up to 20 \
+of each stream), with the command that shows all of its output, as cargo test prints what \
+failed, then a table of the workers that did not pass and the totals. Not on a terminal: plain \
+lines, `[ID] text` (`[ID:err]` for stderr), one line when a worker starts and one when it ends, \
+`\\r` redraws collapsed to their final state; with GITHUB_ACTIONS set, each worker's output in a \
+::group:: when it ends; they end with a table of every worker.
 
 An agent waiting on an ask (sc-spawn --ask) shows as `needs input` with what it asks; on a \
 terminal, `a` allows and `d` denies the oldest open ask (through the control socket the ask \
@@ -33,6 +34,14 @@ API key or token is masked (--no-redact to turn off); the stream itself is not c
 stderr), so `sc-spawn -- CMD | sc-view --raw` is byte for byte what CMD wrote. --check proves a \
 saved stream is whole.";
 
+const SHORT_AFTER_HELP: &str = "\
+Examples:
+  sc-spawn -- cargo test | sc-view
+  sc-plan --kind shell 'make {}' ::: a b c | sc-spawn | sc-view -q --junit report.xml
+
+Exit status: 0 when every worker succeeded, 1 when one did not, 2 for sc-view's own errors, \
+128 + N when interrupted by signal N. More with --help; the stream: sc-events(7).";
+
 const AFTER_HELP: &str = "\
 Examples:
   sc-spawn -- cargo test | sc-view
@@ -45,8 +54,8 @@ exit (or the stream had no worker); 2 for sc-view's own errors. With --check: 0 
 stream is whole. Interrupted (SIGINT, SIGTERM, SIGHUP): it reads on until the run has ended \
 (while a worker it saw start has not ended, sc-spawn is still ending it; then until 2 s of \
 quiet), 7 s after the signal at most (past sc-spawn's kill grace, before a CI runner's SIGKILL), \
-writes its reports and summary, and exits 128 + the signal (130, 143, 129); a second signal \
-ends it at once.
+writes its reports and summary, and exits 128 + the signal (130, 143, 129); after a second \
+signal it waits a second for the killed workers' exits, and a third ends it at once.
 
 Colour: --color, or NO_COLOR, CLICOLOR and CLICOLOR_FORCE.
 
@@ -65,84 +74,102 @@ pub enum ColorWhen {
     version,
     about = ABOUT,
     long_about = LONG_ABOUT,
-    after_help = AFTER_HELP
+    after_help = SHORT_AFTER_HELP,
+    after_long_help = AFTER_HELP
 )]
 pub struct Cli {
     /// Streams to read, one after another (default: stdin)
     #[arg(value_name = "FILE")]
     pub files: Vec<PathBuf>,
 
-    /// Lines of output shown under each running worker on a terminal
-    #[arg(long, value_name = "N", default_value_t = 3)]
+    /// Lines of output under each running worker on a terminal
+    ///
+    /// Fewer when many workers run: rows give up their last lines first,
+    /// then the workers without a row are counted in the summary row.
+    #[arg(help_heading = "Output", long, value_name = "N", default_value_t = 3)]
     pub lines: usize,
 
     /// Plain lines even on a terminal
-    #[arg(long)]
+    #[arg(help_heading = "Output", long)]
     pub plain: bool,
 
-    /// Show only the workers that did not pass: on a terminal, no line for
-    /// a worker that passed; in plain lines, a worker's lines are held until
-    /// it ends and said only if it failed (as cargo test shows a failed
-    /// test's output)
-    #[arg(short = 'q', long, visible_alias = "quiet")]
+    /// Show only the workers that did not pass
+    ///
+    /// On a terminal, no line for a worker that passed; in plain lines, a
+    /// worker's lines are held until it ends and said only if it failed
+    /// (as cargo test shows a failed test's output).
+    #[arg(help_heading = "Output", short = 'q', long, visible_alias = "quiet")]
     pub failures_only: bool,
 
     /// When to use colour in sc-view's own marks and table
-    #[arg(long, value_enum, value_name = "WHEN", default_value = "auto")]
+    #[arg(
+        help_heading = "Output",
+        long,
+        value_enum,
+        value_name = "WHEN",
+        default_value = "auto"
+    )]
     pub color: ColorWhen,
 
-    /// Let the workers' own SGR colour through in plain lines too (never
-    /// cursor moves or other escapes, which are shown escaped). It is by
-    /// default on a terminal and in logs GitHub and GitLab render
-    /// (GITHUB_ACTIONS, GITLAB_CI); elsewhere it is left out
-    #[arg(long)]
+    /// Let the workers' own SGR colour through in plain lines too
+    ///
+    /// Never cursor moves or other escapes, which are shown escaped. It is
+    /// by default on a terminal and in logs GitHub and GitLab render
+    /// (GITHUB_ACTIONS, GITLAB_CI); elsewhere it is left out.
+    #[arg(help_heading = "Output", hide_short_help = true, long)]
     pub color_output: bool,
 
     /// Show API keys and tokens as written instead of masking them
-    #[arg(long)]
+    #[arg(help_heading = "Output", hide_short_help = true, long)]
     pub no_redact: bool,
 
-    /// Keep reading every FILE as it grows, all at once, until each has been
-    /// read through and every worker seen in them has exited
-    #[arg(long, requires = "files")]
+    /// Write exactly the bytes of the workers' output, and nothing else
+    #[arg(help_heading = "Output", long, conflicts_with_all = ["check", "plain"])]
+    pub raw: bool,
+
+    /// Keep reading every FILE as it grows, until every worker ended
+    ///
+    /// All files at once, until each has been read through and every
+    /// worker seen in them has exited.
+    #[arg(help_heading = "Input", long, requires = "files")]
     pub follow: bool,
 
-    /// Watch a run that is already going, from its first event, until it
-    /// ends: RUN is its control socket or its pid; without RUN, this
-    /// user's newest run (runs started with sc-spawn --ask or --control;
-    /// `sc-ctl runs` lists them)
-    #[arg(long, value_name = "RUN", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["files", "follow"])]
+    /// Watch a run that is already going, from its first event
+    ///
+    /// Until it ends. RUN is its control socket or its pid; without RUN,
+    /// this user's newest run (runs started with sc-spawn --ask or
+    /// --control; `sc-ctl runs` lists them).
+    #[arg(help_heading = "Input", long, value_name = "RUN", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["files", "follow"])]
     pub attach: Option<String>,
 
-    /// Only workers whose id matches (`*` and `?`; repeatable)
-    #[arg(long, value_name = "GLOB")]
-    pub worker: Vec<String>,
-
-    /// Only workers of this kind (shell, sc, claude-code, ...; repeatable)
-    #[arg(long, value_name = "KIND")]
-    pub kind: Vec<String>,
-
     /// Play a saved stream at its recorded pace
-    #[arg(long)]
+    #[arg(help_heading = "Input", long)]
     pub replay: bool,
 
     /// With --replay: this many times faster
-    #[arg(long, value_name = "X", default_value_t = 1.0, requires = "replay", value_parser = parse_speed)]
+    #[arg(help_heading = "Input", hide_short_help = true, long, value_name = "X", default_value_t = 1.0, requires = "replay", value_parser = parse_speed)]
     pub speed: f64,
 
-    /// Write exactly the bytes of the workers' output, and nothing else
-    #[arg(long, conflicts_with_all = ["check", "plain"])]
-    pub raw: bool,
+    /// Only workers whose id matches (`*` and `?`; repeatable)
+    #[arg(help_heading = "Select", long, value_name = "GLOB")]
+    pub worker: Vec<String>,
 
-    /// Verify the stream: per worker seq from 0 without gaps, one start
-    /// and one exit, output bytes equal to the exit's count, no malformed
-    /// line. A log of several runs (--resume LOG --log LOG) is read as
-    /// runs: a worker that ended and begins again at seq 0 is its next run
-    #[arg(long, conflicts_with = "plain")]
+    /// Only workers of this kind (shell, sc, claude-code, ...; repeatable)
+    #[arg(help_heading = "Select", long, value_name = "KIND")]
+    pub kind: Vec<String>,
+
+    /// Verify the stream is whole (exit 0) or say what is missing
+    ///
+    /// Per worker: seq from 0 without gaps, one start and one exit, output
+    /// bytes equal to the exit's count, no malformed line. A log of several
+    /// runs (--resume LOG --log LOG) is read as runs: a worker that ended
+    /// and begins again at seq 0 is its next run.
+    #[arg(help_heading = "Reports", long, conflicts_with = "plain")]
     pub check: bool,
 
-    /// Also write the run as a JUnit XML report to FILE (at the end; from a
-    /// live run or a saved stream), for CI test reports: each worker a
+    /// Also write the run as a JUnit XML report to FILE, for CI
+    ///
+    /// At the end; from a live run or a saved stream. Each worker a
     /// testcase (its role or kind as the class name, its duration), a
     /// failure for a non-zero exit, signal or timeout, skipped for a
     /// skipped task, an error for one the stream never saw end (a run cut
@@ -151,29 +178,36 @@ pub struct Cli {
     /// output; its output (redacted as shown, up to 64 KiB per stream) as
     /// system-out/system-err — for an agent, what the view shows of it
     /// (its text, tool calls, asks and answers, result with cost and
-    /// tokens), not the CLI's JSON (see --junit-raw)
-    #[arg(long, value_name = "FILE")]
+    /// tokens), not the CLI's JSON (see --junit-raw).
+    #[arg(help_heading = "Reports", long, value_name = "FILE")]
     pub junit: Option<std::path::PathBuf>,
 
-    /// Also write GNU parallel's job log to FILE (at the end): a row per
-    /// worker that ran, `Seq Host Starttime JobRuntime Send Receive Exitval
-    /// Signal Command`, tab-separated, as `parallel --joblog` writes it
-    #[arg(long, value_name = "FILE")]
-    pub joblog: Option<std::path::PathBuf>,
-
-    /// With --junit: an agent's output in the report as the CLI wrote it
-    /// (its JSON transport), not as the view shows it
-    #[arg(long, requires = "junit")]
+    /// With --junit: an agent's output as the CLI wrote it (its JSON)
+    #[arg(
+        help_heading = "Reports",
+        hide_short_help = true,
+        long,
+        requires = "junit"
+    )]
     pub junit_raw: bool,
 
-    /// Also draw the run as a timeline to FILE (an SVG, at the end): a lane
-    /// per worker (nested ones under their parent), the time it waited for
-    /// dependencies apart from the time it ran, bars coloured by outcome
-    /// (each failed attempt apart), retries and stalls marked, dependency
-    /// arrows, an agent's tool calls, asks (how long each waited) and
-    /// result, its cost and tokens. Self-contained (no script): for a
-    /// browser, a README, a CI artifact
-    #[arg(long, value_name = "FILE")]
+    /// Also write GNU parallel's job log to FILE
+    ///
+    /// At the end: a row per worker that ran, `Seq Host Starttime
+    /// JobRuntime Send Receive Exitval Signal Command`, tab-separated, as
+    /// `parallel --joblog` writes it.
+    #[arg(help_heading = "Reports", long, value_name = "FILE")]
+    pub joblog: Option<std::path::PathBuf>,
+
+    /// Also draw the run as a timeline to FILE (an SVG)
+    ///
+    /// At the end: a lane per worker (nested ones under their parent), the
+    /// time it waited for dependencies apart from the time it ran, bars
+    /// coloured by outcome (each failed attempt apart), retries and stalls
+    /// marked, dependency arrows, an agent's tool calls, asks (how long
+    /// each waited) and result, its cost and tokens. Self-contained (no
+    /// script): for a browser, a README, a CI artifact.
+    #[arg(help_heading = "Reports", long, value_name = "FILE")]
     pub timeline: Option<std::path::PathBuf>,
 
     /// Write generated documentation to stdout and exit

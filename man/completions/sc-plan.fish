@@ -1,4 +1,4 @@
-complete -c sc-plan -l kind -d 'The worker kind of the tasks: an agent (claude-code, codex, gemini, qwen-code, copilot, opencode, acp, aider), each task given the role\'s grant for that kind, or shell (each TASK argument is then a command line)' -r -f -a "shell\t''
+complete -c sc-plan -l kind -d 'The tasks\' kind: an agent, or shell (each TASK is a command line)' -r -f -a "shell\t''
 sc\t''
 claude-code\t'`-p --output-format stream-json`: live text, tool calls, cost, session'
 codex\t'`exec --json`: items, tokens per turn, thread'
@@ -10,15 +10,15 @@ acp\t'ACP `session/update`: live text, tool calls, plans, usage and cost where g
 aider\t'`--message --no-pretty` text: its `Tokens: … Cost:` lines'"
 complete -c sc-plan -l roles -d 'Use these roles, in this order, instead of detecting them' -r
 complete -c sc-plan -l roles-file -d 'A roles file laid over the built-in catalogue' -r -F
-complete -c sc-plan -l planner -d 'Let an agent plan the task: claude-code, codex or gemini, run headless and read-only (it may read the repository, never change it), given the role catalogue and the plan\'s schema. Its run is part of the stream (worker `planner`: its text, its cost); what it proposes is checked (known roles, unique ids, dependencies that exist and form no cycle, prompts that keep the task; timeouts and grants are the roles\'). When it fails or proposes an unsound plan, sc-plan says why (an `error` event, and on stderr) and uses the rule planner' -r -f -a "claude-code\t''
+complete -c sc-plan -l planner -d 'Let an agent plan the task (claude-code, codex or gemini)' -r -f -a "claude-code\t''
 codex\t''
 gemini\t''"
 complete -c sc-plan -l planner-arg -d 'With --planner: one more argument for the planner agent\'s CLI (repeatable), e.g. `--planner-arg=--model --planner-arg=opus`' -r
 complete -c sc-plan -l planner-timeout -d 'With --planner: the most the planning run may take, in seconds' -r
-complete -c sc-plan -l within -d 'The whole task this one is a part of (a meta-orchestrator\'s part plans itself with it): every prompt carries it, so that no agent receives a fragment' -r
+complete -c sc-plan -l within -d 'The whole task this one is a part of' -r
 complete -c sc-plan -l explain -d 'Say on stderr why each role was chosen'
 complete -c sc-plan -l list-roles -d 'Print the role catalogue (built in, and --roles-file) as JSON'
-complete -c sc-plan -l demo -d 'Have every agent task replay a recorded run shipped with sc instead of launching the CLI: the whole pipeline, with no agent CLI and no API key — Claude Code writes the code and its tests, OpenCode the docs (the recordings are of the real CLIs against a scripted model). Without a TASK, the one they were recorded for: "Implement OAuth2 authentication with tests and docs"'
+complete -c sc-plan -l demo -d 'Agent tasks replay recorded runs: no agent CLI, no API key'
 complete -c sc-plan -l planner-strict -d 'With --planner: fail (exit 1) instead of falling back to the rule planner when the agent\'s plan cannot be used'
 complete -c sc-plan -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sc-plan -s V -l version -d 'Print version'

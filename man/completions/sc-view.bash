@@ -23,7 +23,7 @@ _sc__view() {
 
     case "${cmd}" in
         sc__view)
-            opts="-q -h -V --lines --plain --quiet --failures-only --color --color-output --no-redact --follow --attach --worker --kind --replay --speed --raw --check --junit --joblog --junit-raw --timeline --help --version"
+            opts="-q -h -V --lines --plain --quiet --failures-only --color --color-output --no-redact --raw --follow --attach --replay --speed --worker --kind --check --junit --junit-raw --joblog --timeline --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -41,15 +41,15 @@ _sc__view() {
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
+                --speed)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --worker)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 --kind)
-                    COMPREPLY=($(compgen -f "${cur}"))
-                    return 0
-                    ;;
-                --speed)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
