@@ -312,13 +312,13 @@ fn nothing_reads_outside_the_repository() {
 
 #[test]
 fn every_agent_kind_of_the_table_is_documented() {
-    let readme = repo_file("README.md");
+    let readme = repo_file("docs/agents.md");
     let spawn = repo_file("man/sc-spawn.1");
     let events = repo_file("man/sc-events.7");
     for kind in sc_events::AGENT_KINDS {
         assert!(
             readme.contains(&format!("| `{}` |", kind.name)),
-            "README's agent table lacks {}",
+            "docs/agents.md's agent table lacks {}",
             kind.name
         );
         // roff escapes the hyphen.

@@ -26,6 +26,7 @@ mod multiplex;
 mod plan;
 mod planner;
 mod readers;
+mod readme;
 mod reconnect;
 mod remote;
 mod reports;
