@@ -394,3 +394,31 @@ fn completions_offer_what_a_user_may_type_and_nothing_internal() {
         );
     }
 }
+
+/// Every flag of every tool is explained in its man page: no option item
+/// without words under it (a flag with no doc comment would have none).
+#[test]
+fn every_flag_is_explained_in_its_man_page() {
+    for tool in [
+        "sc-spawn",
+        "sc-merge",
+        "sc-view",
+        "sc-plan",
+        "sc-ctl",
+        "sc-replay",
+    ] {
+        let page = repo_file(&format!("man/{tool}.1"));
+        let lines: Vec<&str> = page.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if *line != ".TP" {
+                continue;
+            }
+            let item = lines.get(i + 1).copied().unwrap_or("");
+            let words = lines.get(i + 2).copied().unwrap_or("");
+            assert!(
+                !words.is_empty() && !words.starts_with('.'),
+                "{tool}(1): `{item}` is not explained"
+            );
+        }
+    }
+}

@@ -21,11 +21,21 @@ pub enum Generate {
 }
 
 /// Write what `what` asks for about `C` to stdout; the exit status.
+/// clap_mangen writes a flag's long help, and a flag kept out of `-h`
+/// (`hide_short_help`) with one paragraph of doc has none: it would stand
+/// in the man page with no words. Its short help is its long help.
+fn for_man(command: clap::Command) -> clap::Command {
+    command.mut_args(|arg| match (arg.get_long_help(), arg.get_help().cloned()) {
+        (None, Some(help)) if arg.is_hide_short_help_set() => arg.long_help(help),
+        _ => arg,
+    })
+}
+
 pub fn generate<C: CommandFactory>(program: &str, what: Generate) -> i32 {
     let mut text = Vec::new();
     let shell = match what {
         Generate::Man => {
-            if let Err(e) = clap_mangen::Man::new(C::command()).render(&mut text) {
+            if let Err(e) = clap_mangen::Man::new(for_man(C::command())).render(&mut text) {
                 eprintln!("{program}: rendering the man page: {e}");
                 return 2;
             }
