@@ -6,11 +6,6 @@ use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::Duration;
 
-use std::sync::Arc;
-
-use sc_capture::placement::multiplex::Multiplex;
-use sc_capture::placement::transfer::Transfer;
-use sc_capture::placement::{allocation::Allocation, slurm::Slurm, ssh::Remote};
 use sc_capture::{InputSpec, PtyMode, Spec, StdinMode, Supervisor, terminal_size};
 use sc_events::{Limits, Task};
 use sc_planner::roles::{Catalogue, Role};
@@ -56,7 +51,7 @@ fn run_here(cli: Cli) -> i32 {
 
 /// The poller, run over what [`crate::setup::prepare`] made; sc-spawn's
 /// own exit status.
-fn supervise(cli: &Cli, mut run: crate::setup::Prepared) -> i32 {
+fn supervise(cli: &Cli, run: crate::setup::Prepared) -> i32 {
     let stdout = io::stdout();
     let mut supervisor = match Supervisor::new(stdout.as_fd()) {
         Ok(supervisor) => supervisor,
@@ -118,18 +113,12 @@ fn supervise(cli: &Cli, mut run: crate::setup::Prepared) -> i32 {
             )),
         }
     }
-    let multiplex = run.multiplex.clone();
-    let allocation = run.allocation.take();
+    let placements = run.placements.clone();
     let code = supervise_with(cli, run, &mut supervisor);
     drop(supervisor);
     // Its connections closed, its allocation given back: every worker has
     // ended (Ctrl-C included).
-    if let Some(multiplex) = multiplex {
-        multiplex.close();
-    }
-    if let Some(mut allocation) = allocation {
-        allocation.release();
-    }
+    placements.close();
     if let Some(path) = own_log {
         let _ = std::fs::remove_file(path);
     }
@@ -308,129 +297,6 @@ pub(crate) fn placed_task(json: &str) -> Result<Task, String> {
     task.host = None;
     task.slurm = None;
     Ok(task)
-}
-
-/// How Slurm job steps are run: the srun command, and --slurm's options.
-pub(crate) fn slurm(cli: &Cli) -> Slurm {
-    Slurm {
-        srun: command(None, "SC_SRUN", "srun"),
-        options: cli
-            .slurm
-            .as_deref()
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(OsString::from)
-            .collect(),
-        job: None,
-        inside_job: std::env::var_os("SLURM_JOB_ID").is_some_and(|j| !j.is_empty()),
-    }
-}
-
-/// `--slurm` for a plan: one allocation for the run's steps, unless
-/// sc-spawn runs inside a job already (its steps go there) or
-/// `--job-per-task`. Made before the first task; when Slurm does not
-/// grant it within 2 s (a busy cluster, or more tasks than it has CPUs),
-/// said once, and each task is a job of its own.
-pub(crate) fn allocation(cli: &Cli, plan_mode: bool, slurm: &Slurm) -> Option<Allocation> {
-    if !plan_mode || cli.slurm.is_none() || cli.job_per_task || slurm.inside_job {
-        return None;
-    }
-    let salloc = command(None, "SC_SALLOC", "salloc");
-    let ntasks = cli.jobs();
-    let name = format!("sc-run-{}", std::process::id());
-    match Allocation::make(&salloc, &slurm.options, ntasks, &name) {
-        Ok(allocation) => Some(allocation),
-        Err(message) => {
-            eprintln!(
-                "sc-spawn: no Slurm allocation for the run ({message}); each task is a job of its own"
-            );
-            None
-        }
-    }
-}
-
-/// `--transfer`: this sc-spawn, to be copied to the hosts (read once).
-pub(crate) fn transfer(cli: &Cli) -> Result<Option<Transfer>, String> {
-    static MADE: std::sync::OnceLock<Result<Option<Transfer>, String>> = std::sync::OnceLock::new();
-    MADE.get_or_init(|| {
-        if !cli.transfer {
-            return Ok(None);
-        }
-        let exe = std::env::current_exe()
-            .map_err(|e| format!("--transfer: cannot find this sc-spawn: {e}"))?;
-        Transfer::of(&exe).map(Some)
-    })
-    .clone()
-}
-
-/// The ssh command: `--ssh`, else $SC_SSH, else `ssh`, split on spaces.
-pub(crate) fn ssh_command(cli: &Cli) -> Vec<OsString> {
-    command(cli.ssh.as_deref(), "SC_SSH", "ssh")
-}
-
-/// A command sc-spawn runs: the flag's value, else the environment
-/// variable's (when not blank), else the default; split on spaces.
-fn command(given: Option<&str>, variable: &str, default: &str) -> Vec<OsString> {
-    let from_env = std::env::var(variable)
-        .ok()
-        .filter(|s| !s.trim().is_empty());
-    given
-        .map(str::to_owned)
-        .or(from_env)
-        .unwrap_or_else(|| default.to_owned())
-        .split_whitespace()
-        .map(OsString::from)
-        .collect()
-}
-
-/// The run's one connection per host, where it may use ssh at all: off
-/// with --no-multiplex, or when the ssh command line sets up its own;
-/// the configuration of the hosts named up front asked whether it does.
-pub(crate) fn multiplex(cli: &Cli, plan_mode: bool, hosts: &[String]) -> Option<Arc<Multiplex>> {
-    let may_ssh = cli.host.is_some() || plan_mode;
-    let ssh = ssh_command(cli);
-    let own = ssh.iter().any(|a| {
-        let a = a.to_string_lossy();
-        a.contains("Control") || a == "-S"
-    });
-    if !may_ssh || cli.no_multiplex || own || cli.task.is_some() {
-        return None;
-    }
-    match Multiplex::new(&sc_capture::private::runs_path(), &ssh[0]) {
-        Ok(mut multiplex) => {
-            multiplex.respect_config(&ssh, hosts);
-            Some(Arc::new(multiplex))
-        }
-        Err(message) => {
-            eprintln!("sc-spawn: {message}");
-            None
-        }
-    }
-}
-
-/// How to reach `host`: the ssh command and the sc-spawn there.
-pub(crate) fn remote(
-    cli: &Cli,
-    host: &str,
-    transfer: Option<Transfer>,
-    multiplex: Option<Arc<Multiplex>>,
-) -> Remote {
-    Remote {
-        host: host.to_owned(),
-        ssh: ssh_command(cli),
-        sc_spawn: match &transfer {
-            Some(transfer) => transfer.remote.clone().into(),
-            None => cli
-                .remote_sc
-                .clone()
-                .unwrap_or_else(|| "sc-spawn".into())
-                .into(),
-        },
-        reconnect: cli.reconnect,
-        lease_s: cli.reconnect_lease,
-        transfer,
-        multiplex,
-    }
 }
 
 /// The flags the remote sc-spawn runs the worker with.

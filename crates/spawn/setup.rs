@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use sc_capture::WorkerOptions;
 use sc_capture::agent::Agents;
+use sc_capture::placement::registry::{Placements, Where};
 use sc_capture::plan::resume::{Earlier, EarlierRun};
 use sc_capture::plan::scheduler::{HostSlots, PlanOptions};
 use sc_capture::worker::{AskPolicy, Budget, Retry};
@@ -16,9 +17,7 @@ use sc_events::Task;
 use sc_planner::roles::Role;
 
 use crate::cli::Cli;
-use crate::run::{
-    placed_task, prices, remote, remote_flags, role, secs, slurm, spec, task_of, transfer,
-};
+use crate::run::{placed_task, prices, remote_flags, role, secs, spec, task_of};
 
 /// A run ready to supervise.
 pub struct Prepared {
@@ -27,10 +26,9 @@ pub struct Prepared {
     pub one: Option<Task>,
     /// What an earlier run left done, and where it was read.
     pub earlier: Option<(EarlierRun, String)>,
-    /// The run's one ssh connection per host, closed at its end.
-    pub multiplex: Option<Arc<sc_capture::placement::multiplex::Multiplex>>,
-    /// The run's Slurm allocation for its steps, given back at its end.
-    pub allocation: Option<sc_capture::placement::allocation::Allocation>,
+    /// Where tasks go besides here; closed at the run's end (connections,
+    /// allocations given back).
+    pub placements: Arc<Placements>,
 }
 
 /// Everything checked and made; the error is the usage message.
@@ -79,16 +77,12 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
                 .into(),
         );
     }
-    let named: Vec<String> = cli
-        .host
-        .iter()
-        .cloned()
-        .chain(hosts.iter().filter_map(|h| h.host.clone()))
-        .collect();
-    let multiplex = crate::run::multiplex(cli, plan_mode, &named);
+    let (placements, notes) = Placements::new(&placement(cli, plan_mode, &hosts))?;
+    for note in notes {
+        eprintln!("sc-spawn: {note}");
+    }
     let agents: Arc<dyn Agents> = Arc::new(sc_agents::Catalog::new(agent_options, prices));
     let agent = agents.kind(&cli.kind);
-    let copy = transfer(cli)?;
     // One launch path: single-worker mode is a plan of one task, made from
     // the command line; the template below holds for both.
     let mut spec = spec(cli);
@@ -121,14 +115,7 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
         }
         _ => earlier,
     };
-    let remote = remote(cli, "", copy, multiplex.clone());
-    // The masters of the hosts named up front, opened in the background
-    // before the first tasks race to make one each (those tasks wait for
-    // their host's master; nothing else does).
-    sc_capture::placement::ssh::open_masters(&remote, &named);
-    let mut slurm = slurm(cli);
-    let allocation = crate::run::allocation(cli, plan_mode, &slurm);
-    slurm.job = allocation.as_ref().map(|a| a.job.clone());
+    let placements = Arc::new(placements);
     let options = PlanOptions {
         jobs: cli.jobs(),
         template: template(cli, role.as_ref()),
@@ -137,19 +124,42 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
         agents,
         replay_speed: cli.replay_speed,
         path: std::env::var("SC_WORKER").ok().filter(|p| !p.is_empty()),
-        remote,
+        placements: placements.clone(),
         remote_flags: remote_flags(cli),
-        slurm,
-        slurm_all: cli.slurm.is_some(),
         hosts,
     };
     Ok(Prepared {
         options,
         one,
         earlier,
-        multiplex,
-        allocation,
+        placements,
     })
+}
+
+/// Where the run's workers may go besides here, as the flags say it.
+fn placement(cli: &Cli, plan: bool, hosts: &[HostSlots]) -> Where {
+    Where {
+        plan,
+        jobs: cli.jobs(),
+        host: cli.host.clone(),
+        // Their connections are opened as the run starts, before the
+        // first tasks race to make one each.
+        named_hosts: cli
+            .host
+            .iter()
+            .cloned()
+            .chain(hosts.iter().filter_map(|h| h.host.clone()))
+            .collect(),
+        ssh: cli.ssh.clone(),
+        remote_sc: cli.remote_sc.clone().map(Into::into),
+        transfer: cli.transfer,
+        no_multiplex: cli.no_multiplex,
+        placed_here: cli.task.is_some(),
+        reconnect: cli.reconnect,
+        reconnect_lease: cli.reconnect_lease,
+        slurm: cli.slurm.clone(),
+        job_per_task: cli.job_per_task,
+    }
 }
 
 /// Flags that do not go together, or not with this mode.

@@ -12,6 +12,18 @@ use sc_capture::output::framer::Framer;
 use sc_capture::output::lines::{LineSplitter, Piece};
 use sc_capture::output::nest::Nest;
 use sc_capture::plan::scheduler::{Line, PlanOptions, Scheduler};
+
+/// A plan's placement engines, with no connection of their own.
+fn placements() -> sc_capture::placement::registry::Placements {
+    let settings = sc_capture::placement::registry::Where {
+        plan: true,
+        no_multiplex: true,
+        ..Default::default()
+    };
+    sc_capture::placement::registry::Placements::new(&settings)
+        .expect("no setting to refuse")
+        .0
+}
 use sc_capture::plan::{Planner, TaskState};
 
 /// No agent kinds: plan lines of kind shell and sc only.
@@ -222,19 +234,9 @@ proptest! {
             agents: std::sync::Arc::new(NoAgents),
             replay_speed: 1.0,
             path: None,
-            remote: sc_capture::placement::ssh::Remote {
-                host: String::new(),
-                ssh: vec!["ssh".into()],
-                sc_spawn: "sc-spawn".into(),
-                reconnect: 0,
-                lease_s: 300,
-                transfer: None,
-                multiplex: None,
-            },
+            placements: std::sync::Arc::new(placements()),
             remote_flags: Vec::new(),
             hosts: Vec::new(),
-            slurm: Default::default(),
-            slurm_all: false,
         });
         let mut out = Vec::new();
         for line in &lines {

@@ -6,9 +6,10 @@
 //! Everything else is the same for every placement: the sc-spawn there runs
 //! the task as its plan of one (retries, caps, timeout, limits, PTY and
 //! resume act where the worker is), and its stream comes back relayed
-//! ([`relay`]), its one `exit` the worker's. The scheduler decides the
-//! placement of a task in one place (`Scheduler::placement`); a new one (a
-//! container, another engine) is a new module implementing [`Elsewhere`].
+//! ([`relay`]), its one `exit` the worker's. Which engine places a task is
+//! decided in one place ([`registry`]); a new one (a container runtime,
+//! another batch system) is a new module with an engine and an
+//! [`Elsewhere`], and one line in the registry.
 //!
 //! - [`ssh`]: another host over ssh, spooled there with `--reconnect`.
 //! - [`multiplex`]: one ssh connection per host for a run.
@@ -23,11 +24,22 @@ use std::fmt;
 
 pub mod allocation;
 pub mod multiplex;
+pub mod registry;
 pub mod relay;
 pub mod run;
-pub mod slurm;
-pub mod ssh;
 pub mod transfer;
+
+/// The placement engines, each a module with an `engine` maker, asked in
+/// this order for each task (a task's host first, then Slurm): adding one
+/// is its module and its name here.
+macro_rules! engines {
+    ($($engine:ident),*) => {
+        $(pub mod $engine;)*
+        /// Each engine's maker, in the order they are asked.
+        const ENGINES: &[registry::Make] = &[$($engine::engine),*];
+    };
+}
+engines!(ssh, slurm);
 
 /// A place a worker runs, other than here.
 pub trait Elsewhere: fmt::Debug + Send + Sync {

@@ -119,6 +119,86 @@ pub struct SlurmStep {
     pub task: Option<sc_events::SlurmTask>,
 }
 
+/// The Slurm engine: a task with a `slurm` field, or every task that
+/// names no host with `--slurm`, runs as a job step — in the run's one
+/// allocation, made as the run starts, when it has one.
+#[derive(Debug)]
+struct SlurmEngine {
+    slurm: Slurm,
+    sc_spawn: OsString,
+    /// `--slurm`: every task (that names no host) goes.
+    all: bool,
+    /// Given back when the run ends.
+    allocation: std::sync::Mutex<Option<super::allocation::Allocation>>,
+}
+
+impl super::registry::Engine for SlurmEngine {
+    fn place(
+        &self,
+        task: &sc_events::Task,
+        _assigned: Option<&str>,
+    ) -> Option<Result<std::sync::Arc<dyn super::Elsewhere>, String>> {
+        (task.slurm.is_some() || self.all).then(|| {
+            Ok(std::sync::Arc::new(SlurmStep {
+                slurm: self.slurm.clone(),
+                sc_spawn: self.sc_spawn.clone(),
+                task: task.slurm.clone(),
+            }) as std::sync::Arc<dyn super::Elsewhere>)
+        })
+    }
+
+    fn close(&self) {
+        let held = self.allocation.lock().map(|mut a| a.take());
+        if let Ok(Some(mut allocation)) = held {
+            allocation.release();
+        }
+    }
+}
+
+/// The run's Slurm engine. `--slurm` for a plan makes one allocation for
+/// the run's steps, unless sc-spawn runs inside a job already (its steps
+/// go there) or `--job-per-task`; when Slurm does not grant it within 2 s
+/// (a busy cluster, or more tasks than it has CPUs), that is said once and
+/// each task is a job of its own.
+pub(super) fn engine(
+    settings: &super::registry::Where,
+    notes: &mut Vec<String>,
+) -> Result<Option<Box<dyn super::registry::Engine>>, String> {
+    use super::registry::command;
+    let mut slurm = Slurm {
+        srun: command(None, "SC_SRUN", "srun"),
+        options: settings
+            .slurm
+            .as_deref()
+            .unwrap_or_default()
+            .split_whitespace()
+            .map(OsString::from)
+            .collect(),
+        job: None,
+        inside_job: std::env::var_os("SLURM_JOB_ID").is_some_and(|j| !j.is_empty()),
+    };
+    let mut allocation = None;
+    if settings.plan && settings.slurm.is_some() && !settings.job_per_task && !slurm.inside_job {
+        let salloc = command(None, "SC_SALLOC", "salloc");
+        let name = format!("sc-run-{}", std::process::id());
+        match super::allocation::Allocation::make(&salloc, &slurm.options, settings.jobs, &name) {
+            Ok(made) => {
+                slurm.job = Some(made.job.clone());
+                allocation = Some(made);
+            }
+            Err(message) => notes.push(format!(
+                "no Slurm allocation for the run ({message}); each task is a job of its own"
+            )),
+        }
+    }
+    Ok(Some(Box::new(SlurmEngine {
+        slurm,
+        sc_spawn: super::registry::sc_spawn_there(settings)?,
+        all: settings.slurm.is_some(),
+        allocation: std::sync::Mutex::new(allocation),
+    })))
+}
+
 impl super::Elsewhere for SlurmStep {
     fn name(&self) -> &str {
         "slurm"

@@ -44,6 +44,84 @@ impl Remote {
     }
 }
 
+/// The ssh engine: a task with a host (its own, or one `--hosts` gave it)
+/// runs there, over the run's one connection per host.
+#[derive(Debug)]
+struct SshEngine {
+    /// How every host is reached; the host is the task's.
+    remote: Remote,
+}
+
+impl super::registry::Engine for SshEngine {
+    fn place(
+        &self,
+        task: &sc_events::Task,
+        assigned: Option<&str>,
+    ) -> Option<Result<std::sync::Arc<dyn super::Elsewhere>, String>> {
+        let host = task
+            .host
+            .clone()
+            .or(assigned.map(str::to_owned))
+            .filter(|h| !h.trim().is_empty())?;
+        Some(match check_host(&host) {
+            Ok(()) => Ok(std::sync::Arc::new(Remote {
+                host,
+                ..self.remote.clone()
+            })),
+            Err(message) => Err(format!("task `{}`: {message}", task.id)),
+        })
+    }
+
+    fn close(&self) {
+        if let Some(multiplex) = &self.remote.multiplex {
+            multiplex.close();
+        }
+    }
+}
+
+/// The run's ssh engine: its ssh command, the sc-spawn there, and its one
+/// connection per host where it may use ssh at all (off with
+/// `--no-multiplex`, or when the ssh command line sets up its own), the
+/// masters of the hosts named up front opened in the background now.
+pub(super) fn engine(
+    settings: &super::registry::Where,
+    notes: &mut Vec<String>,
+) -> Result<Option<Box<dyn super::registry::Engine>>, String> {
+    let ssh = super::registry::command(settings.ssh.as_deref(), "SC_SSH", "ssh");
+    let transfer = super::registry::transfer(settings)?;
+    let sc_spawn = super::registry::sc_spawn_there(settings)?;
+    let may_ssh = settings.host.is_some() || settings.plan;
+    let own = ssh.iter().any(|a| {
+        let a = a.to_string_lossy();
+        a.contains("Control") || a == "-S"
+    });
+    let multiplex = if !may_ssh || settings.no_multiplex || own || settings.placed_here {
+        None
+    } else {
+        match crate::placement::multiplex::Multiplex::new(&crate::private::runs_path(), &ssh[0]) {
+            Ok(mut multiplex) => {
+                multiplex.respect_config(&ssh, &settings.named_hosts);
+                Some(std::sync::Arc::new(multiplex))
+            }
+            Err(message) => {
+                notes.push(message);
+                None
+            }
+        }
+    };
+    let remote = Remote {
+        host: String::new(),
+        ssh,
+        sc_spawn,
+        reconnect: settings.reconnect,
+        lease_s: settings.reconnect_lease,
+        transfer,
+        multiplex,
+    };
+    open_masters(&remote, &settings.named_hosts);
+    Ok(Some(Box::new(SshEngine { remote })))
+}
+
 /// ssh's own options, and the host (a port given as `host:port` passed as
 /// `-p`).
 pub fn ssh_prefix(remote: &Remote) -> Vec<OsString> {

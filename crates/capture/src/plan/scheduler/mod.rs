@@ -21,7 +21,7 @@ mod hosts;
 mod place;
 mod plan_line;
 
-use crate::placement::ssh::Remote;
+use crate::placement::registry::Placements;
 use crate::plan::graph::names_host;
 use crate::plan::resume::EarlierRun;
 use crate::plan::{NotRun, Planner};
@@ -105,10 +105,9 @@ pub struct Scheduler {
     agents: Arc<dyn Agents>,
     /// How much faster recorded runs (`replay` tasks) are played.
     replay_speed: f64,
-    remote: Remote,
+    /// Where tasks go besides here: the run's placement engines.
+    placements: Arc<Placements>,
     remote_flags: Vec<OsString>,
-    slurm: crate::placement::slurm::Slurm,
-    slurm_all: bool,
     /// `--hosts`, with how many tasks run on each, and which task runs where.
     hosts: Vec<HostSlots>,
     host_running: Vec<usize>,
@@ -154,17 +153,13 @@ pub struct PlanOptions {
     pub replay_speed: f64,
     /// This sc-spawn's own id path when nested (SC_WORKER).
     pub path: Option<String>,
-    /// How tasks with a `host` reach it (the ssh command, the sc-spawn
-    /// there; the host itself comes from the task).
-    pub remote: Remote,
+    /// Where tasks go besides here (a task's `host`, `--hosts`, a task's
+    /// `slurm`, `--slurm`): the run's placement engines.
+    pub placements: Arc<Placements>,
     /// The flags a remote sc-spawn runs a task's worker with.
     pub remote_flags: Vec<OsString>,
     /// `--hosts`: where tasks that name no host run (empty: here).
     pub hosts: Vec<HostSlots>,
-    /// How tasks run as Slurm job steps (a task's `slurm`, `--slurm`).
-    pub slurm: crate::placement::slurm::Slurm,
-    /// `--slurm`: every task that names no host is a job step.
-    pub slurm_all: bool,
 }
 
 impl Scheduler {
@@ -177,11 +172,9 @@ impl Scheduler {
             agents,
             replay_speed,
             path,
-            remote,
+            placements,
             remote_flags,
             hosts,
-            slurm,
-            slurm_all,
         } = options;
         Scheduler {
             planner: Planner::default(),
@@ -193,10 +186,8 @@ impl Scheduler {
             agents,
             replay_speed,
             path,
-            remote,
+            placements,
             remote_flags,
-            slurm,
-            slurm_all,
             host_running: vec![0; hosts.len()],
             hosts,
             task_host: HashMap::new(),

@@ -10,41 +10,19 @@ use sc_events::Task;
 use super::{How, Launch, Scheduler};
 use crate::placement::Elsewhere;
 use crate::placement::run::RemoteRun;
-use crate::placement::slurm::SlurmStep;
-use crate::placement::ssh::Remote;
 use crate::process::launch::Spec;
 use crate::worker::WorkerOptions;
 
 impl Scheduler {
-    /// Where task `index` runs: here (None), on its host (its own `host`,
-    /// or `assigned` from `--hosts`), or as a Slurm job step (its `slurm`,
-    /// or `--slurm`). A host that is no host name is refused.
+    /// Where a task runs: here (None), or where the first placement
+    /// engine that takes it puts it (its own `host`, or `assigned` from
+    /// `--hosts`; its `slurm`, or `--slurm`). Err: it cannot go there.
     pub(super) fn placement(
         &self,
         task: &Task,
         assigned: Option<String>,
     ) -> Result<Option<Arc<dyn Elsewhere>>, String> {
-        let host = task
-            .host
-            .clone()
-            .or(assigned)
-            .filter(|h| !h.trim().is_empty());
-        if let Some(host) = host {
-            crate::placement::ssh::check_host(&host)
-                .map_err(|message| format!("task `{}`: {message}", task.id))?;
-            return Ok(Some(Arc::new(Remote {
-                host,
-                ..self.remote.clone()
-            })));
-        }
-        if task.slurm.is_some() || self.slurm_all {
-            return Ok(Some(Arc::new(SlurmStep {
-                slurm: self.slurm.clone(),
-                sc_spawn: self.remote.sc_spawn.clone(),
-                task: task.slurm.clone(),
-            })));
-        }
-        Ok(None)
+        self.placements.place(task, assigned.as_deref())
     }
 
     /// A task placed on another host (ssh) or as a Slurm job step: the
