@@ -565,12 +565,11 @@ pub struct Cli {
     #[arg(long, value_name = "N", hide = true, default_value_t = 0)]
     pub from_byte: u64,
 
-    /// End the worker when stdin says `end SIGNAL` (with that signal
-    ///
-    /// Ctrl-C on the local side is SIGINT here) or reaches end of file (as
-    /// SIGTERM would): how the local side of --host or --slurm asks a remote
-    /// sc-spawn to end, since ssh forwards no signal
-    #[arg(help_heading = "Placement", hide_short_help = true, long)]
+    /// Internal (a worker placed here by another sc-spawn): end it when
+    /// stdin says `end SIGNAL` (with that signal: Ctrl-C on the local side
+    /// is SIGINT here) or reaches end of file (as SIGTERM would), since ssh
+    /// forwards no signal; answers decided there come the same way
+    #[arg(long, hide = true)]
     pub end_on_stdin_eof: bool,
 
     /// Plan mode: run the plan again using LOG, the stream of an earlier run of

@@ -1,6 +1,5 @@
 //! sc-spawn: run a CLI worker and stream its output as NDJSON events.
 
-mod attach;
 mod cli;
 mod run;
 mod setup;

@@ -23,17 +23,13 @@ pub fn run(cli: Cli) -> i32 {
     if let Some(what) = cli.generate {
         return sc_clikit::generate::<Cli>("sc-spawn", what);
     }
+    // The remote side of a placement, as the local side asks for it.
+    use sc_capture::placement::there;
     if let Some(dir) = &cli.attach {
-        return crate::attach::attach(dir, cli.id.as_deref().unwrap_or_default(), cli.from_byte);
+        return there::attach(dir, cli.id.as_deref().unwrap_or_default(), cli.from_byte);
     }
     if let Some(dir) = cli.spool.clone() {
-        let lease = Duration::from_secs(cli.lease);
-        let sweeping = crate::attach::sweep(&dir, lease);
-        crate::attach::watch_lease(dir.clone(), lease);
-        let code = run_here(cli);
-        let _ = sweeping.join();
-        crate::attach::spool_done(&dir);
-        return code;
+        return there::spooled(&dir, Duration::from_secs(cli.lease), || run_here(cli));
     }
     run_here(cli)
 }
@@ -128,7 +124,7 @@ fn supervise(cli: &Cli, run: crate::setup::Prepared) -> i32 {
 /// The run itself, its supervisor set up.
 fn supervise_with(cli: &Cli, run: crate::setup::Prepared, supervisor: &mut Supervisor) -> i32 {
     if cli.end_on_stdin_eof {
-        end_on_stdin_eof(crate::setup::control_path(cli));
+        sc_capture::placement::there::end_on_stdin_eof(crate::setup::control_path(cli));
     }
     let took_terminal = run.options.template_spec.stdin == StdinMode::Terminal;
     let single = run.one.is_some();
@@ -335,31 +331,6 @@ pub(crate) fn remote_flags(cli: &Cli) -> Vec<OsString> {
         flags.push("--no-progress".into());
     }
     flags.into_iter().map(OsString::from).collect()
-}
-
-/// `--end-on-stdin-eof`: a thread that reads the connection's stdin. An
-/// `end SIGINT` line (the local side's Ctrl-C) is raised here as that
-/// signal, so that the worker ends as it would have there; end of file
-/// with no request asks this process to end as SIGTERM would (the local
-/// side is gone). The poller serves either as ever.
-fn end_on_stdin_eof(control: std::path::PathBuf) {
-    std::thread::spawn(move || {
-        use sc_capture::placement::run::{Request, read_requests};
-        let asked = read_requests(&mut io::stdin().lock(), |request| match request {
-            Request::End(signal) => {
-                let _ = nix::sys::signal::raise(signal);
-            }
-            // A decision taken on the local side, for this run's own
-            // control socket.
-            Request::Answer(answer) => {
-                sc_capture::placement::run::forward_answer(&control, &answer);
-            }
-            Request::Done => {}
-        });
-        if !asked {
-            let _ = nix::sys::signal::raise(nix::sys::signal::Signal::SIGTERM);
-        }
-    });
 }
 
 /// The built-in price table, with --prices laid over it.

@@ -17,6 +17,8 @@
 //! - [`allocation`]: one Slurm allocation for a run's steps.
 //! - [`run`]: what the sc-spawn there is told, quoted for its shell.
 //! - [`relay`]: its stream relayed here.
+//! - [`there`]: the remote side: the sc-spawn there, spooled, followed,
+//!   ended from here.
 //! - [`transfer`]: sc-spawn copied to a host that lacks it.
 
 use std::ffi::OsString;
@@ -27,6 +29,7 @@ pub mod multiplex;
 pub mod registry;
 pub mod relay;
 pub mod run;
+pub mod there;
 pub mod transfer;
 
 /// The placement engines, each a module with an `engine` maker, asked in

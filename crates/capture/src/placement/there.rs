@@ -1,7 +1,11 @@
-//! The remote side of a worker that outlives a dropped connection
-//! (`--reconnect`): `--spool DIR` runs it detached there, its stream
-//! written to DIR, and `--attach DIR --from-byte N` follows that stream
-//! from a byte on, for each connection from the local side.
+//! The remote side of a placement: the sc-spawn there, told by the local
+//! side what to do. `--end-on-stdin-eof` ([`end_on_stdin_eof`]): the
+//! connection's stdin carries `end SIGNAL` and forwarded answers. A worker
+//! that outlives a dropped connection (`--reconnect`): `--spool DIR` runs
+//! it detached there ([`spooled`]), its stream written to DIR, and
+//! `--attach DIR --from-byte N` ([`attach`]) follows that stream from a
+//! byte on, for each connection from the local side. These flags are the
+//! local side's, hidden from people.
 //!
 //! DIR holds `stream.ndjson` (the stream), `pid` (the spooling sc-spawn's),
 //! `stderr` (its own complaints) and `attached` (touched while someone
@@ -18,11 +22,11 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime};
 
+use super::run::{Request, read_requests};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
 use nix::sys::signal::{Signal, kill, raise};
 use nix::unistd::Pid;
-use sc_capture::placement::run::{Request, read_requests};
 use sc_events::parse_head;
 
 /// How often a follower renews the lease, and the spooler looks at it.
@@ -40,7 +44,7 @@ static LEASE_RAN_OUT: AtomicBool = AtomicBool::new(false);
 
 /// A spooling run is over: its spool goes when nobody will read it (the
 /// lease ran out); otherwise the follower removes it after the exit.
-pub fn spool_done(dir: &Path) {
+fn spool_done(dir: &Path) {
     if LEASE_RAN_OUT.load(Ordering::SeqCst) {
         let _ = std::fs::remove_dir_all(dir);
     }
@@ -48,7 +52,7 @@ pub fn spool_done(dir: &Path) {
 
 /// `--spool DIR --lease SECS`: the spooling sc-spawn ends its worker (as
 /// on SIGTERM) once nobody has followed it for the lease.
-pub fn watch_lease(dir: PathBuf, lease: Duration) {
+fn watch_lease(dir: PathBuf, lease: Duration) {
     std::thread::spawn(move || {
         loop {
             std::thread::sleep(LEASE_TICK);
@@ -72,7 +76,7 @@ pub fn watch_lease(dir: PathBuf, lease: Duration) {
 /// not pile up. Only beside it, and only its owner's. On a thread of its
 /// own: the directory it looks in is often a crowded /tmp, and the worker
 /// does not wait for the housekeeping (the run joins it as it ends).
-pub fn sweep(mine: &Path, lease: Duration) -> std::thread::JoinHandle<()> {
+fn sweep(mine: &Path, lease: Duration) -> std::thread::JoinHandle<()> {
     let mine = mine.to_owned();
     std::thread::spawn(move || sweep_now(&mine, lease))
 }
@@ -155,7 +159,7 @@ pub fn attach(dir: &Path, id: &str, from_byte: u64) -> i32 {
             // A decision taken on the local side, for the spooled run's
             // control socket.
             Request::Answer(request) => {
-                sc_capture::placement::run::forward_answer(&end_dir.join("control.sock"), &request);
+                super::run::forward_answer(&end_dir.join("control.sock"), &request);
             }
         });
         // The local side keeps this open while it follows: its end is a
@@ -250,4 +254,38 @@ fn wait_for_more(inotify: &Inotify, dir: &Path) -> bool {
             Err(_) => return false,
         }
     }
+}
+
+/// `--spool DIR`: `run` (the worker, or the plan of one) with its stream
+/// spooled in DIR — the lease watched while it runs, the spools of
+/// earlier runs whose leases ran out swept beside it (off the poller's
+/// thread), DIR let go when it ends.
+pub fn spooled(dir: &Path, lease: Duration, run: impl FnOnce() -> i32) -> i32 {
+    let sweeping = sweep(dir, lease);
+    watch_lease(dir.to_path_buf(), lease);
+    let code = run();
+    let _ = sweeping.join();
+    spool_done(dir);
+    code
+}
+
+/// `--end-on-stdin-eof`: a thread that reads the connection's stdin. An
+/// `end SIGINT` line (the local side's Ctrl-C) is raised here as that
+/// signal, so that the worker ends as it would have there; end of file
+/// with no request asks this process to end as SIGTERM would (the local
+/// side is gone). The poller serves either as ever. An answer decided on
+/// the local side goes to this run's own control socket, `control`.
+pub fn end_on_stdin_eof(control: PathBuf) {
+    std::thread::spawn(move || {
+        let asked = read_requests(&mut io::stdin().lock(), |request| match request {
+            Request::End(signal) => {
+                let _ = raise(signal);
+            }
+            Request::Answer(answer) => super::run::forward_answer(&control, &answer),
+            Request::Done => {}
+        });
+        if !asked {
+            let _ = raise(Signal::SIGTERM);
+        }
+    });
 }
