@@ -1,8 +1,9 @@
 //! sc-spawn: run a CLI worker and stream its output as NDJSON events.
 
 mod cli;
+mod describe;
 mod run;
-mod setup;
+mod task;
 
 use clap::{CommandFactory, FromArgMatches};
 

@@ -15,6 +15,8 @@
 //!   around an attempt (retries, budget, agent watch, reconnecting).
 //! - [`agent`]: how the core knows agents: traits that `sc-agents` implements.
 //! - [`supervisor`]: the single mio poller that runs it all.
+//! - [`run`]: one run from its description (what sc-spawn's flags come
+//!   to): its control socket, its log, its exit status.
 //! - [`private`]: the one checked way to make and open private state.
 
 pub mod agent;
@@ -25,6 +27,7 @@ pub mod placement;
 pub mod plan;
 pub mod private;
 pub mod process;
+pub mod run;
 pub mod supervisor;
 pub mod worker;
 

@@ -67,8 +67,8 @@ pub trait Engine: Send + Sync + std::fmt::Debug {
 /// error what the run cannot go without.
 pub(super) type Make = fn(&Where, &mut Vec<String>) -> Result<Option<Box<dyn Engine>>, String>;
 
-/// A run's engines.
-#[derive(Debug)]
+/// A run's engines (by default none: every task runs here).
+#[derive(Debug, Default)]
 pub struct Placements {
     engines: Vec<Box<dyn Engine>>,
 }

@@ -1,7 +1,8 @@
-//! What the command line makes before anything runs: its combinations
-//! checked (a usage error names the problem and what to give instead), the
-//! earlier run read (`--resume`), the roles, prices, hosts and the worker
-//! template, and for single-worker mode the task of one.
+//! The command line as one run description: its combinations checked in
+//! one place (a usage error names the problem and what to give instead),
+//! the earlier run read (`--resume`), the roles, prices, the worker
+//! template, where workers may go (as data: the library's engines place
+//! them), and for single-worker mode the task of one.
 
 use std::io::{self, IsTerminal};
 use std::sync::Arc;
@@ -9,30 +10,19 @@ use std::time::Duration;
 
 use sc_capture::WorkerOptions;
 use sc_capture::agent::Agents;
-use sc_capture::placement::registry::{Placements, Where};
+use sc_capture::placement::registry::Where;
 use sc_capture::plan::resume::{Earlier, EarlierRun};
 use sc_capture::plan::scheduler::{HostSlots, PlanOptions};
+use sc_capture::run::RunDescription;
 use sc_capture::worker::{AskPolicy, Budget, Retry};
-use sc_events::Task;
 use sc_planner::roles::Role;
 
 use crate::cli::Cli;
-use crate::run::{placed_task, prices, remote_flags, role, secs, spec, task_of};
+use crate::task::{placed_task, prices, remote_flags, role, secs, spec, task_of};
 
-/// A run ready to supervise.
-pub struct Prepared {
-    pub options: PlanOptions,
-    /// Single-worker mode: its task (None: a plan on stdin).
-    pub one: Option<Task>,
-    /// What an earlier run left done, and where it was read.
-    pub earlier: Option<(EarlierRun, String)>,
-    /// Where tasks go besides here; closed at the run's end (connections,
-    /// allocations given back).
-    pub placements: Arc<Placements>,
-}
-
-/// Everything checked and made; the error is the usage message.
-pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
+/// The run the flags describe, every combination checked; the error is
+/// the usage message.
+pub fn describe(cli: &Cli) -> Result<RunDescription, String> {
     let plan_mode = cli.command.is_empty()
         && cli.prompt.is_none()
         && cli.replay.is_none()
@@ -77,10 +67,7 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
                 .into(),
         );
     }
-    let (placements, notes) = Placements::new(&placement(cli, plan_mode, &hosts))?;
-    for note in notes {
-        eprintln!("sc-spawn: {note}");
-    }
+    let placement = placement(cli, plan_mode, &hosts);
     let agents: Arc<dyn Agents> = Arc::new(sc_agents::Catalog::new(agent_options, prices));
     let agent = agents.kind(&cli.kind);
     // One launch path: single-worker mode is a plan of one task, made from
@@ -115,7 +102,6 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
         }
         _ => earlier,
     };
-    let placements = Arc::new(placements);
     let options = PlanOptions {
         jobs: cli.jobs(),
         template: template(cli, role.as_ref()),
@@ -124,15 +110,23 @@ pub fn prepare(cli: &Cli) -> Result<Prepared, String> {
         agents,
         replay_speed: cli.replay_speed,
         path: std::env::var("SC_WORKER").ok().filter(|p| !p.is_empty()),
-        placements: placements.clone(),
+        // Made from `placement` as the run starts.
+        placements: Arc::default(),
         remote_flags: remote_flags(cli),
         hosts,
     };
-    Ok(Prepared {
+    Ok(RunDescription {
         options,
+        placement,
         one,
         earlier,
-        placements,
+        control: control_path(cli),
+        controlled: cli.ask || cli.control.is_some(),
+        log: cli.log.clone(),
+        worktrees: cli.worktree,
+        budget_usd: cli.budget_usd,
+        fail_fast: cli.fail_fast,
+        end_on_stdin_eof: cli.end_on_stdin_eof,
     })
 }
 
@@ -289,7 +283,7 @@ fn ask_policy(cli: &Cli) -> AskPolicy {
 }
 
 /// Where the run's control socket is (`--control`, or this user's default).
-pub fn control_path(cli: &Cli) -> std::path::PathBuf {
+fn control_path(cli: &Cli) -> std::path::PathBuf {
     cli.control
         .clone()
         .unwrap_or_else(|| sc_capture::control::default_path(cli.task.is_some()))
