@@ -604,16 +604,6 @@ fn parse_env(text: &str) -> Result<(OsString, OsString), String> {
     }
 }
 
-impl Cli {
-    /// `-j`, or the number of cores this process may use.
-    pub fn jobs(&self) -> usize {
-        match self.jobs {
-            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
-            None => std::thread::available_parallelism().map_or(4, |n| n.get()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

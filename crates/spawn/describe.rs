@@ -4,21 +4,23 @@
 //! template, where workers may go (as data: the library's engines place
 //! them), and for single-worker mode the task of one.
 
+use std::ffi::OsString;
 use std::io::{self, IsTerminal};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sc_capture::WorkerOptions;
 use sc_capture::agent::Agents;
 use sc_capture::placement::registry::Where;
 use sc_capture::plan::resume::{Earlier, EarlierRun};
 use sc_capture::plan::scheduler::{HostSlots, PlanOptions};
 use sc_capture::run::RunDescription;
 use sc_capture::worker::{AskPolicy, Budget, Retry};
-use sc_planner::roles::Role;
+use sc_capture::{PtyMode, Spec, StdinMode, WorkerOptions, terminal_size};
+use sc_events::{Limits, Task};
+use sc_planner::roles::{Catalogue, Role};
 
-use crate::cli::Cli;
-use crate::task::{placed_task, prices, remote_flags, role, secs, spec, task_of};
+use crate::cli::{Cli, PtyArg};
 
 /// The run the flags describe, every combination checked; the error is
 /// the usage message.
@@ -39,37 +41,10 @@ pub fn describe(cli: &Cli) -> Result<RunDescription, String> {
     // Read before the log (which may be the same file) is opened to append.
     let earlier = earlier_run(cli)?;
     let role = role(cli)?;
-    let agent_options = sc_agents::AgentOptions {
-        // A placed task's agent CLI is looked up on the worker's PATH (its
-        // environment as the task gives it), not on this sc-spawn's.
-        elsewhere: placed.is_some(),
-        model: cli.model.clone(),
-        max_turns: cli.max_turns,
-        dangerously_skip_permissions: cli.dangerously_skip_permissions,
-        replay_speed: cli.replay_speed,
-        extra_args: cli.agent_arg.clone(),
-        resume: None,
-        max_budget_usd: cli.max_cost_usd,
-        converse: false,
-        acp_agent: cli.acp_agent.clone(),
-    };
-    let prices = Arc::new(prices(cli)?);
     let hosts = hosts(cli, plan_mode)?;
-    // A worktree is made in this checkout: for tasks run here only.
-    let every_task_placed = cli.slurm.is_some()
-        || cli.host.is_some()
-        || (!hosts.is_empty() && hosts.iter().all(|h| h.host.is_some()));
-    if cli.worktree && every_task_placed {
-        return Err(
-            "--worktree makes worktrees only for tasks run here, and with --slurm, \
-             --host or --hosts without `:` every task runs elsewhere (where the agent would \
-             edit the checkout there): drop --worktree, or add `:` to --hosts"
-                .into(),
-        );
-    }
+    refuse_worktrees_elsewhere(cli, &hosts)?;
     let placement = placement(cli, plan_mode, &hosts);
-    let agents: Arc<dyn Agents> = Arc::new(sc_agents::Catalog::new(agent_options, prices));
-    let agent = agents.kind(&cli.kind);
+    let agents = agents(cli, placed.is_some())?;
     // One launch path: single-worker mode is a plan of one task, made from
     // the command line; the template below holds for both.
     let mut spec = spec(cli);
@@ -86,24 +61,12 @@ pub fn describe(cli: &Cli) -> Result<RunDescription, String> {
         }
         Some(match placed {
             Some(task) => task,
-            None => task_of(cli, role.as_ref(), agent.as_deref()),
+            None => task_of(cli, role.as_ref(), agents.kind(&cli.kind).as_deref()),
         })
     };
-    // A placed task whose session was cut off: its first attempt resumes it.
-    let earlier = match (&one, &cli.resume_session) {
-        (Some(task), Some(session)) => {
-            let mut run = EarlierRun::default();
-            let cut_off = Earlier {
-                session: Some(session.clone()),
-                ..Default::default()
-            };
-            run.tasks.insert(task.id.clone(), cut_off);
-            Some((run, "the run that placed it".to_owned()))
-        }
-        _ => earlier,
-    };
+    let earlier = resumed_session(cli, one.as_ref()).or(earlier);
     let options = PlanOptions {
-        jobs: cli.jobs(),
+        jobs: jobs(cli),
         template: template(cli, role.as_ref()),
         ask_policy: ask_policy(cli),
         template_spec: spec,
@@ -130,11 +93,61 @@ pub fn describe(cli: &Cli) -> Result<RunDescription, String> {
     })
 }
 
+/// A worktree is made in this checkout: for tasks run here only.
+fn refuse_worktrees_elsewhere(cli: &Cli, hosts: &[HostSlots]) -> Result<(), String> {
+    let every_task_placed = cli.slurm.is_some()
+        || cli.host.is_some()
+        || (!hosts.is_empty() && hosts.iter().all(|h| h.host.is_some()));
+    if cli.worktree && every_task_placed {
+        return Err(
+            "--worktree makes worktrees only for tasks run here, and with --slurm, \
+             --host or --hosts without `:` every task runs elsewhere (where the agent would \
+             edit the checkout there): drop --worktree, or add `:` to --hosts"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
+/// The agent kinds, and how their command lines are made: the agent flags
+/// and the price table (`placed`: a task placed here, whose agent CLI is
+/// looked up on the worker's PATH as the task gives it, not on this
+/// sc-spawn's).
+fn agents(cli: &Cli, placed: bool) -> Result<Arc<dyn Agents>, String> {
+    let options = sc_agents::AgentOptions {
+        elsewhere: placed,
+        model: cli.model.clone(),
+        max_turns: cli.max_turns,
+        dangerously_skip_permissions: cli.dangerously_skip_permissions,
+        replay_speed: cli.replay_speed,
+        extra_args: cli.agent_arg.clone(),
+        resume: None,
+        max_budget_usd: cli.max_cost_usd,
+        converse: false,
+        acp_agent: cli.acp_agent.clone(),
+    };
+    let prices = Arc::new(prices(cli)?);
+    Ok(Arc::new(sc_agents::Catalog::new(options, prices)))
+}
+
+/// A placed task whose session was cut off (`--resume-session`): its first
+/// attempt resumes it.
+fn resumed_session(cli: &Cli, one: Option<&Task>) -> Option<(EarlierRun, String)> {
+    let (task, session) = (one?, cli.resume_session.as_ref()?);
+    let mut run = EarlierRun::default();
+    let cut_off = Earlier {
+        session: Some(session.clone()),
+        ..Default::default()
+    };
+    run.tasks.insert(task.id.clone(), cut_off);
+    Some((run, "the run that placed it".to_owned()))
+}
+
 /// Where the run's workers may go besides here, as the flags say it.
 fn placement(cli: &Cli, plan: bool, hosts: &[HostSlots]) -> Where {
     Where {
         plan,
-        jobs: cli.jobs(),
+        jobs: jobs(cli),
         host: cli.host.clone(),
         // Their connections are opened as the run starts, before the
         // first tasks race to make one each.
@@ -321,5 +334,176 @@ fn template(cli: &Cli, role: Option<&Role>) -> WorkerOptions {
         }),
         ask: cli.ask.then(|| ask_policy(cli)),
         ..WorkerOptions::default()
+    }
+}
+
+/// How the workers are launched: single-worker mode's command, and for
+/// every task the directory, environment, stdin, PTY and limits the flags
+/// give (SC_WORKER is each task's own, set where it is launched).
+fn spec(cli: &Cli) -> Spec {
+    let env = cli.env.clone();
+    Spec {
+        argv: cli.command.clone(),
+        cwd: cli.cwd.clone(),
+        env,
+        input: None,
+        stdin: if cli.stdin && sc_capture::owns_terminal() {
+            // The worker reads the terminal: it becomes the foreground job.
+            StdinMode::Terminal
+        } else if cli.stdin {
+            StdinMode::Inherit
+        } else {
+            StdinMode::Null
+        },
+        pty: match cli.pty {
+            None => PtyMode::Off,
+            Some(PtyArg::All) => PtyMode::All,
+            Some(PtyArg::Stdout) => PtyMode::Stdout,
+        },
+        // Set for an agent's task.
+        own_cgroup: false,
+        limits: limits(cli),
+        // Its stdout is usually the stream's pipe: ask stderr, then stdin.
+        pty_size: terminal_size(2)
+            .or_else(|| terminal_size(0))
+            .unwrap_or((80, 24)),
+    }
+}
+
+/// The role named by --role, from the built-in catalogue and --roles-file.
+fn role(cli: &Cli) -> Result<Option<Role>, String> {
+    let Some(name) = &cli.role else {
+        return Ok(None);
+    };
+    let mut catalogue = Catalogue::built_in();
+    if let Some(path) = &cli.roles_file {
+        let json = std::fs::read_to_string(path)
+            .map_err(|e| format!("roles file {}: {e}", path.display()))?;
+        catalogue
+            .overlay(&json)
+            .map_err(|e| format!("roles file {}: {e}", path.display()))?;
+    }
+    catalogue.get(name).cloned().map(Some).ok_or_else(|| {
+        format!(
+            "unknown role `{name}` (known: {})",
+            catalogue.names().join(", ")
+        )
+    })
+}
+
+/// Single-worker mode's task: what the command line asks for, as a plan
+/// line would (its command, if any, is the template's argv).
+fn task_of(cli: &Cli, role: Option<&Role>, agent: Option<&dyn sc_capture::agent::Agent>) -> Task {
+    let id = match (&cli.id, role, agent, cli.command.first()) {
+        (Some(id), ..) => id.clone(),
+        (None, Some(role), _, _) => role.id.clone(),
+        (None, None, Some(kind), _) => kind.name().to_owned(),
+        (None, None, None, Some(program)) => default_id(program),
+        _ if cli.replay.is_some() => "replay".into(),
+        _ => "worker".into(),
+    };
+    Task {
+        id,
+        kind: Some(cli.kind.clone()),
+        prompt: cli.prompt.clone().filter(|_| cli.replay.is_none()),
+        instructions: role.map(|r| r.instructions.clone()),
+        permissions: role.and_then(|r| agent.and_then(|a| r.permissions.get(a.name()).cloned())),
+        host: cli.host.clone(),
+        acp_agent: cli.acp_agent.clone(),
+        ..Task::default()
+    }
+}
+
+/// `--task JSON`: a plan line's task (the `task` event, or its body).
+fn placed_task(json: &str) -> Result<Task, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| format!("not JSON: {e}"))?;
+    let mut task: Task = serde_json::from_value(value).map_err(|e| format!("not a task: {e}"))?;
+    if task.id.is_empty() {
+        return Err("the task has no id".into());
+    }
+    // It runs here: where it was to go has been decided.
+    task.host = None;
+    task.slurm = None;
+    Ok(task)
+}
+
+/// The flags the remote sc-spawn runs the worker with.
+fn remote_flags(cli: &Cli) -> Vec<OsString> {
+    let mut flags: Vec<String> = vec![
+        "--flush-ms".into(),
+        cli.flush_ms.to_string(),
+        "--max-event-bytes".into(),
+        cli.max_event_bytes.to_string(),
+        "--heartbeat".into(),
+        cli.heartbeat.to_string(),
+        "--stall".into(),
+        cli.stall.to_string(),
+        "--kill-grace".into(),
+        cli.kill_grace.to_string(),
+        "--drain-ms".into(),
+        cli.drain_ms.to_string(),
+        // An agent's verdict and spending are read there, so its grace and
+        // caps apply there.
+        "--agent-exit-grace".into(),
+        cli.agent_exit_grace.to_string(),
+    ];
+    if let Some(model) = &cli.model {
+        flags.push(format!("--model={model}"));
+    }
+    if let Some(turns) = cli.max_turns {
+        flags.push(format!("--max-turns={turns}"));
+    }
+    if cli.dangerously_skip_permissions {
+        flags.push("--dangerously-skip-permissions".into());
+    }
+    for arg in &cli.agent_arg {
+        flags.push(format!("--agent-arg={arg}"));
+    }
+    if cli.no_progress {
+        flags.push("--no-progress".into());
+    }
+    flags.into_iter().map(OsString::from).collect()
+}
+
+/// The built-in price table, with --prices laid over it.
+fn prices(cli: &Cli) -> Result<sc_agents::Prices, String> {
+    let mut prices = sc_agents::Prices::built_in();
+    if let Some(path) = &cli.prices {
+        let json = std::fs::read_to_string(path)
+            .map_err(|e| format!("price table {}: {e}", path.display()))?;
+        prices
+            .overlay(&json)
+            .map_err(|e| format!("price table {}: {e}", path.display()))?;
+    }
+    Ok(prices)
+}
+
+fn limits(cli: &Cli) -> Option<Limits> {
+    let limits = Limits {
+        max_rss_mib: cli.max_rss_mib,
+        cpu_s: cli.cpu_s,
+        nice: cli.nice,
+    };
+    (limits != Limits::default()).then_some(limits)
+}
+
+fn default_id(program: &OsString) -> String {
+    Path::new(program)
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "worker".into())
+}
+
+fn secs(value: f64) -> Option<Duration> {
+    (value > 0.0).then(|| Duration::from_secs_f64(value))
+}
+
+/// `-j`, or the number of cores this process may use.
+fn jobs(cli: &Cli) -> usize {
+    match cli.jobs {
+        Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+        None => std::thread::available_parallelism().map_or(4, |n| n.get()),
     }
 }

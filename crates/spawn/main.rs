@@ -3,7 +3,6 @@
 mod cli;
 mod describe;
 mod run;
-mod task;
 
 use clap::{CommandFactory, FromArgMatches};
 

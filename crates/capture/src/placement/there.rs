@@ -135,42 +135,8 @@ pub fn attach(dir: &Path, id: &str, from_byte: u64) -> i32 {
         return 3;
     };
     touch(&dir.join("attached"));
-    let lease_dir = dir.to_owned();
-    std::thread::spawn(move || {
-        loop {
-            std::thread::sleep(LEASE_TICK);
-            touch(&lease_dir.join("attached"));
-        }
-    });
-    // The local side's requests: `end SIGNAL` goes to the spooler as that
-    // signal; `done` (its exit arrived there) lets the spool go.
-    let (done_tx, done) = std::sync::mpsc::channel::<bool>();
-    let end_dir = dir.to_owned();
-    std::thread::spawn(move || {
-        read_requests(&mut io::stdin().lock(), |request| match request {
-            Request::End(signal) => {
-                if let Some(pid) = spooler(&end_dir) {
-                    let _ = kill(pid, signal);
-                }
-            }
-            Request::Done => {
-                let _ = done_tx.send(true);
-            }
-            // A decision taken on the local side, for the spooled run's
-            // control socket.
-            Request::Answer(request) => {
-                super::run::forward_answer(&end_dir.join("control.sock"), &request);
-            }
-        });
-        // The local side keeps this open while it follows: its end is a
-        // lost connection (or a local side gone for good). Stop renewing
-        // the lease now, not at the next write that fails — unless the
-        // exit was written and waits to be confirmed.
-        if !EXIT_WRITTEN.load(Ordering::SeqCst) {
-            std::process::exit(0);
-        }
-        let _ = done_tx.send(false);
-    });
+    renew_lease(dir.to_owned());
+    let done = serve_requests(dir.to_owned());
     // Watched before the first read: nothing written after it is missed.
     let inotify = match Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK)
         .and_then(|i| i.add_watch(&path, AddWatchFlags::IN_MODIFY).map(|_| i))
@@ -185,13 +151,68 @@ pub fn attach(dir: &Path, id: &str, from_byte: u64) -> i32 {
         eprintln!("sc-spawn: cannot seek {}: {e}", path.display());
         return 3;
     }
+    follow(&mut file, &inotify, dir, id, &done)
+}
+
+/// The lease renewed while this follower lives.
+fn renew_lease(dir: PathBuf) {
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(LEASE_TICK);
+            touch(&dir.join("attached"));
+        }
+    });
+}
+
+/// The local side's requests, read on a thread: `end SIGNAL` goes to the
+/// spooler as that signal; `done` (its exit arrived there) lets the spool
+/// go (true on the channel); an answer goes to the spooled run's control
+/// socket.
+fn serve_requests(dir: PathBuf) -> std::sync::mpsc::Receiver<bool> {
+    let (done_tx, done) = std::sync::mpsc::channel::<bool>();
+    std::thread::spawn(move || {
+        read_requests(&mut io::stdin().lock(), |request| match request {
+            Request::End(signal) => {
+                if let Some(pid) = spooler(&dir) {
+                    let _ = kill(pid, signal);
+                }
+            }
+            Request::Done => {
+                let _ = done_tx.send(true);
+            }
+            Request::Answer(request) => {
+                super::run::forward_answer(&dir.join("control.sock"), &request);
+            }
+        });
+        // The local side keeps this open while it follows: its end is a
+        // lost connection (or a local side gone for good). Stop renewing
+        // the lease now, not at the next write that fails — unless the
+        // exit was written and waits to be confirmed.
+        if !EXIT_WRITTEN.load(Ordering::SeqCst) {
+            std::process::exit(0);
+        }
+        let _ = done_tx.send(false);
+    });
+    done
+}
+
+/// Write the spooled stream from where `file` stands, following it until
+/// worker `id`'s exit.
+fn follow(
+    file: &mut File,
+    inotify: &Inotify,
+    dir: &Path,
+    id: &str,
+    done: &std::sync::mpsc::Receiver<bool>,
+) -> i32 {
+    let path = dir.join("stream.ndjson");
     let mut out = io::stdout().lock();
     let mut partial: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = match file.read(&mut buf) {
             Ok(0) => {
-                if !wait_for_more(&inotify, dir) {
+                if !wait_for_more(inotify, dir) {
                     // The spooler is gone and wrote no exit: say what it said.
                     let said = std::fs::read_to_string(dir.join("stderr")).unwrap_or_default();
                     eprintln!(

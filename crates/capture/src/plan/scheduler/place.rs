@@ -72,70 +72,12 @@ impl Scheduler {
             max_tokens: None,
             model: b.model.clone(),
         });
-        let limits = task
-            .limits
-            .clone()
-            .or_else(|| self.template_spec.limits.clone());
-        let placed = Task {
-            id: task.id.clone(),
-            kind: Some(opts.kind.clone()),
-            prompt: task.prompt.clone().filter(|_| agent_task),
-            instructions: task.instructions.clone(),
-            permissions: task.permissions.clone(),
-            acp_agent: task.acp_agent.clone(),
-            timeout_s: opts.timeout.map(|t| t.as_secs_f64()),
-            limits,
-            retries: retry.as_ref().map(|r| r.retries).filter(|&r| r > 0),
-            // The plan's budget left, too: a task there cannot spend more.
-            max_cost_usd: match (max_usd, self.budget_left) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            },
-            ..Task::default()
-        };
-        let mut flags = self.remote_flags.clone();
-        match self.template_spec.pty {
-            crate::process::launch::PtyMode::Off => {}
-            crate::process::launch::PtyMode::All => flags.push("--pty=all".into()),
-            crate::process::launch::PtyMode::Stdout => flags.push("--pty=stdout".into()),
-        }
-        if let Some(retry) = &retry {
-            flags.push(format!("--retry-delay={}", retry.delay.as_secs_f64()).into());
-            match retry.on_any {
-                Some(true) => flags.push("--retry-on=any".into()),
-                Some(false) => flags.push("--retry-on=transient".into()),
-                None => {}
-            }
-        }
-        if let Some(tokens) = budget.as_ref().and_then(|b| b.max_tokens) {
-            flags.push(format!("--max-tokens={tokens}").into());
-        }
-        // `--ask`: the worker there asks, its policy and default act there,
-        // and a person's answer here goes to its run over the connection.
+        let placed = self.placed_task(task, &opts, agent_task, retry.as_ref(), max_usd);
         let spool = place.spool(&task.id);
-        if let Some(ask) = opts.ask.take() {
-            if let Some(problem) = ask
-                .command
-                .as_deref()
-                .and_then(crate::placement::run::policy_elsewhere)
-            {
-                return Launch::refused(index, opts, problem);
-            }
-            flags.push("--ask".into());
-            let wait = ask.timeout.map_or(0.0, |t| t.as_secs_f64());
-            flags.push(format!("--ask-timeout={wait}").into());
-            let default = if ask.default_allow { "allow" } else { "deny" };
-            flags.push(format!("--ask-default={default}").into());
-            if let Some(command) = &ask.command {
-                flags.push(crate::placement::run::joined(
-                    "--ask-cmd",
-                    std::ffi::OsStr::new(command),
-                ));
-            }
-            if let Some(dir) = &spool {
-                flags.push(format!("--control={dir}/control.sock").into());
-            }
-        }
+        let flags = match self.placed_flags(&mut opts, retry.as_ref(), budget.as_ref(), &spool) {
+            Ok(flags) => flags,
+            Err(problem) => return Launch::refused(index, opts, problem),
+        };
         let run = RemoteRun {
             id: task.id.clone(),
             task: serde_json::to_string(&placed).unwrap_or_default(),
@@ -154,12 +96,111 @@ impl Scheduler {
                 .as_ref()
                 .map_or(std::time::Duration::ZERO, |r| r.delay),
         );
+        self.launch_there(index, opts, place, run, argv)
+    }
+
+    /// The task as the sc-spawn there runs it: what to run, its role's
+    /// instructions and grant, its timeout, limits, retries and cap (the
+    /// plan's budget left, too: a task there cannot spend more).
+    fn placed_task(
+        &self,
+        task: &Task,
+        opts: &WorkerOptions,
+        agent_task: bool,
+        retry: Option<&crate::worker::Retry>,
+        max_usd: Option<f64>,
+    ) -> Task {
+        Task {
+            id: task.id.clone(),
+            kind: Some(opts.kind.clone()),
+            prompt: task.prompt.clone().filter(|_| agent_task),
+            instructions: task.instructions.clone(),
+            permissions: task.permissions.clone(),
+            acp_agent: task.acp_agent.clone(),
+            timeout_s: opts.timeout.map(|t| t.as_secs_f64()),
+            limits: task
+                .limits
+                .clone()
+                .or_else(|| self.template_spec.limits.clone()),
+            retries: retry.map(|r| r.retries).filter(|&r| r > 0),
+            max_cost_usd: match (max_usd, self.budget_left) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            },
+            ..Task::default()
+        }
+    }
+
+    /// The flags the sc-spawn there runs the task with: the run's own, its
+    /// terminal, how it retries, its token cap, and under `--ask` its
+    /// asks' policy and default (acting there; a person's answer here goes
+    /// to its run over the connection). Err: a policy that cannot go there.
+    fn placed_flags(
+        &self,
+        opts: &mut WorkerOptions,
+        retry: Option<&crate::worker::Retry>,
+        budget: Option<&crate::worker::Budget>,
+        spool: &Option<String>,
+    ) -> Result<Vec<std::ffi::OsString>, String> {
+        let mut flags = self.remote_flags.clone();
+        match self.template_spec.pty {
+            crate::process::launch::PtyMode::Off => {}
+            crate::process::launch::PtyMode::All => flags.push("--pty=all".into()),
+            crate::process::launch::PtyMode::Stdout => flags.push("--pty=stdout".into()),
+        }
+        if let Some(retry) = retry {
+            flags.push(format!("--retry-delay={}", retry.delay.as_secs_f64()).into());
+            match retry.on_any {
+                Some(true) => flags.push("--retry-on=any".into()),
+                Some(false) => flags.push("--retry-on=transient".into()),
+                None => {}
+            }
+        }
+        if let Some(tokens) = budget.and_then(|b| b.max_tokens) {
+            flags.push(format!("--max-tokens={tokens}").into());
+        }
+        let Some(ask) = opts.ask.take() else {
+            return Ok(flags);
+        };
+        if let Some(problem) = ask
+            .command
+            .as_deref()
+            .and_then(crate::placement::run::policy_elsewhere)
+        {
+            return Err(problem);
+        }
+        flags.push("--ask".into());
+        let wait = ask.timeout.map_or(0.0, |t| t.as_secs_f64());
+        flags.push(format!("--ask-timeout={wait}").into());
+        let default = if ask.default_allow { "allow" } else { "deny" };
+        flags.push(format!("--ask-default={default}").into());
+        if let Some(command) = &ask.command {
+            flags.push(crate::placement::run::joined(
+                "--ask-cmd",
+                std::ffi::OsStr::new(command),
+            ));
+        }
+        if let Some(dir) = spool {
+            flags.push(format!("--control={dir}/control.sock").into());
+        }
+        Ok(flags)
+    }
+
+    /// The launch of a placed task: this side runs only ssh (or srun), with
+    /// no directory, environment, terminal or limits of the worker's here,
+    /// once its host is ready when the engine prepares one.
+    fn launch_there(
+        &self,
+        index: usize,
+        mut opts: WorkerOptions,
+        place: Arc<dyn Elsewhere>,
+        run: RemoteRun,
+        argv: Vec<std::ffi::OsString>,
+    ) -> Launch {
         opts.reconnect = run.spool.clone().map(|dir| crate::worker::Reconnect {
             place: place.clone(),
             dir,
         });
-        // This side runs only ssh (or srun): no directory, environment,
-        // terminal or limits of the worker's here.
         let spec = Spec {
             argv: Vec::new(),
             cwd: None,
