@@ -21,10 +21,10 @@
 //!   ended from here.
 //! - [`transfer`]: sc-spawn copied to a host that lacks it.
 
-use std::ffi::OsString;
-use std::fmt;
+pub use registry::{Elsewhere, Placements};
 
 pub mod allocation;
+pub mod host;
 pub mod multiplex;
 pub mod registry;
 pub mod relay;
@@ -44,37 +44,11 @@ macro_rules! engines {
 }
 engines!(ssh, slurm);
 
-/// A place a worker runs, other than here.
-pub trait Elsewhere: fmt::Debug + Send + Sync {
-    /// Its name, said as `host` in the stream and in messages.
-    fn name(&self) -> &str;
-
-    /// The local command that runs the sc-spawn there with `run`, its
-    /// worker's command being `argv` (empty for an agent's, made there).
-    fn command(&self, run: &run::RemoteRun, argv: &[OsString]) -> Vec<OsString>;
-
-    /// A worker there outlives a lost connection, its stream kept in a
-    /// spool: the spool's directory for worker `id`. None: a lost
-    /// connection is a lost worker.
-    fn spool(&self, _id: &str) -> Option<String> {
-        None
-    }
-
-    /// How many times a lost connection is made again.
-    fn reconnects(&self) -> u32 {
-        0
-    }
-
-    /// The command that follows a spooled worker again, from byte `from`
-    /// of its stream.
-    fn attach(&self, _dir: &str, _id: &str, _from: u64) -> Option<Vec<OsString>> {
-        None
-    }
-
-    /// The ssh host to make ready before the task goes there: its one
-    /// connection opened (the first tasks on a host would otherwise each
-    /// make one), sc-spawn copied there (`--transfer`). None: launch now.
-    fn prepare(&self) -> Option<&ssh::Remote> {
-        None
+impl Placements {
+    /// The engines for a run placed by `settings`, and the notes of what
+    /// they could not set up (for stderr). Err: a setting that cannot be
+    /// honoured (a usage error).
+    pub fn new(settings: &registry::Where) -> Result<(Placements, Vec<String>), String> {
+        Placements::with(settings, ENGINES)
     }
 }

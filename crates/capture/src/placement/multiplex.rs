@@ -210,7 +210,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// connects nowhere).
 fn ssh_config(ssh: &[OsString], host: &str) -> Option<String> {
     let (program, args) = ssh.split_first()?;
-    let (name, port) = super::ssh::host_and_port(host);
+    let (name, port) = super::host::host_and_port(host);
     let out = Command::new(program)
         .args(args)
         .args(port.map(|p| ["-p", p]).into_iter().flatten())

@@ -7,11 +7,10 @@
 //! line in [`ENGINES`].
 
 use std::ffi::OsString;
+use std::fmt;
 use std::sync::Arc;
 
 use sc_events::Task;
-
-use super::Elsewhere;
 
 /// Where a run's workers may run besides here: what the command line says,
 /// as plain data. Each engine reads its part and the environment it knows
@@ -74,13 +73,15 @@ pub struct Placements {
 }
 
 impl Placements {
-    /// The engines for a run placed by `settings`, and the notes of what
-    /// they could not set up (for stderr). Err: a setting that cannot be
-    /// honoured (a usage error).
-    pub fn new(settings: &Where) -> Result<(Placements, Vec<String>), String> {
+    /// The engines `makers` make for a run placed by `settings`, and the
+    /// notes of what they could not set up.
+    pub(super) fn with(
+        settings: &Where,
+        makers: &[Make],
+    ) -> Result<(Placements, Vec<String>), String> {
         let mut notes = Vec::new();
         let mut engines = Vec::new();
-        for make in super::ENGINES {
+        for make in makers {
             if let Some(engine) = make(settings, &mut notes)? {
                 engines.push(engine);
             }
@@ -127,29 +128,43 @@ pub(crate) fn command(given: Option<&str>, variable: &str, default: &str) -> Vec
         .collect()
 }
 
-/// `--transfer`: this sc-spawn, to be copied to the hosts (read once).
-pub(crate) fn transfer(settings: &Where) -> Result<Option<super::transfer::Transfer>, String> {
-    static MADE: std::sync::OnceLock<Result<Option<super::transfer::Transfer>, String>> =
-        std::sync::OnceLock::new();
-    if !settings.transfer {
-        return Ok(None);
-    }
-    MADE.get_or_init(|| {
-        let exe = std::env::current_exe()
-            .map_err(|e| format!("--transfer: cannot find this sc-spawn: {e}"))?;
-        super::transfer::Transfer::of(&exe).map(Some)
-    })
-    .clone()
-}
+/// A place a worker runs, other than here.
+pub trait Elsewhere: fmt::Debug + Send + Sync {
+    /// Its name, said as `host` in the stream and in messages.
+    fn name(&self) -> &str;
 
-/// The sc-spawn a placed task runs: the copy `--transfer` makes, else
-/// `--remote-sc`, else `sc-spawn` on the PATH there.
-pub(crate) fn sc_spawn_there(settings: &Where) -> Result<OsString, String> {
-    Ok(match transfer(settings)? {
-        Some(transfer) => transfer.remote.into(),
-        None => settings
-            .remote_sc
-            .clone()
-            .unwrap_or_else(|| "sc-spawn".into()),
-    })
+    /// The local command that runs the sc-spawn there with `run`, its
+    /// worker's command being `argv` (empty for an agent's, made there).
+    fn command(&self, run: &super::run::RemoteRun, argv: &[OsString]) -> Vec<OsString>;
+
+    /// A worker there outlives a lost connection, its stream kept in a
+    /// spool: the spool's directory for worker `id`. None: a lost
+    /// connection is a lost worker.
+    fn spool(&self, _id: &str) -> Option<String> {
+        None
+    }
+
+    /// How many times a lost connection is made again.
+    fn reconnects(&self) -> u32 {
+        0
+    }
+
+    /// The command that follows a spooled worker again, from byte `from`
+    /// of its stream.
+    fn attach(&self, _dir: &str, _id: &str, _from: u64) -> Option<Vec<OsString>> {
+        None
+    }
+
+    /// The place is to be made ready before the task goes there (an ssh
+    /// host's one connection opened — the first tasks on a host would
+    /// otherwise each make one —, sc-spawn copied there): then
+    /// [`Elsewhere::make_ready`] runs first, off the poller's thread.
+    fn needs_ready(&self) -> bool {
+        false
+    }
+
+    /// Make it ready (blocking, bounded). Err: the task cannot go there.
+    fn make_ready(&self) -> Result<(), String> {
+        Ok(())
+    }
 }

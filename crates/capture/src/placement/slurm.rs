@@ -137,13 +137,13 @@ impl super::registry::Engine for SlurmEngine {
         &self,
         task: &sc_events::Task,
         _assigned: Option<&str>,
-    ) -> Option<Result<std::sync::Arc<dyn super::Elsewhere>, String>> {
+    ) -> Option<Result<std::sync::Arc<dyn super::registry::Elsewhere>, String>> {
         (task.slurm.is_some() || self.all).then(|| {
             Ok(std::sync::Arc::new(SlurmStep {
                 slurm: self.slurm.clone(),
                 sc_spawn: self.sc_spawn.clone(),
                 task: task.slurm.clone(),
-            }) as std::sync::Arc<dyn super::Elsewhere>)
+            }) as std::sync::Arc<dyn super::registry::Elsewhere>)
         })
     }
 
@@ -193,13 +193,13 @@ pub(super) fn engine(
     }
     Ok(Some(Box::new(SlurmEngine {
         slurm,
-        sc_spawn: super::registry::sc_spawn_there(settings)?,
+        sc_spawn: super::ssh::sc_spawn_there(settings)?,
         all: settings.slurm.is_some(),
         allocation: std::sync::Mutex::new(allocation),
     })))
 }
 
-impl super::Elsewhere for SlurmStep {
+impl super::registry::Elsewhere for SlurmStep {
     fn name(&self) -> &str {
         "slurm"
     }

@@ -11,6 +11,7 @@
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 
+use super::host::{check_host, host_and_port};
 use super::run::{RemoteRun, joined, quote, spool_dir};
 
 /// How to reach a host.
@@ -57,7 +58,7 @@ impl super::registry::Engine for SshEngine {
         &self,
         task: &sc_events::Task,
         assigned: Option<&str>,
-    ) -> Option<Result<std::sync::Arc<dyn super::Elsewhere>, String>> {
+    ) -> Option<Result<std::sync::Arc<dyn super::registry::Elsewhere>, String>> {
         let host = task
             .host
             .clone()
@@ -88,8 +89,8 @@ pub(super) fn engine(
     notes: &mut Vec<String>,
 ) -> Result<Option<Box<dyn super::registry::Engine>>, String> {
     let ssh = super::registry::command(settings.ssh.as_deref(), "SC_SSH", "ssh");
-    let transfer = super::registry::transfer(settings)?;
-    let sc_spawn = super::registry::sc_spawn_there(settings)?;
+    let transfer = transfer(settings)?;
+    let sc_spawn = sc_spawn_there(settings)?;
     let may_ssh = settings.host.is_some() || settings.plan;
     let own = ssh.iter().any(|a| {
         let a = a.to_string_lossy();
@@ -120,6 +121,33 @@ pub(super) fn engine(
     };
     open_masters(&remote, &settings.named_hosts);
     Ok(Some(Box::new(SshEngine { remote })))
+}
+
+/// `--transfer`: this sc-spawn, to be copied to the hosts (read once).
+fn transfer(settings: &super::registry::Where) -> Result<Option<super::transfer::Transfer>, String> {
+    static MADE: std::sync::OnceLock<Result<Option<super::transfer::Transfer>, String>> =
+        std::sync::OnceLock::new();
+    if !settings.transfer {
+        return Ok(None);
+    }
+    MADE.get_or_init(|| {
+        let exe = std::env::current_exe()
+            .map_err(|e| format!("--transfer: cannot find this sc-spawn: {e}"))?;
+        super::transfer::Transfer::of(&exe).map(Some)
+    })
+    .clone()
+}
+
+/// The sc-spawn a placed task runs: the copy `--transfer` makes, else
+/// `--remote-sc`, else `sc-spawn` on the PATH there.
+pub(super) fn sc_spawn_there(settings: &super::registry::Where) -> Result<OsString, String> {
+    Ok(match transfer(settings)? {
+        Some(transfer) => transfer.remote.into(),
+        None => settings
+            .remote_sc
+            .clone()
+            .unwrap_or_else(|| "sc-spawn".into()),
+    })
 }
 
 /// ssh's own options, and the host (a port given as `host:port` passed as
@@ -222,48 +250,6 @@ pub fn attach_argv(remote: &Remote, dir: &str, id: &str, from_byte: u64) -> Vec<
     out
 }
 
-/// A host as a plan line or `--hosts` gives it is checked before it
-/// reaches ssh's command line: one that starts with `-` would be an ssh
-/// option, and anything beyond the characters of `[user@]host[:port]`,
-/// an IPv6 address or an ssh config alias is refused, because ssh hands
-/// the name on to shells (`ProxyCommand ... %h`, `Match exec`,
-/// `LocalCommand`): `$ ( ) ; | & ' "` or a backquote there would run.
-pub fn check_host(host: &str) -> Result<(), String> {
-    if host.starts_with('-') {
-        return Err(format!(
-            "host `{host}` starts with `-`: that is no host name (ssh would take it as an option)"
-        ));
-    }
-    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-@:[]%+".contains(c);
-    if let Some(bad) = host.chars().find(|&c| !allowed(c)) {
-        let shown = if bad.is_control() || bad.is_whitespace() {
-            format!("{bad:?}")
-        } else {
-            format!("`{bad}`")
-        };
-        return Err(format!(
-            "host {host:?} is no host name ({shown} is not allowed; ssh would hand it on to a shell): \
-             give `[user@]host[:port]` or an ssh config alias of letters, digits and `._-@:[]%+`"
-        ));
-    }
-    if host.is_empty() {
-        return Err("an empty host is no host name: give `[user@]host[:port]`".into());
-    }
-    Ok(())
-}
-
-/// `user@host:port` → (`user@host`, Some(port)); an alias stays as it is.
-pub(super) fn host_and_port(host: &str) -> (&str, Option<&str>) {
-    match host.rsplit_once(':') {
-        Some((name, port))
-            if !name.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) && !port.is_empty() =>
-        {
-            (name, Some(port))
-        }
-        _ => (host, None),
-    }
-}
-
 /// The local command line: ssh, never asking for a password (a prompt
 /// would hang the run), running the remote sc-spawn with `argv`.
 pub fn ssh_argv(remote: &Remote, run: &RemoteRun, argv: &[OsString]) -> Vec<OsString> {
@@ -312,7 +298,7 @@ pub fn ssh_argv(remote: &Remote, run: &RemoteRun, argv: &[OsString]) -> Vec<OsSt
     out
 }
 
-impl super::Elsewhere for Remote {
+impl super::registry::Elsewhere for Remote {
     fn name(&self) -> &str {
         &self.host
     }
@@ -333,12 +319,20 @@ impl super::Elsewhere for Remote {
         Some(attach_argv(self, dir, id, from))
     }
 
-    fn prepare(&self) -> Option<&Remote> {
+    fn needs_ready(&self) -> bool {
         let master = self
             .multiplex
             .as_ref()
             .is_some_and(|m| !m.ready(&self.host));
-        (self.transfer.is_some() || master).then_some(self)
+        self.transfer.is_some() || master
+    }
+
+    fn make_ready(&self) -> Result<(), String> {
+        open_master(self);
+        match &self.transfer {
+            Some(transfer) => transfer.to_once(&self.host, ssh_prefix(self)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::placement::run::quote;
-use crate::placement::ssh::Remote;
 
 /// The local binary to copy, and its name in the cache there (relative to
 /// the remote home, where ssh's commands start).
@@ -45,26 +44,27 @@ impl Transfer {
     /// host get the first one's outcome.
     /// Copies to different hosts run side by side: only the copy to one
     /// host is waited for by that host's other tasks.
-    pub fn to_once(&self, remote: &Remote) -> Result<(), String> {
+    /// `ssh`: the ssh command line that runs a command on `host`.
+    pub fn to_once(&self, host: &str, ssh: Vec<OsString>) -> Result<(), String> {
         type Once = std::sync::Arc<std::sync::OnceLock<Result<(), String>>>;
         static HOSTS: std::sync::Mutex<Vec<(String, Once)>> = std::sync::Mutex::new(Vec::new());
         let once: Once = {
             let mut hosts = HOSTS.lock().unwrap_or_else(|e| e.into_inner());
-            match hosts.iter().find(|(host, _)| *host == remote.host) {
+            match hosts.iter().find(|(known, _)| *known == host) {
                 Some((_, once)) => once.clone(),
                 None => {
                     let once = Once::default();
-                    hosts.push((remote.host.clone(), once.clone()));
+                    hosts.push((host.to_owned(), once.clone()));
                     once
                 }
             }
         };
-        once.get_or_init(|| self.to(remote)).clone()
+        once.get_or_init(|| self.to(host, ssh)).clone()
     }
 
-    /// Copy it to `remote`'s host unless it is there already. Blocking (an
-    /// ssh run): never on the poller's thread.
-    pub fn to(&self, remote: &Remote) -> Result<(), String> {
+    /// Copy it to `host` (reached by the command line `ssh`) unless it is
+    /// there already. Blocking (an ssh run): never on the poller's thread.
+    pub fn to(&self, host: &str, ssh: Vec<OsString>) -> Result<(), String> {
         let path = quote(std::ffi::OsStr::new(&self.remote));
         let path = String::from_utf8_lossy(&path);
         // Written under a temporary name and renamed: a reader never sees
@@ -72,7 +72,7 @@ impl Transfer {
         let script = format!(
             "p={path}; [ -x \"$p\" ] && exit 0; mkdir -p .cache/sc && cat > \"$p.$$\" && chmod 755 \"$p.$$\" && mv -f \"$p.$$\" \"$p\""
         );
-        let mut argv = crate::placement::ssh::ssh_prefix(remote);
+        let mut argv = ssh;
         argv.push(OsString::from(script));
         let file = std::fs::File::open(&self.local)
             .map_err(|e| format!("--transfer: cannot read {}: {e}", self.local.display()))?;
@@ -88,7 +88,7 @@ impl Transfer {
         } else {
             Err(format!(
                 "--transfer: copying sc-spawn to {} failed: {}",
-                remote.host,
+                host,
                 String::from_utf8_lossy(&output.stderr).trim()
             ))
         }

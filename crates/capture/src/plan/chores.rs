@@ -40,7 +40,7 @@ pub enum Job {
     /// the host's ssh configuration is known.
     PrepareHost {
         key: usize,
-        remote: crate::placement::ssh::Remote,
+        place: std::sync::Arc<dyn crate::placement::Elsewhere>,
         run: Box<crate::placement::run::RemoteRun>,
         argv: Vec<std::ffi::OsString>,
     },
@@ -226,19 +226,12 @@ fn run(job: Job) -> Done {
         },
         Job::PrepareHost {
             key,
-            remote,
+            place,
             run,
             argv,
         } => Done::HostReady {
             key,
-            result: {
-                crate::placement::ssh::open_master(&remote);
-                match &remote.transfer {
-                    Some(transfer) => transfer.to_once(&remote),
-                    None => Ok(()),
-                }
-                .map(|()| crate::placement::Elsewhere::command(&remote, &run, &argv))
-            },
+            result: place.make_ready().map(|()| place.command(&run, &argv)),
         },
     }
 }

@@ -266,12 +266,12 @@ pub fn sweep(grace: std::time::Duration) {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGTERM);
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), Signal::SIGCONT);
         }
-        super::signals::wait_gone(&left, Instant::now() + grace);
+        super::gone::wait_gone(&left, Instant::now() + grace);
         for dir in &made {
             kill(dir);
         }
         let rest: Vec<i32> = made.iter().flat_map(|d| pids(d)).collect();
-        super::signals::wait_gone(&rest, Instant::now() + std::time::Duration::from_secs(1));
+        super::gone::wait_gone(&rest, Instant::now() + std::time::Duration::from_secs(1));
     }
     for dir in made {
         let _ = fs::remove_dir(&dir);

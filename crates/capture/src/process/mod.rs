@@ -2,6 +2,7 @@
 //! limits, its resource use, and the signals it is sent.
 
 pub mod cgroup;
+pub mod gone;
 pub mod launch;
 pub mod limits;
 pub mod proctree;

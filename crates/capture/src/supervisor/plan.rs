@@ -309,13 +309,13 @@ impl Supervisor {
             }
             How::PrepareHost {
                 spec,
-                remote,
+                place,
                 run,
                 argv,
             } => {
                 self.chores.submit(Job::PrepareHost {
                     key,
-                    remote,
+                    place,
                     run,
                     argv,
                 });

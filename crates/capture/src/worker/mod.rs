@@ -29,6 +29,7 @@ mod options;
 mod outputs;
 pub mod relayed;
 pub mod retry;
+mod source;
 mod start;
 pub mod watch;
 
@@ -51,9 +52,9 @@ use converse::{Conversation, PolicyJob};
 use exit::millis;
 use lifecycle::Lifecycle;
 pub use options::{AskPolicy, Budget, Reconnect, Resume, Retry, WorkerOptions};
-use outputs::Source;
 use relayed::Relayed;
 use retry::{AgentOutcome, Attempts, Outcome};
+use source::Source;
 use watch::AgentWatch;
 
 pub use exit::is_out_of_descriptors;

@@ -6,8 +6,8 @@
 use std::io::{self, Read};
 use std::time::Instant;
 
+use mio::Registry;
 use mio::unix::pipe::Receiver;
-use mio::{Registry, Token};
 use sc_events::{ErrorEvent, OutputEncoder, Stream, TsText, now_ts};
 
 use crate::output::framer::Framer;
@@ -25,29 +25,6 @@ const READS_PER_TURN: usize = 16;
 /// group keeps them open), what is already in the pipe is still read, up
 /// to this much, so that nothing written before the end is lost.
 const FINAL_READ: usize = 4 * 1024 * 1024;
-
-#[derive(Debug)]
-pub(super) struct Source {
-    pub stream: Stream,
-    /// None once closed: the descriptor is given back at once.
-    pub rx: Option<Receiver>,
-    pub token: Token,
-    pub framer: Framer,
-    pub encoder: OutputEncoder,
-    pub readable: bool,
-    /// The last byte emitted was not a newline: a line is unfinished.
-    pub mid_line: bool,
-    /// For a nested worker's stdout: the events it carries.
-    pub nest: Option<Nest>,
-    /// An agent's stdout: its lines go to the agent's watch.
-    pub tapped: bool,
-}
-
-impl Source {
-    pub fn is_open(&self) -> bool {
-        self.rx.is_some()
-    }
-}
 
 impl Worker {
     /// Read what is waiting on the worker's outputs (a bounded amount) and

@@ -21,7 +21,7 @@ use super::converse::Conversation;
 use super::exit::launch_error_message;
 use super::lifecycle::Timers;
 use super::options::AskPolicy;
-use super::outputs::Source;
+use super::source::Source;
 use super::watch::AgentWatch;
 
 impl Worker {

@@ -34,7 +34,7 @@ pub fn parse_hosts(list: &str) -> Result<Vec<HostSlots>, String> {
             return Err(format!("`{entry}`: no host"));
         }
         if host != ":" {
-            crate::placement::ssh::check_host(host)?;
+            crate::placement::host::check_host(host)?;
         }
         hosts.push(HostSlots {
             host: (host != ":").then(|| host.to_owned()),

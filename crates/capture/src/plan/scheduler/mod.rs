@@ -74,13 +74,13 @@ pub enum How {
         /// A branch an earlier run made for the task, to work on again.
         reuse: Option<String>,
     },
-    /// Make its host ready first (its connection opened, sc-spawn copied
-    /// there), off the poller's thread, then launch: `spec` with the command
-    /// line made then (of `run` and the task's `argv`), when what the host's
-    /// ssh configuration says is known.
+    /// Make its place ready first (an ssh host's connection opened,
+    /// sc-spawn copied there), off the poller's thread, then launch: `spec`
+    /// with the command line made then (of `run` and the task's `argv`),
+    /// when what the host's ssh configuration says is known.
     PrepareHost {
         spec: Spec,
-        remote: crate::placement::ssh::Remote,
+        place: std::sync::Arc<dyn crate::placement::Elsewhere>,
         run: Box<crate::placement::run::RemoteRun>,
         argv: Vec<std::ffi::OsString>,
     },

@@ -213,17 +213,18 @@ impl Scheduler {
         };
         opts.remote = Some(place.name().to_owned());
         opts.nested = false;
-        let how = match place.prepare() {
-            Some(remote) => How::PrepareHost {
+        let how = if place.needs_ready() {
+            How::PrepareHost {
                 spec,
-                remote: remote.clone(),
+                place,
                 run: Box::new(run),
                 argv,
-            },
-            None => How::Run(Spec {
+            }
+        } else {
+            How::Run(Spec {
                 argv: place.command(&run, &argv),
                 ..spec
-            }),
+            })
         };
         Launch {
             task: index,
