@@ -17,19 +17,18 @@ pub fn run(cli: Cli) -> i32 {
     if let Some(dir) = &cli.attach {
         return there::attach(dir, cli.id.as_deref().unwrap_or_default(), cli.from_byte);
     }
-    if let Some(dir) = cli.spool.clone() {
-        return there::spooled(&dir, Duration::from_secs(cli.lease), || run_here(&cli));
-    }
-    run_here(&cli)
-}
-
-/// Run the worker or the plan, with this process's stdin and stdout.
-fn run_here(cli: &Cli) -> i32 {
-    match crate::describe::describe(cli) {
+    // The command line, as one run description: the library runs it (in
+    // a spool there, when the local side asks for one).
+    let described = crate::describe::describe(&cli);
+    let run = move || match described {
         Ok(description) => sc_capture::run::run(description),
         Err(message) => {
             eprintln!("sc-spawn: {message}");
             EXIT_USAGE
         }
+    };
+    match &cli.spool {
+        Some(dir) => there::spooled(dir, Duration::from_secs(cli.lease), run),
+        None => run(),
     }
 }
