@@ -386,12 +386,7 @@ fn a_recorded_agent_replayed_under_ask_waits_for_its_answer() {
     let after = seq_of(&|e| output(e).is_some() && text(e).contains("\"tool_result\""));
     assert!(answered < after, "the replay waited for the answer");
     // Denied, it goes on as the run did when it was denied.
-    let said: String = run
-        .events
-        .iter()
-        .filter(|e| output(e).is_some())
-        .map(text)
-        .collect();
+    let said = said(&run);
     assert!(said.contains(crate::mock_model::DENIED_TEXT), "{said}");
     assert!(!said.contains(crate::mock_model::FINAL_TEXT), "{said}");
 }
@@ -411,13 +406,16 @@ fn a_recorded_agent_replayed_under_ask_and_allowed_says_what_it_did() {
         Vec::new(),
     );
     assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
-    let run = Captured::parse(&ran.stdout);
-    let said: String = run
-        .events
+    let said = said(&Captured::parse(&ran.stdout));
+    assert!(said.contains(crate::mock_model::FINAL_TEXT), "{said}");
+    assert!(!said.contains(crate::mock_model::DENIED_TEXT), "{said}");
+}
+
+/// All the output a run's workers wrote, as text.
+fn said(run: &Captured) -> String {
+    run.events
         .iter()
         .filter(|e| output(e).is_some())
         .map(text)
-        .collect();
-    assert!(said.contains(crate::mock_model::FINAL_TEXT), "{said}");
-    assert!(!said.contains(crate::mock_model::DENIED_TEXT), "{said}");
+        .collect()
 }
