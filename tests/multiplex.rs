@@ -333,3 +333,27 @@ fn a_master_that_dies_is_replaced_and_the_stream_stays_whole() {
     run.check_contract();
     assert_eq!(masters_of(pid), 0, "the new master closed with the run");
 }
+
+/// A plan whose tasks all run here makes no ssh state at all: while it
+/// runs, its private runs folder holds no connection folder (only what a
+/// plan serves: its control socket).
+#[test]
+fn a_local_plan_makes_no_ssh_state() {
+    let runtime = temp_dir("no-ssh-state");
+    std::fs::set_permissions(
+        &runtime,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let plan = br#"{"type":"task","id":"look","argv":["sh","-c","ls -a \"$XDG_RUNTIME_DIR/sc\""]}
+"#;
+    let ran = run_bounded(sc_spawn().env("XDG_RUNTIME_DIR", &runtime), plan.to_vec());
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    let run = Captured::parse(&ran.stdout);
+    let listed = String::from_utf8_lossy(&run.bytes(sc_events::Stream::Stdout)).into_owned();
+    assert!(
+        listed.contains("run-"),
+        "the plan's control socket is there: {listed}"
+    );
+    assert!(!listed.contains("ssh-"), "no connection folder: {listed}");
+}
