@@ -11,7 +11,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::parse::str_of;
+use crate::json::str_of;
 
 mod updates;
 

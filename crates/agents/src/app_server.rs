@@ -4,7 +4,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::parse::{Parser, str_of};
+use crate::json::str_of;
+use crate::parse::Parser;
 
 impl Parser {
     /// Codex's app-server (`--ask`): JSON-RPC responses, notifications and

@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::parse::str_of;
+use crate::json::str_of;
 
 pub fn line(o: &Map<String, Value>) -> Option<Value> {
     let data = o.get("data").cloned().unwrap_or(Value::Null);

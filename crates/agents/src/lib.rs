@@ -11,6 +11,7 @@ mod app_server;
 mod command;
 mod copilot;
 pub mod driver;
+mod json;
 mod opencode;
 pub mod parse;
 pub mod prices;

@@ -6,7 +6,8 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::parse::{Parser, str_of};
+use crate::json::str_of;
+use crate::parse::Parser;
 
 impl Parser {
     pub(crate) fn opencode(&mut self, o: &Map<String, Value>) -> Option<Value> {

@@ -20,6 +20,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::AgentKind;
+use crate::json::str_of;
 
 /// Reads one agent's lines, keeping what a CLI spreads over several
 /// (Codex reports usage per turn; the result wants the totals).
@@ -137,10 +138,6 @@ impl Parser {
             _ => None,
         }
     }
-}
-
-pub(crate) fn str_of<'a>(o: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
-    o.get(key)?.as_str()
 }
 
 /// The line that answers `ask` on a conversing agent's stdin: Claude

@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::event::Limits;
+use crate::limits::Limits;
 
 /// Why sc ended a worker (`exit.ended_by`), when it did not end by itself.
 /// A value this version does not know (a later one's) is kept as it is.

@@ -6,6 +6,7 @@
 //! writer, the reader and users' programs.
 
 use crate::ended::{EndedBy, LimitsReport, WorktreeReport};
+pub use crate::limits::Limits;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -195,20 +196,6 @@ pub struct SlurmTask {
     /// Time limit, as Slurm writes it (`30`, `1:00:00`; `srun -t`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time: Option<String>,
-}
-
-/// Resource limits of a worker (an addition to v1).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Limits {
-    /// Memory of the worker's process tree, in MiB.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_rss_mib: Option<u64>,
-    /// CPU seconds of each process (RLIMIT_CPU).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpu_s: Option<u64>,
-    /// Scheduling niceness, 0 to 19.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nice: Option<i32>,
 }
 
 /// A worker process was launched.

@@ -18,6 +18,7 @@ pub mod agents;
 mod base64_field;
 mod ended;
 mod event;
+mod limits;
 mod reader;
 mod rename;
 mod scan;

@@ -140,7 +140,7 @@ impl AgentState {
                 } else {
                     format!("result: ok{interim}")
                 }];
-                let usage = crate::model::Usage {
+                let usage = crate::usage::Usage {
                     cost_usd: AgentNote::f64_of(&note.cost_usd),
                     input_tokens: AgentNote::u64_of(&note.input_tokens),
                     output_tokens: AgentNote::u64_of(&note.output_tokens),

@@ -92,7 +92,7 @@ pub fn plural(n: u64, one: &str) -> String {
 }
 
 /// Cost and tokens, when reported: `$0.25 · 1.2k/300 tok`.
-pub fn usage(usage: &crate::model::Usage) -> String {
+pub fn usage(usage: &crate::usage::Usage) -> String {
     let mut parts = Vec::new();
     if let Some(cost) = usage.cost_usd {
         parts.push(format!("${cost:.2}"));

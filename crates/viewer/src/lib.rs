@@ -27,6 +27,7 @@ pub mod table;
 pub mod term;
 pub mod text;
 pub mod timeline;
+pub mod usage;
 
 pub use event::ViewEvent;
 pub use model::{Change, Model, Status};
