@@ -36,6 +36,7 @@ mod safety_asks;
 mod safety_fuzz;
 mod safety_placed;
 mod safety_private;
+mod sandbox;
 mod slurm;
 mod snapshots;
 mod spawn;

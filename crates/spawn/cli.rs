@@ -449,7 +449,12 @@ pub struct Cli {
     ///
     /// The ssh command (default: $SC_SSH, else `ssh`), split on spaces, e.g.
     /// `ssh -F ./ssh_config`
-    #[arg(help_heading = "Placement", long, value_name = "CMD")]
+    #[arg(
+        help_heading = "Placement",
+        hide_short_help = true,
+        long,
+        value_name = "CMD"
+    )]
     pub ssh: Option<String>,
 
     /// A new ssh connection for every task
@@ -493,13 +498,46 @@ pub struct Cli {
     #[arg(help_heading = "Placement", hide_short_help = true, long)]
     pub job_per_task: bool,
 
+    /// Confine every worker (KIND: bwrap, bubblewrap)
+    ///
+    /// The user's root read-only, the worker's directory and a private
+    /// /tmp writable (a checkout's .git/hooks and .git/config stay
+    /// read-only), secrets hidden (~/.ssh, ~/.aws, ~/.gnupg, ~/.config/gh,
+    /// ~/.netrc, ~/.docker, ~/.kube, … and --sandbox-hide), no network, its
+    /// own PID, IPC and user namespaces, every capability dropped. Needs
+    /// bubblewrap (`bwrap` on the PATH, or SC_BWRAP); without it the worker
+    /// does not run (fail closed). For now: workers run here, and commands
+    /// (an agent needs the network allow-list, still to come)
+    #[arg(help_heading = "Sandbox", long, value_name = "KIND", num_args = 0..=1, require_equals = true, default_missing_value = "bwrap", value_parser = ["bwrap"])]
+    pub sandbox: Option<String>,
+
+    /// With --sandbox: PATH is writable too (repeatable)
+    #[arg(
+        help_heading = "Sandbox",
+        hide_short_help = true,
+        long,
+        value_name = "PATH",
+        requires = "sandbox"
+    )]
+    pub sandbox_write: Vec<PathBuf>,
+
+    /// With --sandbox: PATH is hidden too (repeatable)
+    #[arg(
+        help_heading = "Sandbox",
+        hide_short_help = true,
+        long,
+        value_name = "PATH",
+        requires = "sandbox"
+    )]
+    pub sandbox_hide: Vec<PathBuf>,
+
     /// Copy this sc-spawn to each remote host that lacks it (or has another
     /// build) before its first task there
     ///
     /// Into ~/.cache/sc/ on the host, named by the binary's content, once per
     /// host and run. The host must run the same OS and architecture (a static
     /// musl build runs on any Linux of the architecture)
-    #[arg(help_heading = "Placement", long)]
+    #[arg(help_heading = "Placement", hide_short_help = true, long)]
     pub transfer: bool,
 
     /// Internal (--slurm, in the job step): name the node in the start

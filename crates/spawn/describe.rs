@@ -45,6 +45,13 @@ pub fn describe(cli: &Cli) -> Result<RunDescription, String> {
     refuse_worktrees_elsewhere(cli, &hosts)?;
     let placement = placement(cli, plan_mode, &hosts);
     let agents = agents(cli, placed.is_some())?;
+    if cli.sandbox.is_some() && cli.replay.is_none() && agents.kind(&cli.kind).is_some() {
+        return Err(format!(
+            "--sandbox confines commands for now: an agent ({}) needs its API reached through \
+             the network allow-list, which is not built yet; run it without --sandbox",
+            cli.kind
+        ));
+    }
     // One launch path: single-worker mode is a plan of one task, made from
     // the command line; the template below holds for both.
     let mut spec = spec(cli);
@@ -204,6 +211,12 @@ fn check_combinations(cli: &Cli, plan_mode: bool) -> Result<(), String> {
     if cli.host.is_some() && plan_mode {
         return refuse("--host runs one worker; in a plan, give tasks a `host` field");
     }
+    if cli.sandbox.is_some() && (cli.host.is_some() || cli.slurm.is_some() || cli.hosts.is_some()) {
+        return refuse(
+            "--sandbox confines workers run here for now; with --host, --hosts or --slurm they \
+             run elsewhere: drop one of them",
+        );
+    }
     if cli.host.is_some() && cli.slurm.is_some() {
         return refuse("--host and --slurm both say where the worker runs: give one");
     }
@@ -362,6 +375,13 @@ fn spec(cli: &Cli) -> Spec {
         },
         // Set for an agent's task.
         own_cgroup: false,
+        sandbox: cli
+            .sandbox
+            .as_ref()
+            .map(|_| sc_capture::process::sandbox::Sandbox {
+                write: cli.sandbox_write.clone(),
+                hide: cli.sandbox_hide.clone(),
+            }),
         limits: limits(cli),
         // Its stdout is usually the stream's pipe: ask stderr, then stdin.
         pty_size: terminal_size(2)

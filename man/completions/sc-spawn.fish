@@ -49,6 +49,8 @@ complete -c sc-spawn -l host -d 'Run the worker on HOST over ssh (`[user@]host[:
 complete -c sc-spawn -l hosts -d 'Plan mode: spread the tasks that name no host over these hosts (`N/host,...`, as GNU parallel\'s --sshlogin)' -r
 complete -c sc-spawn -l ssh -d 'The ssh command [default: $SC_SSH, else ssh]' -r
 complete -c sc-spawn -l remote-sc -d 'The sc-spawn to run on remote hosts (default' -r
+complete -c sc-spawn -l sandbox-write -d 'With --sandbox: PATH is writable too (repeatable)' -r -F
+complete -c sc-spawn -l sandbox-hide -d 'With --sandbox: PATH is hidden too (repeatable)' -r -F
 complete -c sc-spawn -l reconnect -d 'Remote workers outlive a lost connection' -r
 complete -c sc-spawn -l reconnect-lease -d 'With --reconnect' -r
 complete -c sc-spawn -l resume -d 'Plan mode: run the plan again using LOG, the stream of an earlier run of it (--log, or tee), to know what is done' -r -F
@@ -63,6 +65,7 @@ complete -c sc-spawn -l fail-fast -d 'Plan mode: end the plan at the first task 
 complete -c sc-spawn -l no-multiplex -d 'A new ssh connection for every task'
 complete -c sc-spawn -l slurm -d 'Run the worker (plan mode: every task that names no host) as a Slurm job step'
 complete -c sc-spawn -l job-per-task -d 'With --slurm for a plan'
+complete -c sc-spawn -l sandbox -d 'Confine every worker (KIND: bwrap, bubblewrap)'
 complete -c sc-spawn -l transfer -d 'Copy this sc-spawn to each remote host that lacks it (or has another build) before its first task there'
 complete -c sc-spawn -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sc-spawn -s V -l version -d 'Print version'

@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::fs::File;
 use std::io;
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -94,6 +94,8 @@ pub struct Spec {
     /// cgroup is there; the user's `ControlPersist` master is to outlive
     /// it). A memory limit gets one regardless.
     pub own_cgroup: bool,
+    /// `--sandbox`: confined by bubblewrap, wrapped here.
+    pub sandbox: Option<super::sandbox::Sandbox>,
 }
 
 /// The absolute directory a worker launched in `cwd` runs in.
@@ -118,15 +120,36 @@ pub struct Launched {
     pub limits: Applied,
     /// [`StdinMode::Held`]: the write end of its stdin.
     pub stdin: Option<OwnedFd>,
+    /// Sandboxed: where its session's leader is learnt.
+    pub sandbox: Option<super::sandbox::Status>,
 }
 
 /// Launch the worker in a process group of its own (a session of its own on
 /// a pseudo-terminal, whose controlling terminal it then is).
 pub fn launch(spec: &Spec) -> io::Result<Launched> {
-    let (program, args) = spec
-        .argv
-        .split_first()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no command given"))?;
+    if spec.argv.is_empty() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "no command given",
+        ));
+    }
+    // Sandboxed: bubblewrap runs it, its status on a pipe of ours (fail
+    // closed: no bubblewrap, no worker).
+    let mut status = None;
+    let argv = match &spec.sandbox {
+        None => spec.argv.clone(),
+        Some(sandbox) => {
+            let bwrap = super::sandbox::bwrap().map_err(io::Error::other)?;
+            let (read, write) = os_pipe::pipe()?;
+            fcntl(&read, FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
+            let dir = working_dir(spec.cwd.as_deref()).unwrap_or_else(|| "/".into());
+            let home = std::env::var_os("HOME").map(PathBuf::from);
+            let argv = sandbox.argv(&bwrap, &dir, home.as_deref(), write.as_raw_fd(), &spec.argv);
+            status = Some((OwnedFd::from(read), OwnedFd::from(write)));
+            argv
+        }
+    };
+    let (program, args) = argv.split_first().expect("a command");
     let mut command = Command::new(program);
     command
         .args(args)
@@ -202,6 +225,19 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
             }
         }
     }
+    if let Some((_, write)) = &status {
+        let fd = write.as_raw_fd();
+        // SAFETY: fcntl is async-signal-safe; it only lets the status
+        // descriptor through the exec to bubblewrap.
+        unsafe {
+            command.pre_exec(move || {
+                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
     let mut limits = apply(&mut command, spec.limits.as_ref(), spec.own_cgroup);
     let spawned = command.spawn();
     limits.launched();
@@ -221,6 +257,7 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
         outputs,
         limits,
         stdin: held,
+        sandbox: status.map(|(read, _write)| super::sandbox::Status::new(read)),
     })
 }
 

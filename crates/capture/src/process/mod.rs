@@ -6,4 +6,5 @@ pub mod gone;
 pub mod launch;
 pub mod limits;
 pub mod proctree;
+pub mod sandbox;
 pub mod signals;

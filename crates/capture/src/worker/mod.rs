@@ -122,6 +122,9 @@ pub struct Worker {
     tree: ProcessTree,
     limits: Option<Limits>,
     applied: Applied,
+    /// `--sandbox`: where the sandbox's session is learnt, for polite
+    /// signals (bubblewrap itself would kill it outright).
+    sandbox: Option<crate::process::sandbox::Status>,
     exit_code: Option<i32>,
 }
 
@@ -163,6 +166,7 @@ impl Worker {
             tree: ProcessTree::default(),
             limits: None,
             applied: Applied::default(),
+            sandbox: None,
             exit_code: None,
             opts,
         }
@@ -267,13 +271,21 @@ impl Worker {
             .ask_to_end(EndedBy::Interrupted, self.opts.kill_grace, now)
         {
             self.cancel_turn(now);
-            signal_group(self.pid, signal);
-            // A stopped group would not see the signal until continued.
-            signal_group(self.pid, Signal::SIGCONT);
+            self.polite(signal);
         } else {
             // Already being ended: pass the signal on all the same.
-            signal_group(self.pid, signal);
+            self.polite(signal);
         }
+    }
+
+    /// A signal that asks the worker to end: to its group (a stopped group
+    /// continued, or it would not see it), or for a sandboxed worker to the
+    /// sandbox's own session.
+    fn polite(&mut self, signal: Signal) {
+        let sandboxed = self.sandbox.as_mut().and_then(|s| s.child());
+        let group = sandboxed.map_or(self.pid, |child| child as u32);
+        signal_group(group, signal);
+        signal_group(group, Signal::SIGCONT);
     }
 
     /// End the worker's group politely: SIGTERM now, SIGKILL after the grace.
@@ -288,8 +300,7 @@ impl Worker {
         }
         if self.pid != 0 && self.life.ask_to_end(reason, self.opts.kill_grace, now) {
             self.cancel_turn(now);
-            signal_group(self.pid, Signal::SIGTERM);
-            signal_group(self.pid, Signal::SIGCONT);
+            self.polite(Signal::SIGTERM);
         }
     }
 

@@ -172,6 +172,7 @@ impl Worker {
     ) -> io::Result<()> {
         self.pid = launched.pid;
         self.applied = launched.limits;
+        self.sandbox = launched.sandbox;
         self.child = Some(launched.child);
         let local = self.relayed.is_none();
         match &mut self.relayed {

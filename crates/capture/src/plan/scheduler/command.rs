@@ -73,6 +73,20 @@ impl Scheduler {
             command.argv.insert(1, "--converse".into());
             command.input.get_or_insert_with(Vec::new);
         }
+        // Confined, an agent could not reach its model: its API through the
+        // network allow-list is not built yet. Refused, never run open.
+        if self.template_spec.sandbox.is_some()
+            && opts.agent.is_some()
+            && command.argv.first() != Some(&sibling("sc-replay"))
+        {
+            let message = format!(
+                "task `{}` is an agent ({}): --sandbox confines commands for now; an agent needs \
+                 its API reached through the network allow-list, which is not built yet: run it \
+                 without --sandbox",
+                task.id, opts.kind
+            );
+            return refuse(opts, message);
+        }
         let (env, cwd) = self.env_and_cwd(task, command.env);
         let spec = Spec {
             argv: command.argv,

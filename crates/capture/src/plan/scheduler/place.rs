@@ -50,6 +50,17 @@ impl Scheduler {
             );
             return Launch::refused(index, opts, message);
         }
+        // The sandbox wraps a worker where it is launched; the sc-spawn
+        // there is not told to yet. Refused rather than run open there.
+        if self.template_spec.sandbox.is_some() {
+            let message = format!(
+                "task `{}` runs on {}: --sandbox confines workers run here for now; run it here, \
+                 or without --sandbox",
+                task.id,
+                place.name()
+            );
+            return Launch::refused(index, opts, message);
+        }
         let agent_task = opts.agent.is_some() && task.prompt.is_some() && task.replay.is_none();
         // A shell task's command is made here (its argv, `sh -c PROMPT`, a
         // replay); an agent's there, from its prompt, with its CLI there.
@@ -209,6 +220,7 @@ impl Scheduler {
             pty: crate::process::launch::PtyMode::Off,
             limits: None,
             own_cgroup: false,
+            sandbox: None,
             ..self.template_spec.clone()
         };
         opts.remote = Some(place.name().to_owned());

@@ -1,0 +1,216 @@
+//! `--sandbox`: a worker confined by bubblewrap, wrapped where it is
+//! launched. The user's root is read-only, the worker's directory and a
+//! private /tmp writable, secrets hidden, no network, its own PID, IPC,
+//! UTS and user namespaces, no new privileges and — what makes it hold as
+//! root — every capability dropped (with capabilities, root inside could
+//! unmount the cover over `~/.ssh` or remount `/` writable: measured).
+//!
+//! Signals: bubblewrap kills its child outright on SIGTERM, so a polite
+//! end goes to the sandbox's own session instead, whose leader's pid
+//! bubblewrap writes on its status descriptor (`--json-status-fd`); the
+//! hard stop is still SIGKILL to bubblewrap's group, which takes the whole
+//! PID namespace with it.
+
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+
+/// What a sandbox lets a worker do beyond its directory and /tmp.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sandbox {
+    /// More paths it may write (`--sandbox-write`).
+    pub write: Vec<PathBuf>,
+    /// More paths hidden from it (`--sandbox-hide`).
+    pub hide: Vec<PathBuf>,
+}
+
+/// Secrets under $HOME that no sandboxed worker sees.
+pub const SECRETS: &[&str] = &[
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".config/gh",
+    ".config/gcloud",
+    ".azure",
+    ".kube",
+    ".docker",
+    ".netrc",
+    ".git-credentials",
+    ".npmrc",
+    ".pypirc",
+];
+
+/// The bubblewrap program: `$SC_BWRAP`, else `bwrap` on the PATH. Err says
+/// how to get it: a sandbox that cannot be set up runs nothing.
+pub fn bwrap() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("SC_BWRAP").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        return if path.is_file() {
+            Ok(path)
+        } else {
+            Err(format!(
+                "--sandbox: SC_BWRAP names {}, which is no file: the worker does not run",
+                path.display()
+            ))
+        };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("bwrap"))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            "--sandbox: bubblewrap (bwrap) is not installed: install it (apt-get install \
+             bubblewrap) or name it with SC_BWRAP; the worker does not run"
+                .to_owned()
+        })
+}
+
+impl Sandbox {
+    /// bubblewrap's command line around `command`, run in `dir` (made
+    /// writable), with `home` for the secrets to hide, its status written
+    /// on descriptor `status_fd`.
+    pub fn argv(
+        &self,
+        bwrap: &Path,
+        dir: &Path,
+        home: Option<&Path>,
+        status_fd: i32,
+        command: &[OsString],
+    ) -> Vec<OsString> {
+        let mut out: Vec<OsString> = vec![bwrap.into()];
+        let mut add = |words: &[&std::ffi::OsStr]| out.extend(words.iter().map(|w| w.into()));
+        add(&[
+            "--die-with-parent".as_ref(),
+            "--new-session".as_ref(),
+            "--unshare-all".as_ref(),
+            "--unshare-user".as_ref(),
+            "--disable-userns".as_ref(),
+            "--cap-drop".as_ref(),
+            "ALL".as_ref(),
+            "--ro-bind".as_ref(),
+            "/".as_ref(),
+            "/".as_ref(),
+            "--dev".as_ref(),
+            "/dev".as_ref(),
+            "--proc".as_ref(),
+            "/proc".as_ref(),
+            "--tmpfs".as_ref(),
+            "/tmp".as_ref(),
+        ]);
+        let writable = std::iter::once(dir).chain(self.write.iter().map(PathBuf::as_path));
+        for path in writable.filter(|p| p.exists()) {
+            add(&["--bind".as_ref(), path.as_os_str(), path.as_os_str()]);
+        }
+        // A checkout's hooks and config stay read-only: a hook written
+        // here would run outside, in the user's next commit.
+        for name in [".git/hooks", ".git/config"] {
+            let path = dir.join(name);
+            if path.exists() {
+                add(&["--ro-bind".as_ref(), path.as_os_str(), path.as_os_str()]);
+            }
+        }
+        let secrets = home
+            .into_iter()
+            .flat_map(|home| SECRETS.iter().map(move |s| home.join(s)))
+            .chain(self.hide.iter().cloned());
+        // Only what exists can be covered under a read-only root.
+        for path in secrets.filter(|p| p.exists()) {
+            if path.is_dir() {
+                add(&["--tmpfs".as_ref(), path.as_os_str()]);
+            } else {
+                add(&["--ro-bind".as_ref(), "/dev/null".as_ref(), path.as_os_str()]);
+            }
+        }
+        let fd = status_fd.to_string();
+        add(&[
+            "--chdir".as_ref(),
+            dir.as_os_str(),
+            "--json-status-fd".as_ref(),
+            fd.as_ref(),
+            "--".as_ref(),
+        ]);
+        out.extend(command.iter().cloned());
+        out
+    }
+}
+
+/// A sandboxed worker's status descriptor: where its session's leader is
+/// learnt, for signals that are to reach it politely.
+#[derive(Debug)]
+pub struct Status {
+    fd: OwnedFd,
+    read: Vec<u8>,
+    child: Option<i32>,
+}
+
+impl Status {
+    pub fn new(fd: OwnedFd) -> Status {
+        Status {
+            fd,
+            read: Vec::new(),
+            child: None,
+        }
+    }
+
+    /// The sandbox's session leader, once bubblewrap has said it (read
+    /// without blocking: it says so as the sandbox starts).
+    pub fn child(&mut self) -> Option<i32> {
+        if self.child.is_none() {
+            let mut buf = [0u8; 512];
+            while let Ok(n) = nix::unistd::read(&self.fd, &mut buf) {
+                if n == 0 {
+                    break;
+                }
+                self.read.extend_from_slice(&buf[..n]);
+            }
+            let line = self.read.split(|b| *b == b'\n').next().unwrap_or_default();
+            self.child = serde_json::from_slice::<serde_json::Value>(line)
+                .ok()
+                .and_then(|v| v.get("child-pid")?.as_i64())
+                .and_then(|p| i32::try_from(p).ok())
+                .filter(|&p| p > 1);
+        }
+        self.child
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_line_drops_capabilities_hides_secrets_and_binds_the_directory() {
+        let home = std::env::temp_dir().join(format!("sc-sandbox-home-{}", std::process::id()));
+        std::fs::create_dir_all(home.join(".ssh")).unwrap();
+        std::fs::write(home.join(".netrc"), "machine x").unwrap();
+        let sandbox = Sandbox::default();
+        let argv: Vec<String> = sandbox
+            .argv(
+                Path::new("/usr/bin/bwrap"),
+                Path::new("/tmp"),
+                Some(&home),
+                5,
+                &["make".into()],
+            )
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        let line = argv.join(" ");
+        assert!(line.contains("--cap-drop ALL"), "{line}");
+        assert!(line.contains("--unshare-all"), "{line}");
+        assert!(line.contains("--ro-bind / /"), "{line}");
+        assert!(line.contains("--bind /tmp /tmp"), "{line}");
+        assert!(
+            line.contains(&format!("--tmpfs {}/.ssh", home.display())),
+            "{line}"
+        );
+        assert!(
+            line.contains(&format!("--ro-bind /dev/null {}/.netrc", home.display())),
+            "{line}"
+        );
+        assert!(!line.contains(".aws"), "only what exists: {line}");
+        assert!(line.ends_with("--json-status-fd 5 -- make"), "{line}");
+        let _ = std::fs::remove_dir_all(home);
+    }
+}

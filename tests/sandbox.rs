@@ -1,0 +1,167 @@
+//! `--sandbox`: a worker confined by bubblewrap, tried as the worker it
+//! confines would try to get out: writing outside its directory, reading
+//! the user's secrets, reaching the network, leaving things in /tmp; and
+//! ended politely through the sandbox (its trap runs), and never run open
+//! when the sandbox cannot be set up.
+
+use std::process::{Command, Stdio};
+
+use sc_events::Stream;
+
+use crate::util::*;
+
+/// bubblewrap for the tests: SC_BWRAP (scripts/test unpacks Debian's
+/// package into .ci/bwrap and sets it), or `bwrap` on the PATH.
+fn bwrap() -> Option<String> {
+    if let Some(path) = std::env::var_os("SC_BWRAP").filter(|p| !p.is_empty()) {
+        return Some(path.to_string_lossy().into_owned());
+    }
+    let on_path = Command::new("bwrap").arg("--version").output().is_ok();
+    if !on_path {
+        engine_missing(
+            "the --sandbox tests",
+            "bubblewrap",
+            "bubblewrap (or scripts/sandbox-tools)",
+        );
+    }
+    on_path.then(|| "bwrap".to_owned())
+}
+
+/// `sc-spawn --sandbox` running `script` in `dir` with HOME `home`.
+fn sandboxed(bwrap: &str, dir: &std::path::Path, home: &std::path::Path, script: &str) -> Ran {
+    run_bounded(
+        sc_spawn()
+            .env("SC_BWRAP", bwrap)
+            .env("HOME", home)
+            .current_dir(dir)
+            .args(["--sandbox", "--", "sh", "-c", script]),
+        Vec::new(),
+    )
+}
+
+fn stdout_of(ran: &Ran) -> String {
+    String::from_utf8_lossy(&Captured::parse(&ran.stdout).bytes(Stream::Stdout)).into_owned()
+}
+
+#[test]
+fn a_sandboxed_worker_writes_only_its_directory_and_sees_no_secrets() {
+    let Some(bwrap) = bwrap() else { return };
+    let dir = temp_dir("sandbox-work");
+    // Not under /tmp, which is the sandbox's own: the real disk.
+    let home = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("sandbox-home-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::create_dir_all(home.join(".ssh")).unwrap();
+    std::fs::write(home.join(".ssh/id_ed25519"), "SECRET KEY").unwrap();
+    std::fs::write(home.join(".netrc"), "machine x password SECRET").unwrap();
+    let outside = home.join("planted");
+    let script = format!(
+        "echo made > here.txt && echo wrote-here; \
+         echo x > {outside} 2>/dev/null || echo refused-outside; \
+         umount $HOME/.ssh 2>/dev/null; mount -o remount,bind,rw / 2>/dev/null; \
+         cat $HOME/.ssh/id_ed25519 2>/dev/null || echo no-key; \
+         echo x > {outside}.2 2>/dev/null || echo still-read-only; \
+         cat $HOME/.netrc; echo; \
+         echo t > /tmp/sc-sandbox-left-{pid} && echo tmp-ok; \
+         exit 3",
+        outside = outside.display(),
+        pid = std::process::id()
+    );
+    let ran = sandboxed(&bwrap, &dir, &home, &script);
+    let said = stdout_of(&ran);
+    assert_eq!(ran.status.code(), Some(3), "{said}\n{}", ran.stderr);
+    // As root too: every capability dropped, so the cover over ~/.ssh
+    // cannot be unmounted nor / remounted writable.
+    for expected in [
+        "wrote-here",
+        "refused-outside",
+        "no-key",
+        "still-read-only",
+        "tmp-ok",
+    ] {
+        assert!(said.contains(expected), "{expected}: {said}");
+    }
+    assert!(!said.contains("SECRET"), "a secret was read: {said}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("here.txt")).unwrap(),
+        "made\n"
+    );
+    assert!(!outside.exists(), "it wrote outside its directory");
+    let left = std::path::PathBuf::from(format!("/tmp/sc-sandbox-left-{}", std::process::id()));
+    assert!(!left.exists(), "its /tmp is its own");
+}
+
+#[test]
+fn a_sandboxed_worker_reaches_no_network() {
+    let Some(bwrap) = bwrap() else { return };
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let dir = temp_dir("sandbox-net");
+    // Outside, the same connection works: the listener is there.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
+    let script = format!(
+        "python3 -c 'import socket; socket.create_connection((\"127.0.0.1\", {port}), 2)' \
+         2>/dev/null && echo connected || echo unreachable"
+    );
+    let ran = sandboxed(&bwrap, &dir, &dir, &script);
+    let said = stdout_of(&ran);
+    assert!(said.contains("unreachable"), "{said}\n{}", ran.stderr);
+}
+
+#[test]
+fn a_sandboxed_worker_is_ended_politely_through_the_sandbox() {
+    let Some(bwrap) = bwrap() else { return };
+    let dir = temp_dir("sandbox-term");
+    let ran = run_bounded(
+        sc_spawn()
+            .env("SC_BWRAP", &bwrap)
+            .current_dir(&dir)
+            .args(["--sandbox", "--timeout", "1", "--"])
+            .args([
+                "sh",
+                "-c",
+                "trap 'echo cleaned-up; exit 42' TERM; echo up; while :; do sleep 0.1; done",
+            ]),
+        Vec::new(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    let said = String::from_utf8_lossy(&run.bytes(Stream::Stdout)).into_owned();
+    assert!(said.contains("cleaned-up"), "its trap ran: {said}");
+    let exit = run.exit();
+    assert!(exit.timed_out);
+    assert_eq!(exit.code, Some(42), "{exit:?}");
+}
+
+#[test]
+fn without_bubblewrap_the_worker_does_not_run() {
+    let dir = temp_dir("sandbox-closed");
+    let marker = dir.join("ran");
+    let (run, status) = {
+        let out = sc_spawn()
+            .env("SC_BWRAP", dir.join("no-such-bwrap"))
+            .args(["--sandbox", "--", "touch"])
+            .arg(&marker)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (Captured::parse(&out.stdout), out.status)
+    };
+    assert_eq!(status.code(), Some(127));
+    assert!(!marker.exists(), "it ran unconfined");
+    let errors = run.errors().join("\n");
+    assert!(errors.contains("does not run"), "{errors}");
+}
+
+#[test]
+fn sandbox_flags_that_cannot_hold_yet_are_usage_errors() {
+    for args in [
+        &["--sandbox", "--host", "lab", "--", "true"][..],
+        &["--sandbox", "--kind", "claude-code", "--prompt", "hi"][..],
+        &["--sandbox-write", "/x", "--", "true"][..],
+    ] {
+        let out = sc_spawn().args(args).stdin(Stdio::null()).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(out.stdout.is_empty(), "nothing ran: {args:?}");
+    }
+}
