@@ -165,3 +165,63 @@ fn sandbox_flags_that_cannot_hold_yet_are_usage_errors() {
         assert!(out.stdout.is_empty(), "nothing ran: {args:?}");
     }
 }
+
+/// A plan line's `sandbox`: `true` confines that task alone; settings it
+/// does not know (a network list, not built yet) or a relative path are
+/// the task's error and it does not run; `false` never lifts the run's
+/// `--sandbox`.
+#[test]
+fn a_tasks_sandbox_field_confines_it_and_nothing_lifts_the_runs() {
+    let Some(bwrap) = bwrap() else { return };
+    let dir = temp_dir("sandbox-task");
+    let probe = "touch /etc/sc-probe 2>/dev/null && echo open || echo confined";
+    let line = |id: &str, sandbox: &str| {
+        format!(
+            "{{\"type\":\"task\",\"id\":\"{id}\",\"argv\":[\"sh\",\"-c\",\"{probe}\"],\"sandbox\":{sandbox}}}\n"
+        )
+    };
+    let plan = [
+        line("on", "true"),
+        line("more", "{\"write\":[\"/nonexistent-ok\"]}"),
+        line("net", "{\"net\":[\"example.com\"]}"),
+        line("relative", "{\"write\":[\"build\"]}"),
+    ]
+    .concat();
+    let ran = run_bounded(
+        sc_spawn().env("SC_BWRAP", &bwrap).current_dir(&dir),
+        plan.into_bytes(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    let said = |id: &str| -> String {
+        run.events
+            .iter()
+            .filter(|e| e.worker == id && output(e).is_some())
+            .map(text)
+            .collect()
+    };
+    assert_eq!(said("on"), "confined\n");
+    assert_eq!(said("more"), "confined\n");
+    let exits = run.exits();
+    for refused in ["net", "relative"] {
+        let (_, exit) = exits.iter().find(|(id, _)| *id == refused).unwrap();
+        assert_eq!(exit.code, Some(127), "{refused} did not run");
+        assert!(said(refused).is_empty(), "{refused} ran");
+    }
+    // `false` under --sandbox: confined all the same.
+    let ran = run_bounded(
+        sc_spawn()
+            .env("SC_BWRAP", &bwrap)
+            .current_dir(&dir)
+            .arg("--sandbox"),
+        line("off", "false").into_bytes(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    let text_of: String = run
+        .events
+        .iter()
+        .filter(|e| output(e).is_some())
+        .map(text)
+        .collect();
+    assert_eq!(text_of, "confined\n");
+    assert!(!std::path::Path::new("/etc/sc-probe").exists());
+}

@@ -179,6 +179,33 @@ pub struct Task {
     /// shell would, with no shell run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acp_agent: Option<String>,
+    /// Addition to v1: run confined (`sc-spawn --sandbox`): `true`, or what
+    /// more it may write and what more is hidden from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<TaskSandbox>,
+}
+
+/// A task's sandbox (an addition to v1): `true` (or `false`: as the run
+/// says), or its settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TaskSandbox {
+    On(bool),
+    With(SandboxSettings),
+}
+
+/// What a task's sandbox lets it do beyond its directory and /tmp; each is
+/// optional, and nothing else is accepted (a setting sc does not know is
+/// an error, never ignored).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxSettings {
+    /// More absolute paths it may write.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub write: Vec<String>,
+    /// More absolute paths hidden from it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hide: Vec<String>,
 }
 
 /// What a task asks of Slurm (an addition to v1); each is optional.

@@ -151,6 +151,7 @@ pub(crate) fn role_task(
         host: None,
         slurm: None,
         acp_agent: None,
+        sandbox: None,
     }
 }
 
@@ -200,6 +201,7 @@ fn plan_parts(task: &str, parts: &parts::Parts, opts: &PlanOptions) -> Plan {
             host: None,
             slurm: None,
             acp_agent: None,
+            sandbox: None,
         });
     }
     Plan { tasks, explanation }

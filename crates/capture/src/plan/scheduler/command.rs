@@ -73,9 +73,13 @@ impl Scheduler {
             command.argv.insert(1, "--converse".into());
             command.input.get_or_insert_with(Vec::new);
         }
+        let sandbox = match self.sandbox_of(task) {
+            Ok(sandbox) => sandbox,
+            Err(message) => return refuse(opts, message),
+        };
         // Confined, an agent could not reach its model: its API through the
         // network allow-list is not built yet. Refused, never run open.
-        if self.template_spec.sandbox.is_some()
+        if sandbox.is_some()
             && opts.agent.is_some()
             && command.argv.first() != Some(&sibling("sc-replay"))
         {
@@ -101,6 +105,7 @@ impl Scheduler {
             // An agent runs unattended and starts servers: what it leaves
             // behind is found in its cgroup.
             own_cgroup: opts.agent.is_some(),
+            sandbox,
             limits: task
                 .limits
                 .clone()
@@ -278,4 +283,42 @@ fn task_fields(
         },
     }
     Ok(())
+}
+
+impl Scheduler {
+    /// The sandbox a task runs in: the run's (`--sandbox`), its own
+    /// (`"sandbox": true` or settings), or both joined. A task's `false`
+    /// never lifts the run's. Paths must be absolute (a task's directory
+    /// is not where sc-spawn stands).
+    pub(super) fn sandbox_of(
+        &self,
+        task: &Task,
+    ) -> Result<Option<crate::process::sandbox::Sandbox>, String> {
+        use sc_events::TaskSandbox;
+        let mut sandbox = self.template_spec.sandbox.clone();
+        match &task.sandbox {
+            None | Some(TaskSandbox::On(false)) => {}
+            Some(TaskSandbox::On(true)) => {
+                sandbox.get_or_insert_with(Default::default);
+            }
+            Some(TaskSandbox::With(settings)) => {
+                let absolute = |paths: &[String]| -> Result<Vec<PathBuf>, String> {
+                    paths
+                        .iter()
+                        .map(|p| match PathBuf::from(p) {
+                            path if path.is_absolute() => Ok(path),
+                            _ => Err(format!(
+                                "task `{}`: sandbox path `{p}` is not absolute: give the whole path",
+                                task.id
+                            )),
+                        })
+                        .collect()
+                };
+                let more = sandbox.get_or_insert_with(Default::default);
+                more.write.extend(absolute(&settings.write)?);
+                more.hide.extend(absolute(&settings.hide)?);
+            }
+        }
+        Ok(sandbox)
+    }
 }

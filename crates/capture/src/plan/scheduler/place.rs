@@ -52,7 +52,7 @@ impl Scheduler {
         }
         // The sandbox wraps a worker where it is launched; the sc-spawn
         // there is not told to yet. Refused rather than run open there.
-        if self.template_spec.sandbox.is_some() {
+        if !matches!(self.sandbox_of(task), Ok(None)) {
             let message = format!(
                 "task `{}` runs on {}: --sandbox confines workers run here for now; run it here, \
                  or without --sandbox",
