@@ -156,7 +156,6 @@ fn without_bubblewrap_the_worker_does_not_run() {
 #[test]
 fn sandbox_flags_that_cannot_hold_yet_are_usage_errors() {
     for args in [
-        &["--sandbox", "--host", "lab", "--", "true"][..],
         &["--sandbox", "--kind", "claude-code", "--prompt", "hi"][..],
         &["--sandbox-write", "/x", "--", "true"][..],
     ] {
@@ -224,4 +223,62 @@ fn a_tasks_sandbox_field_confines_it_and_nothing_lifts_the_runs() {
         .collect();
     assert_eq!(text_of, "confined\n");
     assert!(!std::path::Path::new("/etc/sc-probe").exists());
+}
+
+/// A task placed on a host is confined there, by the sc-spawn there (its
+/// bubblewrap named by SC_BWRAP, which the tests' sshd accepts).
+#[test]
+fn a_task_on_a_host_is_confined_there() {
+    let Some(bwrap) = bwrap() else { return };
+    let Some(config) = crate::sshd::sshd() else {
+        return;
+    };
+    let dir = temp_dir("sandbox-remote");
+    let ran = run_bounded(
+        sc_spawn()
+            .current_dir(&dir)
+            .args(["--host", "lab", "--sandbox", "--ssh"])
+            .arg(format!(
+                "ssh -F {} -o SetEnv=SC_BWRAP={bwrap}",
+                config.display()
+            ))
+            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
+            .args([
+                "--",
+                "sh",
+                "-c",
+                "touch /etc/sc-remote-probe 2>/dev/null && echo open || echo confined; exit 3",
+            ]),
+        Vec::new(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    assert_eq!(ran.status.code(), Some(3), "{}", ran.stderr);
+    assert_eq!(run.bytes(Stream::Stdout), b"confined\n");
+    assert_eq!(starts_of(&run)[0].host.as_deref(), Some("lab"));
+    assert!(!std::path::Path::new("/etc/sc-remote-probe").exists());
+}
+
+/// A task run as a Slurm job step is confined on its node, by the
+/// sc-spawn there (srun passes SC_BWRAP on with the environment).
+#[test]
+fn a_job_step_is_confined_on_its_node() {
+    let Some(bwrap) = bwrap() else { return };
+    if crate::slurm::cluster().is_none() {
+        return;
+    }
+    let ran = run_bounded(
+        crate::slurm::on_slurm(&[
+            "--sandbox",
+            "--",
+            "sh",
+            "-c",
+            "touch /etc/sc-step-probe 2>/dev/null && echo open || echo confined",
+        ])
+        .env("SC_BWRAP", &bwrap),
+        Vec::new(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    assert_eq!(run.bytes(Stream::Stdout), b"confined\n");
+    assert!(!std::path::Path::new("/etc/sc-step-probe").exists());
 }

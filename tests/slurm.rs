@@ -39,7 +39,7 @@ pub(crate) fn cluster() -> Option<&'static str> {
     .as_deref()
 }
 
-fn on_slurm(args: &[&str]) -> Command {
+pub(crate) fn on_slurm(args: &[&str]) -> Command {
     let mut command = sc_spawn();
     command
         .args(["--slurm", "--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])

@@ -53,7 +53,8 @@ fn start_sshd(name: &str) -> Option<PathBuf> {
             "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_ed25519\nPidFile {d}/sshd.pid\n\
              AuthorizedKeysFile {d}/authorized_keys\nPasswordAuthentication no\n\
              KbdInteractiveAuthentication no\nPermitRootLogin prohibit-password\nUsePAM no\n\
-             StrictModes no\nMaxStartups 100:30:200\nMaxSessions 100\nSetEnv SHLVL=1\n"
+             StrictModes no\nMaxStartups 100:30:200\nMaxSessions 100\nSetEnv SHLVL=1\n\
+             AcceptEnv SC_BWRAP\n"
         ),
     )
     .unwrap();

@@ -506,8 +506,10 @@ pub struct Cli {
     /// ~/.netrc, ~/.docker, ~/.kube, … and --sandbox-hide), no network, its
     /// own PID, IPC and user namespaces, every capability dropped. Needs
     /// bubblewrap (`bwrap` on the PATH, or SC_BWRAP); without it the worker
-    /// does not run (fail closed). For now: workers run here, and commands
-    /// (an agent needs the network allow-list, still to come)
+    /// does not run (fail closed). A task placed on a host or as a Slurm
+    /// step is confined there, by the sc-spawn there (bubblewrap needed
+    /// there). For now: commands (an agent needs the network allow-list,
+    /// still to come)
     #[arg(help_heading = "Sandbox", long, value_name = "KIND", num_args = 0..=1, require_equals = true, default_missing_value = "bwrap", value_parser = ["bwrap"])]
     pub sandbox: Option<String>,
 

@@ -211,12 +211,6 @@ fn check_combinations(cli: &Cli, plan_mode: bool) -> Result<(), String> {
     if cli.host.is_some() && plan_mode {
         return refuse("--host runs one worker; in a plan, give tasks a `host` field");
     }
-    if cli.sandbox.is_some() && (cli.host.is_some() || cli.slurm.is_some() || cli.hosts.is_some()) {
-        return refuse(
-            "--sandbox confines workers run here for now; with --host, --hosts or --slurm they \
-             run elsewhere: drop one of them",
-        );
-    }
     if cli.host.is_some() && cli.slurm.is_some() {
         return refuse("--host and --slurm both say where the worker runs: give one");
     }

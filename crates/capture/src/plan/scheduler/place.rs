@@ -50,17 +50,13 @@ impl Scheduler {
             );
             return Launch::refused(index, opts, message);
         }
-        // The sandbox wraps a worker where it is launched; the sc-spawn
-        // there is not told to yet. Refused rather than run open there.
-        if !matches!(self.sandbox_of(task), Ok(None)) {
-            let message = format!(
-                "task `{}` runs on {}: --sandbox confines workers run here for now; run it here, \
-                 or without --sandbox",
-                task.id,
-                place.name()
-            );
-            return Launch::refused(index, opts, message);
-        }
+        // Confined there as here: the sc-spawn there is given the task's
+        // sandbox (the run's and its own, joined), and wraps it where it
+        // launches it.
+        let sandbox = match self.sandbox_of(task) {
+            Ok(sandbox) => sandbox,
+            Err(message) => return Launch::refused(index, opts, message),
+        };
         let agent_task = opts.agent.is_some() && task.prompt.is_some() && task.replay.is_none();
         // A shell task's command is made here (its argv, `sh -c PROMPT`, a
         // replay); an agent's there, from its prompt, with its CLI there.
@@ -83,7 +79,19 @@ impl Scheduler {
             max_tokens: None,
             model: b.model.clone(),
         });
-        let placed = self.placed_task(task, &opts, agent_task, retry.as_ref(), max_usd);
+        let mut placed = self.placed_task(task, &opts, agent_task, retry.as_ref(), max_usd);
+        placed.sandbox = sandbox.map(|s| {
+            let words = |paths: Vec<std::path::PathBuf>| {
+                paths
+                    .into_iter()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .collect()
+            };
+            sc_events::TaskSandbox::With(sc_events::SandboxSettings {
+                write: words(s.write),
+                hide: words(s.hide),
+            })
+        });
         let spool = place.spool(&task.id);
         let flags = match self.placed_flags(&mut opts, retry.as_ref(), budget.as_ref(), &spool) {
             Ok(flags) => flags,
