@@ -282,3 +282,32 @@ fn a_job_step_is_confined_on_its_node() {
     assert_eq!(run.bytes(Stream::Stdout), b"confined\n");
     assert!(!std::path::Path::new("/etc/sc-step-probe").exists());
 }
+
+/// A confined task in a worktree of its own commits there (its
+/// repository's git dir is writable), but cannot plant a hook.
+#[test]
+fn a_confined_worktree_task_commits_but_plants_no_hook() {
+    let Some(bwrap) = bwrap() else { return };
+    let repo = temp_dir("sandbox-worktree");
+    crate::git::repo_with_one_commit(&repo, "a.txt", "a\n");
+    let script = "echo x > new.txt && git add new.txt && git -c user.email=a@b -c user.name=n \
+                  commit -qm inside && echo committed; \
+                  echo evil > \"$(git rev-parse --git-common-dir)/hooks/pre-commit\" 2>/dev/null \
+                  || echo hooks-read-only";
+    let plan = format!(
+        "{{\"type\":\"task\",\"id\":\"w\",\"argv\":[\"sh\",\"-c\",{}]}}\n",
+        serde_json::to_string(script).unwrap()
+    );
+    let ran = run_bounded(
+        sc_spawn()
+            .env("SC_BWRAP", &bwrap)
+            .current_dir(&repo)
+            .args(["--sandbox", "--worktree"]),
+        plan.into_bytes(),
+    );
+    let said = stdout_of(&ran);
+    assert_eq!(ran.status.code(), Some(0), "{said}\n{}", ran.stderr);
+    assert!(said.contains("committed"), "{said}");
+    assert!(said.contains("hooks-read-only"), "{said}");
+    assert!(!repo.join(".git/hooks/pre-commit").exists());
+}

@@ -501,8 +501,8 @@ pub struct Cli {
     /// Confine every worker (KIND: bwrap, bubblewrap)
     ///
     /// The user's root read-only, the worker's directory and a private
-    /// /tmp writable (a checkout's .git/hooks and .git/config stay
-    /// read-only), secrets hidden (~/.ssh, ~/.aws, ~/.gnupg, ~/.config/gh,
+    /// /tmp writable (a worktree's repository too; its hooks and config
+    /// stay read-only), secrets hidden (~/.ssh, ~/.aws, ~/.gnupg, ~/.config/gh,
     /// ~/.netrc, ~/.docker, ~/.kube, … and --sandbox-hide), no network, its
     /// own PID, IPC and user namespaces, every capability dropped. Needs
     /// bubblewrap (`bwrap` on the PATH, or SC_BWRAP); without it the worker

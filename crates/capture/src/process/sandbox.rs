@@ -102,10 +102,17 @@ impl Sandbox {
         for path in writable.filter(|p| p.exists()) {
             add(&["--bind".as_ref(), path.as_os_str(), path.as_os_str()]);
         }
-        // A checkout's hooks and config stay read-only: a hook written
-        // here would run outside, in the user's next commit.
-        for name in [".git/hooks", ".git/config"] {
-            let path = dir.join(name);
+        // A worktree's repository (its git common dir, elsewhere) is
+        // writable too, so that it can commit; in any checkout the hooks
+        // and config stay read-only: a hook written here would run
+        // outside, in the user's next commit.
+        let common = common_dir(dir);
+        if let Some(common) = &common {
+            add(&["--bind".as_ref(), common.as_os_str(), common.as_os_str()]);
+        }
+        let git = common.unwrap_or_else(|| dir.join(".git"));
+        for name in ["hooks", "config"] {
+            let path = git.join(name);
             if path.exists() {
                 add(&["--ro-bind".as_ref(), path.as_os_str(), path.as_os_str()]);
             }
@@ -133,6 +140,19 @@ impl Sandbox {
         out.extend(command.iter().cloned());
         out
     }
+}
+
+/// A worktree's git common dir (its `.git` is a file naming its own git
+/// dir, whose `commondir` names the repository's), read from those files
+/// (no git run at launch). None for a plain checkout or no checkout.
+fn common_dir(dir: &Path) -> Option<PathBuf> {
+    let pointer = std::fs::read_to_string(dir.join(".git")).ok()?;
+    let gitdir = dir.join(pointer.strip_prefix("gitdir:")?.trim());
+    let common = match std::fs::read_to_string(gitdir.join("commondir")) {
+        Ok(common) => gitdir.join(common.trim()),
+        Err(_) => gitdir,
+    };
+    common.canonicalize().ok()
 }
 
 /// A sandboxed worker's status descriptor: where its session's leader is
