@@ -163,6 +163,19 @@ fn sandbox_flags_that_cannot_hold_yet_are_usage_errors() {
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(out.stdout.is_empty(), "nothing ran: {args:?}");
     }
+    // A confined worker given the terminal: refused (it could type into it).
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let out = sc_spawn()
+        .args(["--sandbox", "--stdin", "--", "cat"])
+        .stdin(std::fs::File::from(pty.slave))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("terminal"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A plan line's `sandbox`: `true` confines that task alone; settings it

@@ -211,6 +211,13 @@ fn check_combinations(cli: &Cli, plan_mode: bool) -> Result<(), String> {
     if cli.host.is_some() && plan_mode {
         return refuse("--host runs one worker; in a plan, give tasks a `host` field");
     }
+    if cli.sandbox.is_some() && cli.stdin && io::stdin().is_terminal() {
+        return refuse(
+            "--sandbox runs the worker in a session of its own, which cannot read your terminal \
+             (and must not: a confined program that owns a terminal can type into it): pipe its \
+             input in, or drop --stdin",
+        );
+    }
     if cli.host.is_some() && cli.slurm.is_some() {
         return refuse("--host and --slurm both say where the worker runs: give one");
     }
