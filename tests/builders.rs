@@ -61,6 +61,7 @@ pub fn start_event(id: &str, seq: u64, ts: f64, argv: &[&str]) -> Vec<u8> {
             attempt: None,
             resumes: None,
             host: None,
+            sandbox: None,
         },
     ))
 }

@@ -70,6 +70,15 @@ fn a_sandboxed_worker_writes_only_its_directory_and_sees_no_secrets() {
     );
     let ran = sandboxed(&bwrap, &dir, &home, &script);
     let said = stdout_of(&ran);
+    // The stream says it ran confined, and the view says so too.
+    let run = Captured::parse(&ran.stdout);
+    assert_eq!(starts_of(&run)[0].sandbox.as_deref(), Some("bwrap"));
+    let viewed = run_bounded(
+        Command::new(env!("CARGO_BIN_EXE_sc-view")).arg("--plain"),
+        ran.stdout.clone(),
+    );
+    let shown = String::from_utf8_lossy(&viewed.stdout);
+    assert!(shown.contains("(confined: bwrap)"), "{shown}");
     assert_eq!(ran.status.code(), Some(3), "{said}\n{}", ran.stderr);
     // As root too: every capability dropped, so the cover over ~/.ssh
     // cannot be unmounted nor / remounted writable.
@@ -203,6 +212,8 @@ fn a_tasks_sandbox_field_confines_it_and_nothing_lifts_the_runs() {
         sc_spawn().env("SC_BWRAP", &bwrap).current_dir(&dir),
         plan.into_bytes(),
     );
+    // Task lines with a sandbox field, and their workers, read whole.
+    assert_view_checks(&ran.stdout);
     let run = Captured::parse(&ran.stdout);
     let said = |id: &str| -> String {
         run.events

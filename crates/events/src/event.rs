@@ -250,6 +250,10 @@ pub struct Start {
     /// task's `host`); `pid` is then the pid there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Addition to v1: what confines the worker (`sc-spawn --sandbox`, a
+    /// task's `sandbox`): its kind, `"bwrap"`; `pid` is then bubblewrap's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<String>,
 }
 
 /// Which of the worker's outputs the bytes came from.

@@ -44,6 +44,10 @@ pub struct ViewEvent<'a> {
     /// start: the host it runs on, when not here.
     #[serde(borrow, default)]
     pub host: Option<Cow<'a, str>>,
+    /// start: what confines it (a kind, as a string); a task's is `true` or
+    /// an object: kept raw, read for a start only.
+    #[serde(borrow, default)]
+    pub sandbox: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub kind: Option<Cow<'a, str>>,
     #[serde(borrow, default)]

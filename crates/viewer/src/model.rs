@@ -132,6 +132,10 @@ impl Model {
                 if let Some(host) = &event.host {
                     worker.host = Some(host.to_string());
                 }
+                worker.sandbox = event
+                    .sandbox
+                    .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+                    .map(|kind| crate::text::safe(&kind, self.safety));
                 // What is said of a failure is its last attempt's.
                 worker.kept.clear();
                 worker.attempt = event.attempt.unwrap_or(1);

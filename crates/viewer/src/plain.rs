@@ -97,7 +97,11 @@ impl<W: Write> Plain<W> {
                     (n, Some(session)) => format!(" (attempt {n}, resuming session {session})"),
                     (n, None) => format!(" (attempt {n})"),
                 };
-                let line = format!("[{}] {dim}started{again}:{dim:#} {what}", w.id);
+                let confined = match &w.sandbox {
+                    Some(kind) => format!(" {dim}(confined: {kind}){dim:#}"),
+                    None => String::new(),
+                };
+                let line = format!("[{}] {dim}started{again}:{dim:#} {what}{confined}", w.id);
                 self.say(*i, line)
             }
             Change::Line {

@@ -105,6 +105,7 @@ impl Worker {
             attempt: (attempt > 1).then_some(attempt),
             resumes: self.attempts.take_resuming(),
             host: self.opts.node.clone(),
+            sandbox: spec.sandbox.as_ref().map(|_| "bwrap".to_owned()),
         };
         self.emit(out, start);
         Ok(())

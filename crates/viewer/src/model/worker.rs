@@ -73,6 +73,8 @@ pub struct Worker {
     pub argv: Vec<String>,
     /// The host it ran on, when not here (its `start` says).
     pub host: Option<String>,
+    /// What confines it (`bwrap`), when it runs confined.
+    pub sandbox: Option<String>,
     pub status: Status,
     pub first_ts: f64,
     pub start_ts: Option<f64>,
@@ -156,6 +158,7 @@ impl Worker {
             role: None,
             argv: Vec::new(),
             host: None,
+            sandbox: None,
             status: Status::Running,
             first_ts: ts,
             start_ts: None,
