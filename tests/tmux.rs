@@ -106,6 +106,19 @@ impl Tmux {
         trimmed(&kept.join("\n"))
     }
 
+    /// The window made `cols` × `rows` (the view gets SIGWINCH).
+    pub fn resize(&self, cols: u16, rows: u16) {
+        self.tmux(&[
+            "resize-window",
+            "-t",
+            "t",
+            "-x",
+            &cols.to_string(),
+            "-y",
+            &rows.to_string(),
+        ]);
+    }
+
     /// Keys typed into the pane (tmux's key names: `C-c`, `Enter`).
     pub fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "t"];
@@ -249,6 +262,12 @@ fn a_tiny_terminal_counts_the_workers_it_has_no_row_for() {
         screen.contains(&format!("{} without a row", 8 - rows)),
         "the rest counted:\n{screen}"
     );
+    // Made larger, it gives every running worker its row.
+    tmux.resize(80, 30);
+    let screen = tmux.until("a row each", |s| {
+        s.contains("running 8") && !s.contains("without a row")
+    });
+    assert_eq!(running_rows(&screen), 8, "{screen}");
     std::fs::write(dir.join("go"), "").unwrap();
     assert_eq!(tmux.ended(), 0);
 }

@@ -70,6 +70,15 @@ impl Ending {
     }
 }
 
+pub(crate) fn signal_name(signal: i32) -> &'static str {
+    match signal {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGHUP => "SIGHUP",
+        _ => "a signal",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

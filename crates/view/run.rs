@@ -61,18 +61,6 @@ struct Viewer {
     interrupted: Option<i32>,
 }
 
-/// `--attach RUN`: the run's socket, and the file its stream goes to.
-fn attach(run: &str) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
-    use sc_capture::control::{Request, find_run, request};
-    let socket = find_run(Some(run))?;
-    let reply = request(&socket, &Request::Log)
-        .map_err(|e| format!("cannot reach {}: {e} (the run ended?)", socket.display()))?;
-    match reply.log {
-        Some(log) => Ok((socket, log.into())),
-        None => Err(reply.error.unwrap_or_else(|| "the run keeps no log".into())),
-    }
-}
-
 /// --replay: hold each event until its recorded moment.
 struct Pacer {
     speed: f64,
@@ -146,7 +134,7 @@ pub fn run(cli: Cli) -> i32 {
     let mut cli = cli;
     let attached = match cli.attach.take() {
         None => None,
-        Some(run) => match attach(&run) {
+        Some(run) => match crate::source::attach(&run) {
             Ok((socket, log)) => {
                 cli.files = vec![log];
                 cli.follow = true;
@@ -265,7 +253,7 @@ pub fn run(cli: Cli) -> i32 {
                 viewer.interrupted = Some(signal);
                 ending = Some(crate::ending::Ending::heard(Instant::now()));
                 if let Output::Term(term) = &mut viewer.output {
-                    term.ending(signal_name(signal));
+                    term.ending(crate::ending::signal_name(signal));
                 }
                 viewer.frame(true);
                 continue;
@@ -293,7 +281,7 @@ pub fn run(cli: Cli) -> i32 {
     drop(keys);
     let interrupted = viewer.interrupted.or_else(crate::source::signalled);
     viewer.interrupted = interrupted;
-    viewer.model.interrupted = interrupted.map(|s| signal_name(s).to_owned());
+    viewer.model.interrupted = interrupted.map(|s| crate::ending::signal_name(s).to_owned());
     if interrupted.is_some() {
         // A worker whose end never came ran until now, not until its last
         // line.
@@ -306,15 +294,6 @@ pub fn run(cli: Cli) -> i32 {
         Some(signal) => 128 + signal,
         None if troubles > 0 => EXIT_TROUBLE,
         None => code,
-    }
-}
-
-pub(crate) fn signal_name(signal: i32) -> &'static str {
-    match signal {
-        libc::SIGINT => "SIGINT",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGHUP => "SIGHUP",
-        _ => "a signal",
     }
 }
 
@@ -545,7 +524,7 @@ impl Viewer {
             &self.model,
             self.junit.as_ref(),
             self.timeline.as_ref(),
-            self.interrupted.map(signal_name),
+            self.interrupted.map(crate::ending::signal_name),
         );
         if let Err(message) = written {
             eprintln!("sc-view: {message}");

@@ -189,3 +189,15 @@ fn follow_file(
         pump(&mut file, sink)?;
     }
 }
+
+/// `--attach RUN`: the run's socket, and the file its stream goes to.
+pub(crate) fn attach(run: &str) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
+    use sc_capture::control::{Request, find_run, request};
+    let socket = find_run(Some(run))?;
+    let reply = request(&socket, &Request::Log)
+        .map_err(|e| format!("cannot reach {}: {e} (the run ended?)", socket.display()))?;
+    match reply.log {
+        Some(log) => Ok((socket, log.into())),
+        None => Err(reply.error.unwrap_or_else(|| "the run keeps no log".into())),
+    }
+}

@@ -154,29 +154,18 @@ pub struct Launch {
 /// The program of `kind`: `$SC_CLAUDE` (and the like) or PATH. The error
 /// says how to install it.
 pub fn find_program(kind: AgentKind) -> Result<PathBuf, String> {
+    use sc_capture::process::program::{Missing, find};
     let info = kind.info();
     let (name, variable, install) = (info.program, info.variable, info.install);
-    if let Some(path) = std::env::var_os(variable).filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(format!(
-                "{variable} names {}, which is not a file",
-                path.display()
-            ))
-        };
-    }
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|p| p.is_file())
-    });
-    found.ok_or_else(|| {
-        format!(
+    find(name, variable).map_err(|missing| match missing {
+        Missing::Named(path) => format!(
+            "{variable} names {}, which is not a file",
+            path.display()
+        ),
+        Missing::NotOnPath => format!(
             "`{name}` ({}) is not on PATH: install it with `{install}`, or set {variable} to its path",
             kind.name()
-        )
+        ),
     })
 }
 

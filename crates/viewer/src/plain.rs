@@ -279,3 +279,23 @@ pub fn end_summary(w: &Worker, palette: &Palette) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod held_tests {
+    use super::*;
+
+    #[test]
+    fn held_lines_are_bounded_and_the_rest_counted() {
+        let mut held = Held::default();
+        for i in 0..HELD_LINES + 5 {
+            held.push(i.to_string());
+        }
+        assert_eq!(held.lines.len(), HELD_LINES);
+        assert_eq!(held.left_out, 5);
+        assert_eq!(
+            held.lines.front().map(String::as_str),
+            Some("5"),
+            "the last ones kept"
+        );
+    }
+}

@@ -6,5 +6,6 @@ pub mod gone;
 pub mod launch;
 pub mod limits;
 pub mod proctree;
+pub mod program;
 pub mod sandbox;
 pub mod signals;

@@ -43,27 +43,16 @@ pub const SECRETS: &[&str] = &[
 /// The bubblewrap program: `$SC_BWRAP`, else `bwrap` on the PATH. Err says
 /// how to get it: a sandbox that cannot be set up runs nothing.
 pub fn bwrap() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os("SC_BWRAP").filter(|p| !p.is_empty()) {
-        let path = PathBuf::from(path);
-        return if path.is_file() {
-            Ok(path)
-        } else {
-            Err(format!(
-                "--sandbox: SC_BWRAP names {}, which is no file: the worker does not run",
-                path.display()
-            ))
-        };
-    }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join("bwrap"))
-        .find(|p| p.is_file())
-        .ok_or_else(|| {
-            "--sandbox: bubblewrap (bwrap) is not installed: install it (apt-get install \
-             bubblewrap) or name it with SC_BWRAP; the worker does not run"
-                .to_owned()
-        })
+    use super::program::{Missing, find};
+    find("bwrap", "SC_BWRAP").map_err(|missing| match missing {
+        Missing::Named(path) => format!(
+            "--sandbox: SC_BWRAP names {}, which is no file: the worker does not run",
+            path.display()
+        ),
+        Missing::NotOnPath => "--sandbox: bubblewrap (bwrap) is not installed: install it \
+             (apt-get install bubblewrap) or name it with SC_BWRAP; the worker does not run"
+            .to_owned(),
+    })
 }
 
 impl Sandbox {
