@@ -140,6 +140,7 @@ fn every_event_type_has_a_valid_example_in_the_man_page() {
             "output",
             "progress",
             "retry",
+            "sandbox",
             "skip",
             "stall",
             "start",

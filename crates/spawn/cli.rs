@@ -533,6 +533,25 @@ pub struct Cli {
     )]
     pub sandbox_hide: Vec<PathBuf>,
 
+    /// With --sandbox: the network it may reach (LIST: HOST, HOST:PORT,
+    /// *.DOMAIN, comma separated; `host`: the whole network)
+    ///
+    /// None by default (not even the machine's loopback). The hosts are
+    /// reached through a proxy of sc's own on this machine (the sandbox
+    /// gets HTTP_PROXY and HTTPS_PROXY): HTTPS and anything else tunnelled
+    /// with CONNECT, and plain HTTP; each name asked for is checked, and a
+    /// refusal is a `sandbox` event in the stream. HOST alone is any port;
+    /// *.example.com is every name under example.com (not example.com
+    /// itself). Repeatable
+    #[arg(
+        help_heading = "Sandbox",
+        long,
+        value_name = "LIST",
+        requires = "sandbox",
+        value_parser = parse_net
+    )]
+    pub sandbox_net: Vec<String>,
+
     /// Copy this sc-spawn to each remote host that lacks it (or has another
     /// build) before its first task there
     ///
@@ -635,6 +654,12 @@ pub struct Cli {
     /// The command to run, after `--`; without one, a plan is read on stdin
     #[arg(last = true, value_name = "CMD", num_args = 1..)]
     pub command: Vec<OsString>,
+}
+
+/// A `--sandbox-net` list, checked whole here (a usage error names the entry).
+fn parse_net(text: &str) -> Result<String, String> {
+    sc_capture::process::net::Net::None.add(text)?;
+    Ok(text.to_owned())
 }
 
 fn parse_env(text: &str) -> Result<(OsString, OsString), String> {

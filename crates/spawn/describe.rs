@@ -382,6 +382,14 @@ fn spec(cli: &Cli) -> Spec {
             .map(|_| sc_capture::process::sandbox::Sandbox {
                 write: cli.sandbox_write.clone(),
                 hide: cli.sandbox_hide.clone(),
+                net: {
+                    let mut net = sc_capture::process::net::Net::None;
+                    for list in &cli.sandbox_net {
+                        // Checked by the parser already.
+                        let _ = net.add(list);
+                    }
+                    net
+                },
             }),
         limits: limits(cli),
         // Its stdout is usually the stream's pipe: ask stderr, then stdin.

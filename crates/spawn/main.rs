@@ -7,6 +7,14 @@ mod run;
 use clap::{CommandFactory, FromArgMatches};
 
 fn main() {
+    // Inside a sandbox with a network allow-list, this binary is first the
+    // relay to sc's proxy, then the worker's command (never a user's word).
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if sc_capture::process::inside::requested(args.get(1).map(|a| a.as_os_str())) {
+        let e = sc_capture::process::inside::run(&args[2..]);
+        eprintln!("sc-spawn (sandbox relay): {e}");
+        std::process::exit(127);
+    }
     let matches = cli::Cli::command()
         .try_get_matches()
         .unwrap_or_else(|e| usage_error(e));

@@ -51,6 +51,7 @@ complete -c sc-spawn -l ssh -d 'The ssh command [default: $SC_SSH, else ssh]' -r
 complete -c sc-spawn -l remote-sc -d 'The sc-spawn to run on remote hosts (default' -r
 complete -c sc-spawn -l sandbox-write -d 'With --sandbox: PATH is writable too (repeatable)' -r -F
 complete -c sc-spawn -l sandbox-hide -d 'With --sandbox: PATH is hidden too (repeatable)' -r -F
+complete -c sc-spawn -l sandbox-net -d 'With --sandbox: the network it may reach (LIST: HOST, HOST:PORT, *.DOMAIN, comma separated; `host`: the whole network)' -r
 complete -c sc-spawn -l reconnect -d 'Remote workers outlive a lost connection' -r
 complete -c sc-spawn -l reconnect-lease -d 'With --reconnect' -r
 complete -c sc-spawn -l resume -d 'Plan mode: run the plan again using LOG, the stream of an earlier run of it (--log, or tee), to know what is done' -r -F

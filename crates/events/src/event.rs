@@ -64,6 +64,7 @@ pub enum Body {
     Retry(Retry),
     Ask(Ask),
     Answer(Answer),
+    Sandbox(SandboxNote),
     /// An event type this version does not know (a later schema's addition):
     /// kept whole so that tools pass it on unchanged.
     Other {
@@ -89,6 +90,7 @@ impl Body {
             Body::Retry(_) => "retry",
             Body::Ask(_) => "ask",
             Body::Answer(_) => "answer",
+            Body::Sandbox(_) => "sandbox",
             Body::Other { type_name, .. } => type_name,
         }
     }
@@ -117,6 +119,7 @@ into_body!(
     Retry => Retry,
     Ask => Ask,
     Answer => Answer,
+    SandboxNote => Sandbox,
 );
 
 /// A plan entry: what sc-spawn's plan mode runs.
@@ -206,6 +209,11 @@ pub struct SandboxSettings {
     /// More absolute paths hidden from it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hide: Vec<String>,
+    /// The network it may reach: hosts (`HOST`, `HOST:PORT`, `*.DOMAIN`)
+    /// through sc's proxy, or `host` for the whole network. None by
+    /// default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub net: Vec<String>,
 }
 
 /// What a task asks of Slurm (an addition to v1); each is optional.
@@ -403,6 +411,20 @@ pub struct Answer {
     /// Said to the agent with a denial, or why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+}
+
+/// Addition to v1 (`sc-spawn --sandbox`): the sandbox refused the worker
+/// something, said as it happens (before the worker's own complaint about
+/// it): a connection to a host not on its network allow-list.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SandboxNote {
+    /// `refused`.
+    pub decision: String,
+    /// The `host:port` it asked to reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub net: Option<String>,
+    /// Why, and what would allow it.
+    pub message: String,
 }
 
 /// A task that will not run.

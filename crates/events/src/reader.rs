@@ -192,6 +192,7 @@ fn body_of(type_name: String, fields: Map<String, Value>) -> Result<Body, ReadEr
         "retry" => Body::Retry(typed::<Retry>(&type_name, fields)?),
         "ask" => Body::Ask(typed::<crate::event::Ask>(&type_name, fields)?),
         "answer" => Body::Answer(typed::<crate::event::Answer>(&type_name, fields)?),
+        "sandbox" => Body::Sandbox(typed::<crate::event::SandboxNote>(&type_name, fields)?),
         _ => Body::Other { type_name, fields },
     })
 }

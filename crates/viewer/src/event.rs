@@ -114,6 +114,9 @@ pub struct ViewEvent<'a> {
     pub input: Option<&'a RawValue>,
     #[serde(borrow, default)]
     pub control: Option<Cow<'a, str>>,
+    /// sandbox: the host:port refused.
+    #[serde(borrow, default)]
+    pub net: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

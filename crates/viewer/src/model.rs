@@ -306,6 +306,20 @@ impl Model {
                     control: event.control.as_deref().map(str::to_owned),
                 });
             }
+            "sandbox" => {
+                let what = match &event.net {
+                    Some(net) => format!("{} (not on its --sandbox-net)", safe(net, safety)),
+                    None => safe(event.message.as_deref().unwrap_or("?"), safety),
+                };
+                let decision = safe(event.decision.as_deref().unwrap_or("refused"), safety);
+                worker.lines += 1;
+                changes.push(Change::Line {
+                    worker: index,
+                    stderr: false,
+                    text: format!("⊘ sandbox {decision}: {what}"),
+                    dropped: 0,
+                });
+            }
             "answer" => {
                 let id = event.ask.as_deref().unwrap_or("?");
                 let what = match worker.asking.iter().position(|a| a.id == id) {

@@ -122,6 +122,9 @@ pub struct Launched {
     pub stdin: Option<OwnedFd>,
     /// Sandboxed: where its session's leader is learnt.
     pub sandbox: Option<super::sandbox::Status>,
+    /// With a network allow-list: its proxy (ended when dropped), and the
+    /// read end of the pipe its refusals come on.
+    pub net: Option<(super::proxy::Proxy, OwnedFd)>,
 }
 
 /// Launch the worker in a process group of its own (a session of its own on
@@ -136,6 +139,7 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
     // Sandboxed: bubblewrap runs it, its status on a pipe of ours (fail
     // closed: no bubblewrap, no worker).
     let mut status = None;
+    let mut net = None;
     let argv = match &spec.sandbox {
         None => spec.argv.clone(),
         Some(sandbox) => {
@@ -144,7 +148,14 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
             fcntl(&read, FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
             let dir = working_dir(spec.cwd.as_deref()).unwrap_or_else(|| "/".into());
             let home = std::env::var_os("HOME").map(PathBuf::from);
-            let argv = sandbox.argv(&bwrap, &dir, home.as_deref(), write.as_raw_fd(), &spec.argv);
+            // An allow-list needs its proxy first (fail closed: none, no
+            // worker).
+            if let super::net::Net::Allow(_) = &sandbox.net {
+                net = Some(start_proxy(&sandbox.net)?);
+            }
+            let proxy = net.as_ref().map(|(proxy, _)| proxy.path());
+            let fd = write.as_raw_fd();
+            let argv = sandbox.argv(&bwrap, &dir, home.as_deref(), fd, proxy, &spec.argv);
             status = Some((OwnedFd::from(read), OwnedFd::from(write)));
             argv
         }
@@ -258,7 +269,19 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
         limits,
         stdin: held,
         sandbox: status.map(|(read, _write)| super::sandbox::Status::new(read)),
+        net,
     })
+}
+
+/// The allow-list's proxy, its refusals on a pipe whose read end is
+/// returned (the write end the proxy's, never blocking it).
+fn start_proxy(net: &super::net::Net) -> io::Result<(super::proxy::Proxy, OwnedFd)> {
+    let (read, write) = os_pipe::pipe()?;
+    fcntl(&read, FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
+    fcntl(&write, FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
+    let proxy = super::proxy::Proxy::start(net.clone(), OwnedFd::from(write))
+        .map_err(|e| io::Error::new(e.kind(), format!("--sandbox-net: its proxy: {e}")))?;
+    Ok((proxy, OwnedFd::from(read)))
 }
 
 /// The size (columns, rows) of the terminal on file descriptor `fd`, if it

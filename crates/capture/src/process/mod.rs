@@ -3,9 +3,12 @@
 
 pub mod cgroup;
 pub mod gone;
+pub mod inside;
 pub mod launch;
 pub mod limits;
+pub mod net;
 pub mod proctree;
 pub mod program;
+pub mod proxy;
 pub mod sandbox;
 pub mod signals;

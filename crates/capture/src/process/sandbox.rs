@@ -22,6 +22,8 @@ pub struct Sandbox {
     pub write: Vec<PathBuf>,
     /// More paths hidden from it (`--sandbox-hide`).
     pub hide: Vec<PathBuf>,
+    /// What network it may reach (`--sandbox-net`): none by default.
+    pub net: super::net::Net,
 }
 
 /// Secrets under $HOME that no sandboxed worker sees.
@@ -58,13 +60,15 @@ pub fn bwrap() -> Result<PathBuf, String> {
 impl Sandbox {
     /// bubblewrap's command line around `command`, run in `dir` (made
     /// writable), with `home` for the secrets to hide, its status written
-    /// on descriptor `status_fd`.
+    /// on descriptor `status_fd`; with an allow-list, `proxy` is the
+    /// proxy's socket on the host.
     pub fn argv(
         &self,
         bwrap: &Path,
         dir: &Path,
         home: Option<&Path>,
         status_fd: i32,
+        proxy: Option<&Path>,
         command: &[OsString],
     ) -> Vec<OsString> {
         let mut out: Vec<OsString> = vec![bwrap.into()];
@@ -118,6 +122,32 @@ impl Sandbox {
                 add(&["--ro-bind".as_ref(), "/dev/null".as_ref(), path.as_os_str()]);
             }
         }
+        if self.net == super::net::Net::Host {
+            add(&["--share-net".as_ref()]);
+        }
+        // An allow-list: the proxy's socket and this binary (the relay)
+        // bound into the sandbox's own /tmp, and the proxy variables
+        // pointing at the relay (both cases: curl reads only lower case
+        // `http_proxy`); nothing bypasses it.
+        let relayed = proxy.zip(std::env::current_exe().ok());
+        if let Some((socket, exe)) = &relayed {
+            use super::inside::{PORT, RELAY, SOCKET};
+            add(&["--bind".as_ref(), socket.as_os_str(), SOCKET.as_ref()]);
+            add(&["--ro-bind".as_ref(), exe.as_os_str(), RELAY.as_ref()]);
+            let url = format!("http://127.0.0.1:{PORT}");
+            for var in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+                add(&["--setenv".as_ref(), var.as_ref(), url.as_ref()]);
+            }
+            for var in ["NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"] {
+                add(&["--unsetenv".as_ref(), var.as_ref()]);
+            }
+            // Node reads the proxy variables only when told to.
+            add(&[
+                "--setenv".as_ref(),
+                "NODE_USE_ENV_PROXY".as_ref(),
+                "1".as_ref(),
+            ]);
+        }
         let fd = status_fd.to_string();
         add(&[
             "--chdir".as_ref(),
@@ -126,7 +156,10 @@ impl Sandbox {
             fd.as_ref(),
             "--".as_ref(),
         ]);
-        out.extend(command.iter().cloned());
+        match relayed {
+            Some(_) => out.extend(super::inside::argv(command)),
+            None => out.extend(command.iter().cloned()),
+        }
         out
     }
 }
@@ -200,6 +233,7 @@ mod tests {
                 Path::new("/tmp"),
                 Some(&home),
                 5,
+                None,
                 &["make".into()],
             )
             .iter()

@@ -51,7 +51,7 @@ const FILE_TURNS: usize = 16;
 const FIRST_INPUT: usize = 3;
 /// The control socket's listener, then its clients.
 const FIRST_CONTROL: usize = usize::MAX / 8;
-/// Workers' tokens start here: three per slot of the slab.
+/// Workers' tokens start here: four per slot of the slab.
 const FIRST_WORKER: usize = usize::MAX / 4;
 
 /// The longest input line kept whole by default; longer ones are passed on
@@ -239,12 +239,8 @@ impl Supervisor {
 
     /// A worker's tokens: its two outputs, and its stdin when sc writes
     /// to it (a conversing agent).
-    fn worker_tokens(key: usize) -> [Token; 3] {
-        [
-            Token(FIRST_WORKER + 3 * key),
-            Token(FIRST_WORKER + 3 * key + 1),
-            Token(FIRST_WORKER + 3 * key + 2),
-        ]
+    fn worker_tokens(key: usize) -> crate::worker::Tokens {
+        [0, 1, 2, 3].map(|i| Token(FIRST_WORKER + 4 * key + i))
     }
 
     /// The exit status of the worker numbered `number` (DESIGN.md); 1 while
@@ -434,7 +430,7 @@ impl Supervisor {
                 WAKER => {}
                 Token(t) if (FIRST_CONTROL..FIRST_WORKER).contains(&t) => control_ready.push(t),
                 Token(t) if t >= FIRST_WORKER => {
-                    if let Some(active) = self.workers.get_mut((t - FIRST_WORKER) / 3) {
+                    if let Some(active) = self.workers.get_mut((t - FIRST_WORKER) / 4) {
                         active.worker.on_readable(Token(t));
                     }
                 }

@@ -27,6 +27,7 @@ mod held_stdin;
 pub mod lifecycle;
 mod options;
 mod outputs;
+mod refusals;
 pub mod relayed;
 pub mod retry;
 mod source;
@@ -94,7 +95,7 @@ pub struct Worker {
     launch_failed: bool,
     /// How the first attempt was launched, to launch the next ones so.
     spec: Option<Spec>,
-    tokens: Option<[Token; 3]>,
+    tokens: Option<Tokens>,
     attempts: Attempts,
     spending: Spending,
     /// An agent's watch over its running (or last) attempt.
@@ -125,8 +126,14 @@ pub struct Worker {
     /// `--sandbox`: where the sandbox's session is learnt, for polite
     /// signals (bubblewrap itself would kill it outright).
     sandbox: Option<crate::process::sandbox::Status>,
+    /// `--sandbox-net`: its proxy, and the refusals it reports.
+    net: Option<refusals::NetWatch>,
     exit_code: Option<i32>,
 }
+
+/// A worker's poller tokens: its two outputs, its stdin when sc writes to
+/// it (a conversing agent), and its sandbox's refusals.
+pub type Tokens = [Token; 4];
 
 impl Worker {
     /// A worker not launched yet.
@@ -167,6 +174,7 @@ impl Worker {
             limits: None,
             applied: Applied::default(),
             sandbox: None,
+            net: None,
             exit_code: None,
             opts,
         }
@@ -203,6 +211,10 @@ impl Worker {
     /// An output of this worker has data (or end of file) waiting.
     pub fn wants_read(&self) -> bool {
         self.sources.iter().any(|s| s.is_open() && s.readable)
+            || self
+                .net
+                .as_ref()
+                .is_some_and(refusals::NetWatch::wants_read)
     }
 
     /// The poller reported `token` ready: an output readable, or a
@@ -214,6 +226,9 @@ impl Worker {
         }
         if let Some(source) = self.sources.iter_mut().find(|s| s.token == token) {
             source.readable = true;
+        }
+        if let Some(net) = self.net.as_mut().filter(|n| n.owns(token)) {
+            net.on_readable();
         }
     }
 
@@ -463,6 +478,12 @@ impl Worker {
         };
         if let Some(mut child) = self.child.take() {
             self.status = child.wait().ok();
+        }
+        // The attempt's proxy ends with it; what it refused last is said.
+        if let Some(net) = self.net.take() {
+            for note in net.close() {
+                self.emit(out, note);
+            }
         }
         // Reaped this instant; if the group still exists, its other members
         // keep its id from being reused. Something of it outlived the

@@ -34,6 +34,13 @@ impl Worker {
     /// cannot starve stderr.
     pub fn pump(&mut self, scratch: &mut [u8], sink: &mut Sink, registry: &Registry) {
         let now = Instant::now();
+        // What the sandbox refused is said before what the worker then
+        // wrote about it (the proxy reports before it answers).
+        if let Some(net) = &mut self.net {
+            for note in net.take() {
+                self.emit(sink.buffer(), note);
+            }
+        }
         let count = self.sources.len();
         if count == 0 {
             return;

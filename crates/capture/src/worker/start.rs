@@ -7,7 +7,7 @@ use std::io;
 use std::time::Instant;
 
 use mio::unix::pipe::Receiver;
-use mio::{Interest, Registry, Token};
+use mio::{Interest, Registry};
 use nix::sys::signal::Signal;
 use sc_events::{ErrorEvent, LimitsReport, SCHEMA_VERSION, Skip, Start, Stream};
 
@@ -33,7 +33,7 @@ impl Worker {
         &mut self,
         spec: &Spec,
         registry: &Registry,
-        tokens: [Token; 3],
+        tokens: super::Tokens,
         out: &mut Vec<u8>,
     ) -> io::Result<()> {
         self.limits = spec.limits.clone();
@@ -169,11 +169,16 @@ impl Worker {
         spec: &Spec,
         cwd: &std::path::Path,
         registry: &Registry,
-        tokens: [Token; 3],
+        tokens: super::Tokens,
     ) -> io::Result<()> {
         self.pid = launched.pid;
         self.applied = launched.limits;
         self.sandbox = launched.sandbox;
+        if let Some((proxy, reports)) = launched.net {
+            self.net = Some(super::refusals::NetWatch::new(
+                proxy, reports, registry, tokens[3],
+            )?);
+        }
         self.child = Some(launched.child);
         let local = self.relayed.is_none();
         match &mut self.relayed {
@@ -205,7 +210,8 @@ impl Worker {
                 };
             }
         }
-        for ((stream, fd), token) in launched.outputs.into_iter().zip(tokens) {
+        for ((stream, fd), token) in launched.outputs.into_iter().zip(&tokens[..2]) {
+            let token = *token;
             // (The third token is the stdin's, above.)
             let mut rx = Receiver::from(fd);
             rx.set_nonblocking(true)?;

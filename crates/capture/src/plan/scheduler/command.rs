@@ -317,6 +317,15 @@ impl Scheduler {
                 let more = sandbox.get_or_insert_with(Default::default);
                 more.write.extend(absolute(&settings.write)?);
                 more.hide.extend(absolute(&settings.hide)?);
+                for list in &settings.net {
+                    more.net.add(list).map_err(|e| {
+                        format!(
+                            "task `{}`: {}",
+                            task.id,
+                            e.replace("--sandbox-net", "sandbox net")
+                        )
+                    })?;
+                }
             }
         }
         Ok(sandbox)

@@ -90,6 +90,7 @@ impl Scheduler {
             sc_events::TaskSandbox::With(sc_events::SandboxSettings {
                 write: words(s.write),
                 hide: words(s.hide),
+                net: s.net.words(),
             })
         });
         let spool = place.spool(&task.id);

@@ -1,0 +1,129 @@
+//! Inside a sandbox with a network allow-list: sc-spawn's tiny relay mode.
+//! The sandbox's network namespace has only its own loopback; the proxy
+//! is on the host, behind a unix socket bound in. This listens on
+//! 127.0.0.1:PORT (where the worker's `HTTP(S)_PROXY` point), forks a
+//! relay that carries each connection to the socket, and becomes the
+//! worker's command (exec): the worker keeps the pid bubblewrap reports,
+//! its exit status is bubblewrap's, and when it ends, the PID namespace
+//! ends and the relay with it.
+
+use std::ffi::{OsStr, OsString};
+use std::io;
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+
+/// The first argument that asks for this mode (never a user's: sc-spawn's
+/// own line inside its sandbox).
+pub const MODE: &str = "__sc-sandbox-relay";
+
+/// Where the proxy's socket and this binary are bound inside the sandbox
+/// (its /tmp is its own), and the port the relay listens on.
+pub const SOCKET: &str = "/tmp/.sc-net/proxy.sock";
+pub const RELAY: &str = "/tmp/.sc-net/sc-spawn";
+pub const PORT: u16 = 3128;
+
+/// The words that run `command` behind the relay.
+pub fn argv(command: &[OsString]) -> Vec<OsString> {
+    let mut argv: Vec<OsString> = vec![RELAY.into(), MODE.into(), SOCKET.into()];
+    argv.push(PORT.to_string().into());
+    argv.push("--".into());
+    argv.extend(command.iter().cloned());
+    argv
+}
+
+/// The relay mode's arguments (after [`MODE`]): the socket, the port, `--`
+/// and the command. Runs the relay and becomes the command; returns only
+/// when that cannot be done (the error says what).
+pub fn run(args: &[OsString]) -> io::Error {
+    let [socket, port, dashes, command @ ..] = args else {
+        return io::Error::other("usage: SOCKET PORT -- COMMAND...");
+    };
+    let port: Option<u16> = port.to_str().and_then(|p| p.parse().ok());
+    let (Some(port), true, Some(program)) = (port, dashes == "--", command.first()) else {
+        return io::Error::other("usage: SOCKET PORT -- COMMAND...");
+    };
+    let listener = match TcpListener::bind(("127.0.0.1", port)) {
+        Ok(listener) => listener,
+        Err(e) => {
+            return io::Error::new(e.kind(), format!("the proxy's port 127.0.0.1:{port}: {e}"));
+        }
+    };
+    // SAFETY: this runs first thing in sc-spawn's main, single-threaded:
+    // the child may do anything after fork, threads included.
+    match unsafe { nix::unistd::fork() } {
+        Err(e) => io::Error::other(format!("cannot start the network relay: {e}")),
+        Ok(nix::unistd::ForkResult::Child) => {
+            serve(&listener, Path::new(socket));
+            std::process::exit(0)
+        }
+        Ok(nix::unistd::ForkResult::Parent { .. }) => {
+            drop(listener);
+            std::process::Command::new(program)
+                .args(&command[1..])
+                .exec()
+        }
+    }
+}
+
+/// The relay: each connection to the port carried to the socket, until the
+/// sandbox ends. Polite signals (which reach the sandbox's whole session)
+/// are the worker's business: the relay stays while it finishes, and
+/// leaves the worker's outputs (its end of file is the worker's).
+fn serve(listener: &TcpListener, socket: &Path) {
+    use nix::sys::signal::{SigHandler, Signal, signal};
+    for sig in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGPIPE,
+    ] {
+        // SAFETY: ignoring a signal installs no handler.
+        unsafe {
+            let _ = signal(sig, SigHandler::SigIgn);
+        }
+    }
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        use std::os::fd::AsRawFd;
+        for fd in 0..3 {
+            // SAFETY: dup2 onto the standard descriptors, which this
+            // process holds and nothing else here uses.
+            unsafe {
+                libc::dup2(null.as_raw_fd(), fd);
+            }
+        }
+    }
+    for conn in listener.incoming() {
+        let Ok(conn) = conn else { continue };
+        let socket = socket.to_owned();
+        let _ = std::thread::Builder::new().spawn(move || {
+            if let Ok(proxy) = UnixStream::connect(&socket) {
+                carry(conn, proxy);
+            }
+        });
+    }
+}
+
+fn carry(conn: TcpStream, proxy: UnixStream) {
+    let (Ok(mut conn_r), Ok(mut proxy_w)) = (conn.try_clone(), proxy.try_clone()) else {
+        return;
+    };
+    let back = std::thread::spawn(move || {
+        let (mut from, mut to) = (proxy, conn);
+        let _ = io::copy(&mut from, &mut to);
+        let _ = to.shutdown(Shutdown::Write);
+    });
+    let _ = io::copy(&mut conn_r, &mut proxy_w);
+    let _ = proxy_w.shutdown(Shutdown::Write);
+    let _ = back.join();
+}
+
+/// Whether `arg` asks for this mode.
+pub fn requested(arg: Option<&OsStr>) -> bool {
+    arg == Some(OsStr::new(MODE))
+}
