@@ -15,7 +15,7 @@ use crate::clis::{
     agent_cli, assert_resumed, copilot_env, sc_spawn_copilot, sc_spawn_opencode, sc_spawn_qwen,
 };
 use crate::mock_model::{DELTAS, FINAL_TEXT, MockModel, Reply, Turn};
-use crate::util::{Captured, assert_view_checks, run_bounded, temp_dir};
+use crate::util::{Captured, assert_view_checks, run_bounded, starts_of, temp_dir};
 
 const TASK: &str = "Create the marker file";
 /// What the model has the agent run: inside its directory (some agents ask
@@ -360,4 +360,113 @@ fn record_the_opencode_demo() {
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/opencode");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::write(out.join("docs.ndjson"), &done.stream).unwrap();
+}
+
+/// Qwen Code, Copilot and OpenCode inside `--sandbox`: each reaches its
+/// model through the allow-list by itself (its base URL) and runs its
+/// shell tool in its directory. A bare ACP agent gets nothing by itself
+/// (sc knows neither its state nor its API): refused its model until the
+/// run names them, then it works.
+#[test]
+fn real_qwen_copilot_opencode_and_acp_agents_work_inside_the_sandbox() {
+    let Some(bwrap) = crate::sandbox::bwrap() else {
+        return;
+    };
+    let clis = [
+        ("qwen", "SC_QWEN"),
+        ("copilot", "SC_COPILOT"),
+        ("opencode", "SC_OPENCODE"),
+    ];
+    let Some(found) = clis
+        .iter()
+        .map(|(name, var)| agent_cli(name, var))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return;
+    };
+    let (qwen, copilot, opencode) = (&found[0], &found[1], &found[2]);
+    let mock = shell_mock(false);
+    let url = mock.url();
+    let granted: [(&str, Command, &str, bool); 3] = [
+        (
+            "qwen",
+            sc_spawn_qwen(qwen, &url, &temp_dir("sandbox-qwen")),
+            "run_shell_command",
+            true,
+        ),
+        (
+            "copilot",
+            sc_spawn_copilot(copilot, &url, &temp_dir("sandbox-copilot")),
+            "bash",
+            true,
+        ),
+        (
+            "opencode",
+            sc_spawn_opencode(opencode, &url, &temp_dir("sandbox-opencode")),
+            "bash",
+            false,
+        ),
+    ];
+    for (name, mut command, shell, live) in granted {
+        let dir = command.get_current_dir().unwrap().to_owned();
+        command
+            .env("SC_BWRAP", &bwrap)
+            .args(["--sandbox", "--prompt", TASK]);
+        match name {
+            "qwen" => command.args([
+                "--agent-arg=--allowed-tools",
+                "--agent-arg=run_shell_command(touch)",
+            ]),
+            "copilot" => command.args(["--agent-arg=--allow-tool", "--agent-arg=shell"]),
+            _ => &mut command,
+        };
+        let done = run(&mut command);
+        assert_eq!(
+            starts_of(&done.run)[0].sandbox.as_deref(),
+            Some("bwrap"),
+            "{name}"
+        );
+        assert_live_and_ok(&done, shell, live);
+        assert!(dir.join(MADE).exists(), "{name} ran its tool inside");
+    }
+
+    let acp = |net: Option<String>| {
+        let dir = temp_dir("sandbox-acp");
+        let agent = format!("'{}' --acp --stdio --no-auto-update", copilot.display());
+        let mut command = crate::util::sc_spawn();
+        copilot_env(&mut command, copilot, &url, &dir);
+        command.env("SC_BWRAP", &bwrap).args([
+            "--sandbox",
+            "--kind",
+            "acp",
+            "--acp-agent",
+            &agent,
+            "--prompt",
+            TASK,
+            "--ask",
+            "--ask-cmd",
+            "echo allow",
+            "--timeout",
+            "60",
+        ]);
+        if let Some(net) = net {
+            command.arg(format!("--sandbox-net={net}"));
+        }
+        (run(&mut command), dir)
+    };
+    let (refused, _) = acp(None);
+    let notes: Vec<&sc_events::Event> = refused
+        .run
+        .events
+        .iter()
+        .filter(|e| e.type_name() == "sandbox")
+        .collect();
+    assert!(
+        !notes.is_empty(),
+        "its model refused, and said: {:?}",
+        refused.run.events
+    );
+    let (done, dir) = acp(Some(format!("127.0.0.1:{}", mock.port)));
+    assert_live_and_ok(&done, "execute", true);
+    assert!(dir.join(MADE).exists());
 }

@@ -14,7 +14,7 @@ use crate::util::*;
 /// sc-spawn running the real Codex against the mock Responses API on
 /// `port`, in `dir`, with a CODEX_HOME of its own there; the CLI's own
 /// retries off, so that what sc sees is what the API said.
-fn sc_spawn_codex(codex: &std::path::Path, port: u16, dir: &std::path::Path) -> Command {
+pub fn sc_spawn_codex(codex: &std::path::Path, port: u16, dir: &std::path::Path) -> Command {
     let home = dir.join("codex-home");
     std::fs::create_dir_all(&home).unwrap();
     let mut command = Command::new(env!("CARGO_BIN_EXE_sc-spawn"));
@@ -30,7 +30,7 @@ fn sc_spawn_codex(codex: &std::path::Path, port: u16, dir: &std::path::Path) -> 
 
 /// sc-spawn running the real Gemini CLI against the mock Gemini API on
 /// `port`, in `dir`, with a home of its own there.
-fn sc_spawn_gemini(gemini: &std::path::Path, port: u16, dir: &std::path::Path) -> Command {
+pub fn sc_spawn_gemini(gemini: &std::path::Path, port: u16, dir: &std::path::Path) -> Command {
     let home = gemini_home(dir);
     let mut command = Command::new(env!("CARGO_BIN_EXE_sc-spawn"));
     command

@@ -37,6 +37,7 @@ mod safety_fuzz;
 mod safety_placed;
 mod safety_private;
 mod sandbox;
+mod sandbox_agents;
 mod slurm;
 mod snapshots;
 mod spawn;

@@ -12,7 +12,7 @@ use crate::util::*;
 
 /// bubblewrap for the tests: SC_BWRAP (scripts/test unpacks Debian's
 /// package into .ci/bwrap and sets it), or `bwrap` on the PATH.
-fn bwrap() -> Option<String> {
+pub fn bwrap() -> Option<String> {
     if let Some(path) = std::env::var_os("SC_BWRAP").filter(|p| !p.is_empty()) {
         return Some(path.to_string_lossy().into_owned());
     }
@@ -163,10 +163,10 @@ fn without_bubblewrap_the_worker_does_not_run() {
 }
 
 #[test]
-fn sandbox_flags_that_cannot_hold_yet_are_usage_errors() {
+fn sandbox_settings_without_the_sandbox_and_a_confined_terminal_are_usage_errors() {
     for args in [
-        &["--sandbox", "--kind", "claude-code", "--prompt", "hi"][..],
         &["--sandbox-write", "/x", "--", "true"][..],
+        &["--sandbox-net", "example.com", "--", "true"][..],
     ] {
         let out = sc_spawn().args(args).stdin(Stdio::null()).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");

@@ -503,13 +503,14 @@ pub struct Cli {
     /// The user's root read-only, the worker's directory and a private
     /// /tmp writable (a worktree's repository too; its hooks and config
     /// stay read-only), secrets hidden (~/.ssh, ~/.aws, ~/.gnupg, ~/.config/gh,
-    /// ~/.netrc, ~/.docker, ~/.kube, … and --sandbox-hide), no network, its
-    /// own PID, IPC and user namespaces, every capability dropped. Needs
-    /// bubblewrap (`bwrap` on the PATH, or SC_BWRAP); without it the worker
-    /// does not run (fail closed). A task placed on a host or as a Slurm
-    /// step is confined there, by the sc-spawn there (bubblewrap needed
-    /// there). For now: commands (an agent needs the network allow-list,
-    /// still to come)
+    /// ~/.netrc, ~/.docker, ~/.kube, … and --sandbox-hide), no network but
+    /// --sandbox-net's, its own PID, IPC and user namespaces, every
+    /// capability dropped. An agent kind gets its CLI's state folders
+    /// writable and its model's API reached by itself (Codex's own sandbox
+    /// is turned off: sc's holds the line). Needs bubblewrap (`bwrap` on
+    /// the PATH, or SC_BWRAP); without it the worker does not run (fail
+    /// closed). A task placed on a host or as a Slurm step is confined
+    /// there, by the sc-spawn there (bubblewrap needed there)
     #[arg(help_heading = "Sandbox", long, value_name = "KIND", num_args = 0..=1, require_equals = true, default_missing_value = "bwrap", value_parser = ["bwrap"])]
     pub sandbox: Option<String>,
 

@@ -45,13 +45,6 @@ pub fn describe(cli: &Cli) -> Result<RunDescription, String> {
     refuse_worktrees_elsewhere(cli, &hosts)?;
     let placement = placement(cli, plan_mode, &hosts);
     let agents = agents(cli, placed.is_some())?;
-    if cli.sandbox.is_some() && cli.replay.is_none() && agents.kind(&cli.kind).is_some() {
-        return Err(format!(
-            "--sandbox confines commands for now: an agent ({}) needs its API reached through \
-             the network allow-list, which is not built yet; run it without --sandbox",
-            cli.kind
-        ));
-    }
     // One launch path: single-worker mode is a plan of one task, made from
     // the command line; the template below holds for both.
     let mut spec = spec(cli);
@@ -132,6 +125,7 @@ fn agents(cli: &Cli, placed: bool) -> Result<Arc<dyn Agents>, String> {
         max_budget_usd: cli.max_cost_usd,
         converse: false,
         acp_agent: cli.acp_agent.clone(),
+        confined: false,
     };
     let prices = Arc::new(prices(cli)?);
     Ok(Arc::new(sc_agents::Catalog::new(options, prices)))
@@ -390,6 +384,8 @@ fn spec(cli: &Cli) -> Spec {
                     }
                     net
                 },
+                read_only: false,
+                state: Vec::new(),
             }),
         limits: limits(cli),
         // Its stdout is usually the stream's pipe: ask stderr, then stdin.

@@ -273,10 +273,13 @@ fn codex_app_server(p: &mut Parts<'_>) {
             other => p.argv.push(other.into()),
         }
     }
-    let sandbox = p
-        .grant("sandbox")
-        .and_then(Value::as_str)
-        .unwrap_or("workspace-write");
+    // In sc's sandbox its own is off: sc's holds the line (its bubblewrap
+    // cannot be made inside), and keeps a read-only grant's directory so.
+    let sandbox = match p.grant("sandbox").and_then(Value::as_str) {
+        _ if p.options.confined => "danger-full-access",
+        Some(sandbox) => sandbox,
+        None => "workspace-write",
+    };
     // Kept (not ephemeral), as `codex exec` keeps its sessions: a retry
     // resumes the thread with its conversation (`thread/resume`).
     let mut thread = json!({"approvalPolicy": "untrusted", "sandbox": sandbox});
@@ -312,11 +315,11 @@ fn codex(p: &mut Parts<'_>) {
         p.push(&["resume"]);
     }
     p.push(&["--json", "--skip-git-repo-check"]);
-    let sandbox = p
-        .grant("sandbox")
-        .and_then(Value::as_str)
-        .unwrap_or("read-only")
-        .to_owned();
+    let sandbox = match p.options.confined {
+        true => "danger-full-access",
+        false => crate::confine::codex_sandbox(p.permissions),
+    }
+    .to_owned();
     if p.options.dangerously_skip_permissions {
         p.push(&["--dangerously-bypass-approvals-and-sandbox"]);
     } else if resume.is_some() {

@@ -62,6 +62,7 @@ impl Agent for Cli {
                 .or_else(|| self.options.acp_agent.clone()),
             max_budget_usd: ask.max_budget_usd.or(self.options.max_budget_usd),
             converse: ask.converse && self.converses(),
+            confined: ask.confined,
             ..self.options.clone()
         };
         command(
@@ -81,6 +82,15 @@ impl Agent for Cli {
 
     fn converses(&self) -> bool {
         self.kind.info().asks.is_some()
+    }
+
+    fn sandbox_needs(
+        &self,
+        ask: &Ask<'_>,
+        argv: &[std::ffi::OsString],
+        var: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> sc_capture::agent::SandboxNeeds {
+        crate::confine::needs(self.kind, ask.permissions, argv, var)
     }
 
     fn reader(&self) -> Box<dyn AgentReader> {

@@ -9,6 +9,7 @@
 mod acp;
 mod app_server;
 mod command;
+mod confine;
 mod copilot;
 pub mod driver;
 mod json;
@@ -119,6 +120,9 @@ pub struct AgentOptions {
     /// Kind `acp`: the agent's command line (`--acp-agent`), split into
     /// words as a shell would.
     pub acp_agent: Option<String>,
+    /// In sc's sandbox: a sandbox of the CLI's own is turned off (it could
+    /// not be made inside; sc's holds the line).
+    pub confined: bool,
 }
 
 impl Default for AgentOptions {
@@ -134,6 +138,7 @@ impl Default for AgentOptions {
             elsewhere: false,
             converse: false,
             acp_agent: None,
+            confined: false,
         }
     }
 }

@@ -39,6 +39,25 @@ pub struct Ask<'a> {
     pub converse: bool,
     /// Kind `acp`: the agent's command line (a task's `acp_agent`).
     pub acp_agent: Option<&'a str>,
+    /// It runs in sc's sandbox (`--sandbox`), which holds the line: a CLI
+    /// sandbox of its own, which could not be made inside, is turned off.
+    pub confined: bool,
+}
+
+/// What an agent needs of sc's sandbox to do its work inside it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SandboxNeeds {
+    /// Its state folders (sessions, settings, logs): made if missing (it
+    /// would make them itself, and cannot under a read-only home), and
+    /// writable.
+    pub state: Vec<std::path::PathBuf>,
+    /// Its state files: writable where they exist.
+    pub write: Vec<std::path::PathBuf>,
+    /// Its model's API (`HOST:PORT`), reached through the allow-list.
+    pub net: Vec<String>,
+    /// Its grant lets it read only (Codex's `read-only`): its directory
+    /// stays read-only too, as its own sandbox would have kept it.
+    pub read_only: bool,
 }
 
 /// How to run an agent for an [`Ask`].
@@ -102,6 +121,18 @@ pub trait Agent: Send + Sync + fmt::Debug {
 
     /// A reader for one worker's output lines.
     fn reader(&self) -> Box<dyn AgentReader>;
+
+    /// What it needs of sc's sandbox for `ask`, run as `argv` with its
+    /// environment read through `var`.
+    fn sandbox_needs(
+        &self,
+        ask: &Ask<'_>,
+        argv: &[OsString],
+        var: &dyn Fn(&str) -> Option<OsString>,
+    ) -> SandboxNeeds {
+        let _ = (ask, argv, var);
+        SandboxNeeds::default()
+    }
 }
 
 /// What a run has spent so far.

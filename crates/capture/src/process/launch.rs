@@ -144,13 +144,16 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
         None => spec.argv.clone(),
         Some(sandbox) => {
             let bwrap = super::sandbox::bwrap().map_err(io::Error::other)?;
+            sandbox.make_state()?;
             let (read, write) = os_pipe::pipe()?;
             fcntl(&read, FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
             let dir = working_dir(spec.cwd.as_deref()).unwrap_or_else(|| "/".into());
             let home = std::env::var_os("HOME").map(PathBuf::from);
-            // An allow-list needs its proxy first (fail closed: none, no
-            // worker).
-            if let super::net::Net::Allow(_) = &sandbox.net {
+            // Its proxy first (fail closed: none, no worker), whatever its
+            // allow-list, even an empty one: what a confined program tried
+            // to reach is then said in the stream (why `npm install`
+            // failed), not only refused. The whole network needs none.
+            if sandbox.net != super::net::Net::Host {
                 net = Some(start_proxy(&sandbox.net)?);
             }
             let proxy = net.as_ref().map(|(proxy, _)| proxy.path());

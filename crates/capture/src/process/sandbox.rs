@@ -24,6 +24,10 @@ pub struct Sandbox {
     pub hide: Vec<PathBuf>,
     /// What network it may reach (`--sandbox-net`): none by default.
     pub net: super::net::Net,
+    /// Its directory stays read-only (an agent whose grant reads only).
+    pub read_only: bool,
+    /// An agent's state folders: made (0700) if missing, then writable.
+    pub state: Vec<PathBuf>,
 }
 
 /// Secrets under $HOME that no sandboxed worker sees.
@@ -58,6 +62,27 @@ pub fn bwrap() -> Result<PathBuf, String> {
 }
 
 impl Sandbox {
+    /// What an agent needs inside, granted: its state writable, its API
+    /// reached (unless the whole network is open already).
+    pub fn grant(&mut self, needs: crate::agent::SandboxNeeds) {
+        for path in needs.write {
+            if !self.write.contains(&path) {
+                self.write.push(path);
+            }
+        }
+        for path in needs.state {
+            if !self.state.contains(&path) {
+                self.state.push(path);
+            }
+        }
+        for host in &needs.net {
+            // The agents' own names are well formed; one that is not is
+            // left out rather than widened.
+            let _ = self.net.add(host);
+        }
+        self.read_only |= needs.read_only;
+    }
+
     /// bubblewrap's command line around `command`, run in `dir` (made
     /// writable), with `home` for the secrets to hide, its status written
     /// on descriptor `status_fd`; with an allow-list, `proxy` is the
@@ -91,9 +116,17 @@ impl Sandbox {
             "--tmpfs".as_ref(),
             "/tmp".as_ref(),
         ]);
-        let writable = std::iter::once(dir).chain(self.write.iter().map(PathBuf::as_path));
+        let own = Some(dir).filter(|_| !self.read_only);
+        let writable = own
+            .into_iter()
+            .chain(self.write.iter().map(PathBuf::as_path))
+            .chain(self.state.iter().map(PathBuf::as_path));
         for path in writable.filter(|p| p.exists()) {
             add(&["--bind".as_ref(), path.as_os_str(), path.as_os_str()]);
+        }
+        if self.read_only {
+            // Still there (under /tmp it would be hidden), read-only.
+            add(&["--ro-bind".as_ref(), dir.as_os_str(), dir.as_os_str()]);
         }
         // A worktree's repository (its git common dir, elsewhere) is
         // writable too, so that it can commit; in any checkout the hooks
@@ -161,6 +194,31 @@ impl Sandbox {
             None => out.extend(command.iter().cloned()),
         }
         out
+    }
+}
+
+impl Sandbox {
+    /// Make the agent's state folders that are missing (as it would on its
+    /// first run; under a read-only home it cannot). Only folders, never
+    /// through a link's target of someone else's: `create_dir_all` makes
+    /// what is missing and leaves what is there.
+    pub fn make_state(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        for dir in &self.state {
+            if !dir.exists() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|e| {
+                        std::io::Error::new(
+                            e.kind(),
+                            format!("--sandbox: making the agent's {}: {e}", dir.display()),
+                        )
+                    })?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -42,9 +42,13 @@ impl Scheduler {
         if let Some(place) = place {
             return self.place_elsewhere(index, opts, place, resume, max_budget_usd);
         }
+        let mut sandbox = match self.sandbox_of(task) {
+            Ok(sandbox) => sandbox,
+            Err(message) => return refuse(opts, message),
+        };
         // Here, a failed agent attempt's retry resumes its session (there,
         // the sc-spawn that runs it does).
-        let agent_task = AgentTask::of(task, max_budget_usd, converse);
+        let agent_task = AgentTask::of(task, max_budget_usd, converse, sandbox.is_some());
         if let (Some(retry), Some(agent), None, Some(_)) = (
             opts.retry.as_mut(),
             opts.agent.clone(),
@@ -55,7 +59,7 @@ impl Scheduler {
         }
         let command = match (&resume, opts.agent.clone(), &task.prompt) {
             (Some(session), Some(agent), Some(_)) => {
-                let resumed = agent_resume(agent, agent_task);
+                let resumed = agent_resume(agent, agent_task.clone());
                 opts.resumes = Some(session.clone());
                 resumed(session, "the earlier run of the plan was cut off")
                     .map_err(|e| format!("task `{}`: {e}", task.id))
@@ -73,25 +77,23 @@ impl Scheduler {
             command.argv.insert(1, "--converse".into());
             command.input.get_or_insert_with(Vec::new);
         }
-        let sandbox = match self.sandbox_of(task) {
-            Ok(sandbox) => sandbox,
-            Err(message) => return refuse(opts, message),
-        };
-        // Confined, an agent could not reach its model: its API through the
-        // network allow-list is not built yet. Refused, never run open.
-        if sandbox.is_some()
-            && opts.agent.is_some()
+        let (env, cwd) = self.env_and_cwd(task, command.env);
+        // Confined, an agent gets what it needs to work inside: its state
+        // writable, its model's API on the allow-list.
+        if let (Some(sandbox), Some(agent)) = (&mut sandbox, &opts.agent)
             && command.argv.first() != Some(&sibling("sc-replay"))
         {
-            let message = format!(
-                "task `{}` is an agent ({}): --sandbox confines commands for now; an agent needs \
-                 its API reached through the network allow-list, which is not built yet: run it \
-                 without --sandbox",
-                task.id, opts.kind
-            );
-            return refuse(opts, message);
+            let var = |name: &str| {
+                env.iter()
+                    .rev()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| std::env::var_os(name))
+            };
+            let prompt = task.prompt.as_deref().unwrap_or_default();
+            let needs = agent.sandbox_needs(&agent_task.ask(prompt, None), &command.argv, &var);
+            sandbox.grant(needs);
         }
-        let (env, cwd) = self.env_and_cwd(task, command.env);
         let spec = Spec {
             argv: command.argv,
             cwd: cwd.clone(),

@@ -502,10 +502,17 @@ pub struct AgentTask {
     pub max_budget_usd: Option<f64>,
     pub converse: bool,
     pub acp_agent: Option<String>,
+    /// In sc's sandbox (`--sandbox`, a task's `sandbox`).
+    pub confined: bool,
 }
 
 impl AgentTask {
-    pub fn of(task: &Task, max_budget_usd: Option<f64>, converse: bool) -> AgentTask {
+    pub fn of(
+        task: &Task,
+        max_budget_usd: Option<f64>,
+        converse: bool,
+        confined: bool,
+    ) -> AgentTask {
         AgentTask {
             prompt: task.prompt.clone().unwrap_or_default(),
             instructions: task.instructions.clone(),
@@ -513,6 +520,7 @@ impl AgentTask {
             max_budget_usd,
             converse,
             acp_agent: task.acp_agent.clone(),
+            confined,
         }
     }
 
@@ -527,6 +535,7 @@ impl AgentTask {
             max_budget_usd: self.max_budget_usd,
             converse: self.converse,
             acp_agent: self.acp_agent.as_deref(),
+            confined: self.confined,
         }
     }
 }

@@ -63,7 +63,7 @@ impl Scheduler {
         let argv = if agent_task {
             Vec::new()
         } else {
-            let none = super::AgentTask::of(task, None, false);
+            let none = super::AgentTask::of(task, None, false, false);
             match self.task_command(task, opts.kind.as_str(), None, &none) {
                 Ok(command) => command.argv,
                 Err(message) => return Launch::refused(index, opts, message),

@@ -1,0 +1,253 @@
+//! What each CLI needs of sc's sandbox to work inside it: its state
+//! folders writable (sessions, settings, logs), and its model's API on the
+//! network allow-list — the base URL it is given (by a variable, or by the
+//! configuration on its command line), else the CLI's default hosts. Only
+//! those places are read: never the prompt, whose URLs are the model's to
+//! ask for and the allow-list's to refuse.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+use sc_capture::agent::SandboxNeeds;
+use serde_json::Value;
+
+use crate::AgentKind;
+
+/// A variable of the worker's environment.
+type Var<'a> = &'a dyn Fn(&str) -> Option<OsString>;
+
+pub fn needs(
+    kind: AgentKind,
+    permissions: Option<&Value>,
+    argv: &[OsString],
+    var: Var<'_>,
+) -> SandboxNeeds {
+    let home = var("HOME").map(PathBuf::from);
+    let under_home = |rel: &str| home.as_ref().map(|h| h.join(rel));
+    let dir_or = |variable: &str, rel: &str| var(variable).map(PathBuf::from).or(under_home(rel));
+    let xdg = |variable: &str, default: &str| {
+        var(variable)
+            .map(PathBuf::from)
+            .or(under_home(default))
+            .map(|d| d.join("opencode"))
+    };
+    let mut files = Vec::new();
+    let (state, urls, defaults): (Vec<Option<PathBuf>>, Vec<String>, &[&str]) = match kind {
+        AgentKind::ClaudeCode => (
+            {
+                files.extend(under_home(".claude.json"));
+                vec![dir_or("CLAUDE_CONFIG_DIR", ".claude")]
+            },
+            vars(var, &["ANTHROPIC_BASE_URL"]),
+            &["api.anthropic.com:443"],
+        ),
+        AgentKind::Codex => {
+            let mut urls = vars(var, &["OPENAI_BASE_URL"]);
+            urls.extend(config_urls(argv, "base_url"));
+            (
+                vec![dir_or("CODEX_HOME", ".codex")],
+                urls,
+                &["api.openai.com:443", "chatgpt.com:443"],
+            )
+        }
+        AgentKind::Gemini => (
+            vec![
+                var("GEMINI_CLI_HOME")
+                    .map(|h| PathBuf::from(h).join(".gemini"))
+                    .or(under_home(".gemini")),
+            ],
+            vars(var, &["GOOGLE_GEMINI_BASE_URL", "GOOGLE_VERTEX_BASE_URL"]),
+            &[
+                "generativelanguage.googleapis.com:443",
+                "cloudcode-pa.googleapis.com:443",
+                "oauth2.googleapis.com:443",
+            ],
+        ),
+        AgentKind::QwenCode => (
+            vec![under_home(".qwen")],
+            vars(var, &["OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"]),
+            &["dashscope.aliyuncs.com:443", "portal.qwen.ai:443"],
+        ),
+        AgentKind::Copilot => (
+            vec![dir_or("COPILOT_HOME", ".copilot")],
+            vars(var, &["COPILOT_PROVIDER_BASE_URL"]),
+            &[
+                "api.githubcopilot.com:443",
+                "*.githubcopilot.com:443",
+                "api.github.com:443",
+            ],
+        ),
+        AgentKind::OpenCode => {
+            let config = var("OPENCODE_CONFIG_CONTENT")
+                .map(|c| c.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            (
+                vec![
+                    xdg("XDG_CONFIG_HOME", ".config"),
+                    xdg("XDG_DATA_HOME", ".local/share"),
+                    xdg("XDG_CACHE_HOME", ".cache"),
+                    xdg("XDG_STATE_HOME", ".local/state"),
+                ],
+                urls_after(&config, "baseURL"),
+                &[
+                    "api.anthropic.com:443",
+                    "api.openai.com:443",
+                    "opencode.ai:443",
+                ],
+            )
+        }
+        AgentKind::Aider => (
+            vec![],
+            vars(var, &["OPENAI_API_BASE", "ANTHROPIC_BASE_URL"]),
+            &["api.openai.com:443", "api.anthropic.com:443"],
+        ),
+        // Any ACP agent: sc knows neither its state nor its API; the run's
+        // --sandbox-write and --sandbox-net say them.
+        AgentKind::Acp => (vec![], vec![], &[]),
+    };
+    let mut net: Vec<String> = urls.iter().filter_map(|u| host_port(u)).collect();
+    if net.is_empty() {
+        net = defaults.iter().map(|d| (*d).to_owned()).collect();
+    }
+    // Codex's own sandbox keeps a read-only grant's directory read-only;
+    // turned off inside sc's, sc's keeps it so.
+    let read_only = kind == AgentKind::Codex && codex_sandbox(permissions) == "read-only";
+    SandboxNeeds {
+        state: state.into_iter().flatten().collect(),
+        write: files,
+        net,
+        read_only,
+    }
+}
+
+/// Codex's sandbox mode for a grant (its default: read-only).
+pub fn codex_sandbox(permissions: Option<&Value>) -> &str {
+    permissions
+        .and_then(|p| p.get("sandbox"))
+        .and_then(Value::as_str)
+        .unwrap_or("read-only")
+}
+
+fn vars(var: Var<'_>, names: &[&str]) -> Vec<String> {
+    names
+        .iter()
+        .filter_map(|n| var(n))
+        .map(|v| v.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The URLs in `-c KEY=...` settings whose text names `key` (Codex's
+/// `model_providers.X={...,base_url="URL",...}`).
+fn config_urls(argv: &[OsString], key: &str) -> Vec<String> {
+    argv.windows(2)
+        .filter(|w| w[0] == "-c" || w[0] == "--config")
+        .flat_map(|w| urls_after(&w[1].to_string_lossy(), key))
+        .collect()
+}
+
+/// Each URL that follows `key` (and its `=`, `:` and quotes) in `text`.
+fn urls_after(text: &str, key: &str) -> Vec<String> {
+    text.match_indices(key)
+        .filter_map(|(at, _)| {
+            let rest = text[at + key.len()..].trim_start_matches(['"', '\'', ' ', '=', ':']);
+            let end = rest
+                .find(|c: char| c == '"' || c == '\'' || c == ',' || c == '}' || c.is_whitespace())
+                .unwrap_or(rest.len());
+            let url = &rest[..end];
+            url.contains("://").then(|| url.to_owned())
+        })
+        .collect()
+}
+
+/// `scheme://host[:port]/...` as `host:port` (`[v6]:port`).
+fn host_port(url: &str) -> Option<String> {
+    let (scheme, rest) = url.split_once("://")?;
+    let default = match scheme.to_ascii_lowercase().as_str() {
+        "https" | "wss" => 443,
+        "http" | "ws" => 80,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = authority.strip_prefix('[') {
+        let (addr, after) = v6.split_once(']')?;
+        let port = after
+            .strip_prefix(':')
+            .map_or(Some(default), |p| p.parse().ok())?;
+        return Some(format!("[{addr}]:{port}"));
+    }
+    let (host, port) = match authority.rsplit_once(':') {
+        Some((host, port)) => (host, port.parse::<u16>().ok()?),
+        None => (authority, default),
+    };
+    (!host.is_empty()).then(|| format!("{host}:{port}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| OsString::from(v))
+        }
+    }
+
+    #[test]
+    fn claude_gets_its_state_and_its_base_url_else_its_default_host() {
+        let var = env(&[
+            ("HOME", "/h"),
+            ("ANTHROPIC_BASE_URL", "http://127.0.0.1:5005"),
+        ]);
+        let needs = needs(AgentKind::ClaudeCode, None, &[], &var);
+        assert_eq!(needs.state, [PathBuf::from("/h/.claude")]);
+        assert_eq!(needs.write, [PathBuf::from("/h/.claude.json")]);
+        assert_eq!(needs.net, ["127.0.0.1:5005"]);
+        let needs = super::needs(AgentKind::ClaudeCode, None, &[], &env(&[("HOME", "/h")]));
+        assert_eq!(needs.net, ["api.anthropic.com:443"]);
+        assert!(!needs.read_only);
+    }
+
+    #[test]
+    fn codex_base_url_comes_from_its_config_never_from_the_prompt() {
+        let argv: Vec<OsString> = [
+            "codex",
+            "exec",
+            "-c",
+            "model_providers.mock={name=\"mock\",base_url=\"http://127.0.0.1:9/v1\"}",
+            "fetch https://evil.example/ base_url=https://evil.example",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
+        let var = env(&[("HOME", "/h"), ("CODEX_HOME", "/c")]);
+        let needs = needs(AgentKind::Codex, None, &argv, &var);
+        assert_eq!(needs.net, ["127.0.0.1:9"]);
+        assert_eq!(needs.state, [PathBuf::from("/c")]);
+        assert!(needs.read_only, "its default grant reads only");
+        let write = serde_json::json!({"sandbox": "workspace-write"});
+        assert!(!super::needs(AgentKind::Codex, Some(&write), &argv, &var).read_only);
+    }
+
+    #[test]
+    fn urls_become_host_and_port() {
+        assert_eq!(
+            host_port("https://api.x.com/v1").as_deref(),
+            Some("api.x.com:443")
+        );
+        assert_eq!(host_port("http://u:p@h:8080").as_deref(), Some("h:8080"));
+        assert_eq!(host_port("http://[::1]:9/").as_deref(), Some("[::1]:9"));
+        assert_eq!(host_port("ftp://h"), None);
+        assert_eq!(host_port("http://h:x"), None);
+        let opencode =
+            r#"{"provider":{"anthropic":{"options":{"baseURL":"http://127.0.0.1:7/v1"}}}}"#;
+        assert_eq!(urls_after(opencode, "baseURL"), ["http://127.0.0.1:7/v1"]);
+    }
+}
