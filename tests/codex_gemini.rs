@@ -12,11 +12,10 @@ use crate::mock_model::{
 use crate::util::*;
 
 /// sc-spawn running the real Codex against the mock Responses API on
-/// `port`, in `dir`, with a CODEX_HOME of its own there; the CLI's own
+/// `port`, in `dir`, with a CODEX_HOME of its own (named after `dir`); the CLI's own
 /// retries off, so that what sc sees is what the API said.
 pub fn sc_spawn_codex(codex: &std::path::Path, port: u16, dir: &std::path::Path) -> Command {
-    let home = dir.join("codex-home");
-    std::fs::create_dir_all(&home).unwrap();
+    let home = codex_home(&dir.file_name().unwrap().to_string_lossy());
     let mut command = Command::new(env!("CARGO_BIN_EXE_sc-spawn"));
     command
         .args(["--kind", "codex", "--timeout", "120"])

@@ -227,8 +227,7 @@ fn plan_with_codex(text: String, n: &str) -> (Ran, crate::mock_model::MockRespon
     let codex = agent_cli("codex", "SC_CODEX").expect("checked by the caller");
     let mock = crate::mock_model::MockResponses::answering(text);
     let dir = temp_dir(&format!("codex-planner-{n}"));
-    let home = dir.join("codex-home");
-    std::fs::create_dir_all(&home).unwrap();
+    let home = codex_home(&format!("codex-planner-{n}"));
     let ran = run_bounded(
         sc_plan()
             .args(["--planner", "codex"])

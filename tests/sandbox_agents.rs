@@ -226,3 +226,71 @@ fn gemini_works_inside_the_sandbox() {
         described()
     );
 }
+
+/// Codex unconfined, with its CODEX_HOME under the temp folder and a
+/// bubblewrap on its PATH: its own sandbox cannot run its shell calls
+/// (Codex makes no helper there) and drops them from its stream in
+/// silence. sc says so before it starts, naming the two ways out; under
+/// `--sandbox` (Codex's own off) the same setting works.
+#[test]
+fn codex_is_warned_when_its_own_sandbox_would_drop_its_commands_and_sandbox_mends_it() {
+    let Some(bwrap) = crate::sandbox::bwrap() else {
+        return;
+    };
+    let Some(codex) = agent_cli("codex", "SC_CODEX") else {
+        return;
+    };
+    let path = format!(
+        "{}:{}",
+        Path::new(&bwrap).parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for confined in [false, true] {
+        let mock = crate::mock_model::MockResponses::start();
+        let dir = temp_dir(&format!("codex-temp-home-{confined}"));
+        let home_in_temp = dir.join("codex-home");
+        std::fs::create_dir_all(&home_in_temp).unwrap();
+        let mut command = crate::codex_gemini::sc_spawn_codex(&codex, mock.port, &dir);
+        command
+            .env("CODEX_HOME", &home_in_temp)
+            .env("PATH", &path)
+            .env("SC_BWRAP", &bwrap)
+            .args([
+                "--role",
+                "code-generator",
+                "--prompt",
+                "Write the marker file.",
+            ]);
+        if confined {
+            command.arg("--sandbox");
+        }
+        let ran = run_bounded(&mut command, Vec::new());
+        let run = Captured::parse(&ran.stdout);
+        assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+        let warned: Vec<String> = run
+            .errors()
+            .into_iter()
+            .filter(|e| e.contains("CODEX_HOME"))
+            .collect();
+        let ran_its_command = annotations(&run).iter().any(|a| a["kind"] == "tool_call");
+        if confined {
+            assert!(warned.is_empty(), "{warned:?}");
+            assert!(ran_its_command, "confined by sc, Codex runs its command");
+        } else {
+            assert_eq!(warned.len(), 1, "{}", String::from_utf8_lossy(&ran.stdout));
+            assert!(
+                warned[0].contains(&home_in_temp.display().to_string())
+                    && warned[0].contains("--sandbox"),
+                "{}",
+                warned[0]
+            );
+            // Said before it started, so that it is read before its output.
+            let types: Vec<&str> = run.events.iter().map(|e| e.body.type_name()).collect();
+            let error = types.iter().position(|t| *t == "error").unwrap();
+            let start = types.iter().position(|t| *t == "start").unwrap();
+            assert!(error < start, "{types:?}");
+            // What the warning says is what happens: its command dropped.
+            assert!(!ran_its_command, "the warning would be wrong here");
+        }
+    }
+}

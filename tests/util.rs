@@ -383,6 +383,18 @@ pub fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// A CODEX_HOME of a test's own, outside the temp folder: under it, Codex
+/// makes no helper for its own sandbox, and with a bubblewrap on the PATH
+/// every shell call it runs is refused (sc warns of that; a test of its own
+/// checks the warning).
+pub fn codex_home(name: &str) -> PathBuf {
+    let home = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("codex-home-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&home);
+    std::fs::create_dir_all(&home).unwrap();
+    home
+}
+
 /// `sc-view --check` accepts `stream` (in a file of its own: tests run
 /// side by side).
 pub fn assert_view_checks(stream: &[u8]) {

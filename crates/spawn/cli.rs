@@ -546,6 +546,7 @@ pub struct Cli {
     /// itself). Repeatable
     #[arg(
         help_heading = "Sandbox",
+        hide_short_help = true,
         long,
         value_name = "LIST",
         requires = "sandbox",

@@ -120,6 +120,73 @@ pub fn needs(
     }
 }
 
+/// What keeps the CLI from working here, said before it starts.
+///
+/// Codex's own sandbox, when a `bwrap` is on its PATH, runs each shell
+/// call through a helper it links into `CODEX_HOME`; it refuses to make
+/// that helper under the temp folder (`TMPDIR`, else `/tmp`), and then
+/// every shell call is refused and dropped from its stream without a
+/// word (measured with Codex 0.169: no `command_execution` item, the turn
+/// completes). Unconfined only: inside sc's sandbox Codex's own is off.
+pub fn warnings(
+    kind: AgentKind,
+    confined: bool,
+    permissions: Option<&Value>,
+    argv: &[OsString],
+    var: Var<'_>,
+) -> Vec<String> {
+    let open = argv.iter().any(|a| {
+        a == "--dangerously-bypass-approvals-and-sandbox"
+            || a.to_string_lossy().contains("danger-full-access")
+    }) || codex_sandbox(permissions) == "danger-full-access";
+    if kind != AgentKind::Codex || confined || open {
+        return Vec::new();
+    }
+    let Some(home) = var("CODEX_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".codex")))
+    else {
+        return Vec::new();
+    };
+    let temp = var("TMPDIR")
+        .filter(|t| !t.is_empty())
+        .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
+    let Some(bwrap) = on_path("bwrap", var) else {
+        return Vec::new();
+    };
+    if !under(&home, &temp) {
+        return Vec::new();
+    }
+    vec![format!(
+        "codex: its CODEX_HOME ({}) is under the temp folder ({}), where Codex makes no helper \
+         for its own sandbox, and a bubblewrap is on its PATH ({}): every shell command it runs \
+         will be refused and left out of its stream. Set CODEX_HOME outside {}, or run it with \
+         --sandbox (sc confines it, and Codex's own sandbox is off)",
+        home.display(),
+        temp.display(),
+        bwrap.display(),
+        temp.display()
+    )]
+}
+
+/// `path` is `dir` or under it, as written or with links resolved.
+fn under(path: &std::path::Path, dir: &std::path::Path) -> bool {
+    let real = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
+    path.starts_with(dir) || real(path).starts_with(real(dir))
+}
+
+/// `program` as the worker's PATH finds it (an executable file).
+fn on_path(program: &str, var: Var<'_>) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = var("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+}
+
 /// Codex's sandbox mode for a grant (its default: read-only).
 pub fn codex_sandbox(permissions: Option<&Value>) -> &str {
     permissions
@@ -234,6 +301,48 @@ mod tests {
         assert!(needs.read_only, "its default grant reads only");
         let write = serde_json::json!({"sandbox": "workspace-write"});
         assert!(!super::needs(AgentKind::Codex, Some(&write), &argv, &var).read_only);
+    }
+
+    #[test]
+    fn codex_is_warned_of_a_home_under_the_temp_folder_with_a_bwrap_on_its_path() {
+        let dir = std::env::temp_dir().join(format!("sc-confine-{}", std::process::id()));
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let bwrap = bin.join("bwrap");
+        std::fs::write(&bwrap, "").unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&bwrap, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let bin = bin.to_str().unwrap();
+        let home = dir.join("codex-home");
+        let home = home.to_str().unwrap();
+        let tmp = dir.to_str().unwrap();
+        let said = |vars: &[(&str, &str)], confined: bool, argv: &[&str]| {
+            let argv: Vec<OsString> = argv.iter().map(OsString::from).collect();
+            warnings(AgentKind::Codex, confined, None, &argv, &env(vars))
+        };
+        let bad = [("CODEX_HOME", home), ("TMPDIR", tmp), ("PATH", bin)];
+        let warned = said(&bad, false, &["codex", "exec"]);
+        assert_eq!(warned.len(), 1);
+        assert!(
+            warned[0].contains("--sandbox") && warned[0].contains(home),
+            "{warned:?}"
+        );
+        // Not when confined, not when its sandbox is off, not without a
+        // bwrap, not with its home elsewhere.
+        assert!(said(&bad, true, &["codex"]).is_empty());
+        let open = ["codex", "--dangerously-bypass-approvals-and-sandbox"];
+        assert!(said(&bad, false, &open).is_empty());
+        let no_bwrap = [
+            ("CODEX_HOME", home),
+            ("TMPDIR", tmp),
+            ("PATH", "/nonexistent"),
+        ];
+        assert!(said(&no_bwrap, false, &["codex"]).is_empty());
+        let elsewhere = [("CODEX_HOME", "/h/.codex"), ("TMPDIR", tmp), ("PATH", bin)];
+        assert!(said(&elsewhere, false, &["codex"]).is_empty());
+        let gemini = warnings(AgentKind::Gemini, false, None, &[], &env(&bad));
+        assert!(gemini.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

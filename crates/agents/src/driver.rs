@@ -93,6 +93,15 @@ impl Agent for Cli {
         crate::confine::needs(self.kind, ask.permissions, argv, var)
     }
 
+    fn warnings(
+        &self,
+        ask: &Ask<'_>,
+        argv: &[std::ffi::OsString],
+        var: &dyn Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Vec<String> {
+        crate::confine::warnings(self.kind, ask.confined, ask.permissions, argv, var)
+    }
+
     fn reader(&self) -> Box<dyn AgentReader> {
         Box::new(Reader {
             parser: Parser::new(self.kind),

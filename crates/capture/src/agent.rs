@@ -133,6 +133,19 @@ pub trait Agent: Send + Sync + fmt::Debug {
         let _ = (ask, argv, var);
         SandboxNeeds::default()
     }
+
+    /// What keeps it from working as it is run here (`argv`, its
+    /// environment through `var`), said as `error` events before it
+    /// starts: it still runs.
+    fn warnings(
+        &self,
+        ask: &Ask<'_>,
+        argv: &[OsString],
+        var: &dyn Fn(&str) -> Option<OsString>,
+    ) -> Vec<String> {
+        let _ = (ask, argv, var);
+        Vec::new()
+    }
 }
 
 /// What a run has spent so far.

@@ -60,6 +60,9 @@ pub struct WorkerOptions {
     /// What the agent's grant allows when it asks (its command's
     /// `granted`): answered `allow` by `grant`, nobody asked.
     pub granted: Vec<String>,
+    /// Said as `error` events before its first start (what keeps its CLI
+    /// from working here).
+    pub warnings: Vec<String>,
 }
 
 /// How a remote worker is followed again after its connection was lost.
@@ -186,6 +189,7 @@ impl Default for WorkerOptions {
             node: None,
             ask: None,
             granted: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 }

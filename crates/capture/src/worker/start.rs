@@ -83,6 +83,9 @@ impl Worker {
             self.opts.ask = None;
             self.emit(out, ErrorEvent { message });
         }
+        for message in std::mem::take(&mut self.opts.warnings) {
+            self.emit(out, ErrorEvent { message });
+        }
         let cwd = spec
             .cwd
             .clone()

@@ -78,9 +78,7 @@ impl Scheduler {
             command.input.get_or_insert_with(Vec::new);
         }
         let (env, cwd) = self.env_and_cwd(task, command.env);
-        // Confined, an agent gets what it needs to work inside: its state
-        // writable, its model's API on the allow-list.
-        if let (Some(sandbox), Some(agent)) = (&mut sandbox, &opts.agent)
+        if let Some(agent) = opts.agent.clone()
             && command.argv.first() != Some(&sibling("sc-replay"))
         {
             let var = |name: &str| {
@@ -91,8 +89,13 @@ impl Scheduler {
                     .or_else(|| std::env::var_os(name))
             };
             let prompt = task.prompt.as_deref().unwrap_or_default();
-            let needs = agent.sandbox_needs(&agent_task.ask(prompt, None), &command.argv, &var);
-            sandbox.grant(needs);
+            let ask = agent_task.ask(prompt, None);
+            // Confined, an agent gets what it needs to work inside: its
+            // state writable, its model's API on the allow-list.
+            if let Some(sandbox) = &mut sandbox {
+                sandbox.grant(agent.sandbox_needs(&ask, &command.argv, &var));
+            }
+            opts.warnings = agent.warnings(&ask, &command.argv, &var);
         }
         let spec = Spec {
             argv: command.argv,
