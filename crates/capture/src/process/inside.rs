@@ -100,6 +100,9 @@ fn serve(listener: &TcpListener, socket: &Path) {
     }
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
+        // A relay passes on what it gets as it gets it: Nagle would hold a
+        // small write back for the peer's delayed ACK (40 ms, measured).
+        let _ = conn.set_nodelay(true);
         let socket = socket.to_owned();
         let _ = std::thread::Builder::new().spawn(move || {
             if let Ok(proxy) = UnixStream::connect(&socket) {
