@@ -336,3 +336,62 @@ fn a_side_log_that_cannot_be_kept_is_an_error_event_not_a_failed_run() {
     let mode = std::fs::metadata(runtime.join("sc")).unwrap().mode();
     assert_eq!(mode & 0o777, 0o755, "refused, not chmodded");
 }
+
+/// A confined worker's proxy serves it alone: its socket is in the
+/// victim's private runs folder, which a neighbour cannot enter, so the
+/// neighbour cannot borrow the worker's allow-list (nor learn what it is
+/// allowed); the victim's own connection gets in, and the socket is gone
+/// with the worker.
+#[test]
+fn a_neighbour_cannot_reach_a_confined_workers_proxy() {
+    let Some(bwrap) = crate::sandbox::bwrap() else {
+        return;
+    };
+    let Some((base, tmp, victim)) = scene("proxy-neighbour") else {
+        return;
+    };
+    let work = base.join("work");
+    std::fs::create_dir(&work).unwrap();
+    let go = work.join("go");
+    nix::unistd::mkfifo(&go, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let mut command = sc_spawn_in(&tmp);
+    command
+        .env("SC_BWRAP", &bwrap)
+        .current_dir(&work)
+        .args(["--sandbox", "--sandbox-net", "127.0.0.1:9"])
+        .args(["--", "sh", "-c", "echo ready; cat go"]);
+    let mut live = Live::start_with(&mut command);
+    live.until(|e| matches!(e.body, sc_events::Body::Output(_)) && text(e).contains("ready"));
+    let sockets: Vec<PathBuf> = std::fs::read_dir(runs_in(&tmp))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("net-"))
+        .collect();
+    assert_eq!(sockets.len(), 1, "the worker's proxy: {sockets:?}");
+    let out = neighbour(&format!(
+        "python3 -c 'import socket, sys
+try:
+    socket.socket(socket.AF_UNIX).connect(sys.argv[1])
+    print(\"connected\")
+except PermissionError:
+    print(\"refused\")' {}",
+        sockets[0].display()
+    ))
+    .output()
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "refused",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The same attempt reaches it as the victim: the refusal above is the
+    // folder's doing, not a wrong path.
+    drop(std::os::unix::net::UnixStream::connect(&sockets[0]).expect("the victim connects"));
+    drop(std::fs::OpenOptions::new().write(true).open(&go).unwrap());
+    let (_, status) = live.finish();
+    assert_eq!(status.code(), Some(0));
+    assert!(!sockets[0].exists(), "its socket outlived it");
+    intact(&victim);
+}
