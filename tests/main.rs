@@ -38,6 +38,7 @@ mod safety_placed;
 mod safety_private;
 mod sandbox;
 mod sandbox_agents;
+mod sandbox_landlock;
 mod slurm;
 mod snapshots;
 mod spawn;

@@ -39,7 +39,7 @@ fn sandboxed(bwrap: &str, dir: &std::path::Path, home: &std::path::Path, script:
     )
 }
 
-fn stdout_of(ran: &Ran) -> String {
+pub fn stdout_of(ran: &Ran) -> String {
     String::from_utf8_lossy(&Captured::parse(&ran.stdout).bytes(Stream::Stdout)).into_owned()
 }
 
@@ -251,53 +251,63 @@ fn a_tasks_sandbox_field_confines_it_and_nothing_lifts_the_runs() {
 }
 
 /// A task placed on a host is confined there, by the sc-spawn there (its
-/// bubblewrap named by SC_BWRAP, which the tests' sshd accepts).
+/// bubblewrap named by SC_BWRAP, which the tests' sshd accepts), in the
+/// kind asked for: bubblewrap, or Landlock.
 #[test]
 fn a_task_on_a_host_is_confined_there() {
     let Some(bwrap) = bwrap() else { return };
     let Some(config) = crate::sshd::sshd() else {
         return;
     };
-    let dir = temp_dir("sandbox-remote");
-    // Its allow-list's proxy is the host's (here, the same machine's).
-    let (allowed, other) = (Site::start(), Site::start());
-    let ran = run_bounded(
-        sc_spawn()
-            .current_dir(&dir)
-            .args(["--host", "lab", "--sandbox", "--ssh"])
-            .arg(format!(
-                "ssh -F {} -o SetEnv=SC_BWRAP={bwrap}",
-                config.display()
-            ))
-            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
-            .arg(format!("--sandbox-net=127.0.0.1:{}", allowed.port))
-            .args([
-                "--",
-                "sh",
-                "-c",
-                "touch /etc/sc-remote-probe 2>/dev/null && echo open || echo confined; \
-                 python3 -c \"$0\" \"$@\"; exit 3",
-                FETCH,
-            ])
-            .arg(format!("http://127.0.0.1:{}/there", allowed.port))
-            .arg(format!("http://127.0.0.1:{}/not", other.port)),
-        Vec::new(),
-    );
-    let run = Captured::parse(&ran.stdout);
-    assert_eq!(ran.status.code(), Some(3), "{}", ran.stderr);
-    assert_eq!(
-        String::from_utf8_lossy(&run.bytes(Stream::Stdout)),
-        "confined\nsite says /there\nfailed: 403\n"
-    );
-    assert_eq!(starts_of(&run)[0].host.as_deref(), Some("lab"));
-    assert!(!std::path::Path::new("/etc/sc-remote-probe").exists());
-    assert_eq!(other.connections(), 0);
-    let refused: Vec<_> = run
-        .events
-        .iter()
-        .filter(|e| e.type_name() == "sandbox")
-        .collect();
-    assert_eq!(refused.len(), 1, "relayed from the host: {:?}", run.events);
+    let mut kinds = vec![("--sandbox", "bwrap")];
+    if crate::sandbox_landlock::landlock() {
+        kinds.push(("--sandbox=landlock", "landlock"));
+    }
+    for (flag, kind) in kinds {
+        let dir = temp_dir(&format!("sandbox-remote-{kind}"));
+        // Its allow-list's proxy is the host's (here, the same machine's).
+        let (allowed, other) = (Site::start(), Site::start());
+        let ran = run_bounded(
+            sc_spawn()
+                .current_dir(&dir)
+                .args(["--host", "lab", flag, "--ssh"])
+                .arg(format!(
+                    "ssh -F {} -o SetEnv=SC_BWRAP={bwrap}",
+                    config.display()
+                ))
+                .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
+                .arg(format!("--sandbox-net=127.0.0.1:{}", allowed.port))
+                .args([
+                    "--",
+                    "sh",
+                    "-c",
+                    "touch /etc/sc-remote-probe 2>/dev/null && echo open || echo confined; \
+                     python3 -c \"$0\" \"$@\"; exit 3",
+                    FETCH,
+                ])
+                .arg(format!("http://127.0.0.1:{}/there", allowed.port))
+                .arg(format!("http://127.0.0.1:{}/not", other.port)),
+            Vec::new(),
+        );
+        let run = Captured::parse(&ran.stdout);
+        assert_eq!(ran.status.code(), Some(3), "{kind}: {}", ran.stderr);
+        assert_eq!(
+            String::from_utf8_lossy(&run.bytes(Stream::Stdout)),
+            "confined\nsite says /there\nfailed: 403\n",
+            "{kind}"
+        );
+        let start = starts_of(&run)[0];
+        assert_eq!(start.host.as_deref(), Some("lab"));
+        assert_eq!(start.sandbox.as_deref(), Some(kind));
+        assert!(!std::path::Path::new("/etc/sc-remote-probe").exists());
+        assert_eq!(other.connections(), 0);
+        let refused: Vec<_> = run
+            .events
+            .iter()
+            .filter(|e| matches!(&e.body, Body::Sandbox(n) if n.decision == "refused"))
+            .collect();
+        assert_eq!(refused.len(), 1, "relayed from the host: {:?}", run.events);
+    }
 }
 
 /// A task run as a Slurm job step is confined on its node, by the
@@ -356,13 +366,13 @@ fn a_confined_worktree_task_commits_but_plants_no_hook() {
 
 /// A web server on the host's loopback for the allow-list tests: answers
 /// every request with its path, and counts the connections it took.
-struct Site {
-    port: u16,
+pub struct Site {
+    pub port: u16,
     connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Site {
-    fn start() -> Site {
+    pub fn start() -> Site {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -392,7 +402,7 @@ impl Site {
         Site { port, connections }
     }
 
-    fn connections(&self) -> usize {
+    pub fn connections(&self) -> usize {
         self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
@@ -400,14 +410,14 @@ impl Site {
 /// What a worker inside runs to reach the web: plain HTTP through the
 /// proxy variables (as urllib, curl, npm do), and HTTPS's way, a CONNECT
 /// tunnel; each result a line.
-const FETCH: &str = r#"
-import http.client, os, sys, urllib.request
-proxy = os.environ.get("https_proxy", "none")
+pub const FETCH: &str = r#"
+import http.client, os, sys, urllib.parse, urllib.request
+proxy = urllib.parse.urlsplit(os.environ.get("https_proxy", "http://127.0.0.1:3128"))
 for url in sys.argv[1:]:
     try:
         if url.startswith("tunnel:"):
             host, port = url[7:].split(":")
-            conn = http.client.HTTPConnection("127.0.0.1", 3128, timeout=5)
+            conn = http.client.HTTPConnection(proxy.hostname, proxy.port, timeout=5)
             conn.set_tunnel(host, int(port))
             conn.request("GET", "/tunnelled")
             print(conn.getresponse().read().decode().strip())

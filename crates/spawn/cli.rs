@@ -498,7 +498,7 @@ pub struct Cli {
     #[arg(help_heading = "Placement", hide_short_help = true, long)]
     pub job_per_task: bool,
 
-    /// Confine every worker (KIND: bwrap, bubblewrap)
+    /// Confine every worker (KIND: bwrap, the default; landlock)
     ///
     /// The user's root read-only, the worker's directory and a private
     /// /tmp writable (a worktree's repository too; its hooks and config
@@ -510,8 +510,15 @@ pub struct Cli {
     /// is turned off: sc's holds the line). Needs bubblewrap (`bwrap` on
     /// the PATH, or SC_BWRAP); without it the worker does not run (fail
     /// closed). A task placed on a host or as a Slurm step is confined
-    /// there, by the sc-spawn there (bubblewrap needed there)
-    #[arg(help_heading = "Sandbox", long, value_name = "KIND", num_args = 0..=1, require_equals = true, default_missing_value = "bwrap", value_parser = ["bwrap"])]
+    /// there, by the sc-spawn there (bubblewrap needed there).
+    ///
+    /// --sandbox=landlock, where user namespaces are off (HPC nodes): the
+    /// kernel's Landlock (ABI 4, Linux 6.7) confines writes the same way,
+    /// makes the secrets unreadable and lets TCP go only to the
+    /// allow-list's proxy; it cannot hide the secrets' names, keep a
+    /// repository's hooks read-only, filter UDP or give a private /tmp (a
+    /// `sandbox` event says so when the worker starts)
+    #[arg(help_heading = "Sandbox", long, value_name = "KIND", num_args = 0..=1, require_equals = true, default_missing_value = "bwrap", value_parser = ["bwrap", "bubblewrap", "landlock"])]
     pub sandbox: Option<String>,
 
     /// With --sandbox: PATH is writable too (repeatable)

@@ -373,7 +373,9 @@ fn spec(cli: &Cli) -> Spec {
         sandbox: cli
             .sandbox
             .as_ref()
-            .map(|_| sc_capture::process::sandbox::Sandbox {
+            .map(|kind| sc_capture::process::sandbox::Sandbox {
+                // Checked by the parser already.
+                kind: sc_capture::process::sandbox::Kind::parse(kind).unwrap_or_default(),
                 write: cli.sandbox_write.clone(),
                 hide: cli.sandbox_hide.clone(),
                 net: {

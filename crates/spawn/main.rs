@@ -15,6 +15,13 @@ fn main() {
         eprintln!("sc-spawn (sandbox relay): {e}");
         std::process::exit(127);
     }
+    // Under --sandbox=landlock, first this: it confines itself and becomes
+    // the worker's command.
+    if sc_capture::process::landlock::requested(args.get(1).map(|a| a.as_os_str())) {
+        let e = sc_capture::process::landlock::run(&args[2..]);
+        eprintln!("sc-spawn (landlock): {e}");
+        std::process::exit(127);
+    }
     let matches = cli::Cli::command()
         .try_get_matches()
         .unwrap_or_else(|e| usage_error(e));

@@ -214,6 +214,9 @@ pub struct SandboxSettings {
     /// default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub net: Vec<String>,
+    /// Its kind: `bwrap` (the default) or `landlock`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
 }
 
 /// What a task asks of Slurm (an addition to v1); each is optional.
@@ -259,7 +262,8 @@ pub struct Start {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// Addition to v1: what confines the worker (`sc-spawn --sandbox`, a
-    /// task's `sandbox`): its kind, `"bwrap"`; `pid` is then bubblewrap's.
+    /// task's `sandbox`): its kind, `"bwrap"` (`pid` is then bubblewrap's)
+    /// or `"landlock"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<String>,
 }
@@ -415,10 +419,11 @@ pub struct Answer {
 
 /// Addition to v1 (`sc-spawn --sandbox`): the sandbox refused the worker
 /// something, said as it happens (before the worker's own complaint about
-/// it): a connection to a host not on its network allow-list.
+/// it): a connection to a host not on its network allow-list; or, right
+/// after its start, what this kind of sandbox cannot hold (`limited`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SandboxNote {
-    /// `refused`.
+    /// `refused`, or `limited`.
     pub decision: String,
     /// The `host:port` it asked to reach.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -44,27 +44,68 @@ pub fn run(args: &[OsString]) -> io::Error {
     let (Some(port), true, Some(program)) = (port, dashes == "--", command.first()) else {
         return io::Error::other("usage: SOCKET PORT -- COMMAND...");
     };
-    let listener = match TcpListener::bind(("127.0.0.1", port)) {
-        Ok(listener) => listener,
-        Err(e) => {
-            return io::Error::new(e.kind(), format!("the proxy's port 127.0.0.1:{port}: {e}"));
-        }
-    };
+    if let Err(e) = start_relay(Path::new(socket), port) {
+        return e;
+    }
+    std::process::Command::new(program)
+        .args(&command[1..])
+        .exec()
+}
+
+/// Listens on 127.0.0.1:`port` (0: any free one) and forks the relay that
+/// carries each connection there to `socket`; the port it got.
+pub fn start_relay(socket: &Path, port: u16) -> io::Result<u16> {
+    let listener = listen(port)?;
+    let port = listener.local_addr()?.port();
+    fork_relay(listener, socket)?;
+    Ok(port)
+}
+
+/// The relay's listener on 127.0.0.1:`port` (0: any free one).
+pub fn listen(port: u16) -> io::Result<TcpListener> {
+    TcpListener::bind(("127.0.0.1", port))
+        .map_err(|e| io::Error::new(e.kind(), format!("the proxy's port 127.0.0.1:{port}: {e}")))
+}
+
+/// Forks the relay serving `listener`. It ends with the process that
+/// started it (which then becomes the worker): in a sandbox of its own PID
+/// namespace that is the namespace's end; where there is none (Landlock),
+/// its parent-death signal (so it is forked inside the Landlock domain,
+/// whose signal scope would stop a signal from the worker to a relay
+/// outside it).
+pub fn fork_relay(listener: TcpListener, socket: &Path) -> io::Result<()> {
+    let parent = nix::unistd::getpid();
     // SAFETY: this runs first thing in sc-spawn's main, single-threaded:
     // the child may do anything after fork, threads included.
     match unsafe { nix::unistd::fork() } {
-        Err(e) => io::Error::other(format!("cannot start the network relay: {e}")),
+        Err(e) => Err(io::Error::other(format!(
+            "cannot start the network relay: {e}"
+        ))),
         Ok(nix::unistd::ForkResult::Child) => {
-            serve(&listener, Path::new(socket));
+            // SAFETY: prctl with an integer argument; no memory touched.
+            unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+            if nix::unistd::getppid() != parent {
+                std::process::exit(0);
+            }
+            serve(&listener, socket);
             std::process::exit(0)
         }
-        Ok(nix::unistd::ForkResult::Parent { .. }) => {
-            drop(listener);
-            std::process::Command::new(program)
-                .args(&command[1..])
-                .exec()
-        }
+        Ok(nix::unistd::ForkResult::Parent { .. }) => Ok(()),
     }
+}
+
+/// The proxy variables, for `command`, naming the relay on `port` (both
+/// cases: curl reads only lower case `http_proxy`); nothing bypasses it.
+pub fn proxy_env(command: &mut std::process::Command, port: u16) {
+    let url = format!("http://127.0.0.1:{port}");
+    for var in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
+        command.env(var, &url);
+    }
+    for var in ["NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"] {
+        command.env_remove(var);
+    }
+    // Node reads the proxy variables only when told to.
+    command.env("NODE_USE_ENV_PROXY", "1");
 }
 
 /// The relay: each connection to the port carried to the socket, until the

@@ -142,6 +142,34 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
     let mut net = None;
     let argv = match &spec.sandbox {
         None => spec.argv.clone(),
+        Some(sandbox) if sandbox.kind == super::sandbox::Kind::Landlock => {
+            // Fail closed: no Landlock that holds, no worker.
+            super::landlock::available().map_err(io::Error::other)?;
+            sandbox.make_state()?;
+            let dir = working_dir(spec.cwd.as_deref()).unwrap_or_else(|| "/".into());
+            let home = std::env::var_os("HOME").map(PathBuf::from);
+            if sandbox.net != super::net::Net::Host {
+                net = Some(start_proxy(&sandbox.net)?);
+            }
+            let socket = net.as_ref().map(|(proxy, _)| proxy.path());
+            // Its temp folder is the machine's (Landlock makes no private
+            // one): writable, as the worker's environment names it.
+            let temp = spec
+                .env
+                .iter()
+                .rev()
+                .find(|(k, _)| k == "TMPDIR")
+                .map(|(_, v)| PathBuf::from(v))
+                .unwrap_or_else(std::env::temp_dir);
+            let mut write = sandbox.writable(&dir);
+            for path in [PathBuf::from("/tmp"), temp] {
+                if !write.contains(&path) {
+                    write.push(path);
+                }
+            }
+            let hidden = sandbox.hidden(home.as_deref());
+            super::landlock::argv(&write, &hidden, socket, &spec.argv)?
+        }
         Some(sandbox) => {
             let bwrap = super::sandbox::bwrap().map_err(io::Error::other)?;
             sandbox.make_state()?;

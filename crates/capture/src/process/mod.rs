@@ -4,6 +4,7 @@
 pub mod cgroup;
 pub mod gone;
 pub mod inside;
+pub mod landlock;
 pub mod launch;
 pub mod limits;
 pub mod net;

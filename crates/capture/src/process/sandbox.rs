@@ -15,9 +15,42 @@ use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
+/// How a worker is confined.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Kind {
+    /// bubblewrap: namespaces of its own (the default).
+    #[default]
+    Bwrap,
+    /// The kernel's Landlock, where user namespaces are off.
+    Landlock,
+}
+
+impl Kind {
+    /// Its name in `--sandbox=KIND`, a task's `sandbox.kind` and `start`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Bwrap => "bwrap",
+            Kind::Landlock => "landlock",
+        }
+    }
+
+    /// A kind by its name (`bubblewrap` too).
+    pub fn parse(name: &str) -> Result<Kind, String> {
+        match name {
+            "bwrap" | "bubblewrap" => Ok(Kind::Bwrap),
+            "landlock" => Ok(Kind::Landlock),
+            other => Err(format!(
+                "unknown sandbox kind `{other}`: bwrap (bubblewrap) or landlock"
+            )),
+        }
+    }
+}
+
 /// What a sandbox lets a worker do beyond its directory and /tmp.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sandbox {
+    /// How it is confined.
+    pub kind: Kind,
     /// More paths it may write (`--sandbox-write`).
     pub write: Vec<PathBuf>,
     /// More paths hidden from it (`--sandbox-hide`).
@@ -83,6 +116,30 @@ impl Sandbox {
         self.read_only |= needs.read_only;
     }
 
+    /// What it may write, run in `dir`: its directory (unless read-only),
+    /// `--sandbox-write`, the agent's state, a worktree's repository. Only
+    /// what exists.
+    pub fn writable(&self, dir: &Path) -> Vec<PathBuf> {
+        let own = Some(dir).filter(|_| !self.read_only);
+        own.into_iter()
+            .chain(self.write.iter().map(PathBuf::as_path))
+            .chain(self.state.iter().map(PathBuf::as_path))
+            .map(Path::to_path_buf)
+            .chain(common_dir(dir))
+            .filter(|p| p.exists())
+            .collect()
+    }
+
+    /// What it may not see: the secrets under `home` and `--sandbox-hide`.
+    /// Only what exists.
+    pub fn hidden(&self, home: Option<&Path>) -> Vec<PathBuf> {
+        home.into_iter()
+            .flat_map(|home| SECRETS.iter().map(move |s| home.join(s)))
+            .chain(self.hide.iter().cloned())
+            .filter(|p| p.exists())
+            .collect()
+    }
+
     /// bubblewrap's command line around `command`, run in `dir` (made
     /// writable), with `home` for the secrets to hide, its status written
     /// on descriptor `status_fd`; with an allow-list, `proxy` is the
@@ -116,39 +173,26 @@ impl Sandbox {
             "--tmpfs".as_ref(),
             "/tmp".as_ref(),
         ]);
-        let own = Some(dir).filter(|_| !self.read_only);
-        let writable = own
-            .into_iter()
-            .chain(self.write.iter().map(PathBuf::as_path))
-            .chain(self.state.iter().map(PathBuf::as_path));
-        for path in writable.filter(|p| p.exists()) {
+        // A worktree's repository (its git common dir, elsewhere) is
+        // writable too, so that it can commit.
+        for path in self.writable(dir) {
             add(&["--bind".as_ref(), path.as_os_str(), path.as_os_str()]);
         }
         if self.read_only {
             // Still there (under /tmp it would be hidden), read-only.
             add(&["--ro-bind".as_ref(), dir.as_os_str(), dir.as_os_str()]);
         }
-        // A worktree's repository (its git common dir, elsewhere) is
-        // writable too, so that it can commit; in any checkout the hooks
-        // and config stay read-only: a hook written here would run
-        // outside, in the user's next commit.
-        let common = common_dir(dir);
-        if let Some(common) = &common {
-            add(&["--bind".as_ref(), common.as_os_str(), common.as_os_str()]);
-        }
-        let git = common.unwrap_or_else(|| dir.join(".git"));
+        // In any checkout the hooks and config stay read-only: a hook
+        // written here would run outside, in the user's next commit.
+        let git = common_dir(dir).unwrap_or_else(|| dir.join(".git"));
         for name in ["hooks", "config"] {
             let path = git.join(name);
             if path.exists() {
                 add(&["--ro-bind".as_ref(), path.as_os_str(), path.as_os_str()]);
             }
         }
-        let secrets = home
-            .into_iter()
-            .flat_map(|home| SECRETS.iter().map(move |s| home.join(s)))
-            .chain(self.hide.iter().cloned());
         // Only what exists can be covered under a read-only root.
-        for path in secrets.filter(|p| p.exists()) {
+        for path in self.hidden(home) {
             if path.is_dir() {
                 add(&["--tmpfs".as_ref(), path.as_os_str()]);
             } else {

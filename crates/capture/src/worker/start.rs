@@ -108,9 +108,22 @@ impl Worker {
             attempt: (attempt > 1).then_some(attempt),
             resumes: self.attempts.take_resuming(),
             host: self.opts.node.clone(),
-            sandbox: spec.sandbox.as_ref().map(|_| "bwrap".to_owned()),
+            sandbox: spec.sandbox.as_ref().map(|s| s.kind.name().to_owned()),
         };
         self.emit(out, start);
+        // What this kind of sandbox cannot do, said once at its start.
+        if spec.sandbox.as_ref().map(|s| s.kind) == Some(crate::process::sandbox::Kind::Landlock)
+            && attempt == 1
+        {
+            self.emit(
+                out,
+                sc_events::SandboxNote {
+                    decision: "limited".to_owned(),
+                    net: None,
+                    message: crate::process::landlock::LIMITS.to_owned(),
+                },
+            );
+        }
         Ok(())
     }
 

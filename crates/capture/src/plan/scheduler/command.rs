@@ -320,6 +320,10 @@ impl Scheduler {
                         .collect()
                 };
                 let more = sandbox.get_or_insert_with(Default::default);
+                if let Some(kind) = &settings.kind {
+                    more.kind = crate::process::sandbox::Kind::parse(kind)
+                        .map_err(|e| format!("task `{}`: sandbox kind: {e}", task.id))?;
+                }
                 more.write.extend(absolute(&settings.write)?);
                 more.hide.extend(absolute(&settings.hide)?);
                 for list in &settings.net {

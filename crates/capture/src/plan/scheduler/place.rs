@@ -91,6 +91,7 @@ impl Scheduler {
                 write: words(s.write),
                 hide: words(s.hide),
                 net: s.net.words(),
+                kind: Some(s.kind.name().to_owned()),
             })
         });
         let spool = place.spool(&task.id);
