@@ -601,3 +601,49 @@ fn sandbox_net_host_shares_the_whole_network_and_bad_lists_are_usage_errors() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "--sandbox-net needs --sandbox");
 }
+
+/// sc-spawn killed outright (SIGKILL) cannot remove its proxy's socket;
+/// the next confined run of the user's does, and only sockets of runs that
+/// are gone (a live run's stays).
+#[test]
+fn a_proxy_socket_left_by_a_killed_run_is_swept_by_the_next() {
+    let Some(bwrap) = bwrap() else { return };
+    let dir = temp_dir("sandbox-sweep");
+    let runs = temp_dir("sandbox-sweep-runs");
+    std::fs::set_permissions(&runs, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let confined = |args: &[&str]| {
+        let mut command = sc_spawn();
+        command
+            .env("SC_BWRAP", &bwrap)
+            .env("XDG_RUNTIME_DIR", &runs)
+            .current_dir(&dir)
+            .args(["--sandbox", "--"])
+            .args(args);
+        command
+    };
+    let mut live = Live::start_with(&mut confined(&["sh", "-c", "echo up; exec sleep 60"]));
+    live.until(|e| output(e).is_some());
+    let sockets = || -> Vec<String> {
+        std::fs::read_dir(runs.join("sc"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("net-"))
+            .collect()
+    };
+    let killed = sockets();
+    assert_eq!(killed.len(), 1, "{killed:?}");
+    live.signal(nix::sys::signal::Signal::SIGKILL);
+    let _ = live.finish();
+    assert_eq!(sockets(), killed, "left behind by the killed run");
+    // A socket of a live run (this test's pid) is not swept.
+    let alive = runs.join(format!("sc/net-{}-7.sock", std::process::id()));
+    let _listener = std::os::unix::net::UnixListener::bind(&alive).unwrap();
+    let ran = run_bounded(&mut confined(&["true"]), Vec::new());
+    assert_eq!(ran.status.code(), Some(0), "{}", ran.stderr);
+    assert_eq!(
+        sockets(),
+        [format!("net-{}-7.sock", std::process::id())],
+        "the dead run's swept, the live one's kept"
+    );
+}

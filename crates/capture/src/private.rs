@@ -150,6 +150,32 @@ pub fn is_own(path: &Path, kind: SFlag) -> bool {
     nix::sys::stat::lstat(path).is_ok_and(|stat| is_kind(&stat, kind) && stat.st_uid == me())
 }
 
+/// Removes from `dir` the sockets `PREFIX-PID-...` of runs that are gone
+/// (their pid no longer alive): what a run killed outright (SIGKILL) could
+/// not take away itself. Only this user's sockets, looked at without
+/// following a link; a pid in use again keeps its sockets (never guessed).
+pub fn sweep_dead_sockets(dir: &PrivateDir, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir.path()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix)?.strip_prefix('-'))
+            .and_then(|rest| rest.split(['-', '.']).next()?.parse::<i32>().ok())
+            .filter(|pid| *pid > 0)
+        else {
+            continue;
+        };
+        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+            == Err(nix::errno::Errno::ESRCH);
+        if gone && is_own(&entry.path(), SFlag::S_IFSOCK) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 fn is_kind(stat: &FileStat, kind: SFlag) -> bool {
     SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == kind
 }

@@ -50,7 +50,10 @@ impl Proxy {
     /// refusals written (without blocking) on `reports`.
     pub fn start(net: Net, reports: OwnedFd) -> io::Result<Proxy> {
         static COUNT: AtomicUsize = AtomicUsize::new(0);
+        static SWEPT: std::sync::Once = std::sync::Once::new();
         let dir = crate::private::runs_dir()?;
+        // Once a run: the sockets of proxies whose run was killed outright.
+        SWEPT.call_once(|| crate::private::sweep_dead_sockets(&dir, "net"));
         let name = format!(
             "net-{}-{}.sock",
             std::process::id(),
