@@ -287,21 +287,7 @@ fn kind_acp_drives_a_real_agent_named_by_its_command_line() {
     };
     let mock = shell_mock(false);
     let dir = temp_dir("acp-copilot");
-    let agent = format!("'{}' --acp --stdio --no-auto-update", copilot.display());
-    let mut command = crate::util::sc_spawn();
-    copilot_env(&mut command, &copilot, &mock.url(), &dir);
-    command.args([
-        "--kind",
-        "acp",
-        "--acp-agent",
-        &agent,
-        "--prompt",
-        TASK,
-        "--ask",
-        "--ask-cmd",
-        "echo allow",
-    ]);
-    let done = run(&mut command);
+    let done = run(&mut copilot_over_acp(&copilot, &mock.url(), &dir));
     assert_live_and_ok(&done, "execute", true);
     assert!(dir.join(MADE).exists());
     let result = notes(&done.run)
@@ -432,23 +418,10 @@ fn real_qwen_copilot_opencode_and_acp_agents_work_inside_the_sandbox() {
 
     let acp = |net: Option<String>| {
         let dir = temp_dir("sandbox-acp");
-        let agent = format!("'{}' --acp --stdio --no-auto-update", copilot.display());
-        let mut command = crate::util::sc_spawn();
-        copilot_env(&mut command, copilot, &url, &dir);
-        command.env("SC_BWRAP", &bwrap).args([
-            "--sandbox",
-            "--kind",
-            "acp",
-            "--acp-agent",
-            &agent,
-            "--prompt",
-            TASK,
-            "--ask",
-            "--ask-cmd",
-            "echo allow",
-            "--timeout",
-            "60",
-        ]);
+        let mut command = copilot_over_acp(copilot, &url, &dir);
+        command
+            .env("SC_BWRAP", &bwrap)
+            .args(["--sandbox", "--timeout", "60"]);
         if let Some(net) = net {
             command.arg(format!("--sandbox-net={net}"));
         }
@@ -469,4 +442,24 @@ fn real_qwen_copilot_opencode_and_acp_agents_work_inside_the_sandbox() {
     let (done, dir) = acp(Some(format!("127.0.0.1:{}", mock.port)));
     assert_live_and_ok(&done, "execute", true);
     assert!(dir.join(MADE).exists());
+}
+
+/// sc-spawn driving the real Copilot CLI as any ACP agent (`--kind acp`)
+/// against the mock at `url`, in `dir`, its asks allowed by a policy.
+fn copilot_over_acp(copilot: &std::path::Path, url: &str, dir: &std::path::Path) -> Command {
+    let agent = format!("'{}' --acp --stdio --no-auto-update", copilot.display());
+    let mut command = crate::util::sc_spawn();
+    copilot_env(&mut command, copilot, url, dir);
+    command.args([
+        "--kind",
+        "acp",
+        "--acp-agent",
+        &agent,
+        "--prompt",
+        TASK,
+        "--ask",
+        "--ask-cmd",
+        "echo allow",
+    ]);
+    command
 }

@@ -121,12 +121,18 @@ fn a_sandboxed_worker_reaches_no_network() {
 #[test]
 fn a_sandboxed_worker_is_ended_politely_through_the_sandbox() {
     let Some(bwrap) = bwrap() else { return };
+    ended_politely(sc_spawn().env("SC_BWRAP", &bwrap).arg("--sandbox"));
+}
+
+/// A confined worker with a TERM trap, timed out after a second by
+/// `command` (sc-spawn with its sandbox flags): its trap ran, and its exit
+/// is the trap's. The run, for more checks.
+pub fn ended_politely(command: &mut Command) -> Captured {
     let dir = temp_dir("sandbox-term");
     let ran = run_bounded(
-        sc_spawn()
-            .env("SC_BWRAP", &bwrap)
+        command
             .current_dir(&dir)
-            .args(["--sandbox", "--timeout", "1", "--"])
+            .args(["--timeout", "1", "--"])
             .args([
                 "sh",
                 "-c",
@@ -140,6 +146,7 @@ fn a_sandboxed_worker_is_ended_politely_through_the_sandbox() {
     let exit = run.exit();
     assert!(exit.timed_out);
     assert_eq!(exit.code, Some(42), "{exit:?}");
+    run
 }
 
 #[test]

@@ -32,6 +32,30 @@ fn probe(outside: &Path) -> String {
     )
 }
 
+/// A finished agent run: its stream, its annotations, and both as text for
+/// a failed assertion's message.
+struct AgentRun {
+    run: Captured,
+    notes: Vec<Value>,
+    described: String,
+}
+
+fn agent_run(ran: &Ran) -> AgentRun {
+    let run = Captured::parse(&ran.stdout);
+    let notes = annotations(&run);
+    let described = notes
+        .iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+        + &ran.stderr;
+    AgentRun {
+        run,
+        notes,
+        described,
+    }
+}
+
 fn annotations(run: &Captured) -> Vec<Value> {
     run.events
         .iter()
@@ -79,24 +103,19 @@ fn claude_code_works_inside_the_sandbox_and_its_tool_stays_confined() {
             ]),
         Vec::new(),
     );
-    let run = Captured::parse(&ran.stdout);
-    let notes = annotations(&run);
-    let described = || {
-        notes
-            .iter()
-            .map(Value::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-            + &ran.stderr
-    };
-    assert_eq!(ran.status.code(), Some(0), "{}", described());
+    let AgentRun {
+        run,
+        notes,
+        described,
+    } = agent_run(&ran);
+    assert_eq!(ran.status.code(), Some(0), "{}", described);
     assert_eq!(starts_of(&run)[0].sandbox.as_deref(), Some("bwrap"));
     assert!(
         notes
             .iter()
             .any(|a| a["kind"] == "result" && a["ok"] == true),
         "{}",
-        described()
+        described
     );
     assert_eq!(
         std::fs::read_to_string(dir.join("marker.txt"))
@@ -111,7 +130,7 @@ fn claude_code_works_inside_the_sandbox_and_its_tool_stays_confined() {
     assert!(requests.contains("refused-outside"), "{requests}");
     assert!(requests.contains("no-key") && !requests.contains("SECRET KEY"));
     // Its state was kept where it keeps it (a writable ~/.claude).
-    assert!(home.join(".claude").is_dir(), "{}", described());
+    assert!(home.join(".claude").is_dir(), "{}", described);
 }
 
 /// Codex inside: its own sandbox (bubblewrap, which cannot be made inside
@@ -140,21 +159,16 @@ fn codex_works_inside_the_sandbox_with_its_grant_kept_by_scs() {
             command.args(["--role", role]);
         }
         let ran = run_bounded(&mut command, Vec::new());
-        let run = Captured::parse(&ran.stdout);
-        let notes = annotations(&run);
-        let described = || {
-            notes
-                .iter()
-                .map(Value::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-                + &ran.stderr
-        };
+        let AgentRun {
+            run,
+            notes,
+            described,
+        } = agent_run(&ran);
         assert_eq!(
             ran.status.code(),
             Some(0),
             "{}\n{}",
-            described(),
+            described,
             String::from_utf8_lossy(&ran.stdout)
         );
         let argv = &starts_of(&run)[0].argv;
@@ -165,22 +179,17 @@ fn codex_works_inside_the_sandbox_with_its_grant_kept_by_scs() {
         assert!(
             notes.iter().any(|a| a["kind"] == "tool_call"),
             "it ran its command: {}",
-            described()
+            described
         );
         let marker = std::fs::read_to_string(dir.join("marker.txt")).ok();
         match writes {
-            true => assert_eq!(
-                marker.as_deref(),
-                Some("codex-tool-ran\n"),
-                "{}",
-                described()
-            ),
-            false => assert_eq!(marker, None, "a read-only grant wrote: {}", described()),
+            true => assert_eq!(marker.as_deref(), Some("codex-tool-ran\n"), "{}", described),
+            false => assert_eq!(marker, None, "a read-only grant wrote: {}", described),
         }
         assert!(
             codex_home.join("sessions").is_dir(),
             "its session was kept: {}",
-            described()
+            described
         );
     }
 }
@@ -206,24 +215,15 @@ fn gemini_works_inside_the_sandbox() {
             .arg("--dangerously-skip-permissions"),
         Vec::new(),
     );
-    let run = Captured::parse(&ran.stdout);
-    let notes = annotations(&run);
-    let described = || {
-        notes
-            .iter()
-            .map(Value::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-            + &ran.stderr
-    };
-    assert_eq!(ran.status.code(), Some(0), "{}", described());
+    let described = agent_run(&ran).described;
+    assert_eq!(ran.status.code(), Some(0), "{}", described);
     assert_eq!(
         std::fs::read_to_string(dir.join("marker.txt"))
             .ok()
             .as_deref(),
         Some("gemini-tool-ran\n"),
         "{}",
-        described()
+        described
     );
 }
 

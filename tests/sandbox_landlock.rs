@@ -123,24 +123,7 @@ fn a_landlocked_worker_is_ended_politely_and_leaves_nothing() {
     if !landlock() {
         return;
     }
-    let dir = temp_dir("landlock-term");
-    let ran = run_bounded(
-        sc_spawn()
-            .current_dir(&dir)
-            .args(["--sandbox=landlock", "--timeout", "1", "--"])
-            .args([
-                "sh",
-                "-c",
-                "trap 'echo cleaned-up; exit 42' TERM; echo up; while :; do sleep 0.1; done",
-            ]),
-        Vec::new(),
-    );
-    let run = Captured::parse(&ran.stdout);
-    let said = String::from_utf8_lossy(&run.bytes(Stream::Stdout)).into_owned();
-    assert!(said.contains("cleaned-up"), "its trap ran: {said}");
-    let exit = run.exit();
-    assert!(exit.timed_out);
-    assert_eq!(exit.code, Some(42), "{exit:?}");
+    let run = crate::sandbox::ended_politely(sc_spawn().arg("--sandbox=landlock"));
     let pid = starts_of(&run)[0].pid;
     eventually("the worker's group is gone, its relay with it", || {
         !std::path::Path::new("/proc")

@@ -274,16 +274,15 @@ impl Model {
                 let attempt = event.attempt.unwrap_or(worker.attempt);
                 let reason = safe(event.reason.as_deref().unwrap_or("it failed"), safety);
                 let delay = crate::fmt::duration(event.delay_ms.unwrap_or(0) as f64 / 1000.0);
-                worker.lines += 1;
-                changes.push(Change::Line {
-                    worker: index,
-                    stderr: false,
-                    text: format!(
+                said(
+                    worker,
+                    index,
+                    format!(
                         "↻ attempt {attempt} ended: {reason}; attempt {} in {delay}",
                         attempt + 1
                     ),
-                    dropped: 0,
-                });
+                    changes,
+                );
             }
             "ask" => {
                 let id = event.ask.as_deref().unwrap_or("?").to_owned();
@@ -293,13 +292,12 @@ impl Model {
                 let tool = safe(event.tool.as_deref().unwrap_or("a tool"), safety);
                 let what = safe(&crate::agent::summary(input.as_ref()), safety);
                 let what = format!("{tool} {what}").trim().to_owned();
-                worker.lines += 1;
-                changes.push(Change::Line {
-                    worker: index,
-                    stderr: false,
-                    text: format!("? needs input: {what} (sc-ctl answer {id} allow|deny)"),
-                    dropped: 0,
-                });
+                said(
+                    worker,
+                    index,
+                    format!("? needs input: {what} (sc-ctl answer {id} allow|deny)"),
+                    changes,
+                );
                 worker.asking.push(OpenAsk {
                     id,
                     what,
@@ -312,13 +310,12 @@ impl Model {
                     None => safe(event.message.as_deref().unwrap_or("?"), safety),
                 };
                 let decision = safe(event.decision.as_deref().unwrap_or("refused"), safety);
-                worker.lines += 1;
-                changes.push(Change::Line {
-                    worker: index,
-                    stderr: false,
-                    text: format!("⊘ sandbox {decision}: {what}"),
-                    dropped: 0,
-                });
+                said(
+                    worker,
+                    index,
+                    format!("⊘ sandbox {decision}: {what}"),
+                    changes,
+                );
             }
             "answer" => {
                 let id = event.ask.as_deref().unwrap_or("?");
@@ -341,13 +338,12 @@ impl Model {
                 if decision != "allow" {
                     worker.denied.push(what.clone());
                 }
-                worker.lines += 1;
-                changes.push(Change::Line {
-                    worker: index,
-                    stderr: false,
-                    text: format!("{mark} by {}: {what}{message}", safe(by, safety)),
-                    dropped: 0,
-                });
+                said(
+                    worker,
+                    index,
+                    format!("{mark} by {}: {what}{message}", safe(by, safety)),
+                    changes,
+                );
             }
             "error" => {
                 if worker.status == Status::Running
@@ -387,14 +383,7 @@ impl Model {
                     let mut streamed = Vec::new();
                     state.flush(&mut streamed);
                     for line in streamed {
-                        worker.lines += 1;
-                        let text = safe(&line, safety);
-                        changes.push(Change::Line {
-                            worker: index,
-                            stderr: false,
-                            text,
-                            dropped: 0,
-                        });
+                        said(worker, index, safe(&line, safety), changes);
                     }
                 }
                 worker.take_partials(index, safety, tail_lines > 0, changes);
@@ -530,6 +519,18 @@ impl Model {
         }
         total
     }
+}
+
+/// A line of sc's own about the worker (not its output), shown with its
+/// output and counted with its lines.
+fn said(worker: &mut Worker, index: usize, text: String, changes: &mut Vec<Change>) {
+    worker.lines += 1;
+    changes.push(Change::Line {
+        worker: index,
+        stderr: false,
+        text,
+        dropped: 0,
+    });
 }
 
 fn note_agent(worker: &mut Worker, note: &serde_json::Value) {
