@@ -7,7 +7,6 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use sc_events::Body;
 use serde_json::Value;
 
 use crate::mock_model::{MockModel, Turn};
@@ -43,16 +42,6 @@ fn fake_claude_with_a_pause(transcript: &str, pause_s: f64) -> PathBuf {
     path
 }
 
-fn notes(run: &Captured) -> Vec<Value> {
-    run.events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Output(o) => o.agent.clone(),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The recorded background-shell run, its 20 s of silence shortened to 2 s
 /// against a 0.5 s grace: nothing is cut off.
 #[test]
@@ -70,7 +59,7 @@ fn an_interim_result_with_a_background_task_open_is_not_the_end() {
     assert_eq!(exit.ended_by, None, "{exit:?}");
     assert_eq!(exit.code, Some(0));
     assert_eq!(exit.agent_result.as_deref(), Some("ok"));
-    let notes = notes(&run);
+    let notes = run.agent_notes();
     let results = notes.iter().filter(|n| n["kind"] == "result").count();
     assert_eq!(results, 2, "the final result arrived too");
     assert!(
@@ -153,7 +142,7 @@ fn real_claude_code_with_a_background_shell_runs_to_its_end() {
         Vec::new(),
     );
     let run = Captured::parse(&ran.stdout);
-    let notes = notes(&run);
+    let notes = run.agent_notes();
     let describe = || {
         notes
             .iter()

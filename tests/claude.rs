@@ -447,14 +447,7 @@ fn a_line_of_megabytes_streams_on_and_is_still_read_whole() {
         std::fs::read(&transcript).unwrap()
     );
     // The line was still read whole: the event that completes it says so.
-    let notes: Vec<Value> = run
-        .events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Output(o) => o.agent.clone(),
-            _ => None,
-        })
-        .collect();
+    let notes = run.agent_notes();
     let kinds: Vec<&str> = notes.iter().filter_map(|n| n["kind"].as_str()).collect();
     assert_eq!(kinds, ["init", "tool_result", "result"]);
     assert_eq!(notes[1]["id"], "toolu_big");

@@ -5,7 +5,6 @@
 
 use std::path::{Path, PathBuf};
 
-use sc_events::Body;
 use serde_json::Value;
 
 use crate::mock_model::{MockModel, Turn};
@@ -42,7 +41,7 @@ struct AgentRun {
 
 fn agent_run(ran: &Ran) -> AgentRun {
     let run = Captured::parse(&ran.stdout);
-    let notes = annotations(&run);
+    let notes = run.agent_notes();
     let described = notes
         .iter()
         .map(Value::to_string)
@@ -54,16 +53,6 @@ fn agent_run(ran: &Ran) -> AgentRun {
         notes,
         described,
     }
-}
-
-fn annotations(run: &Captured) -> Vec<Value> {
-    run.events
-        .iter()
-        .filter_map(|e| match &e.body {
-            Body::Output(o) => o.agent.clone(),
-            _ => None,
-        })
-        .collect()
 }
 
 #[test]
@@ -272,7 +261,7 @@ fn codex_is_warned_when_its_own_sandbox_would_drop_its_commands_and_sandbox_mend
             .into_iter()
             .filter(|e| e.contains("CODEX_HOME"))
             .collect();
-        let ran_its_command = annotations(&run).iter().any(|a| a["kind"] == "tool_call");
+        let ran_its_command = run.agent_notes().iter().any(|a| a["kind"] == "tool_call");
         if confined {
             assert!(warned.is_empty(), "{warned:?}");
             assert!(ran_its_command, "confined by sc, Codex runs its command");

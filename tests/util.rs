@@ -128,6 +128,17 @@ impl Captured {
     }
 
     /// The messages of the `error` events, in stream order.
+    /// The agent annotations of its output events, in order.
+    pub fn agent_notes(&self) -> Vec<serde_json::Value> {
+        self.events
+            .iter()
+            .filter_map(|e| match &e.body {
+                Body::Output(o) => o.agent.clone(),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn errors(&self) -> Vec<String> {
         self.events
             .iter()
