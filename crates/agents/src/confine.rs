@@ -8,7 +8,8 @@
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-use sc_capture::agent::SandboxNeeds;
+use sc_capture::agent::{Fit, SandboxNeeds};
+use sc_capture::process::program::on_path;
 use serde_json::Value;
 
 use crate::AgentKind;
@@ -16,46 +17,92 @@ use crate::AgentKind;
 /// A variable of the worker's environment.
 type Var<'a> = &'a dyn Fn(&str) -> Option<OsString>;
 
-pub fn needs(
+/// How a CLI fits where it is run: what it needs of sc's sandbox (when
+/// it is confined), and what keeps it from working here.
+pub fn fit(
+    kind: AgentKind,
+    confined: bool,
+    permissions: Option<&Value>,
+    argv: &[OsString],
+    var: Var<'_>,
+) -> Fit {
+    Fit {
+        needs: needs(kind, permissions, argv, var),
+        warnings: warnings(kind, confined, permissions, argv, var),
+    }
+}
+
+fn needs(
     kind: AgentKind,
     permissions: Option<&Value>,
     argv: &[OsString],
     var: Var<'_>,
 ) -> SandboxNeeds {
-    let home = var("HOME").map(PathBuf::from);
-    let under_home = |rel: &str| home.as_ref().map(|h| h.join(rel));
+    let (state, write) = state(kind, var);
+    // Codex's own sandbox keeps a read-only grant's directory read-only;
+    // turned off inside sc's, sc's keeps it so.
+    let read_only = kind == AgentKind::Codex && codex_sandbox(permissions) == "read-only";
+    SandboxNeeds {
+        state,
+        write,
+        net: api(kind, argv, var),
+        read_only,
+    }
+}
+
+/// The CLI's state: its folders (made if missing) and its files.
+fn state(kind: AgentKind, var: Var<'_>) -> (Vec<PathBuf>, Vec<PathBuf>) {
+    let under_home = |rel: &str| var("HOME").map(|h| PathBuf::from(h).join(rel));
     let dir_or = |variable: &str, rel: &str| var(variable).map(PathBuf::from).or(under_home(rel));
-    let xdg = |variable: &str, default: &str| {
-        var(variable)
-            .map(PathBuf::from)
-            .or(under_home(default))
-            .map(|d| d.join("opencode"))
-    };
-    let mut files = Vec::new();
-    let (state, urls, defaults): (Vec<Option<PathBuf>>, Vec<String>, &[&str]) = match kind {
+    let opencode =
+        |variable: &str, default: &str| dir_or(variable, default).map(|d| d.join("opencode"));
+    let (dirs, files) = match kind {
         AgentKind::ClaudeCode => (
-            {
-                files.extend(under_home(".claude.json"));
-                vec![dir_or("CLAUDE_CONFIG_DIR", ".claude")]
-            },
-            vars(var, &["ANTHROPIC_BASE_URL"]),
-            &["api.anthropic.com:443"],
+            vec![dir_or("CLAUDE_CONFIG_DIR", ".claude")],
+            vec![under_home(".claude.json")],
         ),
-        AgentKind::Codex => {
-            let mut urls = vars(var, &["OPENAI_BASE_URL"]);
-            urls.extend(config_urls(argv, "base_url"));
-            (
-                vec![dir_or("CODEX_HOME", ".codex")],
-                urls,
-                &["api.openai.com:443", "chatgpt.com:443"],
-            )
-        }
+        AgentKind::Codex => (vec![codex_home(var)], vec![]),
         AgentKind::Gemini => (
             vec![
                 var("GEMINI_CLI_HOME")
                     .map(|h| PathBuf::from(h).join(".gemini"))
                     .or(under_home(".gemini")),
             ],
+            vec![],
+        ),
+        AgentKind::QwenCode => (vec![under_home(".qwen")], vec![]),
+        AgentKind::Copilot => (vec![dir_or("COPILOT_HOME", ".copilot")], vec![]),
+        AgentKind::OpenCode => (
+            vec![
+                opencode("XDG_CONFIG_HOME", ".config"),
+                opencode("XDG_DATA_HOME", ".local/share"),
+                opencode("XDG_CACHE_HOME", ".cache"),
+                opencode("XDG_STATE_HOME", ".local/state"),
+            ],
+            vec![],
+        ),
+        // Aider writes in its directory; any ACP agent's state is the
+        // run's --sandbox-write to say.
+        AgentKind::Aider | AgentKind::Acp => (vec![], vec![]),
+    };
+    let known = |paths: Vec<Option<PathBuf>>| paths.into_iter().flatten().collect();
+    (known(dirs), known(files))
+}
+
+/// The CLI's model API (`HOST:PORT`s): the base URLs it is given, else its
+/// default hosts. Any ACP agent: none (the run's --sandbox-net says it).
+fn api(kind: AgentKind, argv: &[OsString], var: Var<'_>) -> Vec<String> {
+    let (urls, defaults): (Vec<String>, &[&str]) = match kind {
+        AgentKind::ClaudeCode => (
+            vars(var, &["ANTHROPIC_BASE_URL"]),
+            &["api.anthropic.com:443"],
+        ),
+        AgentKind::Codex => {
+            let mut urls = vars(var, &["OPENAI_BASE_URL"]);
+            urls.extend(config_urls(argv, "base_url"));
+            (urls, &["api.openai.com:443", "chatgpt.com:443"])
+        }
+        AgentKind::Gemini => (
             vars(var, &["GOOGLE_GEMINI_BASE_URL", "GOOGLE_VERTEX_BASE_URL"]),
             &[
                 "generativelanguage.googleapis.com:443",
@@ -64,12 +111,10 @@ pub fn needs(
             ],
         ),
         AgentKind::QwenCode => (
-            vec![under_home(".qwen")],
             vars(var, &["OPENAI_BASE_URL", "ANTHROPIC_BASE_URL"]),
             &["dashscope.aliyuncs.com:443", "portal.qwen.ai:443"],
         ),
         AgentKind::Copilot => (
-            vec![dir_or("COPILOT_HOME", ".copilot")],
             vars(var, &["COPILOT_PROVIDER_BASE_URL"]),
             &[
                 "api.githubcopilot.com:443",
@@ -82,12 +127,6 @@ pub fn needs(
                 .map(|c| c.to_string_lossy().into_owned())
                 .unwrap_or_default();
             (
-                vec![
-                    xdg("XDG_CONFIG_HOME", ".config"),
-                    xdg("XDG_DATA_HOME", ".local/share"),
-                    xdg("XDG_CACHE_HOME", ".cache"),
-                    xdg("XDG_STATE_HOME", ".local/state"),
-                ],
                 urls_after(&config, "baseURL"),
                 &[
                     "api.anthropic.com:443",
@@ -97,27 +136,23 @@ pub fn needs(
             )
         }
         AgentKind::Aider => (
-            vec![],
             vars(var, &["OPENAI_API_BASE", "ANTHROPIC_BASE_URL"]),
             &["api.openai.com:443", "api.anthropic.com:443"],
         ),
-        // Any ACP agent: sc knows neither its state nor its API; the run's
-        // --sandbox-write and --sandbox-net say them.
-        AgentKind::Acp => (vec![], vec![], &[]),
+        AgentKind::Acp => (vec![], &[]),
     };
-    let mut net: Vec<String> = urls.iter().filter_map(|u| host_port(u)).collect();
-    if net.is_empty() {
-        net = defaults.iter().map(|d| (*d).to_owned()).collect();
+    let given: Vec<String> = urls.iter().filter_map(|u| host_port(u)).collect();
+    match given.is_empty() {
+        true => defaults.iter().map(|d| (*d).to_owned()).collect(),
+        false => given,
     }
-    // Codex's own sandbox keeps a read-only grant's directory read-only;
-    // turned off inside sc's, sc's keeps it so.
-    let read_only = kind == AgentKind::Codex && codex_sandbox(permissions) == "read-only";
-    SandboxNeeds {
-        state: state.into_iter().flatten().collect(),
-        write: files,
-        net,
-        read_only,
-    }
+}
+
+/// Codex's home: `CODEX_HOME`, else `~/.codex`.
+fn codex_home(var: Var<'_>) -> Option<PathBuf> {
+    var("CODEX_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".codex")))
 }
 
 /// What keeps the CLI from working here, said before it starts.
@@ -128,7 +163,7 @@ pub fn needs(
 /// every shell call is refused and dropped from its stream without a
 /// word (measured with Codex 0.169: no `command_execution` item, the turn
 /// completes). Unconfined only: inside sc's sandbox Codex's own is off.
-pub fn warnings(
+fn warnings(
     kind: AgentKind,
     confined: bool,
     permissions: Option<&Value>,
@@ -142,16 +177,13 @@ pub fn warnings(
     if kind != AgentKind::Codex || confined || open {
         return Vec::new();
     }
-    let Some(home) = var("CODEX_HOME")
-        .map(PathBuf::from)
-        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".codex")))
-    else {
+    let Some(home) = codex_home(var) else {
         return Vec::new();
     };
     let temp = var("TMPDIR")
         .filter(|t| !t.is_empty())
         .map_or_else(|| PathBuf::from("/tmp"), PathBuf::from);
-    let Some(bwrap) = on_path("bwrap", var) else {
+    let Some(bwrap) = var("PATH").and_then(|path| on_path("bwrap", &path)) else {
         return Vec::new();
     };
     if !under(&home, &temp) {
@@ -173,18 +205,6 @@ pub fn warnings(
 fn under(path: &std::path::Path, dir: &std::path::Path) -> bool {
     let real = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_path_buf());
     path.starts_with(dir) || real(path).starts_with(real(dir))
-}
-
-/// `program` as the worker's PATH finds it (an executable file).
-fn on_path(program: &str, var: Var<'_>) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt;
-    let path = var("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(program))
-        .find(|p| {
-            p.metadata()
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
 }
 
 /// Codex's sandbox mode for a grant (its default: read-only).

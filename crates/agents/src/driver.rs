@@ -84,22 +84,13 @@ impl Agent for Cli {
         self.kind.info().asks.is_some()
     }
 
-    fn sandbox_needs(
+    fn fit(
         &self,
         ask: &Ask<'_>,
         argv: &[std::ffi::OsString],
         var: &dyn Fn(&str) -> Option<std::ffi::OsString>,
-    ) -> sc_capture::agent::SandboxNeeds {
-        crate::confine::needs(self.kind, ask.permissions, argv, var)
-    }
-
-    fn warnings(
-        &self,
-        ask: &Ask<'_>,
-        argv: &[std::ffi::OsString],
-        var: &dyn Fn(&str) -> Option<std::ffi::OsString>,
-    ) -> Vec<String> {
-        crate::confine::warnings(self.kind, ask.confined, ask.permissions, argv, var)
+    ) -> sc_capture::agent::Fit {
+        crate::confine::fit(self.kind, ask.confined, ask.permissions, argv, var)
     }
 
     fn reader(&self) -> Box<dyn AgentReader> {

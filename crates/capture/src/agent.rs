@@ -60,6 +60,16 @@ pub struct SandboxNeeds {
     pub read_only: bool,
 }
 
+/// How an agent fits where it is run.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Fit {
+    /// What it needs of sc's sandbox, granted when it is confined.
+    pub needs: SandboxNeeds,
+    /// What keeps it from working as it is run here, said as `error`
+    /// events before it starts: it still runs.
+    pub warnings: Vec<String>,
+}
+
 /// How to run an agent for an [`Ask`].
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct AgentCommand {
@@ -122,29 +132,12 @@ pub trait Agent: Send + Sync + fmt::Debug {
     /// A reader for one worker's output lines.
     fn reader(&self) -> Box<dyn AgentReader>;
 
-    /// What it needs of sc's sandbox for `ask`, run as `argv` with its
-    /// environment read through `var`.
-    fn sandbox_needs(
-        &self,
-        ask: &Ask<'_>,
-        argv: &[OsString],
-        var: &dyn Fn(&str) -> Option<OsString>,
-    ) -> SandboxNeeds {
+    /// How it fits where it is run for `ask`, as `argv` with its
+    /// environment read through `var`: what it needs of sc's sandbox, and
+    /// what keeps it from working here.
+    fn fit(&self, ask: &Ask<'_>, argv: &[OsString], var: &dyn Fn(&str) -> Option<OsString>) -> Fit {
         let _ = (ask, argv, var);
-        SandboxNeeds::default()
-    }
-
-    /// What keeps it from working as it is run here (`argv`, its
-    /// environment through `var`), said as `error` events before it
-    /// starts: it still runs.
-    fn warnings(
-        &self,
-        ask: &Ask<'_>,
-        argv: &[OsString],
-        var: &dyn Fn(&str) -> Option<OsString>,
-    ) -> Vec<String> {
-        let _ = (ask, argv, var);
-        Vec::new()
+        Fit::default()
     }
 }
 

@@ -94,18 +94,19 @@ pub fn fork_relay(listener: TcpListener, socket: &Path) -> io::Result<()> {
     }
 }
 
-/// The proxy variables, for `command`, naming the relay on `port` (both
-/// cases: curl reads only lower case `http_proxy`); nothing bypasses it.
-pub fn proxy_env(command: &mut std::process::Command, port: u16) {
+/// The worker's proxy variables, naming the relay on `port`: each set
+/// (Some) or unset (None). Both cases (curl reads only lower case
+/// `http_proxy`); nothing bypasses it; Node reads them only when told to.
+pub fn proxy_vars(port: u16) -> Vec<(&'static str, Option<String>)> {
     let url = format!("http://127.0.0.1:{port}");
-    for var in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
-        command.env(var, &url);
-    }
-    for var in ["NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"] {
-        command.env_remove(var);
-    }
-    // Node reads the proxy variables only when told to.
-    command.env("NODE_USE_ENV_PROXY", "1");
+    let mut vars: Vec<(&'static str, Option<String>)> =
+        ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"]
+            .into_iter()
+            .map(|var| (var, Some(url.clone())))
+            .collect();
+    vars.extend(["NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"].map(|var| (var, None)));
+    vars.push(("NODE_USE_ENV_PROXY", Some("1".to_owned())));
+    vars
 }
 
 /// The relay: each connection to the port carried to the socket, until the

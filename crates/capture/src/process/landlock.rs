@@ -152,8 +152,11 @@ pub fn run(args: &[OsString]) -> io::Error {
     }
     let mut exec = std::process::Command::new(program);
     exec.args(&command[1..]);
-    if let Some(port) = port {
-        super::inside::proxy_env(&mut exec, port);
+    for (var, value) in port.map(super::inside::proxy_vars).unwrap_or_default() {
+        match value {
+            Some(value) => exec.env(var, value),
+            None => exec.env_remove(var),
+        };
     }
     exec.exec()
 }

@@ -136,59 +136,13 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
             "no command given",
         ));
     }
-    // Sandboxed: bubblewrap runs it, its status on a pipe of ours (fail
-    // closed: no bubblewrap, no worker).
-    let mut status = None;
-    let mut net = None;
-    let argv = match &spec.sandbox {
-        None => spec.argv.clone(),
-        Some(sandbox) if sandbox.kind == super::sandbox::Kind::Landlock => {
-            // Fail closed: no Landlock that holds, no worker.
-            super::landlock::available().map_err(io::Error::other)?;
-            sandbox.make_state()?;
-            let dir = working_dir(spec.cwd.as_deref()).unwrap_or_else(|| "/".into());
-            let home = std::env::var_os("HOME").map(PathBuf::from);
-            if sandbox.net != super::net::Net::Host {
-                net = Some(start_proxy(&sandbox.net)?);
-            }
-            let socket = net.as_ref().map(|(proxy, _)| proxy.path());
-            // Its temp folder is the machine's (Landlock makes no private
-            // one): writable, as the worker's environment names it.
-            let temp = spec
-                .env
-                .iter()
-                .rev()
-                .find(|(k, _)| k == "TMPDIR")
-                .map(|(_, v)| PathBuf::from(v))
-                .unwrap_or_else(std::env::temp_dir);
-            let mut write = sandbox.writable(&dir);
-            for path in [PathBuf::from("/tmp"), temp] {
-                if !write.contains(&path) {
-                    write.push(path);
-                }
-            }
-            let hidden = sandbox.hidden(home.as_deref());
-            super::landlock::argv(&write, &hidden, socket, &spec.argv)?
-        }
+    // Sandboxed: its wrapper runs it (fail closed: no sandbox, no worker).
+    let (argv, status, net) = match &spec.sandbox {
+        None => (spec.argv.clone(), None, None),
         Some(sandbox) => {
-            let bwrap = super::sandbox::bwrap().map_err(io::Error::other)?;
-            sandbox.make_state()?;
-            let (read, write) = os_pipe::pipe()?;
-            fcntl(&read, FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
             let dir = working_dir(spec.cwd.as_deref()).unwrap_or_else(|| "/".into());
-            let home = std::env::var_os("HOME").map(PathBuf::from);
-            // Its proxy first (fail closed: none, no worker), whatever its
-            // allow-list, even an empty one: what a confined program tried
-            // to reach is then said in the stream (why `npm install`
-            // failed), not only refused. The whole network needs none.
-            if sandbox.net != super::net::Net::Host {
-                net = Some(start_proxy(&sandbox.net)?);
-            }
-            let proxy = net.as_ref().map(|(proxy, _)| proxy.path());
-            let fd = write.as_raw_fd();
-            let argv = sandbox.argv(&bwrap, &dir, home.as_deref(), fd, proxy, &spec.argv);
-            status = Some((OwnedFd::from(read), OwnedFd::from(write)));
-            argv
+            let wrapped = super::wrap::wrap(sandbox, &dir, &spec.env, &spec.argv)?;
+            (wrapped.argv, wrapped.status, wrapped.net)
         }
     };
     let (program, args) = argv.split_first().expect("a command");
@@ -302,17 +256,6 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
         sandbox: status.map(|(read, _write)| super::sandbox::Status::new(read)),
         net,
     })
-}
-
-/// The allow-list's proxy, its refusals on a pipe whose read end is
-/// returned (the write end the proxy's, never blocking it).
-fn start_proxy(net: &super::net::Net) -> io::Result<(super::proxy::Proxy, OwnedFd)> {
-    let (read, write) = os_pipe::pipe()?;
-    fcntl(&read, FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
-    fcntl(&write, FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK))?;
-    let proxy = super::proxy::Proxy::start(net.clone(), OwnedFd::from(write))
-        .map_err(|e| io::Error::new(e.kind(), format!("--sandbox-net: its proxy: {e}")))?;
-    Ok((proxy, OwnedFd::from(read)))
 }
 
 /// The size (columns, rows) of the terminal on file descriptor `fd`, if it

@@ -13,3 +13,4 @@ pub mod program;
 pub mod proxy;
 pub mod sandbox;
 pub mod signals;
+pub mod wrap;

@@ -24,9 +24,18 @@ pub fn find(name: &str, variable: &str) -> Result<PathBuf, Missing> {
         };
     }
     std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+        .and_then(|path| on_path(name, &path))
         .ok_or(Missing::NotOnPath)
+}
+
+/// `name` as a PATH of `path`'s value finds it: the first executable file
+/// of that name, as a shell would run it.
+pub fn on_path(name: &str, path: &std::ffi::OsStr) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    std::env::split_paths(path)
+        .map(|dir| dir.join(name))
+        .find(|p| {
+            p.metadata()
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
 }

@@ -34,6 +34,15 @@ impl Kind {
         }
     }
 
+    /// What this kind cannot hold, said in the stream when a worker
+    /// starts in it (None: it holds the whole line).
+    pub fn limits(self) -> Option<&'static str> {
+        match self {
+            Kind::Bwrap => None,
+            Kind::Landlock => Some(super::landlock::LIMITS),
+        }
+    }
+
     /// A kind by its name (`bubblewrap` too).
     pub fn parse(name: &str) -> Result<Kind, String> {
         match name {
@@ -211,19 +220,12 @@ impl Sandbox {
             use super::inside::{PORT, RELAY, SOCKET};
             add(&["--bind".as_ref(), socket.as_os_str(), SOCKET.as_ref()]);
             add(&["--ro-bind".as_ref(), exe.as_os_str(), RELAY.as_ref()]);
-            let url = format!("http://127.0.0.1:{PORT}");
-            for var in ["HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"] {
-                add(&["--setenv".as_ref(), var.as_ref(), url.as_ref()]);
+            for (var, value) in super::inside::proxy_vars(PORT) {
+                match &value {
+                    Some(value) => add(&["--setenv".as_ref(), var.as_ref(), value.as_ref()]),
+                    None => add(&["--unsetenv".as_ref(), var.as_ref()]),
+                }
             }
-            for var in ["NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"] {
-                add(&["--unsetenv".as_ref(), var.as_ref()]);
-            }
-            // Node reads the proxy variables only when told to.
-            add(&[
-                "--setenv".as_ref(),
-                "NODE_USE_ENV_PROXY".as_ref(),
-                "1".as_ref(),
-            ]);
         }
         let fd = status_fd.to_string();
         add(&[

@@ -111,18 +111,18 @@ impl Worker {
             sandbox: spec.sandbox.as_ref().map(|s| s.kind.name().to_owned()),
         };
         self.emit(out, start);
-        // What this kind of sandbox cannot do, said once at its start.
-        if spec.sandbox.as_ref().map(|s| s.kind) == Some(crate::process::sandbox::Kind::Landlock)
+        // What its kind of sandbox cannot hold, said once, at its start.
+        if let Some(limits) = spec.sandbox.as_ref().and_then(|s| s.kind.limits())
             && attempt == 1
         {
-            self.emit(
-                out,
-                sc_events::SandboxNote {
-                    decision: "limited".to_owned(),
-                    net: None,
-                    message: crate::process::landlock::LIMITS.to_owned(),
-                },
-            );
+            let decision = "limited".to_owned();
+            let message = limits.to_owned();
+            let note = sc_events::SandboxNote {
+                decision,
+                net: None,
+                message,
+            };
+            self.emit(out, note);
         }
         Ok(())
     }

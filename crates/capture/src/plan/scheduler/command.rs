@@ -89,13 +89,13 @@ impl Scheduler {
                     .or_else(|| std::env::var_os(name))
             };
             let prompt = task.prompt.as_deref().unwrap_or_default();
-            let ask = agent_task.ask(prompt, None);
+            let fit = agent.fit(&agent_task.ask(prompt, None), &command.argv, &var);
             // Confined, an agent gets what it needs to work inside: its
             // state writable, its model's API on the allow-list.
             if let Some(sandbox) = &mut sandbox {
-                sandbox.grant(agent.sandbox_needs(&ask, &command.argv, &var));
+                sandbox.grant(fit.needs);
             }
-            opts.warnings = agent.warnings(&ask, &command.argv, &var);
+            opts.warnings = fit.warnings;
         }
         let spec = Spec {
             argv: command.argv,
