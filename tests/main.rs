@@ -39,6 +39,7 @@ mod safety_private;
 mod sandbox;
 mod sandbox_agents;
 mod sandbox_landlock;
+mod sandbox_net;
 mod slurm;
 mod snapshots;
 mod spawn;

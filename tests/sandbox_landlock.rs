@@ -5,7 +5,8 @@
 
 use sc_events::{Body, Stream};
 
-use crate::sandbox::{FETCH, Site, stdout_of};
+use crate::sandbox::stdout_of;
+use crate::sandbox_net::{FETCH, Site};
 use crate::util::*;
 
 /// Whether this kernel has the Landlock the kind needs (ABI 4), asked of
