@@ -205,7 +205,7 @@ fn check_combinations(cli: &Cli, plan_mode: bool) -> Result<(), String> {
     if cli.host.is_some() && plan_mode {
         return refuse("--host runs one worker; in a plan, give tasks a `host` field");
     }
-    if cli.sandbox.is_some() && cli.stdin && io::stdin().is_terminal() {
+    if cli.confine.sandbox.is_some() && cli.stdin && io::stdin().is_terminal() {
         return refuse(
             "--sandbox runs the worker in a session of its own, which cannot read your terminal \
              (and must not: a confined program that owns a terminal can type into it): pipe its \
@@ -371,16 +371,17 @@ fn spec(cli: &Cli) -> Spec {
         // Set for an agent's task.
         own_cgroup: false,
         sandbox: cli
+            .confine
             .sandbox
             .as_ref()
             .map(|kind| sc_capture::process::sandbox::Sandbox {
                 // Checked by the parser already.
                 kind: sc_capture::process::sandbox::Kind::parse(kind).unwrap_or_default(),
-                write: cli.sandbox_write.clone(),
-                hide: cli.sandbox_hide.clone(),
+                write: cli.confine.sandbox_write.clone(),
+                hide: cli.confine.sandbox_hide.clone(),
                 net: {
                     let mut net = sc_capture::process::net::Net::None;
-                    for list in &cli.sandbox_net {
+                    for list in &cli.confine.sandbox_net {
                         // Checked by the parser already.
                         let _ = net.add(list);
                     }

@@ -1,6 +1,7 @@
 //! sc-spawn: run a CLI worker and stream its output as NDJSON events.
 
 mod cli;
+mod confine;
 mod describe;
 mod run;
 
