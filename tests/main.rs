@@ -40,6 +40,7 @@ mod sandbox;
 mod sandbox_agents;
 mod sandbox_landlock;
 mod sandbox_net;
+mod sandbox_podman;
 mod slurm;
 mod snapshots;
 mod spawn;

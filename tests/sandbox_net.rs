@@ -292,3 +292,29 @@ fn a_proxy_socket_left_by_a_killed_run_is_swept_by_the_next() {
         "the dead run's swept, the live one's kept"
     );
 }
+
+/// The relay's files are bound into the sandbox's own space, never into a
+/// folder of the host's that is writable inside: with the host's /tmp
+/// writable (`--sandbox-write /tmp`, or a worker run in /tmp), bubblewrap
+/// made their mount points there, in the host's /tmp, and left them.
+#[test]
+fn the_relay_plants_nothing_in_a_writable_host_folder() {
+    let Some(bwrap) = bwrap() else { return };
+    let site = Site::start();
+    let dir = temp_dir("sandbox-relay-plants");
+    let ran = run_bounded(
+        sc_spawn()
+            .env("SC_BWRAP", &bwrap)
+            .current_dir(&dir)
+            .args(["--sandbox", "--sandbox-write=/tmp"])
+            .arg(format!("--sandbox-net=127.0.0.1:{}", site.port))
+            .args(["--", "python3", "-c", FETCH])
+            .arg(format!("http://127.0.0.1:{}/plain", site.port)),
+        Vec::new(),
+    );
+    assert_eq!(stdout_of(&ran), "site says /plain\n", "{}", ran.stderr);
+    assert!(
+        !std::path::Path::new("/tmp/.sc-net").exists(),
+        "mount points planted in the host's /tmp"
+    );
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 /// How every worker is confined.
 #[derive(Debug, clap::Args)]
 pub struct Confine {
-    /// Confine every worker (KIND: bwrap, the default; landlock)
+    /// Confine every worker (KIND: bwrap, the default; landlock; podman:IMAGE)
     ///
     /// The user's root read-only, the worker's directory and a private
     /// /tmp writable (a worktree's repository too; its hooks and config
@@ -25,8 +25,16 @@ pub struct Confine {
     /// makes the secrets unreadable and lets TCP go only to the
     /// allow-list's proxy; it cannot hide the secrets' names, keep a
     /// repository's hooks read-only, filter UDP or give a private /tmp (a
-    /// `sandbox` event says so when the worker starts)
-    #[arg(help_heading = "Sandbox", long, value_name = "KIND", num_args = 0..=1, require_equals = true, default_missing_value = "bwrap", value_parser = ["bwrap", "bubblewrap", "landlock"])]
+    /// `sandbox` event says so when the worker starts).
+    ///
+    /// --sandbox=podman:IMAGE, for a toolchain the host lacks: the worker
+    /// runs in a container of IMAGE with the same rules (its directory and
+    /// the other writable places bound at their own paths, the image's
+    /// root read-only, nothing else of the host there, no network but
+    /// --sandbox-net's, every capability dropped); sc-spawn's variables
+    /// are passed by name. No container outlives its worker. Needs podman
+    /// (on the PATH, or SC_PODMAN)
+    #[arg(help_heading = "Sandbox", long, value_name = "KIND", num_args = 0..=1, require_equals = true, default_missing_value = "bwrap", value_parser = parse_kind)]
     pub sandbox: Option<String>,
 
     /// With --sandbox: PATH is writable too (repeatable)
@@ -68,6 +76,12 @@ pub struct Confine {
         value_parser = parse_net
     )]
     pub sandbox_net: Vec<String>,
+}
+
+/// A `--sandbox` kind, checked here (a usage error says the kinds).
+fn parse_kind(text: &str) -> Result<String, String> {
+    sc_capture::process::sandbox::Kind::parse(text)?;
+    Ok(text.to_owned())
 }
 
 /// A `--sandbox-net` list, checked whole here (a usage error names the entry).

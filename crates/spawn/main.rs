@@ -23,6 +23,13 @@ fn main() {
         eprintln!("sc-spawn (landlock): {e}");
         std::process::exit(127);
     }
+    // A podman container's guard: it removes the container once the
+    // sc-spawn that started it lets go (or dies).
+    if sc_capture::process::podman::requested(args.get(1).map(|a| a.as_os_str())) {
+        let e = sc_capture::process::podman::run_guard(&args[2..]);
+        eprintln!("sc-spawn (podman guard): {e}");
+        std::process::exit(127);
+    }
     let matches = cli::Cli::command()
         .try_get_matches()
         .unwrap_or_else(|e| usage_error(e));

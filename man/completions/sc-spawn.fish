@@ -66,7 +66,7 @@ complete -c sc-spawn -l fail-fast -d 'Plan mode: end the plan at the first task 
 complete -c sc-spawn -l no-multiplex -d 'A new ssh connection for every task'
 complete -c sc-spawn -l slurm -d 'Run the worker (plan mode: every task that names no host) as a Slurm job step'
 complete -c sc-spawn -l job-per-task -d 'With --slurm for a plan'
-complete -c sc-spawn -l sandbox -d 'Confine every worker (KIND: bwrap, the default; landlock)'
+complete -c sc-spawn -l sandbox -d 'Confine every worker (KIND: bwrap, the default; landlock; podman:IMAGE)'
 complete -c sc-spawn -l transfer -d 'Copy this sc-spawn to each remote host that lacks it (or has another build) before its first task there'
 complete -c sc-spawn -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sc-spawn -s V -l version -d 'Print version'

@@ -82,6 +82,37 @@ impl PrivateDir {
     }
 }
 
+impl PrivateDir {
+    /// A file `name` of this user's in it that holds exactly `contents`
+    /// (a configuration sc hands to a program by its path): made if it is
+    /// not there, kept if it is and holds them, made anew if it holds
+    /// anything else. Read without following a link.
+    pub fn file_holding(&self, name: &str, contents: &[u8]) -> io::Result<PathBuf> {
+        use std::io::{Read, Write};
+        let path = self.path.join(name);
+        let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        if let Ok(fd) = openat(&self.fd, name, flags, Mode::empty()) {
+            let own = fstat(&fd).is_ok_and(|stat| {
+                is_kind(&stat, SFlag::S_IFREG) && stat.st_uid == me() && stat.st_mode & 0o077 == 0
+            });
+            let mut held = Vec::new();
+            if own && File::from(fd).read_to_end(&mut held).is_ok() && held == contents {
+                return Ok(path);
+            }
+        }
+        match self.create_file_anew(name) {
+            Ok((mut file, _)) => {
+                file.write_all(contents)
+                    .map_err(|e| context(&path, "cannot write", e))?;
+                Ok(path)
+            }
+            // Another run made it meanwhile.
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(path),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 /// This user's runs folder, made if need be and checked private.
 pub fn runs_dir() -> io::Result<PrivateDir> {
     make_dir(&runs_path())

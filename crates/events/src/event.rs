@@ -214,7 +214,7 @@ pub struct SandboxSettings {
     /// default.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub net: Vec<String>,
-    /// Its kind: `bwrap` (the default) or `landlock`.
+    /// Its kind: `bwrap` (the default), `landlock`, or `podman:IMAGE`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
 }
@@ -262,8 +262,8 @@ pub struct Start {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     /// Addition to v1: what confines the worker (`sc-spawn --sandbox`, a
-    /// task's `sandbox`): its kind, `"bwrap"` (`pid` is then bubblewrap's)
-    /// or `"landlock"`.
+    /// task's `sandbox`): its kind, `"bwrap"` (`pid` is then bubblewrap's),
+    /// `"landlock"`, or `"podman:IMAGE"` (`pid` is then `podman run`'s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<String>,
 }

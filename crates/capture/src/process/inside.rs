@@ -18,10 +18,14 @@ use std::path::Path;
 /// own line inside its sandbox).
 pub const MODE: &str = "__sc-sandbox-relay";
 
-/// Where the proxy's socket and this binary are bound inside the sandbox
-/// (its /tmp is its own), and the port the relay listens on.
-pub const SOCKET: &str = "/tmp/.sc-net/proxy.sock";
-pub const RELAY: &str = "/tmp/.sc-net/sc-spawn";
+/// Where the proxy's socket and this binary are bound inside the sandbox,
+/// and the port the relay listens on. Under its /dev, a file system of
+/// the sandbox's own that nothing of the host's is bound over (under its
+/// /tmp, a worker with the host's /tmp writable had the mount points made
+/// in the host's: measured).
+pub const DIR: &str = "/dev/.sc-net";
+pub const SOCKET: &str = "/dev/.sc-net/proxy.sock";
+pub const RELAY: &str = "/dev/.sc-net/sc-spawn";
 pub const PORT: u16 = 3128;
 
 /// The words that run `command` behind the relay.

@@ -94,7 +94,7 @@ pub struct Spec {
     /// cgroup is there; the user's `ControlPersist` master is to outlive
     /// it). A memory limit gets one regardless.
     pub own_cgroup: bool,
-    /// `--sandbox`: confined by bubblewrap, wrapped here.
+    /// `--sandbox`: confined (bubblewrap, Landlock, podman), wrapped here.
     pub sandbox: Option<super::sandbox::Sandbox>,
 }
 
@@ -120,8 +120,8 @@ pub struct Launched {
     pub limits: Applied,
     /// [`StdinMode::Held`]: the write end of its stdin.
     pub stdin: Option<OwnedFd>,
-    /// Sandboxed: where its session's leader is learnt.
-    pub sandbox: Option<super::sandbox::Status>,
+    /// Sandboxed: what its sandbox holds while it runs.
+    pub sandbox: Option<super::wrap::Confined>,
     /// With a network allow-list: its proxy (ended when dropped), and the
     /// read end of the pipe its refusals come on.
     pub net: Option<(super::proxy::Proxy, OwnedFd)>,
@@ -137,19 +137,30 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
         ));
     }
     // Sandboxed: its wrapper runs it (fail closed: no sandbox, no worker).
-    let (argv, status, net) = match &spec.sandbox {
-        None => (spec.argv.clone(), None, None),
+    let wrapped = match &spec.sandbox {
+        None => None,
         Some(sandbox) => {
             let dir = working_dir(spec.cwd.as_deref()).unwrap_or_else(|| "/".into());
-            let wrapped = super::wrap::wrap(sandbox, &dir, &spec.env, &spec.argv)?;
-            (wrapped.argv, wrapped.status, wrapped.net)
+            let attach = super::podman::Attach {
+                terminal: spec.pty != PtyMode::Off,
+                stderr_apart: spec.pty == PtyMode::Stdout,
+                stdin: spec.stdin != StdinMode::Null,
+            };
+            let limits = spec.limits.as_ref();
+            Some(super::wrap::wrap(
+                sandbox, &dir, &spec.env, attach, limits, &spec.argv,
+            )?)
         }
     };
+    let argv = wrapped.as_ref().map_or(&spec.argv, |w| &w.argv);
     let (program, args) = argv.split_first().expect("a command");
     let mut command = Command::new(program);
     command
         .args(args)
         .envs(spec.env.iter().map(|(k, v)| (k, v)));
+    if let Some(wrapped) = &wrapped {
+        command.envs(wrapped.env.iter().map(|(k, v)| (k, v)));
+    }
     if let Some(cwd) = &spec.cwd {
         command.current_dir(cwd);
     }
@@ -221,14 +232,20 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
             }
         }
     }
-    if let Some((_, write)) = &status {
-        let fd = write.as_raw_fd();
-        // SAFETY: fcntl is async-signal-safe; it only lets the status
-        // descriptor through the exec to bubblewrap.
+    let inherit: Vec<i32> = wrapped
+        .iter()
+        .flat_map(|w| w.inherit.iter().map(|fd| fd.as_raw_fd()))
+        .collect();
+    if !inherit.is_empty() {
+        // SAFETY: fcntl is async-signal-safe; it only lets the wrapper's
+        // descriptors (bubblewrap's status, podman's configuration)
+        // through the exec.
         unsafe {
             command.pre_exec(move || {
-                if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
-                    return Err(io::Error::last_os_error());
+                for &fd in &inherit {
+                    if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
                 }
                 Ok(())
             });
@@ -247,13 +264,20 @@ pub fn launch(spec: &Spec) -> io::Result<Launched> {
     // `command` still holds the write ends; dropping it closes them here, so
     // that end of file arrives when the worker (and its children) close theirs.
     drop(command);
+    let (sandbox, net) = match wrapped {
+        Some(w) => {
+            w.confined.launched(child.id());
+            (Some(w.confined), w.net)
+        }
+        None => (None, None),
+    };
     Ok(Launched {
         pid: child.id(),
         child,
         outputs,
         limits,
         stdin: held,
-        sandbox: status.map(|(read, _write)| super::sandbox::Status::new(read)),
+        sandbox,
         net,
     })
 }

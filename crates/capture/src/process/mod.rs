@@ -8,6 +8,7 @@ pub mod landlock;
 pub mod launch;
 pub mod limits;
 pub mod net;
+pub mod podman;
 pub mod proctree;
 pub mod program;
 pub mod proxy;

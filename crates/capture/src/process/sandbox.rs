@@ -16,41 +16,58 @@ use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 /// How a worker is confined.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Kind {
     /// bubblewrap: namespaces of its own (the default).
     #[default]
     Bwrap,
     /// The kernel's Landlock, where user namespaces are off.
     Landlock,
+    /// A podman container of this image.
+    Podman(String),
 }
 
 impl Kind {
-    /// Its name in `--sandbox=KIND`, a task's `sandbox.kind` and `start`.
-    pub fn name(self) -> &'static str {
+    /// Its name in `--sandbox=KIND`, a task's `sandbox.kind` and `start`
+    /// (`podman:IMAGE`).
+    pub fn name(&self) -> String {
         match self {
-            Kind::Bwrap => "bwrap",
-            Kind::Landlock => "landlock",
+            Kind::Bwrap => "bwrap".to_owned(),
+            Kind::Landlock => "landlock".to_owned(),
+            Kind::Podman(image) => format!("podman:{image}"),
         }
     }
 
     /// What this kind cannot hold, said in the stream when a worker
     /// starts in it (None: it holds the whole line).
-    pub fn limits(self) -> Option<&'static str> {
+    pub fn limits(&self) -> Option<&'static str> {
         match self {
-            Kind::Bwrap => None,
+            Kind::Bwrap | Kind::Podman(_) => None,
             Kind::Landlock => Some(super::landlock::LIMITS),
         }
     }
 
-    /// A kind by its name (`bubblewrap` too).
+    /// A kind by its name (`bubblewrap` too; `podman:IMAGE`).
     pub fn parse(name: &str) -> Result<Kind, String> {
         match name {
             "bwrap" | "bubblewrap" => Ok(Kind::Bwrap),
             "landlock" => Ok(Kind::Landlock),
-            other => Err(format!(
-                "unknown sandbox kind `{other}`: bwrap (bubblewrap) or landlock"
-            )),
+            other => {
+                // `podman` alone lacks its image: checked as an empty one.
+                let image = other
+                    .strip_prefix("podman:")
+                    .or((other == "podman").then_some(""));
+                match image {
+                    Some(image) => {
+                        super::podman::check_image(image)?;
+                        Ok(Kind::Podman(image.to_owned()))
+                    }
+                    None => Err(format!(
+                        "unknown sandbox kind `{other}`: bwrap (bubblewrap), landlock or \
+                         podman:IMAGE"
+                    )),
+                }
+            }
         }
     }
 }
@@ -193,7 +210,7 @@ impl Sandbox {
         }
         // In any checkout the hooks and config stay read-only: a hook
         // written here would run outside, in the user's next commit.
-        let git = common_dir(dir).unwrap_or_else(|| dir.join(".git"));
+        let git = git_dir(dir);
         for name in ["hooks", "config"] {
             let path = git.join(name);
             if path.exists() {
@@ -266,6 +283,12 @@ impl Sandbox {
         }
         Ok(())
     }
+}
+
+/// The git dir whose hooks and config stay read-only in any checkout: a
+/// worktree's repository's, else the directory's own `.git`.
+pub fn git_dir(dir: &Path) -> PathBuf {
+    common_dir(dir).unwrap_or_else(|| dir.join(".git"))
 }
 
 /// A worktree's git common dir (its `.git` is a file naming its own git

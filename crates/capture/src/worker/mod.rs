@@ -123,9 +123,10 @@ pub struct Worker {
     tree: ProcessTree,
     limits: Option<Limits>,
     applied: Applied,
-    /// `--sandbox`: where the sandbox's session is learnt, for polite
-    /// signals (bubblewrap itself would kill it outright).
-    sandbox: Option<crate::process::sandbox::Status>,
+    /// `--sandbox`: what the sandbox holds while the worker runs (where
+    /// its session is learnt, for polite signals: bubblewrap itself would
+    /// kill it outright; a container's guard).
+    sandbox: Option<crate::process::wrap::Confined>,
     /// `--sandbox-net`: its proxy, and the refusals it reports.
     net: Option<refusals::NetWatch>,
     exit_code: Option<i32>,
@@ -297,7 +298,7 @@ impl Worker {
     /// continued, or it would not see it), or for a sandboxed worker to the
     /// sandbox's own session.
     fn polite(&mut self, signal: Signal) {
-        let sandboxed = self.sandbox.as_mut().and_then(|s| s.child());
+        let sandboxed = self.sandbox.as_mut().and_then(|s| s.session());
         let group = sandboxed.map_or(self.pid, |child| child as u32);
         signal_group(group, signal);
         signal_group(group, Signal::SIGCONT);
@@ -479,7 +480,10 @@ impl Worker {
         if let Some(mut child) = self.child.take() {
             self.status = child.wait().ok();
         }
-        // The attempt's proxy ends with it; what it refused last is said.
+        // The attempt's sandbox ends with it (a container left by a
+        // killed `podman run` is removed); what its proxy refused last is
+        // said.
+        self.sandbox = None;
         if let Some(net) = self.net.take() {
             for note in net.close() {
                 self.emit(out, note);

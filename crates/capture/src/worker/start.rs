@@ -108,7 +108,7 @@ impl Worker {
             attempt: (attempt > 1).then_some(attempt),
             resumes: self.attempts.take_resuming(),
             host: self.opts.node.clone(),
-            sandbox: spec.sandbox.as_ref().map(|s| s.kind.name().to_owned()),
+            sandbox: spec.sandbox.as_ref().map(|s| s.kind.name()),
         };
         self.emit(out, start);
         // What its kind of sandbox cannot hold, said once, at its start.

@@ -91,7 +91,7 @@ impl Scheduler {
                 write: words(s.write),
                 hide: words(s.hide),
                 net: s.net.words(),
-                kind: Some(s.kind.name().to_owned()),
+                kind: Some(s.kind.name()),
             })
         });
         let spool = place.spool(&task.id);
