@@ -167,3 +167,31 @@ fn a_tasks_sandbox_names_its_kind() {
     let errors = run.errors().join("\n");
     assert!(errors.contains("unknown sandbox kind `chroot`"), "{errors}");
 }
+
+/// Landlock makes no PID namespace whose end would take the worker with
+/// it (bubblewrap's `--die-with-parent`): a SIGKILLed sc-spawn would leave
+/// it running, unwatched. It gets a parent-death signal instead.
+#[test]
+fn a_landlocked_worker_ends_with_a_killed_sc_spawn() {
+    if !landlock() {
+        return;
+    }
+    let dir = temp_dir("landlock-orphan");
+    let mut child = sc_spawn()
+        .current_dir(&dir)
+        .args(["--sandbox=landlock", "--", "sh", "-c"])
+        .arg("echo up; while :; do sleep 0.1; done")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut lines = std::io::BufRead::lines(stdout).map(|l| l.unwrap());
+    let start = Captured::parse(format!("{}\n", lines.next().unwrap()).as_bytes());
+    let pid = starts_of(&start)[0].pid;
+    assert!(lines.any(|l| l.contains("\"type\":\"output\"")));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    eventually("the worker ended with sc-spawn", || !alive(pid));
+}

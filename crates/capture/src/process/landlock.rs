@@ -88,6 +88,7 @@ pub fn argv(
     command: &[OsString],
 ) -> io::Result<Vec<OsString>> {
     let mut argv: Vec<OsString> = vec![std::env::current_exe()?.into(), MODE.into()];
+    argv.extend(["--parent".into(), std::process::id().to_string().into()]);
     for path in write {
         argv.extend(["--write".into(), path.into()]);
     }
@@ -114,20 +115,34 @@ pub fn run(args: &[OsString]) -> io::Error {
     let mut write = Vec::new();
     let mut hidden = Vec::new();
     let mut socket = None;
+    let mut parent = None;
     let mut rest = args.iter();
     let command: Vec<OsString> = loop {
         match (rest.next().and_then(|a| a.to_str()), rest.clone().next()) {
             (Some("--write"), Some(path)) => write.push(PathBuf::from(path)),
             (Some("--hide"), Some(path)) => hidden.push(PathBuf::from(path)),
             (Some("--proxy"), Some(path)) => socket = Some(PathBuf::from(path)),
+            (Some("--parent"), Some(pid)) => parent = pid.to_str().and_then(|p| p.parse().ok()),
             (Some("--"), _) => break rest.cloned().collect(),
-            _ => return io::Error::other("usage: [--write P] [--hide P] [--proxy S] -- CMD..."),
+            _ => {
+                return io::Error::other(
+                    "usage: [--parent PID] [--write P] [--hide P] [--proxy S] -- CMD...",
+                );
+            }
         }
         rest.next();
     };
     let Some(program) = command.first() else {
         return io::Error::other("no command");
     };
+    // No PID namespace ends with sc-spawn (bubblewrap's --die-with-parent):
+    // the worker is sent SIGKILL when sc-spawn dies, SIGKILL included (the
+    // signal is kept through the exec). Already gone: nothing runs.
+    // SAFETY: prctl with integer arguments; no memory touched.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) };
+    if parent.is_some_and(|p: i32| nix::unistd::getppid().as_raw() != p) {
+        return io::Error::other("sc-spawn is gone: the worker does not run");
+    }
     // The relay's port first (the rules name it), the relay itself after
     // the rules: inside the domain, where the worker's end reaches it.
     let listener = match socket
