@@ -454,3 +454,41 @@ fn a_task_names_its_image_in_its_sandbox_kind() {
     let errors = run.errors().join("\n");
     assert!(errors.contains("podman:IMAGE"), "{errors}");
 }
+
+/// A task placed on an ssh host runs in a container there, made by the
+/// sc-spawn there (here, the same machine's podman and image).
+#[test]
+fn a_task_on_a_host_runs_in_a_container_there() {
+    let Some(podman) = podman() else { return };
+    let Some(config) = crate::sshd::sshd() else {
+        return;
+    };
+    let dir = temp_dir("podman-remote");
+    let ran = run_bounded(
+        sc_spawn()
+            .current_dir(&dir)
+            .args(["--host", "lab", &kind(), "--ssh"])
+            .arg(format!(
+                "ssh -F {} -o SetEnv=SC_PODMAN={podman}",
+                config.display()
+            ))
+            .args(["--remote-sc", env!("CARGO_BIN_EXE_sc-spawn")])
+            .args([
+                "--",
+                "sh",
+                "-c",
+                "imagetool there; touch /etc/planted || exit 3",
+            ]),
+        Vec::new(),
+    );
+    let run = Captured::parse(&ran.stdout);
+    assert_eq!(ran.status.code(), Some(3), "{}", ran.stderr);
+    let said = String::from_utf8_lossy(&run.bytes(Stream::Stdout)).into_owned();
+    assert_eq!(said, "imagetool in the image: there\n");
+    let start = starts_of(&run)[0];
+    assert_eq!(start.host.as_deref(), Some("lab"));
+    assert_eq!(
+        start.sandbox.as_deref(),
+        Some(&kind()["--sandbox=".len()..])
+    );
+}
