@@ -132,11 +132,16 @@ fn keep_log(run: &RunDescription, supervisor: &mut Supervisor) -> Result<Option<
         options.create(true).append(true);
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         return match options.open(path) {
-            Ok(file) => {
-                supervisor.set_log(file, true);
-                supervisor.set_log_path(path.clone());
-                Ok(None)
-            }
+            Ok(file) => match supervisor.set_log(file, true) {
+                Ok(()) => {
+                    supervisor.set_log_path(path.clone());
+                    Ok(None)
+                }
+                Err(e) => {
+                    eprintln!("{PROGRAM}: cannot write the log {}: {e}", path.display());
+                    Err(EXIT_TROUBLE)
+                }
+            },
             Err(e) => {
                 eprintln!("{PROGRAM}: cannot open the log {}: {e}", path.display());
                 Err(EXIT_TROUBLE)
@@ -147,9 +152,18 @@ fn keep_log(run: &RunDescription, supervisor: &mut Supervisor) -> Result<Option<
         return Ok(None);
     }
     let name = format!("run-{}.ndjson", std::process::id());
-    match crate::private::runs_dir().and_then(|dir| dir.create_file_anew(&name)) {
-        Ok((file, path)) => {
-            supervisor.set_log(file, false);
+    let kept = crate::private::runs_dir()
+        .and_then(|dir| dir.create_file_anew(&name))
+        .and_then(|(file, path)| match supervisor.set_log(file, false) {
+            Ok(()) => Ok(path),
+            Err(e) => {
+                // Made just now, by this run: removed again.
+                let _ = std::fs::remove_file(&path);
+                Err(e)
+            }
+        });
+    match kept {
+        Ok(path) => {
             supervisor.set_log_path(path.clone());
             Ok(Some(path))
         }

@@ -4,6 +4,7 @@
 
 pub mod framer;
 pub mod lines;
+pub mod log;
 pub mod nest;
 pub mod progress;
 pub mod sink;

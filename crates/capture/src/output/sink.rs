@@ -43,15 +43,14 @@ pub struct Sink {
     closed: bool,
     /// Flags to put back on exit (we made the file non-blocking).
     restore: Option<OFlag>,
-    /// `--log FILE`: every line written to stdout goes here too.
-    log: Option<File>,
+    /// `--log FILE`: every line written to stdout goes here too, by a
+    /// thread of its own.
+    log: Option<super::log::Log>,
     /// The log is the user's (`--log`): failing to write it fails the run.
     /// Otherwise (the run's own, for `sc-view --attach`) the failure is
     /// kept for an `error` event and the stream goes on.
     log_required: bool,
     log_failure: Option<String>,
-    /// How much of `buf` is already in the log.
-    logged: usize,
 }
 
 impl Sink {
@@ -79,7 +78,6 @@ impl Sink {
             log: None,
             log_required: false,
             log_failure: None,
-            logged: 0,
         };
         match kind {
             Ok(k) if k == SFlag::S_IFIFO => {
@@ -113,11 +111,39 @@ impl Sink {
         Ok(sink)
     }
 
-    /// Also write the stream to `file` (for `sc-view --follow` elsewhere);
-    /// `required`: a failure to write it is the run's (see `log_required`).
-    pub fn set_log(&mut self, file: File, required: bool) {
-        self.log = Some(file);
+    /// Also write the stream to `file` (for `sc-view --follow` elsewhere),
+    /// on a thread that wakes the poller through `waker`; `required`: a
+    /// failure to write it is the run's (see `log_required`).
+    pub fn set_log(
+        &mut self,
+        file: File,
+        required: bool,
+        waker: std::sync::Arc<mio::Waker>,
+    ) -> io::Result<()> {
+        self.log = Some(super::log::Log::start(file, waker)?);
         self.log_required = required;
+        Ok(())
+    }
+
+    /// The log written whole (the run's end); Err when the user's log
+    /// (`--log`) could not be.
+    pub fn finish_log(&mut self) -> io::Result<()> {
+        let failure = self.log.as_mut().and_then(|log| log.finish());
+        self.log = None;
+        match failure {
+            Some(e) => self.log_failed(e),
+            None => Ok(()),
+        }
+    }
+
+    fn log_failed(&mut self, e: io::Error) -> io::Result<()> {
+        self.log = None;
+        let message = format!("writing the log: {e}");
+        if self.log_required {
+            return Err(io::Error::new(e.kind(), message));
+        }
+        self.log_failure = Some(message);
+        Ok(())
     }
 
     /// Why the run's own log stopped being written, once.
@@ -135,9 +161,13 @@ impl Sink {
         self.buf.len() - self.written
     }
 
-    /// Over the high-water mark: stop reading workers.
+    /// Over the high-water mark, or the log's: stop reading workers.
     pub fn is_full(&self) -> bool {
         self.pending() >= HIGH_WATER
+            || self
+                .log
+                .as_ref()
+                .is_some_and(|log| log.backlog() >= super::log::HIGH_WATER)
     }
 
     pub fn is_closed(&self) -> bool {
@@ -158,21 +188,6 @@ impl Sink {
     /// mode). Returns an error only for a failure other than the reader
     /// going away, which is recorded and reported by [`Sink::is_closed`].
     pub fn flush(&mut self) -> io::Result<()> {
-        if let Some(log) = self.log.as_mut()
-            && self.logged < self.buf.len()
-        {
-            // A regular file: this write does not wait on any reader.
-            let result = log.write_all(&self.buf[self.logged..]);
-            self.logged = self.buf.len();
-            if let Err(e) = result {
-                self.log = None;
-                let message = format!("writing the log: {e}");
-                if self.log_required {
-                    return Err(io::Error::new(e.kind(), message));
-                }
-                self.log_failure = Some(message);
-            }
-        }
         while self.pending() > 0 && !self.blocked && !self.closed {
             match self.write_some() {
                 Ok(0) => {
@@ -189,14 +204,28 @@ impl Sink {
             }
         }
         if self.closed || self.pending() == 0 {
-            self.buf.clear();
+            // The log takes what was written (all of it, when the reader
+            // went away) as it is: the buffer itself changes hands, and
+            // one it wrote comes back to be filled.
+            match &self.log {
+                Some(log) => {
+                    let empty = log.empty();
+                    log.send_owned(std::mem::replace(&mut self.buf, empty));
+                }
+                None => self.buf.clear(),
+            }
             self.written = 0;
-            self.logged = 0;
         } else if self.written >= HIGH_WATER {
-            // Keep the buffer from creeping: move the unwritten tail to the front.
+            // Keep the buffer from creeping: what was written goes to the
+            // log, and the unwritten tail to the front.
+            if let Some(log) = &self.log {
+                log.send(&self.buf[..self.written]);
+            }
             self.buf.drain(..self.written);
-            self.logged = self.logged.saturating_sub(self.written);
             self.written = 0;
+        }
+        if let Some(e) = self.log.as_ref().and_then(|log| log.take_failure()) {
+            self.log_failed(e)?;
         }
         Ok(())
     }

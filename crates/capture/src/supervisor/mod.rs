@@ -156,6 +156,8 @@ pub struct Supervisor {
     log_path: Option<std::path::PathBuf>,
     /// The next seq of sc-spawn's own events ([`Supervisor::say_error`]).
     own_seq: u64,
+    /// Wakes the poller from other threads (the log's among them).
+    waker: Arc<Waker>,
 }
 
 impl Supervisor {
@@ -174,7 +176,8 @@ impl Supervisor {
             signals,
             sink,
             chores: Chores::new(waker.clone()),
-            read_ahead: ReadAheadThreads::new(waker),
+            read_ahead: ReadAheadThreads::new(waker.clone()),
+            waker,
             waiting: Default::default(),
             open_when_refused: 0,
             unopened: Vec::new(),
@@ -303,6 +306,10 @@ impl Supervisor {
         // What outlived its worker is ended together, each within its own
         // kill grace, not one after another.
         crate::process::signals::end_leftovers(std::mem::take(&mut self.leftovers));
+        // The stream's copy written whole before the run says it is done.
+        if let Err(e) = self.sink.finish_log() {
+            self.report.write_error.get_or_insert(e.to_string());
+        }
         // And what is left in any worker's cgroup; the cgroups go.
         crate::process::cgroup::sweep(self.grace);
         for input in &mut self.inputs {

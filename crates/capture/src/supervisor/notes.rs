@@ -12,8 +12,8 @@ impl Supervisor {
 
     /// Also write the stream to `file`: the user's `--log` (`required`: a
     /// failure to write it fails the run), or the run's own.
-    pub fn set_log(&mut self, file: std::fs::File, required: bool) {
-        self.sink.set_log(file, required);
+    pub fn set_log(&mut self, file: std::fs::File, required: bool) -> std::io::Result<()> {
+        self.sink.set_log(file, required, self.waker.clone())
     }
 
     /// sc-spawn's own problem with the run, not with a worker: an `error`
