@@ -176,6 +176,24 @@ fn sc_ctl_says_and_stops() {
     });
     let (stream, _) = live.finish_bytes();
     assert_view_checks(&stream);
+    // What the person did is in the stream: who, what, through what.
+    let run = Captured::parse(&stream);
+    let said: Vec<_> = run
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            Body::Say(said) => Some(said.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(said.len(), 1, "{:?}", run.events);
+    assert_eq!(said[0].text, "Remember the style guide, please.");
+    assert_eq!(
+        (said[0].by.as_str(), said[0].via.as_deref()),
+        ("person", Some("sc-ctl"))
+    );
+    let (_, answers) = run.asks_and_answers();
+    assert_eq!(answers[0].via.as_deref(), Some("sc-ctl"));
 
     // stop: a worker waiting on an ask is ended; its ask answered first.
     let (mut command, _dir) = asking(
@@ -200,6 +218,21 @@ fn sc_ctl_says_and_stops() {
     assert_eq!(run.exit().ended_by.as_deref(), Some("interrupted"));
     let (_, answers) = run.asks_and_answers();
     assert_eq!(answers.len(), 1);
+    let stop = run
+        .events
+        .iter()
+        .find(|e| e.type_name() == "stop")
+        .expect("a stop event");
+    assert!(matches!(&stop.body, Body::Stop(s) if s.via.as_deref() == Some("sc-ctl")));
+    assert!(
+        stop.seq
+            < run
+                .events
+                .iter()
+                .find(|e| e.type_name() == "exit")
+                .unwrap()
+                .seq
+    );
     eventually("the agent is gone", || !alive(pid));
 }
 

@@ -141,9 +141,11 @@ fn every_event_type_has_a_valid_example_in_the_man_page() {
             "progress",
             "retry",
             "sandbox",
+            "say",
             "skip",
             "stall",
             "start",
+            "stop",
             "task"
         ]
     );

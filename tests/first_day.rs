@@ -506,10 +506,18 @@ fn ctrl_c_on_a_pipeline_reports_the_ends_and_exits_130() {
         .spawn()
         .unwrap();
     eventually("the worker is ready", || ready.exists());
+    // Ctrl-C once the view is up (it has shown the start): a person's
+    // comes later than a program's start-up, and a view killed before it
+    // set up its handler would show nothing.
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut shown = String::new();
+    while !shown.contains("[slow] started") {
+        let read = std::io::BufRead::read_line(&mut stdout, &mut shown).unwrap();
+        assert!(read > 0, "the view ended first: {shown}");
+    }
     let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
     nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGINT).unwrap();
-    let mut shown = String::new();
-    std::io::Read::read_to_string(child.stdout.as_mut().unwrap(), &mut shown).unwrap();
+    std::io::Read::read_to_string(&mut stdout, &mut shown).unwrap();
     let mut said = String::new();
     std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut said).unwrap();
     let _ = wait_with_deadline(&mut child);

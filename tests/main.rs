@@ -25,6 +25,7 @@ mod mock_model;
 mod multiplex;
 mod plan;
 mod planner;
+mod reach;
 mod readers;
 mod readme;
 mod reconnect;

@@ -115,6 +115,7 @@ fn answer(control: &std::path::Path, ask: &str) -> bool {
         ask: ask.to_owned(),
         decision: "allow".into(),
         message: None,
+        via: None,
     };
     sc_capture::control::request(control, &request).is_ok_and(|reply| reply.ok)
 }

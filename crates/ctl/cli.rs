@@ -5,22 +5,30 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use sc_clikit::Generate;
 
-const ABOUT: &str = "Answer the asks of running sc workers, from any terminal";
+const ABOUT: &str =
+    "See, steer and stop the user's sc runs, and answer their asks, from any terminal";
 
 const LONG_ABOUT: &str = "\
-An agent worker run with `sc-spawn --ask` asks for what its grant does not allow (a command, a \
-file to write, a question) and waits; its run's stream says so as an `ask` event, and the run \
-serves a control socket where the answer comes from. sc-ctl lists the open asks of this user's \
-runs and answers them; the answer is an `answer` event in the run's stream (by: person).
+Every sc-spawn run started from a terminal, a script or CI serves a private control socket \
+(unless --no-control). sc-ctl lists the user's runs (`sc-ctl runs`: each run's id, its \
+directory, age, workers running, done and failed, asks open), stops a worker or a whole run, \
+tells a running agent something, and answers asks: an agent worker run with `sc-spawn --ask` \
+asks for what its grant does not allow (a command, a file to write, a question) and waits. \
+What a person does is in the run's stream: a `say` or `stop` event, an `answer` event (by: \
+person), each with `via: \"sc-ctl\"`.
 
 The runs are found without flags: the sockets in $XDG_RUNTIME_DIR/sc (else /tmp/sc-UID), the \
-user's alone. --control PATH names one (sc-spawn --control, or the `control` of an ask event). \
-`sc-ctl asks` shows each ask's run as its last column; when two runs have an open ask of the \
-same id (workers of the same id), or a worker of the same id, `answer`, `say` and `stop` are \
-refused (exit 2) until --control says which run.";
+user's alone. --run RUN names one by its id (sc-spawn's pid, as `sc-ctl runs` shows it); \
+--control PATH by its socket (sc-spawn --control, or the `control` of an ask event). `sc-ctl \
+asks` shows each ask's run as its last column; when two runs have an open ask of the same id \
+(workers of the same id), or a worker of the same id, `answer`, `say` and `stop` are refused \
+(exit 2) until --run or --control says which run.";
 
 const AFTER_HELP: &str = "\
 Examples:
+  sc-ctl runs
+  sc-ctl runs --json | jq 'select(.failed > 0) | .pid'
+  sc-ctl stop 12345          # the whole run 12345
   sc-ctl asks
   sc-ctl answer fix/1 allow
   sc-ctl answer fix/2 deny --message 'no network, use the vendored copy'
@@ -46,8 +54,12 @@ pub struct Cli {
     pub command: Option<Command>,
 
     /// The run's control socket [default: every run of this user]
-    #[arg(long, value_name = "PATH", global = true)]
+    #[arg(long, value_name = "PATH", global = true, conflicts_with = "run")]
     pub control: Option<PathBuf>,
+
+    /// The run, by its id (sc-spawn's pid, as `sc-ctl runs` shows it)
+    #[arg(long, value_name = "RUN", global = true)]
+    pub run: Option<String>,
 
     /// Write generated documentation to stdout and exit
     #[arg(long, value_enum, value_name = "WHAT")]
@@ -56,8 +68,14 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The runs that serve a control socket, newest first
-    Runs,
+    /// The user's runs, newest first: id, age, workers running, done and
+    /// failed, asks open, directory
+    Runs {
+        /// One JSON object a line (pid, cwd, started, running, done,
+        /// failed, asks, log, control), for scripts
+        #[arg(long)]
+        json: bool,
+    },
     /// The asks still open, with their worker, tool and input
     Asks {
         /// One `ask` event a line (JSON), for scripts
@@ -72,10 +90,11 @@ pub enum Command {
         /// What to tell it
         text: String,
     },
-    /// End a running worker, as Ctrl-C would
+    /// End a running worker, or a whole run, as Ctrl-C would
     Stop {
-        /// The worker's id
-        worker: String,
+        /// The worker's id, or a run's id (as `sc-ctl runs` shows it): the
+        /// whole run
+        target: String,
     },
     /// Decide an ask: allow, deny, or one of a question's options
     Answer {

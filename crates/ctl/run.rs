@@ -21,7 +21,18 @@ pub fn run(cli: Cli) -> i32 {
         );
         return EXIT_USAGE;
     };
-    let runs = match &cli.control {
+    let named = match (&cli.control, &cli.run) {
+        (Some(path), _) => Some(path.clone()),
+        (None, Some(run)) => match control::find_run(Some(run)) {
+            Ok(path) => Some(path),
+            Err(why) => {
+                eprintln!("sc-ctl: {why}");
+                return EXIT_NO_RUN;
+            }
+        },
+        (None, None) => None,
+    };
+    let runs = match &named {
         Some(path) => vec![path.clone()],
         None => match control::user_runs() {
             Ok(runs) => runs,
@@ -32,19 +43,27 @@ pub fn run(cli: Cli) -> i32 {
         },
     };
     match command {
-        Command::Runs => {
-            let live: Vec<&PathBuf> = runs
+        Command::Runs { json } => {
+            let live: Vec<(PathBuf, control::RunStatus)> = runs
                 .iter()
-                .filter(|p| control::request(p, &Request::Asks).is_ok())
+                .filter_map(|p| {
+                    let reply = control::request(p, &Request::Status).ok()?;
+                    Some((p.clone(), reply.status?))
+                })
                 .collect();
-            for path in &live {
-                println!("{}", path.display());
-            }
             if live.is_empty() {
-                no_run(&cli.control)
-            } else {
-                0
+                return no_run(&named);
             }
+            if json {
+                for (path, status) in &live {
+                    let mut object = serde_json::to_value(status).unwrap_or_default();
+                    object["control"] = path.display().to_string().into();
+                    println!("{object}");
+                }
+            } else {
+                print!("{}", runs_table(&live));
+            }
+            0
         }
         Command::Asks { json } => {
             let mut reached = 0;
@@ -61,25 +80,53 @@ pub fn run(cli: Cli) -> i32 {
                     }
                 }
             }
-            if reached == 0 {
-                no_run(&cli.control)
-            } else {
-                0
-            }
+            if reached == 0 { no_run(&named) } else { 0 }
         }
         Command::Say { worker, text } => {
             let runs = match one_run(&runs, &Target::Worker(&worker)) {
                 Ok(runs) => runs,
                 Err(code) => return code,
             };
-            first_taker(&runs, &Request::Say { worker, text }, &cli.control)
+            let request = Request::Say {
+                worker,
+                text,
+                via: via(),
+            };
+            first_taker(&runs, &request, &named)
         }
-        Command::Stop { worker } => {
-            let runs = match one_run(&runs, &Target::Worker(&worker)) {
+        Command::Stop { target } => {
+            // A run's id names the whole run (unless a worker of that id
+            // runs: then it is the worker, as it always was).
+            let holders = one_run(&runs, &Target::Worker(&target));
+            let worker_runs = match &holders {
+                Ok(found) => found
+                    .iter()
+                    .filter(|p| {
+                        control::request(p, &Request::Workers)
+                            .is_ok_and(|r| r.workers.contains(&target))
+                    })
+                    .count(),
+                Err(_) => 2,
+            };
+            if worker_runs == 0
+                && named.is_none()
+                && let Ok(run) = control::find_run(Some(&target))
+            {
+                let request = Request::Stop {
+                    worker: None,
+                    via: via(),
+                };
+                return first_taker(&[run], &request, &named);
+            }
+            let runs = match holders {
                 Ok(runs) => runs,
                 Err(code) => return code,
             };
-            first_taker(&runs, &Request::Stop { worker }, &cli.control)
+            let request = Request::Stop {
+                worker: Some(target),
+                via: via(),
+            };
+            first_taker(&runs, &request, &named)
         }
         Command::Answer {
             ask: id,
@@ -94,6 +141,7 @@ pub fn run(cli: Cli) -> i32 {
                 ask: id.clone(),
                 decision,
                 message,
+                via: via(),
             };
             let mut reached = 0;
             let mut refusal = None;
@@ -108,7 +156,7 @@ pub fn run(cli: Cli) -> i32 {
                 }
             }
             if reached == 0 {
-                return no_run(&cli.control);
+                return no_run(&named);
             }
             let why = match (refusal, reached) {
                 (Some(error), 1) => error,
@@ -192,11 +240,47 @@ fn no_run(control: &Option<PathBuf>) -> i32 {
             path.display()
         ),
         None => eprintln!(
-            "sc-ctl: no run of this user serves a control socket in {} (runs started with sc-spawn --ask do)",
+            "sc-ctl: no run of this user is running (none serves a control socket in {}; a run \
+             started with --no-control serves none)",
             sc_capture::private::runs_path().display()
         ),
     }
     EXIT_NO_RUN
+}
+
+/// Who a person's request comes through, as the stream says it.
+fn via() -> Option<String> {
+    Some("sc-ctl".into())
+}
+
+/// The runs as a table, newest first: id, age, workers, asks, directory.
+fn runs_table(runs: &[(PathBuf, control::RunStatus)]) -> String {
+    let now = sc_events::now_ts();
+    let mut out = String::from("RUN\tAGE\tRUNNING\tDONE\tFAILED\tASKS\tDIRECTORY\n");
+    for (_, s) in runs {
+        let cwd: String = s.cwd.chars().filter(|c| !c.is_control()).collect();
+        out.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\t{cwd}\n",
+            s.pid,
+            age(now - s.started),
+            s.running,
+            s.done,
+            s.failed,
+            s.asks
+        ));
+    }
+    out
+}
+
+/// An age as people say it: 42s, 5m, 3h, 2d.
+fn age(secs: f64) -> String {
+    let secs = secs.max(0.0) as u64;
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h", s / 3600),
+        s => format!("{}d", s / 86_400),
+    }
 }
 
 /// An open ask as one line: its id, worker, tool, what it wants, and its

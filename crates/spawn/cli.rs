@@ -212,10 +212,11 @@ pub struct Cli {
     #[arg(help_heading = "Asks", long, value_name = "SECS", default_value_t = 300.0, value_parser = parse_secs)]
     pub ask_timeout: f64,
 
-    /// With --ask: the run's control socket, where `sc-ctl answer` (a person,
-    /// from any terminal of this user) decides asks [default
+    /// The run's control socket, where `sc-ctl` and `sc-view --attach`
+    /// reach the run (a person answers asks, says, stops) [default
     ///
-    /// A private one in $XDG_RUNTIME_DIR/sc or /tmp/sc-UID, named in each ask]
+    /// A private one in $XDG_RUNTIME_DIR/sc or /tmp/sc-UID, named in each
+    /// ask; every run not nested in another serves one, unless --no-control]
     #[arg(
         help_heading = "Asks",
         hide_short_help = true,
@@ -223,6 +224,23 @@ pub struct Cli {
         value_name = "PATH"
     )]
     pub control: Option<PathBuf>,
+
+    /// Serve no control socket and keep no copy of the stream
+    ///
+    /// Every run started from a terminal, a script or CI (not one nested in
+    /// another's worker, which is reached through that run) serves a
+    /// private control socket and keeps its stream in the private runs
+    /// folder while it runs, so that `sc-view --attach`, `sc-ctl stop`,
+    /// `sc-ctl say` and `sc-ctl asks` reach it from any terminal of the
+    /// user's. This opts out (then only --ask-cmd and the timeout answer
+    /// asks)
+    #[arg(
+        help_heading = "Asks",
+        hide_short_help = true,
+        long,
+        conflicts_with = "control"
+    )]
+    pub no_control: bool,
 
     /// With --ask: the decision when an ask's time is up
     #[arg(help_heading = "Asks", hide_short_help = true, long, value_name = "DECISION", default_value = "deny", value_parser = ["deny", "allow"])]

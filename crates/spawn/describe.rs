@@ -85,6 +85,7 @@ pub fn describe(cli: &Cli) -> Result<RunDescription, String> {
         earlier,
         control: control_path(cli),
         controlled: cli.ask || cli.control.is_some(),
+        serves: serves_control(cli),
         log: cli.log.clone(),
         worktrees: cli.worktree,
         budget_usd: cli.budget_usd,
@@ -301,6 +302,17 @@ fn ask_policy(cli: &Cli) -> AskPolicy {
         control: Some(control_path(cli).display().to_string()),
         grant_only: false,
     }
+}
+
+/// Whether the run serves its control socket (and keeps its stream for
+/// `sc-view --attach`): asked for (`--ask`, `--control`), or by default a
+/// run of its own: not one nested in another's worker (SC_WORKER set;
+/// that run reaches it), not a task placed here by another run (which
+/// relays it), not with --no-control.
+fn serves_control(cli: &Cli) -> bool {
+    let nested = std::env::var_os("SC_WORKER").is_some_and(|p| !p.is_empty());
+    let asked = cli.ask || cli.control.is_some();
+    !cli.no_control && (asked || (!nested && cli.task.is_none()))
 }
 
 /// Where the run's control socket is (`--control`, or this user's default).

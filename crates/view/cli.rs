@@ -137,8 +137,8 @@ pub struct Cli {
     /// Watch a run that is already going, from its first event
     ///
     /// Until it ends. RUN is its control socket or its pid; without RUN,
-    /// this user's newest run (runs started with sc-spawn --ask or
-    /// --control; `sc-ctl runs` lists them).
+    /// this user's newest run (every run serves one unless started with
+    /// --no-control; `sc-ctl runs` lists them).
     #[arg(help_heading = "Input", long, value_name = "RUN", num_args = 0..=1, default_missing_value = "", conflicts_with_all = ["files", "follow"])]
     pub attach: Option<String>,
 

@@ -73,6 +73,7 @@ pub fn answer(control: &str, ask: &str, allow: bool) -> Result<(), String> {
         ask: ask.to_owned(),
         decision: if allow { "allow" } else { "deny" }.into(),
         message: None,
+        via: Some("sc-view".into()),
     };
     let reply = sc_capture::control::request(std::path::Path::new(control), &request)
         .map_err(|e| format!("cannot reach {control}: {e}"))?;

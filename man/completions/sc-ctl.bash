@@ -23,13 +23,17 @@ _sc__ctl() {
 
     case "${cmd}" in
         sc__ctl)
-            opts="-h -V --control --generate --help --version"
+            opts="-h -V --control --run --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
                 --control)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --run)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -12,7 +12,7 @@ complete -c sc-spawn -l retry-on -d 'Which failures are retried [default: any fo
 any\t''"
 complete -c sc-spawn -l ask-cmd -d 'With --ask: a policy command, run (`sh -c`) for each ask with the `ask` event on its stdin, in a process group of its own' -r
 complete -c sc-spawn -l ask-timeout -d 'With --ask: how long an ask waits for its answer' -r
-complete -c sc-spawn -l control -d 'With --ask: the run\'s control socket, where `sc-ctl answer` (a person, from any terminal of this user) decides asks [default' -r -F
+complete -c sc-spawn -l control -d 'The run\'s control socket, where `sc-ctl` and `sc-view --attach` reach the run (a person answers asks, says, stops) [default' -r -F
 complete -c sc-spawn -l ask-default -d 'With --ask: the decision when an ask\'s time is up' -r -f -a "deny\t''
 allow\t''"
 complete -c sc-spawn -l kill-grace -d 'Seconds from SIGTERM to SIGKILL when sc-spawn ends a worker' -r
@@ -59,6 +59,7 @@ complete -c sc-spawn -l log -d 'Also write the stream to FILE (for `sc-view --fo
 complete -c sc-spawn -l pty -d 'Run the worker on a pseudo-terminal, so that programs which buffer when piped stream line by line and see a terminal'
 complete -c sc-spawn -l stdin -d 'Pass sc-spawn\'s stdin to the worker'
 complete -c sc-spawn -l ask -d 'Agent workers ask for what their grant does not allow, and wait'
+complete -c sc-spawn -l no-control -d 'Serve no control socket and keep no copy of the stream'
 complete -c sc-spawn -l no-progress -d 'Do not annotate output events with detected progress'
 complete -c sc-spawn -l dangerously-skip-permissions -d 'Let the agent skip its permission checks (--dangerously-skip-permissions, --yolo, ...)'
 complete -c sc-spawn -l worktree -d 'Run each worker in a git worktree of its own, on a branch of its own (sc/ID, from its first dependency\'s branch or HEAD), so that parallel agents never edit the same files'

@@ -207,6 +207,35 @@ pub fn sweep_dead_sockets(dir: &PrivateDir, prefix: &str) {
     }
 }
 
+/// Removes from `dir` the files `PREFIX-PID{SUFFIX}` of runs that are gone
+/// (a run's kept stream, left by a run killed outright): only this
+/// user's regular files, looked at without following a link.
+pub fn sweep_dead_files(dir: &PrivateDir, prefix: &str, suffix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir.path()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| {
+                n.strip_prefix(prefix)?
+                    .strip_prefix('-')?
+                    .strip_suffix(suffix)
+            })
+            .and_then(|pid| pid.parse::<i32>().ok())
+            .filter(|pid| *pid > 0)
+        else {
+            continue;
+        };
+        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+            == Err(nix::errno::Errno::ESRCH);
+        if gone && is_own(&entry.path(), SFlag::S_IFREG) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 fn is_kind(stat: &FileStat, kind: SFlag) -> bool {
     SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == kind
 }

@@ -42,8 +42,12 @@ pub struct RunDescription {
     /// The run's control socket.
     pub control: PathBuf,
     /// It must be served (`--ask`, `--control`): a run that cannot does
-    /// not start. Otherwise a plan serves it where it can.
+    /// not start.
     pub controlled: bool,
+    /// It is served (and the stream kept for `sc-view --attach`): asked
+    /// for, or by default where it can be (a run of its own); not with
+    /// `--no-control`.
+    pub serves: bool,
     /// `--log FILE`: the stream also appended there.
     pub log: Option<PathBuf>,
     /// `--worktree`, `--budget-usd`, `--fail-fast`.
@@ -100,11 +104,17 @@ pub fn run(mut description: RunDescription) -> i32 {
 }
 
 /// The control socket: served when asked for (failing the run when it
-/// cannot be), and by a plan where it can be — a plan's task may ask
-/// (`"ask": true`) without --ask, and its asks are answered through it.
+/// cannot be), and by default where it can be, so that any run is
+/// reached from another terminal (`sc-view --attach`, `sc-ctl`); the
+/// sockets and kept streams of the user's runs that were killed before
+/// their end are swept first.
 fn serve_control(run: &RunDescription, supervisor: &mut Supervisor) -> Result<(), i32> {
-    if !run.controlled && run.one.is_some() {
+    if !run.serves {
         return Ok(());
+    }
+    if let Ok(dir) = crate::private::runs_dir() {
+        crate::private::sweep_dead_sockets(&dir, "run");
+        crate::private::sweep_dead_files(&dir, "run", ".ndjson");
     }
     if let Err(e) = supervisor.set_control(&run.control) {
         let message = format!(
@@ -116,7 +126,8 @@ fn serve_control(run: &RunDescription, supervisor: &mut Supervisor) -> Result<()
             return Err(EXIT_TROUBLE);
         }
         supervisor.say_error(format!(
-            "{message}: the asks of its tasks can be answered only by --ask-cmd or the timeout"
+            "{message}: this run cannot be reached from another terminal (sc-view --attach, \
+             sc-ctl), and its asks are answered only by --ask-cmd or the timeout"
         ));
     }
     Ok(())
@@ -148,7 +159,7 @@ fn keep_log(run: &RunDescription, supervisor: &mut Supervisor) -> Result<Option<
             }
         };
     }
-    if !run.controlled {
+    if !run.serves {
         return Ok(None);
     }
     let name = format!("run-{}.ndjson", std::process::id());

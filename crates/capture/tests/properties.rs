@@ -337,12 +337,14 @@ proptest! {
         ask in "[a-z/0-9-]{1,20}",
         allow in any::<bool>(),
         message in proptest::option::of(any::<String>()),
+        via in proptest::option::of(any::<String>()),
     ) {
         use sc_capture::placement::run::{Request, read_requests};
         let request = Request::Answer(sc_capture::control::Request::Answer {
             ask,
             decision: if allow { "allow" } else { "deny" }.into(),
             message,
+            via,
         });
         let line = request.line();
         let mut seen = Vec::new();

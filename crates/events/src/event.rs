@@ -65,6 +65,8 @@ pub enum Body {
     Ask(Ask),
     Answer(Answer),
     Sandbox(SandboxNote),
+    Say(Said),
+    Stop(Stopped),
     /// An event type this version does not know (a later schema's addition):
     /// kept whole so that tools pass it on unchanged.
     Other {
@@ -91,6 +93,8 @@ impl Body {
             Body::Ask(_) => "ask",
             Body::Answer(_) => "answer",
             Body::Sandbox(_) => "sandbox",
+            Body::Say(_) => "say",
+            Body::Stop(_) => "stop",
             Body::Other { type_name, .. } => type_name,
         }
     }
@@ -120,6 +124,8 @@ into_body!(
     Ask => Ask,
     Answer => Answer,
     SandboxNote => Sandbox,
+    Said => Say,
+    Stopped => Stop,
 );
 
 /// A plan entry: what sc-spawn's plan mode runs.
@@ -415,6 +421,35 @@ pub struct Answer {
     /// Said to the agent with a denial, or why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// Addition to v1: by a person, the tool it came through (`sc-ctl`,
+    /// `sc-view`, `sc-view --serve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+}
+
+/// Addition to v1: a person told a running agent something (`sc-ctl say`,
+/// the view, the page), before it reaches the agent as the user's next
+/// message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Said {
+    /// What was said.
+    pub text: String,
+    /// `person`.
+    pub by: String,
+    /// The tool it came through (`sc-ctl`, `sc-view`, `sc-view --serve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
+}
+
+/// Addition to v1: a person stopped the worker (`sc-ctl stop`, the view,
+/// the page), as Ctrl-C would; its `exit` follows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stopped {
+    /// `person`.
+    pub by: String,
+    /// The tool it came through (`sc-ctl`, `sc-view`, `sc-view --serve`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// Addition to v1 (`sc-spawn --sandbox`): the sandbox refused the worker

@@ -30,8 +30,8 @@ pub use agents::{AGENT_KINDS, AgentKindInfo, agent_kind, agent_kind_names};
 pub use ended::{EndedBy, LimitsReport, WorktreeReport};
 pub use event::{
     Answer, Ask, Body, ErrorEvent, Event, Exit, Heartbeat, Limits, Output, Payload, Progress,
-    ProgressEvent, Retry, SCHEMA_VERSION, SandboxNote, SandboxSettings, Skip, SlurmTask, Stall,
-    Start, Stream, Task, TaskSandbox,
+    ProgressEvent, Retry, SCHEMA_VERSION, Said, SandboxNote, SandboxSettings, Skip, SlurmTask,
+    Stall, Start, Stopped, Stream, Task, TaskSandbox,
 };
 pub use reader::{Head, ReadError, parse_head, parse_line};
 pub use rename::{rename_line, restamp_line};

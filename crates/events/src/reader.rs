@@ -193,6 +193,8 @@ fn body_of(type_name: String, fields: Map<String, Value>) -> Result<Body, ReadEr
         "ask" => Body::Ask(typed::<crate::event::Ask>(&type_name, fields)?),
         "answer" => Body::Answer(typed::<crate::event::Answer>(&type_name, fields)?),
         "sandbox" => Body::Sandbox(typed::<crate::event::SandboxNote>(&type_name, fields)?),
+        "say" => Body::Say(typed::<crate::event::Said>(&type_name, fields)?),
+        "stop" => Body::Stop(typed::<crate::event::Stopped>(&type_name, fields)?),
         _ => Body::Other { type_name, fields },
     })
 }

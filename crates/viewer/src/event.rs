@@ -117,6 +117,9 @@ pub struct ViewEvent<'a> {
     /// sandbox: the host:port refused.
     #[serde(borrow, default)]
     pub net: Option<Cow<'a, str>>,
+    /// answer, say, stop: the tool a person used.
+    #[serde(borrow, default)]
+    pub via: Option<Cow<'a, str>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

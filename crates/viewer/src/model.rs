@@ -317,6 +317,15 @@ impl Model {
                     changes,
                 );
             }
+            "say" => {
+                let text = safe(event.text.as_deref().unwrap_or(""), safety);
+                let via = via_of(event.via.as_deref(), safety);
+                said(worker, index, format!("» said{via}: {text}"), changes);
+            }
+            "stop" => {
+                let via = via_of(event.via.as_deref(), safety);
+                said(worker, index, format!("■ stopped{via}"), changes);
+            }
             "answer" => {
                 let id = event.ask.as_deref().unwrap_or("?");
                 let what = match worker.asking.iter().position(|a| a.id == id) {
@@ -338,10 +347,11 @@ impl Model {
                 if decision != "allow" {
                     worker.denied.push(what.clone());
                 }
+                let via = via_of(event.via.as_deref(), safety);
                 said(
                     worker,
                     index,
-                    format!("{mark} by {}: {what}{message}", safe(by, safety)),
+                    format!("{mark} by {}{via}: {what}{message}", safe(by, safety)),
                     changes,
                 );
             }
@@ -531,6 +541,12 @@ fn said(worker: &mut Worker, index: usize, text: String, changes: &mut Vec<Chang
         text,
         dropped: 0,
     });
+}
+
+/// ` (via sc-ctl)`, or nothing: the tool a person used.
+fn via_of(via: Option<&str>, safety: Safety) -> String {
+    via.map(|v| format!(" (via {})", safe(v, safety)))
+        .unwrap_or_default()
 }
 
 fn note_agent(worker: &mut Worker, note: &serde_json::Value) {

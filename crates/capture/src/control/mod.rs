@@ -8,7 +8,14 @@
 //!   `{"ok":true}`, or `{"ok":false,"error":...}` for an ask that is not
 //!   open (answered already, or unknown);
 //! - `{"op":"say","worker":ID,"text":TEXT}`: the agent's next user message;
-//! - `{"op":"stop","worker":ID}`: the worker ended, as on Ctrl-C;
+//! - `{"op":"stop","worker":ID}`: the worker ended, as on Ctrl-C; without
+//!   `worker`, the whole run;
+//! - `{"op":"status"}` → `{"ok":true,"status":{...}}`: what the run is
+//!   (pid, directory, start) and how far it got (workers running, done,
+//!   failed; asks open);
+//!
+//! (`answer`, `say` and `stop` take `via`, the tool a person uses: said
+//! in the stream's `answer`, `say` and `stop` events.)
 //! - `{"op":"workers"}` → `{"ok":true,"workers":[ID, ...]}`: the workers
 //!   running now (sc-ctl tells runs apart with it);
 //! - `{"op":"log"}` → `{"ok":true,"log":PATH}`: the file the run's stream
@@ -39,12 +46,27 @@ pub enum Request {
         decision: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
+        /// The tool a person answers through (said in the `answer` event).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
     },
     /// Tell a running agent something: it reaches the model in the same
     /// session, as the user's next message.
-    Say { worker: String, text: String },
-    /// End a worker, as Ctrl-C would end it.
-    Stop { worker: String },
+    Say {
+        worker: String,
+        text: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
+    },
+    /// End a worker, as Ctrl-C would end it; no worker: the whole run.
+    Stop {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        worker: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        via: Option<String>,
+    },
+    /// What the run is and how far it got (`sc-ctl runs`).
+    Status,
     /// Where the run's stream is written as it goes (for `sc-view --attach`).
     Log,
     /// The ids of the workers running now.
@@ -65,6 +87,30 @@ pub struct Reply {
     /// `workers`: the ids of the workers running now.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub workers: Vec<String>,
+    /// `status`: what the run is and how far it got.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<RunStatus>,
+}
+
+/// A run as `sc-ctl runs` shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunStatus {
+    /// sc-spawn's pid: the run's id (`sc-view --attach PID`).
+    pub pid: u32,
+    /// The directory it was started in.
+    pub cwd: String,
+    /// When it started (Unix seconds).
+    pub started: f64,
+    /// Its workers: running now, finished with status 0, finished
+    /// otherwise.
+    pub running: usize,
+    pub done: usize,
+    pub failed: usize,
+    /// Asks open now.
+    pub asks: usize,
+    /// Where its stream is kept, if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<String>,
 }
 
 impl Reply {
@@ -189,7 +235,7 @@ pub fn find_run(run: Option<&str>) -> Result<PathBuf, String> {
         Some(path) => Ok(PathBuf::from(path)),
         None => user_runs()?.into_iter().next().ok_or_else(|| {
             format!(
-                "no run of this user serves a control socket in {} (runs started with sc-spawn --ask or --control do)",
+                "no run of this user is running (none serves a control socket in {}; a run started with --no-control serves none)",
                 crate::private::runs_path().display()
             )
         }),
@@ -236,10 +282,27 @@ mod tests {
                 ask: "w/1".into(),
                 decision: "deny".into(),
                 message: Some("no".into()),
+                via: None,
             })
         );
         assert!(parse_request(br#"{"op":"answer","ask":"w/1","decision":""}"#).is_err());
         assert!(parse_request(br#"{"op":"rm -rf"}"#).is_err());
+        // An older client's stop names its worker; without one, the run.
+        assert_eq!(
+            parse_request(br#"{"op":"stop","worker":"w"}"#),
+            Ok(Request::Stop {
+                worker: Some("w".into()),
+                via: None
+            })
+        );
+        assert_eq!(
+            parse_request(br#"{"op":"stop","via":"sc-ctl"}"#),
+            Ok(Request::Stop {
+                worker: None,
+                via: Some("sc-ctl".into())
+            })
+        );
+        assert_eq!(parse_request(br#"{"op":"status"}"#), Ok(Request::Status));
         assert!(parse_request(b"\xff").is_err());
         assert!(parse_request(b"").is_err());
         assert_eq!(

@@ -279,6 +279,7 @@ mod tests {
             ask: "w/1".into(),
             decision: "deny".into(),
             message: Some("not\nthat".into()),
+            via: Some("sc-ctl".into()),
         });
         assert_eq!(Request::parse(&answer.line()), Some(answer));
         assert_eq!(Request::parse(br#"answer {"op":"asks"}"#), None);

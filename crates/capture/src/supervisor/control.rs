@@ -6,7 +6,7 @@ use std::time::Instant;
 use mio::Token;
 use nix::sys::signal::Signal;
 
-use super::{Active, Supervisor};
+use super::Supervisor;
 use crate::control::{Reply, Request};
 
 impl Supervisor {
@@ -33,11 +33,17 @@ impl Supervisor {
                     ask,
                     decision,
                     message,
+                    via,
                 }) => {
                     let out = self.sink.buffer();
                     let answered = self.workers.iter_mut().find_map(|(_, a)| {
-                        a.worker
-                            .answer_by_person(&ask, &decision, message.clone(), out)
+                        a.worker.answer_by_person(
+                            &ask,
+                            &decision,
+                            message.clone(),
+                            via.clone(),
+                            out,
+                        )
                     });
                     match answered {
                         Some(Ok(())) => Reply::ok(),
@@ -47,12 +53,25 @@ impl Supervisor {
                         )),
                     }
                 }
-                Ok(Request::Say { worker, text }) => match self.running(&worker) {
-                    Some(active) => match active.worker.say(&text) {
-                        Ok(()) => Reply::ok(),
-                        Err(message) => Reply::error(message),
-                    },
-                    None => Reply::error(format!("no running worker {worker:?} in this run")),
+                Ok(Request::Say { worker, text, via }) => {
+                    let out = self.sink.buffer();
+                    let found = self
+                        .workers
+                        .iter_mut()
+                        .map(|(_, a)| a)
+                        .find(|a| a.worker.id() == worker && !a.worker.is_finished());
+                    match found {
+                        Some(active) => match active.worker.say(&text, via, out) {
+                            Ok(()) => Reply::ok(),
+                            Err(message) => Reply::error(message),
+                        },
+                        None => Reply::error(format!("no running worker {worker:?} in this run")),
+                    }
+                }
+                Ok(Request::Status) => Reply {
+                    ok: true,
+                    status: Some(self.status()),
+                    ..Reply::default()
                 },
                 Ok(Request::Log) => match &self.log_path {
                     Some(path) => Reply {
@@ -72,15 +91,40 @@ impl Supervisor {
                         .collect(),
                     ..Reply::default()
                 },
-                Ok(Request::Stop { worker }) => match self.running(&worker) {
-                    Some(active) => {
-                        active
-                            .worker
-                            .interrupt(Signal::SIGINT, false, Instant::now());
-                        Reply::ok()
+                Ok(Request::Stop {
+                    worker: Some(worker),
+                    via,
+                }) => {
+                    let out = self.sink.buffer();
+                    let found = self
+                        .workers
+                        .iter_mut()
+                        .map(|(_, a)| a)
+                        .find(|a| a.worker.id() == worker && !a.worker.is_finished());
+                    match found {
+                        Some(active) => {
+                            active.worker.stop_by_person(via, out);
+                            Reply::ok()
+                        }
+                        None => Reply::error(format!("no running worker {worker:?} in this run")),
                     }
-                    None => Reply::error(format!("no running worker {worker:?} in this run")),
-                },
+                }
+                Ok(Request::Stop { worker: None, via }) => {
+                    // The whole run, as Ctrl-C ends it: each running
+                    // worker's stream says who stopped it.
+                    let out = self.sink.buffer();
+                    for (_, active) in self.workers.iter_mut() {
+                        if !active.worker.is_finished() && active.worker.pid() != 0 {
+                            active.worker.note_stopped(via.clone(), out);
+                        }
+                    }
+                    if let Some(program) = self.notices.filter(|_| !self.view_downstream) {
+                        let by = via.as_deref().unwrap_or("a person");
+                        eprintln!("{program}: stopped through {by}: ending the run's workers");
+                    }
+                    self.interrupt(Signal::SIGINT as i32, Instant::now(), false);
+                    Reply::ok()
+                }
             };
             if let Some(control) = &mut self.control {
                 control.reply(client, &reply);
@@ -88,11 +132,28 @@ impl Supervisor {
         }
     }
 
-    /// The worker named `id`, while it runs.
-    fn running(&mut self, id: &str) -> Option<&mut Active> {
-        self.workers
-            .iter_mut()
-            .map(|(_, active)| active)
-            .find(|active| active.worker.id() == id && !active.worker.is_finished())
+    /// What the run is and how far it got.
+    fn status(&self) -> crate::control::RunStatus {
+        let finished = self.codes.iter().flatten();
+        crate::control::RunStatus {
+            pid: std::process::id(),
+            cwd: std::env::current_dir()
+                .map(|d| d.display().to_string())
+                .unwrap_or_default(),
+            started: self.started,
+            running: self
+                .workers
+                .iter()
+                .filter(|(_, a)| !a.worker.is_finished())
+                .count(),
+            done: finished.clone().filter(|&&code| code == 0).count(),
+            failed: finished.filter(|&&code| code != 0).count(),
+            asks: self
+                .workers
+                .iter()
+                .map(|(_, a)| a.worker.open_asks().len())
+                .sum(),
+            log: self.log_path.as_ref().map(|p| p.display().to_string()),
+        }
     }
 }

@@ -158,6 +158,8 @@ pub struct Supervisor {
     own_seq: u64,
     /// Wakes the poller from other threads (the log's among them).
     waker: Arc<Waker>,
+    /// When the run started (Unix seconds), for `sc-ctl runs`.
+    started: f64,
 }
 
 impl Supervisor {
@@ -178,6 +180,7 @@ impl Supervisor {
             chores: Chores::new(waker.clone()),
             read_ahead: ReadAheadThreads::new(waker.clone()),
             waker,
+            started: sc_events::now_ts(),
             waiting: Default::default(),
             open_when_refused: 0,
             unopened: Vec::new(),
@@ -465,11 +468,13 @@ impl Supervisor {
                 }
                 continue;
             }
-            self.interrupt(signal, now);
+            self.interrupt(signal, now, true);
         }
     }
 
-    fn interrupt(&mut self, signal: i32, now: Instant) {
+    /// A signal to the run, or a person's stop (`notice` false: said by
+    /// the caller, its own way).
+    fn interrupt(&mut self, signal: i32, now: Instant, notice: bool) {
         self.interrupts += 1;
         self.report.interrupted.get_or_insert(signal);
         let signal = Signal::try_from(signal).unwrap_or(Signal::SIGTERM);
@@ -495,7 +500,7 @@ impl Supervisor {
         // which need no notice on the terminal.
         if let Some(program) = self
             .notices
-            .filter(|_| signal == Signal::SIGINT && !self.view_downstream)
+            .filter(|_| notice && signal == Signal::SIGINT && !self.view_downstream)
         {
             let running =
                 self.workers.len() + self.inputs.iter().filter(|i| !i.is_done(now)).count();

@@ -216,18 +216,20 @@ impl Worker {
 
     /// A person's answer to ask `ask` (the control socket): None when it
     /// is not this worker's open ask; the error says why it was refused.
+    /// `via`: the tool it came through (`sc-ctl`, the view, the page).
     pub fn answer_by_person(
         &mut self,
         ask: &str,
         decision: &str,
         message: Option<String>,
+        via: Option<String>,
         out: &mut Vec<u8>,
     ) -> Option<Result<(), String>> {
         if let Some(relayed) = &mut self.relayed {
-            return relayed.answer(ask, decision, message);
+            return relayed.answer(ask, decision, message, via);
         }
         self.asks_open(ask)
-            .then(|| self.decide(ask, decision, "person", message, out))
+            .then(|| self.decide_via(ask, decision, "person", message, via, out))
     }
 
     /// Whether ask `ask` is one of this worker's open asks.
@@ -237,20 +239,52 @@ impl Worker {
             .is_some_and(|talk| talk.open().any(|a| a.ask == ask))
     }
 
-    /// Tell the agent `text` as the user's next message (`sc-ctl say`).
-    pub fn say(&mut self, text: &str) -> Result<(), String> {
+    /// Tell the agent `text` as the user's next message (`sc-ctl say`,
+    /// through `via`): a `say` event in the stream, then the message.
+    pub fn say(
+        &mut self,
+        text: &str,
+        via: Option<String>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
         let (Some(talk), Some(watch)) = (&mut self.conversation, &self.watch) else {
             return Err(format!(
                 "{} takes no messages: only an agent run with --ask does",
                 self.opts.id
             ));
         };
-        match talk.tell(&watch.reader().say(text), Instant::now()) {
-            true => Ok(()),
-            false => Err(format!(
+        if !talk.tell(&watch.reader().say(text), Instant::now()) {
+            return Err(format!(
                 "{}'s run is over: it takes no more messages",
                 self.opts.id
-            )),
+            ));
+        }
+        let said = sc_events::Said {
+            text: text.to_owned(),
+            by: "person".into(),
+            via,
+        };
+        self.emit(out, said);
+        Ok(())
+    }
+
+    /// A person ends the worker (`sc-ctl stop`, through `via`), as Ctrl-C
+    /// would: a `stop` event in the stream (its `exit` follows), then the
+    /// signal. A worker on another host is asked to end over its
+    /// connection, and its events are the host's: no event is made here.
+    pub fn stop_by_person(&mut self, via: Option<String>, out: &mut Vec<u8>) {
+        self.note_stopped(via, out);
+        self.interrupt(nix::sys::signal::Signal::SIGINT, false, Instant::now());
+    }
+
+    /// The `stop` event alone (the run is stopped whole, its own way).
+    pub fn note_stopped(&mut self, via: Option<String>, out: &mut Vec<u8>) {
+        if self.relayed.is_none() {
+            let stopped = sc_events::Stopped {
+                by: "person".into(),
+                via,
+            };
+            self.emit(out, stopped);
         }
     }
 
@@ -261,6 +295,20 @@ impl Worker {
         decision: &str,
         by: &str,
         message: Option<String>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        self.decide_via(ask, decision, by, message, None, out)
+    }
+
+    /// [`Worker::decide`], saying the tool a person's answer came
+    /// through.
+    fn decide_via(
+        &mut self,
+        ask: &str,
+        decision: &str,
+        by: &str,
+        message: Option<String>,
+        via: Option<String>,
         out: &mut Vec<u8>,
     ) -> Result<(), String> {
         let now = Instant::now();
@@ -278,7 +326,8 @@ impl Worker {
         let (Some(talk), Some(watch)) = (&mut self.conversation, &mut self.watch) else {
             return Err("this worker asks nothing".into());
         };
-        let answer = talk.answer(ask, decision, by, message, watch.reader_mut(), now)?;
+        let mut answer = talk.answer(ask, decision, by, message, watch.reader_mut(), now)?;
+        answer.via = via;
         if budget && decision == "allow" {
             self.spending.extend_cap();
         }

@@ -137,6 +137,7 @@ impl Conversation {
             decision: decision.to_owned(),
             by: by.into(),
             message,
+            via: None,
         })
     }
 
@@ -197,6 +198,7 @@ impl Conversation {
             decision: "deny".into(),
             by: "agent".into(),
             message: Some("the agent withdrew it".into()),
+            via: None,
         })
     }
 
@@ -241,6 +243,7 @@ impl Conversation {
                 decision: "deny".into(),
                 by: "agent".into(),
                 message: Some(message.into()),
+                via: None,
             })
             .collect()
     }

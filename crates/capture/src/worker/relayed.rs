@@ -305,6 +305,7 @@ impl Relayed {
         ask: &str,
         decision: &str,
         message: Option<String>,
+        via: Option<String>,
     ) -> Option<Result<(), String>> {
         let event = self
             .relay
@@ -328,6 +329,7 @@ impl Relayed {
             ask: ask.to_owned(),
             decision: decision.to_owned(),
             message,
+            via,
         });
         // One short line into a pipe nothing else fills: it does not block.
         Some(

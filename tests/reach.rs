@@ -1,0 +1,193 @@
+//! Every run is reachable: one started with no flags is listed by
+//! `sc-ctl runs`, watched with `sc-view --attach` from its first event,
+//! and stopped whole with `sc-ctl stop RUN`, what the person did in its
+//! stream; `--no-control` and a run nested in another's worker serve no
+//! socket; what killed runs left in the runs folder is swept.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use crate::control::sc_ctl;
+use crate::util::*;
+
+/// A private runs folder of the test's own (XDG_RUNTIME_DIR/sc), so that
+/// the runs of tests going at the same time are not in it.
+fn runtime(name: &str) -> std::path::PathBuf {
+    let runtime = temp_dir(name);
+    std::fs::set_permissions(
+        &runtime,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    runtime
+}
+
+const LOOP: &str = "echo up; while :; do sleep 0.1; done";
+
+#[test]
+fn a_run_started_with_no_flags_is_listed_attached_to_and_stopped_from_elsewhere() {
+    let runtime = runtime("reach-plain");
+    let dir = temp_dir("reach-plain-dir");
+    let mut live = Live::start_with(
+        sc_spawn()
+            .current_dir(&dir)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .args(["--id", "job", "--", "sh", "-c", LOOP]),
+    );
+    live.until(|e| output(e).is_some());
+    let pid = live.child.id();
+
+    let listed = sc_ctl(&runtime, &["runs", "--json"]);
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let run: serde_json::Value =
+        serde_json::from_slice(listed.stdout.split(|b| *b == b'\n').next().unwrap()).unwrap();
+    assert_eq!(run["pid"], pid);
+    assert_eq!(run["running"], 1);
+    assert_eq!(run["done"], 0);
+    assert_eq!(run["cwd"], dir.display().to_string());
+    let table = sc_ctl(&runtime, &["runs"]);
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(
+        table.starts_with("RUN\tAGE\tRUNNING\tDONE\tFAILED\tASKS\tDIRECTORY\n"),
+        "{table}"
+    );
+    assert!(table.contains(&format!("{pid}\t")), "{table}");
+
+    // Another terminal watches it from its first event.
+    let mut attached = Command::new(env!("CARGO_BIN_EXE_sc-view"))
+        .args(["--plain", "--attach", &pid.to_string()])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut view = std::io::BufReader::new(attached.stdout.take().unwrap());
+    let mut shown = String::new();
+    while !shown.contains("[job] up") {
+        let read = std::io::BufRead::read_line(&mut view, &mut shown).unwrap();
+        assert!(read > 0, "the view ended first: {shown}");
+    }
+
+    // The whole run stopped from there, by its id.
+    let stopped = sc_ctl(&runtime, &["stop", &pid.to_string()]);
+    assert!(
+        stopped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
+    let (stream, status) = live.finish_bytes();
+    assert_eq!(status.code(), Some(130), "ended as Ctrl-C ends it");
+    assert_view_checks(&stream);
+    let run = Captured::parse(&stream);
+    let stop = run
+        .events
+        .iter()
+        .find(|e| e.type_name() == "stop")
+        .expect("a stop event");
+    assert!(
+        matches!(&stop.body, sc_events::Body::Stop(s) if s.by == "person" && s.via.as_deref() == Some("sc-ctl"))
+    );
+    assert_eq!(run.exit().ended_by.as_deref(), Some("interrupted"));
+
+    std::io::Read::read_to_string(&mut view, &mut shown).unwrap();
+    attached.wait().unwrap();
+    assert!(
+        shown.contains("[job] started: sh -c"),
+        "from its first event: {shown}"
+    );
+    assert!(shown.contains("[job] up"), "{shown}");
+    assert!(shown.contains("■ stopped (via sc-ctl)"), "{shown}");
+    // Its socket and its kept stream went with it.
+    let left: Vec<_> = std::fs::read_dir(runtime.join("sc"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "left behind: {left:?}");
+    assert_eq!(sc_ctl(&runtime, &["runs"]).status.code(), Some(3));
+}
+
+#[test]
+fn no_control_and_a_nested_run_serve_no_socket() {
+    let runtime = runtime("reach-none");
+    for (args, nested) in [
+        (&["--no-control", "--", "sh", "-c", LOOP][..], false),
+        (&["--", "sh", "-c", LOOP][..], true),
+    ] {
+        let mut command = sc_spawn();
+        command.env("XDG_RUNTIME_DIR", &runtime).args(args);
+        if nested {
+            command.env("SC_WORKER", "outer");
+        }
+        let mut live = Live::start_with(&mut command);
+        live.until(|e| output(e).is_some());
+        let listed = sc_ctl(&runtime, &["runs"]);
+        assert_eq!(listed.status.code(), Some(3), "{args:?} nested {nested}");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(live.child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        live.finish_bytes();
+    }
+    // --no-control with --control says what it means.
+    let out = sc_spawn()
+        .args(["--no-control", "--control", "/tmp/x.sock", "--", "true"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// A pid that is not running: the socket and stream of a run killed
+/// outright (SIGKILL) that had it.
+fn dead_pid() -> i32 {
+    (400_000..4_000_000)
+        .step_by(7919)
+        .find(|&p| {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(p), None)
+                == Err(nix::errno::Errno::ESRCH)
+        })
+        .unwrap()
+}
+
+#[test]
+fn what_killed_runs_left_is_swept_by_the_next_run_and_nothing_else() {
+    let runtime = runtime("reach-sweep");
+    let runs = runtime.join("sc");
+    std::fs::create_dir(&runs).unwrap();
+    std::fs::set_permissions(&runs, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    let dead = dead_pid();
+    let stale_socket = runs.join(format!("run-{dead}.sock"));
+    drop(std::os::unix::net::UnixListener::bind(&stale_socket).unwrap());
+    let stale_stream = runs.join(format!("run-{dead}.ndjson"));
+    std::fs::write(&stale_stream, "{}\n").unwrap();
+    // A live process's, and what is not a run's, are left alone.
+    let live_socket = runs.join(format!("run-{}.sock", std::process::id()));
+    let _listener = std::os::unix::net::UnixListener::bind(&live_socket).unwrap();
+    let other = runs.join(format!("notes-{dead}.ndjson"));
+    std::fs::write(&other, "mine\n").unwrap();
+    let link = runs.join(format!("run-{}.ndjson", dead + 1));
+    std::os::unix::fs::symlink(Path::new("/etc/hostname"), &link).unwrap();
+
+    let ran = run_bounded(
+        sc_spawn()
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .args(["--", "true"]),
+        Vec::new(),
+    );
+    assert!(ran.status.success(), "{}", ran.stderr);
+    assert!(!stale_socket.exists() && !stale_stream.exists());
+    assert!(live_socket.exists());
+    assert_eq!(std::fs::read_to_string(&other).unwrap(), "mine\n");
+    assert!(
+        link.symlink_metadata().is_ok(),
+        "a link is never followed nor removed"
+    );
+    assert!(Path::new("/etc/hostname").exists());
+}
