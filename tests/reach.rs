@@ -52,10 +52,10 @@ fn a_run_started_with_no_flags_is_listed_attached_to_and_stopped_from_elsewhere(
     let table = sc_ctl(&runtime, &["runs"]);
     let table = String::from_utf8_lossy(&table.stdout).into_owned();
     assert!(
-        table.starts_with("RUN\tAGE\tRUNNING\tDONE\tFAILED\tASKS\tDIRECTORY\n"),
+        table.starts_with("RUN\tSTATE\tAGE\tRUNNING\tDONE\tFAILED\tASKS\tDIRECTORY\n"),
         "{table}"
     );
-    assert!(table.contains(&format!("{pid}\t")), "{table}");
+    assert!(table.contains(&format!("{pid}\trunning\t")), "{table}");
 
     // Another terminal watches it from its first event.
     let mut attached = Command::new(env!("CARGO_BIN_EXE_sc-view"))
@@ -190,4 +190,166 @@ fn what_killed_runs_left_is_swept_by_the_next_run_and_nothing_else() {
         "a link is never followed nor removed"
     );
     assert!(Path::new("/etc/hostname").exists());
+}
+
+/// `--detach` from a terminal: the id comes back at once while the
+/// worker waits; the terminal closed (hung up), the run goes on; after it
+/// ended it is listed, watched from its first event, and forgotten.
+#[test]
+fn a_detached_run_outlives_its_terminal_and_is_watched_after_its_end() {
+    use std::os::unix::process::CommandExt;
+    let runtime = runtime("reach-detach");
+    let dir = temp_dir("reach-detach-dir");
+    let gate = dir.join("gate");
+    nix::unistd::mkfifo(&gate, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let script = format!("echo before; cat '{}'; echo after", gate.display());
+    let pty = nix::pty::openpty(None, None).unwrap();
+    let slave = std::fs::File::from(pty.slave);
+    let mut command = sc_spawn();
+    command
+        .current_dir(&dir)
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .args(["--detach", "--id", "bg", "--", "sh", "-c", &script])
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    // SAFETY: setsid and ioctl in the child: the pty becomes its terminal.
+    unsafe {
+        command.pre_exec(|| {
+            nix::unistd::setsid()?;
+            if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = command.spawn().unwrap();
+    drop(command);
+    // It returns while the worker still waits at its gate.
+    let status = wait_with_deadline(&mut child);
+    assert!(status.success());
+    let mut said = String::new();
+    let mut master = std::fs::File::from(pty.master);
+    let mut buf = [0u8; 4096];
+    while !said.contains("goes on in the background") {
+        let n = std::io::Read::read(&mut master, &mut buf).unwrap();
+        assert!(n > 0, "{said}");
+        said.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let id: u32 = said.split_whitespace().next().unwrap().parse().unwrap();
+    // The terminal goes away; the run does not.
+    drop(master);
+    let listed = sc_ctl(&runtime, &["runs", "--json"]);
+    let run: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(
+        (run["pid"].as_u64(), run["state"].as_str()),
+        (Some(id as u64), Some("running"))
+    );
+    assert_eq!(run["running"], 1);
+    std::fs::write(&gate, "through\n").unwrap();
+    eventually("the run ended", || {
+        let listed = sc_ctl(&runtime, &["runs", "--json"]);
+        String::from_utf8_lossy(&listed.stdout).contains("\"state\":\"ended\"")
+    });
+    let listed = sc_ctl(&runtime, &["runs", "--json"]);
+    let run: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(
+        (run["done"].as_u64(), run["failed"].as_u64()),
+        (Some(1), Some(0))
+    );
+    assert_eq!(run["cwd"], dir.display().to_string());
+    let watched = Command::new(env!("CARGO_BIN_EXE_sc-view"))
+        .args(["--plain", "--attach", &id.to_string()])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&watched.stdout);
+    assert!(watched.status.success(), "{shown}");
+    for line in [
+        "[bg] started: sh -c",
+        "[bg] before",
+        "[bg] through",
+        "[bg] after",
+        "✔ exit 0",
+    ] {
+        assert!(shown.contains(line), "{line}: {shown}");
+    }
+    let forgot = sc_ctl(&runtime, &["forget", &id.to_string()]);
+    assert!(
+        forgot.status.success(),
+        "{}",
+        String::from_utf8_lossy(&forgot.stderr)
+    );
+    assert_eq!(sc_ctl(&runtime, &["runs"]).status.code(), Some(3));
+    assert_eq!(
+        sc_ctl(&runtime, &["forget", &id.to_string()]).status.code(),
+        Some(3)
+    );
+}
+
+/// What is kept of a run is bounded on disk (whole lines, up to
+/// SC_KEEP_MAX), and an ended run's stream goes after SC_KEEP_DAYS.
+#[test]
+fn what_a_run_keeps_is_bounded_in_size_and_age() {
+    let runtime = runtime("reach-bounded");
+    let id = {
+        let out = sc_spawn()
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("SC_KEEP_MAX", "4K")
+            .args(["--detach", "--", "sh", "-c", "seq 1 5000"])
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let kept = || {
+        std::fs::read_dir(runtime.join("sc"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&format!("ended-{id}-"))
+            })
+    };
+    eventually("the run ended", || kept().is_some());
+    let text = std::fs::read_to_string(kept().unwrap()).unwrap();
+    assert!(text.len() <= 4096 && text.len() > 3000, "{}", text.len());
+    assert!(text.ends_with('\n'));
+    for line in text.lines() {
+        sc_events::parse_line(line.as_bytes()).expect("whole lines only");
+    }
+    // An ended run's stream older than SC_KEEP_DAYS goes with the next run.
+    let old = kept().unwrap();
+    let ran = run_bounded(
+        sc_spawn()
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("SC_KEEP_DAYS", "0.5")
+            .args(["--", "true"]),
+        Vec::new(),
+    );
+    assert!(ran.status.success());
+    assert!(old.exists(), "a fresh one is kept");
+    let day_ago = nix::sys::time::TimeSpec::new(sc_events::now_ts() as i64 - 86_400, 0);
+    nix::sys::stat::utimensat(
+        nix::fcntl::AT_FDCWD,
+        &old,
+        &day_ago,
+        &day_ago,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .unwrap();
+    let ran = run_bounded(
+        sc_spawn()
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env("SC_KEEP_DAYS", "0.5")
+            .args(["--", "true"]),
+        Vec::new(),
+    );
+    assert!(ran.status.success());
+    assert!(!old.exists(), "swept past its keeping");
 }

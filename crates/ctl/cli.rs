@@ -29,6 +29,7 @@ Examples:
   sc-ctl runs
   sc-ctl runs --json | jq 'select(.failed > 0) | .pid'
   sc-ctl stop 12345          # the whole run 12345
+  sc-ctl forget 12345        # what is kept of detached run 12345, ended
   sc-ctl asks
   sc-ctl answer fix/1 allow
   sc-ctl answer fix/2 deny --message 'no network, use the vendored copy'
@@ -68,13 +69,19 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// The user's runs, newest first: id, age, workers running, done and
-    /// failed, asks open, directory
+    /// The user's runs, newest first: id, state, age, workers running,
+    /// done and failed, asks open, directory; detached runs that ended too
     Runs {
-        /// One JSON object a line (pid, cwd, started, running, done,
+        /// One JSON object a line (pid, state, cwd, started, running, done,
         /// failed, asks, log, control), for scripts
         #[arg(long)]
         json: bool,
+    },
+    /// Remove what is kept of a detached run that ended (its stream)
+    Forget {
+        /// The run's id (as `sc-ctl runs` shows it)
+        #[arg(value_name = "RUN")]
+        id: String,
     },
     /// The asks still open, with their worker, tool and input
     Asks {

@@ -34,6 +34,7 @@ pub fn run(cli: Cli) -> i32 {
     };
     let runs = match &named {
         Some(path) => vec![path.clone()],
+        None if matches!(command, Command::Forget { .. }) => Vec::new(),
         None => match control::user_runs() {
             Ok(runs) => runs,
             Err(why) => {
@@ -44,27 +45,36 @@ pub fn run(cli: Cli) -> i32 {
     };
     match command {
         Command::Runs { json } => {
-            let live: Vec<(PathBuf, control::RunStatus)> = runs
+            let mut listed: Vec<(String, control::RunStatus)> = runs
                 .iter()
                 .filter_map(|p| {
                     let reply = control::request(p, &Request::Status).ok()?;
-                    Some((p.clone(), reply.status?))
+                    Some((p.display().to_string(), reply.status?))
                 })
                 .collect();
-            if live.is_empty() {
+            // Detached runs that ended, their streams kept.
+            if named.is_none() {
+                for (pid, path) in control::ended_runs() {
+                    listed.push((String::new(), control::ended_status(pid, &path)));
+                }
+            }
+            if listed.is_empty() {
                 return no_run(&named);
             }
             if json {
-                for (path, status) in &live {
+                for (socket, status) in &listed {
                     let mut object = serde_json::to_value(status).unwrap_or_default();
-                    object["control"] = path.display().to_string().into();
+                    if !socket.is_empty() {
+                        object["control"] = socket.clone().into();
+                    }
                     println!("{object}");
                 }
             } else {
-                print!("{}", runs_table(&live));
+                print!("{}", runs_table(&listed));
             }
             0
         }
+        Command::Forget { id } => forget(&id),
         Command::Asks { json } => {
             let mut reached = 0;
             for path in &runs {
@@ -253,15 +263,17 @@ fn via() -> Option<String> {
     Some("sc-ctl".into())
 }
 
-/// The runs as a table, newest first: id, age, workers, asks, directory.
-fn runs_table(runs: &[(PathBuf, control::RunStatus)]) -> String {
+/// The runs as a table, running ones first, newest first: id, state,
+/// age, workers, asks, directory.
+fn runs_table(runs: &[(String, control::RunStatus)]) -> String {
     let now = sc_events::now_ts();
-    let mut out = String::from("RUN\tAGE\tRUNNING\tDONE\tFAILED\tASKS\tDIRECTORY\n");
+    let mut out = String::from("RUN\tSTATE\tAGE\tRUNNING\tDONE\tFAILED\tASKS\tDIRECTORY\n");
     for (_, s) in runs {
         let cwd: String = s.cwd.chars().filter(|c| !c.is_control()).collect();
         out.push_str(&format!(
-            "{}\t{}\t{}\t{}\t{}\t{}\t{cwd}\n",
+            "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{cwd}\n",
             s.pid,
+            s.state,
             age(now - s.started),
             s.running,
             s.done,
@@ -270,6 +282,27 @@ fn runs_table(runs: &[(PathBuf, control::RunStatus)]) -> String {
         ));
     }
     out
+}
+
+/// `sc-ctl forget RUN`: an ended detached run's kept stream removed (a
+/// file of sc's naming, the user's own, never through a link).
+fn forget(run: &str) -> i32 {
+    if control::find_run(Some(run)).is_ok_and(|socket| socket.exists()) {
+        eprintln!("sc-ctl: run {run} is still running: `sc-ctl stop {run}` first");
+        return EXIT_REFUSED;
+    }
+    let mut forgotten = 0;
+    while let Some(path) = control::find_ended(run) {
+        if std::fs::remove_file(&path).is_err() {
+            break;
+        }
+        forgotten += 1;
+    }
+    if forgotten == 0 {
+        eprintln!("sc-ctl: no ended run {run} is kept (see sc-ctl runs)");
+        return EXIT_NO_RUN;
+    }
+    0
 }
 
 /// An age as people say it: 42s, 5m, 3h, 2d.

@@ -225,6 +225,17 @@ pub struct Cli {
     )]
     pub control: Option<PathBuf>,
 
+    /// Run in the background: print the run's id and return at once
+    ///
+    /// The run goes on in a session of its own (closing the terminal does
+    /// not end it), its stream kept in the private runs folder (at most
+    /// SC_KEEP_MAX bytes, 1 GiB by default): `sc-view --attach RUN` watches
+    /// it from its first event, also after it ended (until `sc-ctl forget
+    /// RUN`, or SC_KEEP_DAYS, 7 by default), `sc-ctl runs` lists it and
+    /// `sc-ctl stop RUN` ends it. A plan piped in is read as it comes
+    #[arg(help_heading = "Lifecycle", long, conflicts_with = "no_control")]
+    pub detach: bool,
+
     /// Serve no control socket and keep no copy of the stream
     ///
     /// Every run started from a terminal, a script or CI (not one nested in
@@ -247,7 +258,7 @@ pub struct Cli {
     pub ask_default: String,
 
     /// Seconds from SIGTERM to SIGKILL when sc-spawn ends a worker
-    #[arg(help_heading = "Lifecycle", long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
+    #[arg(help_heading = "Lifecycle", hide_short_help = true, long, value_name = "SECS", default_value_t = 5.0, value_parser = parse_secs)]
     pub kill_grace: f64,
 
     /// After the worker exits, how long to keep reading while a process it

@@ -84,13 +84,15 @@ pub fn describe(cli: &Cli) -> Result<RunDescription, String> {
         one,
         earlier,
         control: control_path(cli),
-        controlled: cli.ask || cli.control.is_some(),
-        serves: serves_control(cli),
+        controlled: cli.ask || cli.control.is_some() || cli.detach,
+        serves: serves_control(cli) || cli.detach,
         log: cli.log.clone(),
         worktrees: cli.worktree,
         budget_usd: cli.budget_usd,
         fail_fast: cli.fail_fast,
         end_on_stdin_eof: cli.end_on_stdin_eof,
+        detached: false,
+        ready: None,
     })
 }
 
@@ -215,6 +217,12 @@ fn check_combinations(cli: &Cli, plan_mode: bool) -> Result<(), String> {
     }
     if cli.host.is_some() && cli.slurm.is_some() {
         return refuse("--host and --slurm both say where the worker runs: give one");
+    }
+    if cli.detach && cli.stdin && io::stdin().is_terminal() {
+        return refuse(
+            "--detach runs the worker after you have your terminal back, so it cannot read it: \
+             pipe its input in, or drop --stdin",
+        );
     }
     refuse_idle_flags(cli, plan_mode)
 }

@@ -3,6 +3,7 @@
 mod cli;
 mod confine;
 mod describe;
+mod detach;
 mod run;
 
 use clap::{CommandFactory, FromArgMatches};

@@ -19,7 +19,14 @@ pub fn run(cli: Cli) -> i32 {
     }
     // The command line, as one run description: the library runs it (in
     // a spool there, when the local side asks for one).
-    let described = crate::describe::describe(&cli);
+    let mut described = crate::describe::describe(&cli);
+    // --detach: from here on this is the run, in the background (the
+    // parent has printed its id and exited).
+    if cli.detach
+        && let Ok(description) = described
+    {
+        described = Ok(crate::detach::detach(description, cli.control.is_none()));
+    }
     let run = move || match described {
         Ok(description) => sc_capture::run::run(description),
         Err(message) => {

@@ -192,8 +192,16 @@ fn follow_file(
 
 /// `--attach RUN`: the run's socket, and the file its stream goes to.
 pub(crate) fn attach(run: &str) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
-    use sc_capture::control::{Request, find_run, request};
-    let socket = find_run(Some(run))?;
+    use sc_capture::control::{Request, find_ended, find_run, request};
+    let socket = match find_run(Some(run)) {
+        Ok(socket) => socket,
+        // A detached run that ended: its kept stream, read to its end
+        // (no socket: the run is over).
+        Err(why) => match (!run.is_empty()).then(|| find_ended(run)).flatten() {
+            Some(kept) => return Ok((kept.with_extension("gone"), kept)),
+            None => return Err(why),
+        },
+    };
     let reply = request(&socket, &Request::Log)
         .map_err(|e| format!("cannot reach {}: {e} (the run ended?)", socket.display()))?;
     match reply.log {

@@ -23,7 +23,7 @@ _sc__spawn() {
 
     case "${cmd}" in
         sc__spawn)
-            opts="-j -h -V --id --pty --stdin --cwd --env --flush-ms --max-event-bytes --heartbeat --stall --timeout --retries --retry-delay --retry-on --ask --ask-cmd --ask-timeout --control --no-control --ask-default --kill-grace --drain-ms --no-progress --max-rss-mib --cpu-s --nice --kind --acp-agent --prompt --role --roles-file --model --agent-arg --max-turns --dangerously-skip-permissions --replay --replay-speed --agent-exit-grace --worktree --fail-fast --jobs --max-cost-usd --max-tokens --budget-usd --prices --host --hosts --ssh --no-multiplex --remote-sc --slurm --job-per-task --sandbox --sandbox-write --sandbox-hide --sandbox-net --transfer --reconnect --reconnect-lease --resume --log --help --version"
+            opts="-j -h -V --id --pty --stdin --cwd --env --flush-ms --max-event-bytes --heartbeat --stall --timeout --retries --retry-delay --retry-on --ask --ask-cmd --ask-timeout --control --detach --no-control --ask-default --kill-grace --drain-ms --no-progress --max-rss-mib --cpu-s --nice --kind --acp-agent --prompt --role --roles-file --model --agent-arg --max-turns --dangerously-skip-permissions --replay --replay-speed --agent-exit-grace --worktree --fail-fast --jobs --max-cost-usd --max-tokens --budget-usd --prices --host --hosts --ssh --no-multiplex --remote-sc --slurm --job-per-task --sandbox --sandbox-write --sandbox-hide --sandbox-net --transfer --reconnect --reconnect-lease --resume --log --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

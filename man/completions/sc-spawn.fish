@@ -59,6 +59,7 @@ complete -c sc-spawn -l log -d 'Also write the stream to FILE (for `sc-view --fo
 complete -c sc-spawn -l pty -d 'Run the worker on a pseudo-terminal, so that programs which buffer when piped stream line by line and see a terminal'
 complete -c sc-spawn -l stdin -d 'Pass sc-spawn\'s stdin to the worker'
 complete -c sc-spawn -l ask -d 'Agent workers ask for what their grant does not allow, and wait'
+complete -c sc-spawn -l detach -d 'Run in the background: print the run\'s id and return at once'
 complete -c sc-spawn -l no-control -d 'Serve no control socket and keep no copy of the stream'
 complete -c sc-spawn -l no-progress -d 'Do not annotate output events with detected progress'
 complete -c sc-spawn -l dangerously-skip-permissions -d 'Let the agent skip its permission checks (--dangerously-skip-permissions, --yolo, ...)'

@@ -236,6 +236,30 @@ pub fn sweep_dead_files(dir: &PrivateDir, prefix: &str, suffix: &str) {
     }
 }
 
+/// Removes from `dir` the files `PREFIX…SUFFIX` last written more than
+/// `age` ago (ended runs' kept streams past their keeping): only this
+/// user's regular files, looked at without following a link.
+pub fn sweep_old_files(dir: &PrivateDir, prefix: &str, suffix: &str, age: std::time::Duration) {
+    let Ok(entries) = std::fs::read_dir(dir.path()) else {
+        return;
+    };
+    let now = std::time::SystemTime::now();
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let ours = name
+            .to_str()
+            .is_some_and(|n| n.starts_with(prefix) && n.ends_with(suffix));
+        let old = entry
+            .path()
+            .symlink_metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|at| now.duration_since(at).is_ok_and(|d| d > age));
+        if ours && old && is_own(&entry.path(), SFlag::S_IFREG) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 fn is_kind(stat: &FileStat, kind: SFlag) -> bool {
     SFlag::from_bits_truncate(stat.st_mode) & SFlag::S_IFMT == kind
 }

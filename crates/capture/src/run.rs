@@ -56,6 +56,12 @@ pub struct RunDescription {
     pub fail_fast: bool,
     /// A task placed here by another sc-spawn: stdin carries its requests.
     pub end_on_stdin_eof: bool,
+    /// `--detach`: the run's kept stream stays after its end (as
+    /// `ended-PID-START.ndjson`, for `sc-view --attach` and `sc-ctl runs`
+    /// until `sc-ctl forget` or its age), and `ready` is told (a line)
+    /// once the run can be reached.
+    pub detached: bool,
+    pub ready: Option<std::os::fd::OwnedFd>,
 }
 
 /// Run it; the exit status sc-spawn exits with.
@@ -91,16 +97,47 @@ pub fn run(mut description: RunDescription) -> i32 {
         Ok(own) => own,
         Err(code) => return code,
     };
+    if let Some(ready) = description.ready.take() {
+        // The one who detached it says its id and returns; from now on
+        // nobody reads this terminal's stderr for the run (its errors are
+        // `error` events in its stream).
+        let _ = nix::unistd::write(&ready, b"ready\n");
+        if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
+            use std::os::fd::AsRawFd;
+            // SAFETY: dup2 onto stderr, which this process holds.
+            unsafe {
+                libc::dup2(null.as_raw_fd(), 2);
+            }
+        }
+    }
+    let detached = description.detached;
     let placements = description.options.placements.clone();
+    let started = supervisor.started();
     let code = supervise(description, &mut supervisor);
     drop(supervisor);
     // Its connections closed, its allocation given back: every worker has
     // ended (Ctrl-C included).
     placements.close();
     if let Some(path) = own_log {
-        let _ = std::fs::remove_file(path);
+        // A detached run's stream is kept under the name of an ended run;
+        // any other run's goes with it.
+        let kept =
+            path.with_file_name(crate::control::ended_file_name(std::process::id(), started));
+        if !detached || std::fs::rename(&path, kept).is_err() {
+            let _ = std::fs::remove_file(path);
+        }
     }
     code
+}
+
+/// How long an ended detached run's stream is kept: `SC_KEEP_DAYS` (7).
+fn keep_days() -> std::time::Duration {
+    let days: f64 = std::env::var("SC_KEEP_DAYS")
+        .ok()
+        .and_then(|d| d.trim().parse().ok())
+        .filter(|d: &f64| d.is_finite() && *d >= 0.0)
+        .unwrap_or(7.0);
+    std::time::Duration::from_secs_f64(days * 86_400.0)
 }
 
 /// The control socket: served when asked for (failing the run when it
@@ -115,6 +152,7 @@ fn serve_control(run: &RunDescription, supervisor: &mut Supervisor) -> Result<()
     if let Ok(dir) = crate::private::runs_dir() {
         crate::private::sweep_dead_sockets(&dir, "run");
         crate::private::sweep_dead_files(&dir, "run", ".ndjson");
+        crate::private::sweep_old_files(&dir, "ended-", ".ndjson", keep_days());
     }
     if let Err(e) = supervisor.set_control(&run.control) {
         let message = format!(

@@ -97,6 +97,9 @@ pub struct Reply {
 pub struct RunStatus {
     /// sc-spawn's pid: the run's id (`sc-view --attach PID`).
     pub pid: u32,
+    /// `running`, or `ended` (a detached run's kept stream).
+    #[serde(default)]
+    pub state: String,
     /// The directory it was started in.
     pub cwd: String,
     /// When it started (Unix seconds).
@@ -218,6 +221,87 @@ pub fn user_runs() -> Result<Vec<PathBuf>, String> {
 pub fn default_path(placed: bool) -> PathBuf {
     let name = if placed { "placed" } else { "run" };
     crate::private::runs_path().join(format!("{name}-{}.sock", std::process::id()))
+}
+
+/// The kept streams of ended detached runs (`ended-PID-START.ndjson`),
+/// newest first: the pid, and the file. Only this user's regular files.
+pub fn ended_runs() -> Vec<(u32, PathBuf)> {
+    let Ok(dir) = crate::private::existing_runs_dir() else {
+        return Vec::new();
+    };
+    let Ok(entries) = std::fs::read_dir(dir.path()) else {
+        return Vec::new();
+    };
+    let mut found: Vec<(u64, u32, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let (pid, start) = ended_name(name.to_str()?)?;
+            crate::private::is_own(&e.path(), nix::sys::stat::SFlag::S_IFREG)
+                .then(|| (start, pid, e.path()))
+        })
+        .collect();
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
+    found
+        .into_iter()
+        .map(|(_, pid, path)| (pid, path))
+        .collect()
+}
+
+/// `ended-PID-START.ndjson`: its pid and start (Unix seconds).
+fn ended_name(name: &str) -> Option<(u32, u64)> {
+    let rest = name.strip_prefix("ended-")?.strip_suffix(".ndjson")?;
+    let (pid, start) = rest.split_once('-')?;
+    Some((pid.parse().ok()?, start.parse().ok()?))
+}
+
+/// The name an ended detached run's stream is kept under.
+pub fn ended_file_name(pid: u32, started: f64) -> String {
+    format!("ended-{pid}-{}.ndjson", started as u64)
+}
+
+/// The kept stream of ended run `run` (its pid), the newest of that pid.
+pub fn find_ended(run: &str) -> Option<PathBuf> {
+    let pid: u32 = run.parse().ok()?;
+    ended_runs()
+        .into_iter()
+        .find(|(p, _)| *p == pid)
+        .map(|(_, path)| path)
+}
+
+/// What a kept stream says of its run: its workers done and failed, its
+/// start, its first worker's directory.
+pub fn ended_status(pid: u32, path: &Path) -> RunStatus {
+    use std::io::BufRead;
+    let mut status = RunStatus {
+        pid,
+        state: "ended".into(),
+        log: Some(path.display().to_string()),
+        ..RunStatus::default()
+    };
+    let Ok(file) = std::fs::File::open(path) else {
+        return status;
+    };
+    for line in std::io::BufReader::new(file)
+        .split(b'\n')
+        .map_while(Result::ok)
+    {
+        let Ok(event) = sc_events::parse_line(&line) else {
+            continue;
+        };
+        if status.started == 0.0 {
+            status.started = event.ts;
+        }
+        match &event.body {
+            sc_events::Body::Start(start) if status.cwd.is_empty() => {
+                status.cwd = start.cwd.clone();
+            }
+            sc_events::Body::Exit(exit) if exit.code == Some(0) => status.done += 1,
+            sc_events::Body::Exit(_) => status.failed += 1,
+            _ => {}
+        }
+    }
+    status
 }
 
 /// Resolve a run as `sc-view --attach RUN` and `sc-ctl` name it: a socket

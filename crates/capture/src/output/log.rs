@@ -40,7 +40,13 @@ pub struct Log {
 impl Log {
     /// `file` written by a new thread, which wakes the poller through
     /// `waker` when it has caught up after holding it back, or fails.
-    pub fn start(mut file: File, waker: Arc<Waker>) -> io::Result<Log> {
+    pub fn start(file: File, waker: Arc<Waker>) -> io::Result<Log> {
+        Log::start_capped(file, waker, u64::MAX)
+    }
+
+    /// [`Log::start`], writing at most `cap` bytes (whole lines): the run's
+    /// own copy is bounded on disk; past the cap it is no longer written.
+    pub fn start_capped(mut file: File, waker: Arc<Waker>, cap: u64) -> io::Result<Log> {
         let (tx, rx) = channel::<Vec<u8>>();
         let (give_back, spent) = channel::<Vec<u8>>();
         let shared = Arc::new(Shared::default());
@@ -49,8 +55,24 @@ impl Log {
             .name("sc-log".into())
             .spawn(move || {
                 let mut failed = false;
+                let mut room = cap;
                 for mut chunk in rx {
-                    if !failed && let Err(e) = file.write_all(&chunk) {
+                    // Past the cap, up to the last whole line that fits.
+                    let fits = if (chunk.len() as u64) <= room {
+                        chunk.len()
+                    } else {
+                        let budget = room as usize;
+                        room = 0;
+                        chunk[..budget]
+                            .iter()
+                            .rposition(|b| *b == b'\n')
+                            .map_or(0, |at| at + 1)
+                    };
+                    room = room.saturating_sub(fits as u64);
+                    if !failed
+                        && fits > 0
+                        && let Err(e) = file.write_all(&chunk[..fits])
+                    {
                         failed = true;
                         *theirs.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
                         let _ = waker.wake();
@@ -151,6 +173,20 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         let expected: String = (0..1000).map(|i| format!("{i}\n")).collect();
         assert_eq!(text, expected);
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn a_capped_log_keeps_whole_lines_up_to_its_cap() {
+        let poll = mio::Poll::new().unwrap();
+        let waker = Arc::new(Waker::new(poll.registry(), mio::Token(9)).unwrap());
+        let path = std::env::temp_dir().join(format!("sc-log-cap-{}", std::process::id()));
+        let mut log = Log::start_capped(File::create(&path).unwrap(), waker, 10).unwrap();
+        log.send(b"abc\n");
+        log.send(b"defg\nhij\n");
+        log.send(b"k\n");
+        assert!(log.finish().is_none());
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "abc\ndefg\n");
         let _ = std::fs::remove_file(path);
     }
 

@@ -120,7 +120,9 @@ impl Sink {
         required: bool,
         waker: std::sync::Arc<mio::Waker>,
     ) -> io::Result<()> {
-        self.log = Some(super::log::Log::start(file, waker)?);
+        // The user's log is theirs to bound; sc's own copy is bounded here.
+        let cap = if required { u64::MAX } else { keep_max() };
+        self.log = Some(super::log::Log::start_capped(file, waker, cap)?);
         self.log_required = required;
         Ok(())
     }
@@ -241,6 +243,31 @@ impl Sink {
         }
         self.file.write(data)
     }
+}
+
+/// The most of a run's stream sc keeps on disk for `sc-view --attach`:
+/// `SC_KEEP_MAX` bytes (a number, or with K, M or G), else 1 GiB.
+pub fn keep_max() -> u64 {
+    std::env::var("SC_KEEP_MAX")
+        .ok()
+        .and_then(|v| parse_size(v.trim()))
+        .unwrap_or(1 << 30)
+}
+
+fn parse_size(text: &str) -> Option<u64> {
+    let (digits, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, ""),
+    };
+    let n: u64 = digits.parse().ok()?;
+    let shift = match unit.to_ascii_uppercase().as_str() {
+        "" => 0,
+        "K" | "KB" | "KIB" => 10,
+        "M" | "MB" | "MIB" => 20,
+        "G" | "GB" | "GIB" => 30,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
 }
 
 /// A pipe opened afresh for writing, non-blocking, with a file description

@@ -137,6 +137,7 @@ impl Supervisor {
         let finished = self.codes.iter().flatten();
         crate::control::RunStatus {
             pid: std::process::id(),
+            state: "running".into(),
             cwd: std::env::current_dir()
                 .map(|d| d.display().to_string())
                 .unwrap_or_default(),

@@ -12,6 +12,11 @@ impl Supervisor {
 
     /// Also write the stream to `file`: the user's `--log` (`required`: a
     /// failure to write it fails the run), or the run's own.
+    /// When the run started (Unix seconds).
+    pub fn started(&self) -> f64 {
+        self.started
+    }
+
     pub fn set_log(&mut self, file: std::fs::File, required: bool) -> std::io::Result<()> {
         self.sink.set_log(file, required, self.waker.clone())
     }
