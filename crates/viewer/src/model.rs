@@ -6,10 +6,10 @@
 
 use std::collections::HashMap;
 
-use crate::agent::{AgentState, is_agent_kind};
 use crate::event::ViewEvent;
 use crate::text::{Safety, safe};
 
+mod apply;
 mod worker;
 
 pub use worker::{ExitInfo, Kept, OpenAsk, Status, Usage, Worker};
@@ -101,7 +101,11 @@ impl Model {
         if event.ts > self.last_ts {
             self.last_ts = event.ts;
         }
-        let (safety, tail_lines) = (self.safety, self.tail_lines);
+        let cx = apply::Cx {
+            index,
+            safety: self.safety,
+            tail_lines: self.tail_lines,
+        };
         let worker = &mut self.workers[index];
         worker.last_ts = worker.last_ts.max(event.ts);
         if event.seq > worker.next_seq {
@@ -115,304 +119,20 @@ impl Model {
         worker.next_seq = worker.next_seq.max(event.seq + 1);
 
         match event.type_name.as_ref() {
-            "task" => {
-                worker.status = Status::Queued;
-                worker.kind = event.kind.as_deref().map(str::to_owned);
-                worker.role = event.role.as_deref().map(str::to_owned);
-                if worker.kind.as_deref().is_some_and(is_agent_kind) {
-                    worker.agent.get_or_insert_with(AgentState::default);
-                }
-                if let Some(argv) = &event.argv {
-                    worker.argv = argv.clone();
-                }
-                changes.push(Change::Queued(index));
-            }
-            "start" => {
-                worker.status = Status::Running;
-                if let Some(host) = &event.host {
-                    worker.host = Some(host.to_string());
-                }
-                worker.sandbox = event
-                    .sandbox
-                    .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
-                    .map(|kind| crate::text::safe(&kind, self.safety));
-                // What is said of a failure is its last attempt's.
-                worker.kept.clear();
-                worker.attempt = event.attempt.unwrap_or(1);
-                worker.resumes = event.resumes.as_deref().map(str::to_owned);
-                // `duration` spans every attempt.
-                worker.start_ts.get_or_insert(event.ts);
-                if let Some(kind) = &event.kind {
-                    worker.kind = Some(kind.to_string());
-                    if is_agent_kind(kind) {
-                        worker.agent.get_or_insert_with(AgentState::default);
-                    }
-                }
-                if let Some(argv) = &event.argv {
-                    worker.argv = argv.clone();
-                }
-                changes.push(Change::Started(index));
-            }
-            "output" => {
-                let Some((text, len)) = event.payload_text() else {
-                    return;
-                };
-                worker.bytes += len as u64;
-                if let Some(progress) = event.progress.as_ref().and_then(|p| p.percent) {
-                    worker.progress = Some(progress);
-                    changes.push(Change::Progress(index));
-                }
-                // The annotation, read once for the figures and the lines.
-                let note: Option<serde_json::Value> =
-                    event.agent.and_then(|a| serde_json::from_str(a.get()).ok());
-                if let Some(note) = &note {
-                    note_agent(worker, note);
-                }
-                let stderr = event.is_stderr();
-                if !stderr && let Some(state) = worker.agent.as_mut() {
-                    // The agent's JSON lines are transport: what they say is
-                    // shown instead; plain text it prints is shown as usual.
-                    let json = state.in_json_line || text.trim_start().starts_with('{');
-                    if event.agent.is_some() || json {
-                        state.in_json_line = !text.ends_with('\n') && event.agent.is_none();
-                        let shown = note.as_ref().map(|n| state.lines(n)).unwrap_or_default();
-                        let live = tail_lines > 0;
-                        for line in shown {
-                            worker.lines += 1;
-                            let text = safe(&line, safety);
-                            if live {
-                                worker.kept.push(false, &text);
-                                worker.latest = text.clone();
-                                if worker.tail.len() == tail_lines {
-                                    worker.tail.pop_front();
-                                }
-                                worker.tail.push_back(text.clone());
-                            }
-                            changes.push(Change::Line {
-                                worker: index,
-                                stderr: false,
-                                text,
-                                dropped: 0,
-                            });
-                        }
-                        if live && !state.streaming().is_empty() {
-                            worker.latest = safe(state.streaming(), safety);
-                        }
-                        changes.push(Change::Partial(index));
-                        return;
-                    }
-                }
-                let assembler = if stderr {
-                    &mut worker.stderr
-                } else {
-                    &mut worker.stdout
-                };
-                let mut finished = false;
-                let (lines, tail, latest, kept) = (
-                    &mut worker.lines,
-                    &mut worker.tail,
-                    &mut worker.latest,
-                    &mut worker.kept,
-                );
-                // Only the terminal view shows the newest and last lines.
-                let live = tail_lines > 0;
-                assembler.push(&text, &mut |line: &str, dropped: usize| {
-                    finished = true;
-                    *lines += 1;
-                    let text = safe(line, safety);
-                    if live {
-                        kept.push(stderr, &text);
-                        latest.clear();
-                        latest.push_str(&text);
-                        if tail.len() == tail_lines {
-                            tail.pop_front();
-                        }
-                        tail.push_back(text.clone());
-                    }
-                    changes.push(Change::Line {
-                        worker: index,
-                        stderr,
-                        text,
-                        dropped,
-                    });
-                });
-                let partial = assembler.partial();
-                if !partial.is_empty() {
-                    if live {
-                        *latest = safe(partial, safety);
-                    }
-                    changes.push(Change::Partial(index));
-                } else if !finished {
-                    changes.push(Change::Partial(index));
-                }
-            }
-            "progress" => {
-                if let Some(percent) = event.percent {
-                    worker.progress = Some(percent);
-                }
-                if let Some(message) = &event.message {
-                    worker.latest = safe(message, safety);
-                }
-                changes.push(Change::Progress(index));
-            }
-            "stall" => changes.push(Change::Stalled {
-                worker: index,
-                idle_ms: event.idle_ms.unwrap_or(0),
-            }),
-            "skip" => {
-                // Done by an earlier run (`--resume`): that counts as success.
-                worker.done_before = event.done == Some(true);
-                worker.status = if worker.done_before {
-                    Status::Succeeded
-                } else {
-                    Status::Skipped
-                };
-                worker.skip_reason = event.reason.as_deref().map(|r| safe(r, safety));
-                changes.push(Change::Skipped(index));
-            }
-            "retry" => {
-                let attempt = event.attempt.unwrap_or(worker.attempt);
-                let reason = safe(event.reason.as_deref().unwrap_or("it failed"), safety);
-                let delay = crate::fmt::duration(event.delay_ms.unwrap_or(0) as f64 / 1000.0);
-                said(
-                    worker,
-                    index,
-                    format!(
-                        "↻ attempt {attempt} ended: {reason}; attempt {} in {delay}",
-                        attempt + 1
-                    ),
-                    changes,
-                );
-            }
-            "ask" => {
-                let id = event.ask.as_deref().unwrap_or("?").to_owned();
-                let input: Option<serde_json::Value> = event
-                    .input
-                    .and_then(|raw| serde_json::from_str(raw.get()).ok());
-                let tool = safe(event.tool.as_deref().unwrap_or("a tool"), safety);
-                let what = safe(&crate::agent::summary(input.as_ref()), safety);
-                let what = format!("{tool} {what}").trim().to_owned();
-                said(
-                    worker,
-                    index,
-                    format!("? needs input: {what} (sc-ctl answer {id} allow|deny)"),
-                    changes,
-                );
-                worker.asking.push(OpenAsk {
-                    id,
-                    what,
-                    control: event.control.as_deref().map(str::to_owned),
-                });
-            }
-            "sandbox" => {
-                let what = match &event.net {
-                    Some(net) => format!("{} (not on its --sandbox-net)", safe(net, safety)),
-                    None => safe(event.message.as_deref().unwrap_or("?"), safety),
-                };
-                let decision = safe(event.decision.as_deref().unwrap_or("refused"), safety);
-                said(
-                    worker,
-                    index,
-                    format!("⊘ sandbox {decision}: {what}"),
-                    changes,
-                );
-            }
-            "say" => {
-                let text = safe(event.text.as_deref().unwrap_or(""), safety);
-                let via = via_of(event.via.as_deref(), safety);
-                said(worker, index, format!("» said{via}: {text}"), changes);
-            }
-            "stop" => {
-                let via = via_of(event.via.as_deref(), safety);
-                said(worker, index, format!("■ stopped{via}"), changes);
-            }
-            "answer" => {
-                let id = event.ask.as_deref().unwrap_or("?");
-                let what = match worker.asking.iter().position(|a| a.id == id) {
-                    Some(at) => worker.asking.remove(at).what,
-                    None => id.to_owned(),
-                };
-                let decision = event.decision.as_deref().unwrap_or("?");
-                let by = event.by.as_deref().unwrap_or("?");
-                let message = event
-                    .message
-                    .as_deref()
-                    .map(|m| format!(": {}", safe(m, safety)))
-                    .unwrap_or_default();
-                let mark = if decision == "allow" {
-                    "✔ allowed"
-                } else {
-                    "✘ denied"
-                };
-                if decision != "allow" {
-                    worker.denied.push(what.clone());
-                }
-                let via = via_of(event.via.as_deref(), safety);
-                said(
-                    worker,
-                    index,
-                    format!("{mark} by {}{via}: {what}{message}", safe(by, safety)),
-                    changes,
-                );
-            }
-            "error" => {
-                if worker.status == Status::Running
-                    && worker.start_ts.is_none()
-                    && worker.exit.is_none()
-                    && worker.lines == 0
-                {
-                    worker.status = Status::Noted;
-                }
-                let message = safe(event.message.as_deref().unwrap_or("(no message)"), safety);
-                worker.errors.push(message.clone());
-                changes.push(Change::Error {
-                    worker: index,
-                    message,
-                });
-            }
-            "exit" => {
-                // sc's count over every attempt: a retried agent's result
-                // says only its last attempt's.
-                // (A zero where nothing was priced says nothing new.)
-                if let Some(usd) = event
-                    .cost_usd
-                    .filter(|&usd| usd > 0.0 || worker.usage.cost_usd.is_some())
-                {
-                    worker.usage.cost_usd = Some(usd);
-                }
-                let exit = ExitInfo {
-                    code: event.code,
-                    signal: event.signal.as_deref().map(str::to_owned),
-                    duration_ms: event.duration_ms,
-                    timed_out: event.timed_out.unwrap_or(false),
-                    bytes: event.bytes_count(),
-                    leaked: event.leaked.unwrap_or(false),
-                };
-                // Unfinished lines end with the worker.
-                if let Some(state) = worker.agent.as_mut() {
-                    let mut streamed = Vec::new();
-                    state.flush(&mut streamed);
-                    for line in streamed {
-                        said(worker, index, safe(&line, safety), changes);
-                    }
-                }
-                worker.take_partials(index, safety, tail_lines > 0, changes);
-                worker.status = if exit.timed_out {
-                    Status::TimedOut
-                } else if exit.code == Some(0)
-                    && worker.usage.ok != Some(false)
-                    && event.agent_result.as_deref().is_none_or(|r| r == "ok")
-                {
-                    Status::Succeeded
-                } else {
-                    Status::Failed
-                };
-                if worker.status == Status::Succeeded {
-                    worker.kept.clear();
-                }
-                worker.exit = Some(exit);
-                changes.push(Change::Ended(index));
-            }
+            "task" => apply::on_task(worker, event, cx, changes),
+            "start" => apply::on_start(worker, event, cx, changes),
+            "output" => apply::on_output(worker, event, cx, changes),
+            "progress" => apply::on_progress(worker, event, cx, changes),
+            "stall" => apply::on_stall(worker, event, cx, changes),
+            "skip" => apply::on_skip(worker, event, cx, changes),
+            "retry" => apply::on_retry(worker, event, cx, changes),
+            "ask" => apply::on_ask(worker, event, cx, changes),
+            "sandbox" => apply::on_sandbox(worker, event, cx, changes),
+            "say" => apply::on_say(worker, event, cx, changes),
+            "stop" => apply::on_stop(worker, event, cx, changes),
+            "answer" => apply::on_answer(worker, event, cx, changes),
+            "error" => apply::on_error(worker, event, cx, changes),
+            "exit" => apply::on_exit(worker, event, cx, changes),
             _ => {} // heartbeats and types this version does not know
         }
     }
