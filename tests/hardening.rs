@@ -307,16 +307,7 @@ fn on_a_terminal(args: &[&str], typed: &[u8]) -> Captured {
         .stdin(slave.try_clone().unwrap())
         .stdout(Stdio::piped())
         .stderr(slave);
-    // SAFETY: setsid and ioctl are async-signal-safe; fd 0 is the terminal.
-    unsafe {
-        command.pre_exec(|| {
-            nix::unistd::setsid()?;
-            if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    on_its_terminal(&mut command);
     let mut child = command.spawn().unwrap();
     let mut master = std::fs::File::from(pty.master);
     master.write_all(typed).unwrap();

@@ -197,7 +197,6 @@ fn what_killed_runs_left_is_swept_by_the_next_run_and_nothing_else() {
 /// ended it is listed, watched from its first event, and forgotten.
 #[test]
 fn a_detached_run_outlives_its_terminal_and_is_watched_after_its_end() {
-    use std::os::unix::process::CommandExt;
     let runtime = runtime("reach-detach");
     let dir = temp_dir("reach-detach-dir");
     let gate = dir.join("gate");
@@ -213,16 +212,7 @@ fn a_detached_run_outlives_its_terminal_and_is_watched_after_its_end() {
         .stdin(slave.try_clone().unwrap())
         .stdout(slave.try_clone().unwrap())
         .stderr(slave);
-    // SAFETY: setsid and ioctl in the child: the pty becomes its terminal.
-    unsafe {
-        command.pre_exec(|| {
-            nix::unistd::setsid()?;
-            if libc::ioctl(0, libc::TIOCSCTTY, 0) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
+    on_its_terminal(&mut command);
     let mut child = command.spawn().unwrap();
     drop(command);
     // It returns while the worker still waits at its gate.
@@ -325,14 +315,17 @@ fn what_a_run_keeps_is_bounded_in_size_and_age() {
     }
     // An ended run's stream older than SC_KEEP_DAYS goes with the next run.
     let old = kept().unwrap();
-    let ran = run_bounded(
-        sc_spawn()
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .env("SC_KEEP_DAYS", "0.5")
-            .args(["--", "true"]),
-        Vec::new(),
-    );
-    assert!(ran.status.success());
+    let next_run = || {
+        let ran = run_bounded(
+            sc_spawn()
+                .env("XDG_RUNTIME_DIR", &runtime)
+                .env("SC_KEEP_DAYS", "0.5")
+                .args(["--", "true"]),
+            Vec::new(),
+        );
+        assert!(ran.status.success());
+    };
+    next_run();
     assert!(old.exists(), "a fresh one is kept");
     let day_ago = nix::sys::time::TimeSpec::new(sc_events::now_ts() as i64 - 86_400, 0);
     nix::sys::stat::utimensat(
@@ -343,13 +336,6 @@ fn what_a_run_keeps_is_bounded_in_size_and_age() {
         nix::sys::stat::UtimensatFlags::NoFollowSymlink,
     )
     .unwrap();
-    let ran = run_bounded(
-        sc_spawn()
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .env("SC_KEEP_DAYS", "0.5")
-            .args(["--", "true"]),
-        Vec::new(),
-    );
-    assert!(ran.status.success());
+    next_run();
     assert!(!old.exists(), "swept past its keeping");
 }

@@ -359,37 +359,22 @@ fn without_podman_or_an_image_the_worker_does_not_run() {
 fn a_container_worker_gets_a_terminal_or_stdin_and_a_split_terminal_is_refused() {
     let Some(podman) = podman() else { return };
     let dir = temp_dir("podman-attach");
-    let ran = run_bounded(
-        sc_spawn()
-            .env("SC_PODMAN", &podman)
-            .current_dir(&dir)
-            .args([
-                &kind(),
-                "--pty",
-                "--",
-                "sh",
-                "-c",
-                "test -t 1 && echo on-a-terminal",
-            ]),
-        Vec::new(),
-    );
+    let contained = |flags: &[&str], script: &str, input: &[u8]| {
+        run_bounded(
+            sc_spawn()
+                .env("SC_PODMAN", &podman)
+                .current_dir(&dir)
+                .arg(kind())
+                .args(flags)
+                .args(["--", "sh", "-c", script]),
+            input.to_vec(),
+        )
+    };
+    let ran = contained(&["--pty"], "test -t 1 && echo on-a-terminal", b"");
     let said =
         String::from_utf8_lossy(&Captured::parse(&ran.stdout).bytes(Stream::Pty)).into_owned();
     assert_eq!(said.trim_end(), "on-a-terminal", "{}", ran.stderr);
-    let ran = run_bounded(
-        sc_spawn()
-            .env("SC_PODMAN", &podman)
-            .current_dir(&dir)
-            .args([
-                &kind(),
-                "--stdin",
-                "--",
-                "sh",
-                "-c",
-                "read line; echo got $line",
-            ]),
-        b"typed\n".to_vec(),
-    );
+    let ran = contained(&["--stdin"], "read line; echo got $line", b"typed\n");
     assert_eq!(stdout_text(&ran), "got typed\n", "{}", ran.stderr);
     let marker = dir.join("ran");
     let out = sc_spawn()

@@ -181,11 +181,12 @@ pub fn is_own(path: &Path, kind: SFlag) -> bool {
     nix::sys::stat::lstat(path).is_ok_and(|stat| is_kind(&stat, kind) && stat.st_uid == me())
 }
 
-/// Removes from `dir` the sockets `PREFIX-PID-...` of runs that are gone
-/// (their pid no longer alive): what a run killed outright (SIGKILL) could
-/// not take away itself. Only this user's sockets, looked at without
-/// following a link; a pid in use again keeps its sockets (never guessed).
-pub fn sweep_dead_sockets(dir: &PrivateDir, prefix: &str) {
+/// Removes from `dir` the entries `PREFIX-PID-…` or `PREFIX-PID.…` of the
+/// kind `kind` (`S_IFSOCK`: a run's sockets; `S_IFREG`: its kept stream)
+/// whose pid is gone: what a run killed outright (SIGKILL) could not take
+/// away itself. Only this user's, looked at without following a link; a
+/// pid in use again keeps its entries (never guessed).
+pub fn sweep_dead(dir: &PrivateDir, prefix: &str, kind: SFlag) {
     let Ok(entries) = std::fs::read_dir(dir.path()) else {
         return;
     };
@@ -201,36 +202,7 @@ pub fn sweep_dead_sockets(dir: &PrivateDir, prefix: &str) {
         };
         let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
             == Err(nix::errno::Errno::ESRCH);
-        if gone && is_own(&entry.path(), SFlag::S_IFSOCK) {
-            let _ = std::fs::remove_file(entry.path());
-        }
-    }
-}
-
-/// Removes from `dir` the files `PREFIX-PID{SUFFIX}` of runs that are gone
-/// (a run's kept stream, left by a run killed outright): only this
-/// user's regular files, looked at without following a link.
-pub fn sweep_dead_files(dir: &PrivateDir, prefix: &str, suffix: &str) {
-    let Ok(entries) = std::fs::read_dir(dir.path()) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let name = entry.file_name();
-        let Some(pid) = name
-            .to_str()
-            .and_then(|n| {
-                n.strip_prefix(prefix)?
-                    .strip_prefix('-')?
-                    .strip_suffix(suffix)
-            })
-            .and_then(|pid| pid.parse::<i32>().ok())
-            .filter(|pid| *pid > 0)
-        else {
-            continue;
-        };
-        let gone = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-            == Err(nix::errno::Errno::ESRCH);
-        if gone && is_own(&entry.path(), SFlag::S_IFREG) {
+        if gone && is_own(&entry.path(), kind) {
             let _ = std::fs::remove_file(entry.path());
         }
     }

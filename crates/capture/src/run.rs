@@ -150,8 +150,9 @@ fn serve_control(run: &RunDescription, supervisor: &mut Supervisor) -> Result<()
         return Ok(());
     }
     if let Ok(dir) = crate::private::runs_dir() {
-        crate::private::sweep_dead_sockets(&dir, "run");
-        crate::private::sweep_dead_files(&dir, "run", ".ndjson");
+        use nix::sys::stat::SFlag;
+        crate::private::sweep_dead(&dir, "run", SFlag::S_IFSOCK);
+        crate::private::sweep_dead(&dir, "run", SFlag::S_IFREG);
         crate::private::sweep_old_files(&dir, "ended-", ".ndjson", keep_days());
     }
     if let Err(e) = supervisor.set_control(&run.control) {

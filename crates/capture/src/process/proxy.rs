@@ -53,7 +53,8 @@ impl Proxy {
         static SWEPT: std::sync::Once = std::sync::Once::new();
         let dir = crate::private::runs_dir()?;
         // Once a run: the sockets of proxies whose run was killed outright.
-        SWEPT.call_once(|| crate::private::sweep_dead_sockets(&dir, "net"));
+        SWEPT
+            .call_once(|| crate::private::sweep_dead(&dir, "net", nix::sys::stat::SFlag::S_IFSOCK));
         let name = format!(
             "net-{}-{}.sock",
             std::process::id(),

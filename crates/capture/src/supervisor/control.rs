@@ -54,12 +54,7 @@ impl Supervisor {
                     }
                 }
                 Ok(Request::Say { worker, text, via }) => {
-                    let out = self.sink.buffer();
-                    let found = self
-                        .workers
-                        .iter_mut()
-                        .map(|(_, a)| a)
-                        .find(|a| a.worker.id() == worker && !a.worker.is_finished());
+                    let (found, out) = self.running(&worker);
                     match found {
                         Some(active) => match active.worker.say(&text, via, out) {
                             Ok(()) => Reply::ok(),
@@ -95,12 +90,7 @@ impl Supervisor {
                     worker: Some(worker),
                     via,
                 }) => {
-                    let out = self.sink.buffer();
-                    let found = self
-                        .workers
-                        .iter_mut()
-                        .map(|(_, a)| a)
-                        .find(|a| a.worker.id() == worker && !a.worker.is_finished());
+                    let (found, out) = self.running(&worker);
                     match found {
                         Some(active) => {
                             active.worker.stop_by_person(via, out);
@@ -130,6 +120,17 @@ impl Supervisor {
                 control.reply(client, &reply);
             }
         }
+    }
+
+    /// The worker named `id` while it runs, and the stream's buffer (for
+    /// what a person's request makes it say).
+    fn running(&mut self, id: &str) -> (Option<&mut super::Active>, &mut Vec<u8>) {
+        let found = self
+            .workers
+            .iter_mut()
+            .map(|(_, active)| active)
+            .find(|active| active.worker.id() == id && !active.worker.is_finished());
+        (found, self.sink.buffer())
     }
 
     /// What the run is and how far it got.
