@@ -42,6 +42,7 @@ mod sandbox_agents;
 mod sandbox_landlock;
 mod sandbox_net;
 mod sandbox_podman;
+mod serve;
 mod slurm;
 mod snapshots;
 mod spawn;

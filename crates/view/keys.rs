@@ -82,3 +82,20 @@ pub fn answer(control: &str, ask: &str, allow: bool) -> Result<(), String> {
         false => Err(reply.error.unwrap_or_else(|| "refused".into())),
     }
 }
+
+/// A key on the terminal view: `a` (or `y`) allows, `d` (or `n`) denies
+/// the oldest open ask.
+pub fn answer_key(model: &sc_viewer::Model, key: u8) {
+    let allow = match key {
+        b'a' | b'y' => true,
+        b'd' | b'n' => false,
+        _ => return,
+    };
+    let Some(ask) = model.oldest_ask().cloned() else {
+        return;
+    };
+    let control = ask.control.unwrap_or_default();
+    // The decision taken comes back in the stream as its `answer`; a
+    // refusal (answered meanwhile, the run gone) changes nothing.
+    let _ = answer(&control, &ask.id, allow);
+}

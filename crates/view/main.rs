@@ -3,8 +3,10 @@
 mod cli;
 mod ending;
 mod keys;
+mod pacer;
 mod reports;
 mod run;
+mod serve;
 mod source;
 
 use clap::Parser;

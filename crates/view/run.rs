@@ -49,7 +49,7 @@ struct Viewer {
     selected: HashMap<String, bool>,
     line_no: u64,
     told_malformed: bool,
-    pacer: Option<Pacer>,
+    pacer: Option<crate::pacer::Pacer>,
     last_frame: Instant,
     /// Writing failed: the reader of our output is gone.
     closed: bool,
@@ -59,19 +59,8 @@ struct Viewer {
     timeline: Option<sc_viewer::timeline::Timeline>,
     /// The signal that interrupted the view, if one did.
     interrupted: Option<i32>,
-}
-
-/// --replay: hold each event until its recorded moment.
-struct Pacer {
-    speed: f64,
-    started: Instant,
-    first_ts: Option<f64>,
-}
-
-impl Pacer {
-    fn stream_now(&self) -> Option<f64> {
-        Some(self.first_ts? + self.started.elapsed().as_secs_f64() * self.speed)
-    }
+    /// `--serve`: the page, and when it was last sent the model.
+    serve: Option<(crate::serve::Serve, Instant)>,
 }
 
 pub fn run(cli: Cli) -> i32 {
@@ -168,7 +157,7 @@ pub fn run(cli: Cli) -> i32 {
         // Lines under each worker are only shown by the terminal view.
         model: Model::new(
             safety,
-            if matches!(output, Output::Term(_)) {
+            if matches!(output, Output::Term(_)) || cli.serve.is_some() {
                 cli.lines.max(1)
             } else {
                 0
@@ -179,7 +168,7 @@ pub fn run(cli: Cli) -> i32 {
         selected: HashMap::new(),
         line_no: 0,
         told_malformed: false,
-        pacer: cli.replay.then(|| Pacer {
+        pacer: cli.replay.then(|| crate::pacer::Pacer {
             speed: cli.speed,
             started: Instant::now(),
             first_ts: None,
@@ -189,8 +178,15 @@ pub fn run(cli: Cli) -> i32 {
         junit: cli.junit.as_ref().map(|_| Default::default()),
         timeline: cli.timeline.as_ref().map(|_| Default::default()),
         interrupted: None,
+        serve: None,
         cli,
     };
+    if let Some(addr) = viewer.cli.serve.clone() {
+        let Ok(serve) = crate::serve::Serve::announce(&addr, attached.clone()) else {
+            return EXIT_TROUBLE;
+        };
+        viewer.serve = Some((serve, Instant::now()));
+    }
     let mut splitter = LineSplitter::new(MAX_LINE);
     let mut troubles = 0;
     // Following: files read to their end at least once.
@@ -207,7 +203,10 @@ pub fn run(cli: Cli) -> i32 {
                 viewer.key(key);
             }
         }
-        let chunk = if matches!(viewer.output, Output::Term(_)) || attached.is_some() {
+        // A frame is due even when no event comes (the terminal's clock,
+        // an attached run's end, the page's last changes).
+        let framed = matches!(viewer.output, Output::Term(_)) || viewer.serve.is_some();
+        let chunk = if framed || attached.is_some() {
             match rx.recv_timeout(FRAME) {
                 Ok(chunk) => chunk,
                 Err(RecvTimeoutError::Timeout) => {
@@ -279,6 +278,10 @@ pub fn run(cli: Cli) -> i32 {
     }
     // The terminal given back as it was before the last words.
     drop(keys);
+    let serving = viewer.serve.take().map(|(serve, _)| {
+        serve.finish(&viewer.model);
+        serve
+    });
     let interrupted = viewer.interrupted.or_else(crate::source::signalled);
     viewer.interrupted = interrupted;
     viewer.model.interrupted = interrupted.map(|s| crate::ending::signal_name(s).to_owned());
@@ -289,6 +292,9 @@ pub fn run(cli: Cli) -> i32 {
         viewer.model.unfinished_until(now);
     }
     let code = viewer.finish();
+    if let Some(serve) = serving.filter(|_| interrupted.is_none()) {
+        crate::serve::until_interrupted(&serve, &rx);
+    }
     match interrupted {
         // Ended as the signal would have ended it (its reports written).
         Some(signal) => 128 + signal,
@@ -298,21 +304,9 @@ pub fn run(cli: Cli) -> i32 {
 }
 
 impl Viewer {
-    /// A key on the terminal view: `a` (or `y`) allows, `d` (or `n`)
-    /// denies the oldest open ask.
+    /// A key on the terminal view (see [`crate::keys::answer_key`]).
     fn key(&mut self, key: u8) {
-        let allow = match key {
-            b'a' | b'y' => true,
-            b'd' | b'n' => false,
-            _ => return,
-        };
-        let Some(ask) = self.model.oldest_ask().cloned() else {
-            return;
-        };
-        let control = ask.control.unwrap_or_default();
-        // The decision taken comes back in the stream as its `answer`; a
-        // refusal (answered meanwhile, the run gone) changes nothing.
-        let _ = crate::keys::answer(&control, &ask.id, allow);
+        crate::keys::answer_key(&self.model, key);
     }
 
     fn piece(&mut self, piece: Piece<'_>) {
@@ -488,8 +482,15 @@ impl Viewer {
         }
     }
 
-    /// Redraw the terminal view if a frame is due (or `force`).
+    /// Redraw the terminal view if a frame is due (or `force`); the page's
+    /// rows too.
     fn frame(&mut self, force: bool) {
+        if let Some((serve, last)) = &mut self.serve
+            && (force || last.elapsed() >= FRAME)
+        {
+            serve.publish(&self.model);
+            *last = Instant::now();
+        }
         let now = self.clock();
         if let Output::Term(term) = &mut self.output
             && (force || self.last_frame.elapsed() >= FRAME)
@@ -506,7 +507,11 @@ impl Viewer {
     /// The stream's present moment: replay time, or wall time for a live
     /// stream, or the newest event of an old one.
     fn clock(&self) -> f64 {
-        if let Some(now) = self.pacer.as_ref().and_then(Pacer::stream_now) {
+        if let Some(now) = self
+            .pacer
+            .as_ref()
+            .and_then(crate::pacer::Pacer::stream_now)
+        {
             return now;
         }
         let wall = now_ts();

@@ -23,7 +23,7 @@ _sc__view() {
 
     case "${cmd}" in
         sc__view)
-            opts="-q -h -V --lines --plain --quiet --failures-only --color --color-output --no-redact --raw --follow --attach --replay --speed --worker --kind --check --junit --junit-raw --joblog --timeline --help --version"
+            opts="-q -h -V --lines --plain --quiet --failures-only --color --color-output --no-redact --raw --follow --attach --replay --speed --worker --kind --check --junit --junit-raw --joblog --timeline --serve --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -18,5 +18,6 @@ complete -c sc-view -l follow -d 'Keep reading every FILE as it grows, until eve
 complete -c sc-view -l replay -d 'Play a saved stream at its recorded pace'
 complete -c sc-view -l check -d 'Verify the stream is whole (exit 0) or say what is missing'
 complete -c sc-view -l junit-raw -d 'With --junit: an agent\'s output as the CLI wrote it (its JSON)'
+complete -c sc-view -l serve -d 'Serve a live page of the run to a browser (ADDR: 127.0.0.1:0)'
 complete -c sc-view -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c sc-view -s V -l version -d 'Print version'

@@ -12,6 +12,7 @@
 //! - [`check`]: proof that a stream is whole.
 //! - [`glob`]: `--worker` patterns.
 //! - [`joblog`]: GNU parallel's job log.
+//! - [`web`]: the model as the web page's rows (`sc-view --serve`).
 
 pub mod agent;
 pub mod check;
@@ -28,6 +29,7 @@ pub mod term;
 pub mod text;
 pub mod timeline;
 pub mod usage;
+pub mod web;
 
 pub use event::ViewEvent;
 pub use model::{Change, Model, Status};

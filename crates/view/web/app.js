@@ -1,0 +1,105 @@
+// sc-view --serve: the workers' rows as the view's model makes them, over
+// Server-Sent Events. Everything a worker wrote is set as text
+// (textContent), never as markup: agent output is hostile input.
+"use strict";
+
+const rows = new Map();
+const body = () => document.querySelector("#workers tbody");
+
+function cell(tr, name) {
+  let td = tr.querySelector("td." + name);
+  if (!td) {
+    td = document.createElement("td");
+    td.className = name;
+    tr.appendChild(td);
+  }
+  return td;
+}
+
+function seconds(s) {
+  if (s < 60) return s.toFixed(1) + "s";
+  const m = Math.floor(s / 60);
+  return m + "m" + String(Math.round(s % 60)).padStart(2, "0") + "s";
+}
+
+function post(path, what) {
+  return fetch(path, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(what),
+    credentials: "same-origin",
+  }).then((r) => r.json()).then((reply) => {
+    if (!reply.ok) document.querySelector("#state").textContent = reply.error;
+  });
+}
+
+function show(row) {
+  let tr = rows.get(row.id);
+  if (!tr) {
+    tr = document.createElement("tr");
+    tr.dataset.worker = row.id;
+    for (const name of ["id", "status", "time", "lines", "cost", "now", "act"]) cell(tr, name);
+    rows.set(row.id, tr);
+    body().appendChild(tr);
+  }
+  tr.className = row.status.replace(" ", "-");
+  cell(tr, "id").textContent = row.id + (row.kind && row.kind !== "shell" ? " (" + row.kind + ")" : "");
+  let status = row.status;
+  if (row.exit && row.exit.code !== null && row.status !== "succeeded") status += " " + row.exit.code;
+  if (row.exit && row.exit.signal) status += " " + row.exit.signal;
+  if (row.progress !== null && row.status === "running") status += " " + Math.round(row.progress) + "%";
+  cell(tr, "status").textContent = status;
+  cell(tr, "time").textContent = seconds(row.elapsed_s);
+  cell(tr, "lines").textContent = String(row.lines);
+  cell(tr, "cost").textContent = row.cost_usd === null ? "" : "$" + row.cost_usd.toFixed(4);
+  const now = cell(tr, "now");
+  now.textContent = "";
+  for (const ask of row.asks) {
+    const line = document.createElement("span");
+    line.className = "ask";
+    line.textContent = "? " + ask.what;
+    if (ask.answerable) {
+      for (const decision of ["allow", "deny"]) {
+        const button = document.createElement("button");
+        button.textContent = decision === "allow" ? "Allow" : "Deny";
+        button.addEventListener("click", () => post("/answer", { ask: ask.id, decision }));
+        line.appendChild(button);
+      }
+    }
+    now.appendChild(line);
+  }
+  now.appendChild(document.createTextNode(row.latest));
+  const act = cell(tr, "act");
+  act.textContent = "";
+  if (row.status === "running") {
+    const stop = document.createElement("button");
+    stop.textContent = "Stop";
+    stop.addEventListener("click", () => post("/stop", { worker: row.id }));
+    act.appendChild(stop);
+  }
+  filter();
+}
+
+function filter() {
+  const want = document.querySelector("#filter").value;
+  let failed = 0, running = 0;
+  for (const tr of rows.values()) {
+    const failedRow = tr.classList.contains("failed") || tr.classList.contains("timed-out");
+    const runningRow = tr.classList.contains("running");
+    failed += failedRow; running += runningRow;
+    const shown = want === "all" || (want === "failures" && failedRow) || (want === "running" && runningRow);
+    tr.classList.toggle("hidden", !shown);
+  }
+  document.querySelector("#summary").textContent =
+    rows.size + " workers · " + running + " running · " + failed + " failed";
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelector("#filter").addEventListener("change", filter);
+  const events = new EventSource("/events");
+  const state = document.querySelector("#state");
+  events.addEventListener("open", () => { state.textContent = "live"; });
+  events.addEventListener("row", (e) => show(JSON.parse(e.data)));
+  events.addEventListener("end", () => { state.textContent = "the stream ended"; events.close(); });
+  events.addEventListener("error", () => { if (state.textContent !== "the stream ended") state.textContent = "reconnecting…"; });
+});

@@ -1,0 +1,320 @@
+//! `sc-view --serve`: the live page, tried as a browser and as a hostile
+//! page or network would: the token exchanged for a cookie, every request
+//! without it, from another Host or (when it changes anything) another
+//! Origin refused; hostile worker output shown as text in a real browser;
+//! a page that reconnects sent nothing twice; an ask answered from the
+//! page reaches the real agent, and the stream says who answered.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+use crate::util::*;
+
+/// A `sc-view --serve` reading `stream` (written to its stdin, then
+/// closed): the child, its address (`127.0.0.1:PORT`) and its token.
+fn serving(args: &[&str], stream: Option<&[u8]>) -> (Child, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sc-view"))
+        .args(["--plain", "--serve"])
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    if let Some(stream) = stream {
+        stdin.write_all(stream).unwrap();
+        drop(stdin);
+    } else {
+        std::mem::forget(stdin);
+    }
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    stderr.read_line(&mut line).unwrap();
+    std::thread::spawn(move || {
+        let mut rest = String::new();
+        let _ = stderr.read_to_string(&mut rest);
+    });
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL: {line}"));
+    let rest = url.strip_prefix("http://").unwrap();
+    let (addr, query) = rest.split_once('/').unwrap();
+    let token = query.strip_prefix("?token=").unwrap().to_owned();
+    (child, addr.to_owned(), token)
+}
+
+/// One HTTP/1.1 request (`Connection: close`): status, head, body.
+fn http(addr: &str, request: &str) -> (u16, String, String) {
+    let mut conn = TcpStream::connect(addr).unwrap();
+    conn.write_all(request.as_bytes()).unwrap();
+    let mut reply = String::new();
+    let _ = conn.read_to_string(&mut reply);
+    let (head, body) = reply.split_once("\r\n\r\n").unwrap_or((&reply, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, head.to_owned(), body.to_owned())
+}
+
+fn get(addr: &str, path: &str, extra: &str) -> (u16, String, String) {
+    http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"),
+    )
+}
+
+fn post(addr: &str, path: &str, extra: &str, body: &str) -> (u16, String, String) {
+    http(
+        addr,
+        &format!(
+            "POST {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    )
+}
+
+fn stop(mut child: Child) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    );
+    let _ = wait_with_deadline(&mut child);
+}
+
+/// A stream of one worker whose last line is hostile markup and ANSI.
+const HOSTILE: &str = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\"> \u{1b}]0;title\u{7}\u{1b}[31mred";
+
+fn hostile_stream() -> Vec<u8> {
+    let ran = run_bounded(
+        sc_spawn().args(["--id", "evil", "--", "printf", "%s\\n", "fine", HOSTILE]),
+        Vec::new(),
+    );
+    ran.stdout
+}
+
+#[test]
+fn the_page_is_served_only_with_its_token_its_host_and_its_origin() {
+    let (child, addr, token) = serving(&[], Some(&hostile_stream()));
+    // The token, once, becomes a cookie the page's script cannot read.
+    let (status, head, _) = get(&addr, &format!("/?token={token}"), "");
+    assert_eq!(status, 303, "{head}");
+    assert!(head.contains("Location: /"), "{head}");
+    assert!(
+        head.contains(&format!(
+            "Set-Cookie: sc_view={token}; HttpOnly; SameSite=Strict; Path=/"
+        )),
+        "{head}"
+    );
+    let cookie = format!("Cookie: sc_view={token}\r\n");
+    let (status, head, body) = get(&addr, "/", &cookie);
+    assert_eq!(status, 200);
+    assert!(
+        head.contains("Content-Security-Policy: default-src 'none'; script-src 'self'"),
+        "{head}"
+    );
+    assert!(head.contains("X-Frame-Options: DENY"), "{head}");
+    assert!(body.contains("<script src=\"/app.js\" defer></script>"));
+    assert!(!head.contains("Access-Control-Allow"), "no CORS: {head}");
+    // Refused: no token, a wrong one, another Host (DNS rebinding).
+    assert_eq!(get(&addr, "/", "").0, 403);
+    assert_eq!(get(&addr, "/events", "").0, 403);
+    assert_eq!(get(&addr, "/?token=0000", "").0, 403);
+    assert_eq!(get(&addr, "/", "Cookie: sc_view=0000\r\n").0, 403);
+    let (status, _, _) = http(
+        &addr,
+        &format!("GET / HTTP/1.1\r\nHost: evil.example:80\r\n{cookie}Connection: close\r\n\r\n"),
+    );
+    assert_eq!(status, 421);
+    // What changes anything needs the page's own origin: another port of
+    // the loopback is another origin, though the cookie would go along.
+    let json = "Content-Type: application/json\r\n";
+    let body = r#"{"worker":"evil"}"#;
+    assert_eq!(
+        post(&addr, "/stop", &format!("{cookie}{json}"), body).0,
+        403
+    );
+    let other = format!("Origin: http://127.0.0.1:1\r\n{cookie}{json}");
+    assert_eq!(post(&addr, "/stop", &other, body).0, 403);
+    let mine = format!("Origin: http://{addr}\r\n{cookie}");
+    assert_eq!(post(&addr, "/stop", &mine, body).0, 415, "JSON only");
+    let (status, _, said) = post(&addr, "/stop", &format!("{mine}{json}"), body);
+    assert_eq!(status, 409, "not attached to a run: {said}");
+    let (status, _, said) = post(
+        &addr,
+        "/answer",
+        &format!("{mine}{json}"),
+        r#"{"ask":"evil/1","decision":"allow"}"#,
+    );
+    assert_eq!(status, 409, "no such open ask: {said}");
+    stop(child);
+}
+
+#[test]
+fn hostile_output_is_text_in_a_real_browser() {
+    let Some(chromium) = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok())
+    else {
+        engine_missing("the page's browser test", "chromium", "chromium");
+        return;
+    };
+    let (child, addr, token) = serving(&[], Some(&hostile_stream()));
+    let dir = temp_dir("serve-browser");
+    let shot = dir.join("page.png");
+    let browse = |extra: &[String]| {
+        Command::new(chromium)
+            .args(["--headless", "--no-sandbox", "--disable-gpu"])
+            .arg("--virtual-time-budget=5000")
+            .arg(format!("--user-data-dir={}", dir.join("profile").display()))
+            .args(extra)
+            .arg(format!("http://{addr}/?token={token}"))
+            .output()
+            .unwrap()
+    };
+    let dom = browse(&["--dump-dom".into()]);
+    let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+    let row = dom
+        .split("<tbody>")
+        .nth(1)
+        .and_then(|t| t.split("</tbody>").next())
+        .unwrap_or_else(|| panic!("no table: {dom}"));
+    assert!(row.contains(r#"data-worker="evil""#), "{row}");
+    assert!(row.contains("succeeded"), "{row}");
+    // The markup is text: escaped in the DOM, no element made of it, no
+    // script run (the title is the page's own).
+    assert!(
+        row.contains("&lt;script&gt;document.title='pwned'&lt;/script&gt;&lt;img src=x"),
+        "{row}"
+    );
+    assert!(!row.contains("<img") && !row.contains("<script"), "{row}");
+    assert!(dom.contains("<title>sc-view</title>"), "{dom}");
+    assert!(
+        !row.contains('\u{1b}'),
+        "no terminal escape reaches the page"
+    );
+    assert!(dom.contains("the stream ended"), "{dom}");
+    browse(&[
+        "--window-size=1000,240".into(),
+        format!("--screenshot={}", shot.display()),
+    ]);
+    assert!(shot.exists());
+    stop(child);
+}
+
+/// Events read from the page's stream: (id, event, data), to its end.
+fn events(addr: &str, token: &str, last: Option<u64>) -> Vec<(u64, String, String)> {
+    let extra = last
+        .map(|l| format!("Last-Event-ID: {l}\r\n"))
+        .unwrap_or_default();
+    let (status, _, body) = get(
+        addr,
+        "/events",
+        &format!("Cookie: sc_view={token}\r\n{extra}"),
+    );
+    assert_eq!(status, 200);
+    // Chunked: the events are whole lines between the chunk sizes.
+    let mut found = Vec::new();
+    let (mut id, mut kind) = (0, String::new());
+    for line in body.lines() {
+        if let Some(v) = line.strip_prefix("id: ") {
+            id = v.parse().unwrap();
+        } else if let Some(v) = line.strip_prefix("event: ") {
+            kind = v.to_owned();
+        } else if let Some(v) = line.strip_prefix("data: ") {
+            found.push((id, kind.clone(), v.to_owned()));
+        }
+    }
+    found
+}
+
+#[test]
+fn a_page_that_reconnects_is_sent_what_it_has_not_seen_and_nothing_twice() {
+    let stream = run_bounded(
+        sc_spawn().args(["--id", "a", "--", "sh", "-c", "echo one; echo two"]),
+        Vec::new(),
+    )
+    .stdout;
+    let (child, addr, token) = serving(&[], Some(&stream));
+    let first = events(&addr, &token, None);
+    let rows: Vec<_> = first.iter().filter(|(_, kind, _)| kind == "row").collect();
+    assert_eq!(
+        rows.len(),
+        1,
+        "the stream read whole before: one row, its last state"
+    );
+    let row: serde_json::Value = serde_json::from_str(&rows[0].2).unwrap();
+    assert_eq!(
+        (row["id"].as_str(), row["lines"].as_u64()),
+        (Some("a"), Some(2))
+    );
+    assert_eq!(first.last().unwrap().1, "end");
+    let again = events(&addr, &token, Some(rows[0].0));
+    assert!(again.iter().all(|(_, kind, _)| kind != "row"), "{again:?}");
+    assert_eq!(again.last().unwrap().1, "end");
+    stop(child);
+}
+
+/// Allow, from the page (its POST, as its button sends it), reaches the
+/// real Claude Code through the run's control socket; the stream says a
+/// person answered, through the page.
+#[test]
+fn an_ask_allowed_from_the_page_reaches_the_real_agent() {
+    let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
+        return;
+    };
+    let mock = crate::mock_model::MockModel::start();
+    let runtime = temp_dir("serve-ask-runtime");
+    let log = runtime.join("run.ndjson");
+    let (mut command, dir) =
+        crate::asks::asking(&claude, &mock, "serve-ask", &["--ask-timeout", "0"]);
+    command
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .arg("--log")
+        .arg(&log);
+    let live = Live::start_with(&mut command);
+    eventually("the run's log is there", || log.exists());
+    let (child, addr, token) = serving(&["--follow", log.to_str().unwrap()], None);
+    // The page's stream, until the worker asks.
+    let mut conn = TcpStream::connect(&addr).unwrap();
+    write!(
+        conn,
+        "GET /events HTTP/1.1\r\nHost: {addr}\r\nCookie: sc_view={token}\r\n\r\n"
+    )
+    .unwrap();
+    let mut lines = BufReader::new(conn).lines();
+    let ask = loop {
+        let line = lines.next().expect("the page's stream goes on").unwrap();
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        let row: serde_json::Value = serde_json::from_str(data).unwrap();
+        if let Some(ask) = row["asks"].as_array().and_then(|a| a.first()) {
+            assert_eq!(ask["answerable"], true);
+            break ask["id"].as_str().unwrap().to_owned();
+        }
+    };
+    let (status, _, said) = post(
+        &addr,
+        "/answer",
+        &format!(
+            "Origin: http://{addr}\r\nCookie: sc_view={token}\r\nContent-Type: application/json\r\n"
+        ),
+        &format!(r#"{{"ask":"{ask}","decision":"allow"}}"#),
+    );
+    assert_eq!(status, 200, "{said}");
+    let (run, status) = live.finish();
+    assert_eq!(status.code(), Some(0));
+    let (_, answers) = run.asks_and_answers();
+    assert_eq!(answers[0].by, "person");
+    assert_eq!(answers[0].via.as_deref(), Some("sc-view --serve"));
+    assert!(
+        dir.join("marker.txt").exists(),
+        "the agent did what was allowed"
+    );
+    stop(child);
+}
