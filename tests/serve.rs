@@ -154,15 +154,70 @@ fn the_page_is_served_only_with_its_token_its_host_and_its_origin() {
     stop(child);
 }
 
+/// Headless Chromium, or None (skipped, or a failure under .ci/run).
+fn chromium() -> Option<&'static str> {
+    let found = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|b| Command::new(b).arg("--version").output().is_ok());
+    if found.is_none() {
+        engine_missing("the page's browser tests", "chromium", "chromium");
+    }
+    found
+}
+
+/// The page at `addr` as a real browser leaves it after `ms` of its
+/// time: its DOM.
+fn page_dom(chromium: &str, addr: &str, token: &str, profile: &std::path::Path, ms: u32) -> String {
+    let out = Command::new(chromium)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--dump-dom"])
+        .arg(format!("--virtual-time-budget={ms}"))
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(format!("http://{addr}/?token={token}"))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A thousand workers: every row there, the summary counted, and no task
+/// of the page's over 50 ms (its own PerformanceObserver counts them).
+#[test]
+fn a_thousand_workers_render_without_long_tasks() {
+    let Some(chromium) = chromium() else { return };
+    let mut stream = String::new();
+    for i in 0..1000 {
+        let w = format!("w{i:04}");
+        let ts = 1.0 + f64::from(i) / 1000.0;
+        let code = if i % 10 == 0 { 1 } else { 0 };
+        stream.push_str(&format!(
+            "{}\n{}\n{}\n",
+            serde_json::json!({"type":"start","worker":w,"seq":0,"ts":ts,"argv":["sh"],"pid":100+i,
+                "cwd":"/","kind":"shell","pty":false,"schema":1}),
+            serde_json::json!({"type":"output","worker":w,"seq":1,"ts":ts+0.5,"stream":"stdout",
+                "text":format!("line of {w}\n")}),
+            serde_json::json!({"type":"exit","worker":w,"seq":2,"ts":ts+1.0,"code":code,"signal":null,
+                "duration_ms":1000,"timed_out":false,"lines":1,"bytes":13}),
+        ));
+    }
+    let (child, addr, token) = serving(&[], Some(stream.as_bytes()));
+    let dir = temp_dir("serve-thousand");
+    let dom = page_dom(chromium, &addr, &token, &dir.join("profile"), 10_000);
+    assert_eq!(dom.matches("<tr data-worker=").count(), 1000);
+    assert!(
+        dom.contains("1000 workers · 0 running · 100 failed"),
+        "{}",
+        &dom[..dom.len().min(2000)]
+    );
+    assert!(
+        dom.contains(r#"data-long-tasks="0""#),
+        "long tasks: {}",
+        &dom[..dom.len().min(400)]
+    );
+    stop(child);
+}
+
 #[test]
 fn hostile_output_is_text_in_a_real_browser() {
-    let Some(chromium) = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|b| Command::new(b).arg("--version").output().is_ok())
-    else {
-        engine_missing("the page's browser test", "chromium", "chromium");
-        return;
-    };
+    let Some(chromium) = chromium() else { return };
     let (child, addr, token) = serving(&[], Some(&hostile_stream()));
     let dir = temp_dir("serve-browser");
     let shot = dir.join("page.png");
@@ -176,8 +231,7 @@ fn hostile_output_is_text_in_a_real_browser() {
             .output()
             .unwrap()
     };
-    let dom = browse(&["--dump-dom".into()]);
-    let dom = String::from_utf8_lossy(&dom.stdout).into_owned();
+    let dom = page_dom(chromium, &addr, &token, &dir.join("profile"), 5000);
     let row = dom
         .split("<tbody>")
         .nth(1)
