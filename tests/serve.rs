@@ -14,7 +14,20 @@ use crate::util::*;
 /// A `sc-view --serve` reading `stream` (written to its stdin, then
 /// closed): the child, its address (`127.0.0.1:PORT`) and its token.
 fn serving(args: &[&str], stream: Option<&[u8]>) -> (Child, String, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sc-view"))
+    serving_with(
+        &mut Command::new(env!("CARGO_BIN_EXE_sc-view")),
+        args,
+        stream,
+    )
+}
+
+/// [`serving`], `view` being the sc-view command (its environment set).
+fn serving_with(
+    view: &mut Command,
+    args: &[&str],
+    stream: Option<&[u8]>,
+) -> (Child, String, String) {
+    let mut child = view
         .args(["--plain", "--serve"])
         .args(args)
         .stdin(Stdio::piped())
@@ -370,5 +383,122 @@ fn an_ask_allowed_from_the_page_reaches_the_real_agent() {
         dir.join("marker.txt").exists(),
         "the agent did what was allowed"
     );
+    stop(child);
+}
+
+/// Playwright (in .ci/py, from PyPI by scripts/report-readers) driving the
+/// system Chromium: None where it is not installed (skipped).
+fn playwright() -> Option<std::path::PathBuf> {
+    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/py/bin/python");
+    let ok = python.exists()
+        && Command::new(&python)
+            .args(["-c", "import playwright"])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok {
+        assert!(
+            std::env::var_os("SC_REQUIRE_AGENT_CLIS").is_none(),
+            "Playwright is not installed: run scripts/report-readers"
+        );
+        skipped(
+            "the page's click tests",
+            "Playwright not installed: scripts/report-readers installs it from PyPI",
+        );
+        return None;
+    }
+    chromium()?;
+    Some(python)
+}
+
+/// A person clicks `action` (allow, stop) at the page of `addr`: what
+/// the page's rows say after it, and the screenshot taken.
+fn click(python: &std::path::Path, addr: &str, token: &str, action: &str, name: &str) -> String {
+    let shot = temp_dir(name).join("page.png");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/click.py");
+    let out = Command::new(python)
+        .arg(script)
+        .arg(format!("http://{addr}/?token={token}"))
+        .arg(action)
+        .arg(&shot)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(shot.exists());
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Allow, clicked in a real browser, reaches the real Claude Code: it
+/// does what it asked to, and the stream says a person allowed it there.
+#[test]
+fn allow_clicked_in_the_browser_reaches_the_real_agent() {
+    let Some(python) = playwright() else { return };
+    let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
+        return;
+    };
+    let mock = crate::mock_model::MockModel::start();
+    let runtime = temp_dir("serve-click-runtime");
+    let log = runtime.join("run.ndjson");
+    let (mut command, dir) =
+        crate::asks::asking(&claude, &mock, "serve-click", &["--ask-timeout", "0"]);
+    command
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .arg("--log")
+        .arg(&log);
+    let live = Live::start_with(&mut command);
+    eventually("the run's log is there", || log.exists());
+    let (child, addr, token) = serving(&["--follow", log.to_str().unwrap()], None);
+    let shown = click(&python, &addr, &token, "allow", "serve-click-shot");
+    let (run, status) = live.finish();
+    assert_eq!(status.code(), Some(0));
+    let (_, answers) = run.asks_and_answers();
+    assert_eq!(answers[0].by, "person");
+    assert_eq!(answers[0].via.as_deref(), Some("sc-view --serve"));
+    assert!(
+        dir.join("marker.txt").exists(),
+        "the agent did what was allowed"
+    );
+    assert!(shown.contains("succeeded"), "{shown}");
+    stop(child);
+}
+
+/// Stop, clicked in a real browser at the page of a run it is attached to,
+/// ends that worker as Ctrl-C would; the stream says who.
+#[test]
+fn stop_clicked_in_the_browser_ends_the_worker() {
+    let Some(python) = playwright() else { return };
+    let runtime = temp_dir("serve-stop-runtime");
+    std::fs::set_permissions(
+        &runtime,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let mut live = Live::start_with(sc_spawn().env("XDG_RUNTIME_DIR", &runtime).args([
+        "--id",
+        "loop",
+        "--",
+        "sh",
+        "-c",
+        "echo up; while :; do sleep 0.1; done",
+    ]));
+    live.until(|e| output(e).is_some());
+    let pid = live.child.id().to_string();
+    let mut view = Command::new(env!("CARGO_BIN_EXE_sc-view"));
+    view.env("XDG_RUNTIME_DIR", &runtime);
+    let (child, addr, token) = serving_with(&mut view, &["--attach", &pid], Some(b""));
+    let shown = click(&python, &addr, &token, "stop", "serve-stop-shot");
+    let (run, status) = live.finish();
+    assert_eq!(status.code(), Some(130), "{shown}");
+    let stop_event = run
+        .events
+        .iter()
+        .find(|e| e.type_name() == "stop")
+        .expect("a stop event");
+    assert!(matches!(&stop_event.body, sc_events::Body::Stop(s)
+        if s.by == "person" && s.via.as_deref() == Some("sc-view --serve")));
+    assert!(shown.contains("failed"), "{shown}");
     stop(child);
 }

@@ -43,7 +43,8 @@ function show(row) {
     body().appendChild(tr);
   }
   tr.className = row.status.replace(" ", "-");
-  cell(tr, "id").textContent = row.id + (row.kind && row.kind !== "shell" ? " (" + row.kind + ")" : "");
+  const kind = row.kind && row.kind !== "shell" && row.kind !== row.id ? " (" + row.kind + ")" : "";
+  cell(tr, "id").textContent = row.id + kind;
   let status = row.status;
   if (row.exit && row.exit.code !== null && row.status !== "succeeded") status += " " + row.exit.code;
   if (row.exit && row.exit.signal) status += " " + row.exit.signal;

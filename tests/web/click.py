@@ -1,0 +1,27 @@
+"""A person at the page, in a real browser (Playwright driving the system
+Chromium, offline): opens the URL sc-view --serve printed, clicks a button,
+and waits until the page shows what followed.
+
+    python click.py URL allow|stop SCREENSHOT
+
+Prints what the page's row says at the end; exits non-zero when the button
+or the outcome never came.
+"""
+import sys
+
+from playwright.sync_api import sync_playwright
+
+url, action, shot = sys.argv[1], sys.argv[2], sys.argv[3]
+with sync_playwright() as p:
+    browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+    page = browser.new_page(viewport={"width": 1100, "height": 300})
+    page.goto(url)
+    # The token became a cookie: the address bar shows none.
+    assert "token" not in page.url, page.url
+    button = {"allow": "Allow", "stop": "Stop"}[action]
+    page.get_by_role("button", name=button).first.click(timeout=60_000)
+    outcome = {"allow": "tr.succeeded", "stop": "tr.failed"}[action]
+    page.wait_for_selector(outcome, timeout=60_000)
+    page.screenshot(path=shot)
+    print(page.inner_text("tbody"))
+    browser.close()
