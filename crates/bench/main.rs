@@ -4,6 +4,8 @@
 //!   with the time of their write.
 //! - `sc-bench latency`: reads a stream (sc events, or raw stamped lines) and
 //!   reports write→arrival latency percentiles.
+//! - `sc-bench page URL`: a page's client of `sc-view --serve`: stamped
+//!   lines' time from their write to the page.
 //! - `sc-bench measure`: runs a command and reports its wall time, CPU time
 //!   and peak memory.
 //! - `sc-bench asks`: the latency of `--ask`, from an agent's request to
@@ -15,6 +17,7 @@ mod acp;
 mod asks;
 mod latency;
 mod measure;
+mod page;
 mod writer;
 
 fn main() {
@@ -23,6 +26,7 @@ fn main() {
         Some("timed-writer") => writer::main(&args[1..]),
         Some("latency") => latency::main(&args[1..]),
         Some("measure") => measure::main(&args[1..]),
+        Some("page") => page::main(&args[1..]),
         Some("asks") => asks::main(&args[1..]),
         Some("fake-claude") => asks::fake_claude(&args[1..]),
         Some("fake-acp") => acp::main(&args[1..]),

@@ -207,7 +207,12 @@ pub fn run(cli: Cli) -> i32 {
         // an attached run's end, the page's last changes).
         let framed = matches!(viewer.output, Output::Term(_)) || viewer.serve.is_some();
         let chunk = if framed || attached.is_some() {
-            match rx.recv_timeout(FRAME) {
+            // Changes for the page wait at most its cadence.
+            let wait = match &viewer.serve {
+                Some((serve, _)) if serve.is_dirty() => crate::serve::CADENCE,
+                _ => FRAME,
+            };
+            match rx.recv_timeout(wait) {
                 Ok(chunk) => chunk,
                 Err(RecvTimeoutError::Timeout) => {
                     viewer.frame(true);
@@ -278,7 +283,7 @@ pub fn run(cli: Cli) -> i32 {
     }
     // The terminal given back as it was before the last words.
     drop(keys);
-    let serving = viewer.serve.take().map(|(serve, _)| {
+    let serving = viewer.serve.take().map(|(mut serve, _)| {
         serve.finish(&viewer.model);
         serve
     });
@@ -433,6 +438,9 @@ impl Viewer {
             _ => {}
         }
         self.model.apply(event, &mut self.changes);
+        if let Some((serve, _)) = &mut self.serve {
+            serve.touch(&event.worker);
+        }
         let mut changes = std::mem::take(&mut self.changes);
         if let Some(outputs) = &mut self.junit
             && !self.cli.junit_raw
@@ -486,7 +494,7 @@ impl Viewer {
     /// rows too.
     fn frame(&mut self, force: bool) {
         if let Some((serve, last)) = &mut self.serve
-            && (force || last.elapsed() >= FRAME)
+            && (force || last.elapsed() >= crate::serve::CADENCE)
         {
             serve.publish(&self.model);
             *last = Instant::now();

@@ -38,7 +38,14 @@ pub struct Serve {
     hub: Arc<Hub>,
     /// Where the page is: with its token, to be opened once.
     pub url: String,
+    /// Workers an event came for since the rows were last made: only
+    /// theirs are made again.
+    dirty: std::collections::HashSet<String>,
 }
+
+/// How soon a change reaches the page at most (the rows are made at most
+/// this often; the page counts running time by itself).
+pub const CADENCE: Duration = Duration::from_millis(20);
 
 struct Hub {
     state: Mutex<State>,
@@ -114,14 +121,37 @@ impl Serve {
                         .spawn(move || hub.handle(request));
                 }
             })?;
-        Ok(Serve { hub, url })
+        Ok(Serve {
+            hub,
+            url,
+            dirty: Default::default(),
+        })
     }
 
-    /// The rows of the workers that changed since the last call.
-    pub fn publish(&self, model: &Model) {
+    /// An event came for `worker`: its row is to be made again.
+    pub fn touch(&mut self, worker: &str) {
+        if !self.dirty.contains(worker) {
+            self.dirty.insert(worker.to_owned());
+        }
+    }
+
+    /// Rows waiting to be made.
+    pub fn is_dirty(&self) -> bool {
+        !self.dirty.is_empty()
+    }
+
+    /// The rows of the workers an event came for since the last call.
+    pub fn publish(&mut self, model: &Model) {
+        if self.dirty.is_empty() {
+            return;
+        }
+        let dirty = std::mem::take(&mut self.dirty);
         let mut state = self.hub.lock();
         let mut changed = false;
         for (index, worker) in model.workers.iter().enumerate() {
+            if !dirty.contains(&worker.id) {
+                continue;
+            }
             let row = sc_viewer::web::row(index, worker).to_string();
             let stale = state.rows.get(index).is_none_or(|(old, _)| *old != row);
             if stale {
@@ -146,7 +176,9 @@ impl Serve {
     }
 
     /// The stream ended: the pages are told, and still served.
-    pub fn finish(&self, model: &Model) {
+    pub fn finish(&mut self, model: &Model) {
+        // Every row made once more: the unfinished lines ended with it.
+        self.dirty = model.workers.iter().map(|w| w.id.clone()).collect();
         self.publish(model);
         self.hub.lock().over = true;
         self.hub.changed.notify_all();
