@@ -50,6 +50,9 @@ function show(row) {
   if (row.exit && row.exit.signal) status += " " + row.exit.signal;
   if (row.progress !== null && row.status === "running") status += " " + Math.round(row.progress) + "%";
   cell(tr, "status").textContent = status;
+  // A running worker's time goes on between its rows: counted here.
+  tr.dataset.elapsed = String(row.elapsed_s);
+  tr.dataset.since = String(performance.now());
   cell(tr, "time").textContent = seconds(row.elapsed_s);
   cell(tr, "lines").textContent = String(row.lines);
   cell(tr, "cost").textContent = row.cost_usd === null ? "" : "$" + row.cost_usd.toFixed(4);
@@ -128,7 +131,17 @@ if (typeof PerformanceObserver !== "undefined" &&
   }).observe({ type: "longtask", buffered: true });
 }
 
+function tick() {
+  const now = performance.now();
+  for (const tr of rows.values()) {
+    if (was.get(tr) !== "running") continue;
+    const elapsed = Number(tr.dataset.elapsed) + (now - Number(tr.dataset.since)) / 1000;
+    cell(tr, "time").textContent = seconds(elapsed);
+  }
+}
+
 document.addEventListener("DOMContentLoaded", () => {
+  setInterval(tick, 1000);
   document.body.dataset.longTasks = document.body.dataset.longTasks || "0";
   document.querySelector("#filter").addEventListener("change", filter);
   const events = new EventSource("/events");

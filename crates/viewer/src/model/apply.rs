@@ -2,6 +2,7 @@
 //! that every view (terminal, plain, JUnit, SVG, the page) draws the same
 //! model and none derives it again.
 
+use super::worker::push_tail;
 use super::{Change, ExitInfo, OpenAsk, Status, Worker, note_agent, said, via_of};
 use crate::agent::{AgentState, is_agent_kind};
 use crate::event::ViewEvent;
@@ -112,11 +113,9 @@ pub(super) fn on_output(
                 let text = safe(&line, safety);
                 if live {
                     worker.kept.push(false, &text);
-                    worker.latest = text.clone();
-                    if worker.tail.len() == tail_lines {
-                        worker.tail.pop_front();
-                    }
-                    worker.tail.push_back(text.clone());
+                    worker.latest.clear();
+                    worker.latest.push_str(&text);
+                    push_tail(&mut worker.tail, tail_lines, &text);
                 }
                 changes.push(Change::Line {
                     worker: index,
@@ -154,10 +153,7 @@ pub(super) fn on_output(
             kept.push(stderr, &text);
             latest.clear();
             latest.push_str(&text);
-            if tail.len() == tail_lines {
-                tail.pop_front();
-            }
-            tail.push_back(text.clone());
+            push_tail(tail, tail_lines, &text);
         }
         changes.push(Change::Line {
             worker: index,

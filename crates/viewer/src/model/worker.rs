@@ -130,11 +130,15 @@ impl Kept {
         } else {
             &mut self.stdout
         };
-        if lines.len() == Self::LINES {
-            lines.pop_front();
-        }
+        // The line that goes out gives its buffer to the one that comes in:
+        // no allocation a line once the window is full.
+        let mut kept = match lines.len() {
+            Self::LINES => lines.pop_front().unwrap_or_default(),
+            _ => String::new(),
+        };
+        kept.clear();
         let mut chars = line.chars();
-        let mut kept: String = chars.by_ref().take(Self::WIDTH).collect();
+        kept.extend(chars.by_ref().take(Self::WIDTH));
         if chars.next().is_some() {
             kept.push('…');
         }
@@ -145,6 +149,18 @@ impl Kept {
     pub fn clear(&mut self) {
         *self = Kept::default();
     }
+}
+
+/// `line` as the newest of `tail`'s last `cap` lines, the oldest's buffer
+/// reused once it is full (no allocation a line).
+pub(super) fn push_tail(tail: &mut VecDeque<String>, cap: usize, line: &str) {
+    let mut slot = match tail.len() >= cap {
+        true => tail.pop_front().unwrap_or_default(),
+        false => String::new(),
+    };
+    slot.clear();
+    slot.push_str(line);
+    tail.push_back(slot);
 }
 
 impl Worker {
