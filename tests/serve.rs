@@ -502,3 +502,59 @@ fn stop_clicked_in_the_browser_ends_the_worker() {
     assert!(shown.contains("failed"), "{shown}");
     stop(child);
 }
+
+/// A worker's whole output on demand, read again from the stream's file,
+/// made safe as the view makes it (no terminal escape), as plain text;
+/// from stdin there is no file to read it from, and that is said.
+#[test]
+fn a_workers_whole_output_is_read_from_the_streams_file() {
+    let dir = temp_dir("serve-output");
+    let file = dir.join("run.ndjson");
+    std::fs::write(&file, hostile_stream()).unwrap();
+    let (child, addr, token) = serving(&[file.to_str().unwrap()], Some(b""));
+    let cookie = format!("Cookie: sc_view={token}\r\n");
+    let (status, head, body) = get(&addr, "/output?worker=evil", &cookie);
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        head.contains("Content-Type: text/plain; charset=utf-8"),
+        "{head}"
+    );
+    assert!(head.contains("X-Content-Type-Options: nosniff"), "{head}");
+    assert!(
+        body.starts_with("fine\n<script>document.title='pwned'</script>"),
+        "{body}"
+    );
+    assert!(!body.contains('\u{1b}'), "no terminal escape: {body:?}");
+    assert_eq!(get(&addr, "/output?worker=nobody", &cookie).0, 404);
+    assert_eq!(
+        get(&addr, "/output?worker=evil", "").0,
+        403,
+        "the token still"
+    );
+    stop(child);
+    let (child, addr, token) = serving(&[], Some(&hostile_stream()));
+    let (status, _, body) = get(
+        &addr,
+        "/output?worker=evil",
+        &format!("Cookie: sc_view={token}\r\n"),
+    );
+    assert_eq!(status, 409, "{body}");
+    stop(child);
+}
+
+/// A worker's id clicked in a real browser shows its whole output, as
+/// text (the markup in it is not made into elements).
+#[test]
+fn a_click_on_a_worker_shows_its_whole_output() {
+    let Some(python) = playwright() else { return };
+    let dir = temp_dir("serve-output-click");
+    let file = dir.join("run.ndjson");
+    std::fs::write(&file, hostile_stream()).unwrap();
+    let (child, addr, token) = serving(&[file.to_str().unwrap()], Some(b""));
+    let shown = click(&python, &addr, &token, "output", "serve-output-shot");
+    assert!(
+        shown.starts_with("fine\n<script>document.title='pwned'</script>"),
+        "{shown}"
+    );
+    stop(child);
+}

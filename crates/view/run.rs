@@ -182,7 +182,9 @@ pub fn run(cli: Cli) -> i32 {
         cli,
     };
     if let Some(addr) = viewer.cli.serve.clone() {
-        let Ok(serve) = crate::serve::Serve::announce(&addr, attached.clone()) else {
+        let Ok(serve) =
+            crate::serve::Serve::announce(&addr, attached.clone(), viewer.cli.files.clone())
+        else {
             return EXIT_TROUBLE;
         };
         viewer.serve = Some((serve, Instant::now()));

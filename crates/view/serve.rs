@@ -55,7 +55,13 @@ struct Hub {
     hosts: Vec<String>,
     /// The attached run's control socket (`--attach`): where Stop goes.
     run: Option<PathBuf>,
+    /// The files the stream is read from (`--attach`, `--follow`, FILE):
+    /// where a worker's whole output is read again on demand.
+    files: Vec<PathBuf>,
 }
+
+/// The most of a worker's output one page request is sent.
+const MAX_OUTPUT: usize = 8 << 20;
 
 #[derive(Default)]
 struct State {
@@ -71,8 +77,8 @@ struct State {
 impl Serve {
     /// `--serve ADDR`: the server started and its URL said on stderr; Err:
     /// why it could not listen (said, too).
-    pub fn announce(addr: &str, run: Option<PathBuf>) -> Result<Serve, ()> {
-        match Serve::start(addr, run) {
+    pub fn announce(addr: &str, run: Option<PathBuf>, files: Vec<PathBuf>) -> Result<Serve, ()> {
+        match Serve::start(addr, run, files) {
             Ok(serve) => {
                 eprintln!(
                     "sc-view: the page is at {} (open it once: its token becomes a cookie)",
@@ -89,7 +95,7 @@ impl Serve {
 
     /// Listens on `addr` (`127.0.0.1:0`: a free port of the loopback) and
     /// serves on threads of its own. `run`: the attached run's socket.
-    pub fn start(addr: &str, run: Option<PathBuf>) -> io::Result<Serve> {
+    pub fn start(addr: &str, run: Option<PathBuf>, files: Vec<PathBuf>) -> io::Result<Serve> {
         let server = Server::http(addr).map_err(|e| io::Error::other(format!("{addr}: {e}")))?;
         let local = server
             .server_addr()
@@ -109,6 +115,7 @@ impl Serve {
             token,
             hosts,
             run,
+            files,
         });
         let theirs = hub.clone();
         std::thread::Builder::new()
@@ -265,9 +272,77 @@ impl Hub {
             (Method::Get, "/app.js") => asset(SCRIPT, "text/javascript; charset=utf-8"),
             (Method::Get, "/app.css") => asset(STYLE, "text/css; charset=utf-8"),
             (Method::Get, "/events") => None,
+            (Method::Get, "/output") => Some(self.output(request.url())),
             (Method::Post, "/answer" | "/stop") => Some(self.act(request, &path)),
             _ => Some(refused(404, "no such page")),
         }
+    }
+
+    /// A worker's whole output (`/output?worker=ID`), read again from the
+    /// stream's files, each line made safe as the view makes it (control
+    /// characters escaped, secrets masked); at most [`MAX_OUTPUT`].
+    fn output(&self, url: &str) -> Response<io::Cursor<Vec<u8>>> {
+        use std::io::BufRead;
+        let Some(worker) = url
+            .split_once('?')
+            .and_then(|(_, q)| q.split('&').find_map(|kv| kv.strip_prefix("worker=")))
+            .and_then(percent_decoded)
+        else {
+            return refused(400, "give worker");
+        };
+        if self.files.is_empty() {
+            return refused(
+                409,
+                "a worker's whole output is read from the stream's file: serve a file, \
+                 --follow one, or --attach a run",
+            );
+        }
+        let mut text = String::new();
+        let mut found = false;
+        let mut line = Vec::new();
+        'files: for path in &self.files {
+            let Ok(file) = std::fs::File::open(path) else {
+                continue;
+            };
+            let mut reader = io::BufReader::new(file);
+            loop {
+                line.clear();
+                if !matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+                    break;
+                }
+                let Ok(event) = sc_viewer::ViewEvent::parse(&line) else {
+                    continue;
+                };
+                if event.worker != worker.as_str() {
+                    continue;
+                }
+                found = true;
+                if let Some((payload, _)) =
+                    event.payload_text().filter(|_| event.type_name == "output")
+                {
+                    for piece in payload.split_inclusive('\n') {
+                        let ends = piece.ends_with('\n');
+                        let piece = piece.strip_suffix('\n').unwrap_or(piece);
+                        text.push_str(&sc_viewer::text::safe(piece, sc_viewer::Safety::default()));
+                        if ends {
+                            text.push('\n');
+                        }
+                    }
+                    if text.len() > MAX_OUTPUT {
+                        text.push_str(&format!(
+                            "\n[cut at {} MiB: `sc-view --plain --worker {worker} FILE` shows it all]\n",
+                            MAX_OUTPUT >> 20
+                        ));
+                        break 'files;
+                    }
+                }
+            }
+        }
+        if !found {
+            return refused(404, "no such worker in the stream");
+        }
+        Response::from_data(text.into_bytes())
+            .with_header(h("Content-Type", "text/plain; charset=utf-8"))
     }
 
     /// A person's Allow, Deny or Stop, sent to the run's control socket.
@@ -426,6 +501,32 @@ fn refused(status: u16, why: &str) -> Response<io::Cursor<Vec<u8>>> {
     json_response(status, serde_json::json!({"ok": false, "error": why}))
 }
 
+/// A query value, percent-decoded (`+` is a space); None when it is not
+/// UTF-8.
+fn percent_decoded(value: &str) -> Option<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
 /// 32 random bytes, as hex.
 fn token() -> io::Result<String> {
     let mut bytes = [0u8; 32];
@@ -454,6 +555,15 @@ pub fn until_interrupted(serve: &Serve, rx: &std::sync::mpsc::Receiver<crate::so
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_are_decoded_or_refused() {
+        assert_eq!(percent_decoded("a%2Fb+c").as_deref(), Some("a/b c"));
+        assert_eq!(percent_decoded("plain").as_deref(), Some("plain"));
+        assert_eq!(percent_decoded("bad%"), None);
+        assert_eq!(percent_decoded("bad%zz"), None);
+        assert_eq!(percent_decoded("%ff"), None, "not UTF-8");
+    }
 
     #[test]
     fn tokens_are_long_random_and_compared_whole() {

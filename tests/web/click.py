@@ -2,7 +2,7 @@
 Chromium, offline): opens the URL sc-view --serve printed, clicks a button,
 and waits until the page shows what followed.
 
-    python click.py URL allow|stop SCREENSHOT
+    python click.py URL allow|stop|output SCREENSHOT
 
 Prints what the page's row says at the end; exits non-zero when the button
 or the outcome never came.
@@ -18,10 +18,17 @@ with sync_playwright() as p:
     page.goto(url)
     # The token became a cookie: the address bar shows none.
     assert "token" not in page.url, page.url
-    button = {"allow": "Allow", "stop": "Stop"}[action]
-    page.get_by_role("button", name=button).first.click(timeout=60_000)
-    outcome = {"allow": "tr.succeeded", "stop": "tr.failed"}[action]
-    page.wait_for_selector(outcome, timeout=60_000)
-    page.screenshot(path=shot)
-    print(page.inner_text("tbody"))
+    if action == "output":
+        # A worker's id clicked: its whole output below the table.
+        page.click("td.id", timeout=60_000)
+        page.wait_for_selector("#output:not([hidden]) pre:not(:empty)", timeout=60_000)
+        page.screenshot(path=shot)
+        print(page.inner_text("#output pre"))
+    else:
+        button = {"allow": "Allow", "stop": "Stop"}[action]
+        page.get_by_role("button", name=button).first.click(timeout=60_000)
+        outcome = {"allow": "tr.succeeded", "stop": "tr.failed"}[action]
+        page.wait_for_selector(outcome, timeout=60_000)
+        page.screenshot(path=shot)
+        print(page.inner_text("tbody"))
     browser.close()

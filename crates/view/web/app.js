@@ -39,6 +39,7 @@ function show(row) {
     tr = document.createElement("tr");
     tr.dataset.worker = row.id;
     for (const name of ["id", "status", "time", "lines", "cost", "now", "act"]) cell(tr, name);
+    cell(tr, "id").addEventListener("click", () => output(row.id));
     rows.set(row.id, tr);
     body().appendChild(tr);
   }
@@ -129,6 +130,18 @@ if (typeof PerformanceObserver !== "undefined" &&
     long += list.getEntries().length;
     document.body.dataset.longTasks = String(long);
   }).observe({ type: "longtask", buffered: true });
+}
+
+// A worker's whole output, on demand, as text.
+function output(id) {
+  const section = document.querySelector("#output");
+  fetch("/output?worker=" + encodeURIComponent(id), { credentials: "same-origin" })
+    .then((r) => r.text().then((text) => ({ ok: r.ok, text })))
+    .then(({ ok, text }) => {
+      section.hidden = false;
+      section.querySelector("h2").textContent = id + (ok ? ": its whole output" : "");
+      section.querySelector("pre").textContent = ok ? text : JSON.parse(text).error;
+    });
 }
 
 function tick() {
