@@ -326,6 +326,26 @@ fn a_page_that_reconnects_is_sent_what_it_has_not_seen_and_nothing_twice() {
     stop(child);
 }
 
+/// The real Claude Code asking under `--ask` (its stream also in a log),
+/// and a page following the log: the run, the agent's folder, the page.
+fn claude_asking_with_a_page(
+    claude: &std::path::Path,
+    mock: &crate::mock_model::MockModel,
+    name: &str,
+) -> (Live, std::path::PathBuf, (Child, String, String)) {
+    let runtime = temp_dir(&format!("{name}-runtime"));
+    let log = runtime.join("run.ndjson");
+    let (mut command, dir) = crate::asks::asking(claude, mock, name, &["--ask-timeout", "0"]);
+    command
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .arg("--log")
+        .arg(&log);
+    let live = Live::start_with(&mut command);
+    eventually("the run's log is there", || log.exists());
+    let page = serving(&["--follow", log.to_str().unwrap()], None);
+    (live, dir, page)
+}
+
 /// Allow, from the page (its POST, as its button sends it), reaches the
 /// real Claude Code through the run's control socket; the stream says a
 /// person answered, through the page.
@@ -335,17 +355,7 @@ fn an_ask_allowed_from_the_page_reaches_the_real_agent() {
         return;
     };
     let mock = crate::mock_model::MockModel::start();
-    let runtime = temp_dir("serve-ask-runtime");
-    let log = runtime.join("run.ndjson");
-    let (mut command, dir) =
-        crate::asks::asking(&claude, &mock, "serve-ask", &["--ask-timeout", "0"]);
-    command
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .arg("--log")
-        .arg(&log);
-    let live = Live::start_with(&mut command);
-    eventually("the run's log is there", || log.exists());
-    let (child, addr, token) = serving(&["--follow", log.to_str().unwrap()], None);
+    let (live, dir, (child, addr, token)) = claude_asking_with_a_page(&claude, &mock, "serve-ask");
     // The page's stream, until the worker asks.
     let mut conn = TcpStream::connect(&addr).unwrap();
     write!(
@@ -440,17 +450,8 @@ fn allow_clicked_in_the_browser_reaches_the_real_agent() {
         return;
     };
     let mock = crate::mock_model::MockModel::start();
-    let runtime = temp_dir("serve-click-runtime");
-    let log = runtime.join("run.ndjson");
-    let (mut command, dir) =
-        crate::asks::asking(&claude, &mock, "serve-click", &["--ask-timeout", "0"]);
-    command
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .arg("--log")
-        .arg(&log);
-    let live = Live::start_with(&mut command);
-    eventually("the run's log is there", || log.exists());
-    let (child, addr, token) = serving(&["--follow", log.to_str().unwrap()], None);
+    let (live, dir, (child, addr, token)) =
+        claude_asking_with_a_page(&claude, &mock, "serve-click");
     let shown = click(&python, &addr, &token, "allow", "serve-click-shot");
     let (run, status) = live.finish();
     assert_eq!(status.code(), Some(0));

@@ -53,3 +53,17 @@ pub fn flag<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T 
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
 }
+
+/// `micros` (sorted here) as the JSON line the benches print: how many,
+/// p50, p99 and the most, in µs; `extra` goes first (`"rows":N,`).
+pub fn percentiles(micros: &mut [f64], extra: &str) -> String {
+    micros.sort_by(f64::total_cmp);
+    let pct = |p: f64| micros[((micros.len() - 1) as f64 * p).round() as usize];
+    format!(
+        "{{{extra}\"n\":{},\"p50_us\":{:.1},\"p99_us\":{:.1},\"max_us\":{:.1}}}",
+        micros.len(),
+        pct(0.5),
+        pct(0.99),
+        micros[micros.len() - 1]
+    )
+}

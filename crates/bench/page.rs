@@ -69,14 +69,9 @@ pub fn main(args: &[String]) -> i32 {
         eprintln!("sc-bench page: no stamped row read ({rows} rows)");
         return 1;
     }
-    micros.sort_by(f64::total_cmp);
-    let pct = |p: f64| micros[((micros.len() - 1) as f64 * p).round() as usize];
     println!(
-        "{{\"rows\":{rows},\"n\":{},\"p50_us\":{:.1},\"p99_us\":{:.1},\"max_us\":{:.1}}}",
-        micros.len(),
-        pct(0.5),
-        pct(0.99),
-        micros[micros.len() - 1]
+        "{}",
+        crate::percentiles(&mut micros, &format!("\"rows\":{rows},"))
     );
     0
 }
