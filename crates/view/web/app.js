@@ -38,7 +38,7 @@ function show(row) {
   if (!tr) {
     tr = document.createElement("tr");
     tr.dataset.worker = row.id;
-    for (const name of ["id", "status", "time", "lines", "cost", "now", "act"]) cell(tr, name);
+    for (const name of ["id", "after", "status", "time", "lines", "cost", "now", "act"]) cell(tr, name);
     cell(tr, "id").addEventListener("click", () => output(row.id));
     rows.set(row.id, tr);
     body().appendChild(tr);
@@ -46,6 +46,7 @@ function show(row) {
   tr.className = row.status.replace(" ", "-");
   const kind = row.kind && row.kind !== "shell" && row.kind !== row.id ? " (" + row.kind + ")" : "";
   cell(tr, "id").textContent = row.id + kind;
+  cell(tr, "after").textContent = row.depends_on.join(", ");
   let status = row.status;
   if (row.exit && row.exit.code !== null && row.status !== "succeeded") status += " " + row.exit.code;
   if (row.exit && row.exit.signal) status += " " + row.exit.signal;
@@ -125,10 +126,14 @@ function filter() {
 // Long tasks (over 50 ms) the page had, for whoever checks it stays smooth.
 if (typeof PerformanceObserver !== "undefined" &&
     (PerformanceObserver.supportedEntryTypes || []).includes("longtask")) {
-  let long = 0;
+  let long = 0, longest = 0;
   new PerformanceObserver((list) => {
-    long += list.getEntries().length;
+    for (const entry of list.getEntries()) {
+      long += 1;
+      longest = Math.max(longest, Math.round(entry.duration));
+    }
     document.body.dataset.longTasks = String(long);
+    document.body.dataset.longestTaskMs = String(longest);
   }).observe({ type: "longtask", buffered: true });
 }
 
@@ -156,6 +161,7 @@ function tick() {
 document.addEventListener("DOMContentLoaded", () => {
   setInterval(tick, 1000);
   document.body.dataset.longTasks = document.body.dataset.longTasks || "0";
+  document.body.dataset.longestTaskMs = document.body.dataset.longestTaskMs || "0";
   document.querySelector("#filter").addEventListener("change", filter);
   const events = new EventSource("/events");
   const state = document.querySelector("#state");

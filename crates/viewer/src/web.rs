@@ -39,6 +39,7 @@ pub fn row(index: usize, worker: &Worker) -> Value {
         "status": status_name(worker.status),
         "kind": worker.kind,
         "role": worker.role,
+        "depends_on": worker.depends_on,
         "host": worker.host,
         "sandbox": worker.sandbox,
         "attempt": worker.attempt,

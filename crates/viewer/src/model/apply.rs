@@ -25,8 +25,14 @@ pub(super) fn on_task(
     cx: Cx,
     changes: &mut Vec<Change>,
 ) {
-    let Cx { index, .. } = cx;
+    let Cx { index, safety, .. } = cx;
     worker.status = Status::Queued;
+    worker.depends_on = event
+        .depends_on
+        .iter()
+        .flatten()
+        .map(|d| crate::text::safe(d, safety))
+        .collect();
     worker.kind = event.kind.as_deref().map(str::to_owned);
     worker.role = event.role.as_deref().map(str::to_owned);
     if worker.kind.as_deref().is_some_and(is_agent_kind) {

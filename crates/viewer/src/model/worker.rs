@@ -71,6 +71,8 @@ pub struct Worker {
     pub kind: Option<String>,
     pub role: Option<String>,
     pub argv: Vec<String>,
+    /// The tasks it waits for (its task's `depends_on`).
+    pub depends_on: Vec<String>,
     /// The host it ran on, when not here (its `start` says).
     pub host: Option<String>,
     /// What confines it (`bwrap`), when it runs confined.
@@ -172,6 +174,7 @@ impl Worker {
             id: id.to_owned(),
             kind: None,
             role: None,
+            depends_on: Vec::new(),
             argv: Vec::new(),
             host: None,
             sandbox: None,
