@@ -594,3 +594,89 @@ fn a_plans_dependencies_are_on_the_page() {
     assert!(row.contains("queued"), "{row}");
     stop(child);
 }
+
+/// Words for a running agent from the page of its run (attached): they
+/// reach the model in the same session, and the stream says who said them
+/// and through what; a page not attached to the run is told it cannot.
+#[test]
+fn words_from_the_page_reach_the_real_agent() {
+    let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
+        return;
+    };
+    let mock = crate::mock_model::MockModel::start();
+    let runtime = temp_dir("serve-say-runtime");
+    std::fs::set_permissions(
+        &runtime,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    let (mut command, _dir) = crate::asks::asking(
+        &claude,
+        &mock,
+        "serve-say",
+        &["--id", "fixer", "--ask-timeout", "0"],
+    );
+    command.env("XDG_RUNTIME_DIR", &runtime);
+    let mut live = Live::start_with(&mut command);
+    let asked = live.until(|e| e.type_name() == "ask");
+    let sc_events::Body::Ask(ask) = &asked.body else {
+        unreachable!()
+    };
+    let pid = live.child.id().to_string();
+    let mut view = Command::new(env!("CARGO_BIN_EXE_sc-view"));
+    view.env("XDG_RUNTIME_DIR", &runtime);
+    let (child, addr, token) = serving_with(&mut view, &["--attach", &pid], Some(b""));
+    let from_page = format!(
+        "Origin: http://{addr}\r\nCookie: sc_view={token}\r\nContent-Type: application/json\r\n"
+    );
+    let (status, _, said) = post(
+        &addr,
+        "/say",
+        &from_page,
+        r#"{"worker":"fixer","text":"Remember the style guide, please."}"#,
+    );
+    assert_eq!(status, 200, "{said}");
+    assert_eq!(
+        post(
+            &addr,
+            "/say",
+            &from_page,
+            r#"{"worker":"fixer","text":" "}"#
+        )
+        .0,
+        400,
+        "nothing to say"
+    );
+    let answer = format!(r#"{{"ask":"{}","decision":"allow"}}"#, ask.ask);
+    // The page learns of the ask from the run's stream, which it follows.
+    eventually("the page knows the ask", || {
+        post(&addr, "/answer", &from_page, &answer).0 == 200
+    });
+    eventually("the model hears what was said", || {
+        mock.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.contains("Remember the style guide"))
+    });
+    let (run, _) = live.finish();
+    let said: Vec<_> = run
+        .events
+        .iter()
+        .filter_map(|e| match &e.body {
+            sc_events::Body::Say(said) => Some(said.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(said.len(), 1);
+    assert_eq!(said[0].via.as_deref(), Some("sc-view --serve"));
+    stop(child);
+    // Not attached: told so.
+    let (child, addr, token) = serving(&[], Some(&hostile_stream()));
+    let mine = format!(
+        "Origin: http://{addr}\r\nCookie: sc_view={token}\r\nContent-Type: application/json\r\n"
+    );
+    let (status, _, said) = post(&addr, "/say", &mine, r#"{"worker":"evil","text":"hi"}"#);
+    assert_eq!(status, 409, "{said}");
+    stop(child);
+}

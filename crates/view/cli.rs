@@ -213,11 +213,12 @@ pub struct Cli {
     /// Serve a live page of the run to a browser (ADDR: 127.0.0.1:0)
     ///
     /// The same model as the terminal view, over Server-Sent Events: each
-    /// worker with its state, time, lines, cost and newest line; open asks
-    /// with Allow and Deny, and Stop (attached to a run: --attach); a
-    /// filter for failures. The URL is said on stderr, with a token that
-    /// the page exchanges for a cookie; only the loopback unless ADDR says
-    /// otherwise. After the stream ends the page stays served until Ctrl-C
+    /// worker with its state, time, lines, cost and newest line (its whole
+    /// output a click away); open asks with Allow and Deny, and Stop and
+    /// Say (attached to a run: --attach); a filter for failures. The URL
+    /// is said on stderr, with a token that the page exchanges for a
+    /// cookie; only the loopback unless ADDR says otherwise. After the
+    /// stream ends the page stays served until Ctrl-C
     #[arg(help_heading = "Browser", long, value_name = "ADDR", num_args = 0..=1, require_equals = true, default_missing_value = "127.0.0.1:0")]
     pub serve: Option<String>,
 

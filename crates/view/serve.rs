@@ -273,7 +273,7 @@ impl Hub {
             (Method::Get, "/app.css") => asset(STYLE, "text/css; charset=utf-8"),
             (Method::Get, "/events") => None,
             (Method::Get, "/output") => Some(self.output(request.url())),
-            (Method::Post, "/answer" | "/stop") => Some(self.act(request, &path)),
+            (Method::Post, "/answer" | "/stop" | "/say") => Some(self.act(request, &path)),
             _ => Some(refused(404, "no such page")),
         }
     }
@@ -345,7 +345,8 @@ impl Hub {
             .with_header(h("Content-Type", "text/plain; charset=utf-8"))
     }
 
-    /// A person's Allow, Deny or Stop, sent to the run's control socket.
+    /// A person's Allow, Deny, Stop or words for an agent (Say), sent to
+    /// the run's control socket.
     fn act(&self, request: &mut Request, path: &str) -> Response<io::Cursor<Vec<u8>>> {
         let json =
             header(request, "Content-Type").is_some_and(|t| t.starts_with("application/json"));
@@ -394,13 +395,23 @@ impl Hub {
                 let Some(socket) = self.run.clone() else {
                     return refused(
                         409,
-                        "this page cannot stop workers: serve it attached to the run \
+                        "this page cannot steer workers: serve it attached to the run \
                          (sc-view --attach RUN --serve)",
                     );
                 };
-                let ask = Ask::Stop {
-                    worker: Some(worker),
-                    via,
+                let ask = match path {
+                    "/say" => match text("text").filter(|t| !t.trim().is_empty()) {
+                        Some(said) => Ask::Say {
+                            worker,
+                            text: said,
+                            via,
+                        },
+                        None => return refused(400, "give text"),
+                    },
+                    _ => Ask::Stop {
+                        worker: Some(worker),
+                        via,
+                    },
                 };
                 (socket, ask)
             }

@@ -75,13 +75,33 @@ function show(row) {
     now.appendChild(line);
   }
   now.appendChild(document.createTextNode(row.latest));
+  // Its buttons (and what a person is typing) stay while it runs: made
+  // when it starts running, gone when it stops.
   const act = cell(tr, "act");
-  act.textContent = "";
-  if (row.status === "running") {
+  const running = row.status === "running";
+  if (running && act.dataset.for !== "running") {
+    act.dataset.for = "running";
+    act.textContent = "";
     const stop = document.createElement("button");
     stop.textContent = "Stop";
     stop.addEventListener("click", () => post("/stop", { worker: row.id }));
     act.appendChild(stop);
+    // An agent takes words from a person: its next user message.
+    if (row.kind && row.kind !== "shell" && row.kind !== "sc") {
+      const words = document.createElement("input");
+      words.placeholder = "tell it…";
+      words.setAttribute("aria-label", "tell " + row.id);
+      const say = document.createElement("button");
+      say.textContent = "Say";
+      say.addEventListener("click", () => {
+        if (words.value.trim()) post("/say", { worker: row.id, text: words.value }).then(() => { words.value = ""; });
+      });
+      act.appendChild(words);
+      act.appendChild(say);
+    }
+  } else if (!running && act.dataset.for === "running") {
+    act.dataset.for = "";
+    act.textContent = "";
   }
   count(tr, row.status);
   place(tr);
