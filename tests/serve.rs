@@ -680,3 +680,27 @@ fn words_from_the_page_reach_the_real_agent() {
     assert_eq!(status, 409, "{said}");
     stop(child);
 }
+
+/// The run's timeline, drawn by sc-view as for `--timeline`, served to
+/// the page (an image: no script in it), with the token like the rest.
+#[test]
+fn the_timeline_is_on_the_page() {
+    let stream = run_bounded(
+        sc_spawn().args(["--id", "build", "--", "sh", "-c", "echo one; exit 3"]),
+        Vec::new(),
+    )
+    .stdout;
+    let (child, addr, token) = serving(&[], Some(&stream));
+    let (status, head, svg) = get(
+        &addr,
+        "/timeline.svg",
+        &format!("Cookie: sc_view={token}\r\n"),
+    );
+    assert_eq!(status, 200);
+    assert!(head.contains("Content-Type: image/svg+xml"), "{head}");
+    assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"), "{svg}");
+    assert!(svg.contains("build"), "its lane: {svg}");
+    assert!(!svg.contains("<script"), "no script");
+    assert_eq!(get(&addr, "/timeline.svg", "").0, 403);
+    stop(child);
+}

@@ -55,7 +55,7 @@ struct Viewer {
     closed: bool,
     /// `--junit FILE`: the workers' output, kept for the report.
     junit: Option<sc_viewer::junit::Outputs>,
-    /// `--timeline FILE`: what the picture needs.
+    /// `--timeline FILE` (or `--serve`): what the picture needs.
     timeline: Option<sc_viewer::timeline::Timeline>,
     /// The signal that interrupted the view, if one did.
     interrupted: Option<i32>,
@@ -176,7 +176,8 @@ pub fn run(cli: Cli) -> i32 {
         last_frame: Instant::now(),
         closed: false,
         junit: cli.junit.as_ref().map(|_| Default::default()),
-        timeline: cli.timeline.as_ref().map(|_| Default::default()),
+        // The page shows the timeline too.
+        timeline: (cli.timeline.is_some() || cli.serve.is_some()).then(Default::default),
         interrupted: None,
         serve: None,
         cli,
@@ -286,7 +287,7 @@ pub fn run(cli: Cli) -> i32 {
     // The terminal given back as it was before the last words.
     drop(keys);
     let serving = viewer.serve.take().map(|(mut serve, _)| {
-        serve.finish(&viewer.model);
+        serve.finish(&viewer.model, viewer.timeline.as_ref());
         serve
     });
     let interrupted = viewer.interrupted.or_else(crate::source::signalled);
@@ -498,7 +499,7 @@ impl Viewer {
         if let Some((serve, last)) = &mut self.serve
             && (force || last.elapsed() >= crate::serve::CADENCE)
         {
-            serve.publish(&self.model);
+            serve.frame(&self.model, self.timeline.as_ref());
             *last = Instant::now();
         }
         let now = self.clock();

@@ -41,6 +41,9 @@ pub struct Serve {
     /// Workers an event came for since the rows were last made: only
     /// theirs are made again.
     dirty: std::collections::HashSet<String>,
+    /// When the timeline was last drawn for the page (at most once a
+    /// second: a long run's picture is not small).
+    drawn: Option<std::time::Instant>,
 }
 
 /// How soon a change reaches the page at most (the rows are made at most
@@ -70,6 +73,8 @@ struct State {
     clock: u64,
     /// Open asks: where each is answered.
     asks: HashMap<String, String>,
+    /// The run's timeline (SVG, no script), as last drawn.
+    timeline: String,
     /// The stream ended.
     over: bool,
 }
@@ -132,6 +137,7 @@ impl Serve {
             hub,
             url,
             dirty: Default::default(),
+            drawn: None,
         })
     }
 
@@ -182,11 +188,28 @@ impl Serve {
         }
     }
 
+    /// A frame of the view: the rows that changed, and the timeline when
+    /// it is due.
+    pub fn frame(&mut self, model: &Model, timeline: Option<&sc_viewer::timeline::Timeline>) {
+        let changed = self.is_dirty();
+        self.publish(model);
+        let due = self
+            .drawn
+            .is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+        if let Some(timeline) = timeline.filter(|_| changed && due) {
+            self.hub.lock().timeline = timeline.render(model);
+            self.drawn = Some(std::time::Instant::now());
+        }
+    }
+
     /// The stream ended: the pages are told, and still served.
-    pub fn finish(&mut self, model: &Model) {
+    pub fn finish(&mut self, model: &Model, timeline: Option<&sc_viewer::timeline::Timeline>) {
         // Every row made once more: the unfinished lines ended with it.
         self.dirty = model.workers.iter().map(|w| w.id.clone()).collect();
         self.publish(model);
+        if let Some(timeline) = timeline {
+            self.hub.lock().timeline = timeline.render(model);
+        }
         self.hub.lock().over = true;
         self.hub.changed.notify_all();
     }
@@ -273,6 +296,10 @@ impl Hub {
             (Method::Get, "/app.css") => asset(STYLE, "text/css; charset=utf-8"),
             (Method::Get, "/events") => None,
             (Method::Get, "/output") => Some(self.output(request.url())),
+            (Method::Get, "/timeline.svg") => {
+                let svg = self.lock().timeline.clone();
+                asset(&svg, "image/svg+xml")
+            }
             (Method::Post, "/answer" | "/stop" | "/say") => Some(self.act(request, &path)),
             _ => Some(refused(404, "no such page")),
         }

@@ -183,6 +183,13 @@ document.addEventListener("DOMContentLoaded", () => {
   document.body.dataset.longTasks = document.body.dataset.longTasks || "0";
   document.body.dataset.longestTaskMs = document.body.dataset.longestTaskMs || "0";
   document.querySelector("#filter").addEventListener("change", filter);
+  // The run's timeline (drawn by sc-view, an SVG with no script), fetched
+  // anew each time it is asked for.
+  document.querySelector("#show-timeline").addEventListener("click", () => {
+    const figure = document.querySelector("#timeline");
+    figure.hidden = false;
+    figure.querySelector("img").src = "/timeline.svg?at=" + Date.now();
+  });
   const events = new EventSource("/events");
   const state = document.querySelector("#state");
   events.addEventListener("open", () => { state.textContent = "live"; });
