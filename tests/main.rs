@@ -43,6 +43,7 @@ mod sandbox_landlock;
 mod sandbox_net;
 mod sandbox_podman;
 mod serve;
+mod serve_steer;
 mod slurm;
 mod snapshots;
 mod spawn;

@@ -13,7 +13,7 @@ use crate::util::*;
 
 /// A `sc-view --serve` reading `stream` (written to its stdin, then
 /// closed): the child, its address (`127.0.0.1:PORT`) and its token.
-fn serving(args: &[&str], stream: Option<&[u8]>) -> (Child, String, String) {
+pub(crate) fn serving(args: &[&str], stream: Option<&[u8]>) -> (Child, String, String) {
     serving_with(
         &mut Command::new(env!("CARGO_BIN_EXE_sc-view")),
         args,
@@ -22,7 +22,7 @@ fn serving(args: &[&str], stream: Option<&[u8]>) -> (Child, String, String) {
 }
 
 /// [`serving`], `view` being the sc-view command (its environment set).
-fn serving_with(
+pub(crate) fn serving_with(
     view: &mut Command,
     args: &[&str],
     stream: Option<&[u8]>,
@@ -74,14 +74,14 @@ fn http(addr: &str, request: &str) -> (u16, String, String) {
     (status, head.to_owned(), body.to_owned())
 }
 
-fn get(addr: &str, path: &str, extra: &str) -> (u16, String, String) {
+pub(crate) fn get(addr: &str, path: &str, extra: &str) -> (u16, String, String) {
     http(
         addr,
         &format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\n{extra}Connection: close\r\n\r\n"),
     )
 }
 
-fn post(addr: &str, path: &str, extra: &str, body: &str) -> (u16, String, String) {
+pub(crate) fn post(addr: &str, path: &str, extra: &str, body: &str) -> (u16, String, String) {
     http(
         addr,
         &format!(
@@ -91,7 +91,7 @@ fn post(addr: &str, path: &str, extra: &str, body: &str) -> (u16, String, String
     )
 }
 
-fn stop(mut child: Child) {
+pub(crate) fn stop(mut child: Child) {
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
@@ -102,7 +102,7 @@ fn stop(mut child: Child) {
 /// A stream of one worker whose last line is hostile markup and ANSI.
 const HOSTILE: &str = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\"> \u{1b}]0;title\u{7}\u{1b}[31mred";
 
-fn hostile_stream() -> Vec<u8> {
+pub(crate) fn hostile_stream() -> Vec<u8> {
     let ran = run_bounded(
         sc_spawn().args(["--id", "evil", "--", "printf", "%s\\n", "fine", HOSTILE]),
         Vec::new(),
@@ -168,7 +168,7 @@ fn the_page_is_served_only_with_its_token_its_host_and_its_origin() {
 }
 
 /// Headless Chromium, or None (skipped, or a failure under .ci/run).
-fn chromium() -> Option<&'static str> {
+pub(crate) fn chromium() -> Option<&'static str> {
     let found = ["chromium", "chromium-browser"]
         .into_iter()
         .find(|b| Command::new(b).arg("--version").output().is_ok());
@@ -180,7 +180,7 @@ fn chromium() -> Option<&'static str> {
 
 /// One browser at a time: on two cores, browsers started together by
 /// tests going at once slow each other's pages down.
-static BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+pub(crate) static BROWSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The page at `addr` as a real browser leaves it after `ms` of its
 /// time: its DOM.
@@ -335,185 +335,6 @@ fn a_page_that_reconnects_is_sent_what_it_has_not_seen_and_nothing_twice() {
     stop(child);
 }
 
-/// The real Claude Code asking under `--ask` (its stream also in a log),
-/// and a page following the log: the run, the agent's folder, the page.
-fn claude_asking_with_a_page(
-    claude: &std::path::Path,
-    mock: &crate::mock_model::MockModel,
-    name: &str,
-) -> (Live, std::path::PathBuf, (Child, String, String)) {
-    let runtime = temp_dir(&format!("{name}-runtime"));
-    let log = runtime.join("run.ndjson");
-    let (mut command, dir) = crate::asks::asking(claude, mock, name, &["--ask-timeout", "0"]);
-    command
-        .env("XDG_RUNTIME_DIR", &runtime)
-        .arg("--log")
-        .arg(&log);
-    let live = Live::start_with(&mut command);
-    eventually("the run's log is there", || log.exists());
-    let page = serving(&["--follow", log.to_str().unwrap()], None);
-    (live, dir, page)
-}
-
-/// Allow, from the page (its POST, as its button sends it), reaches the
-/// real Claude Code through the run's control socket; the stream says a
-/// person answered, through the page.
-#[test]
-fn an_ask_allowed_from_the_page_reaches_the_real_agent() {
-    let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
-        return;
-    };
-    let mock = crate::mock_model::MockModel::start();
-    let (live, dir, (child, addr, token)) = claude_asking_with_a_page(&claude, &mock, "serve-ask");
-    // The page's stream, until the worker asks.
-    let mut conn = TcpStream::connect(&addr).unwrap();
-    write!(
-        conn,
-        "GET /events HTTP/1.1\r\nHost: {addr}\r\nCookie: sc_view={token}\r\n\r\n"
-    )
-    .unwrap();
-    let mut lines = BufReader::new(conn).lines();
-    let ask = loop {
-        let line = lines.next().expect("the page's stream goes on").unwrap();
-        let Some(data) = line.strip_prefix("data: ") else {
-            continue;
-        };
-        let row: serde_json::Value = serde_json::from_str(data).unwrap();
-        if let Some(ask) = row["asks"].as_array().and_then(|a| a.first()) {
-            assert_eq!(ask["answerable"], true);
-            break ask["id"].as_str().unwrap().to_owned();
-        }
-    };
-    let (status, _, said) = post(
-        &addr,
-        "/answer",
-        &format!(
-            "Origin: http://{addr}\r\nCookie: sc_view={token}\r\nContent-Type: application/json\r\n"
-        ),
-        &format!(r#"{{"ask":"{ask}","decision":"allow"}}"#),
-    );
-    assert_eq!(status, 200, "{said}");
-    let (run, status) = live.finish();
-    assert_eq!(status.code(), Some(0));
-    let (_, answers) = run.asks_and_answers();
-    assert_eq!(answers[0].by, "person");
-    assert_eq!(answers[0].via.as_deref(), Some("sc-view --serve"));
-    assert!(
-        dir.join("marker.txt").exists(),
-        "the agent did what was allowed"
-    );
-    stop(child);
-}
-
-/// Playwright (in .ci/py, from PyPI by scripts/report-readers) driving the
-/// system Chromium: None where it is not installed (skipped).
-fn playwright() -> Option<std::path::PathBuf> {
-    let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/py/bin/python");
-    let ok = python.exists()
-        && Command::new(&python)
-            .args(["-c", "import playwright"])
-            .status()
-            .is_ok_and(|s| s.success());
-    if !ok {
-        assert!(
-            std::env::var_os("SC_REQUIRE_AGENT_CLIS").is_none(),
-            "Playwright is not installed: run scripts/report-readers"
-        );
-        skipped(
-            "the page's click tests",
-            "Playwright not installed: scripts/report-readers installs it from PyPI",
-        );
-        return None;
-    }
-    chromium()?;
-    Some(python)
-}
-
-/// A person clicks `action` (allow, stop) at the page of `addr`: what
-/// the page's rows say after it, and the screenshot taken.
-fn click(python: &std::path::Path, addr: &str, token: &str, action: &str, name: &str) -> String {
-    let shot = temp_dir(name).join("page.png");
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/click.py");
-    let _one = BROWSER.lock().unwrap_or_else(|p| p.into_inner());
-    let out = Command::new(python)
-        .arg(script)
-        .arg(format!("http://{addr}/?token={token}"))
-        .arg(action)
-        .arg(&shot)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(shot.exists());
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// Allow, clicked in a real browser, reaches the real Claude Code: it
-/// does what it asked to, and the stream says a person allowed it there.
-#[test]
-fn allow_clicked_in_the_browser_reaches_the_real_agent() {
-    let Some(python) = playwright() else { return };
-    let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
-        return;
-    };
-    let mock = crate::mock_model::MockModel::start();
-    let (live, dir, (child, addr, token)) =
-        claude_asking_with_a_page(&claude, &mock, "serve-click");
-    let shown = click(&python, &addr, &token, "allow", "serve-click-shot");
-    let (run, status) = live.finish();
-    assert_eq!(status.code(), Some(0));
-    let (_, answers) = run.asks_and_answers();
-    assert_eq!(answers[0].by, "person");
-    assert_eq!(answers[0].via.as_deref(), Some("sc-view --serve"));
-    assert!(
-        dir.join("marker.txt").exists(),
-        "the agent did what was allowed"
-    );
-    assert!(shown.contains("succeeded"), "{shown}");
-    stop(child);
-}
-
-/// Stop, clicked in a real browser at the page of a run it is attached to,
-/// ends that worker as Ctrl-C would; the stream says who.
-#[test]
-fn stop_clicked_in_the_browser_ends_the_worker() {
-    let Some(python) = playwright() else { return };
-    let runtime = temp_dir("serve-stop-runtime");
-    std::fs::set_permissions(
-        &runtime,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    let mut live = Live::start_with(sc_spawn().env("XDG_RUNTIME_DIR", &runtime).args([
-        "--id",
-        "loop",
-        "--",
-        "sh",
-        "-c",
-        "echo up; while :; do sleep 0.1; done",
-    ]));
-    live.until(|e| output(e).is_some());
-    let pid = live.child.id().to_string();
-    let mut view = Command::new(env!("CARGO_BIN_EXE_sc-view"));
-    view.env("XDG_RUNTIME_DIR", &runtime);
-    let (child, addr, token) = serving_with(&mut view, &["--attach", &pid], Some(b""));
-    let shown = click(&python, &addr, &token, "stop", "serve-stop-shot");
-    let (run, status) = live.finish();
-    assert_eq!(status.code(), Some(130), "{shown}");
-    let stop_event = run
-        .events
-        .iter()
-        .find(|e| e.type_name() == "stop")
-        .expect("a stop event");
-    assert!(matches!(&stop_event.body, sc_events::Body::Stop(s)
-        if s.by == "person" && s.via.as_deref() == Some("sc-view --serve")));
-    assert!(shown.contains("failed"), "{shown}");
-    stop(child);
-}
-
 /// A worker's whole output on demand, read again from the stream's file,
 /// made safe as the view makes it (no terminal escape), as plain text;
 /// from stdin there is no file to read it from, and that is said.
@@ -553,23 +374,6 @@ fn a_workers_whole_output_is_read_from_the_streams_file() {
     stop(child);
 }
 
-/// A worker's id clicked in a real browser shows its whole output, as
-/// text (the markup in it is not made into elements).
-#[test]
-fn a_click_on_a_worker_shows_its_whole_output() {
-    let Some(python) = playwright() else { return };
-    let dir = temp_dir("serve-output-click");
-    let file = dir.join("run.ndjson");
-    std::fs::write(&file, hostile_stream()).unwrap();
-    let (child, addr, token) = serving(&[file.to_str().unwrap()], Some(b""));
-    let shown = click(&python, &addr, &token, "output", "serve-output-shot");
-    assert!(
-        shown.starts_with("fine\n<script>document.title='pwned'</script>"),
-        "{shown}"
-    );
-    stop(child);
-}
-
 /// A plan's dependencies are on the page: each task's row says what it
 /// waits for.
 #[test]
@@ -592,92 +396,6 @@ fn a_plans_dependencies_are_on_the_page() {
         .unwrap_or_else(|| panic!("{dom}"));
     assert!(row.contains(r#"<td class="after">build</td>"#), "{row}");
     assert!(row.contains("queued"), "{row}");
-    stop(child);
-}
-
-/// Words for a running agent from the page of its run (attached): they
-/// reach the model in the same session, and the stream says who said them
-/// and through what; a page not attached to the run is told it cannot.
-#[test]
-fn words_from_the_page_reach_the_real_agent() {
-    let Some(claude) = agent_cli("claude", "SC_CLAUDE") else {
-        return;
-    };
-    let mock = crate::mock_model::MockModel::start();
-    let runtime = temp_dir("serve-say-runtime");
-    std::fs::set_permissions(
-        &runtime,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    let (mut command, _dir) = crate::asks::asking(
-        &claude,
-        &mock,
-        "serve-say",
-        &["--id", "fixer", "--ask-timeout", "0"],
-    );
-    command.env("XDG_RUNTIME_DIR", &runtime);
-    let mut live = Live::start_with(&mut command);
-    let asked = live.until(|e| e.type_name() == "ask");
-    let sc_events::Body::Ask(ask) = &asked.body else {
-        unreachable!()
-    };
-    let pid = live.child.id().to_string();
-    let mut view = Command::new(env!("CARGO_BIN_EXE_sc-view"));
-    view.env("XDG_RUNTIME_DIR", &runtime);
-    let (child, addr, token) = serving_with(&mut view, &["--attach", &pid], Some(b""));
-    let from_page = format!(
-        "Origin: http://{addr}\r\nCookie: sc_view={token}\r\nContent-Type: application/json\r\n"
-    );
-    let (status, _, said) = post(
-        &addr,
-        "/say",
-        &from_page,
-        r#"{"worker":"fixer","text":"Remember the style guide, please."}"#,
-    );
-    assert_eq!(status, 200, "{said}");
-    assert_eq!(
-        post(
-            &addr,
-            "/say",
-            &from_page,
-            r#"{"worker":"fixer","text":" "}"#
-        )
-        .0,
-        400,
-        "nothing to say"
-    );
-    let answer = format!(r#"{{"ask":"{}","decision":"allow"}}"#, ask.ask);
-    // The page learns of the ask from the run's stream, which it follows.
-    eventually("the page knows the ask", || {
-        post(&addr, "/answer", &from_page, &answer).0 == 200
-    });
-    eventually("the model hears what was said", || {
-        mock.requests
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|r| r.contains("Remember the style guide"))
-    });
-    let (run, _) = live.finish();
-    let said: Vec<_> = run
-        .events
-        .iter()
-        .filter_map(|e| match &e.body {
-            sc_events::Body::Say(said) => Some(said.clone()),
-            _ => None,
-        })
-        .collect();
-    assert_eq!(said.len(), 1);
-    assert_eq!(said[0].via.as_deref(), Some("sc-view --serve"));
-    stop(child);
-    // Not attached: told so.
-    let (child, addr, token) = serving(&[], Some(&hostile_stream()));
-    let mine = format!(
-        "Origin: http://{addr}\r\nCookie: sc_view={token}\r\nContent-Type: application/json\r\n"
-    );
-    let (status, _, said) = post(&addr, "/say", &mine, r#"{"worker":"evil","text":"hi"}"#);
-    assert_eq!(status, 409, "{said}");
     stop(child);
 }
 

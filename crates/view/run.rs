@@ -121,19 +121,8 @@ pub fn run(cli: Cli) -> i32 {
     };
     // --attach: the run's stream, from the file it keeps while it runs.
     let mut cli = cli;
-    let attached = match cli.attach.take() {
-        None => None,
-        Some(run) => match crate::source::attach(&run) {
-            Ok((socket, log)) => {
-                cli.files = vec![log];
-                cli.follow = true;
-                Some(socket)
-            }
-            Err(message) => {
-                eprintln!("sc-view: --attach: {message}");
-                return EXIT_TROUBLE;
-            }
-        },
+    let Ok(attached) = crate::source::attach_to(&mut cli) else {
+        return EXIT_TROUBLE;
     };
     // Started by hand with nothing piped in: say what it waits for.
     let reads_the_terminal = cli.files.is_empty() && io::stdin().is_terminal();

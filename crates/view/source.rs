@@ -190,6 +190,25 @@ fn follow_file(
     }
 }
 
+/// `--attach RUN` taken: the run's kept stream becomes the file followed;
+/// the run's socket (gone when the run is over). Err: said why not.
+pub(crate) fn attach_to(cli: &mut crate::cli::Cli) -> Result<Option<std::path::PathBuf>, ()> {
+    let Some(run) = cli.attach.take() else {
+        return Ok(None);
+    };
+    match attach(&run) {
+        Ok((socket, log)) => {
+            cli.files = vec![log];
+            cli.follow = true;
+            Ok(Some(socket))
+        }
+        Err(message) => {
+            eprintln!("sc-view: --attach: {message}");
+            Err(())
+        }
+    }
+}
+
 /// `--attach RUN`: the run's socket, and the file its stream goes to.
 pub(crate) fn attach(run: &str) -> Result<(std::path::PathBuf, std::path::PathBuf), String> {
     use sc_capture::control::{Request, find_ended, find_run, request};
