@@ -168,11 +168,7 @@ fn sc_ctl_says_and_stops() {
     assert!(answered.status.success());
     // The message reached the model with the rest of the conversation.
     eventually("the model hears what was said", || {
-        mock.requests
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|r| r.contains("Remember the style guide"))
+        mock.heard("Remember the style guide")
     });
     let (stream, _) = live.finish_bytes();
     assert_view_checks(&stream);

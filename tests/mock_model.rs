@@ -83,6 +83,16 @@ impl MockModel {
         MockModel::scripted(default_script())
     }
 
+    /// Whether a request the model was sent holds `text` (a person's words
+    /// reached it, say).
+    pub fn heard(&self, text: &str) -> bool {
+        self.requests
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|r| r.contains(text))
+    }
+
     /// A mock that plays `script`: the turn after N tool results is turn N.
     pub fn scripted(script: Vec<Turn>) -> MockModel {
         MockModel::choosing(move |body| {

@@ -264,11 +264,7 @@ fn words_from_the_page_reach_the_real_agent() {
         post(&addr, "/answer", &from_page, &answer).0 == 200
     });
     eventually("the model hears what was said", || {
-        mock.requests
-            .lock()
-            .unwrap()
-            .iter()
-            .any(|r| r.contains("Remember the style guide"))
+        mock.heard("Remember the style guide")
     });
     let (run, _) = live.finish();
     let said: Vec<_> = run
