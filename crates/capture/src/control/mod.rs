@@ -282,11 +282,18 @@ pub fn ended_status(pid: u32, path: &Path) -> RunStatus {
     let Ok(file) = std::fs::File::open(path) else {
         return status;
     };
-    for line in std::io::BufReader::new(file)
+    for (n, line) in std::io::BufReader::new(file)
         .split(b'\n')
         .map_while(Result::ok)
+        .enumerate()
     {
-        let Ok(event) = sc_events::parse_line(&line) else {
+        // Only the first event (its time) and the workers' starts and
+        // exits are read whole: sc's writer puts `type` first, and a long
+        // run's stream is mostly output, not to be parsed again to count.
+        let wanted = n == 0
+            || line.starts_with(br#"{"type":"start""#)
+            || line.starts_with(br#"{"type":"exit""#);
+        let Some(event) = wanted.then(|| sc_events::parse_line(&line).ok()).flatten() else {
             continue;
         };
         if status.started == 0.0 {
