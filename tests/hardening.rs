@@ -293,14 +293,7 @@ fn kind_sc_nests_and_a_hole_in_the_nested_stream_is_said() {
 /// sc-spawn on a terminal: run `script` in a pseudo-terminal of its own,
 /// with the stream on a pipe; returns the stream and what the terminal got.
 fn on_a_terminal(args: &[&str], typed: &[u8]) -> Captured {
-    let size = nix::pty::Winsize {
-        ws_row: 24,
-        ws_col: 80,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    let pty = nix::pty::openpty(&size, None).unwrap();
-    let slave = std::fs::File::from(pty.slave);
+    let (mut master, slave) = pty(24, 80);
     let mut command = sc_spawn();
     command
         .args(args)
@@ -309,7 +302,6 @@ fn on_a_terminal(args: &[&str], typed: &[u8]) -> Captured {
         .stderr(slave);
     on_its_terminal(&mut command);
     let mut child = command.spawn().unwrap();
-    let mut master = std::fs::File::from(pty.master);
     master.write_all(typed).unwrap();
     std::thread::spawn(move || {
         let mut sink = Vec::new();

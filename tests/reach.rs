@@ -202,8 +202,7 @@ fn a_detached_run_outlives_its_terminal_and_is_watched_after_its_end() {
     let gate = dir.join("gate");
     nix::unistd::mkfifo(&gate, nix::sys::stat::Mode::S_IRWXU).unwrap();
     let script = format!("echo before; cat '{}'; echo after", gate.display());
-    let pty = nix::pty::openpty(None, None).unwrap();
-    let slave = std::fs::File::from(pty.slave);
+    let (master, slave) = pty(24, 80);
     let mut command = sc_spawn();
     command
         .current_dir(&dir)
@@ -219,7 +218,7 @@ fn a_detached_run_outlives_its_terminal_and_is_watched_after_its_end() {
     let status = wait_with_deadline(&mut child);
     assert!(status.success());
     let mut said = String::new();
-    let mut master = std::fs::File::from(pty.master);
+    let mut master = master;
     let mut buf = [0u8; 4096];
     while !said.contains("goes on in the background") {
         let n = std::io::Read::read(&mut master, &mut buf).unwrap();
@@ -338,4 +337,62 @@ fn what_a_run_keeps_is_bounded_in_size_and_age() {
     .unwrap();
     next_run();
     assert!(!old.exists(), "swept past its keeping");
+}
+
+/// An attached view on a terminal: the terminal closed (hung up), the view
+/// ends at once and the run it watched goes on untouched.
+#[test]
+fn closing_an_attached_views_terminal_leaves_the_run_going() {
+    let runtime = runtime("reach-hangup");
+    let dir = temp_dir("reach-hangup-dir");
+    let mut live = Live::start_with(
+        sc_spawn()
+            .current_dir(&dir)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .args(["--id", "job", "--", "sh", "-c", LOOP]),
+    );
+    live.until(|e| output(e).is_some());
+    let pid = live.child.id();
+
+    let (master, slave) = pty(24, 80);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sc-view"));
+    command
+        .args(["--attach", &pid.to_string()])
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env("TERM", "xterm")
+        .stdin(slave.try_clone().unwrap())
+        .stdout(slave.try_clone().unwrap())
+        .stderr(slave);
+    on_its_terminal(&mut command);
+    let mut view = command.spawn().unwrap();
+    drop(command);
+    let mut master = master;
+    let mut shown = String::new();
+    let mut buf = [0u8; 4096];
+    while !shown.contains("job") {
+        let n = std::io::Read::read(&mut master, &mut buf).unwrap();
+        assert!(n > 0, "{shown}");
+        shown.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    // The terminal goes away: the view with it, at once.
+    let closed = std::time::Instant::now();
+    drop(master);
+    let status = wait_with_deadline(&mut view);
+    assert!(
+        closed.elapsed() < std::time::Duration::from_secs(5),
+        "the view waited {:?} after its terminal closed",
+        closed.elapsed()
+    );
+    assert_eq!(status.code(), Some(128 + libc::SIGHUP), "{status:?}");
+    // The run does not.
+    assert!(alive(pid), "the run ended with the view");
+    let listed = sc_ctl(&runtime, &["runs", "--json"]);
+    let run: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(run["running"], 1, "{run}");
+    let stopped = sc_ctl(&runtime, &["stop", &pid.to_string()]);
+    assert!(stopped.status.success());
+    let (stream, status) = live.finish_bytes();
+    assert_eq!(status.code(), Some(130));
+    let run = Captured::parse(&stream);
+    assert_eq!(run.exit().ended_by.as_deref(), Some("interrupted"));
 }

@@ -186,10 +186,10 @@ fn sandbox_settings_without_the_sandbox_and_a_confined_terminal_are_usage_errors
         assert!(out.stdout.is_empty(), "nothing ran: {args:?}");
     }
     // A confined worker given the terminal: refused (it could type into it).
-    let pty = nix::pty::openpty(None, None).unwrap();
+    let (_master, slave) = pty(24, 80);
     let out = sc_spawn()
         .args(["--sandbox", "--stdin", "--", "cat"])
-        .stdin(std::fs::File::from(pty.slave))
+        .stdin(slave)
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

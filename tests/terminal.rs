@@ -42,21 +42,6 @@ struct Screen {
     keyboard: std::fs::File,
 }
 
-/// A pseudo-terminal of `rows` × `cols`: (master, slave).
-fn pty(rows: u16, cols: u16) -> (std::fs::File, std::fs::File) {
-    let size = nix::pty::Winsize {
-        ws_row: rows,
-        ws_col: cols,
-        ws_xpixel: 0,
-        ws_ypixel: 0,
-    };
-    let pty = nix::pty::openpty(&size, None).unwrap();
-    (
-        std::fs::File::from(pty.master),
-        std::fs::File::from(pty.slave),
-    )
-}
-
 impl Screen {
     fn start(args: &[&str]) -> Screen {
         let (master, slave) = pty(30, 100);

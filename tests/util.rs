@@ -555,3 +555,39 @@ pub fn on_its_terminal(command: &mut Command) -> &mut Command {
     }
     command
 }
+
+/// A pseudo-terminal of `rows` × `cols`: (master, slave), both closed on
+/// exec. openpty(3) sets no close-on-exec: the tests run side by side, and
+/// a child another test starts meanwhile would keep this terminal open (it
+/// would never hang up when the test closes its master).
+pub fn pty(rows: u16, cols: u16) -> (std::fs::File, std::fs::File) {
+    use nix::fcntl::OFlag;
+    use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+    use std::os::unix::fs::OpenOptionsExt;
+    let master = nix::pty::posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
+        .expect("a pseudo-terminal");
+    nix::pty::grantpt(&master).unwrap();
+    nix::pty::unlockpt(&master).unwrap();
+    let name = nix::pty::ptsname_r(&master).unwrap();
+    // std opens with O_CLOEXEC.
+    let slave = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .custom_flags(libc::O_NOCTTY)
+        .open(name)
+        .unwrap();
+    let size = nix::pty::Winsize {
+        ws_row: rows,
+        ws_col: cols,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: TIOCSWINSZ reads one Winsize from a valid pointer.
+    assert_eq!(
+        unsafe { libc::ioctl(slave.as_raw_fd(), libc::TIOCSWINSZ, &size) },
+        0
+    );
+    // SAFETY: the descriptor is the master's own, given up by into_raw_fd.
+    let master = unsafe { std::fs::File::from_raw_fd(master.into_raw_fd()) };
+    (master, slave)
+}

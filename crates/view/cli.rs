@@ -55,7 +55,7 @@ stream is whole. Interrupted (SIGINT, SIGTERM, SIGHUP): it reads on until the ru
 (while a worker it saw start has not ended, sc-spawn is still ending it; then until 2 s of \
 quiet), 7 s after the signal at most (past sc-spawn's kill grace, before a CI runner's SIGKILL), \
 writes its reports and summary, and exits 128 + the signal (130, 143, 129); after a second \
-signal it waits a second for the killed workers' exits, and a third ends it at once.
+signal it waits a second for the killed workers' exits, and a third ends it at once. Attached (--attach), the signal is the view's alone: it ends at once, and the run goes on (a closed terminal never ends the run it watched).
 
 Colour: --color, or NO_COLOR, CLICOLOR and CLICOLOR_FORCE.
 

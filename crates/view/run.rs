@@ -247,6 +247,11 @@ pub fn run(cli: Cli) -> i32 {
             }
             Chunk::Signal(signal) => {
                 viewer.interrupted = Some(signal);
+                // Attached, the signal was the view's alone: the run goes
+                // on, nothing is ending it, so nothing is waited for.
+                if attached.is_some() {
+                    break;
+                }
                 ending = Some(crate::ending::Ending::heard(Instant::now()));
                 if let Output::Term(term) = &mut viewer.output {
                     term.ending(crate::ending::signal_name(signal));
