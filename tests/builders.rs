@@ -62,6 +62,7 @@ pub fn start_event(id: &str, seq: u64, ts: f64, argv: &[&str]) -> Vec<u8> {
             resumes: None,
             host: None,
             sandbox: None,
+            worktree: None,
         },
     ))
 }

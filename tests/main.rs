@@ -44,6 +44,7 @@ mod sandbox_net;
 mod sandbox_podman;
 mod serve;
 mod serve_steer;
+mod serve_worktree;
 mod slurm;
 mod snapshots;
 mod spawn;

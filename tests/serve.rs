@@ -283,7 +283,7 @@ fn hostile_output_is_text_in_a_real_browser() {
 }
 
 /// Events read from the page's stream: (id, event, data), to its end.
-fn events(addr: &str, token: &str, last: Option<u64>) -> Vec<(u64, String, String)> {
+pub(crate) fn events(addr: &str, token: &str, last: Option<u64>) -> Vec<(u64, String, String)> {
     let extra = last
         .map(|l| format!("Last-Event-ID: {l}\r\n"))
         .unwrap_or_default();
@@ -409,11 +409,13 @@ fn the_timeline_is_on_the_page() {
     )
     .stdout;
     let (child, addr, token) = serving(&[], Some(&stream));
-    let (status, head, svg) = get(
-        &addr,
-        "/timeline.svg",
-        &format!("Cookie: sc_view={token}\r\n"),
-    );
+    let cookie = format!("Cookie: sc_view={token}\r\n");
+    // The page is served before the stream is read: the picture comes
+    // once sc-view has read it.
+    eventually("the worker's lane is drawn", || {
+        get(&addr, "/timeline.svg", &cookie).2.contains("build")
+    });
+    let (status, head, svg) = get(&addr, "/timeline.svg", &cookie);
     assert_eq!(status, 200);
     assert!(head.contains("Content-Type: image/svg+xml"), "{head}");
     assert!(svg.starts_with("<svg") || svg.starts_with("<?xml"), "{svg}");

@@ -82,7 +82,7 @@ fn an_ask_allowed_from_the_page_reaches_the_real_agent() {
 
 /// Playwright (in .ci/py, from PyPI by scripts/report-readers) driving the
 /// system Chromium: None where it is not installed (skipped).
-fn playwright() -> Option<std::path::PathBuf> {
+pub(crate) fn playwright() -> Option<std::path::PathBuf> {
     let python = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/py/bin/python");
     let ok = python.exists()
         && Command::new(&python)
@@ -106,7 +106,13 @@ fn playwright() -> Option<std::path::PathBuf> {
 
 /// A person clicks `action` (allow, stop) at the page of `addr`: what
 /// the page's rows say after it, and the screenshot taken.
-fn click(python: &std::path::Path, addr: &str, token: &str, action: &str, name: &str) -> String {
+pub(crate) fn click(
+    python: &std::path::Path,
+    addr: &str,
+    token: &str,
+    action: &str,
+    name: &str,
+) -> String {
     let shot = temp_dir(name).join("page.png");
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/web/click.py");
     let _one = BROWSER.lock().unwrap_or_else(|p| p.into_inner());

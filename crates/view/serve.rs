@@ -22,6 +22,7 @@ use std::time::Duration;
 use sc_viewer::Model;
 use tiny_http::{Header, Method, Request, Response, Server};
 
+mod diff;
 mod output;
 
 const PAGE: &str = include_str!("web/index.html");
@@ -74,6 +75,9 @@ struct State {
     asks: HashMap<String, String>,
     /// The run's timeline (SVG, no script), as last drawn.
     timeline: String,
+    /// Each worker's worktree here (`--worktree`): path and base, for its
+    /// diff (one on another host is not here to look at).
+    worktrees: HashMap<String, (String, String)>,
     /// The stream ended.
     over: bool,
 }
@@ -163,6 +167,10 @@ impl Serve {
         for (index, worker) in model.workers.iter().enumerate() {
             if !dirty.contains(&worker.id) {
                 continue;
+            }
+            if let Some(w) = worker.worktree.as_ref().filter(|_| worker.host.is_none()) {
+                let at = (w.path.clone(), w.base.clone());
+                state.worktrees.insert(worker.id.clone(), at);
             }
             let row = sc_viewer::web::row(index, worker).to_string();
             let stale = state.rows.get(index).is_none_or(|(old, _)| *old != row);
@@ -295,6 +303,7 @@ impl Hub {
             (Method::Get, "/app.css") => asset(STYLE, "text/css; charset=utf-8"),
             (Method::Get, "/events") => None,
             (Method::Get, "/output") => Some(self.output(request.url())),
+            (Method::Get, "/diff") => Some(self.diff(request.url())),
             (Method::Get, "/timeline.svg") => {
                 let svg = self.lock().timeline.clone();
                 asset(&svg, "image/svg+xml")
@@ -308,6 +317,22 @@ impl Hub {
     /// [`output::whole`].
     fn output(&self, url: &str) -> Response<io::Cursor<Vec<u8>>> {
         output::whole(&self.files, url)
+    }
+
+    /// A worker's diff (`/diff?worker=ID`): see [`diff::diff`].
+    fn diff(&self, url: &str) -> Response<io::Cursor<Vec<u8>>> {
+        let Some(worker) = output::worker_asked(url) else {
+            return refused(400, "give worker");
+        };
+        let at = self.lock().worktrees.get(&worker).cloned();
+        match at {
+            Some((path, base)) => diff::diff(&worker, &path, &base),
+            None => refused(
+                404,
+                "no worktree of that worker here (sc-spawn --worktree makes one; \
+                 a worker on another host has its worktree there)",
+            ),
+        }
     }
 
     /// A person's Allow, Deny, Stop or words for an agent (Say), sent to

@@ -2,7 +2,7 @@
 Chromium, offline): opens the URL sc-view --serve printed, clicks a button,
 and waits until the page shows what followed.
 
-    python click.py URL allow|stop|output SCREENSHOT
+    python click.py URL allow|stop|output|diff SCREENSHOT
 
 Prints what the page's row says at the end; exits non-zero when the button
 or the outcome never came.
@@ -18,10 +18,11 @@ with sync_playwright() as p:
     page.goto(url)
     # The token became a cookie: the address bar shows none.
     assert "token" not in page.url, page.url
-    if action == "output":
-        # A worker's id clicked: its whole output below the table.
-        page.click("td.id", timeout=60_000)
-        page.wait_for_selector("#output:not([hidden]) pre:not(:empty)", timeout=60_000)
+    if action in ("output", "diff"):
+        # A worker's id clicked: its whole output below the table; its
+        # worktree's diff button: its diff there.
+        page.click("td.id" if action == "output" else "td.branch button", timeout=60_000)
+        page.wait_for_selector(f"#output[data-what={action}]:not([hidden]) pre:not(:empty)", timeout=60_000)
         page.screenshot(path=shot)
         print(page.inner_text("#output pre"))
     else:

@@ -272,6 +272,20 @@ pub struct Start {
     /// `"landlock"`, or `"podman:IMAGE"` (`pid` is then `podman run`'s).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<String>,
+    /// Addition to v1, with `--worktree`: the worker's own git worktree,
+    /// where its work can be looked at while it runs (the `exit` says what
+    /// it changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worktree: Option<WorktreeAt>,
+}
+
+/// `start.worktree` (`--worktree`): the worker's worktree and branch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorktreeAt {
+    pub path: String,
+    pub branch: String,
+    /// What the branch started from.
+    pub base: String,
 }
 
 /// Which of the worker's outputs the bytes came from.

@@ -31,7 +31,7 @@ pub use ended::{EndedBy, LimitsReport, WorktreeReport};
 pub use event::{
     Answer, Ask, Body, ErrorEvent, Event, Exit, Heartbeat, Limits, Output, Payload, Progress,
     ProgressEvent, Retry, SCHEMA_VERSION, Said, SandboxNote, SandboxSettings, Skip, SlurmTask,
-    Stall, Start, Stopped, Stream, Task, TaskSandbox,
+    Stall, Start, Stopped, Stream, Task, TaskSandbox, WorktreeAt,
 };
 pub use reader::{Head, ReadError, parse_head, parse_line};
 pub use rename::{rename_line, restamp_line};

@@ -15,11 +15,7 @@ const MAX_OUTPUT: usize = 8 << 20;
 /// stream's files, each line made safe as the view makes it (control
 /// characters escaped, secrets masked); at most [`MAX_OUTPUT`].
 pub(super) fn whole(files: &[PathBuf], url: &str) -> Response<io::Cursor<Vec<u8>>> {
-    let Some(worker) = url
-        .split_once('?')
-        .and_then(|(_, q)| q.split('&').find_map(|kv| kv.strip_prefix("worker=")))
-        .and_then(percent_decoded)
-    else {
+    let Some(worker) = worker_asked(url) else {
         return refused(400, "give worker");
     };
     if files.is_empty() {
@@ -74,6 +70,13 @@ pub(super) fn whole(files: &[PathBuf], url: &str) -> Response<io::Cursor<Vec<u8>
     }
     Response::from_data(text.into_bytes())
         .with_header(h("Content-Type", "text/plain; charset=utf-8"))
+}
+
+/// The worker a page request names (`?worker=ID`), decoded.
+pub(super) fn worker_asked(url: &str) -> Option<String> {
+    url.split_once('?')
+        .and_then(|(_, q)| q.split('&').find_map(|kv| kv.strip_prefix("worker=")))
+        .and_then(percent_decoded)
 }
 
 /// A query value, percent-decoded (`+` is a space); None when it is not

@@ -38,8 +38,8 @@ function show(row) {
   if (!tr) {
     tr = document.createElement("tr");
     tr.dataset.worker = row.id;
-    for (const name of ["id", "after", "status", "time", "lines", "cost", "now", "act"]) cell(tr, name);
-    cell(tr, "id").addEventListener("click", () => output(row.id));
+    for (const name of ["id", "after", "status", "branch", "time", "lines", "cost", "now", "act"]) cell(tr, name);
+    cell(tr, "id").addEventListener("click", () => text(row.id, "output", ": its whole output"));
     rows.set(row.id, tr);
     body().appendChild(tr);
   }
@@ -52,6 +52,24 @@ function show(row) {
   if (row.exit && row.exit.signal) status += " " + row.exit.signal;
   if (row.progress !== null && row.status === "running") status += " " + Math.round(row.progress) + "%";
   cell(tr, "status").textContent = status;
+  // Its worktree (--worktree): the branch, what it changed once it ended,
+  // and its diff on demand.
+  const branch = cell(tr, "branch");
+  if (row.worktree && branch.dataset.said !== JSON.stringify(row.worktree)) {
+    branch.dataset.said = JSON.stringify(row.worktree);
+    branch.textContent = row.worktree.branch;
+    const stat = row.worktree.error || row.worktree.diff;
+    if (stat) {
+      const said = document.createElement("span");
+      said.className = "stat";
+      said.textContent = stat;
+      branch.appendChild(said);
+    }
+    const diff = document.createElement("button");
+    diff.textContent = "diff";
+    diff.addEventListener("click", () => text(row.id, "diff", ": its diff"));
+    branch.appendChild(diff);
+  }
   // A running worker's time goes on between its rows: counted here.
   tr.dataset.elapsed = String(row.elapsed_s);
   tr.dataset.since = String(performance.now());
@@ -157,14 +175,15 @@ if (typeof PerformanceObserver !== "undefined" &&
   }).observe({ type: "longtask", buffered: true });
 }
 
-// A worker's whole output, on demand, as text.
-function output(id) {
+// A worker's whole output or its diff, on demand, as text.
+function text(id, what, title) {
   const section = document.querySelector("#output");
-  fetch("/output?worker=" + encodeURIComponent(id), { credentials: "same-origin" })
+  fetch("/" + what + "?worker=" + encodeURIComponent(id), { credentials: "same-origin" })
     .then((r) => r.text().then((text) => ({ ok: r.ok, text })))
     .then(({ ok, text }) => {
       section.hidden = false;
-      section.querySelector("h2").textContent = id + (ok ? ": its whole output" : "");
+      section.dataset.what = what;
+      section.querySelector("h2").textContent = id + (ok ? title : "");
       section.querySelector("pre").textContent = ok ? text : JSON.parse(text).error;
     });
 }

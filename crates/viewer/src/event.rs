@@ -120,6 +120,10 @@ pub struct ViewEvent<'a> {
     /// answer, say, stop: the tool a person used.
     #[serde(borrow, default)]
     pub via: Option<Cow<'a, str>>,
+    /// start and exit (`--worktree`): the worker's git worktree, kept raw,
+    /// read for those two only.
+    #[serde(borrow, default)]
+    pub worktree: Option<&'a RawValue>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

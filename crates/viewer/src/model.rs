@@ -12,7 +12,7 @@ use crate::text::{Safety, safe};
 mod apply;
 mod worker;
 
-pub use worker::{ExitInfo, Kept, OpenAsk, Status, Usage, Worker};
+pub use worker::{ExitInfo, Kept, OpenAsk, Status, Usage, Worker, Worktree};
 
 /// What an event did, for a renderer.
 #[derive(Debug, Clone, PartialEq)]

@@ -277,6 +277,17 @@ pub fn end_summary(w: &Worker, palette: &Palette) -> String {
     if exit.leaked {
         text.push_str(", a leftover process held its output and was ended");
     }
+    // Its work, on its branch (`--worktree`).
+    if let Some(worktree) = &w.worktree {
+        match (&worktree.error, &worktree.diff) {
+            (Some(error), _) => text.push_str(&format!(
+                ", {bad}{}: not committed: {error}{bad:#}",
+                worktree.branch
+            )),
+            (None, Some(diff)) => text.push_str(&format!(", {}: {diff}", worktree.branch)),
+            (None, None) => {}
+        }
+    }
     text
 }
 

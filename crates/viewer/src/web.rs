@@ -54,6 +54,11 @@ pub fn row(index: usize, worker: &Worker) -> Value {
         "input_tokens": worker.usage.input_tokens,
         "output_tokens": worker.usage.output_tokens,
         "asks": asks,
+        "worktree": worker.worktree.as_ref().map(|w| json!({
+            "branch": w.branch,
+            "diff": w.diff,
+            "error": w.error,
+        })),
     })
 }
 

@@ -109,6 +109,11 @@ impl Worker {
             resumes: self.attempts.take_resuming(),
             host: self.opts.node.clone(),
             sandbox: spec.sandbox.as_ref().map(|s| s.kind.name()),
+            worktree: self.opts.worktree.as_ref().map(|w| sc_events::WorktreeAt {
+                path: w.path.to_string_lossy().into_owned(),
+                branch: w.branch.clone(),
+                base: w.base.clone(),
+            }),
         };
         self.emit(out, start);
         // What its kind of sandbox cannot hold, said once, at its start.

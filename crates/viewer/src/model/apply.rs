@@ -60,6 +60,9 @@ pub(super) fn on_start(
         .sandbox
         .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
         .map(|kind| crate::text::safe(&kind, safety));
+    if let Some(worktree) = worktree_of(event, safety) {
+        worker.worktree = Some(worktree);
+    }
     // What is said of a failure is its last attempt's.
     worker.kept.clear();
     worker.attempt = event.attempt.unwrap_or(1);
@@ -406,6 +409,9 @@ pub(super) fn on_exit(
     {
         worker.usage.cost_usd = Some(usd);
     }
+    if let Some(worktree) = worktree_of(event, safety) {
+        worker.worktree = Some(worktree);
+    }
     let exit = ExitInfo {
         code: event.code,
         signal: event.signal.as_deref().map(str::to_owned),
@@ -438,4 +444,18 @@ pub(super) fn on_exit(
     }
     worker.exit = Some(exit);
     changes.push(Change::Ended(index));
+}
+
+/// A start's or exit's `worktree`, when it has a readable one: what is
+/// shown of it made safe (the path and base are what git is given).
+fn worktree_of(event: &ViewEvent<'_>, safety: Safety) -> Option<super::worker::Worktree> {
+    let mut worktree: super::worker::Worktree = serde_json::from_str(event.worktree?.get()).ok()?;
+    worktree.branch = safe(&worktree.branch, safety);
+    for said in [&mut worktree.diff, &mut worktree.error]
+        .into_iter()
+        .flatten()
+    {
+        *said = safe(said, safety);
+    }
+    Some(worktree)
 }

@@ -77,6 +77,9 @@ pub struct Worker {
     pub host: Option<String>,
     /// What confines it (`bwrap`), when it runs confined.
     pub sandbox: Option<String>,
+    /// Its git worktree (`--worktree`), from its start, and what it
+    /// changed from its exit.
+    pub worktree: Option<Worktree>,
     pub status: Status,
     pub first_ts: f64,
     pub start_ts: Option<f64>,
@@ -165,6 +168,22 @@ pub(super) fn push_tail(tail: &mut VecDeque<String>, cap: usize, line: &str) {
     tail.push_back(slot);
 }
 
+/// A worker's git worktree (`--worktree`), as its `start` and `exit`
+/// say it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+pub struct Worktree {
+    pub path: String,
+    pub branch: String,
+    /// What the branch started from.
+    pub base: String,
+    /// A diff stat of what it changed, once it ended.
+    #[serde(default)]
+    pub diff: Option<String>,
+    /// Committing its changes failed: why.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
 impl Worker {
     pub(super) fn new(id: &str, ts: f64) -> Worker {
         Worker {
@@ -178,6 +197,7 @@ impl Worker {
             argv: Vec::new(),
             host: None,
             sandbox: None,
+            worktree: None,
             status: Status::Running,
             first_ts: ts,
             start_ts: None,
