@@ -7,6 +7,8 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+use sc_events::Body;
+
 use crate::control::sc_ctl;
 use crate::util::*;
 
@@ -90,7 +92,7 @@ fn a_run_started_with_no_flags_is_listed_attached_to_and_stopped_from_elsewhere(
         .find(|e| e.type_name() == "stop")
         .expect("a stop event");
     assert!(
-        matches!(&stop.body, sc_events::Body::Stop(s) if s.by == "person" && s.via.as_deref() == Some("sc-ctl"))
+        matches!(&stop.body, Body::Stop(s) if s.by == "person" && s.via.as_deref() == Some("sc-ctl"))
     );
     assert_eq!(run.exit().ended_by.as_deref(), Some("interrupted"));
 
@@ -395,4 +397,51 @@ fn closing_an_attached_views_terminal_leaves_the_run_going() {
     assert_eq!(status.code(), Some(130));
     let run = Captured::parse(&stream);
     assert_eq!(run.exit().ended_by.as_deref(), Some("interrupted"));
+}
+
+/// A worker on an ssh host stopped from here: it is asked to end over its
+/// connection, and the stream says who stopped it, between the host's
+/// events, the worker's seqs one unbroken count.
+#[test]
+fn a_worker_on_a_host_stopped_from_here_says_who_stopped_it() {
+    let Some(config) = crate::sshd::sshd() else {
+        return;
+    };
+    let runtime = runtime("reach-placed");
+    let mut live = Live::start_with(
+        crate::sshd::over_ssh(config, "lab", &["--id", "far", "--", "sh", "-c", LOOP])
+            .env("XDG_RUNTIME_DIR", &runtime),
+    );
+    let start = live.until(|e| e.type_name() == "start");
+    let Body::Start(start) = &start.body else {
+        unreachable!()
+    };
+    let remote_pid = start.pid;
+    live.until(|e| output(e).is_some());
+    let stopped = sc_ctl(&runtime, &["stop", "far"]);
+    assert!(
+        stopped.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stopped.stderr)
+    );
+    let (stream, _) = live.finish_bytes();
+    assert_view_checks(&stream);
+    let run = Captured::parse(&stream);
+    let far: Vec<_> = run.events.iter().filter(|e| e.worker == "far").collect();
+    let seqs: Vec<u64> = far.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
+    let stop = far
+        .iter()
+        .position(|e| e.type_name() == "stop")
+        .expect("a stop event");
+    assert!(
+        matches!(&far[stop].body, Body::Stop(s) if s.by == "person" && s.via.as_deref() == Some("sc-ctl"))
+    );
+    let exit = far
+        .iter()
+        .position(|e| e.type_name() == "exit")
+        .expect("an exit");
+    assert!(stop < exit, "the stop before the exit");
+    assert_eq!(run.exit().ended_by.as_deref(), Some("interrupted"));
+    eventually("the worker there is gone", || !alive(remote_pid));
 }

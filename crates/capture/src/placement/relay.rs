@@ -97,6 +97,15 @@ impl Relay {
         self.expected + self.offset
     }
 
+    /// An event of this side's own is written for the worker now (a
+    /// person stopped it here): its seq, the remote's later events moved
+    /// on by one, so that the worker's seqs stay one unbroken count.
+    pub fn written_here(&mut self) -> u64 {
+        let seq = self.next_seq();
+        self.offset += 1;
+        seq
+    }
+
     /// `line` as this worker's, at its seq here.
     fn pass(&self, line: &[u8], seq: u64, id: &str, out: &mut Vec<u8>) {
         if self.offset == 0 {

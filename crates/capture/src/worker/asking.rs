@@ -271,7 +271,7 @@ impl Worker {
     /// A person ends the worker (`sc-ctl stop`, through `via`), as Ctrl-C
     /// would: a `stop` event in the stream (its `exit` follows), then the
     /// signal. A worker on another host is asked to end over its
-    /// connection, and its events are the host's: no event is made here.
+    /// connection; its `stop` is made here, between the host's events.
     pub fn stop_by_person(&mut self, via: Option<String>, out: &mut Vec<u8>) {
         self.note_stopped(via, out);
         self.interrupt(nix::sys::signal::Signal::SIGINT, false, Instant::now());
@@ -279,13 +279,18 @@ impl Worker {
 
     /// The `stop` event alone (the run is stopped whole, its own way).
     pub fn note_stopped(&mut self, via: Option<String>, out: &mut Vec<u8>) {
-        if self.relayed.is_none() {
-            let stopped = sc_events::Stopped {
-                by: "person".into(),
-                via,
+        if let Some(relayed) = &mut self.relayed {
+            // Not connected yet: it is not in the stream; it ends waiting.
+            let Some(seq) = relayed.written_here() else {
+                return;
             };
-            self.emit(out, stopped);
+            self.seq = seq;
         }
+        let stopped = sc_events::Stopped {
+            by: "person".into(),
+            via,
+        };
+        self.emit(out, stopped);
     }
 
     /// Answer ask `ask` with `decision`: the error says why not.

@@ -163,6 +163,13 @@ impl Relayed {
         }
     }
 
+    /// The seq of an event written here for the worker between the
+    /// remote's (see [`Relay::written_here`]); None before its stream
+    /// began (nothing of it is in the stream yet).
+    pub fn written_here(&mut self) -> Option<u64> {
+        self.relay.as_mut().map(Relay::written_here)
+    }
+
     /// The next seq here, and the worker's output lines and bytes so far.
     pub fn position(&self) -> Option<(u64, u64, u64)> {
         self.relay
