@@ -293,3 +293,28 @@ fn words_from_the_page_reach_the_real_agent() {
     assert_eq!(status, 409, "{said}");
     stop(child);
 }
+
+/// The page's kind filter, in a real browser: only the rows of the kind
+/// chosen stay shown; once the stream ended there is nothing to stop.
+#[test]
+fn the_kind_filter_shows_the_workers_of_one_kind() {
+    let Some(python) = playwright() else { return };
+    let start = |worker: &str, kind: &str| {
+        serde_json::json!({
+            "type": "start", "worker": worker, "seq": 0, "ts": 1.0, "argv": ["x"],
+            "pid": 1, "cwd": "/", "kind": kind, "pty": false, "schema": 1,
+        })
+        .to_string()
+            + "\n"
+    };
+    let stream = [
+        start("build", "shell"),
+        start("fix", "codex"),
+        start("review", "codex"),
+    ]
+    .concat();
+    let (child, addr, token) = serving(&[], Some(stream.as_bytes()));
+    let shown = click(&python, &addr, &token, "kind=codex", "serve-kind-shot");
+    assert_eq!(shown, "fix\nreview\nStop buttons: 0\n");
+    stop(child);
+}

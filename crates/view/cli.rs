@@ -214,8 +214,10 @@ pub struct Cli {
     ///
     /// The same model as the terminal view, over Server-Sent Events: each
     /// worker with its state, time, lines, cost and newest line (its whole
-    /// output a click away); open asks with Allow and Deny, and Stop and
-    /// Say (attached to a run: --attach); a filter for failures. The URL
+    /// output a click away), its dependencies, its worktree's branch and
+    /// diff (--worktree), the timeline; open asks with Allow and Deny, and
+    /// Stop and Say (attached to a run: --attach); filters for failures,
+    /// running workers and a kind. The URL
     /// is said on stderr, with a token that the page exchanges for a
     /// cookie; only the loopback unless ADDR says otherwise. After the
     /// stream ends the page stays served until Ctrl-C

@@ -2,7 +2,7 @@
 Chromium, offline): opens the URL sc-view --serve printed, clicks a button,
 and waits until the page shows what followed.
 
-    python click.py URL allow|stop|output|diff SCREENSHOT
+    python click.py URL allow|stop|output|diff|kind=KIND SCREENSHOT
 
 Prints what the page's row says at the end; exits non-zero when the button
 or the outcome never came.
@@ -18,7 +18,16 @@ with sync_playwright() as p:
     page.goto(url)
     # The token became a cookie: the address bar shows none.
     assert "token" not in page.url, page.url
-    if action in ("output", "diff"):
+    if action.startswith("kind="):
+        # The kind filter: the ids of the rows still shown, one a line.
+        page.wait_for_selector(f"#kind option[value='{action[5:]}']", state="attached", timeout=60_000)
+        page.select_option("#kind", action[5:])
+        page.screenshot(path=shot)
+        page.wait_for_selector("#state:text('the stream ended')", timeout=60_000)
+        for row in page.query_selector_all("tbody tr:not(.hidden)"):
+            print(row.get_attribute("data-worker"))
+        print("Stop buttons:", len(page.query_selector_all("td.act button")))
+    elif action in ("output", "diff"):
         # A worker's id clicked: its whole output below the table; its
         # worktree's diff button: its diff there.
         page.click("td.id" if action == "output" else "td.branch button", timeout=60_000)

@@ -44,6 +44,8 @@ function show(row) {
     body().appendChild(tr);
   }
   tr.className = row.status.replace(" ", "-");
+  tr.dataset.kind = row.kind || "";
+  kindSeen(row.kind);
   const kind = row.kind && row.kind !== "shell" && row.kind !== row.id ? " (" + row.kind + ")" : "";
   cell(tr, "id").textContent = row.id + kind;
   cell(tr, "after").textContent = row.depends_on.join(", ");
@@ -96,7 +98,7 @@ function show(row) {
   // Its buttons (and what a person is typing) stay while it runs: made
   // when it starts running, gone when it stops.
   const act = cell(tr, "act");
-  const running = row.status === "running";
+  const running = row.status === "running" && !ended;
   if (running && act.dataset.for !== "running") {
     act.dataset.for = "running";
     act.textContent = "";
@@ -140,8 +142,21 @@ function count(tr, status) {
   was.set(tr, status);
 }
 
+// The kinds seen so far, each an option of the kind filter.
+const kinds = new Set();
+function kindSeen(kind) {
+  if (!kind || kinds.has(kind)) return;
+  kinds.add(kind);
+  const option = document.createElement("option");
+  option.value = kind;
+  option.textContent = kind;
+  document.querySelector("#kind").appendChild(option);
+}
+
 function shown(tr) {
   const want = document.querySelector("#filter").value;
+  const kind = document.querySelector("#kind").value;
+  if (kind && tr.dataset.kind !== kind) return false;
   const status = was.get(tr);
   return want === "all" ||
     (want === "failures" && (status === "failed" || status === "timed out")) ||
@@ -188,7 +203,11 @@ function text(id, what, title) {
     });
 }
 
+// The stream ended: a worker with no exit in it ran no longer than that.
+let ended = false;
+
 function tick() {
+  if (ended) return;
   const now = performance.now();
   for (const tr of rows.values()) {
     if (was.get(tr) !== "running") continue;
@@ -202,6 +221,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.body.dataset.longTasks = document.body.dataset.longTasks || "0";
   document.body.dataset.longestTaskMs = document.body.dataset.longestTaskMs || "0";
   document.querySelector("#filter").addEventListener("change", filter);
+  document.querySelector("#kind").addEventListener("change", filter);
   // The run's timeline (drawn by sc-view, an SVG with no script), fetched
   // anew each time it is asked for.
   document.querySelector("#show-timeline").addEventListener("click", () => {
@@ -213,6 +233,16 @@ document.addEventListener("DOMContentLoaded", () => {
   const state = document.querySelector("#state");
   events.addEventListener("open", () => { state.textContent = "live"; });
   events.addEventListener("row", (e) => show(JSON.parse(e.data)));
-  events.addEventListener("end", () => { state.textContent = "the stream ended"; events.close(); });
+  events.addEventListener("end", () => {
+    state.textContent = "the stream ended";
+    events.close();
+    ended = true;
+    // Nothing is left to stop or tell: the buttons go.
+    for (const tr of rows.values()) {
+      const act = cell(tr, "act");
+      act.dataset.for = "";
+      act.textContent = "";
+    }
+  });
   events.addEventListener("error", () => { if (state.textContent !== "the stream ended") state.textContent = "reconnecting…"; });
 });
