@@ -295,7 +295,8 @@ fn words_from_the_page_reach_the_real_agent() {
 }
 
 /// The page's kind filter, in a real browser: only the rows of the kind
-/// chosen stay shown; once the stream ended there is nothing to stop.
+/// chosen stay shown, a running worker's last lines under its newest;
+/// once the stream ended there is nothing to stop.
 #[test]
 fn the_kind_filter_shows_the_workers_of_one_kind() {
     let Some(python) = playwright() else { return };
@@ -307,14 +308,28 @@ fn the_kind_filter_shows_the_workers_of_one_kind() {
         .to_string()
             + "\n"
     };
+    let output = |seq: u64, text: &str| {
+        serde_json::json!({
+            "type": "output", "worker": "fix", "seq": seq, "ts": 1.5,
+            "stream": "stderr", "text": text,
+        })
+        .to_string()
+            + "\n"
+    };
     let stream = [
         start("build", "shell"),
         start("fix", "codex"),
+        output(1, "one\ntwo\n"),
+        output(2, "three\nfour\n"),
+        output(3, "fiv"),
         start("review", "codex"),
     ]
     .concat();
     let (child, addr, token) = serving(&[], Some(stream.as_bytes()));
     let shown = click(&python, &addr, &token, "kind=codex", "serve-kind-shot");
-    assert_eq!(shown, "fix\nreview\nStop buttons: 0\n");
+    assert_eq!(
+        shown,
+        "fix 'two\\nthree\\nfour\\nfiv'\nreview ''\nStop buttons: 0\n"
+    );
     stop(child);
 }

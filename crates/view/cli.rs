@@ -213,8 +213,8 @@ pub struct Cli {
     /// Serve a live page of the run to a browser (ADDR: 127.0.0.1:0)
     ///
     /// The same model as the terminal view, over Server-Sent Events: each
-    /// worker with its state, time, lines, cost and newest line (its whole
-    /// output a click away), its dependencies, its worktree's branch and
+    /// worker with its state, time, lines, cost and tokens, its last
+    /// lines (--lines) and newest (its whole output a click away), its dependencies, its worktree's branch and
     /// diff (--worktree), the timeline; open asks with Allow and Deny, and
     /// Stop and Say (attached to a run: --attach); filters for failures,
     /// running workers and a kind. The URL

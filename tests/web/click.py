@@ -25,7 +25,7 @@ with sync_playwright() as p:
         page.screenshot(path=shot)
         page.wait_for_selector("#state:text('the stream ended')", timeout=60_000)
         for row in page.query_selector_all("tbody tr:not(.hidden)"):
-            print(row.get_attribute("data-worker"))
+            print(row.get_attribute("data-worker"), repr(row.query_selector("td.now").inner_text()))
         print("Stop buttons:", len(page.query_selector_all("td.act button")))
     elif action in ("output", "diff"):
         # A worker's id clicked: its whole output below the table; its

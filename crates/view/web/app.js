@@ -77,7 +77,12 @@ function show(row) {
   tr.dataset.since = String(performance.now());
   cell(tr, "time").textContent = seconds(row.elapsed_s);
   cell(tr, "lines").textContent = String(row.lines);
-  cell(tr, "cost").textContent = row.cost_usd === null ? "" : "$" + row.cost_usd.toFixed(4);
+  const tokens = (n) => (n >= 10000 ? Math.round(n / 1000) + "k" : String(n));
+  let spent = row.cost_usd === null ? "" : "$" + row.cost_usd.toFixed(4);
+  if (row.input_tokens !== null || row.output_tokens !== null) {
+    spent += (spent ? " · " : "") + tokens(row.input_tokens || 0) + " in / " + tokens(row.output_tokens || 0) + " out";
+  }
+  cell(tr, "cost").textContent = spent;
   const now = cell(tr, "now");
   now.textContent = "";
   for (const ask of row.asks) {
@@ -94,7 +99,18 @@ function show(row) {
     }
     now.appendChild(line);
   }
-  now.appendChild(document.createTextNode(row.latest));
+  // A running worker's last lines, as the terminal view shows them under
+  // its row; then its newest (unless it is the last of those).
+  const tail = row.status === "running" ? row.tail : [];
+  if (tail.length > 0) {
+    const lines = document.createElement("div");
+    lines.className = "tail";
+    lines.textContent = tail.join("\n");
+    now.appendChild(lines);
+  }
+  if (tail.length === 0 || tail[tail.length - 1] !== row.latest) {
+    now.appendChild(document.createTextNode(row.latest));
+  }
   // Its buttons (and what a person is typing) stay while it runs: made
   // when it starts running, gone when it stops.
   const act = cell(tr, "act");
