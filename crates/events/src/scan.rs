@@ -149,7 +149,7 @@ fn special(chunk: u64) -> u64 {
 /// From `j`, the index of the next `"`, `\` or control character, many
 /// bytes at a step (or a position from which to go on a byte at a time).
 #[inline(always)]
-fn next_special(b: &[u8], mut j: usize) -> usize {
+pub(crate) fn next_special(b: &[u8], mut j: usize) -> usize {
     #[cfg(target_arch = "x86_64")]
     {
         use std::arch::x86_64::{

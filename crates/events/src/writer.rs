@@ -68,10 +68,7 @@ pub fn to_line(event: &Event) -> Vec<u8> {
     out
 }
 
-/// Append a JSON string literal for `s` to `out`.
-pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    serde_json::to_writer(&mut *out, s).expect("string serializes");
-}
+pub use crate::escape::push_json_str;
 
 /// A timestamp formatted once for all the events of one read.
 #[derive(Debug, Clone)]

@@ -181,7 +181,7 @@ impl Framer {
 /// not followed by `\n`. None when there is none yet, including a `\r` at the
 /// very end, which may turn out to be half of a `\r\n`.
 fn boundary(buf: &[u8]) -> Option<usize> {
-    let i = memchr::memchr2(b'\n', b'\r', buf)?;
+    let i = sc_events::find::find2(b'\n', b'\r', buf)?;
     if buf[i] == b'\n' {
         return Some(i + 1);
     }

@@ -17,7 +17,7 @@ const MAX_MESSAGE: usize = 200;
 pub fn detect(text: &str) -> Option<Progress> {
     let bytes = text.as_bytes();
     // Most output has none of these: one fast scan decides.
-    memchr::memchr3(b'%', b'/', b'[', bytes)?;
+    sc_events::find::find3(b'%', b'/', b'[', bytes)?;
     let percent = last_percent(bytes)
         .or_else(|| count_ratio(bytes))
         .or_else(|| bar_fill(text))?;
