@@ -20,6 +20,17 @@ pub(crate) fn sc_ctl(runtime: &Path, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `sc-ctl ARGS` as a person runs it, which must succeed (what it said on
+/// stderr otherwise).
+pub(crate) fn sc_ctl_ok(runtime: &Path, args: &[&str]) {
+    let out = sc_ctl(runtime, args);
+    assert!(
+        out.status.success(),
+        "sc-ctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// A person answers from another terminal: `sc-ctl asks` finds the run
 /// with no flags (this user's runtime folder), `sc-ctl answer` decides,
 /// the stream says `by: "person"`, and a second answer is refused.
@@ -202,12 +213,7 @@ fn sc_ctl_says_and_stops() {
     let mut live = Live::start_with(&mut command);
     let pid = start_pid(&live.until(|e| e.type_name() == "start"));
     live.until(|e| e.type_name() == "ask");
-    let stopped = sc_ctl(&runtime, &["stop", "stopper"]);
-    assert!(
-        stopped.status.success(),
-        "{}",
-        String::from_utf8_lossy(&stopped.stderr)
-    );
+    sc_ctl_ok(&runtime, &["stop", "stopper"]);
     let (stream, _) = live.finish_bytes();
     assert_view_checks(&stream);
     let run = Captured::parse(&stream);

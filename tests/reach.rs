@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 
 use sc_events::Body;
 
-use crate::control::sc_ctl;
+use crate::control::{sc_ctl, sc_ctl_ok};
 use crate::util::*;
 
 /// A private runs folder of the test's own (XDG_RUNTIME_DIR/sc), so that
@@ -26,18 +26,25 @@ fn runtime(name: &str) -> std::path::PathBuf {
 
 const LOOP: &str = "echo up; while :; do sleep 0.1; done";
 
-#[test]
-fn a_run_started_with_no_flags_is_listed_attached_to_and_stopped_from_elsewhere() {
-    let runtime = runtime("reach-plain");
-    let dir = temp_dir("reach-plain-dir");
+/// A run started with no flags, its one worker (`job`) saying `up` and
+/// then going on until stopped: the run, once it said so, and its pid.
+fn looping(runtime: &Path, dir: &Path) -> (Live, u32) {
     let mut live = Live::start_with(
         sc_spawn()
-            .current_dir(&dir)
-            .env("XDG_RUNTIME_DIR", &runtime)
+            .current_dir(dir)
+            .env("XDG_RUNTIME_DIR", runtime)
             .args(["--id", "job", "--", "sh", "-c", LOOP]),
     );
     live.until(|e| output(e).is_some());
     let pid = live.child.id();
+    (live, pid)
+}
+
+#[test]
+fn a_run_started_with_no_flags_is_listed_attached_to_and_stopped_from_elsewhere() {
+    let runtime = runtime("reach-plain");
+    let dir = temp_dir("reach-plain-dir");
+    let (live, pid) = looping(&runtime, &dir);
 
     let listed = sc_ctl(&runtime, &["runs", "--json"]);
     assert!(
@@ -76,12 +83,7 @@ fn a_run_started_with_no_flags_is_listed_attached_to_and_stopped_from_elsewhere(
     }
 
     // The whole run stopped from there, by its id.
-    let stopped = sc_ctl(&runtime, &["stop", &pid.to_string()]);
-    assert!(
-        stopped.status.success(),
-        "{}",
-        String::from_utf8_lossy(&stopped.stderr)
-    );
+    sc_ctl_ok(&runtime, &["stop", &pid.to_string()]);
     let (stream, status) = live.finish_bytes();
     assert_eq!(status.code(), Some(130), "ended as Ctrl-C ends it");
     assert_view_checks(&stream);
@@ -266,12 +268,7 @@ fn a_detached_run_outlives_its_terminal_and_is_watched_after_its_end() {
     ] {
         assert!(shown.contains(line), "{line}: {shown}");
     }
-    let forgot = sc_ctl(&runtime, &["forget", &id.to_string()]);
-    assert!(
-        forgot.status.success(),
-        "{}",
-        String::from_utf8_lossy(&forgot.stderr)
-    );
+    sc_ctl_ok(&runtime, &["forget", &id.to_string()]);
     assert_eq!(sc_ctl(&runtime, &["runs"]).status.code(), Some(3));
     assert_eq!(
         sc_ctl(&runtime, &["forget", &id.to_string()]).status.code(),
@@ -347,14 +344,7 @@ fn what_a_run_keeps_is_bounded_in_size_and_age() {
 fn closing_an_attached_views_terminal_leaves_the_run_going() {
     let runtime = runtime("reach-hangup");
     let dir = temp_dir("reach-hangup-dir");
-    let mut live = Live::start_with(
-        sc_spawn()
-            .current_dir(&dir)
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .args(["--id", "job", "--", "sh", "-c", LOOP]),
-    );
-    live.until(|e| output(e).is_some());
-    let pid = live.child.id();
+    let (live, pid) = looping(&runtime, &dir);
 
     let (master, slave) = pty(24, 80);
     let mut command = Command::new(env!("CARGO_BIN_EXE_sc-view"));
@@ -391,8 +381,7 @@ fn closing_an_attached_views_terminal_leaves_the_run_going() {
     let listed = sc_ctl(&runtime, &["runs", "--json"]);
     let run: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     assert_eq!(run["running"], 1, "{run}");
-    let stopped = sc_ctl(&runtime, &["stop", &pid.to_string()]);
-    assert!(stopped.status.success());
+    sc_ctl_ok(&runtime, &["stop", &pid.to_string()]);
     let (stream, status) = live.finish_bytes();
     assert_eq!(status.code(), Some(130));
     let run = Captured::parse(&stream);
@@ -412,18 +401,9 @@ fn a_worker_on_a_host_stopped_from_here_says_who_stopped_it() {
         crate::sshd::over_ssh(config, "lab", &["--id", "far", "--", "sh", "-c", LOOP])
             .env("XDG_RUNTIME_DIR", &runtime),
     );
-    let start = live.until(|e| e.type_name() == "start");
-    let Body::Start(start) = &start.body else {
-        unreachable!()
-    };
-    let remote_pid = start.pid;
+    let remote_pid = start_pid(&live.until(|e| e.type_name() == "start"));
     live.until(|e| output(e).is_some());
-    let stopped = sc_ctl(&runtime, &["stop", "far"]);
-    assert!(
-        stopped.status.success(),
-        "{}",
-        String::from_utf8_lossy(&stopped.stderr)
-    );
+    sc_ctl_ok(&runtime, &["stop", "far"]);
     let (stream, _) = live.finish_bytes();
     assert_view_checks(&stream);
     let run = Captured::parse(&stream);

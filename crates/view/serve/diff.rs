@@ -64,12 +64,7 @@ pub(super) fn diff(worker: &str, path: &str, base: &str) -> Response<io::Cursor<
     };
     let mut text = String::new();
     for line in String::from_utf8_lossy(&out).split_inclusive('\n') {
-        let ends = line.ends_with('\n');
-        let line = line.strip_suffix('\n').unwrap_or(line);
-        text.push_str(&sc_viewer::text::safe(line, sc_viewer::Safety::default()));
-        if ends {
-            text.push('\n');
-        }
+        super::output::push_safe(&mut text, line);
         if text.len() > MAX_DIFF {
             text.push_str(&format!(
                 "\n[cut at {} MiB: `git -C {path} diff {base}` shows it all]\n",

@@ -47,14 +47,7 @@ pub(super) fn whole(files: &[PathBuf], url: &str) -> Response<io::Cursor<Vec<u8>
             found = true;
             if let Some((payload, _)) = event.payload_text().filter(|_| event.type_name == "output")
             {
-                for piece in payload.split_inclusive('\n') {
-                    let ends = piece.ends_with('\n');
-                    let piece = piece.strip_suffix('\n').unwrap_or(piece);
-                    text.push_str(&sc_viewer::text::safe(piece, sc_viewer::Safety::default()));
-                    if ends {
-                        text.push('\n');
-                    }
-                }
+                push_safe(&mut text, &payload);
                 if text.len() > MAX_OUTPUT {
                     text.push_str(&format!(
                         "\n[cut at {} MiB: `sc-view --plain --worker {worker} FILE` shows it all]\n",
@@ -70,6 +63,19 @@ pub(super) fn whole(files: &[PathBuf], url: &str) -> Response<io::Cursor<Vec<u8>
     }
     Response::from_data(text.into_bytes())
         .with_header(h("Content-Type", "text/plain; charset=utf-8"))
+}
+
+/// `from`, each line made safe as the view makes it (control characters
+/// escaped, secrets masked), its newlines kept, appended to `text`.
+pub(super) fn push_safe(text: &mut String, from: &str) {
+    for piece in from.split_inclusive('\n') {
+        let ends = piece.ends_with('\n');
+        let piece = piece.strip_suffix('\n').unwrap_or(piece);
+        text.push_str(&sc_viewer::text::safe(piece, sc_viewer::Safety::default()));
+        if ends {
+            text.push('\n');
+        }
+    }
 }
 
 /// The worker a page request names (`?worker=ID`), decoded.
