@@ -14,7 +14,7 @@ use crate::util::*;
 
 /// A private runs folder of the test's own (XDG_RUNTIME_DIR/sc), so that
 /// the runs of tests going at the same time are not in it.
-fn runtime(name: &str) -> std::path::PathBuf {
+pub(crate) fn runtime(name: &str) -> std::path::PathBuf {
     let runtime = temp_dir(name);
     std::fs::set_permissions(
         &runtime,
@@ -28,7 +28,7 @@ const LOOP: &str = "echo up; while :; do sleep 0.1; done";
 
 /// A run started with no flags, its one worker (`job`) saying `up` and
 /// then going on until stopped: the run, once it said so, and its pid.
-fn looping(runtime: &Path, dir: &Path) -> (Live, u32) {
+pub(crate) fn looping(runtime: &Path, dir: &Path) -> (Live, u32) {
     let mut live = Live::start_with(
         sc_spawn()
             .current_dir(dir)

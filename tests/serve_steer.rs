@@ -30,6 +30,20 @@ fn claude_asking_with_a_page(
     (live, dir, page)
 }
 
+/// The run of an ask allowed from the page: it succeeded, the stream says
+/// a person answered through the page, and the agent did what it asked to.
+fn allowed_from_the_page(live: Live, dir: &std::path::Path) {
+    let (run, status) = live.finish();
+    assert_eq!(status.code(), Some(0));
+    let (_, answers) = run.asks_and_answers();
+    assert_eq!(answers[0].by, "person");
+    assert_eq!(answers[0].via.as_deref(), Some("sc-view --serve"));
+    assert!(
+        dir.join("marker.txt").exists(),
+        "the agent did what was allowed"
+    );
+}
+
 /// Allow, from the page (its POST, as its button sends it), reaches the
 /// real Claude Code through the run's control socket; the stream says a
 /// person answered, through the page.
@@ -68,15 +82,7 @@ fn an_ask_allowed_from_the_page_reaches_the_real_agent() {
         &format!(r#"{{"ask":"{ask}","decision":"allow"}}"#),
     );
     assert_eq!(status, 200, "{said}");
-    let (run, status) = live.finish();
-    assert_eq!(status.code(), Some(0));
-    let (_, answers) = run.asks_and_answers();
-    assert_eq!(answers[0].by, "person");
-    assert_eq!(answers[0].via.as_deref(), Some("sc-view --serve"));
-    assert!(
-        dir.join("marker.txt").exists(),
-        "the agent did what was allowed"
-    );
+    allowed_from_the_page(live, &dir);
     stop(child);
 }
 
@@ -144,15 +150,7 @@ fn allow_clicked_in_the_browser_reaches_the_real_agent() {
     let (live, dir, (child, addr, token)) =
         claude_asking_with_a_page(&claude, &mock, "serve-click");
     let shown = click(&python, &addr, &token, "allow", "serve-click-shot");
-    let (run, status) = live.finish();
-    assert_eq!(status.code(), Some(0));
-    let (_, answers) = run.asks_and_answers();
-    assert_eq!(answers[0].by, "person");
-    assert_eq!(answers[0].via.as_deref(), Some("sc-view --serve"));
-    assert!(
-        dir.join("marker.txt").exists(),
-        "the agent did what was allowed"
-    );
+    allowed_from_the_page(live, &dir);
     assert!(shown.contains("succeeded"), "{shown}");
     stop(child);
 }
@@ -162,22 +160,9 @@ fn allow_clicked_in_the_browser_reaches_the_real_agent() {
 #[test]
 fn stop_clicked_in_the_browser_ends_the_worker() {
     let Some(python) = playwright() else { return };
-    let runtime = temp_dir("serve-stop-runtime");
-    std::fs::set_permissions(
-        &runtime,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
-    let mut live = Live::start_with(sc_spawn().env("XDG_RUNTIME_DIR", &runtime).args([
-        "--id",
-        "loop",
-        "--",
-        "sh",
-        "-c",
-        "echo up; while :; do sleep 0.1; done",
-    ]));
-    live.until(|e| output(e).is_some());
-    let pid = live.child.id().to_string();
+    let runtime = crate::reach::runtime("serve-stop-runtime");
+    let (live, pid) = crate::reach::looping(&runtime, &temp_dir("serve-stop-dir"));
+    let pid = pid.to_string();
     let mut view = Command::new(env!("CARGO_BIN_EXE_sc-view"));
     view.env("XDG_RUNTIME_DIR", &runtime);
     let (child, addr, token) = serving_with(&mut view, &["--attach", &pid], Some(b""));
@@ -221,12 +206,7 @@ fn words_from_the_page_reach_the_real_agent() {
         return;
     };
     let mock = crate::mock_model::MockModel::start();
-    let runtime = temp_dir("serve-say-runtime");
-    std::fs::set_permissions(
-        &runtime,
-        std::os::unix::fs::PermissionsExt::from_mode(0o700),
-    )
-    .unwrap();
+    let runtime = crate::reach::runtime("serve-say-runtime");
     let (mut command, _dir) = crate::asks::asking(
         &claude,
         &mock,

@@ -168,7 +168,10 @@ impl Serve {
             if !dirty.contains(&worker.id) {
                 continue;
             }
-            if let Some(w) = worker.worktree.as_ref().filter(|_| worker.host.is_none()) {
+            if let Some(w) = worker.worktree.as_ref().filter(|_| worker.host.is_none())
+                && !state.worktrees.contains_key(&worker.id)
+            {
+                // Its start says it once; the exit says the same place.
                 let at = (w.path.clone(), w.base.clone());
                 state.worktrees.insert(worker.id.clone(), at);
             }
