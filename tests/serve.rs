@@ -196,14 +196,8 @@ fn page_dom(chromium: &str, addr: &str, token: &str, profile: &std::path::Path, 
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A thousand workers: every row there, the summary counted, and the page
-/// never busy for long: its own PerformanceObserver reports its long tasks
-/// (over 50 ms); alone there are none, and with the other tests loading
-/// both cores none may last 100 ms (a page that built the rows in one go,
-/// or walked every row at each change, took several times that).
-#[test]
-fn a_thousand_workers_render_without_long_tasks() {
-    let Some(chromium) = chromium() else { return };
+/// A stream of a thousand workers, one line each, every tenth failed.
+pub(crate) fn thousand_workers() -> String {
     let mut stream = String::new();
     for i in 0..1000 {
         let w = format!("w{i:04}");
@@ -219,6 +213,18 @@ fn a_thousand_workers_render_without_long_tasks() {
                 "duration_ms":1000,"timed_out":false,"lines":1,"bytes":13}),
         ));
     }
+    stream
+}
+
+/// A thousand workers: every row there, the summary counted, and the page
+/// never busy for long: its own PerformanceObserver reports its long tasks
+/// (over 50 ms); alone there are none, and with the other tests loading
+/// both cores none may last 100 ms (a page that built the rows in one go,
+/// or walked every row at each change, took several times that).
+#[test]
+fn a_thousand_workers_render_without_long_tasks() {
+    let Some(chromium) = chromium() else { return };
+    let stream = thousand_workers();
     let (child, addr, token) = serving(&[], Some(stream.as_bytes()));
     let dir = temp_dir("serve-thousand");
     let dom = page_dom(chromium, &addr, &token, &dir.join("profile"), 10_000);

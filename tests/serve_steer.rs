@@ -313,3 +313,21 @@ fn the_kind_filter_shows_the_workers_of_one_kind() {
     );
     stop(child);
 }
+
+/// A thousand workers in a real browser, scrolled to the end and back a
+/// wheel turn at a time: no task of 100 ms or more (the page's own
+/// long-task observer; rows out of view are not laid out).
+#[test]
+fn a_thousand_workers_scroll_without_long_tasks() {
+    let Some(python) = playwright() else { return };
+    let stream = crate::serve::thousand_workers();
+    let (child, addr, token) = serving(&[], Some(stream.as_bytes()));
+    let said = click(&python, &addr, &token, "scroll", "serve-scroll-shot");
+    // The longest task while the rows came (the first: loading is held
+    // to its bound by serve::a_thousand_workers_render_without_long_tasks),
+    // then while scrolling.
+    let longest: Vec<u32> = said.lines().filter_map(|l| l.parse().ok()).collect();
+    assert_eq!(longest.len(), 2, "{said}");
+    assert!(longest[1] < 100, "a task of {} ms: {said}", longest[1]);
+    stop(child);
+}

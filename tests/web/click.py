@@ -2,7 +2,7 @@
 Chromium, offline): opens the URL sc-view --serve printed, clicks a button,
 and waits until the page shows what followed.
 
-    python click.py URL allow|stop|output|diff|kind=KIND SCREENSHOT
+    python click.py URL allow|stop|output|diff|kind=KIND|scroll SCREENSHOT
 
 Prints what the page's row says at the end; exits non-zero when the button
 or the outcome never came.
@@ -18,7 +18,22 @@ with sync_playwright() as p:
     page.goto(url)
     # The token became a cookie: the address bar shows none.
     assert "token" not in page.url, page.url
-    if action.startswith("kind="):
+    if action == "scroll":
+        # Every row there, then the page scrolled to its end and back a
+        # wheel turn at a time: the longest task the page saw while loading
+        # (its own observer), then while scrolling (one of ours, from now).
+        page.wait_for_function("document.querySelectorAll('tbody tr').length === 1000", timeout=60_000)
+        print(page.evaluate("document.body.dataset.longestTaskMs"))
+        page.evaluate("""() => { window.scrollLongest = 0;
+            new PerformanceObserver((list) => { for (const e of list.getEntries())
+                window.scrollLongest = Math.max(window.scrollLongest, Math.round(e.duration)); })
+            .observe({ type: "longtask" }); }""")
+        for delta in [600] * 60 + [-600] * 60:
+            page.mouse.wheel(0, delta)
+            page.wait_for_timeout(16)
+        page.screenshot(path=shot)
+        print(page.evaluate("window.scrollLongest"))
+    elif action.startswith("kind="):
         # The kind filter: the ids of the rows still shown, one a line.
         page.wait_for_selector(f"#kind option[value='{action[5:]}']", state="attached", timeout=60_000)
         page.select_option("#kind", action[5:])
