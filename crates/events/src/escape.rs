@@ -47,7 +47,7 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
     loop {
         // The reader's search (sixteen bytes a step): where the next
         // escaped byte may be.
-        at = crate::scan::next_special(bytes, at);
+        at = crate::find::next_special::<false>(bytes, at);
         let Some(&byte) = bytes.get(at) else {
             break;
         };

@@ -104,8 +104,8 @@ fn as_str(line: &[u8]) -> Result<&str, ReadError> {
 /// building it: the fast path for tools that route events without reading
 /// their bodies.
 pub fn parse_head(line: &[u8]) -> Result<Head<'_>, ReadError> {
-    let text = as_str(line)?;
-    if let Some(fast) = crate::scan::scan_head(text) {
+    // The fast path checks the line's UTF-8 as it goes.
+    if let Some(fast) = crate::scan::scan_head(trim_newline(line)) {
         return Ok(Head {
             type_name: Cow::Borrowed(fast.type_name),
             worker: Cow::Borrowed(fast.worker),
@@ -113,6 +113,7 @@ pub fn parse_head(line: &[u8]) -> Result<Head<'_>, ReadError> {
             ts_text: fast.ts,
         });
     }
+    let text = as_str(line)?;
     match serde_json::from_str::<SerdeHead<'_>>(text) {
         // RawValue took any JSON value: `ts` must be a number.
         Ok(head)

@@ -1,17 +1,22 @@
 //! A fast path for reading an event's head: one pass over the line that
-//! checks it is a single, well-formed JSON object and picks out `type`,
-//! `worker`, `seq` and `ts`, without building anything.
+//! checks it is a single, well-formed JSON object in UTF-8 and picks out
+//! `type`, `worker`, `seq` and `ts`, without building anything.
 //!
 //! Routing tools (sc-merge, nesting) read every line's head and nothing
 //! else; serde_json spent most of that time skipping the long `text`
-//! string a byte at a time. Here strings are skipped eight bytes at a step
-//! (a SWAR test for `"`, `\` and control characters), the rest of the
-//! grammar is a small iterative state machine, and anything out of the
-//! ordinary (a `\u` escape that is a surrogate, an escaped head field, a
-//! duplicate head field, nesting past 64, a number serde would reject)
-//! answers `None`: the caller then takes serde_json's path, which is the
-//! reference, and which names the problem of a bad line. The fast path only
-//! ever accepts what that path accepts (a property test holds it to it).
+//! string a byte at a time. Here strings are skipped sixteen bytes at a
+//! step (a search for `"`, `\`, control characters and bytes of multi-byte
+//! characters, whose runs are then checked as UTF-8: a line needs no pass
+//! of its own for that), the head as sc writes it is read by comparing its
+//! keys whole, the rest of the grammar is a small iterative state machine,
+//! and anything out of the ordinary (a `\u` escape that is a surrogate, an
+//! escaped head field, a duplicate head field, nesting past 64, a number
+//! serde would reject, bytes that are not UTF-8) answers `None`: the caller
+//! then takes serde_json's path, which is the reference, and which names
+//! the problem of a bad line. The fast path only ever accepts what that
+//! path accepts (property tests hold it to it).
+
+use crate::find::{ONES, next_ascii, next_special};
 
 /// The head of a line that the fast path read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,72 +28,82 @@ pub(crate) struct FastHead<'a> {
     pub ts: &'a str,
 }
 
-/// The head of `text` (one line, without its newline), when it is a
-/// well-formed JSON object whose head fields are plain; None otherwise.
-pub(crate) fn scan_head(text: &str) -> Option<FastHead<'_>> {
-    let b = text.as_bytes();
-    let mut i = ws(b, 0);
-    if b.get(i) != Some(&b'{') {
-        return None;
-    }
-    i += 1;
+/// The head of `b` (one line, without its newline), when it is a
+/// well-formed JSON object in UTF-8 whose head fields are plain; None
+/// otherwise. Every byte is looked at once: outside strings only ASCII
+/// fits the grammar, and strings are checked as they are skipped.
+pub(crate) fn scan_head(b: &[u8]) -> Option<FastHead<'_>> {
     let (mut type_name, mut worker, mut seq, mut ts) = (None, None, None, None);
-    i = ws(b, i);
-    if b.get(i) == Some(&b'}') {
-        return None; // `{}`: no head at all
-    }
-    loop {
-        let (after_key, escaped) = string(b, i)?;
-        let key = &b[i + 1..after_key - 1];
-        i = ws(b, after_key);
-        if b.get(i) != Some(&b':') {
-            return None;
+    // Where the next key is, or (after the head sc writes) a separator.
+    let (mut i, mut at_key) = match sc_head(b) {
+        Some((head, after)) => {
+            type_name = Some(head.type_name);
+            worker = Some(head.worker);
+            seq = Some(head.seq);
+            ts = Some(head.ts);
+            (after, false)
         }
-        i = ws(b, i + 1);
-        // An escaped key may spell a head field: leave it to serde.
-        if escaped {
-            return None;
-        }
-        match key {
-            b"type" | b"worker" => {
-                let (end, escaped) = string(b, i)?;
-                let slot = if key == b"type" {
-                    &mut type_name
-                } else {
-                    &mut worker
-                };
-                if escaped || slot.is_some() {
-                    return None;
-                }
-                *slot = Some(slice(text, i + 1, end - 1));
-                i = end;
+        None => {
+            let i = ws(b, 0);
+            if b.get(i) != Some(&b'{') {
+                return None;
             }
-            b"seq" => {
-                let end = number(b, i)?;
-                if seq.is_some() {
-                    return None;
-                }
-                // Digits only (no sign, fraction or exponent), within u64.
-                let mut value: u64 = 0;
-                for &c in &b[i..end] {
-                    if !c.is_ascii_digit() {
+            let i = ws(b, i + 1);
+            if b.get(i) == Some(&b'}') {
+                return None; // `{}`: no head at all
+            }
+            (i, true)
+        }
+    };
+    loop {
+        if at_key {
+            let (after_key, escaped) = string(b, i)?;
+            let key = &b[i + 1..after_key - 1];
+            i = ws(b, after_key);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i = ws(b, i + 1);
+            // An escaped key may spell a head field: leave it to serde.
+            if escaped {
+                return None;
+            }
+            match key {
+                b"type" | b"worker" => {
+                    let (end, escaped) = string(b, i)?;
+                    let slot = if key == b"type" {
+                        &mut type_name
+                    } else {
+                        &mut worker
+                    };
+                    if escaped || slot.is_some() {
                         return None;
                     }
-                    value = value.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+                    *slot = Some(slice(b, i + 1, end - 1));
+                    i = end;
                 }
-                seq = Some(value);
-                i = end;
-            }
-            b"ts" => {
-                if ts.is_some() || !matches!(b.get(i), Some(b'-' | b'0'..=b'9')) {
-                    return None;
+                b"seq" => {
+                    let end = number(b, i)?;
+                    if seq.is_some() {
+                        return None;
+                    }
+                    seq = Some(seq_value(&b[i..end])?);
+                    i = end;
                 }
-                let end = number(b, i)?;
-                ts = Some(slice(text, i, end));
-                i = end;
+                b"ts" => {
+                    let end = number(b, i)?;
+                    if ts.is_some() {
+                        return None;
+                    }
+                    ts = Some(slice(b, i, end));
+                    i = end;
+                }
+                // Most values skipped are strings (an output's text).
+                _ if b.get(i) == Some(&b'"') => i = string(b, i)?.0,
+                _ => i = skip_value(b, i)?,
             }
-            _ => i = skip_value(b, i)?,
         }
+        at_key = true;
         i = ws(b, i);
         match b.get(i) {
             Some(b',') => i = ws(b, i + 1),
@@ -110,14 +125,61 @@ pub(crate) fn scan_head(text: &str) -> Option<FastHead<'_>> {
     })
 }
 
-/// `text[from..to]` where both ends are next to an ASCII byte of JSON's
-/// syntax (a quote, a digit), so on character boundaries.
+/// The head as sc writes it, `{"type":"…","worker":"…","seq":N,"ts":T`
+/// with no space, escape or multi-byte character in it, read by comparing
+/// the keys whole: the head and the index past `ts`'s number. None when
+/// the line starts any other way (the general path reads it then).
 #[inline]
-fn slice(text: &str, from: usize, to: usize) -> &str {
-    debug_assert!(text.is_char_boundary(from) && text.is_char_boundary(to));
-    // SAFETY: the scanner only cuts next to ASCII bytes of the syntax, which
-    // are never inside a multi-byte character, and within the text.
-    unsafe { text.get_unchecked(from..to) }
+fn sc_head(b: &[u8]) -> Option<(FastHead<'_>, usize)> {
+    /// `b[at..]` starts with `expected`: the index past it.
+    fn expect(b: &[u8], at: usize, expected: &[u8]) -> Option<usize> {
+        let end = at + expected.len();
+        (b.get(at..end)? == expected).then_some(end)
+    }
+    /// A string's inside from `at`, with nothing to unescape or check:
+    /// the index of its closing quote.
+    fn plain(b: &[u8], at: usize) -> Option<usize> {
+        let end = next_special::<true>(b, at);
+        (b.get(end) == Some(&b'"')).then_some(end)
+    }
+    let type_at = expect(b, 0, b"{\"type\":\"")?;
+    let type_end = plain(b, type_at)?;
+    let worker_at = expect(b, type_end, b"\",\"worker\":\"")?;
+    let worker_end = plain(b, worker_at)?;
+    let seq_at = expect(b, worker_end, b"\",\"seq\":")?;
+    let seq_end = number(b, seq_at)?;
+    let ts_at = expect(b, seq_end, b",\"ts\":")?;
+    let ts_end = number(b, ts_at)?;
+    let head = FastHead {
+        type_name: slice(b, type_at, type_end),
+        worker: slice(b, worker_at, worker_end),
+        seq: seq_value(&b[seq_at..seq_end])?,
+        ts: slice(b, ts_at, ts_end),
+    };
+    Some((head, ts_end))
+}
+
+/// A `seq` as written, by JSON's grammar: digits only (no sign, fraction
+/// or exponent), within u64.
+fn seq_value(number: &[u8]) -> Option<u64> {
+    let mut value: u64 = 0;
+    for &c in number {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add(u64::from(c - b'0'))?;
+    }
+    Some(value)
+}
+
+/// `b[from..to]`, the inside of a string or a number the scan accepted.
+#[inline]
+fn slice(b: &[u8], from: usize, to: usize) -> &str {
+    debug_assert!(std::str::from_utf8(&b[from..to]).is_ok());
+    // SAFETY: `string` checked the bytes of the string as UTF-8 (and a
+    // number is ASCII digits); both ends are next to an ASCII byte of the
+    // syntax (a quote, a digit), never inside a character.
+    unsafe { std::str::from_utf8_unchecked(&b[from..to]) }
 }
 
 /// Past JSON whitespace.
@@ -129,72 +191,11 @@ fn ws(b: &[u8], mut i: usize) -> usize {
     i
 }
 
-const ONES: u64 = 0x0101_0101_0101_0101;
-const HIGHS: u64 = 0x8080_8080_8080_8080;
-
-/// The high bit of each byte of `v` that is zero (exact for the lowest
-/// one, which is all that is used).
-fn zero_bytes(v: u64) -> u64 {
-    v.wrapping_sub(ONES) & !v & HIGHS
-}
-
-/// Whether any of 8 bytes is `"`, `\` or a control character (< 0x20).
-fn special(chunk: u64) -> u64 {
-    let quote = zero_bytes(chunk ^ (ONES * u64::from(b'"')));
-    let backslash = zero_bytes(chunk ^ (ONES * u64::from(b'\\')));
-    let control = chunk.wrapping_sub(ONES * 0x20) & !chunk & HIGHS;
-    quote | backslash | control
-}
-
-/// From `j`, the index of the next `"`, `\` or control character, many
-/// bytes at a step (or a position from which to go on a byte at a time).
-#[inline(always)]
-pub(crate) fn next_special(b: &[u8], mut j: usize) -> usize {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8,
-            _mm_or_si128, _mm_set1_epi8,
-        };
-        // SAFETY: SSE2 is part of every x86_64 processor; each load reads
-        // 16 bytes that lie within `b` (checked by the loop's condition),
-        // unaligned loads being what _mm_loadu_si128 is for.
-        unsafe {
-            let quote = _mm_set1_epi8(b'"' as i8);
-            let backslash = _mm_set1_epi8(b'\\' as i8);
-            let control = _mm_set1_epi8(0x1F);
-            while j + 16 <= b.len() {
-                let chunk = _mm_loadu_si128(b.as_ptr().add(j).cast::<__m128i>());
-                let hits = _mm_or_si128(
-                    _mm_or_si128(
-                        _mm_cmpeq_epi8(chunk, quote),
-                        _mm_cmpeq_epi8(chunk, backslash),
-                    ),
-                    // max(byte, 0x1F) == 0x1F exactly when byte <= 0x1F.
-                    _mm_cmpeq_epi8(_mm_max_epu8(chunk, control), control),
-                );
-                let mask = _mm_movemask_epi8(hits);
-                if mask != 0 {
-                    return j + mask.trailing_zeros() as usize;
-                }
-                j += 16;
-            }
-        }
-    }
-    while j + 8 <= b.len() {
-        let chunk = u64::from_le_bytes(b[j..j + 8].try_into().expect("8 bytes"));
-        let hits = special(chunk);
-        if hits != 0 {
-            return j + (hits.trailing_zeros() / 8) as usize;
-        }
-        j += 8;
-    }
-    j
-}
-
 /// A string starting at `b[i] == '"'`: the index past its closing quote,
-/// and whether it held an escape. The text is already valid UTF-8.
-#[inline]
+/// and whether it held an escape. Its bytes are checked to be UTF-8 on the
+/// way (a run of multi-byte characters at a time), so a line the scan
+/// accepts needs no check of its own.
+#[inline(always)]
 fn string(b: &[u8], i: usize) -> Option<(usize, bool)> {
     if b.get(i) != Some(&b'"') {
         return None;
@@ -202,36 +203,49 @@ fn string(b: &[u8], i: usize) -> Option<(usize, bool)> {
     let mut j = i + 1;
     let mut escaped = false;
     loop {
-        j = next_special(b, j);
+        j = next_special::<true>(b, j);
         match *b.get(j)? {
             b'"' => return Some((j + 1, escaped)),
             b'\\' => {
                 escaped = true;
-                match *b.get(j + 1)? {
-                    b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => j += 2,
-                    b'u' => {
-                        let hex = b.get(j + 2..j + 6)?;
-                        let text = std::str::from_utf8(hex).ok()?;
-                        let unit = u16::from_str_radix(text, 16).ok()?;
-                        if !hex.iter().all(u8::is_ascii_hexdigit) {
-                            return None; // from_str_radix takes a sign
-                        }
-                        // Surrogates must pair up: serde knows the rules.
-                        if (0xD800..=0xDFFF).contains(&unit) {
-                            return None;
-                        }
-                        j += 6;
-                    }
-                    _ => return None,
-                }
+                j = escape(b, j)?;
             }
-            c if c < 0x20 => return None,
-            _ => j += 1,
+            c if c >= 0x80 => {
+                // A run of multi-byte characters ends at an ASCII byte,
+                // which is never inside one.
+                let end = next_ascii(b, j);
+                std::str::from_utf8(&b[j..end]).ok()?;
+                j = end;
+            }
+            _ => return None, // a control character
         }
     }
 }
 
+/// An escape at `b[j] == '\'`: the index past it.
+fn escape(b: &[u8], j: usize) -> Option<usize> {
+    match *b.get(j + 1)? {
+        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => Some(j + 2),
+        b'u' => {
+            let hex = b.get(j + 2..j + 6)?;
+            if !hex.iter().all(u8::is_ascii_hexdigit) {
+                return None;
+            }
+            let unit = hex.iter().fold(0u32, |unit, &c| {
+                (unit << 4) | (c as char).to_digit(16).unwrap_or(0)
+            });
+            // Surrogates must pair up: serde knows the rules.
+            if (0xD800..=0xDFFF).contains(&unit) {
+                return None;
+            }
+            Some(j + 6)
+        }
+        _ => None,
+    }
+}
+
 /// A number starting at `i`, by JSON's grammar: the index past it.
+#[inline]
 fn number(b: &[u8], mut i: usize) -> Option<usize> {
     if b.get(i) == Some(&b'-') {
         i += 1;
@@ -262,7 +276,22 @@ fn number(b: &[u8], mut i: usize) -> Option<usize> {
     Some(i)
 }
 
+/// Past the ASCII digits from `i`, eight at a step.
+#[inline]
 fn digits(b: &[u8], mut i: usize) -> usize {
+    const NIBBLES: u64 = 0xF0F0_F0F0_F0F0_F0F0;
+    const THREES: u64 = ONES * 0x30;
+    while let Some(eight) = b.get(i..i + 8) {
+        let v = u64::from_le_bytes(eight.try_into().expect("8 bytes"));
+        // A digit is 0x30..=0x39: its high nibble is 3, and stays 3 when 6
+        // is added. A carry out of a byte that is not a digit can only
+        // spoil the bytes after it: the lowest non-digit is found exactly.
+        let not_digit = ((v & NIBBLES) ^ THREES) | ((v.wrapping_add(ONES * 6) & NIBBLES) ^ THREES);
+        if not_digit != 0 {
+            return i + (not_digit.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
     while b.get(i).is_some_and(u8::is_ascii_digit) {
         i += 1;
     }
@@ -347,7 +376,7 @@ mod tests {
     fn reads_the_heads_sc_writes() {
         let line = r#"{"type":"output","worker":"build","seq":12,"ts":1764056142.00452,"stream":"stdout","text":"compiling \"x\"\n\t\u00e9","progress":{"percent":45.0,"message":"[45%]"},"agent":{"kind":"tool_call","input":{"a":[1,2,{"b":null}],"c":true}}}"#;
         assert_eq!(
-            scan_head(line),
+            scan_head(line.as_bytes()),
             Some(FastHead {
                 type_name: "output",
                 worker: "build",
@@ -383,7 +412,77 @@ mod tests {
             r#"{"type":"x","worker":"w","seq":1,"ts":1,"t":tru}"#,
             r#"{"type":"x","worker":"w","seq":1,"ts":1,"t":[}"#,
         ] {
-            assert_eq!(scan_head(line), None, "{line}");
+            assert_eq!(scan_head(line.as_bytes()), None, "{line}");
+        }
+    }
+
+    /// The scan checks UTF-8 as it goes: a line it takes needs no other
+    /// check, so anything that is not UTF-8, anywhere, is left to the
+    /// reference path (which names the byte).
+    #[test]
+    fn takes_no_line_that_is_not_utf8() {
+        let head = |rest: &[u8]| {
+            let mut line = br#"{"type":"x","worker":"w","seq":1,"ts":1,"#.to_vec();
+            line.extend_from_slice(rest);
+            line
+        };
+        let broken: [&[u8]; 8] = [
+            b"\xff",
+            b"\xc3",                // a lead byte alone
+            b"\xc0\x80",            // an overlong NUL
+            b"\xed\xa0\x80",        // a surrogate
+            b"\xf4\x90\x80\x80",    // past U+10FFFF
+            b"\xe6\x97",            // cut short before the quote
+            b"ok \xe6\x97\xa5\x80", // a stray continuation after a character
+            b"\x80",
+        ];
+        for bad in broken {
+            for at in [0usize, 3, 17] {
+                let mut text = b"t\":\"".to_vec();
+                text.extend(std::iter::repeat_n(b'a', at));
+                text.extend_from_slice(bad);
+                text.extend_from_slice(b"\"}");
+                let mut line = head(b"\"");
+                line.extend_from_slice(&text);
+                assert!(std::str::from_utf8(&line).is_err());
+                assert_eq!(scan_head(&line), None, "{line:?}");
+            }
+        }
+        // In a key, the head's own values, and outside any string.
+        for line in [
+            b"{\"type\":\"x\xff\",\"worker\":\"w\",\"seq\":1,\"ts\":1}".as_slice(),
+            b"{\"type\":\"x\",\"worker\":\"\xc3(\",\"seq\":1,\"ts\":1}",
+            b"{\"type\":\"x\",\"worker\":\"w\",\"seq\":1,\"ts\":1,\"k\xff\":1}",
+            b"{\"type\":\"x\",\"worker\":\"w\",\"seq\":1,\"ts\":1}\xff",
+            b"\xef\xbb\xbf{\"type\":\"x\",\"worker\":\"w\",\"seq\":1,\"ts\":1}",
+        ] {
+            assert_eq!(scan_head(line), None, "{line:?}");
+        }
+        // Characters of every width, at every alignment, are taken.
+        for at in 0..40 {
+            let text = format!("{}é日😀\u{10ffff}a日", "x".repeat(at));
+            let line = format!(r#"{{"type":"é","worker":"日/{at}","seq":1,"ts":1,"t":"{text}"}}"#);
+            let fast = scan_head(line.as_bytes()).expect("valid UTF-8 is taken");
+            let worker = format!("日/{at}");
+            assert_eq!((fast.type_name, fast.worker), ("é", worker.as_str()));
+        }
+    }
+
+    #[test]
+    fn digits_end_where_a_byte_at_a_time_would() {
+        for len in 0..30 {
+            for stop in 0..=len {
+                for byte in [b'/', b':', b'.', b'e', 0xb0, 0xff, 0x30 + 0x80] {
+                    let mut b: Vec<u8> = (0..len).map(|i| b'0' + (i % 10) as u8).collect();
+                    if stop < len {
+                        b[stop] = byte;
+                    }
+                    for from in 0..=len {
+                        let naive = (from..len).find(|&j| !b[j].is_ascii_digit()).unwrap_or(len);
+                        assert_eq!(digits(&b, from), naive, "{b:?} from {from}");
+                    }
+                }
+            }
         }
     }
 
@@ -438,7 +537,7 @@ mod tests {
                     format!(r#"{{"type":"t","worker":"w","seq":3,"ts":1.5,{body}}}"#),
                     format!(r#"{{"x":{body},"type":"t","worker":"w","seq":3,"ts":1.5}}"#),
                 ] {
-                    if let Some(fast) = scan_head(&text) {
+                    if let Some(fast) = scan_head(text.as_bytes()) {
                         let reference = serde_json::from_str::<Reference<'_>>(&text);
                         prop_assert!(reference.is_ok(), "fast path took {text:?}");
                         let reference = reference.unwrap();
@@ -447,6 +546,33 @@ mod tests {
                         prop_assert_eq!(fast.seq, reference.seq);
                         prop_assert_eq!(fast.ts, reference.ts_text.get());
                     }
+                }
+            }
+
+            /// Bytes that are not UTF-8 (lone, overlong, surrogate, cut
+            /// short) anywhere in a line: the fast path takes a line only
+            /// when it is UTF-8 and serde_json takes it too.
+            #[test]
+            fn the_fast_path_takes_only_utf8(
+                body in jsonish(),
+                raw in prop::collection::vec(prop::sample::select(vec![
+                    &b"\xff"[..], b"\xc3", b"\xc3\xa9", b"\xc0\x80", b"\xed\xa0\x80",
+                    b"\xe6\x97\xa5", b"\xe6\x97", b"\x80", b"\xf0\x9f\x98\x80", b"\xf4\x90\x80\x80",
+                ]), 0..4),
+                at in any::<prop::sample::Index>(),
+            ) {
+                let text = format!(r#"{{"type":"t","worker":"w","seq":3,"ts":1.5,"t":"{body}"}}"#);
+                let mut line = text.into_bytes();
+                let place = at.index(line.len() + 1);
+                let raw: Vec<u8> = raw.concat();
+                line.splice(place..place, raw);
+                if let Some(fast) = scan_head(&line) {
+                    let text = std::str::from_utf8(&line);
+                    prop_assert!(text.is_ok(), "fast path took {line:?}");
+                    let reference = serde_json::from_str::<Reference<'_>>(text.unwrap());
+                    prop_assert!(reference.is_ok(), "fast path took {line:?}");
+                    let reference = reference.unwrap();
+                    prop_assert_eq!(fast.worker, reference.worker.as_ref());
                 }
             }
 
@@ -461,7 +587,7 @@ mod tests {
                 OutputEncoder::new(&worker, Stream::Stdout)
                     .encode(&mut line, seq, &TsText::new(1764056142.5), &data, None);
                 let text = std::str::from_utf8(&line).unwrap().trim_end();
-                let fast = scan_head(text);
+                let fast = scan_head(text.as_bytes());
                 prop_assert!(fast.is_some(), "{text}");
                 let fast = fast.unwrap();
                 prop_assert_eq!(fast.worker, worker.as_str());
