@@ -41,6 +41,15 @@ impl LineHead {
         })
     }
 
+    /// The worker id of `line` as bytes (no UTF-8 check: the routing's
+    /// common case compares it with the line before's).
+    pub fn worker_bytes<'a>(&'a self, line: &'a [u8]) -> &'a [u8] {
+        match &self.worker {
+            Worker::At { from, to } => line.get(*from..*to).unwrap_or_default(),
+            Worker::Owned(id) => id.as_bytes(),
+        }
+    }
+
     /// The worker id of `line`, the line this head was read from.
     pub fn worker<'a>(&'a self, line: &'a [u8]) -> &'a str {
         match &self.worker {
