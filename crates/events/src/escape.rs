@@ -62,6 +62,45 @@ pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Append `bytes` escaped as the inside of a JSON string (no quotes) to
+/// `out` when they are UTF-8, which is checked on the way: the text they
+/// are, or None with `out` as it was. One pass instead of a check and then
+/// an escape: the search that finds what to escape also stops at the
+/// bytes of multi-byte characters, and each run of them (which starts and
+/// ends on a character's boundary, since ASCII bytes are never inside one)
+/// is checked whole.
+pub(crate) fn push_escaped_utf8<'a>(out: &mut Vec<u8>, bytes: &'a [u8]) -> Option<&'a str> {
+    let mark = out.len();
+    out.reserve(bytes.len());
+    let (mut start, mut at) = (0, 0);
+    loop {
+        at = crate::find::next_special::<true>(bytes, at);
+        let Some(&byte) = bytes.get(at) else {
+            break;
+        };
+        if byte >= 0x80 {
+            let end = crate::find::next_ascii(bytes, at);
+            if std::str::from_utf8(&bytes[at..end]).is_err() {
+                out.truncate(mark);
+                return None;
+            }
+            at = end;
+            continue;
+        }
+        if let Some(escaped) = escape_of(byte) {
+            out.extend_from_slice(&bytes[start..at]);
+            out.extend_from_slice(escaped);
+            start = at + 1;
+        }
+        at += 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    debug_assert!(std::str::from_utf8(bytes).is_ok());
+    // SAFETY: every byte of 0x80 or more lies in a run that from_utf8
+    // accepted, bounded by ASCII bytes or the ends; the rest is ASCII.
+    Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -82,6 +121,67 @@ mod tests {
             for at in 0..20 {
                 let s = format!("{}{}{}", "a".repeat(at), byte as char, "b".repeat(19 - at));
                 assert_eq!(ours(&s), serde(&s), "{byte:#x} at {at}");
+            }
+        }
+    }
+
+    fn ours_checked(bytes: &[u8]) -> Option<Vec<u8>> {
+        let mut out = b"before".to_vec();
+        let text = push_escaped_utf8(&mut out, bytes);
+        match text {
+            Some(text) => {
+                assert_eq!(text.as_bytes(), bytes);
+                Some([b"\"", &out[6..], b"\""].concat())
+            }
+            None => {
+                assert_eq!(out, b"before", "left as it was");
+                None
+            }
+        }
+    }
+
+    /// The checked escape takes exactly what from_utf8 takes, and writes
+    /// what serde_json writes, whatever mix of bytes and wherever.
+    #[test]
+    fn the_checked_escape_takes_what_from_utf8_takes() {
+        let parts: [&[u8]; 14] = [
+            b"a",
+            b"\"",
+            b"\\",
+            b"\n",
+            b"\x01",
+            "é".as_bytes(),
+            "日".as_bytes(),
+            "😀".as_bytes(),
+            b"\xff",
+            b"\xc3",
+            b"\xed\xa0\x80",
+            b"\xc0\x80",
+            b"\x80",
+            b"\xf4\x90\x80\x80",
+        ];
+        let mut bytes = Vec::new();
+        for i in 0..4000usize {
+            bytes.extend_from_slice(parts[(i * 7 + i / 5) % parts.len()]);
+            // Text that stays valid for a while, then one bad piece.
+            let sample: Vec<u8> = if i % 3 == 0 {
+                String::from_utf8_lossy(&bytes).into_owned().into_bytes()
+            } else {
+                bytes[bytes.len().saturating_sub(i % 40)..].to_vec()
+            };
+            match std::str::from_utf8(&sample) {
+                Ok(text) => assert_eq!(ours_checked(&sample), Some(serde(text)), "{sample:?}"),
+                Err(_) => assert_eq!(ours_checked(&sample), None, "{sample:?}"),
+            }
+        }
+        for byte in 0u8..=255 {
+            for at in 0..20 {
+                let mut sample = vec![b'a'; 20];
+                sample[at] = byte;
+                match std::str::from_utf8(&sample) {
+                    Ok(text) => assert_eq!(ours_checked(&sample), Some(serde(text))),
+                    Err(_) => assert_eq!(ours_checked(&sample), None),
+                }
             }
         }
     }

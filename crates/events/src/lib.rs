@@ -16,6 +16,7 @@
 mod agent;
 pub mod agents;
 mod base64_field;
+mod blocks;
 mod ended;
 mod escape;
 mod event;

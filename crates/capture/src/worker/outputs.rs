@@ -286,27 +286,19 @@ impl Chunks<'_> {
         *self.mid_line = !ends_line;
         *self.bytes += chunk.len() as u64;
         let agent = self.tap.as_mut().and_then(|tap| tap.push(chunk));
-        match std::str::from_utf8(chunk) {
-            Ok(text) => {
-                let progress = if self.progress {
-                    crate::output::progress::detect(text)
-                } else {
-                    None
-                };
-                self.encoder.encode_text(
-                    out,
-                    *self.seq,
-                    self.ts,
-                    text,
-                    progress.as_ref(),
-                    agent.as_ref(),
-                );
-            }
-            Err(_) => {
-                self.encoder
-                    .encode_bytes(out, *self.seq, self.ts, chunk, None, agent.as_ref())
-            }
-        }
+        let progress = self.progress;
+        self.encoder.encode_checked(
+            out,
+            *self.seq,
+            self.ts,
+            chunk,
+            |text| {
+                progress
+                    .then(|| crate::output::progress::detect(text))
+                    .flatten()
+            },
+            agent.as_ref(),
+        );
         *self.seq += 1;
     }
 }
