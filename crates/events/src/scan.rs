@@ -127,8 +127,10 @@ pub(crate) fn scan_head(b: &[u8]) -> Option<FastHead<'_>> {
 
 /// The head as sc writes it, `{"type":"…","worker":"…","seq":N,"ts":T`
 /// with no space, escape or multi-byte character in it, read by comparing
-/// the keys whole: the head and the index past `ts`'s number. None when
-/// the line starts any other way (the general path reads it then).
+/// the keys whole: the head and the index past `ts`'s number (or past an
+/// output's text, when `"stream"` and `"text"` follow as sc writes them).
+/// None when the line starts any other way (the general path reads it
+/// then).
 #[inline]
 fn sc_head(b: &[u8]) -> Option<(FastHead<'_>, usize)> {
     /// `b[at..]` starts with `expected`: the index past it.
@@ -156,7 +158,20 @@ fn sc_head(b: &[u8]) -> Option<(FastHead<'_>, usize)> {
         seq: seq_value(&b[seq_at..seq_end])?,
         ts: slice(b, ts_at, ts_end),
     };
-    Some((head, ts_end))
+    // Most lines are output: their stream and text as sc writes them
+    // (neither is a head field, so nothing else is to be checked of them).
+    let text_at = expect(b, ts_end, b",\"stream\":\"")
+        .and_then(|at| {
+            [&b"stdout"[..], b"stderr", b"pty"]
+                .into_iter()
+                .find_map(|stream| expect(b, at, stream))
+        })
+        .and_then(|at| expect(b, at, b"\",\"text\":"));
+    let after = match text_at {
+        Some(at) => string(b, at)?.0,
+        None => ts_end,
+    };
+    Some((head, after))
 }
 
 /// A `seq` as written, by JSON's grammar: digits only (no sign, fraction
@@ -510,6 +525,10 @@ mod tests {
                 "\"seq\"",
                 "\"ts\"",
                 "\"x\"",
+                ",\"stream\":\"stdout\",\"text\":",
+                "\"stream\"",
+                "\"pty\"",
+                "\"text\"",
                 "1",
                 "0",
                 "-2.5e3",
@@ -536,6 +555,8 @@ mod tests {
                     body.clone(),
                     format!(r#"{{"type":"t","worker":"w","seq":3,"ts":1.5,{body}}}"#),
                     format!(r#"{{"x":{body},"type":"t","worker":"w","seq":3,"ts":1.5}}"#),
+                    // Right after the head, where an output's stream may be.
+                    format!(r#"{{"type":"t","worker":"w","seq":3,"ts":1.5{body}}}"#),
                 ] {
                     if let Some(fast) = scan_head(text.as_bytes()) {
                         let reference = serde_json::from_str::<Reference<'_>>(&text);
