@@ -38,5 +38,6 @@ pub use event::{
 };
 pub use reader::{Head, ReadError, parse_head, parse_line};
 pub use rename::{rename_line, restamp_line};
+pub use scan::{OutputLine, read_output_line};
 pub use time::{MAX_SECS, clamped_duration, duration_from_secs, now_ts, to_ts};
 pub use writer::{OutputEncoder, TsText, encode, push_json_str, to_line};
