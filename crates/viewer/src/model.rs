@@ -52,6 +52,9 @@ pub enum Change {
 pub struct Model {
     pub workers: Vec<Worker>,
     index: HashMap<String, usize>,
+    /// The worker of the event before: most events follow one of the same
+    /// worker, and comparing its id is cheaper than hashing it.
+    last: usize,
     /// The view was interrupted (by this signal) before the stream ended.
     pub interrupted: Option<String>,
     pub safety: Safety,
@@ -67,6 +70,7 @@ impl Model {
         Model {
             workers: Vec::new(),
             index: HashMap::new(),
+            last: 0,
             interrupted: None,
             safety,
             tail_lines,
@@ -83,12 +87,18 @@ impl Model {
     }
 
     fn worker_index(&mut self, id: &str, ts: f64) -> usize {
-        if let Some(&index) = self.index.get(id) {
-            return index;
+        if self.workers.get(self.last).is_some_and(|w| w.id == id) {
+            return self.last;
         }
-        self.workers.push(Worker::new(id, ts));
-        self.index.insert(id.to_owned(), self.workers.len() - 1);
-        self.workers.len() - 1
+        self.last = match self.index.get(id) {
+            Some(&index) => index,
+            None => {
+                self.workers.push(Worker::new(id, ts));
+                self.index.insert(id.to_owned(), self.workers.len() - 1);
+                self.workers.len() - 1
+            }
+        };
+        self.last
     }
 
     pub fn get(&self, id: &str) -> Option<&Worker> {

@@ -142,10 +142,17 @@ impl Kept {
             _ => String::new(),
         };
         kept.clear();
-        let mut chars = line.chars();
-        kept.extend(chars.by_ref().take(Self::WIDTH));
-        if chars.next().is_some() {
-            kept.push('…');
+        // A line of no more bytes than the width has no more characters
+        // either: copied whole, not a character at a time.
+        let cut = (line.len() > Self::WIDTH)
+            .then(|| line.char_indices().nth(Self::WIDTH))
+            .flatten();
+        match cut {
+            Some((cut, _)) => {
+                kept.push_str(&line[..cut]);
+                kept.push('…');
+            }
+            None => kept.push_str(line),
         }
         lines.push_back(kept);
     }
@@ -263,5 +270,28 @@ impl Worker {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kept_lines_are_cut_at_their_width_in_characters() {
+        let mut kept = Kept::default();
+        let exactly = "é".repeat(Kept::WIDTH);
+        let longer = "é".repeat(Kept::WIDTH + 1);
+        kept.push(false, &exactly);
+        kept.push(false, &longer);
+        kept.push(true, "short\n");
+        assert_eq!(kept.stdout[0], exactly);
+        assert_eq!(kept.stdout[1], format!("{exactly}…"));
+        assert_eq!(kept.stderr[0], "short\n");
+        for i in 0..Kept::LINES + 5 {
+            kept.push(true, &i.to_string());
+        }
+        assert_eq!(kept.stderr.len(), Kept::LINES);
+        assert_eq!(kept.stderr.back().map(String::as_str), Some("24"));
     }
 }
