@@ -36,7 +36,7 @@ pub use event::{
     ProgressEvent, Retry, SCHEMA_VERSION, Said, SandboxNote, SandboxSettings, Skip, SlurmTask,
     Stall, Start, Stopped, Stream, Task, TaskSandbox, WorktreeAt,
 };
-pub use reader::{Head, ReadError, parse_head, parse_line};
+pub use reader::{Head, ReadError, parse_first_head, parse_head, parse_line};
 pub use rename::{rename_line, restamp_line};
 pub use scan::{OutputLine, read_output_line};
 pub use time::{MAX_SECS, clamped_duration, duration_from_secs, now_ts, to_ts};

@@ -136,6 +136,21 @@ pub fn parse_head(line: &[u8]) -> Result<Head<'_>, ReadError> {
     }
 }
 
+/// The head of the first line of `run` (whole lines, each ending in `\n`)
+/// and that line's length, newline included, when the fast path reads it:
+/// the line's end found in the same pass. None says nothing about the
+/// line: find its end and ask [`parse_head`], which names any problem.
+pub fn parse_first_head(run: &[u8]) -> Option<(Head<'_>, usize)> {
+    let (fast, len) = crate::scan::scan_first_line(run)?;
+    let head = Head {
+        type_name: Cow::Borrowed(fast.type_name),
+        worker: Cow::Borrowed(fast.worker),
+        seq: fast.seq,
+        ts_text: fast.ts,
+    };
+    Some((head, len))
+}
+
 /// Parse one line (with or without its `\n`) into an event.
 pub fn parse_line(line: &[u8]) -> Result<Event, ReadError> {
     let text = as_str(line)?;

@@ -33,6 +33,25 @@ pub(crate) struct FastHead<'a> {
 /// otherwise. Every byte is looked at once: outside strings only ASCII
 /// fits the grammar, and strings are checked as they are skipped.
 pub(crate) fn scan_head(b: &[u8]) -> Option<FastHead<'_>> {
+    let (head, end) = scan_object(b)?;
+    (ws(b, end) == b.len()).then_some(head)
+}
+
+/// The head of the first line of `run` (lines, each with its `\n`), and
+/// that line's length with its newline, when it is a line [`scan_head`]
+/// reads: the line's end is found by the same pass, with no search of its
+/// own. The scan never passes a newline (strings refuse control
+/// characters, and whitespace here is never one), so what it reads lies
+/// within the first line.
+pub(crate) fn scan_first_line(run: &[u8]) -> Option<(FastHead<'_>, usize)> {
+    let (head, mut end) = scan_object(run)?;
+    end = ws(run, end);
+    (run.get(end) == Some(&b'\n')).then_some((head, end + 1))
+}
+
+/// An object from the start of `b`, read as [`scan_head`] says: its head,
+/// and the index past its closing brace.
+fn scan_object(b: &[u8]) -> Option<(FastHead<'_>, usize)> {
     let (mut type_name, mut worker, mut seq, mut ts) = (None, None, None, None);
     // Where the next key is, or (after the head sc writes) a separator.
     let (mut i, mut at_key) = match sc_head(b) {
@@ -114,15 +133,13 @@ pub(crate) fn scan_head(b: &[u8]) -> Option<FastHead<'_>> {
             _ => return None,
         }
     }
-    if ws(b, i) != b.len() {
-        return None;
-    }
-    Some(FastHead {
+    let head = FastHead {
         type_name: type_name?,
         worker: worker?,
         seq: seq?,
         ts: ts?,
-    })
+    };
+    Some((head, i))
 }
 
 /// The head as sc writes it, `{"type":"…","worker":"…","seq":N,"ts":T`
@@ -256,10 +273,11 @@ fn slice(b: &[u8], from: usize, to: usize) -> &str {
     unsafe { std::str::from_utf8_unchecked(&b[from..to]) }
 }
 
-/// Past JSON whitespace.
+/// Past JSON whitespace, but never past a newline: a line read alone has
+/// none (it was cut there), and in a run of lines it is the line's end.
 #[inline]
 fn ws(b: &[u8], mut i: usize) -> usize {
-    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+    while let Some(b' ' | b'\t' | b'\r') = b.get(i) {
         i += 1;
     }
     i
@@ -538,6 +556,28 @@ mod tests {
             br#"{"type":"output","worker":"w","seq":1,"ts":1,"stream":"other","text":"x"}"#,
         ] {
             assert_eq!(read_output_line(line), None, "{}", String::from_utf8_lossy(line));
+        }
+    }
+
+    /// The first line of a run is read with its length; the scan stops at
+    /// its newline, and a line it does not take is left to the caller.
+    #[test]
+    fn the_first_line_of_a_run_is_read_to_its_newline() {
+        let event = r#"{"type":"x","worker":"w","seq":1,"ts":1}"#;
+        for (run, expected) in [
+            (format!("{event}\n{event}\n"), Some(event.len() + 1)),
+            (format!("{event} \r\nnext\n"), Some(event.len() + 3)),
+            (format!("{event}\n"), Some(event.len() + 1)),
+            (event.to_owned(), None),
+            (format!("{event} x\n"), None),
+            (format!("{}\n}}\n", &event[..event.len() - 1]), None),
+            (format!("\n{event}\n"), None),
+        ] {
+            let read = scan_first_line(run.as_bytes());
+            assert_eq!(read.map(|(_, len)| len), expected, "{run:?}");
+            if let Some((head, _)) = read {
+                assert_eq!((head.worker, head.seq), ("w", 1));
+            }
         }
     }
 

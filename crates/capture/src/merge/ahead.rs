@@ -124,18 +124,22 @@ fn split(splitter: &mut LineSplitter, chunk: &mut Chunk) {
     splitter.push_runs(data, &mut |split| match split {
         Split::Piece(piece) => keep_piece(piece, kept, parts),
         Split::Lines(run) => {
+            let mut lines = Vec::with_capacity(run.len() / 128);
             let mut start = run.start;
-            let lines = memchr::memchr_iter(b'\n', &data[run.clone()])
-                .map(|newline| {
-                    let end = run.start + newline + 1;
-                    let line = &data[start..end];
-                    start = end;
-                    ReadLine {
-                        end,
-                        head: LineHead::read(line),
+            while start < run.end {
+                let rest = &data[start..run.end];
+                // The fast path finds the line's end as it reads it; any
+                // other line is cut at its newline and read in full.
+                let (head, len) = match LineHead::read_first(rest) {
+                    Some((head, len)) => (Ok(head), len),
+                    None => {
+                        let len = memchr::memchr(b'\n', rest).map_or(rest.len(), |at| at + 1);
+                        (LineHead::read(&rest[..len]), len)
                     }
-                })
-                .collect();
+                };
+                start += len;
+                lines.push(ReadLine { end: start, head });
+            }
             parts.push(Part::Lines {
                 start: run.start,
                 lines,
@@ -163,4 +167,51 @@ fn keep_piece(piece: Piece<'_>, kept: &mut Vec<u8>, parts: &mut Vec<Part>) {
         Piece::Fragment { first, .. } => Part::Fragment { range, first },
         Piece::Unterminated(_) => Part::Unterminated(range),
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines read in one pass, their ends found by the scan, come out as
+    /// cutting each at its newline and reading it alone: events of every
+    /// kind, `\r\n`, trailing spaces, lines that are not events or not
+    /// UTF-8, an object with more after it, and one cut in two.
+    #[test]
+    fn a_run_is_read_as_its_lines_one_by_one() {
+        let lines: [&[u8]; 12] = [
+            br#"{"type":"output","worker":"w1","seq":0,"ts":1.5,"stream":"stdout","text":"a\n"}"#,
+            br#"{"type":"stall","worker":"w\u00e9","seq":1,"ts":2,"idle_ms":5}"#,
+            br#"{"type":"output","worker":"w1","seq":1,"ts":1.5,"stream":"stdout","text":"b"}  "#,
+            br#"{"type":"exit","worker":"w1","seq":2,"ts":3,"code":0}"#,
+            b"plain text, not an event",
+            br#"{"type":"exit","worker":"w1","seq":2,"ts":3} trailing"#,
+            b"{\"type\":\"x\",\"worker\":\"\xff\",\"seq\":1,\"ts\":1}",
+            br#"{"type":"output","worker":"w2","seq":0,"ts":1,"stream":"pty","text":"\r"}"#,
+            b"",
+            br#"{"type":"x","worker":"w","seq":1,"ts":1,"a":[1,{"b":null}]}"#,
+            // An object cut in two by a newline is two lines, neither an event.
+            br#"{"type":"x","worker":"w","seq":1,"ts":1"#,
+            b"}",
+        ];
+        let mut data = Vec::new();
+        let mut expected = Vec::new();
+        for (i, line) in lines.iter().enumerate() {
+            let start = data.len();
+            data.extend_from_slice(line);
+            data.extend_from_slice(if i % 3 == 1 { b"\r\n" } else { b"\n" });
+            expected.push((data.len(), LineHead::read(&data[start..])));
+        }
+        let mut chunk = Chunk {
+            data,
+            ..Chunk::default()
+        };
+        split(&mut LineSplitter::new(1 << 20), &mut chunk);
+        let [Part::Lines { start: 0, lines }] = chunk.parts.as_slice() else {
+            panic!("one run of lines: {:?}", chunk.parts);
+        };
+        let read: Vec<_> = lines.iter().map(|l| (l.end, l.head.clone())).collect();
+        assert_eq!(read, expected);
+        assert!(read[0].1.is_ok() && read[4].1.is_err() && read[5].1.is_err());
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use sc_events::{ReadError, parse_head};
+use sc_events::{Head, ReadError, parse_first_head, parse_head};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LineHead {
@@ -23,7 +23,17 @@ enum Worker {
 impl LineHead {
     /// Read the head of `line` (see [`parse_head`]).
     pub fn read(line: &[u8]) -> Result<LineHead, ReadError> {
-        let head = parse_head(line)?;
+        Ok(LineHead::new(line, parse_head(line)?))
+    }
+
+    /// The head of the first line of `run` (whole lines) and the line's
+    /// length, when the fast path reads it (see [`parse_first_head`]).
+    pub fn read_first(run: &[u8]) -> Option<(LineHead, usize)> {
+        let (head, len) = parse_first_head(run)?;
+        Some((LineHead::new(run, head), len))
+    }
+
+    fn new(line: &[u8], head: Head<'_>) -> LineHead {
         let worker = match head.worker {
             Cow::Borrowed(id) => {
                 // The id is a slice of the line: its place in it.
@@ -35,10 +45,10 @@ impl LineHead {
             }
             Cow::Owned(id) => Worker::Owned(id),
         };
-        Ok(LineHead {
+        LineHead {
             worker,
             seq: head.seq,
-        })
+        }
     }
 
     /// The worker id of `line` as bytes (no UTF-8 check: the routing's
