@@ -39,50 +39,50 @@ fn escape_of(byte: u8) -> Option<&'static [u8]> {
 
 /// Append `s` as a JSON string literal (quotes included) to `out`.
 pub fn push_json_str(out: &mut Vec<u8>, s: &str) {
-    let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
+    out.reserve(s.len() + 2);
     out.push(b'"');
-    // Bytes before `start` are written; the search goes on from `at`.
-    let (mut start, mut at) = (0, 0);
-    loop {
-        // The reader's search (sixteen bytes a step): where the next
-        // escaped byte may be.
-        at = crate::find::next_special::<false>(bytes, at);
-        let Some(&byte) = bytes.get(at) else {
-            break;
-        };
-        if let Some(escaped) = escape_of(byte) {
-            out.extend_from_slice(&bytes[start..at]);
-            out.extend_from_slice(escaped);
-            start = at + 1;
-        }
-        at += 1;
-    }
-    out.extend_from_slice(&bytes[start..]);
+    escape_into::<false>(out, s.as_bytes());
     out.push(b'"');
 }
 
 /// Append `bytes` escaped as the inside of a JSON string (no quotes) to
 /// `out` when they are UTF-8, which is checked on the way: the text they
 /// are, or None with `out` as it was. One pass instead of a check and then
-/// an escape: the search that finds what to escape also stops at the
-/// bytes of multi-byte characters, and each run of them (which starts and
-/// ends on a character's boundary, since ASCII bytes are never inside one)
-/// is checked whole.
+/// an escape.
 pub(crate) fn push_escaped_utf8<'a>(out: &mut Vec<u8>, bytes: &'a [u8]) -> Option<&'a str> {
+    if !escape_into::<true>(out, bytes) {
+        return None;
+    }
+    debug_assert!(std::str::from_utf8(bytes).is_ok());
+    // SAFETY: `escape_into::<true>` accepted them: every byte of 0x80 or
+    // more lies in a run that from_utf8 accepted, bounded by ASCII bytes
+    // or the ends; the rest is ASCII.
+    Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+}
+
+/// Append `bytes` escaped (no quotes) to `out`, the runs between escaped
+/// bytes copied whole. With `CHECK`, the search also stops at the bytes of
+/// multi-byte characters, and each run of them (which starts and ends on a
+/// character's boundary, since ASCII bytes are never inside one) is checked
+/// whole as UTF-8: false, with `out` as it was, when it is not.
+#[inline(always)]
+fn escape_into<const CHECK: bool>(out: &mut Vec<u8>, bytes: &[u8]) -> bool {
     let mark = out.len();
     out.reserve(bytes.len());
+    // Bytes before `start` are written; the search goes on from `at`.
     let (mut start, mut at) = (0, 0);
     loop {
-        at = crate::find::next_special::<true>(bytes, at);
+        // The reader's search (sixteen bytes a step): where the next
+        // escaped byte (or, checking, multi-byte character) may be.
+        at = crate::find::next_special::<CHECK>(bytes, at);
         let Some(&byte) = bytes.get(at) else {
             break;
         };
-        if byte >= 0x80 {
+        if CHECK && byte >= 0x80 {
             let end = crate::find::next_ascii(bytes, at);
             if std::str::from_utf8(&bytes[at..end]).is_err() {
                 out.truncate(mark);
-                return None;
+                return false;
             }
             at = end;
             continue;
@@ -95,10 +95,7 @@ pub(crate) fn push_escaped_utf8<'a>(out: &mut Vec<u8>, bytes: &'a [u8]) -> Optio
         at += 1;
     }
     out.extend_from_slice(&bytes[start..]);
-    debug_assert!(std::str::from_utf8(bytes).is_ok());
-    // SAFETY: every byte of 0x80 or more lies in a run that from_utf8
-    // accepted, bounded by ASCII bytes or the ends; the rest is ASCII.
-    Some(unsafe { std::str::from_utf8_unchecked(bytes) })
+    true
 }
 
 #[cfg(test)]
