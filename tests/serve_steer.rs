@@ -180,6 +180,26 @@ fn stop_clicked_in_the_browser_ends_the_worker() {
     stop(child);
 }
 
+/// A page that is not attached to a run cannot steer its workers: a
+/// running agent's row has no Stop or Say (the server would only refuse
+/// them), where the page of a run it is attached to has them (above).
+#[test]
+fn a_page_not_attached_to_its_run_offers_no_stop_or_say() {
+    let Some(python) = playwright() else { return };
+    let dir = temp_dir("serve-unattached");
+    let file = dir.join("run.ndjson");
+    let start = serde_json::json!({
+        "type": "start", "worker": "fix", "seq": 0, "ts": 1.0, "argv": ["codex"],
+        "pid": 1, "cwd": "/", "kind": "codex", "pty": false, "schema": 1,
+    });
+    std::fs::write(&file, format!("{start}\n")).unwrap();
+    // Followed: the stream goes on, so the worker stays running.
+    let (child, addr, token) = serving(&["--follow", file.to_str().unwrap()], None);
+    let shown = click(&python, &addr, &token, "buttons", "serve-unattached-shot");
+    assert_eq!(shown, "0\n");
+    stop(child);
+}
+
 /// A worker's id clicked in a real browser shows its whole output, as
 /// text (the markup in it is not made into elements).
 #[test]

@@ -61,6 +61,9 @@ struct Hub {
     hosts: Vec<String>,
     /// The attached run's control socket (`--attach`): where Stop goes.
     run: Option<PathBuf>,
+    /// The page, saying whether it can steer workers (attached to a run):
+    /// a page that cannot shows no Stop or Say it would only refuse.
+    page: String,
     /// The files the stream is read from (`--attach`, `--follow`, FILE):
     /// where a worker's whole output is read again on demand.
     files: Vec<PathBuf>,
@@ -122,6 +125,14 @@ impl Serve {
             changed: Condvar::new(),
             token,
             hosts,
+            page: PAGE.replacen(
+                "<body>",
+                &format!(
+                    r#"<body data-steer="{}">"#,
+                    if run.is_some() { "yes" } else { "no" }
+                ),
+                1,
+            ),
             run,
             files,
         });
@@ -301,7 +312,7 @@ impl Hub {
             Some(Response::from_data(body.as_bytes().to_vec()).with_header(h("Content-Type", kind)))
         };
         match (request.method(), path.as_str()) {
-            (Method::Get, "/") => asset(PAGE, "text/html; charset=utf-8"),
+            (Method::Get, "/") => asset(&self.page, "text/html; charset=utf-8"),
             (Method::Get, "/app.js") => asset(SCRIPT, "text/javascript; charset=utf-8"),
             (Method::Get, "/app.css") => asset(STYLE, "text/css; charset=utf-8"),
             (Method::Get, "/events") => None,

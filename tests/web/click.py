@@ -2,7 +2,7 @@
 Chromium, offline): opens the URL sc-view --serve printed, clicks a button,
 and waits until the page shows what followed.
 
-    python click.py URL allow|stop|output|diff|kind=KIND|scroll SCREENSHOT
+    python click.py URL allow|stop|output|diff|buttons|kind=KIND|scroll SCREENSHOT
 
 Prints what the page's row says at the end; exits non-zero when the button
 or the outcome never came.
@@ -42,6 +42,12 @@ with sync_playwright() as p:
         for row in page.query_selector_all("tbody tr:not(.hidden)"):
             print(row.get_attribute("data-worker"), repr(row.query_selector("td.now").inner_text()))
         print("Stop buttons:", len(page.query_selector_all("td.act button")))
+    elif action == "buttons":
+        # A running worker's row: the buttons and fields it has (its row
+        # and its buttons are made in one go).
+        page.wait_for_selector("tr.running", timeout=60_000)
+        page.screenshot(path=shot)
+        print(len(page.query_selector_all("td.act button, td.act input")))
     elif action in ("output", "diff"):
         # A worker's id clicked: its whole output below the table; its
         # worktree's diff button: its diff there.

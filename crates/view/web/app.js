@@ -114,7 +114,9 @@ function show(row) {
   // Its buttons (and what a person is typing) stay while it runs: made
   // when it starts running, gone when it stops.
   const act = cell(tr, "act");
-  const running = row.status === "running" && !ended;
+  // Stop and Say go through the run's control socket: only a page
+  // attached to the run (sc-view --attach RUN --serve) has them.
+  const running = row.status === "running" && !ended && document.body.dataset.steer === "yes";
   if (running && act.dataset.for !== "running") {
     act.dataset.for = "running";
     act.textContent = "";
