@@ -28,7 +28,8 @@ impl<const N: usize> Block<N> {
         })
     }
 
-    pub(crate) fn as_slice(&self) -> &[u8] {
+    #[cfg(test)]
+    fn as_slice(&self) -> &[u8] {
         &self.bytes[..self.len]
     }
 
@@ -45,6 +46,29 @@ impl<const N: usize> Block<N> {
         unsafe {
             std::ptr::copy_nonoverlapping(self.bytes.as_ptr(), out.as_mut_ptr().add(at), N);
             out.set_len(at + self.len);
+        }
+    }
+}
+
+/// A piece that is mostly short (a worker's event head, whose id may be
+/// long): a block when it fits one, else its bytes.
+#[derive(Debug, Clone)]
+pub(crate) enum Piece<const N: usize> {
+    Short(Block<N>),
+    Long(Box<[u8]>),
+}
+
+impl<const N: usize> Piece<N> {
+    pub(crate) fn new(piece: &[u8]) -> Piece<N> {
+        Block::new(piece).map_or_else(|| Piece::Long(piece.into()), Piece::Short)
+    }
+
+    /// Append the piece to `out`.
+    #[inline(always)]
+    pub(crate) fn append_to(&self, out: &mut Vec<u8>) {
+        match self {
+            Piece::Short(block) => block.append_to(out),
+            Piece::Long(bytes) => out.extend_from_slice(bytes),
         }
     }
 }

@@ -11,7 +11,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::Value;
 
-use crate::blocks::{Block, decimal};
+use crate::blocks::{Block, Piece, decimal};
 use crate::event::{Body, Event, Progress, Stream};
 
 impl Serialize for Event {
@@ -93,14 +93,14 @@ impl TsText {
 #[derive(Debug, Clone)]
 pub struct OutputEncoder {
     /// `{"type":"output","worker":"ID","seq":`
-    head: Vec<u8>,
-    /// The same as a block, unless the id is too long for one.
-    head_block: Option<Block<64>>,
+    head: Piece<64>,
     /// `,"stream":"stdout",`
-    stream: &'static [u8],
-    /// `,"stream":"stdout","text":"`
-    text_field: Block<32>,
+    stream: Block<32>,
 }
+
+/// Room for an event's head ([`OutputEncoder::head`]'s blocks: head, seq,
+/// ts, stream) and its payload's key, quotes and end, besides the payload.
+const ROOM: usize = 64 + 24 + 48 + 32 + 16;
 
 impl OutputEncoder {
     pub fn new(worker: &str, stream: Stream) -> OutputEncoder {
@@ -108,18 +108,14 @@ impl OutputEncoder {
         head.extend_from_slice(br#"{"type":"output","worker":"#);
         push_json_str(&mut head, worker);
         head.extend_from_slice(br#","seq":"#);
-        let stream: &'static [u8] = match stream {
+        let stream: &[u8] = match stream {
             Stream::Stdout => br#","stream":"stdout","#,
             Stream::Stderr => br#","stream":"stderr","#,
             Stream::Pty => br#","stream":"pty","#,
         };
-        let text_field = Block::new(&[stream, br#""text":""#].concat())
-            .expect("the stream's field fits its block");
         OutputEncoder {
-            head_block: Block::new(&head),
-            head,
-            stream,
-            text_field,
+            head: Piece::new(&head),
+            stream: Block::new(stream).expect("the stream's field fits its block"),
         }
     }
 
@@ -149,15 +145,10 @@ impl OutputEncoder {
         agent: Option<&Value>,
     ) -> bool {
         let mark = out.len();
-        // Room for the pieces' blocks, the text unescaped and the end.
-        out.reserve(64 + 24 + 48 + 32 + data.len() + 8);
-        match &self.head_block {
-            Some(head) => head.append_to(out),
-            None => out.extend_from_slice(&self.head),
-        }
-        decimal(seq).append_to(out);
-        ts.field.append_to(out);
-        self.text_field.append_to(out);
+        // Room for all but the text's escapes: the blocks copy whole.
+        out.reserve(ROOM + data.len());
+        self.head(out, seq, ts);
+        out.extend_from_slice(br#""text":""#);
         match crate::escape::push_escaped_utf8(out, data) {
             Some(text) => {
                 out.push(b'"');
@@ -166,37 +157,20 @@ impl OutputEncoder {
             }
             None => {
                 out.truncate(mark);
-                self.encode_bytes(out, seq, ts, data, None, agent);
+                self.encode_bytes(out, seq, ts, data, agent);
                 false
             }
         }
     }
 
-    /// Append an output event with a `text` payload.
-    pub fn encode_text(
-        &self,
-        out: &mut Vec<u8>,
-        seq: u64,
-        ts: &TsText,
-        text: &str,
-        progress: Option<&Progress>,
-        agent: Option<&Value>,
-    ) {
-        self.head(out, seq, ts);
-        out.extend_from_slice(br#""text":"#);
-        push_json_str(out, text);
-        Self::tail(out, progress, agent);
-    }
-
     /// Append an output event with a `bytes` payload (for bytes that are not
     /// valid UTF-8).
-    pub fn encode_bytes(
+    fn encode_bytes(
         &self,
         out: &mut Vec<u8>,
         seq: u64,
         ts: &TsText,
         data: &[u8],
-        progress: Option<&Progress>,
         agent: Option<&Value>,
     ) {
         self.head(out, seq, ts);
@@ -211,14 +185,17 @@ impl OutputEncoder {
             .expect("buffer sized by encoded_len");
         out.truncate(start + written);
         out.push(b'"');
-        Self::tail(out, progress, agent);
+        Self::tail(out, None, agent);
     }
 
+    /// `{"type":"output","worker":"ID","seq":N,"ts":TS,"stream":"S",`, its
+    /// pieces appended as blocks (see [`crate::blocks`]).
+    #[inline(always)]
     fn head(&self, out: &mut Vec<u8>, seq: u64, ts: &TsText) {
-        out.extend_from_slice(&self.head);
-        out.extend_from_slice(decimal(seq).as_slice());
-        out.extend_from_slice(ts.field.as_slice());
-        out.extend_from_slice(self.stream);
+        self.head.append_to(out);
+        decimal(seq).append_to(out);
+        ts.field.append_to(out);
+        self.stream.append_to(out);
     }
 
     fn tail(out: &mut Vec<u8>, progress: Option<&Progress>, agent: Option<&Value>) {
@@ -329,7 +306,14 @@ mod tests {
         let agent = serde_json::json!({"kind": "text", "text": "hi", "delta": true});
         let enc = OutputEncoder::new("claude", Stream::Stdout);
         let mut fast = Vec::new();
-        enc.encode_text(&mut fast, 3, &TsText::new(2.5), "{}\n", None, Some(&agent));
+        enc.encode_checked(
+            &mut fast,
+            3,
+            &TsText::new(2.5),
+            b"{}\n",
+            |_| None,
+            Some(&agent),
+        );
         let slow = to_line(&Event::new(
             "claude",
             3,
