@@ -82,6 +82,17 @@ pub(crate) struct SerdeHead<'a> {
     pub ts_text: &'a RawValue,
 }
 
+impl<'a> From<crate::scan::FastHead<'a>> for Head<'a> {
+    fn from(fast: crate::scan::FastHead<'a>) -> Head<'a> {
+        Head {
+            type_name: Cow::Borrowed(fast.type_name),
+            worker: Cow::Borrowed(fast.worker),
+            seq: fast.seq,
+            ts_text: fast.ts,
+        }
+    }
+}
+
 impl Head<'_> {
     /// The event's `ts`.
     pub fn ts(&self) -> f64 {
@@ -106,12 +117,7 @@ fn as_str(line: &[u8]) -> Result<&str, ReadError> {
 pub fn parse_head(line: &[u8]) -> Result<Head<'_>, ReadError> {
     // The fast path checks the line's UTF-8 as it goes.
     if let Some(fast) = crate::scan::scan_head(trim_newline(line)) {
-        return Ok(Head {
-            type_name: Cow::Borrowed(fast.type_name),
-            worker: Cow::Borrowed(fast.worker),
-            seq: fast.seq,
-            ts_text: fast.ts,
-        });
+        return Ok(Head::from(fast));
     }
     let text = as_str(line)?;
     match serde_json::from_str::<SerdeHead<'_>>(text) {
@@ -142,13 +148,7 @@ pub fn parse_head(line: &[u8]) -> Result<Head<'_>, ReadError> {
 /// line: find its end and ask [`parse_head`], which names any problem.
 pub fn parse_first_head(run: &[u8]) -> Option<(Head<'_>, usize)> {
     let (fast, len) = crate::scan::scan_first_line(run)?;
-    let head = Head {
-        type_name: Cow::Borrowed(fast.type_name),
-        worker: Cow::Borrowed(fast.worker),
-        seq: fast.seq,
-        ts_text: fast.ts,
-    };
-    Some((head, len))
+    Some((Head::from(fast), len))
 }
 
 /// Parse one line (with or without its `\n`) into an event.

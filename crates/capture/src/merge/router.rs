@@ -63,15 +63,20 @@ struct OwnWorker {
 }
 
 impl InputRoutes {
-    fn find(&mut self, upstream: &str) -> Option<usize> {
+    /// The route of `upstream`: mostly the worker of the line before, its
+    /// bytes compared (no UTF-8 check or hash needed).
+    fn find(&mut self, upstream: &[u8]) -> Option<usize> {
         if self
             .routes
             .get(self.last)
-            .is_some_and(|r| r.upstream == upstream)
+            .is_some_and(|r| same_bytes(r.upstream.as_bytes(), upstream))
         {
             return Some(self.last);
         }
-        let found = self.index.get(upstream).copied()?;
+        let found = self
+            .index
+            .get(std::str::from_utf8(upstream).ok()?)
+            .copied()?;
         self.last = found;
         Some(found)
     }
@@ -228,17 +233,8 @@ impl Router {
     /// routed. Otherwise nothing is changed.
     fn passes(&mut self, input: usize, worker: &[u8], seq: u64) -> bool {
         let routes = &mut self.inputs[input];
-        // Mostly the worker of the line before: its bytes compared, no
-        // UTF-8 check or hash needed.
-        let index = match routes.routes.get(routes.last) {
-            Some(route) if same_bytes(route.upstream.as_bytes(), worker) => routes.last,
-            _ => match std::str::from_utf8(worker)
-                .ok()
-                .and_then(|w| routes.find(w))
-            {
-                Some(index) => index,
-                None => return false,
-            },
+        let Some(index) = routes.find(worker) else {
+            return false;
         };
         let route = &mut routes.routes[index];
         if route.expected != seq || route.renamed {
@@ -278,7 +274,7 @@ impl Router {
             return;
         }
         self.inputs[input].events += 1;
-        let index = match self.inputs[input].find(worker) {
+        let index = match self.inputs[input].find(worker.as_bytes()) {
             Some(index) => index,
             None => {
                 let id = self.claim(input, worker, self.naming);
