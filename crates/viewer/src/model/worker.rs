@@ -135,13 +135,6 @@ impl Kept {
         } else {
             &mut self.stdout
         };
-        // The line that goes out gives its buffer to the one that comes in:
-        // no allocation a line once the window is full.
-        let mut kept = match lines.len() {
-            Self::LINES => lines.pop_front().unwrap_or_default(),
-            _ => String::new(),
-        };
-        kept.clear();
         // A line of no more bytes than the width has no more characters
         // either: copied whole, not a character at a time.
         let cut = (line.len() > Self::WIDTH)
@@ -149,12 +142,13 @@ impl Kept {
             .flatten();
         match cut {
             Some((cut, _)) => {
-                kept.push_str(&line[..cut]);
-                kept.push('…');
+                push_tail(lines, Self::LINES, &line[..cut]);
+                if let Some(kept) = lines.back_mut() {
+                    kept.push('…');
+                }
             }
-            None => kept.push_str(line),
+            None => push_tail(lines, Self::LINES, line),
         }
-        lines.push_back(kept);
     }
 
     /// Given back: the worker starts again, or succeeded.
