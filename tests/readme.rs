@@ -110,8 +110,7 @@ fn unknown_flags(command: &str) -> Vec<String> {
 /// project (build, test, clippy, doc), some logs, and the checkout's
 /// scripts.
 fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sc-readme-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = temp_dir("readme");
     std::fs::create_dir_all(dir.join("src")).unwrap();
     std::fs::write(
         dir.join("Cargo.toml"),

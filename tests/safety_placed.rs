@@ -5,7 +5,7 @@
 
 use sc_events::Body;
 
-use crate::util::{Captured, run_bounded, sc_spawn};
+use crate::util::{Captured, run_bounded, sc_spawn, scratch_root};
 
 /// A host name reaches ssh, and through `ProxyCommand %h` or `Match exec`
 /// a shell: one with `$ ( ) ; |` or quotes in it is refused before ssh
@@ -13,7 +13,7 @@ use crate::util::{Captured, run_bounded, sc_spawn};
 /// (a usage error).
 #[test]
 fn host_names_with_shell_characters_are_refused() {
-    let planted = std::env::temp_dir().join(format!("sc-pwned-{}", std::process::id()));
+    let planted = scratch_root().join("pwned");
     let evil = format!("lab$(touch {})", planted.display());
     let plan = [
         serde_json::json!({"type": "task", "worker": "evil", "seq": 0, "ts": 1.0,

@@ -54,10 +54,7 @@ fn a_sandboxed_worker_writes_only_its_directory_and_sees_no_secrets() {
     let Some(bwrap) = bwrap() else { return };
     let dir = temp_dir("sandbox-work");
     // Not under /tmp, which is the sandbox's own: the real disk.
-    let home = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("sandbox-home-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&home);
-    std::fs::create_dir_all(&home).unwrap();
+    let home = disk_dir("sandbox-home");
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
     std::fs::write(home.join(".ssh/id_ed25519"), "SECRET KEY").unwrap();
     std::fs::write(home.join(".netrc"), "machine x password SECRET").unwrap();

@@ -13,9 +13,7 @@ use crate::util::*;
 /// A HOME outside the worker's directory (and outside /tmp, the sandbox's
 /// own), with a secret in it.
 fn home_outside(name: &str) -> PathBuf {
-    let home = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("sandbox-agent-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&home);
+    let home = disk_dir(&format!("sandbox-agent-{name}"));
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
     std::fs::write(home.join(".ssh/id_ed25519"), "SECRET KEY").unwrap();
     home

@@ -39,13 +39,7 @@ fn landlock_confines_writes_secrets_and_tcp_and_says_what_it_cannot() {
     let dir = temp_dir("landlock-work");
     // The home and the place outside are outside the temp folder, which a
     // Landlock sandbox shares with the machine (it has no private /tmp).
-    let target = |name: &str| {
-        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir
-    };
+    let target = |name: &str| disk_dir(name);
     let home = target("landlock-home");
     std::fs::create_dir_all(home.join(".ssh")).unwrap();
     std::fs::write(home.join(".ssh/id_ed25519"), "SECRET KEY").unwrap();

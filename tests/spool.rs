@@ -14,9 +14,8 @@ use crate::util::*;
 /// A finished spooled run of worker `w`: its whole stream, a spooler that
 /// is gone, and a follower seen `idle` ago.
 fn finished_spool(name: &str, idle: Duration) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sc-spool-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    // Spools are named so: the sweep looks at nothing else.
+    let dir = temp_dir(&format!("sc-spool-{name}"));
     let stream = [
         start_event("w", 0, 1.0, &["true"]),
         exit_event("w", 1, 2.0, Some(0), None, 5, 0),
@@ -72,8 +71,7 @@ fn a_spool_goes_only_once_the_local_side_has_the_exit() {
 fn a_new_spooled_run_sweeps_what_nobody_came_back_for() {
     let stale = finished_spool("stale", Duration::from_secs(3600));
     let recent = finished_spool("recent", Duration::ZERO);
-    let mine = std::env::temp_dir().join(format!("sc-spool-{}-mine", std::process::id()));
-    std::fs::create_dir_all(&mine).unwrap();
+    let mine = temp_dir("sc-spool-mine");
     std::fs::File::create(mine.join("attached")).unwrap();
     let ran = run_bounded(
         sc_spawn().arg(format!("--spool={}", mine.display())).args([

@@ -26,9 +26,7 @@ fn start_sshd(name: &str) -> Option<PathBuf> {
         engine_missing("ssh remote-worker tests", "sshd", "openssh-server");
         return None;
     }
-    let dir = std::env::temp_dir().join(format!("sc-sshd-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir(&format!("sshd-{name}"));
     std::fs::create_dir_all("/run/sshd").unwrap();
     let port = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

@@ -200,10 +200,7 @@ fn gated_jobs(dir: &Path, n: usize, fail: Option<&str>) -> String {
 }
 
 fn dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("sc-tmux-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    temp_dir(&format!("tmux-{name}"))
 }
 
 /// Rows on the screen that show a running worker of the gated plan.

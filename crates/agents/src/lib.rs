@@ -188,6 +188,7 @@ mod tests {
         unsafe { std::env::set_var(variable, &fake) };
         f();
         unsafe { std::env::remove_var(variable) };
+        let _ = std::fs::remove_file(&fake);
     }
 
     fn strings(launch: &Launch) -> Vec<String> {

@@ -142,5 +142,6 @@ mod tests {
         );
         assert!(run.get("meta/inner").is_none() && run.get("meta").is_none());
         assert_eq!(run.unreadable, 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
