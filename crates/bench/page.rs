@@ -53,16 +53,19 @@ pub fn main(args: &[String]) -> i32 {
             continue;
         };
         let arrived = now_ns();
-        rows += 1;
-        let Ok(row) = serde_json::from_str::<serde_json::Value>(data) else {
+        // An event holds the rows that changed since the last one.
+        let Ok(batch) = serde_json::from_str::<Vec<serde_json::Value>>(data) else {
             continue;
         };
-        let written = row["latest"]
-            .as_str()
-            .and_then(|t| t.strip_prefix("stamp "))
-            .and_then(|rest| rest.split(' ').next()?.parse::<u128>().ok());
-        if let Some(written) = written {
-            micros.push(arrived.saturating_sub(written) as f64 / 1000.0);
+        for row in batch {
+            rows += 1;
+            let written = row["latest"]
+                .as_str()
+                .and_then(|t| t.strip_prefix("stamp "))
+                .and_then(|rest| rest.split(' ').next()?.parse::<u128>().ok());
+            if let Some(written) = written {
+                micros.push(arrived.saturating_sub(written) as f64 / 1000.0);
+            }
         }
     }
     if micros.is_empty() {

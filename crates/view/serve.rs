@@ -468,13 +468,22 @@ impl Hub {
         if waited.timed_out() {
             return (b": alive\n\n".to_vec(), false);
         }
+        // What changed goes as one event, its rows a JSON array: a page
+        // opened on a run of a thousand workers is sent one message, not a
+        // thousand (a browser hands every message of a chunk over in one
+        // task, and a thousand of them made that task long).
         let mut text = Vec::new();
         let mut rows: Vec<&(String, u64)> = state.rows.iter().filter(|(_, v)| *v > *seen).collect();
-        rows.sort_by_key(|(_, v)| *v);
-        for (row, version) in rows {
-            text.extend_from_slice(
-                format!("event: row\nid: {version}\ndata: {row}\n\n").as_bytes(),
-            );
+        if !rows.is_empty() {
+            rows.sort_by_key(|(_, v)| *v);
+            text.extend_from_slice(format!("event: rows\nid: {}\ndata: [", state.clock).as_bytes());
+            for (n, (row, _)) in rows.iter().enumerate() {
+                if n > 0 {
+                    text.push(b',');
+                }
+                text.extend_from_slice(row.as_bytes());
+            }
+            text.extend_from_slice(b"]\n\n");
         }
         *seen = state.clock;
         if state.over {
