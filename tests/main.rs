@@ -42,6 +42,7 @@ mod sandbox_agents;
 mod sandbox_landlock;
 mod sandbox_net;
 mod sandbox_podman;
+mod scratch;
 mod serve;
 mod serve_steer;
 mod serve_worktree;

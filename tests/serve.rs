@@ -196,24 +196,15 @@ fn page_dom(chromium: &str, addr: &str, token: &str, profile: &std::path::Path, 
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A stream of a thousand workers, one line each, every tenth failed.
+/// A stream of a thousand workers, one line each, every tenth failed
+/// (`sc-bench workers`, which `scripts/bench view` loads too).
 pub(crate) fn thousand_workers() -> String {
-    let mut stream = String::new();
-    for i in 0..1000 {
-        let w = format!("w{i:04}");
-        let ts = 1.0 + f64::from(i) / 1000.0;
-        let code = if i % 10 == 0 { 1 } else { 0 };
-        stream.push_str(&format!(
-            "{}\n{}\n{}\n",
-            serde_json::json!({"type":"start","worker":w,"seq":0,"ts":ts,"argv":["sh"],"pid":100+i,
-                "cwd":"/","kind":"shell","pty":false,"schema":1}),
-            serde_json::json!({"type":"output","worker":w,"seq":1,"ts":ts+0.5,"stream":"stdout",
-                "text":format!("line of {w}\n")}),
-            serde_json::json!({"type":"exit","worker":w,"seq":2,"ts":ts+1.0,"code":code,"signal":null,
-                "duration_ms":1000,"timed_out":false,"lines":1,"bytes":14}),
-        ));
-    }
-    stream
+    let made = Command::new(env!("CARGO_BIN_EXE_sc-bench"))
+        .args(["workers", "1000"])
+        .output()
+        .expect("run sc-bench workers");
+    assert!(made.status.success());
+    String::from_utf8(made.stdout).unwrap()
 }
 
 /// A thousand workers arriving at once: every row there, the summary

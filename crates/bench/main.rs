@@ -12,12 +12,14 @@
 //!   its `ask` event, and from an answer to the agent's stdin.
 //! - `sc-bench fake-claude`, `sc-bench fake-acp`: scripted agents for the
 //!   benchmarks and the tests.
+//! - `sc-bench workers N`: the stream of N workers that have ended.
 
 mod acp;
 mod asks;
 mod latency;
 mod measure;
 mod page;
+mod workers;
 mod writer;
 
 fn main() {
@@ -30,6 +32,7 @@ fn main() {
         Some("asks") => asks::main(&args[1..]),
         Some("fake-claude") => asks::fake_claude(&args[1..]),
         Some("fake-acp") => acp::main(&args[1..]),
+        Some("workers") => workers::main(&args[1..]),
         _ => {
             eprintln!("usage: sc-bench timed-writer|latency|measure ... (see scripts/bench)");
             2

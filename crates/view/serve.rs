@@ -472,18 +472,15 @@ impl Hub {
         // opened on a run of a thousand workers is sent one message, not a
         // thousand (a browser hands every message of a chunk over in one
         // task, and a thousand of them made that task long).
-        let mut text = Vec::new();
         let mut rows: Vec<&(String, u64)> = state.rows.iter().filter(|(_, v)| *v > *seen).collect();
+        rows.sort_by_key(|(_, v)| *v);
+        let mut text = Vec::new();
         if !rows.is_empty() {
-            rows.sort_by_key(|(_, v)| *v);
-            text.extend_from_slice(format!("event: rows\nid: {}\ndata: [", state.clock).as_bytes());
-            for (n, (row, _)) in rows.iter().enumerate() {
-                if n > 0 {
-                    text.push(b',');
-                }
-                text.extend_from_slice(row.as_bytes());
-            }
-            text.extend_from_slice(b"]\n\n");
+            let rows: Vec<&str> = rows.iter().map(|(row, _)| row.as_str()).collect();
+            let data = rows.join(",");
+            text.extend_from_slice(
+                format!("event: rows\nid: {}\ndata: [{data}]\n\n", state.clock).as_bytes(),
+            );
         }
         *seen = state.clock;
         if state.over {

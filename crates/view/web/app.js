@@ -195,17 +195,14 @@ function filter() {
 }
 
 // Rows come in bursts (a page opened on a run of a thousand workers gets
-// them in one event). They wait here (each worker's newest row, in the order workers came) and
-// are shown a slice at a time, each slice a task of its own of a few
-// milliseconds, so that the page answers clicks and scrolls as it catches up.
+// them in one event). They wait here, each worker's newest row in the
+// order the workers came, and are shown a slice at a time, each slice a
+// task of its own of a few milliseconds, so that the page answers clicks
+// and scrolls as it catches up. A drain is due while any row waits.
 const pending = new Map();
-let draining = false;
 function queue(row) {
+  if (pending.size === 0) setTimeout(drain, 0);
   pending.set(row.id, row);
-  if (!draining) {
-    draining = true;
-    setTimeout(drain, 0);
-  }
 }
 
 function drain() {
@@ -216,7 +213,6 @@ function drain() {
     if (performance.now() > until) break;
   }
   if (pending.size > 0) setTimeout(drain, 0);
-  else draining = false;
 }
 
 // Long tasks (over 50 ms) the page had, for whoever checks it stays smooth.

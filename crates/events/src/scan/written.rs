@@ -123,39 +123,35 @@ mod tests {
     fn output_lines_as_sc_writes_them_are_read_whole() {
         use super::read_output_line;
         use crate::{OutputEncoder, Progress, Stream, TsText};
+        let encoded = |stream: Stream, data: &[u8], progress: Option<&Progress>| {
+            let mut line = Vec::new();
+            OutputEncoder::new("w1", stream).encode(
+                &mut line,
+                7,
+                &TsText::new(1.25),
+                data,
+                progress,
+            );
+            line
+        };
         for (data, stream) in [
             (&b"x\n"[..], Stream::Stdout),
             (b"\"quoted\" \xc3\xa9\r", Stream::Stderr),
             (b"", Stream::Pty),
         ] {
-            let mut line = Vec::new();
-            OutputEncoder::new("w1", stream).encode(&mut line, 7, &TsText::new(1.25), data, None);
+            let line = encoded(stream, data, None);
             let read = read_output_line(&line).expect("read whole");
             assert_eq!((read.worker, read.seq, read.ts), ("w1", 7, "1.25"));
             assert_eq!(read.stream, stream.as_str());
             let text: String = serde_json::from_str(read.text_json).unwrap();
             assert_eq!(text.as_bytes(), data);
         }
-        let mut with_progress = Vec::new();
         let progress = Progress {
             percent: Some(1.0),
             message: "1%".into(),
         };
-        OutputEncoder::new("w", Stream::Stdout).encode(
-            &mut with_progress,
-            1,
-            &TsText::new(1.0),
-            b"1%",
-            Some(&progress),
-        );
-        let mut not_utf8 = Vec::new();
-        OutputEncoder::new("w", Stream::Stdout).encode(
-            &mut not_utf8,
-            1,
-            &TsText::new(1.0),
-            b"\xff",
-            None,
-        );
+        let with_progress = encoded(Stream::Stdout, b"1%", Some(&progress));
+        let not_utf8 = encoded(Stream::Stdout, b"\xff", None);
         for line in [
             with_progress.as_slice(),
             &not_utf8,
